@@ -1,0 +1,1 @@
+"""rxagent: agent streaming on Rx observables."""

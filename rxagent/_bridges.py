@@ -1,0 +1,369 @@
+"""Bridges between Observables and Python iteration: ``for``, ``async for``, and back.
+
+Both iterators sit on a bounded buffer with high and low water marks. When the buffer reaches
+``max_buffer`` the iterator holds the subscription's :class:`~rxagent._runtime.Demand`, so every
+producer behind it (a socket read, a scripted model, a tool's writer) waits before producing
+more; at half the size it lets go. Memory stays bounded without ``on_next`` ever waiting.
+
+The sync iterator runs the event loop itself, in the consumer's thread, only while the consumer
+is waiting for an item: no worker thread, no hand-off per token, no fight over the GIL. Only when
+the consumer's thread already runs an event loop (a notebook) does the work go to the shared
+background loop, with a thread-safe hand-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from typing import Generic, TypeVar
+
+import anyio
+import reactivex
+from reactivex import abc
+
+from ._exceptions import UsageError
+from ._runtime import (
+    Demand,
+    LoopHandle,
+    Spawned,
+    _background_loop,
+    _waker,
+    collect_spawned,
+    current_loop,
+    observable_from_async,
+    subscription_demand,
+)
+
+__all__ = ["DEFAULT_MAX_BUFFER", "from_async_iterable", "to_async_iterator", "to_iterator"]
+
+_T = TypeVar("_T")
+
+DEFAULT_MAX_BUFFER = 256
+"""Items an iterator buffers before it holds its producers back."""
+
+
+class _BufferSink(abc.ObserverBase[_T]):
+    """The observer at the end of a bridge: a deque, water marks, and a one-shot wake-up."""
+
+    __slots__ = ("buffer", "demand", "done", "error", "held", "high", "low", "notify")
+
+    def __init__(self, max_buffer: int) -> None:
+        self.buffer: deque[_T] = deque()
+        self.high = max_buffer
+        self.low = max_buffer // 2
+        self.demand = Demand()
+        self.held = False
+        self.done = False
+        self.error: Exception | None = None
+        # Set by a consumer about to wait; called (once) by whoever makes progress.
+        self.notify: Callable[[], None] | None = None
+
+    def on_next(self, value: _T) -> None:
+        buffer = self.buffer
+        buffer.append(value)
+        if not self.held and len(buffer) >= self.high:
+            self.held = True
+            self.demand.hold()
+        notify = self.notify
+        if notify is not None:
+            self.notify = None
+            notify()
+
+    def on_error(self, error: Exception) -> None:
+        self.error = error
+        self._finish()
+
+    def on_completed(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        self.done = True
+        notify = self.notify
+        if notify is not None:
+            self.notify = None
+            notify()
+
+    def take(self) -> _T:
+        """Pop the oldest item (the buffer must not be empty); let go of demand at low water."""
+        item = self.buffer.popleft()
+        if self.held and len(self.buffer) <= self.low:
+            self.held = False
+            self.demand.release()
+        return item
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.demand.release()
+
+
+def _check_max_buffer(max_buffer: int) -> None:
+    if not isinstance(max_buffer, int) or max_buffer < 1:
+        raise UsageError(f"max_buffer must be a positive int, got {max_buffer!r}")
+
+
+def _subscribe(
+    source: reactivex.Observable[_T], observer: abc.ObserverBase[_T], demand: Demand
+) -> tuple[abc.DisposableBase, list[Spawned]]:
+    token = subscription_demand.set(demand)
+    try:
+        with collect_spawned() as spawned:
+            subscription = source.subscribe(observer)
+    finally:
+        subscription_demand.reset(token)
+    return subscription, spawned
+
+
+class SyncIterator(Iterator[_T]):
+    """Iterate an Observable from sync code; see :func:`to_iterator`."""
+
+    # Class-level, so that __del__ is safe on an instance whose __init__ raised.
+    _started = False
+    _closed = True
+
+    def __init__(self, source: reactivex.Observable[_T], max_buffer: int) -> None:
+        _check_max_buffer(max_buffer)
+        self._source = source
+        self._sink: _BufferSink[_T] = _BufferSink(max_buffer)
+        self._subscription: abc.DisposableBase | None = None
+        self._spawned: list[Spawned] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # driven here, when we own it
+        self._loop_thread = 0
+        self._started = False
+        self._closed = False
+
+    def __iter__(self) -> SyncIterator[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        sink = self._sink
+        if sink.buffer:
+            return sink.take()
+        return self._next_slow()
+
+    def _start(self) -> None:
+        self._started = True
+        if current_loop() is None:
+            self._loop = asyncio.new_event_loop()
+            self._loop_thread = threading.get_ident()
+            self._loop.run_until_complete(self._subscribe_here())
+        else:
+            # This thread already runs a loop we cannot drive: work on the background loop.
+            background = _background_loop()
+            asyncio.run_coroutine_threadsafe(self._subscribe_here(), background.loop).result()
+
+    async def _subscribe_here(self) -> None:
+        loop = current_loop()
+        assert loop is not None
+        marshal = _ThreadSafeSink(self._sink, loop)
+        self._subscription, self._spawned = _subscribe(self._source, marshal, self._sink.demand)
+
+    def _next_slow(self) -> _T:
+        if self._closed:
+            raise StopIteration
+        if not self._started:
+            self._start()
+        sink = self._sink
+        while not sink.buffer:
+            if sink.done:
+                self.close()
+                if sink.error is not None:
+                    error, sink.error = sink.error, None
+                    raise error
+                raise StopIteration
+            sink.release()
+            if self._loop is not None:
+                loop = self._loop
+                arrived = loop.create_future()
+
+                def wake(future: asyncio.Future[None] = arrived) -> None:
+                    if not future.done():
+                        future.set_result(None)
+
+                sink.notify = wake
+                if not sink.buffer and not sink.done:
+                    loop.run_until_complete(arrived)
+                sink.notify = None
+            else:
+                event = threading.Event()
+                sink.notify = event.set
+                if not sink.buffer and not sink.done:
+                    event.wait()
+                sink.notify = None
+        return sink.take()
+
+    def close(self) -> None:
+        """Stop the run behind the iterator (if still going) and release its event loop."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._subscription is not None:
+            self._subscription.dispose()
+        for handle in self._spawned:
+            handle.cancel()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            if threading.get_ident() != self._loop_thread:  # pragma: no cover - GC elsewhere
+                return
+            try:
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+        else:
+            for handle in self._spawned:
+                handle.wait_done_blocking(timeout=5.0)
+
+    def __del__(self) -> None:
+        if not self._closed and self._started:
+            try:
+                self.close()
+            except Exception:  # pragma: no cover - best effort at garbage collection
+                pass
+
+
+class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
+    """Iterate an Observable with ``async for``; see :func:`to_async_iterator`."""
+
+    _closed = True  # class-level, so that __del__ is safe on an instance whose __init__ raised
+
+    def __init__(self, source: reactivex.Observable[_T], max_buffer: int) -> None:
+        _check_max_buffer(max_buffer)
+        self._source = source
+        self._sink: _BufferSink[_T] = _BufferSink(max_buffer)
+        self._subscription: abc.DisposableBase | None = None
+        self._spawned: list[Spawned] = []
+        self._started = False
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIteratorBridge[_T]:
+        return self
+
+    async def __anext__(self) -> _T:
+        sink = self._sink
+        if sink.buffer:
+            return sink.take()
+        return await self._anext_slow()
+
+    async def _anext_slow(self) -> _T:
+        if self._closed:
+            raise StopAsyncIteration
+        loop = current_loop()
+        if loop is None:
+            raise RuntimeError("to_async_iterator() must be iterated inside an event loop")
+        if not self._started:
+            self._started = True
+            marshal = _ThreadSafeSink(self._sink, loop)
+            self._subscription, self._spawned = _subscribe(self._source, marshal, self._sink.demand)
+        sink = self._sink
+        while not sink.buffer:
+            if sink.done:
+                await self.aclose()
+                if sink.error is not None:
+                    error, sink.error = sink.error, None
+                    raise error
+                raise StopAsyncIteration
+            sink.release()
+            event = anyio.Event()
+            sink.notify = event.set
+            if not sink.buffer and not sink.done:
+                await event.wait()
+            sink.notify = None
+        return sink.take()
+
+    async def aclose(self) -> None:
+        """Stop the run behind the iterator and wait until it has let go of everything."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._subscription is not None:
+            self._subscription.dispose()
+        for handle in self._spawned:
+            handle.cancel()
+        with anyio.CancelScope(shield=True):
+            for handle in self._spawned:
+                await handle.wait_done()
+
+    def __del__(self) -> None:
+        # Leaving ``async for`` early drops the iterator: cancel the run right away.
+        if not self._closed:
+            self._closed = True
+            if self._subscription is not None:
+                self._subscription.dispose()
+            for handle in self._spawned:
+                handle.cancel()
+
+
+class _ThreadSafeSink(abc.ObserverBase[_T]):
+    """Forwards to a sink on its loop's thread, wherever the events come from (Rx timers)."""
+
+    __slots__ = ("_loop", "_sink")
+
+    def __init__(self, sink: _BufferSink[_T], loop: LoopHandle) -> None:
+        self._sink = sink
+        self._loop = loop
+
+    def on_next(self, value: _T) -> None:
+        if threading.get_ident() == self._loop.thread_id:
+            self._sink.on_next(value)
+        else:
+            self._loop.call_soon_threadsafe(lambda: self._sink.on_next(value))
+
+    def on_error(self, error: Exception) -> None:
+        _waker(self._loop, lambda: self._sink.on_error(error))()
+
+    def on_completed(self) -> None:
+        _waker(self._loop, self._sink.on_completed)()
+
+
+def to_iterator(
+    observable: reactivex.Observable[_T], *, max_buffer: int = DEFAULT_MAX_BUFFER
+) -> SyncIterator[_T]:
+    """Iterate an Observable from sync code, with bounded memory.
+
+    Subscribes on the first ``next()``. Items are buffered up to ``max_buffer``; past that the
+    producers wait (lossless backpressure). An error is raised after every item that came
+    before it. Leaving the loop early and dropping the iterator (or calling ``close()``)
+    cancels the work behind it.
+
+    Args:
+        observable: the Observable to iterate.
+        max_buffer: the high-water mark of the buffer; the low-water mark is half of it.
+    """
+    return SyncIterator(observable, max_buffer)
+
+
+def to_async_iterator(
+    observable: reactivex.Observable[_T], *, max_buffer: int = DEFAULT_MAX_BUFFER
+) -> AsyncIteratorBridge[_T]:
+    """Iterate an Observable with ``async for`` (asyncio or trio), with bounded memory.
+
+    The work behind the Observable runs on the iterating task's event loop. ``aclose()`` (or
+    dropping the iterator after leaving the loop early) cancels it.
+
+    Args:
+        observable: the Observable to iterate.
+        max_buffer: the high-water mark of the buffer; the low-water mark is half of it.
+    """
+    return AsyncIteratorBridge(observable, max_buffer)
+
+
+def from_async_iterable(iterable: AsyncIterable[_T]) -> reactivex.Observable[_T]:
+    """An Observable of what an async iterable yields, pulled only while there is demand.
+
+    The iterable is pulled one item at a time and not at all while a consumer downstream holds
+    the demand, so a slow consumer holds back the iterable itself. Each subscription iterates
+    ``iterable`` anew: pass a fresh one, or share the Observable.
+    """
+
+    async def produce(on_next: Callable[[_T], None], demand: Demand) -> None:
+        async for item in iterable:
+            on_next(item)
+            if not demand.ready:
+                await demand.wait()
+
+    return observable_from_async(produce)

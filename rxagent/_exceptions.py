@@ -1,0 +1,162 @@
+"""The one exception tree of rxagent.
+
+Misuse (a wrong argument, an unknown model string, a tool that cannot be described) is kept
+apart from what goes wrong while a run is under way (a provider failing, a script running out,
+a stream going quiet for too long), so that callers can catch one without the other::
+
+    RxAgentError
+    ├── UsageError                       the caller asked for something that cannot work
+    │   ├── InvalidMessageError          (also ValueError) a message or dict that is not one
+    │   ├── ToolDefinitionError          (also TypeError) a function that cannot become a tool
+    │   ├── ModelSpecError               (also ValueError) a model string nobody can resolve
+    │   └── MissingAPIKeyError           a provider with no key to send
+    └── RunError                         a run (or a model call) failed under way
+        ├── RecursionLimitError          the agent loop took more steps than allowed
+        ├── ScriptExhaustedError         a scripted test model has no reply left
+        ├── ModelCallError               a model call failed; ``partial`` keeps what arrived
+        │   ├── APIConnectionError       the server could not be reached or hung up
+        │   ├── APIStatusError           the server answered with an HTTP error
+        │   │   ├── RateLimitError       429
+        │   │   └── ServerError          5xx and Anthropic's 529
+        │   └── StreamProtocolError      the stream broke its wire format, or carried an error
+        ├── StreamTimeoutError           (also TimeoutError) a stream went quiet for too long
+        │   ├── FirstTokenTimeoutError   nothing arrived in time
+        │   └── IdleTimeoutError         the gap between two items was too long
+        └── BufferOverflowError          a bounded buffer with strategy "error" overflowed
+
+A run that fails still delivers every event that came before the failure; the error comes last.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .messages import AIMessageChunk
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "BufferOverflowError",
+    "FirstTokenTimeoutError",
+    "IdleTimeoutError",
+    "InvalidMessageError",
+    "MissingAPIKeyError",
+    "ModelCallError",
+    "ModelSpecError",
+    "RateLimitError",
+    "RecursionLimitError",
+    "RunError",
+    "RxAgentError",
+    "ScriptExhaustedError",
+    "ServerError",
+    "StreamProtocolError",
+    "StreamTimeoutError",
+    "ToolDefinitionError",
+    "UsageError",
+]
+
+
+class RxAgentError(Exception):
+    """The root of every exception rxagent raises on purpose."""
+
+
+class UsageError(RxAgentError):
+    """The caller asked for something that cannot work; fix the call, not the run."""
+
+
+class InvalidMessageError(UsageError, ValueError):
+    """A value given as a message is not one (and cannot be read as one)."""
+
+
+class ToolDefinitionError(UsageError, TypeError):
+    """A callable cannot be turned into a tool (no name, an unsupported signature...)."""
+
+
+class ModelSpecError(UsageError, ValueError):
+    """A model string or object that no supported provider can resolve."""
+
+
+class MissingAPIKeyError(UsageError):
+    """A provider needs an API key and none was given or found in the environment."""
+
+
+class RunError(RxAgentError):
+    """A run, or a model call inside it, failed while under way."""
+
+
+class RecursionLimitError(RunError):
+    """The agent loop took more steps than ``config["recursion_limit"]`` allows."""
+
+
+class ScriptExhaustedError(RunError):
+    """A scripted test model was called more often than its script has replies."""
+
+
+class ModelCallError(RunError):
+    """A model call failed.
+
+    Attributes:
+        partial: the part of the reply that had arrived before the failure, merged into one
+            chunk, or ``None`` if nothing had arrived. Nothing that was delivered is lost.
+    """
+
+    def __init__(self, message: str, *, partial: AIMessageChunk | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class APIConnectionError(ModelCallError):
+    """The provider could not be reached, or the connection broke mid-stream."""
+
+
+class APIStatusError(ModelCallError):
+    """The provider answered with an HTTP error status.
+
+    Attributes:
+        status_code: the HTTP status.
+        request_id: the provider's request id, when it sent one.
+        body: the provider's error message, as text.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        body: str | None = None,
+        partial: AIMessageChunk | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body = body
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: too many requests."""
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx, or Anthropic's 529 (overloaded)."""
+
+
+class StreamProtocolError(ModelCallError):
+    """The stream broke its wire format, or the provider sent an error inside it."""
+
+
+class StreamTimeoutError(RunError, TimeoutError):
+    """A stream went quiet for longer than allowed; the work behind it was cancelled."""
+
+
+class FirstTokenTimeoutError(StreamTimeoutError):
+    """Nothing arrived before the first-item deadline."""
+
+
+class IdleTimeoutError(StreamTimeoutError):
+    """The gap between two items was longer than allowed."""
+
+
+class BufferOverflowError(RunError):
+    """A bounded buffer with strategy ``"error"`` had no room for another item."""

@@ -1,0 +1,401 @@
+"""Async work behind cold Observables: where it runs, how it is cancelled, and the demand signal.
+
+Every source of a run (a model call reading its socket, a scripted model, a tool's writer) is an
+async producer that pushes items into an Rx observer. Rx's ``on_next`` cannot wait, so bounded
+memory comes from a demand signal that producers consult *before* producing: a :class:`Demand`
+that a consumer holds while its buffer is above its high-water mark. Checking it is a plain
+attribute read, so the per-item cost is nothing while the consumer keeps up.
+
+Subscribing spawns the producer on the event loop of the subscribing thread (asyncio or trio);
+with no loop running there, on one shared background loop thread. The demand in force travels
+from the consumer to the producer through the subscription call itself: sinks set the
+``subscription_demand`` context variable around ``subscribe()``, operators pass the call up
+synchronously, and the producer reads the variable when it is spawned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
+import reactivex
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+__all__ = [
+    "Demand",
+    "LoopHandle",
+    "Spawned",
+    "current_loop",
+    "observable_from_async",
+    "spawn",
+    "subscription_demand",
+]
+
+_T = TypeVar("_T")
+
+
+class LoopHandle(Protocol):
+    """The few things we need from an event loop, asyncio's or trio's."""
+
+    thread_id: int
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None: ...
+
+
+class _AsyncioLoop:
+    __slots__ = ("loop", "thread_id")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int) -> None:
+        self.loop = loop
+        self.thread_id = thread_id
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        self.loop.call_soon_threadsafe(fn)
+
+
+class _TrioLoop:
+    __slots__ = ("thread_id", "token")
+
+    def __init__(self, token: Any, thread_id: int) -> None:
+        self.token = token
+        self.thread_id = thread_id
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        self.token.run_sync_soon(fn)
+
+
+def current_loop() -> LoopHandle | None:
+    """The event loop running in this thread, or ``None`` outside any."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return _AsyncioLoop(loop, threading.get_ident())
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            token = trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            return None
+        return _TrioLoop(token, threading.get_ident())
+    return None
+
+
+class Demand:
+    """Flow control shared by the producers behind one subscription.
+
+    Any number of consumers may hold it (``hold()``) while they are full and release it
+    (``release()``) when they have room again; producers go on only while nobody holds it.
+    ``ready`` is a plain attribute so that the check on the per-item path costs nothing; only
+    a producer that finds it false awaits :meth:`wait` (or, in a worker thread, calls
+    :meth:`wait_blocking`).
+
+    ``hold``/``release`` may be called from any thread; waiters are woken on their own loop.
+    """
+
+    __slots__ = ("_holds", "_lock", "_upstreams", "_waiters", "ready")
+
+    def __init__(self) -> None:
+        self.ready = True
+        self._holds = 0
+        self._lock = threading.Lock()
+        # Each waiter is a one-shot callable that wakes it, safe to call from any thread.
+        self._waiters: list[Callable[[], None]] = []
+        # Demands that are held while this one is (a shared run's, behind each subscriber).
+        self._upstreams: list[Demand] = []
+
+    def hold(self) -> None:
+        """Ask producers to stop until :meth:`release` is called as often."""
+        with self._lock:
+            self._holds += 1
+            self.ready = False
+            first = self._holds == 1
+            upstreams = list(self._upstreams) if first else []
+        for upstream in upstreams:
+            upstream.hold()
+
+    def release(self) -> None:
+        """Withdraw one :meth:`hold`; producers go on when none is left."""
+        with self._lock:
+            if self._holds == 0:
+                return
+            self._holds -= 1
+            if self._holds:
+                return
+            self.ready = True
+            waiters, self._waiters = self._waiters, []
+            upstreams = list(self._upstreams)
+        for wake in waiters:
+            wake()
+        for upstream in upstreams:
+            upstream.release()
+
+    def call_when_ready(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once nobody holds the demand: now, or from the thread that releases it."""
+        with self._lock:
+            if not self.ready:
+                self._waiters.append(fn)
+                return
+        fn()
+
+    def link_upstream(self, upstream: Demand) -> None:
+        """Hold ``upstream`` whenever this demand is held (for one source shared by many)."""
+        with self._lock:
+            self._upstreams.append(upstream)
+            held = not self.ready
+        if held:
+            upstream.hold()
+
+    def unlink_upstream(self, upstream: Demand) -> None:
+        """Undo :meth:`link_upstream`, releasing the hold it placed, if any."""
+        with self._lock:
+            if upstream not in self._upstreams:
+                return
+            self._upstreams.remove(upstream)
+            held = not self.ready
+        if held:
+            upstream.release()
+
+    async def wait(self) -> None:
+        """Wait (on the current event loop) until no consumer holds the demand."""
+        if self.ready:
+            return
+        loop = current_loop()
+        if loop is None:  # pragma: no cover - wait() is only awaited inside a loop
+            raise RuntimeError("Demand.wait() must be awaited inside an event loop")
+        event = anyio.Event()
+        wake = _waker(loop, event.set)
+        with self._lock:
+            if self.ready:
+                return
+            self._waiters.append(wake)
+        try:
+            await event.wait()
+        finally:
+            with self._lock:
+                if wake in self._waiters:
+                    self._waiters.remove(wake)
+
+    def wait_blocking(self, timeout: float | None = None) -> bool:
+        """Block this (worker) thread until no consumer holds the demand; False on timeout."""
+        if self.ready:
+            return True
+        event = threading.Event()
+        with self._lock:
+            if self.ready:
+                return True
+            self._waiters.append(event.set)
+        try:
+            return event.wait(timeout)
+        finally:
+            with self._lock:
+                if event.set in self._waiters:
+                    self._waiters.remove(event.set)
+
+    def __repr__(self) -> str:
+        return f"Demand(ready={self.ready}, holds={self._holds})"
+
+
+def _waker(loop: LoopHandle, fn: Callable[[], None]) -> Callable[[], None]:
+    """A callable that runs ``fn`` on ``loop``: directly on its thread, else thread-safely."""
+
+    def wake() -> None:
+        if threading.get_ident() == loop.thread_id:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    return wake
+
+
+subscription_demand: ContextVar[Demand | None] = ContextVar(
+    "rxagent_subscription_demand", default=None
+)
+"""The demand a sink imposes on what it subscribes to; read when a producer is spawned."""
+
+_spawned_into: ContextVar[list[Spawned] | None] = ContextVar("rxagent_spawned_into", default=None)
+
+
+class Spawned:
+    """One spawned producer: cancel it from any thread, or wait for it to be over."""
+
+    __slots__ = ("_cancelled", "_done", "_done_on_loop", "_loop", "_scope")
+
+    def __init__(self, loop: LoopHandle) -> None:
+        self._loop = loop
+        self._scope: anyio.CancelScope | None = None
+        self._cancelled = False
+        self._done = threading.Event()
+        self._done_on_loop: anyio.Event | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the producer has returned, failed or finished being cancelled."""
+        return self._done.is_set()
+
+    def cancel(self) -> None:
+        """Cancel the producer; safe from any thread and idempotent."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self._loop.call_soon_threadsafe(self._cancel_on_loop)
+
+    def _cancel_on_loop(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def wait_done(self) -> None:
+        """Wait, on any event loop, until the producer is over."""
+        if self._done.is_set():
+            return
+        if self._done_on_loop is not None and threading.get_ident() == self._loop.thread_id:
+            await self._done_on_loop.wait()
+        else:
+            await anyio.to_thread.run_sync(self._done.wait, abandon_on_cancel=True)
+
+    def wait_done_blocking(self, timeout: float | None = None) -> bool:
+        """Block this thread until the producer is over; False on timeout."""
+        return self._done.wait(timeout)
+
+
+def spawn(
+    work: Callable[[], Awaitable[None]],
+    *,
+    on_error: Callable[[Exception], None],
+    on_completed: Callable[[], None],
+) -> Spawned:
+    """Run ``work()`` on this thread's event loop, or on the background loop if none runs here.
+
+    ``on_completed`` / ``on_error`` are called on the loop when the work ends by itself; a
+    cancelled work calls neither. The caller's context variables travel with the work.
+    """
+    loop = current_loop()
+    if loop is None:
+        loop = _background_loop()
+    handle = Spawned(loop)
+    collector = _spawned_into.get()
+    if collector is not None:
+        collector.append(handle)
+
+    async def guarded() -> None:
+        handle._done_on_loop = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                handle._scope = scope
+                if handle._cancelled:
+                    scope.cancel()
+                try:
+                    await work()
+                except Exception as exc:
+                    if not handle._cancelled:
+                        on_error(exc)
+                    return
+            if not handle._cancelled:
+                on_completed()
+        finally:
+            handle._done.set()
+            handle._done_on_loop.set()
+
+    context = contextvars.copy_context()
+    if isinstance(loop, _AsyncioLoop):
+        if loop.thread_id == threading.get_ident():
+            loop.loop.create_task(guarded(), context=context)
+        else:
+            loop.call_soon_threadsafe(lambda: loop.loop.create_task(guarded(), context=context))
+    else:
+        import trio
+
+        trio.lowlevel.spawn_system_task(guarded, context=context)
+    return handle
+
+
+class collect_spawned:  # noqa: N801 - used as a context manager, reads like one
+    """Collect the producers spawned by subscriptions made inside the ``with`` block."""
+
+    def __init__(self) -> None:
+        self.handles: list[Spawned] = []
+        self._token: contextvars.Token[list[Spawned] | None] | None = None
+
+    def __enter__(self) -> list[Spawned]:
+        self._token = _spawned_into.set(self.handles)
+        return self.handles
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _spawned_into.reset(self._token)
+
+
+def observable_from_async(
+    produce: Callable[[Callable[[_T], None], Demand], Awaitable[None]],
+) -> reactivex.Observable[_T]:
+    """A cold Observable whose every subscription runs ``produce(on_next, demand)``.
+
+    ``produce`` pushes items with ``on_next`` and, before producing each one, checks
+    ``demand.ready`` and awaits ``demand.wait()`` when it is false. Returning completes the
+    Observable, raising errors it, and disposing the subscription cancels ``produce``.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        demand = subscription_demand.get() or Demand()
+        # Producers spawned from inside this one (nested model calls) inherit its demand.
+        token = subscription_demand.set(demand)
+        try:
+            handle = spawn(
+                lambda: produce(observer.on_next, demand),
+                on_error=observer.on_error,
+                on_completed=observer.on_completed,
+            )
+        finally:
+            subscription_demand.reset(token)
+        return Disposable(handle.cancel)
+
+    return reactivex.create(subscribe)
+
+
+_background: _AsyncioLoop | None = None
+_background_lock = threading.Lock()
+
+
+def _background_loop() -> _AsyncioLoop:
+    """The shared loop, on a daemon thread, for subscriptions made outside any event loop."""
+    global _background
+    with _background_lock:
+        if _background is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            ident: list[int] = []
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                ident.append(threading.get_ident())
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="rxagent-loop", daemon=True).start()
+            ready.wait()
+            _background = _AsyncioLoop(loop, ident[0])
+        return _background
+
+
+def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
+    """Run ``work()`` to completion from sync code: on a fresh loop, or, when this thread
+    already runs a loop (a notebook), on the background loop while this thread waits."""
+    if current_loop() is None:
+        return asyncio.run(_call(work))
+    future = asyncio.run_coroutine_threadsafe(_call(work), _background_loop().loop)
+    return future.result()
+
+
+async def _call(work: Callable[[], Awaitable[_T]]) -> _T:
+    return await work()

@@ -1,0 +1,154 @@
+"""Observable ⇄ iterator bridges: bounded buffers, errors last, cancellation on early exit."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import pytest
+import reactivex
+
+from rxagent._exceptions import UsageError
+from rxagent._bridges import from_async_iterable, to_async_iterator, to_iterator
+from rxagent._runtime import Demand, observable_from_async
+
+
+class Producer:
+    """A producer that honours demand and records how far ahead of the consumer it got."""
+
+    def __init__(self, count: int, *, fail_at: int | None = None) -> None:
+        self.count = count
+        self.fail_at = fail_at
+        self.produced = 0
+        self.cancelled = threading.Event()
+        self.finished = False
+
+    async def __call__(self, on_next: Callable[[int], None], demand: Demand) -> None:
+        try:
+            for i in range(self.count):
+                if i == self.fail_at:
+                    raise RuntimeError(f"failed at {i}")
+                if not demand.ready:
+                    await demand.wait()
+                self.produced += 1
+                on_next(i)
+                if i % 7 == 0:
+                    await anyio.sleep(0)  # sometimes suspend, like a socket read
+            self.finished = True
+        except anyio.get_cancelled_exc_class():
+            self.cancelled.set()
+            raise
+
+
+def test_to_iterator_keeps_the_producer_within_the_buffer() -> None:
+    producer = Producer(2000)
+    consumed = 0
+    lead = 0
+    for value in to_iterator(observable_from_async(producer), max_buffer=16):
+        assert value == consumed
+        consumed += 1
+        lead = max(lead, producer.produced - consumed)
+    assert consumed == 2000 and producer.finished
+    assert lead <= 16, f"the producer got {lead} items ahead of a buffer of 16"
+
+
+def test_to_iterator_raises_after_every_item_before_the_error() -> None:
+    seen: list[int] = []
+    with pytest.raises(RuntimeError, match="failed at 30"):
+        for value in to_iterator(observable_from_async(Producer(100, fail_at=30))):
+            seen.append(value)
+    assert seen == list(range(30))
+
+
+def test_leaving_a_for_loop_early_cancels_the_producer() -> None:
+    producer = Producer(10**9)
+    for value in to_iterator(observable_from_async(producer), max_buffer=4):
+        if value == 10:
+            break
+    gc.collect()
+    assert producer.cancelled.wait(10)
+    assert not producer.finished
+
+
+def test_to_iterator_inside_a_running_loop_uses_the_background_loop() -> None:
+    async def main() -> list[int]:
+        # A notebook cell: this thread runs a loop that the iterator cannot drive.
+        return list(to_iterator(observable_from_async(Producer(50)), max_buffer=8))
+
+    assert asyncio.run(main()) == list(range(50))
+
+
+def test_to_iterator_of_a_plain_observable() -> None:
+    assert list(to_iterator(reactivex.from_iterable(range(5)))) == [0, 1, 2, 3, 4]
+
+
+def test_max_buffer_must_be_positive() -> None:
+    with pytest.raises(UsageError, match="max_buffer"):
+        to_iterator(reactivex.empty(), max_buffer=0)
+
+
+@pytest.mark.anyio
+async def test_to_async_iterator_keeps_the_producer_within_the_buffer() -> None:
+    producer = Producer(1000)
+    consumed = 0
+    lead = 0
+    async for value in to_async_iterator(observable_from_async(producer), max_buffer=10):
+        assert value == consumed
+        consumed += 1
+        lead = max(lead, producer.produced - consumed)
+        if consumed % 50 == 0:
+            await anyio.sleep(0)
+    assert consumed == 1000
+    assert lead <= 10
+
+
+@pytest.mark.anyio
+async def test_to_async_iterator_raises_after_the_items_before_the_error() -> None:
+    seen: list[int] = []
+    with pytest.raises(RuntimeError, match="failed at 12"):
+        async for value in to_async_iterator(observable_from_async(Producer(50, fail_at=12))):
+            seen.append(value)
+    assert seen == list(range(12))
+
+
+@pytest.mark.anyio
+async def test_aclose_cancels_the_producer_and_waits_for_it() -> None:
+    producer = Producer(10**9)
+    iterator = to_async_iterator(observable_from_async(producer), max_buffer=4)
+    async for value in iterator:
+        if value == 5:
+            break
+    await iterator.aclose()
+    assert producer.cancelled.is_set(), "aclose returns once the producer is cancelled"
+
+
+@pytest.mark.anyio
+async def test_dropping_an_async_iterator_cancels_the_producer() -> None:
+    producer = Producer(10**9)
+    async for value in to_async_iterator(observable_from_async(producer), max_buffer=4):
+        if value == 5:
+            break
+    gc.collect()
+    with anyio.fail_after(10):
+        while not producer.cancelled.is_set():
+            await anyio.sleep(0.001)
+
+
+@pytest.mark.anyio
+async def test_from_async_iterable_is_not_pulled_while_demand_is_held() -> None:
+    pulled = 0
+
+    async def numbers() -> AsyncIterator[int]:
+        nonlocal pulled
+        for i in range(100):
+            pulled += 1
+            yield i
+
+    got: list[int] = []
+    async for value in to_async_iterator(from_async_iterable(numbers()), max_buffer=5):
+        got.append(value)
+        assert pulled - len(got) <= 5
+    assert got == list(range(100))
