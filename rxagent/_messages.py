@@ -1,0 +1,1203 @@
+"""Message types: what goes into a model, what comes out of it, and how chunks add up.
+
+The surface is LangChain's (``HumanMessage``, ``AIMessage``, ``AIMessageChunk``, ``ToolMessage``,
+``content_blocks``, ``pretty_print``...) so that code and printed output from its docs carry over.
+
+Streaming puts these types on the per-token path, so besides the validated pydantic constructors
+there are two fast paths for code that builds what it already knows is valid:
+
+- :func:`make_chunk` builds an :class:`AIMessageChunk` without running pydantic validation.
+- :class:`ChunkAccumulator` adds chunks up as they arrive (text pieces joined once, tool-call
+  fragments kept per call, usage summed) without keeping the chunks alive.
+
+``chunk + chunk`` and the accumulator share the same merge rules, so any grouping of the same
+chunk sequence gives the same message.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Literal, NotRequired, TypeAlias, TypeVar, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+
+from ._exceptions import InvalidMessageError
+
+__all__ = [
+    "AIMessage",
+    "AIMessageChunk",
+    "AnyMessage",
+    "BaseMessage",
+    "ChunkAccumulator",
+    "HumanMessage",
+    "InvalidToolCall",
+    "MessageLike",
+    "SystemMessage",
+    "ToolCall",
+    "ToolCallChunk",
+    "ToolMessage",
+    "UsageMetadata",
+    "make_chunk",
+    "to_message",
+    "to_messages",
+]
+
+Content: TypeAlias = str | list[str | dict[str, Any]]
+"""A message's content: a string, or a list of strings and content-block dicts."""
+
+
+# -- tool calls and usage ------------------------------------------------------------------
+
+
+class ToolCall(TypedDict):
+    """A request from the model to call a tool: ``{"name", "args", "id", "type": "tool_call"}``.
+
+    ``type`` may be left out when building one; messages fill it in.
+    """
+
+    name: str
+    args: dict[str, Any]
+    id: str | None
+    type: NotRequired[Literal["tool_call"]]
+
+
+class ToolCallChunk(TypedDict):
+    """A fragment of a tool call as it streams: ``args`` is a piece of the JSON text.
+
+    Fragments of one call share an ``index`` (or, without one, an ``id``); the first carries
+    ``name`` and ``id``, the rest usually only ``args``.
+    """
+
+    name: str | None
+    args: str | None
+    id: str | None
+    index: int | None
+    type: NotRequired[Literal["tool_call_chunk"]]
+
+
+class InvalidToolCall(TypedDict):
+    """A tool call whose arguments could not be read (``error`` says why)."""
+
+    name: str | None
+    args: str | None
+    id: str | None
+    error: str | None
+    type: NotRequired[Literal["invalid_tool_call"]]
+
+
+class UsageMetadata(TypedDict):
+    """Token counts of a model call; the detail dicts are optional (``{"cache_read": 10}``)."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    input_token_details: NotRequired[dict[str, int]]
+    output_token_details: NotRequired[dict[str, int]]
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+class BaseMessage(BaseModel):
+    """What every message has: content, an optional id and name, and provider metadata.
+
+    ``content`` may also be given positionally, ``HumanMessage("Hi")``, as in LangChain (at run
+    time; type checkers only know pydantic's keyword constructor).
+
+    Attributes:
+        content: a string, or a list of strings and content-block dicts.
+        additional_kwargs: provider-specific extras sent with the message.
+        response_metadata: what the provider said about the response (model name, finish
+            reason...).
+        type: which kind of message this is (``"human"``, ``"ai"``...).
+        name: an optional name for the author.
+        id: an optional unique id.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: Content = ""
+    additional_kwargs: dict[str, Any] = Field(default_factory=dict)
+    response_metadata: dict[str, Any] = Field(default_factory=dict)
+    type: str
+    name: str | None = None
+    id: str | None = None
+
+    # The banner of pretty_repr(), LangChain's wording.
+    _title: ClassVar[str] = "Message"
+
+    def __init__(self, content: Content | _Unset = _UNSET, /, **data: Any) -> None:
+        if content is not _UNSET:
+            if "content" in data:
+                raise TypeError("content was given both positionally and by keyword")
+            data["content"] = content
+        super().__init__(**data)
+
+    @property
+    def text(self) -> str:
+        """All the text of the message joined: the string content, or its text blocks."""
+        content = self.content
+        if isinstance(content, str):
+            return content
+        return "".join(
+            item if isinstance(item, str) else item["text"]
+            for item in content
+            if isinstance(item, str)
+            or (item.get("type") == "text" and isinstance(item.get("text"), str))
+        )
+
+    @property
+    def content_blocks(self) -> list[dict[str, Any]]:
+        """The content as standard blocks (fresh dicts, safe to change).
+
+        - a string gives one ``{"type": "text", "text": ...}`` block, none when empty;
+        - list items: strings become text blocks, ``reasoning`` blocks are kept and Anthropic's
+          ``thinking`` blocks become ``{"type": "reasoning", "reasoning": ...}``; any other
+          block passes through as it is.
+        """
+        return _content_to_blocks(self.content)
+
+    def pretty_repr(self) -> str:
+        """A readable rendering: a banner with the message type, the name, then the content."""
+        title = _banner(self._title)
+        if self.name is not None:
+            title += f"\nName: {self.name}"
+        content = self.content if isinstance(self.content, str) else self.text
+        return f"{title}\n\n{content}"
+
+    def pretty_print(self) -> None:
+        """Print :meth:`pretty_repr`."""
+        print(self.pretty_repr())
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # Only what differs from the defaults, as LangChain prints it; content always shows.
+        defaults = _defaults_of(type(self))
+        for key, value in self.__dict__.items():
+            if key == "content" or (
+                key != "type" and (key not in defaults or value != defaults[key])
+            ):
+                yield key, value
+
+
+class HumanMessage(BaseMessage):
+    """A message from the user."""
+
+    type: Literal["human"] = "human"
+    _title: ClassVar[str] = "Human Message"
+
+
+class SystemMessage(BaseMessage):
+    """Instructions for the model, usually first in the conversation."""
+
+    type: Literal["system"] = "system"
+    _title: ClassVar[str] = "System Message"
+
+
+class AIMessage(BaseMessage):
+    """A reply from the model: text, and the tool calls it wants made.
+
+    ``tool_calls`` items may leave out ``"type"`` (and ``"id"``): they are filled in.
+
+    Attributes:
+        tool_calls: the tool calls the model asked for.
+        invalid_tool_calls: tool calls whose arguments could not be parsed.
+        usage_metadata: the token counts of the call, when the provider sent them.
+    """
+
+    type: Literal["ai"] = "ai"
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list)
+    usage_metadata: UsageMetadata | None = None
+    _title: ClassVar[str] = "Ai Message"
+
+    @field_validator("tool_calls", mode="before")
+    @classmethod
+    def _fill_tool_call_type(cls, value: Any) -> Any:
+        return _fill_defaults(value, {"id": None, "type": "tool_call"})
+
+    @field_validator("invalid_tool_calls", mode="before")
+    @classmethod
+    def _fill_invalid_tool_call_type(cls, value: Any) -> Any:
+        return _fill_defaults(
+            value,
+            {"name": None, "args": None, "id": None, "error": None, "type": "invalid_tool_call"},
+        )
+
+    @property
+    def content_blocks(self) -> list[dict[str, Any]]:
+        """The content as standard blocks, then one block per tool call.
+
+        Tool calls give ``{"type": "tool_call", "name", "args", "id"}``, invalid ones
+        ``{"type": "invalid_tool_call", "id", "name", "args", "error"}``. A tool call already in
+        the content as a ``tool_call`` block (same id) is not repeated.
+        """
+        blocks = _content_to_blocks(self.content)
+        return _with_call_blocks(blocks, self.tool_calls, self.invalid_tool_calls)
+
+    def pretty_repr(self) -> str:
+        """The banner and content, then each tool call with its id and arguments."""
+        lines: list[str] = []
+        if self.tool_calls:
+            lines.append("Tool Calls:")
+            for call in self.tool_calls:
+                lines.extend(_format_call(call["name"], call.get("id"), None, call["args"]))
+        if self.invalid_tool_calls:
+            lines.append("Invalid Tool Calls:")
+            for bad in self.invalid_tool_calls:
+                lines.extend(_format_call(bad["name"], bad["id"], bad["error"], bad["args"]))
+        return (super().pretty_repr().strip() + "\n" + "\n".join(lines)).strip()
+
+
+class AIMessageChunk(AIMessage):
+    """A piece of a streamed reply; chunks add up with ``+`` into the whole reply.
+
+    ``tool_calls`` and ``invalid_tool_calls`` are always derived from ``tool_call_chunks``:
+    they stay empty until the chunk is the last one (``chunk_position == "last"``, which a
+    merged chunk is when any of its parts was), then hold the parsed calls. Tool calls given
+    to the constructor without ``tool_call_chunks`` are turned into chunks (JSON ``args``).
+
+    ``a + b`` never changes ``a`` or ``b``, and is associative: any grouping of the same
+    sequence of chunks gives the same chunk, provided the fragments are well formed (an id
+    names one call, and calls on one index follow each other rather than interleave, which is
+    how every provider streams). Merging rules:
+
+    - content: strings concatenate; with a list on either side, both become block lists
+      (a non-empty string as one text block, strings in lists as text blocks), which are
+      concatenated and adjacent ``text``/``reasoning``/``thinking`` blocks of the same
+      ``index`` merged.
+    - tool-call chunks: fragments with an ``index`` join the latest call of that index unless
+      they carry a different ``id`` (providers reuse index 0 for a second call); without an
+      index, they join the call with the same ``id``; with neither, they stand alone. ``args``
+      concatenate; the first ``name`` and ``id`` stay.
+    - ``usage_metadata`` sums; ``response_metadata`` and ``additional_kwargs`` merge
+      recursively, a later non-None value winning; the first ``id`` and ``name`` win.
+
+    Attributes:
+        tool_call_chunks: the tool-call fragments this chunk carries (merged per call in a
+            merged chunk).
+        chunk_position: ``"last"`` on the final chunk of a reply.
+    """
+
+    # LangChain's value for chunks; AIMessage's literal is "ai", hence the override.
+    type: Literal["AIMessageChunk"] = "AIMessageChunk"  # type: ignore[assignment]
+    tool_call_chunks: list[ToolCallChunk] = Field(default_factory=list)
+    chunk_position: Literal["last"] | None = None
+    _title: ClassVar[str] = "Ai Message Chunk"
+
+    @field_validator("tool_call_chunks", mode="before")
+    @classmethod
+    def _fill_chunk_type(cls, value: Any) -> Any:
+        return _fill_defaults(
+            value,
+            {"name": None, "args": None, "id": None, "index": None, "type": "tool_call_chunk"},
+        )
+
+    @model_validator(mode="after")
+    def _derive_tool_calls(self) -> AIMessageChunk:
+        fields = self.__dict__
+        if not fields["tool_call_chunks"] and (
+            fields["tool_calls"] or fields["invalid_tool_calls"]
+        ):
+            fields["tool_call_chunks"] = _calls_as_chunks(
+                fields["tool_calls"], fields["invalid_tool_calls"]
+            )
+        if fields["chunk_position"] == "last":
+            calls, invalid = _parse_calls(_fold_fragments(fields["tool_call_chunks"]))
+        else:
+            calls, invalid = [], []
+        fields["tool_calls"] = calls
+        fields["invalid_tool_calls"] = invalid
+        return self
+
+    @property
+    def content_blocks(self) -> list[dict[str, Any]]:
+        """The content as standard blocks, then the tool calls.
+
+        A chunk that is not the last shows its fragments as
+        ``{"type": "tool_call_chunk", "id", "name", "args", "index"}`` (``index`` is always
+        there, ``None`` when the provider sent none); the last chunk shows the calls parsed
+        from its fragments, as ``tool_call``/``invalid_tool_call`` blocks. The seed's final,
+        empty chunk of a reply therefore shows ``[]``.
+        """
+        blocks = _content_to_blocks(self.content)
+        if self.chunk_position == "last":
+            # Parsed afresh, so that a model_copy(update=...) of the fragments cannot go stale.
+            calls, invalid = _parse_calls(_fold_fragments(self.tool_call_chunks))
+            return _with_call_blocks(blocks, calls, invalid)
+        for fragment in self.tool_call_chunks:
+            blocks.append(
+                {
+                    "type": "tool_call_chunk",
+                    "id": fragment.get("id"),
+                    "name": fragment.get("name"),
+                    "args": fragment.get("args"),
+                    "index": fragment.get("index"),
+                }
+            )
+        return blocks
+
+    def __add__(self, other: object) -> AIMessageChunk:
+        if not isinstance(other, AIMessageChunk):
+            return NotImplemented
+        accumulator = ChunkAccumulator()
+        accumulator.add(self)
+        accumulator.add(other)
+        return accumulator.snapshot()
+
+    def to_message(self) -> AIMessage:
+        """The finished :class:`AIMessage` this chunk stands for.
+
+        The tool calls are parsed from ``tool_call_chunks`` whatever ``chunk_position`` says:
+        asking for the message means the reply is over. Nothing is shared with the chunk.
+        """
+        calls, invalid = _parse_calls(_fold_fragments(self.tool_call_chunks))
+        return _build_message(
+            _clone(self.content),
+            additional_kwargs=_clone(self.additional_kwargs),
+            response_metadata=_clone(self.response_metadata),
+            name=self.name,
+            id=self.id,
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            usage_metadata=_clone_usage(self.usage_metadata),
+        )
+
+
+class ToolMessage(BaseMessage):
+    """The result of a tool call, sent back to the model.
+
+    Attributes:
+        tool_call_id: the ``id`` of the tool call this answers.
+        artifact: anything the tool wants to keep that the model should not see.
+        status: ``"error"`` when the tool failed.
+    """
+
+    type: Literal["tool"] = "tool"
+    tool_call_id: str
+    artifact: Any = None
+    status: Literal["success", "error"] = "success"
+    _title: ClassVar[str] = "Tool Message"
+
+
+AnyMessage: TypeAlias = Annotated[
+    HumanMessage | SystemMessage | AIMessageChunk | AIMessage | ToolMessage,
+    Field(discriminator="type"),
+]
+"""Any concrete message, told apart by ``type`` (for pydantic fields and ``TypeAdapter``)."""
+
+MessageLike: TypeAlias = (
+    BaseMessage | str | dict[str, Any] | tuple[str, str | list[str | dict[str, Any]]]
+)
+"""What :func:`to_message` accepts: a message, a str, a role dict or a ``(role, content)``."""
+
+
+# -- the fast constructor ------------------------------------------------------------------
+
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_new = object.__new__
+
+
+def make_chunk(
+    content: Content = "",
+    *,
+    id: str | None = None,
+    tool_call_chunks: list[ToolCallChunk] | None = None,
+    chunk_position: Literal["last"] | None = None,
+    usage_metadata: UsageMetadata | None = None,
+    response_metadata: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> AIMessageChunk:
+    """Build an :class:`AIMessageChunk` without pydantic validation, for the per-token path.
+
+    The result is indistinguishable from ``AIMessageChunk(...)`` with the same arguments
+    (equality, repr, ``model_dump``, ``+``). Nothing is checked or copied: the caller vouches
+    for the values (``tool_call_chunks`` items complete, with ``"type"``) and hands them over.
+    """
+    # The fields that differ from their defaults, as if only those had been passed.
+    fields_set = set() if content == "" else {"content"}
+    if id is not None:
+        fields_set.add("id")
+    if name is not None:
+        fields_set.add("name")
+    if usage_metadata is not None:
+        fields_set.add("usage_metadata")
+    if chunk_position is not None:
+        fields_set.add("chunk_position")
+    if response_metadata is None:
+        response_metadata = {}
+    else:
+        fields_set.add("response_metadata")
+    tool_calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    if tool_call_chunks is None:
+        tool_call_chunks = []
+    else:
+        fields_set.add("tool_call_chunks")
+        if chunk_position == "last" and tool_call_chunks:
+            tool_calls, invalid = _parse_calls(_fold_fragments(tool_call_chunks))
+    chunk = _new(AIMessageChunk)
+    # Same keys in the same order as a validated instance, so that repr and dumps match.
+    _set_dict(
+        chunk,
+        {
+            "content": content,
+            "additional_kwargs": {},
+            "response_metadata": response_metadata,
+            "type": "AIMessageChunk",
+            "name": name,
+            "id": id,
+            "tool_calls": tool_calls,
+            "invalid_tool_calls": invalid,
+            "usage_metadata": usage_metadata,
+            "tool_call_chunks": tool_call_chunks,
+            "chunk_position": chunk_position,
+        },
+    )
+    _set_fields_set(chunk, fields_set)
+    _set_extra(chunk, None)
+    _set_private(chunk, None)
+    return chunk
+
+
+_M = TypeVar("_M", bound=BaseMessage)
+
+
+def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
+    # model_construct without its per-field loop: ``values`` holds every field, in order.
+    defaults = _defaults_of(cls)
+    message = _new(cls)
+    _set_dict(message, values)
+    _set_fields_set(
+        message,
+        {
+            key
+            for key, value in values.items()
+            if key != "type" and (key not in defaults or value != defaults[key])
+        },
+    )
+    _set_extra(message, None)
+    _set_private(message, None)
+    return message
+
+
+def _build_message(
+    content: Content,
+    *,
+    additional_kwargs: dict[str, Any],
+    response_metadata: dict[str, Any],
+    name: str | None,
+    id: str | None,
+    tool_calls: list[ToolCall],
+    invalid_tool_calls: list[InvalidToolCall],
+    usage_metadata: UsageMetadata | None,
+) -> AIMessage:
+    return _construct(
+        AIMessage,
+        {
+            "content": content,
+            "additional_kwargs": additional_kwargs,
+            "response_metadata": response_metadata,
+            "type": "ai",
+            "name": name,
+            "id": id,
+            "tool_calls": tool_calls,
+            "invalid_tool_calls": invalid_tool_calls,
+            "usage_metadata": usage_metadata,
+        },
+    )
+
+
+# -- accumulating chunks ---------------------------------------------------------------------
+
+# Blocks of these types merge with their neighbour of the same type and index; the field
+# named here is the text that concatenates.
+_MERGE_FIELDS = {"text": "text", "reasoning": "reasoning", "thinking": "thinking"}
+
+
+class _Blocks:
+    """Block-list content being merged; the last mergeable block's text kept as pieces."""
+
+    __slots__ = ("done", "field", "key", "pieces", "tail")
+
+    def __init__(self) -> None:
+        self.done: list[Any] = []
+        self.tail: dict[str, Any] | None = None
+        self.field = ""
+        self.key: tuple[Any, Any] = (None, None)
+        self.pieces: list[str] = []
+
+    def add(self, item: Any) -> None:
+        if isinstance(item, str):
+            if not item:
+                return
+            item = {"type": "text", "text": item}
+        elif not isinstance(item, dict):  # not valid content; kept rather than lost
+            self._close()
+            self.done.append(item)
+            return
+        kind = item.get("type")
+        field = _MERGE_FIELDS.get(kind) if isinstance(kind, str) else None
+        if field is None or not isinstance(item.get(field), str):
+            self._close()
+            self.done.append(_clone(item))
+            return
+        key = (kind, item.get("index"))
+        tail = self.tail
+        if tail is not None and key == self.key:
+            for name, value in item.items():
+                if name == field:
+                    self.pieces.append(value)
+                elif name != "type":
+                    _merge_value(tail, name, value)
+            return
+        self._close()
+        self.tail = _clone(item)
+        self.field = field
+        self.key = key
+        self.pieces = [item[field]]
+
+    def _close(self) -> None:
+        if self.tail is not None:
+            self.tail[self.field] = "".join(self.pieces)
+            self.done.append(self.tail)
+            self.tail = None
+            self.pieces = []
+
+    def result(self) -> list[str | dict[str, Any]]:
+        blocks: list[str | dict[str, Any]] = _clone(self.done)
+        if self.tail is not None:
+            joined = "".join(self.pieces)
+            self.pieces = [joined]  # join each piece once, however many snapshots
+            tail = _clone(self.tail)
+            tail[self.field] = joined
+            blocks.append(tail)
+        return blocks
+
+
+class _Calls:
+    """Tool-call fragments merged per call: ``[name, args pieces or None, id, index]``."""
+
+    __slots__ = ("by_id", "by_index", "calls")
+
+    def __init__(self) -> None:
+        self.calls: list[list[Any]] = []
+        self.by_index: dict[int, list[Any]] = {}  # the latest call of each index
+        self.by_id: dict[str, list[Any]] = {}  # the latest call of each id
+
+    def add(self, fragment: Mapping[str, Any]) -> None:
+        index = fragment.get("index")
+        call_id = fragment.get("id")
+        call: list[Any] | None = None
+        if index is not None:
+            call = self.by_index.get(index)
+            # Same index, another id: providers reuse index 0 for the next call.
+            if call is not None and call_id is not None and call[2] != call_id:
+                call = None
+        elif call_id is not None:
+            call = self.by_id.get(call_id)
+        args = fragment.get("args")
+        if call is None:
+            # A call's id and index are fixed by its first fragment: that is what keeps
+            # merging associative (a call never changes which fragments it accepts).
+            call = [fragment.get("name"), None if args is None else [args], call_id, index]
+            self.calls.append(call)
+            if index is not None:
+                self.by_index[index] = call
+            if call_id is not None:
+                self.by_id[call_id] = call
+            return
+        if call[0] is None:
+            call[0] = fragment.get("name")
+        if args is not None:
+            if call[1] is None:
+                call[1] = [args]
+            else:
+                call[1].append(args)
+
+    def result(self) -> list[ToolCallChunk]:
+        chunks: list[ToolCallChunk] = []
+        for call in self.calls:
+            pieces = call[1]
+            args = None
+            if pieces is not None:
+                args = "".join(pieces)
+                call[1] = [args]
+            chunks.append(
+                {
+                    "name": call[0],
+                    "args": args,
+                    "id": call[2],
+                    "index": call[3],
+                    "type": "tool_call_chunk",
+                }
+            )
+        return chunks
+
+
+class ChunkAccumulator:
+    """Adds up the chunks of one reply as they arrive, without keeping them alive.
+
+    Text pieces are kept in a list and joined once, tool-call fragments are merged per call
+    and usage is summed as chunks come in, so assembling the reply costs nothing at the end
+    and memory stays flat however long it is.
+
+    :meth:`snapshot` equals ``AIMessageChunk() + c1 + c2 + ...`` over the chunks added, which
+    is ``c1 + c2 + ...`` whenever ``c1`` is already in merged form (as every chunk from a
+    provider or :func:`make_chunk` is).
+
+    Example::
+
+        accumulator = ChunkAccumulator()
+        for chunk in chunks:
+            accumulator.add(chunk)
+        message = accumulator.to_message()
+    """
+
+    __slots__ = (
+        "_additional_kwargs",
+        "_blocks",
+        "_calls",
+        "_count",
+        "_id",
+        "_last",
+        "_name",
+        "_pieces",
+        "_response_metadata",
+        "_usage",
+    )
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything added, to start on another reply."""
+        self._count = 0
+        self._pieces: list[str] = []  # string content, while no chunk had list content
+        self._blocks: _Blocks | None = None  # list content, once some chunk had it
+        self._calls = _Calls()
+        self._id: str | None = None
+        self._name: str | None = None
+        self._response_metadata: dict[str, Any] = {}
+        self._additional_kwargs: dict[str, Any] = {}
+        self._usage: dict[str, Any] | None = None
+        self._last = False
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing has been added yet."""
+        return self._count == 0
+
+    def add(self, chunk: AIMessageChunk) -> None:
+        """Merge ``chunk`` into what was added before; the chunk is not kept."""
+        fields = chunk.__dict__
+        self._count += 1
+        content = fields["content"]
+        if isinstance(content, str):
+            if content:
+                if self._blocks is None:
+                    self._pieces.append(content)
+                else:
+                    self._blocks.add(content)
+        else:
+            blocks = self._blocks
+            if blocks is None:
+                # From here on the content is a block list; the text so far is its first block.
+                blocks = self._blocks = _Blocks()
+                blocks.add("".join(self._pieces))
+                self._pieces = []
+            for item in content:
+                blocks.add(item)
+        if self._id is None:
+            self._id = fields["id"]
+        if self._name is None:
+            self._name = fields["name"]
+        fragments = fields["tool_call_chunks"]
+        if fragments:
+            add_fragment = self._calls.add
+            for fragment in fragments:
+                add_fragment(fragment)
+        if fields["response_metadata"]:
+            _merge_into(self._response_metadata, fields["response_metadata"])
+        if fields["additional_kwargs"]:
+            _merge_into(self._additional_kwargs, fields["additional_kwargs"])
+        usage = fields["usage_metadata"]
+        if usage is not None:
+            self._usage = _add_usage(self._usage, usage)
+        if fields["chunk_position"] == "last":
+            self._last = True
+
+    def _content(self) -> Content:
+        if self._blocks is not None:
+            return self._blocks.result()
+        joined = "".join(self._pieces)
+        self._pieces = [joined] if joined else []
+        return joined
+
+    def snapshot(self) -> AIMessageChunk:
+        """The merged chunk so far (a new object, sharing nothing with the accumulator)."""
+        fragments = self._calls.result()
+        calls: list[ToolCall] = []
+        invalid: list[InvalidToolCall] = []
+        if self._last:
+            calls, invalid = _parse_calls(fragments)
+        return _construct(
+            AIMessageChunk,
+            {
+                "content": self._content(),
+                "additional_kwargs": _clone(self._additional_kwargs),
+                "response_metadata": _clone(self._response_metadata),
+                "type": "AIMessageChunk",
+                "name": self._name,
+                "id": self._id,
+                "tool_calls": calls,
+                "invalid_tool_calls": invalid,
+                "usage_metadata": _clone_usage(cast("UsageMetadata | None", self._usage)),
+                "tool_call_chunks": fragments,
+                "chunk_position": "last" if self._last else None,
+            },
+        )
+
+    def to_message(self) -> AIMessage:
+        """The finished :class:`AIMessage`: content, id, name, parsed tool calls, usage, metadata.
+
+        Tool calls are parsed whether or not a last chunk arrived.
+        """
+        calls, invalid = _parse_calls(self._calls.result())
+        return _build_message(
+            self._content(),
+            additional_kwargs=_clone(self._additional_kwargs),
+            response_metadata=_clone(self._response_metadata),
+            name=self._name,
+            id=self._id,
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
+            usage_metadata=_clone_usage(cast("UsageMetadata | None", self._usage)),
+        )
+
+
+# -- merge helpers ----------------------------------------------------------------------------
+
+
+def _clone(value: Any) -> Any:
+    # A copy of the dicts and lists in JSON-like data; other values are shared.
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value
+
+
+def _merge_value(target: dict[str, Any], key: str, value: Any) -> None:
+    if key not in target:
+        target[key] = _clone(value)
+    elif isinstance(value, dict) and isinstance(target[key], dict):
+        _merge_into(target[key], value)
+    elif value is not None:
+        target[key] = _clone(value)
+
+
+def _merge_into(target: dict[str, Any], source: Mapping[str, Any]) -> None:
+    # Recursive, the later non-None value winning. Associative except when one key flips
+    # between a dict and a scalar and back, which no provider does.
+    for key, value in source.items():
+        _merge_value(target, key, value)
+
+
+def _add_usage(total: dict[str, Any] | None, usage: Mapping[str, Any]) -> dict[str, Any]:
+    if total is None:
+        return _clone(usage)  # type: ignore[no-any-return]
+    for key in ("input_tokens", "output_tokens", "total_tokens"):
+        total[key] = total.get(key, 0) + usage.get(key, 0)
+    for key in ("input_token_details", "output_token_details"):
+        details = usage.get(key)
+        if details is not None:
+            into = total.setdefault(key, {})
+            for name, count in details.items():
+                into[name] = into.get(name, 0) + count
+    return total
+
+
+def _clone_usage(usage: UsageMetadata | None) -> UsageMetadata | None:
+    if usage is None:
+        return None
+    # The counts first, in their usual order, whatever order the sums were built in.
+    ordered: dict[str, Any] = {
+        key: _clone(usage[key])
+        for key in (
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+            "input_token_details",
+            "output_token_details",
+        )
+        if key in usage
+    }
+    return cast("UsageMetadata", ordered)
+
+
+def _fold_fragments(fragments: list[ToolCallChunk]) -> list[ToolCallChunk]:
+    if len(fragments) <= 1:
+        return fragments
+    calls = _Calls()
+    for fragment in fragments:
+        calls.add(fragment)
+    return calls.result()
+
+
+def _parse_calls(
+    fragments: list[ToolCallChunk],
+) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """Whole calls from merged fragments: args JSON objects, the rest invalid with why."""
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for fragment in fragments:
+        name = fragment.get("name")
+        args = fragment.get("args")
+        call_id = fragment.get("id")
+        error: str | None = None
+        parsed: Any = {}
+        if args is not None and args.strip():
+            try:
+                parsed = json.loads(args)
+            except ValueError as exc:
+                error = f"the arguments are not valid JSON: {exc}"
+            else:
+                if not isinstance(parsed, dict):
+                    error = f"the arguments must be a JSON object, got {type(parsed).__name__}"
+        if error is None and name is None:
+            error = "the tool call has no name"
+        if error is None:
+            calls.append(
+                {"name": cast(str, name), "args": parsed, "id": call_id, "type": "tool_call"}
+            )
+        else:
+            invalid.append(
+                {
+                    "name": name,
+                    "args": args,
+                    "id": call_id,
+                    "error": error,
+                    "type": "invalid_tool_call",
+                }
+            )
+    return calls, invalid
+
+
+def _calls_as_chunks(calls: list[ToolCall], invalid: list[InvalidToolCall]) -> list[ToolCallChunk]:
+    # Without an index, each call is keyed by its id (or stands alone without one).
+    chunks: list[ToolCallChunk] = [
+        {
+            "name": call["name"],
+            "args": json.dumps(call["args"]),
+            "id": call["id"],
+            "index": None,
+            "type": "tool_call_chunk",
+        }
+        for call in calls
+    ]
+    chunks.extend(
+        {
+            "name": bad["name"],
+            "args": bad["args"],
+            "id": bad["id"],
+            "index": None,
+            "type": "tool_call_chunk",
+        }
+        for bad in invalid
+    )
+    return chunks
+
+
+def _fill_defaults(value: Any, defaults: dict[str, Any]) -> Any:
+    if not isinstance(value, list):
+        return value
+    return [{**defaults, **item} if isinstance(item, Mapping) else item for item in value]
+
+
+# -- content blocks and printing ---------------------------------------------------------------
+
+
+def _content_to_blocks(content: Content) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for item in content:
+        if isinstance(item, str):
+            blocks.append({"type": "text", "text": item})
+            continue
+        kind = item.get("type")
+        if kind == "text":
+            blocks.append({"type": "text", "text": item.get("text", ""), **_rest(item, "text")})
+        elif kind == "reasoning":
+            blocks.append(
+                {
+                    "type": "reasoning",
+                    "reasoning": item.get("reasoning", ""),
+                    **_rest(item, "reasoning"),
+                }
+            )
+        elif kind == "thinking":
+            blocks.append(
+                {
+                    "type": "reasoning",
+                    "reasoning": item.get("thinking", ""),
+                    **_rest(item, "thinking"),
+                }
+            )
+        else:
+            blocks.append(_clone(item))
+    return blocks
+
+
+def _rest(block: dict[str, Any], field: str) -> dict[str, Any]:
+    return {key: _clone(value) for key, value in block.items() if key not in ("type", field)}
+
+
+def _with_call_blocks(
+    blocks: list[dict[str, Any]], calls: list[ToolCall], invalid: list[InvalidToolCall]
+) -> list[dict[str, Any]]:
+    present = {block.get("id") for block in blocks if block.get("type") == "tool_call"}
+    for call in calls:
+        if call["id"] is not None and call["id"] in present:
+            continue
+        blocks.append(
+            {
+                "type": "tool_call",
+                "name": call["name"],
+                "args": _clone(call["args"]),
+                "id": call["id"],
+            }
+        )
+    for bad in invalid:
+        blocks.append(
+            {
+                "type": "invalid_tool_call",
+                "id": bad["id"],
+                "name": bad["name"],
+                "args": bad["args"],
+                "error": bad["error"],
+            }
+        )
+    return blocks
+
+
+def _banner(title: str) -> str:
+    # LangChain's banner: the title centred in 80 columns of "=".
+    padded = f" {title} "
+    side = "=" * ((80 - len(padded)) // 2)
+    return f"{side}{padded}{side}{'=' if len(padded) % 2 else ''}"
+
+
+def _format_call(name: str | None, call_id: str | None, error: str | None, args: Any) -> list[str]:
+    lines = [f"  {name} ({call_id})", f" Call ID: {call_id}"]
+    if error:
+        lines.append(f"  Error: {error}")
+    lines.append("  Args:")
+    if isinstance(args, dict):
+        lines.extend(f"    {key}: {value}" for key, value in args.items())
+    else:
+        lines.append(f"    {args}")
+    return lines
+
+
+_DEFAULTS: dict[type[BaseMessage], dict[str, Any]] = {}
+
+
+def _defaults_of(cls: type[BaseMessage]) -> dict[str, Any]:
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = {
+            name: field.get_default(call_default_factory=True)
+            for name, field in cls.model_fields.items()
+            if not field.is_required()
+        }
+        _DEFAULTS[cls] = defaults
+    return defaults
+
+
+# -- coercion ---------------------------------------------------------------------------------
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "user": HumanMessage,
+    "human": HumanMessage,
+    "assistant": AIMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "developer": SystemMessage,
+    "tool": ToolMessage,
+}
+_COMMON_KEYS = frozenset({"content", "name", "id", "additional_kwargs", "response_metadata"})
+_KEYS: dict[type[BaseMessage], frozenset[str]] = {
+    HumanMessage: _COMMON_KEYS,
+    SystemMessage: _COMMON_KEYS,
+    AIMessage: _COMMON_KEYS | {"tool_calls", "invalid_tool_calls", "usage_metadata"},
+    ToolMessage: _COMMON_KEYS | {"tool_call_id", "artifact", "status"},
+}
+_ACCEPTED = (
+    "a message object, a str (a user message), a dict with a 'role' "
+    "('user'/'human', 'assistant'/'ai', 'system'/'developer', 'tool') and 'content', "
+    "or a (role, content) tuple"
+)
+
+
+def to_message(value: MessageLike) -> BaseMessage:
+    """Read one value as a message.
+
+    Accepted: a message object (returned as it is); a ``str`` (a :class:`HumanMessage`); a
+    dict with ``"role"`` (or ``"type"``) ``"user"``/``"human"``, ``"assistant"``/``"ai"``,
+    ``"system"``/``"developer"`` or ``"tool"`` (which needs ``"tool_call_id"``) and
+    ``"content"``; a ``(role, content)`` tuple. An assistant dict's ``tool_calls`` may be in
+    rxagent's shape (``{"name", "args", "id"}``) or OpenAI's
+    (``{"id", "type": "function", "function": {"name", "arguments": "<json>"}}``); OpenAI
+    calls whose arguments are not a JSON object become ``invalid_tool_calls``.
+
+    Raises:
+        InvalidMessageError: the value is none of these, or does not make a valid message.
+    """
+    if isinstance(value, BaseMessage):
+        return value
+    if isinstance(value, str):
+        return HumanMessage(content=value)
+    if isinstance(value, tuple):
+        return _from_tuple(value)
+    if isinstance(value, dict):
+        return _from_dict(value)
+    raise InvalidMessageError(f"cannot read a {type(value).__name__} as a message; use {_ACCEPTED}")
+
+
+def to_messages(values: Iterable[MessageLike] | MessageLike) -> list[BaseMessage]:
+    """Read a list of values as messages, each as :func:`to_message` does.
+
+    A single message-like value (a message, str, dict or ``(role, content)`` tuple) is read
+    as a list of one, as LangGraph's ``add_messages`` does.
+
+    Raises:
+        InvalidMessageError: an item cannot be read as a message (the error says which).
+    """
+    if isinstance(values, (str, dict, BaseMessage)) or _is_role_tuple(values):
+        single: Any = values
+        return [to_message(single)]
+    if not isinstance(values, Iterable):
+        raise InvalidMessageError(
+            f"expected a list of messages, got {type(values).__name__}; each item may be "
+            f"{_ACCEPTED}"
+        )
+    messages: list[BaseMessage] = []
+    items: Iterable[Any] = values
+    for position, value in enumerate(items):
+        try:
+            messages.append(to_message(value))
+        except InvalidMessageError as exc:
+            raise InvalidMessageError(f"message {position}: {exc}") from exc
+    return messages
+
+
+def _is_role_tuple(value: object) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+
+
+def _role_class(role: object) -> type[BaseMessage]:
+    cls = _ROLES.get(role) if isinstance(role, str) else None
+    if cls is None:
+        raise InvalidMessageError(
+            f"unknown message role {role!r}; use 'user'/'human', 'assistant'/'ai', "
+            "'system'/'developer' or 'tool'"
+        )
+    return cls
+
+
+def _from_tuple(value: tuple[Any, ...]) -> BaseMessage:
+    if not _is_role_tuple(value):
+        raise InvalidMessageError(
+            f"a message tuple is (role, content), e.g. ('user', 'Hi'); got {value!r}"
+        )
+    role, content = value
+    cls = _role_class(role)
+    if cls is ToolMessage:
+        raise InvalidMessageError(
+            "a tool message needs a tool_call_id, which a (role, content) tuple cannot carry; "
+            "use {'role': 'tool', 'content': ..., 'tool_call_id': ...} or a ToolMessage"
+        )
+    return _validated(cls, {"content": content})
+
+
+def _from_dict(value: dict[str, Any]) -> BaseMessage:
+    data = dict(value)
+    if "role" in data and "type" in data:
+        raise InvalidMessageError(
+            f"a message dict has 'role' or 'type', not both; got keys {sorted(map(str, value))}"
+        )
+    if "role" not in data and "type" not in data:
+        raise InvalidMessageError(
+            f"a message dict needs a 'role', e.g. {{'role': 'user', 'content': 'Hi'}}; got keys "
+            f"{sorted(map(str, value))}"
+        )
+    cls = _role_class(data.pop("role") if "role" in data else data.pop("type"))
+    unknown = sorted(map(str, data.keys() - _KEYS[cls]))
+    if unknown:
+        raise InvalidMessageError(
+            f"unknown keys {unknown} in a {cls.__name__} dict; it may have {sorted(_KEYS[cls])}"
+        )
+    if data.get("content") is None:
+        if cls is not AIMessage:  # an OpenAI assistant message with tool calls has none
+            raise InvalidMessageError(f"a {cls.__name__} dict needs 'content'")
+        data["content"] = ""
+    if cls is ToolMessage and "tool_call_id" not in data:
+        raise InvalidMessageError(
+            "a tool message dict needs 'tool_call_id', the id of the call it answers"
+        )
+    for key in ("tool_calls", "invalid_tool_calls", "usage_metadata"):
+        if key in data and data[key] is None:  # OpenAI sends nulls for what is absent
+            del data[key]
+    if cls is AIMessage and isinstance(data.get("tool_calls"), list):
+        calls, invalid = _read_tool_calls(data["tool_calls"])
+        data["tool_calls"] = calls
+        if invalid:
+            data["invalid_tool_calls"] = [*data.get("invalid_tool_calls", []), *invalid]
+    return _validated(cls, data)
+
+
+def _read_tool_calls(items: list[Any]) -> tuple[list[Any], list[InvalidToolCall]]:
+    calls: list[Any] = []
+    invalid: list[InvalidToolCall] = []
+    for item in items:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict):
+            calls.append(item)  # rxagent's own shape; validation checks it
+            continue
+        name = function.get("name")
+        arguments = function.get("arguments")
+        parsed, bad = _parse_calls(
+            [
+                {
+                    "name": name,
+                    "args": arguments,
+                    "id": item.get("id"),
+                    "index": None,
+                    "type": "tool_call_chunk",
+                }
+            ]
+        )
+        calls.extend(parsed)
+        invalid.extend(bad)
+    return calls, invalid
+
+
+def _validated(cls: type[_M], data: dict[str, Any]) -> _M:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidMessageError(f"not a valid {cls.__name__}: {exc}") from exc

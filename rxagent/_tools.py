@@ -1,0 +1,647 @@
+"""Tools made from plain functions: their JSON schema, argument checking, and running them.
+
+A tool is a function (sync or async) the model may call. :class:`BaseTool` describes it to the
+model (name, description, a JSON schema built from the type hints and the Google-style
+docstring) and runs it for the agent loop: the arguments are validated before the call, the
+run's :class:`~rxagent.StreamWriter` is installed for the duration of the call, sync functions
+run in a worker thread so they never block the event loop, and whatever goes wrong inside the
+tool comes back as an error :class:`~rxagent.messages.ToolMessage` the model can read, so the
+run goes on. Cancellation is never turned into a message: it propagates.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import functools
+import inspect
+import json
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, overload
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.errors import PydanticUserError
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from ._exceptions import ToolDefinitionError
+from ._messages import ToolCall, ToolMessage
+from ._writer import StreamWriter, current_writer
+
+__all__ = ["BaseTool", "as_tool", "tool"]
+
+# What OpenAI accepts for a function name (Anthropic allows up to 128 characters); checking it
+# here turns a provider's HTTP 400 in the middle of a run into an error at definition time.
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+# Google-style section headers. Only the argument sections are read; every section is left out
+# of the description, which keeps the prose before the first header.
+_SECTION = re.compile(
+    r"(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Other Parameters|"
+    r"Returns?|Yields?|Raises|Warns|Examples?|Notes?|Warnings?|See Also|References|Todo|"
+    r"Attributes|Methods|Attention|Caution|Danger|Error|Hint|Important|Tip)\s*:\s*"
+)
+_ARG_SECTIONS = frozenset(
+    {"Args", "Arguments", "Parameters", "Params", "Keyword Args", "Keyword Arguments"}
+)
+_ARG_ENTRY = re.compile(r"\*{0,2}(?P<name>\w+)\s*(?:\([^)]*\))?\s*:\s*(?P<text>.*)")
+
+_MAX_SHOWN_INPUT = 120
+
+
+class _NoFieldTitles(GenerateJsonSchema):
+    # Pydantic titles every field after its name ("city" -> "City"); for a model reading the
+    # schema that is noise. Titles set on purpose with ``Field(title=...)`` are kept.
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+class BaseTool:
+    """A function the model can call, with what the model needs to know to call it.
+
+    Made by :func:`tool` or :func:`as_tool` (or directly, ``BaseTool(fn, name=...)``) from a
+    sync or async function. Every parameter becomes an argument of the JSON schema, typed from
+    its hint (no hint means any JSON value) and described by the docstring's ``Args:`` section,
+    except parameters annotated :class:`~rxagent.StreamWriter`: those receive the run's writer
+    and the model never sees them. Inside the function :func:`~rxagent.get_stream_writer`
+    returns the same writer.
+
+    The tool object stays callable like the function it wraps (``tool(*args, **kwargs)`` calls
+    the function as written, nothing checked or injected).
+
+    Attributes:
+        name: the name the model calls the tool by.
+        description: what the tool does, for the model.
+        args_schema: a pydantic model of the arguments; unknown arguments are refused.
+        func: the wrapped function.
+        is_async: True when ``func`` is a coroutine function (awaited on the event loop);
+            sync functions run in a worker thread.
+
+    Raises:
+        ToolDefinitionError: ``func`` cannot become a tool: it has no usable name (a lambda,
+            a partial, a callable object: pass ``name=``), takes ``*args``, ``**kwargs`` or
+            positional-only parameters, is a class or a generator function, or has a type
+            that cannot be described as JSON schema.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        _check_callable(func)
+        self.func = func
+        self.name = _tool_name(func, name)
+        summary, arg_docs = _parse_docstring(_docstring(func))
+        self.description = (
+            inspect.cleandoc(description).strip() if description is not None else summary
+        )
+        self.is_async = _is_async(func)
+        self.args_schema, self._params, self._writer_params = _args_model(func, self.name, arg_docs)
+        self._parameters = _parameters_schema(self.args_schema, self.name)
+
+    # -- describing -----------------------------------------------------------------------
+
+    def tool_spec(self) -> dict[str, Any]:
+        """The tool as a model sees it: ``{"name", "description", "parameters"}``.
+
+        ``parameters`` is a JSON schema object: ``properties`` (without the titles pydantic
+        would invent), ``required`` listing the parameters without a default, defaults kept,
+        ``additionalProperties: false``, and ``$defs`` when pydantic models are involved.
+        Each call returns a fresh copy, free to modify.
+        """
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": copy.deepcopy(self._parameters),
+        }
+
+    # -- running --------------------------------------------------------------------------
+
+    def invoke(
+        self, args: Mapping[str, Any] | None = None, *, writer: StreamWriter | None = None
+    ) -> Any:
+        """Validate ``args`` and call the tool in this thread; return what it returns.
+
+        For unit tests and direct use. Nothing is caught: a bad argument raises pydantic's
+        ``ValidationError``, an exception in the tool propagates. An async tool is run to
+        completion on a private event loop (on a background one when this thread already runs
+        a loop, as in a notebook).
+
+        Args:
+            args: the arguments by name, as the model would send them.
+            writer: the writer the tool gets; by default the current one, which outside a run
+                discards what it is given.
+        """
+        kwargs = self._validate(args)
+        chosen = writer if writer is not None else current_writer.get()
+        if self.is_async:
+            from ._runtime import run_sync  # here: the runtime is only needed for this case
+
+            return run_sync(lambda: self._acall(kwargs, chosen))
+        token = current_writer.set(chosen)
+        try:
+            return self.func(**self._inject(kwargs, chosen))
+        finally:
+            current_writer.reset(token)
+
+    async def ainvoke(
+        self, args: Mapping[str, Any] | None = None, *, writer: StreamWriter | None = None
+    ) -> Any:
+        """Validate ``args`` and run the tool as :meth:`arun` does; return what it returns.
+
+        Nothing is caught: a bad argument raises pydantic's ``ValidationError``, an exception
+        in the tool propagates.
+
+        Args:
+            args: the arguments by name, as the model would send them.
+            writer: the writer the tool gets; by default the current one.
+        """
+        kwargs = self._validate(args)
+        return await self._acall(kwargs, writer if writer is not None else current_writer.get())
+
+    async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
+        """Run the tool for one tool call of the model and answer it with a ToolMessage.
+
+        This is what the agent loop calls. The answer always has ``name=self.name`` and
+        ``tool_call_id=call["id"]`` (``""`` when the call has no id).
+
+        - ``call["args"]`` is validated first; if it does not fit the schema the tool is not
+          called and the answer is an error message naming the tool, each bad argument and
+          what is wrong with it (``artifact`` holds the ``ValidationError``).
+        - The writer is installed in the context for the duration of the call, so
+          :func:`~rxagent.get_stream_writer` returns it, and it is passed to parameters
+          annotated ``StreamWriter``. An async tool is awaited in this task; a sync tool runs
+          in a worker thread with a copy of this context, and may call the writer from there.
+        - A string result is the content; a ``ToolMessage`` is used as it is (its
+          ``tool_call_id`` set to this call's, its ``name`` filled when missing); anything else
+          becomes JSON text (through pydantic for models, dataclasses, dates...; ``str()`` as
+          a last resort).
+        - An exception raised by the tool becomes an error message,
+          ``"Error: <ExceptionType>: <message>"``, with the exception as ``artifact``, so the
+          model can react and the run goes on.
+        - Cancellation, ``KeyboardInterrupt`` and ``SystemExit`` propagate. A sync tool cannot
+          be stopped mid-way: a cancellation waits for its thread to return, then propagates
+          instead of the result.
+
+        Args:
+            call: the tool call, ``{"name", "args", "id", "type": "tool_call"}``.
+            writer: the writer for the tool; by default the current one (discarding outside
+                a run).
+        """
+        call_id = call.get("id") or ""
+        try:
+            try:
+                kwargs = self._validate(call.get("args"))
+            except ValidationError as exc:  # only the arguments' own; the tool's go below
+                return self._error(_describe_invalid_args(self.name, exc), exc, call_id)
+            result = await self._acall(
+                kwargs, writer if writer is not None else current_writer.get()
+            )
+            if isinstance(result, ToolMessage):
+                update: dict[str, Any] = {"tool_call_id": call_id}
+                if result.name is None:
+                    update["name"] = self.name
+                return result.model_copy(update=update)
+            return ToolMessage(content=_to_text(result), name=self.name, tool_call_id=call_id)
+        except Exception as exc:  # only Exception: cancellation and interrupts propagate
+            text = str(exc)
+            content = (
+                f"Error: {type(exc).__name__}: {text}" if text else f"Error: {type(exc).__name__}"
+            )
+            return self._error(content, exc, call_id)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the wrapped function as written: no validation, no writer injected."""
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"BaseTool(name={self.name!r})"
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _validate(self, args: Any) -> dict[str, Any]:
+        checked = self.args_schema.model_validate({} if args is None else args)
+        # Only the arguments that were sent: the function's own defaults then apply, exactly
+        # as in a plain Python call.
+        return {self._params[field]: getattr(checked, field) for field in checked.model_fields_set}
+
+    def _error(self, content: str, exc: Exception, call_id: str) -> ToolMessage:
+        return ToolMessage(
+            content=content, name=self.name, tool_call_id=call_id, status="error", artifact=exc
+        )
+
+    def _inject(self, kwargs: dict[str, Any], writer: StreamWriter) -> dict[str, Any]:
+        for param in self._writer_params:
+            kwargs[param] = writer
+        return kwargs
+
+    async def _acall(self, kwargs: dict[str, Any], writer: StreamWriter) -> Any:
+        kwargs = self._inject(kwargs, writer)
+        if self.is_async:
+            token = current_writer.set(writer)
+            try:
+                return await self.func(**kwargs)
+            finally:
+                current_writer.reset(token)
+        # The thread runs in a context of its own carrying the writer, whether or not the
+        # async library copies contextvars into worker threads (anyio 4 does, on both backends).
+        context = contextvars.copy_context()
+        context.run(current_writer.set, writer)
+
+        def in_thread() -> tuple[Any]:
+            # Boxed, because trio refuses a worker's result that looks like a coroutine.
+            return (context.run(self.func, **kwargs),)
+
+        # Not abandoned on cancel: a thread cannot be stopped, and one left running could keep
+        # writing into a run that has moved on. The cancel takes effect when it returns.
+        (result,) = await anyio.to_thread.run_sync(in_thread)
+        if inspect.isawaitable(result):
+            # A sync wrapper around async code (a decorator that hid ``async def``): finish
+            # the work here rather than turn an unawaited coroutine into text.
+            token = current_writer.set(writer)
+            try:
+                result = await result
+            finally:
+                current_writer.reset(token)
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        return result
+
+
+@overload
+def tool(func: Callable[..., Any], /) -> BaseTool: ...
+
+
+@overload
+def tool(
+    name: str | None = None, /, *, description: str | None = None
+) -> Callable[[Callable[..., Any]], BaseTool]: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], BaseTool]: ...
+
+
+def tool(
+    name_or_func: str | Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> BaseTool | Callable[[Callable[..., Any]], BaseTool]:
+    """Make a function (sync or async) into a :class:`BaseTool`.
+
+    Usable as ``@tool``, ``@tool("name")`` or ``@tool(name=..., description=...)``::
+
+        @tool
+        def get_weather(city: str, writer: StreamWriter) -> str:
+            \"\"\"Get weather for a given city.
+
+            Args:
+                city: the city, e.g. "San Francisco".
+            \"\"\"
+            writer(f"Looking up data for city: {city}")
+            return f"It's always sunny in {city}!"
+
+    Args:
+        name_or_func: the function (bare ``@tool``) or the tool's name.
+        name: the tool's name; by default the function's name.
+        description: what the tool does; by default the docstring up to its first section.
+
+    Raises:
+        ToolDefinitionError: the function cannot become a tool (see :class:`BaseTool`).
+    """
+    if callable(name_or_func):
+        if name is not None or description is not None:
+            raise ToolDefinitionError(
+                "use @tool(name=..., description=...) with keywords only, "
+                "or @tool(...) on the function with no arguments"
+            )
+        return BaseTool(name_or_func)
+    if name_or_func is not None:
+        if name is not None:
+            raise ToolDefinitionError(
+                f"the tool's name is given twice ({name_or_func!r} and name={name!r})"
+            )
+        name = name_or_func
+
+    def decorate(func: Callable[..., Any]) -> BaseTool:
+        return BaseTool(func, name=name, description=description)
+
+    return decorate
+
+
+def as_tool(obj: object) -> BaseTool:
+    """Return ``obj`` as a tool: a tool as it is, an object's ``as_tool()``, a function wrapped.
+
+    Args:
+        obj: a :class:`BaseTool`; an object with an ``as_tool()`` method returning one (an
+            agent used as a tool); or a sync or async function.
+
+    Raises:
+        ToolDefinitionError: ``obj`` is none of those, or the function cannot become a tool.
+    """
+    if isinstance(obj, BaseTool):
+        return obj
+    convert = None if isinstance(obj, type) else getattr(obj, "as_tool", None)
+    if callable(convert):
+        converted = convert()
+        if not isinstance(converted, BaseTool):
+            raise ToolDefinitionError(
+                f"{type(obj).__name__}.as_tool() returned {type(converted).__name__}, "
+                "not a BaseTool"
+            )
+        return converted
+    if not callable(obj):
+        raise ToolDefinitionError(
+            f"cannot make a tool from {type(obj).__name__} {obj!r}: expected a function, "
+            "a BaseTool, or an object with an as_tool() method"
+        )
+    return BaseTool(obj)
+
+
+# -- definition helpers -------------------------------------------------------------------
+
+
+def _check_callable(func: object) -> None:
+    if isinstance(func, BaseTool):
+        raise ToolDefinitionError(f"{func!r} is already a tool")
+    if isinstance(func, type):
+        raise ToolDefinitionError(
+            f"cannot make a tool from the class {func.__name__}: pass a function "
+            "(or a bound method)"
+        )
+    if not callable(func):
+        raise ToolDefinitionError(f"cannot make a tool from {type(func).__name__} {func!r}")
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        raise ToolDefinitionError(
+            f"{_describe(func)} is a generator function; a tool returns one value "
+            "(send progress with its StreamWriter instead)"
+        )
+
+
+def _describe(func: object) -> str:
+    qualname = getattr(func, "__qualname__", None)
+    return f"function {qualname}" if isinstance(qualname, str) else repr(func)
+
+
+def _tool_name(func: Callable[..., Any], name: str | None) -> str:
+    if name is None:
+        derived = getattr(func, "__name__", None)
+        if derived == "<lambda>":
+            raise ToolDefinitionError(
+                "a lambda has no usable tool name: pass one, "
+                "as in tool('name')(lambda ...) or BaseTool(fn, name='name')"
+            )
+        if not isinstance(derived, str):
+            raise ToolDefinitionError(
+                f"{func!r} has no __name__ to name the tool after: pass one, "
+                "as in tool('name')(fn) or BaseTool(fn, name='name')"
+            )
+        name = derived
+    if not _NAME.fullmatch(name):
+        raise ToolDefinitionError(
+            f"{name!r} cannot be a tool name: use 1 to 64 ASCII letters, digits, '_' or '-'"
+        )
+    return name
+
+
+def _docstring(func: Callable[..., Any]) -> str | None:
+    if isinstance(func, functools.partial):
+        return _docstring(func.func)  # not the docstring of ``partial`` itself
+    if inspect.isroutine(func):
+        return inspect.getdoc(func)
+    # A callable object: its class's docstring, or else its ``__call__``'s.
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - the method, not callable()
+    return inspect.getdoc(type(func)) or inspect.getdoc(call)
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(func):
+        return True
+    # A callable object with ``async def __call__``.
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - we want the method itself
+    return not inspect.isroutine(func) and inspect.iscoroutinefunction(call)
+
+
+def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Split a (cleaned) Google-style docstring into the prose and the argument descriptions."""
+    if not doc:
+        return "", {}
+    lines = doc.splitlines()
+    summary: list[str] = []
+    arg_docs: dict[str, str] = {}
+    index = 0
+    while index < len(lines) and not _is_section(lines[index]):
+        summary.append(lines[index])
+        index += 1
+    while index < len(lines):
+        header = lines[index].strip().rstrip(":").strip()
+        index += 1
+        body: list[str] = []
+        while index < len(lines) and (not lines[index].strip() or lines[index][0].isspace()):
+            body.append(lines[index])
+            index += 1
+        if header in _ARG_SECTIONS:
+            arg_docs.update(_parse_args_block(body))
+        while index < len(lines) and not _is_section(lines[index]):
+            index += 1  # stray prose after a section belongs to no one; dropped
+    return "\n".join(summary).strip(), arg_docs
+
+
+def _is_section(line: str) -> bool:
+    return not line[:1].isspace() and _SECTION.fullmatch(line) is not None
+
+
+def _parse_args_block(body: list[str]) -> dict[str, str]:
+    entries: dict[str, list[str]] = {}
+    indent: int | None = None
+    current: list[str] | None = None
+    for line in body:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        match = _ARG_ENTRY.fullmatch(line.strip()) if depth <= indent else None
+        if match is not None:
+            current = entries.setdefault(match["name"], [])
+            if match["text"]:
+                current.append(match["text"].strip())
+        elif current is not None:
+            current.append(line.strip())
+    return {name: " ".join(parts) for name, parts in entries.items() if parts}
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    target: Any = func
+    if isinstance(func, functools.partial):
+        target = func.func
+    elif not inspect.isroutine(func) and hasattr(type(func), "__call__"):  # noqa: B004
+        target = type(func).__call__
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception as exc:  # NameError for an unknown name, TypeError for a bad hint...
+        raise ToolDefinitionError(
+            f"cannot resolve the type hints of {_describe(func)} ({type(exc).__name__}: {exc}); "
+            "types named in hints must be importable from the function's module"
+        ) from exc
+
+
+def _is_writer(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if annotation is StreamWriter:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = set(typing.get_args(annotation)) - {type(None)}
+        return members == {StreamWriter}
+    return False
+
+
+def _hint_description(annotation: Any) -> str | None:
+    """A description given in the hint, which wins over the docstring's.
+
+    ``Annotated[int, "text"]`` gives ``"text"``; ``Annotated[int, Field(description=...)]``
+    gives ``""``: pydantic applies that one itself, and nothing must be set over it.
+    """
+    if typing.get_origin(annotation) is not Annotated:
+        return None
+    for meta in annotation.__metadata__:
+        if isinstance(meta, FieldInfo) and meta.description:
+            return ""
+    for meta in annotation.__metadata__:
+        if isinstance(meta, str):
+            return meta
+    return None
+
+
+def _args_model(
+    func: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
+) -> tuple[type[BaseModel], dict[str, str], tuple[str, ...]]:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise ToolDefinitionError(f"cannot read the signature of {func!r}: {exc}") from exc
+    hints = _type_hints(func)
+    fields: dict[str, Any] = {}
+    params: dict[str, str] = {}  # field name -> parameter name
+    writers: list[str] = []
+    for position, param in enumerate(signature.parameters.values()):
+        if param.kind is param.VAR_POSITIONAL or param.kind is param.VAR_KEYWORD:
+            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: {star}{param.name} cannot be described to a model; "
+                "list the arguments one by one"
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: parameter {param.name!r} is positional-only, but a model "
+                "passes arguments by name; remove the '/'"
+            )
+        if position == 0 and param.name in ("self", "cls"):
+            raise ToolDefinitionError(
+                f"tool {tool_name!r}: the first parameter is {param.name!r}; make the tool "
+                "from the bound method (obj.method), not from the function in the class"
+            )
+        annotation = hints.get(param.name, Any)
+        if _is_writer(annotation):
+            writers.append(param.name)
+            continue
+        extra: dict[str, Any] = {}
+        description = _hint_description(annotation)
+        if description is None:
+            description = arg_docs.get(param.name)
+        if description:
+            extra["description"] = description
+        default = ... if param.default is param.empty else param.default
+        # Names that pydantic keeps for itself (leading underscore, BaseModel attributes such
+        # as ``json`` or ``copy``) get a field name of their own, the parameter's as alias.
+        field_name = param.name
+        if param.name.startswith("_") or hasattr(BaseModel, param.name):
+            field_name, extra["alias"] = f"field_{position}", param.name
+            while field_name in signature.parameters:
+                field_name += "_"
+        fields[field_name] = (annotation, Field(default, **extra))
+        params[field_name] = param.name
+    try:
+        model: type[BaseModel] = create_model(
+            tool_name,
+            __config__=ConfigDict(extra="forbid", protected_namespaces=()),
+            **fields,
+        )
+    except PydanticUserError as exc:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: a parameter's type cannot be validated from JSON: {exc}"
+        ) from exc
+    return model, params, tuple(writers)
+
+
+def _parameters_schema(model: type[BaseModel], tool_name: str) -> dict[str, Any]:
+    try:
+        schema = model.model_json_schema(schema_generator=_NoFieldTitles)
+    except PydanticUserError as exc:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: a parameter's type has no JSON schema: {exc}"
+        ) from exc
+    schema.pop("title", None)  # the tool's name, already given next to the schema
+    schema.setdefault("properties", {})  # some providers insist on it, even for no arguments
+    return schema
+
+
+# -- running helpers ----------------------------------------------------------------------
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return json.dumps(to_jsonable_python(value), ensure_ascii=False)
+    except (TypeError, ValueError, PydanticSerializationError):
+        return str(value)
+
+
+def _describe_invalid_args(tool_name: str, exc: ValidationError) -> str:
+    lines = [f"Error: invalid arguments for tool {tool_name!r}:"]
+    for error in exc.errors(include_url=False):
+        where = _location(error["loc"])
+        line = f"- {where}: {error['msg']}"
+        if error["type"] != "missing":
+            line += f" (got {_shown(error['input'])})"
+        lines.append(line)
+    lines.append("Fix the arguments and call the tool again.")
+    return "\n".join(lines)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "arguments"
+    text = str(loc[0])
+    for part in loc[1:]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) > _MAX_SHOWN_INPUT:
+        text = text[: _MAX_SHOWN_INPUT - 3] + "..."
+    return text
