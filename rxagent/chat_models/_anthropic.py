@@ -1,0 +1,531 @@
+"""Anthropic's Messages API wire format, streamed.
+
+Requests: ``POST {base_url}/v1/messages`` with ``stream: true``; the system prompt goes to the
+top-level ``system``, tool calls become ``tool_use`` blocks, tool results ``tool_result``
+blocks (consecutive ones merged into one user turn), and thinking blocks that carry a
+signature go back as they came. Replies: the events ``message_start``,
+``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``,
+``thinking_delta``, ``signature_delta``) / ``content_block_stop``, ``message_delta`` (stop
+reason, cumulative usage), ``message_stop``, ``ping`` and ``error``.
+
+In the chunks, text is plain string content; thinking is
+``{"type": "thinking", "thinking": ..., "index": i}`` blocks (the signature arrives as one
+more such block, with ``"signature"``), which merge into one block per thinking block of the
+reply; tool calls are tool-call chunks indexed by their content block.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from .._exceptions import APIConnectionError, StreamProtocolError
+from .._messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    UsageMetadata,
+    make_chunk,
+)
+from ._base import DisableStreaming, ToolSpec
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts, error_message
+from ._sse import ServerSentEvent
+
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "DEFAULT_MAX_TOKENS",
+    "AnthropicStreamParser",
+    "ChatAnthropic",
+    "to_anthropic_messages",
+]
+
+ANTHROPIC_VERSION = "2023-06-01"
+"""The ``anthropic-version`` header sent with every request."""
+
+DEFAULT_MAX_TOKENS = 4096
+"""``max_tokens`` when none is given: the API requires one, and every Claude model allows this."""
+
+# stop_reason -> the finish_reason other providers (and the agent loop) speak.
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+class ChatAnthropic(HTTPChatModel):
+    """A chat model speaking Anthropic's Messages API, streamed.
+
+    The API key comes from ``api_key`` or ``ANTHROPIC_API_KEY`` and the base URL from
+    ``base_url``, ``ANTHROPIC_BASE_URL`` or ``https://api.anthropic.com``. A call made without
+    a key (to Anthropic's own servers) fails with :class:`~rxagent.MissingAPIKeyError`; making
+    the model never does, nor touches the network.
+
+    Example::
+
+        from rxagent.chat_models import ChatAnthropic
+
+        model = ChatAnthropic("claude-sonnet-4-5-20250929", max_tokens=1024)
+        reply = await model.ainvoke("Say hello")
+
+    Args:
+        model: the model name.
+        api_key: the API key (kept secret: it shows in no repr, log line or error).
+        base_url: the API's base URL, without ``/v1``.
+        http_client: an ``httpx.AsyncClient`` to send requests with (kept alive across calls,
+            not closed by the model). Without one, each call opens and closes its own.
+        timeout: a :class:`Timeouts`, or seconds to wait for the first token and between
+            tokens, or ``None`` for no limit.
+        max_retries: retries of a call that failed before its first token (429, 5xx, 529,
+            connection failures).
+        max_tokens: the longest reply, in tokens (the API requires a value).
+        default_headers: extra HTTP headers for every request (``anthropic-beta``...).
+        disable_streaming: ``True`` delivers each reply as one chunk; ``"tool_calling"``
+            delivers tool calls whole.
+        tags: reported in stream metadata.
+        **params: more request fields (``temperature``, ``thinking``, ``stop_sequences``...);
+            keyword arguments of a call override them.
+    """
+
+    provider = "anthropic"
+    label = "Anthropic"
+    api_key_env: str | None = "ANTHROPIC_API_KEY"
+    base_url_env: str | None = "ANTHROPIC_BASE_URL"
+    default_base_url = "https://api.anthropic.com"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: Timeouts | float | None = DEFAULT_TIMEOUTS,
+        max_retries: int = 2,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        default_headers: Mapping[str, str] | None = None,
+        disable_streaming: DisableStreaming = False,
+        tags: Sequence[str] = (),
+        **params: Any,
+    ) -> None:
+        super().__init__(
+            model,
+            api_key=api_key,
+            base_url=base_url,
+            http_client=http_client,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            disable_streaming=disable_streaming,
+            tags=tags,
+            **params,
+        )
+        self.max_tokens = max_tokens
+
+    def _request(
+        self,
+        messages: list[BaseMessage],
+        tools: list[ToolSpec],
+        api_key: str | None,
+        kwargs: dict[str, Any],
+    ) -> StreamRequest:
+        system, turns = to_anthropic_messages(messages)
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "max_tokens": self.max_tokens,
+            "messages": turns,
+            "stream": True,
+        }
+        if system is not None:
+            body["system"] = system
+        if tools:
+            body["tools"] = [_tool(spec) for spec in tools]
+        body.update(self.params)
+        body.update(kwargs)
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            "anthropic-version": ANTHROPIC_VERSION,
+            **self.default_headers,
+        }
+        if api_key:
+            headers["x-api-key"] = api_key
+        return StreamRequest(f"{self.base_url}/v1/messages", headers, body)
+
+    def _parser(self, message_id: str) -> AnthropicStreamParser:
+        return AnthropicStreamParser(
+            message_id, model_name=self.model_name, provider=self.provider, label=self.label
+        )
+
+
+def _tool(spec: ToolSpec) -> dict[str, Any]:
+    tool: dict[str, Any] = {"name": spec["name"]}
+    if spec.get("description"):
+        tool["description"] = spec["description"]
+    tool["input_schema"] = spec.get("parameters") or {"type": "object", "properties": {}}
+    return tool
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+def to_anthropic_messages(
+    messages: Sequence[BaseMessage],
+) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    """The conversation as the Messages API wants it: ``(system, messages)``.
+
+    System messages, wherever they are, make the top-level ``system`` (a string, or text
+    blocks when any of them has blocks). Consecutive turns of one role merge into one (tool
+    results and a user message after them make one user turn, results first); empty text is
+    left out, as the API refuses it.
+    """
+    system_parts: list[str | list[dict[str, Any]]] = []
+    turns: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            content = message.content
+            system_parts.append(content if isinstance(content, str) else _blocks(content))
+        elif isinstance(message, HumanMessage):
+            add("user", _blocks(message.content))
+        elif isinstance(message, AIMessage):
+            add("assistant", _assistant_blocks(message))
+        elif isinstance(message, ToolMessage):
+            add("user", [_tool_result(message)])
+        else:  # pragma: no cover - every concrete message type is handled above
+            raise TypeError(f"cannot send a {type(message).__name__} to Anthropic")
+    system: str | list[dict[str, Any]] | None = None
+    if system_parts:
+        if all(isinstance(part, str) for part in system_parts):
+            system = "\n\n".join(part for part in system_parts if isinstance(part, str))
+        else:
+            system = []
+            for part in system_parts:
+                system.extend(_blocks(part) if isinstance(part, str) else part)
+    return system, turns
+
+
+def _blocks(content: str | list[str | dict[str, Any]]) -> list[dict[str, Any]]:
+    """User-side content as Anthropic blocks: text, images, documents."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for item in content:
+        if isinstance(item, str):
+            if item:
+                blocks.append({"type": "text", "text": item})
+            continue
+        kind = item.get("type")
+        if kind == "text":
+            if item.get("text"):
+                block = {"type": "text", "text": item["text"]}
+                if "cache_control" in item:
+                    block["cache_control"] = item["cache_control"]
+                blocks.append(block)
+        elif kind == "image" and "source" not in item:
+            source = _image_source(item.get("url"), item.get("base64"), item.get("mime_type"))
+            if source is not None:
+                blocks.append({"type": "image", "source": source})
+        elif kind == "image_url":
+            image = item.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            source = _image_source(url if isinstance(url, str) else None, None, None)
+            if source is not None:
+                blocks.append({"type": "image", "source": source})
+        else:
+            blocks.append({key: value for key, value in item.items() if key != "index"})
+    return blocks
+
+
+def _image_source(
+    url: str | None, data: str | None, mime_type: str | None
+) -> dict[str, Any] | None:
+    if data is not None:
+        return {"type": "base64", "media_type": mime_type or "image/png", "data": data}
+    if url is None:
+        return None
+    if url.startswith("data:") and ";base64," in url:
+        header, _, encoded = url.partition(";base64,")
+        return {"type": "base64", "media_type": header[5:] or "image/png", "data": encoded}
+    return {"type": "url", "url": url}
+
+
+def _assistant_blocks(message: AIMessage) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    content = message.content
+    if isinstance(content, str):
+        if content:
+            blocks.append({"type": "text", "text": content})
+    else:
+        for item in content:
+            if isinstance(item, str):
+                if item:
+                    blocks.append({"type": "text", "text": item})
+                continue
+            kind = item.get("type")
+            if kind == "text":
+                if item.get("text"):
+                    blocks.append({"type": "text", "text": item["text"]})
+            elif kind in ("thinking", "reasoning"):
+                # Only a signed thinking block may go back; the API refuses the others.
+                signature = item.get("signature")
+                if signature:
+                    thought = item.get("thinking", item.get("reasoning", ""))
+                    blocks.append(
+                        {"type": "thinking", "thinking": thought, "signature": signature}
+                    )
+            elif kind == "redacted_thinking" and item.get("data"):
+                blocks.append({"type": "redacted_thinking", "data": item["data"]})
+            # tool_use blocks come from tool_calls below; other blocks are ours, not the API's.
+    for call in message.tool_calls:
+        blocks.append(
+            {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["args"]}
+        )
+    for bad in message.invalid_tool_calls:
+        if bad.get("id"):
+            # The arguments could not be read; the tool result that follows says so.
+            blocks.append(
+                {"type": "tool_use", "id": bad["id"], "name": bad["name"] or "", "input": {}}
+            )
+    return blocks
+
+
+def _tool_result(message: ToolMessage) -> dict[str, Any]:
+    content = message.content
+    result: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": message.tool_call_id,
+        "content": content if isinstance(content, str) else _blocks(content),
+    }
+    if message.status == "error":
+        result["is_error"] = True
+    return result
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+
+class AnthropicStreamParser:
+    """Messages API stream events in, message chunks out; no I/O.
+
+    One parser per attempt at a reply. ``message_start`` and ``message_delta`` only record
+    metadata and usage (the usage in ``message_delta`` is cumulative); :meth:`last_chunk`
+    closes the reply with them.
+    """
+
+    __slots__ = (
+        "_id",
+        "_label",
+        "_model",
+        "_provider",
+        "_response_id",
+        "_stop_reason",
+        "_stop_sequence",
+        "_usage",
+        "finished",
+    )
+
+    def __init__(self, message_id: str, *, model_name: str, provider: str, label: str) -> None:
+        self._id = message_id
+        self._model = model_name
+        self._provider = provider
+        self._label = label
+        self.finished = False
+        self._response_id: str | None = None
+        self._stop_reason: str | None = None
+        self._stop_sequence: str | None = None
+        self._usage: dict[str, Any] = {}
+
+    def on_event(self, event: ServerSentEvent) -> AIMessageChunk | None:
+        """The chunk this event makes, if any; raises on an error event."""
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            raise StreamProtocolError(
+                f"{self._label} sent an event that is not JSON: {event.data[:200]!r}"
+            ) from None
+        if not isinstance(payload, dict):
+            raise StreamProtocolError(
+                f"{self._label} sent an event that is not a JSON object: {event.data[:200]!r}"
+            )
+        kind = payload.get("type") or event.event
+        if kind == "content_block_delta":
+            return self._delta(payload)
+        if kind == "content_block_start":
+            return self._start(payload)
+        if kind == "message_start":
+            message = payload.get("message") or {}
+            self._response_id = message.get("id") or None
+            self._model = message.get("model") or self._model
+            self._add_usage(message.get("usage"))
+        elif kind == "message_delta":
+            delta = payload.get("delta") or {}
+            if delta.get("stop_reason"):
+                self._stop_reason = delta["stop_reason"]
+            if delta.get("stop_sequence"):
+                self._stop_sequence = delta["stop_sequence"]
+            self._add_usage(payload.get("usage"))
+        elif kind == "message_stop":
+            self.finished = True
+        elif kind == "error":
+            raise StreamProtocolError(
+                f"{self._label} sent an error in the stream: {error_message(event.data)}"
+            )
+        # ping, content_block_stop and event types added later need nothing.
+        return None
+
+    def _start(self, payload: dict[str, Any]) -> AIMessageChunk | None:
+        index = payload.get("index")
+        block = payload.get("content_block") or {}
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            return make_chunk(text, id=self._id) if text else None
+        if kind == "tool_use":
+            arguments = block.get("input")
+            return make_chunk(
+                "",
+                id=self._id,
+                tool_call_chunks=[
+                    {
+                        "name": block.get("name"),
+                        # Proxies sometimes send the whole input here, and no deltas.
+                        "args": json.dumps(arguments) if arguments else "",
+                        "id": block.get("id"),
+                        "index": index,
+                        "type": "tool_call_chunk",
+                    }
+                ],
+            )
+        if kind == "thinking":
+            thought = block.get("thinking")
+            if not thought and not block.get("signature"):
+                return None
+            start: dict[str, Any] = {"type": "thinking", "thinking": thought or "", "index": index}
+            if block.get("signature"):
+                start["signature"] = block["signature"]
+            return make_chunk([start], id=self._id)
+        if kind is None:
+            return None
+        # redacted_thinking and server-side blocks: kept as they came, marked with their index.
+        return make_chunk([{**block, "index": index}], id=self._id)
+
+    def _delta(self, payload: dict[str, Any]) -> AIMessageChunk | None:
+        delta = payload.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text = delta.get("text")
+            return make_chunk(text, id=self._id) if text else None
+        if kind == "input_json_delta":
+            partial = delta.get("partial_json")
+            if not partial:
+                return None
+            return make_chunk(
+                "",
+                id=self._id,
+                tool_call_chunks=[
+                    {
+                        "name": None,
+                        "args": partial,
+                        "id": None,
+                        "index": payload.get("index"),
+                        "type": "tool_call_chunk",
+                    }
+                ],
+            )
+        if kind == "thinking_delta":
+            thought = delta.get("thinking")
+            if not thought:
+                return None
+            return make_chunk(
+                [{"type": "thinking", "thinking": thought, "index": payload.get("index")}],
+                id=self._id,
+            )
+        if kind == "signature_delta":
+            return make_chunk(
+                [
+                    {
+                        "type": "thinking",
+                        "thinking": "",
+                        "signature": delta.get("signature"),
+                        "index": payload.get("index"),
+                    }
+                ],
+                id=self._id,
+            )
+        return None  # citations and delta types added later
+
+    def _add_usage(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            # Counts are cumulative: a later non-null value replaces the earlier one.
+            self._usage.update((key, value) for key, value in usage.items() if value is not None)
+
+    def last_chunk(self) -> AIMessageChunk:
+        """The closing chunk: finish and stop reasons, model, provider, usage."""
+        if not self.finished and self._stop_reason is None:
+            raise APIConnectionError(
+                f"{self._label}: the stream ended before the reply was complete"
+            )
+        stop_reason = self._stop_reason
+        metadata: dict[str, Any] = {
+            "finish_reason": _FINISH_REASONS.get(stop_reason, stop_reason)
+            if stop_reason
+            else "stop",
+            "stop_reason": stop_reason,
+            "stop_sequence": self._stop_sequence,
+            "model_name": self._model,
+            "model_provider": self._provider,
+        }
+        if self._response_id is not None:
+            metadata["id"] = self._response_id
+        return make_chunk(
+            "",
+            id=self._id,
+            chunk_position="last",
+            response_metadata=metadata,
+            usage_metadata=anthropic_usage(self._usage) if self._usage else None,
+        )
+
+
+def anthropic_usage(usage: Mapping[str, Any]) -> UsageMetadata:
+    """The Messages API's ``usage`` as :class:`~rxagent.messages.UsageMetadata`.
+
+    Input tokens count the cached ones too (read and written), which also appear in
+    ``input_token_details`` as ``cache_read`` and ``cache_creation``.
+    """
+    cache_read = usage.get("cache_read_input_tokens")
+    cache_creation = usage.get("cache_creation_input_tokens")
+    input_tokens = int(usage.get("input_tokens") or 0) + int(cache_read or 0)
+    input_tokens += int(cache_creation or 0)
+    output_tokens = int(usage.get("output_tokens") or 0)
+    result: UsageMetadata = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+    }
+    details = {
+        name: int(value)
+        for name, value in (("cache_read", cache_read), ("cache_creation", cache_creation))
+        if value is not None
+    }
+    if details:
+        result["input_token_details"] = details
+    return result

@@ -1,0 +1,88 @@
+"""Model strings: ``"openai:gpt-4o-mini"``, ``"claude-sonnet-4-5-20250929"``, ``"ollama:qwen3"``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._exceptions import ModelSpecError
+from ._anthropic import ChatAnthropic
+from ._base import BaseChatModel
+from ._http import HTTPChatModel
+from ._openai import ChatOllama, ChatOpenAI
+
+__all__ = ["SUPPORTED_FORMS", "infer_provider", "init_chat_model"]
+
+_PROVIDERS: dict[str, type[HTTPChatModel]] = {
+    "openai": ChatOpenAI,
+    "anthropic": ChatAnthropic,
+    "ollama": ChatOllama,
+}
+
+# Bare names, the way the LangChain docs write them.
+_OPENAI_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
+_ANTHROPIC_PREFIXES = ("claude",)
+
+SUPPORTED_FORMS = (
+    "'openai:<model>', 'anthropic:<model>', 'ollama:<model>'; a bare OpenAI name "
+    "('gpt-...', 'o1...', 'o3...', 'o4...', 'chatgpt-...') or Anthropic name ('claude-...'); "
+    "any OpenAI-compatible server as 'openai:<model>' with base_url=... (or OPENAI_BASE_URL)"
+)
+"""The model strings :func:`init_chat_model` understands, as its errors list them."""
+
+
+def infer_provider(model: str) -> str | None:
+    """The provider of a bare model name (``"gpt-5-nano"`` is OpenAI's), or ``None``."""
+    name = model.strip().lower()
+    if name.startswith(_OPENAI_PREFIXES):
+        return "openai"
+    if name.startswith(_ANTHROPIC_PREFIXES):
+        return "anthropic"
+    return None
+
+
+def init_chat_model(
+    model: str, *, model_provider: str | None = None, **kwargs: Any
+) -> BaseChatModel:
+    """A chat model from a model string.
+
+    ``"provider:model"`` names the provider (``openai``, ``anthropic``, ``ollama``); a bare
+    name is matched by its prefix (``gpt-``, ``o1``, ``o3``, ``o4``, ``chatgpt-`` for OpenAI,
+    ``claude`` for Anthropic), or ``model_provider`` says which. The result is a
+    :class:`ChatOpenAI`, :class:`ChatAnthropic` or :class:`ChatOllama`. Nothing touches the
+    network and no key is needed yet: a missing key shows when the model is called.
+
+    Example::
+
+        model = init_chat_model("gpt-5-nano")                      # ChatOpenAI
+        model = init_chat_model("anthropic:claude-sonnet-4-5-20250929", max_tokens=1024)
+        model = init_chat_model("ollama:llama3.2")                 # localhost:11434, no key
+        model = init_chat_model("openai:qwen3", base_url="http://gpu-box:8000/v1")
+
+    Args:
+        model: the model string.
+        model_provider: the provider, for a bare name that does not tell.
+        **kwargs: passed to the model's constructor (``temperature``, ``api_key``,
+            ``base_url``, ``http_client``, ``timeout``...).
+
+    Raises:
+        ModelSpecError: no supported provider matches; the message lists the supported forms.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise ModelSpecError(f"a model string is needed, got {model!r}; use {SUPPORTED_FORMS}")
+    provider = model_provider.lower() if model_provider else None
+    name = model.strip()
+    prefix, colon, rest = name.partition(":")
+    if colon and prefix.lower() in _PROVIDERS:
+        if provider is not None and provider != prefix.lower():
+            raise ModelSpecError(
+                f"{model!r} names the provider {prefix!r} but model_provider={model_provider!r}"
+            )
+        provider, name = prefix.lower(), rest.strip()
+    elif provider is None:
+        provider = infer_provider(name)
+    if provider is None or provider not in _PROVIDERS:
+        what = f"the provider {model_provider!r}" if model_provider else f"the model {model!r}"
+        raise ModelSpecError(f"cannot tell who serves {what}; use {SUPPORTED_FORMS}")
+    if not name:
+        raise ModelSpecError(f"{model!r} names no model; use {SUPPORTED_FORMS}")
+    return _PROVIDERS[provider](name, **kwargs)

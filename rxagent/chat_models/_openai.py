@@ -1,0 +1,490 @@
+"""OpenAI's Chat Completions wire format, streamed: OpenAI itself, Ollama, and any server that
+speaks it (vLLM, LM Studio, OpenRouter, DeepSeek, Azure's deployments...).
+
+Requests: ``POST {base_url}/chat/completions`` with ``stream: true`` and
+``stream_options: {"include_usage": true}``. Replies: ``data: {chat.completion.chunk}`` events,
+then ``data: [DONE]``. What real servers do that the happy path does not:
+
+- a first chunk with empty ``choices`` (Azure's ``prompt_filter_results``) and the usage chunk
+  with empty ``choices``;
+- tool calls whose arguments arrive whole, whose ``index`` is missing, whose ``index`` is
+  reused for the next call with a new ``id`` (Ollama), several at once;
+- ``reasoning_content`` (DeepSeek) or ``reasoning`` (OpenRouter, Ollama) deltas, emitted as
+  ``{"type": "reasoning", "reasoning": ...}`` content blocks;
+- ``refusal`` deltas, emitted as text and kept whole in ``response_metadata["refusal"]``;
+- ``finish_reason: "length"`` cutting tool-call arguments short (an invalid tool call after the
+  merge, not a crash);
+- ``data: {"error": {...}}`` after HTTP 200, raised as :class:`~rxagent.StreamProtocolError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from .._exceptions import APIConnectionError, StreamProtocolError
+from .._messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCallChunk,
+    ToolMessage,
+    UsageMetadata,
+    make_chunk,
+)
+from ._base import DisableStreaming, ToolSpec
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts, error_message
+from ._sse import ServerSentEvent
+
+__all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
+
+
+class ChatOpenAI(HTTPChatModel):
+    """A chat model speaking OpenAI's Chat Completions API, streamed.
+
+    Works with OpenAI and any OpenAI-compatible server (give its ``base_url``). The API key
+    comes from ``api_key`` or ``OPENAI_API_KEY`` and the base URL from ``base_url``,
+    ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``. A key is required only by OpenAI's
+    own servers; a call made without one fails with :class:`~rxagent.MissingAPIKeyError`
+    (making the model never does, nor touches the network).
+
+    Example::
+
+        from rxagent.chat_models import ChatOpenAI
+
+        model = ChatOpenAI("gpt-4o-mini", temperature=0)
+        reply = await model.ainvoke("Say hello")
+
+    Args:
+        model: the model name, as the server knows it.
+        api_key: the API key (kept secret: it shows in no repr, log line or error).
+        base_url: the API's base URL, up to and including ``/v1``.
+        http_client: an ``httpx.AsyncClient`` to send requests with (it keeps connections
+            alive across calls; it is not closed by the model). Without one, each call opens
+            and closes its own.
+        timeout: a :class:`Timeouts`, or seconds to wait for the first token and between
+            tokens, or ``None`` for no limit.
+        max_retries: retries of a call that failed before its first token (429, 5xx,
+            connection failures).
+        default_headers: extra HTTP headers for every request.
+        stream_usage: ask for the usage chunk (``stream_options``); turn off for servers that
+            reject it.
+        disable_streaming: ``True`` delivers each reply as one chunk; ``"tool_calling"``
+            delivers tool calls whole.
+        tags: reported in stream metadata.
+        **params: more request fields (``temperature``, ``max_completion_tokens``,
+            ``reasoning_effort``...); keyword arguments of a call override them.
+    """
+
+    provider = "openai"
+    label = "OpenAI"
+    api_key_env: str | None = "OPENAI_API_KEY"
+    base_url_env: str | None = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: Timeouts | float | None = DEFAULT_TIMEOUTS,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        stream_usage: bool = True,
+        disable_streaming: DisableStreaming = False,
+        tags: Sequence[str] = (),
+        **params: Any,
+    ) -> None:
+        super().__init__(
+            model,
+            api_key=api_key,
+            base_url=base_url,
+            http_client=http_client,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            disable_streaming=disable_streaming,
+            tags=tags,
+            **params,
+        )
+        self.stream_usage = stream_usage
+
+    def _request(
+        self,
+        messages: list[BaseMessage],
+        tools: list[ToolSpec],
+        api_key: str | None,
+        kwargs: dict[str, Any],
+    ) -> StreamRequest:
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": to_openai_messages(messages),
+            "stream": True,
+        }
+        if self.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        if tools:
+            body["tools"] = [_tool(spec) for spec in tools]
+        body.update(self.params)
+        body.update(kwargs)
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            **self.default_headers,
+        }
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        return StreamRequest(f"{self.base_url}/chat/completions", headers, body)
+
+    def _parser(self, message_id: str) -> OpenAIStreamParser:
+        return OpenAIStreamParser(
+            message_id, model_name=self.model_name, provider=self.provider, label=self.label
+        )
+
+
+class ChatOllama(ChatOpenAI):
+    """A model served by Ollama, through its OpenAI-compatible API; no key needed.
+
+    The base URL comes from ``base_url``, ``OLLAMA_BASE_URL`` or ``http://localhost:11434/v1``;
+    a URL given without a path (``http://gpu-box:11434``) gets ``/v1`` added. ``OPENAI_API_KEY``
+    is never read (it must not travel to another server); pass ``api_key`` when a proxy in
+    front of Ollama wants one. Everything else is as for :class:`ChatOpenAI`.
+    """
+
+    provider = "ollama"
+    label = "Ollama"
+    api_key_env = None
+    base_url_env = "OLLAMA_BASE_URL"
+    default_base_url = "http://localhost:11434/v1"
+
+    def __init__(self, model: str, *, base_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(model, base_url=base_url, **kwargs)
+        url = httpx.URL(self.base_url)
+        if url.path in ("", "/"):
+            self.base_url = str(url.copy_with(path="/v1")).rstrip("/")
+
+
+def _tool(spec: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": spec["name"]}
+    if spec.get("description"):
+        function["description"] = spec["description"]
+    function["parameters"] = spec.get("parameters") or {"type": "object", "properties": {}}
+    return {"type": "function", "function": function}
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+def to_openai_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions' ``messages`` format.
+
+    System, user, assistant (text and ``tool_calls``, invalid ones included with their raw
+    arguments so that the tool results answering them have a call to answer) and ``tool``
+    messages. Reasoning blocks are not sent back: servers either ignore them or refuse them.
+    """
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            converted.append({"role": "system", "content": _text(message.content)})
+        elif isinstance(message, HumanMessage):
+            converted.append({"role": "user", "content": _user_content(message.content)})
+        elif isinstance(message, AIMessage):
+            converted.append(_assistant(message))
+        elif isinstance(message, ToolMessage):
+            converted.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": message.tool_call_id,
+                    "content": _text(message.content),
+                }
+            )
+        else:  # pragma: no cover - every concrete message type is handled above
+            raise TypeError(f"cannot send a {type(message).__name__} to OpenAI")
+    return converted
+
+
+def _text(content: str | list[str | dict[str, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(
+        item if isinstance(item, str) else str(item.get("text", ""))
+        for item in content
+        if isinstance(item, str) or item.get("type") == "text"
+    )
+
+
+def _user_content(
+    content: str | list[str | dict[str, Any]],
+) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for item in content:
+        if isinstance(item, str):
+            parts.append({"type": "text", "text": item})
+            continue
+        kind = item.get("type")
+        if kind == "text":
+            parts.append({"type": "text", "text": item.get("text", "")})
+        elif kind == "image" and ("url" in item or "base64" in item):
+            # The standard image block; OpenAI takes it as an image_url (a data URL inline).
+            url = item.get("url") or (
+                f"data:{item.get('mime_type', 'image/png')};base64,{item['base64']}"
+            )
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            parts.append(dict(item))  # already in OpenAI's shape (image_url, input_audio, file)
+    return parts
+
+
+def _assistant(message: AIMessage) -> dict[str, Any]:
+    text = _text(message.content)
+    calls: list[dict[str, Any]] = [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+        }
+        for call in message.tool_calls
+    ]
+    calls.extend(
+        {
+            "id": bad["id"],
+            "type": "function",
+            "function": {"name": bad["name"] or "", "arguments": bad["args"] or ""},
+        }
+        for bad in message.invalid_tool_calls
+        if bad.get("id")
+    )
+    converted: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+    if calls:
+        converted["tool_calls"] = calls
+    return converted
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+
+class OpenAIStreamParser:
+    """Chat-completion chunks in, message chunks out; no I/O.
+
+    One parser per attempt at a reply. Each event gives at most one chunk; empty deltas (the
+    role-only first chunk, the finish chunk, the usage chunk) give none. :meth:`last_chunk`
+    closes the reply with the finish reason, the usage and the response metadata.
+    """
+
+    __slots__ = (
+        "_finish_reason",
+        "_id",
+        "_ids",
+        "_label",
+        "_last_index",
+        "_model",
+        "_model_name",
+        "_provider",
+        "_refusal",
+        "_response_id",
+        "_service_tier",
+        "_system_fingerprint",
+        "_tool_calls",
+        "_usage",
+        "finished",
+    )
+
+    def __init__(self, message_id: str, *, model_name: str, provider: str, label: str) -> None:
+        self._id = message_id
+        self._model_name = model_name
+        self._provider = provider
+        self._label = label
+        self.finished = False
+        self._finish_reason: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self._model: str | None = None  # from the first chunk that names it
+        self._response_id: str | None = None
+        self._system_fingerprint: str | None = None
+        self._service_tier: str | None = None
+        self._refusal: list[str] = []
+        self._tool_calls = False
+        # For tool-call fragments without an index: where each id went, and the latest call.
+        self._ids: dict[str, int] = {}
+        self._last_index = -1
+
+    def on_event(self, event: ServerSentEvent) -> AIMessageChunk | None:
+        """The chunk this event makes, if any; raises on an error event."""
+        data = event.data
+        if data == "[DONE]":
+            self.finished = True
+            return None
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise StreamProtocolError(
+                f"{self._label} sent an event that is not JSON: {data[:200]!r}"
+            ) from None
+        if not isinstance(payload, dict):
+            raise StreamProtocolError(
+                f"{self._label} sent an event that is not a JSON object: {data[:200]!r}"
+            )
+        if event.event == "error" or payload.get("error") is not None:
+            raise StreamProtocolError(
+                f"{self._label} sent an error in the stream: {error_message(data)}"
+            )
+        if self._model is None:
+            self._read_metadata(payload)
+        usage = payload.get("usage")
+        if usage:
+            self._usage = usage  # cumulative where servers send it more than once
+        choices = payload.get("choices")
+        if not choices:
+            return None  # Azure's prompt_filter_results, the usage chunk
+        choice = choices[0]
+        if choice.get("index", 0) != 0:
+            choice = next((c for c in choices if c.get("index", 0) == 0), None)
+            if choice is None:
+                return None  # n > 1: only the first choice makes the message
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            self._finish_reason = finish_reason
+        delta = choice.get("delta")
+        if not delta:
+            return None
+        text = delta.get("content")
+        if text is not None and not isinstance(text, str):
+            text = _text(text) if isinstance(text, list) else str(text)  # a few send parts
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        refusal = delta.get("refusal")
+        if refusal:
+            self._refusal.append(refusal)
+            text = (text or "") + refusal
+        raw_calls = delta.get("tool_calls")
+        fragments = self._fragments(raw_calls) if raw_calls else None
+        if reasoning and isinstance(reasoning, str):
+            content: Any = [{"type": "reasoning", "reasoning": reasoning}]
+            if text:
+                content.append({"type": "text", "text": text})
+        elif text:
+            content = text
+        elif fragments:
+            content = ""
+        else:
+            return None
+        return make_chunk(content, id=self._id, tool_call_chunks=fragments)
+
+    def _read_metadata(self, payload: dict[str, Any]) -> None:
+        # Read until a chunk names the model: Azure's first chunk has empty fields.
+        model = payload.get("model")
+        if not isinstance(model, str) or not model:
+            return
+        self._model = model
+        response_id = payload.get("id")
+        if isinstance(response_id, str) and response_id:
+            self._response_id = response_id
+        self._system_fingerprint = payload.get("system_fingerprint")
+        self._service_tier = payload.get("service_tier")
+
+    def _fragments(self, raw_calls: list[dict[str, Any]]) -> list[ToolCallChunk]:
+        fragments: list[ToolCallChunk] = []
+        for raw in raw_calls:
+            function = raw.get("function") or {}
+            name = function.get("name") or None
+            call_id = raw.get("id") or None
+            index = raw.get("index")
+            if call_id is not None and name is None and call_id not in self._ids:
+                # A fresh id on a fragment without a name is no new call: some servers
+                # (LM Studio, Kimi) send a new id with every fragment of one call.
+                call_id = None
+            if not isinstance(index, int):
+                index = self._index_for(call_id)
+            else:
+                self._last_index = max(self._last_index, index)
+                if call_id is not None:
+                    self._ids[call_id] = index
+            arguments = function.get("arguments")
+            if arguments is not None and not isinstance(arguments, str):
+                arguments = json.dumps(arguments)  # some servers send the object itself
+            fragments.append(
+                {
+                    "name": name,
+                    "args": arguments,
+                    "id": call_id,
+                    "index": index,
+                    "type": "tool_call_chunk",
+                }
+            )
+        self._tool_calls = True
+        return fragments
+
+    def _index_for(self, call_id: str | None) -> int:
+        # No index: a known id keeps its call, a new id opens the next one, no id continues
+        # the latest call.
+        if call_id is None:
+            return max(self._last_index, 0)
+        index = self._ids.get(call_id)
+        if index is None:
+            index = self._ids[call_id] = self._last_index = self._last_index + 1
+        return index
+
+    def last_chunk(self) -> AIMessageChunk:
+        """The closing chunk: finish reason, model, provider, usage."""
+        if not self.finished and self._finish_reason is None:
+            raise APIConnectionError(
+                f"{self._label}: the stream ended before the reply was complete"
+            )
+        metadata: dict[str, Any] = {
+            "finish_reason": self._finish_reason
+            or ("tool_calls" if self._tool_calls else "stop"),
+            "model_name": self._model or self._model_name,
+            "model_provider": self._provider,
+        }
+        if self._response_id is not None:
+            metadata["id"] = self._response_id
+        if self._system_fingerprint is not None:
+            metadata["system_fingerprint"] = self._system_fingerprint
+        if self._service_tier is not None:
+            metadata["service_tier"] = self._service_tier
+        if self._refusal:
+            metadata["refusal"] = "".join(self._refusal)
+        return make_chunk(
+            "",
+            id=self._id,
+            chunk_position="last",
+            response_metadata=metadata,
+            usage_metadata=openai_usage(self._usage) if self._usage else None,
+        )
+
+
+def openai_usage(usage: Mapping[str, Any]) -> UsageMetadata:
+    """Chat Completions' ``usage`` as :class:`~rxagent.messages.UsageMetadata`."""
+    input_tokens = int(usage.get("prompt_tokens") or 0)
+    output_tokens = int(usage.get("completion_tokens") or 0)
+    total = usage.get("total_tokens")
+    result: UsageMetadata = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": int(total) if total is not None else input_tokens + output_tokens,
+    }
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    input_details = {
+        name: int(prompt_details[key])
+        for key, name in (("audio_tokens", "audio"), ("cached_tokens", "cache_read"))
+        if prompt_details.get(key) is not None
+    }
+    if input_details:
+        result["input_token_details"] = input_details
+    completion_details = usage.get("completion_tokens_details") or {}
+    output_details = {
+        name: int(completion_details[key])
+        for key, name in (("audio_tokens", "audio"), ("reasoning_tokens", "reasoning"))
+        if completion_details.get(key) is not None
+    }
+    if output_details:
+        result["output_token_details"] = output_details
+    return result

@@ -1,0 +1,758 @@
+"""ChatOpenAI against a real HTTP server on loopback: streaming, quirks, failures, backpressure.
+
+Every reply is served chunked or close-delimited and cut into pieces of 1 byte, a few bytes,
+or whole; the assembled message must be the same whatever the cut.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import reactivex.operators as ops
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rxagent._bridges import to_async_iterator, to_iterator
+from rxagent._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    FirstTokenTimeoutError,
+    IdleTimeoutError,
+    ModelCallError,
+    RateLimitError,
+    ServerError,
+    StreamProtocolError,
+)
+from rxagent.chat_models import ChatOpenAI, Timeouts
+from rxagent.chat_models._http import RetryPolicy
+from rxagent.chat_models._openai import OpenAIStreamParser
+from rxagent.chat_models._sse import SSEDecoder
+from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
+
+from .loopback import HANGUP, STALL, Pause, Reply, closed_port, serve, serve_in_thread
+from .transcripts import (
+    OPENAI_ID,
+    OPENAI_MODEL,
+    OPENAI_TEXT,
+    OPENAI_TEXT_ANSWER,
+    USAGE,
+    merge,
+    openai_call,
+    openai_chunk,
+    sse,
+)
+
+KEY = "sk-test-0123456789abcdef-SECRET"
+HI = [{"role": "user", "content": "What is the weather in SF?"}]
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Get weather for a given city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}
+PIECES = [1, 5, None]
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=PIECES, ids=["1-byte", "5-bytes", "whole"])
+def piece(request: pytest.FixtureRequest) -> int | None:
+    return request.param  # type: ignore[no-any-return]
+
+
+def model_for(url: str, **kwargs: Any) -> ChatOpenAI:
+    kwargs.setdefault("api_key", KEY)
+    return ChatOpenAI("gpt-5-nano", base_url=url + "/v1", **kwargs)
+
+
+async def collect(
+    model: ChatOpenAI, messages: Any = HI, **kwargs: Any
+) -> list[AIMessageChunk]:
+    with anyio.fail_after(10):
+        return [chunk async for chunk in to_async_iterator(model.stream(messages, **kwargs))]
+
+
+async def collect_until_error(
+    model: ChatOpenAI, messages: Any = HI, **kwargs: Any
+) -> tuple[list[AIMessageChunk], Exception]:
+    chunks: list[AIMessageChunk] = []
+    with anyio.fail_after(10):
+        try:
+            async for chunk in to_async_iterator(model.stream(messages, **kwargs)):
+                chunks.append(chunk)
+        except Exception as error:
+            return chunks, error
+    raise AssertionError("the stream did not fail")
+
+
+# -- the happy path -------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_text_reply_streams_token_by_token(piece: int | None) -> None:
+    async with serve(Reply([OPENAI_TEXT], piece=piece)) as server:
+        chunks = await collect(model_for(server.url))
+    assert [c.content for c in chunks] == ["It's", " always sunny", " in San Francisco! ☀️", ""]
+    assert len({c.id for c in chunks}) == 1 and chunks[0].id is not None
+    assert chunks[0].id.startswith("lc_run--")
+    assert [c.chunk_position for c in chunks] == [None, None, None, "last"]
+    last = chunks[-1]
+    assert last.response_metadata == {
+        "finish_reason": "stop",
+        "model_name": OPENAI_MODEL,
+        "model_provider": "openai",
+        "id": OPENAI_ID,
+        "service_tier": "default",
+    }
+    assert last.usage_metadata == {
+        "input_tokens": 168,
+        "output_tokens": 764,
+        "total_tokens": 932,
+        "input_token_details": {"audio": 0, "cache_read": 0},
+        "output_token_details": {"audio": 0, "reasoning": 704},
+    }
+    assert merge(chunks).to_message().text == OPENAI_TEXT_ANSWER
+    (request,) = server.requests
+    assert (request.method, request.path) == ("POST", "/v1/chat/completions")
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.json == {
+        "model": "gpt-5-nano",
+        "messages": [{"role": "user", "content": "What is the weather in SF?"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+@pytest.mark.anyio
+async def test_close_delimited_body_without_done_still_completes(piece: int | None) -> None:
+    body = sse(openai_chunk({"content": "Hi"}), openai_chunk(finish="stop"), done=False)
+    async with serve(Reply([body], chunked=False, piece=piece)) as server:
+        chunks = await collect(model_for(server.url))
+    assert merge(chunks).to_message().text == "Hi"
+    assert chunks[-1].response_metadata["finish_reason"] == "stop"
+    assert chunks[-1].usage_metadata is None
+
+
+@pytest.mark.anyio
+async def test_ainvoke_returns_the_whole_message() -> None:
+    async with serve(Reply([OPENAI_TEXT])) as server:
+        message = await model_for(server.url).ainvoke(HI)
+    assert isinstance(message, AIMessage)
+    assert message.content == OPENAI_TEXT_ANSWER
+    assert message.response_metadata["finish_reason"] == "stop"
+    assert message.usage_metadata is not None and message.usage_metadata["total_tokens"] == 932
+
+
+@pytest.mark.anyio
+async def test_parallel_tool_calls_stream_like_the_seed(piece: int | None) -> None:
+    body = sse(
+        openai_chunk({"role": "assistant", "content": None}),
+        openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="get_weather", args="")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args='{"')]}),
+        openai_chunk({"tool_calls": [openai_call(0, args="city")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args='":"')]}),
+        openai_chunk({"tool_calls": [openai_call(0, args="San")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args=" Francisco")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args='"}')]}),
+        openai_chunk({"tool_calls": [openai_call(1, id="call_2", name="get_weather",
+                                                 args='{"city": "Paris"}')]}),
+        openai_chunk(finish="tool_calls"),
+        openai_chunk(choices=False, usage=USAGE),
+    )
+    async with serve(Reply([body], piece=piece)) as server:
+        chunks = await collect(model_for(server.url), tools=[WEATHER_TOOL])
+    assert chunks[0].content_blocks == [
+        {"type": "tool_call_chunk", "id": "call_1", "name": "get_weather", "args": "",
+         "index": 0}
+    ]
+    assert chunks[1].content_blocks == [
+        {"type": "tool_call_chunk", "id": None, "name": None, "args": '{"', "index": 0}
+    ]
+    assert chunks[-1].content_blocks == [] and chunks[-1].chunk_position == "last"
+    message = merge(chunks).to_message()
+    assert message.tool_calls == [
+        {"name": "get_weather", "args": {"city": "San Francisco"}, "id": "call_1",
+         "type": "tool_call"},
+        {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_2", "type": "tool_call"},
+    ]
+    assert message.response_metadata["finish_reason"] == "tool_calls"
+    assert message.usage_metadata == {"input_tokens": 132, "output_tokens": 280,
+                                      "total_tokens": 412}
+    assert server.requests[0].json["tools"] == [
+        {"type": "function", "function": WEATHER_TOOL}
+    ]
+
+
+# -- quirks of real servers -----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_azure_prompt_filter_chunk_and_openrouter_comments(piece: int | None) -> None:
+    azure_first = {
+        "id": "", "object": "", "created": 0, "model": "", "choices": [],
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+    }
+    body = (
+        ": OPENROUTER PROCESSING\r\n\r\n"
+        + sse(azure_first, openai_chunk({"content": "Hel"}), end="\r\n", done=False)
+        + ": keep-alive\r\n\r\n"
+        + "data:" + json.dumps(openai_chunk({"content": "lo"})) + "\r\n\r\n"
+        + sse(openai_chunk(finish="stop"), openai_chunk(choices=False, usage=USAGE), end="\r\n")
+    )
+    async with serve(Reply([body], piece=piece)) as server:
+        chunks = await collect(model_for(server.url))
+    assert [c.content for c in chunks] == ["Hel", "lo", ""]
+    assert chunks[-1].response_metadata["model_name"] == OPENAI_MODEL
+    assert chunks[-1].response_metadata["id"] == OPENAI_ID
+    assert chunks[-1].usage_metadata is not None
+    assert chunks[-1].usage_metadata["total_tokens"] == 412
+
+
+@pytest.mark.anyio
+async def test_tool_calls_without_index_whole_arguments_and_a_reused_index() -> None:
+    body = sse(
+        # Arguments whole in one chunk, no index (some gateways).
+        openai_chunk({"tool_calls": [openai_call(None, id="call_a", name="get_weather",
+                                                 args='{"city": "Rome"}')]}),
+        # A second call without index: a new id opens the next call.
+        openai_chunk({"tool_calls": [openai_call(None, id="call_b", name="get_weather",
+                                                 args='{"city":')]}),
+        # No index and no id: continues the latest call.
+        openai_chunk({"tool_calls": [openai_call(None, args=' "Oslo"}')]}),
+        done=False,
+    ) + sse(
+        # Ollama reuses index 0 for every call of a batch, telling them apart by id.
+        openai_chunk({"tool_calls": [openai_call(0, id="call_c", name="get_weather",
+                                                 args='{"city": "Lima"}')]}),
+        openai_chunk({"tool_calls": [openai_call(0, id="call_d", name="get_weather",
+                                                 args='{"city": "Kyiv"}')]}),
+        # LM Studio and Kimi send a fresh id with every fragment of one call.
+        openai_chunk({"tool_calls": [openai_call(1, id="call_e", name="get_weather",
+                                                 args="")]}),
+        openai_chunk({"tool_calls": [openai_call(1, id="call_e2", args='{"city": ')]}),
+        openai_chunk({"tool_calls": [openai_call(1, id="call_e3", args='"Quito"}')]}),
+        openai_chunk(finish="tool_calls"),
+    )
+    async with serve(Reply([body])) as server:
+        message = merge(await collect(model_for(server.url))).to_message()
+    assert [(c["id"], c["args"]["city"]) for c in message.tool_calls] == [
+        ("call_a", "Rome"), ("call_b", "Oslo"), ("call_c", "Lima"), ("call_d", "Kyiv"),
+        ("call_e", "Quito"),
+    ]
+    assert message.invalid_tool_calls == []
+
+
+@pytest.mark.anyio
+async def test_reasoning_content_becomes_reasoning_blocks(piece: int | None) -> None:
+    body = sse(
+        openai_chunk({"role": "assistant", "content": None, "reasoning_content": "The user"}),
+        openai_chunk({"reasoning_content": " asks about SF."}),
+        openai_chunk({"reasoning": " (OpenRouter's key)"}),
+        openai_chunk({"content": "Sunny."}),
+        openai_chunk(finish="stop"),
+    )
+    async with serve(Reply([body], piece=piece)) as server:
+        chunks = await collect(model_for(server.url))
+    assert chunks[0].content == [{"type": "reasoning", "reasoning": "The user"}]
+    message = merge(chunks).to_message()
+    assert message.content == [
+        {"type": "reasoning", "reasoning": "The user asks about SF. (OpenRouter's key)"},
+        {"type": "text", "text": "Sunny."},
+    ]
+    assert message.text == "Sunny."
+    assert message.content_blocks[0]["type"] == "reasoning"
+
+
+@pytest.mark.anyio
+async def test_refusal_is_text_and_metadata() -> None:
+    body = sse(
+        openai_chunk({"role": "assistant", "content": None, "refusal": ""}),
+        openai_chunk({"refusal": "I can't"}),
+        openai_chunk({"refusal": " help with that."}),
+        openai_chunk(finish="stop"),
+    )
+    async with serve(Reply([body])) as server:
+        message = merge(await collect(model_for(server.url))).to_message()
+    assert message.text == "I can't help with that."
+    assert message.response_metadata["refusal"] == "I can't help with that."
+
+
+@pytest.mark.anyio
+async def test_length_cut_arguments_make_an_invalid_tool_call_not_a_crash() -> None:
+    body = sse(
+        openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="get_weather", args="")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args='{"city": "San Fr')]}),
+        openai_chunk(finish="length"),
+    )
+    async with serve(Reply([body])) as server:
+        message = merge(await collect(model_for(server.url))).to_message()
+    assert message.tool_calls == []
+    (bad,) = message.invalid_tool_calls
+    assert (bad["id"], bad["name"], bad["args"]) == ("call_1", "get_weather", '{"city": "San Fr')
+    assert message.response_metadata["finish_reason"] == "length"
+
+
+@pytest.mark.anyio
+async def test_error_object_mid_stream_carries_the_partial_message(piece: int | None) -> None:
+    body = sse(
+        openai_chunk({"content": "Hello"}),
+        openai_chunk({"content": " wor"}),
+        {"error": {"message": "The server had an error while processing your request.",
+                   "type": "server_error", "code": None}},
+        done=False,
+    )
+    async with serve(Reply([body], piece=piece)) as server:
+        chunks, error = await collect_until_error(model_for(server.url))
+    assert isinstance(error, StreamProtocolError)
+    assert "server_error: The server had an error" in str(error)
+    assert [c.content for c in chunks] == ["Hello", " wor"]
+    assert error.partial is not None and error.partial.text == "Hello wor"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_is_not_json_is_a_protocol_error() -> None:
+    async with serve(Reply([sse("{not json", done=False)])) as server:
+        _, error = await collect_until_error(model_for(server.url, max_retries=0))
+    assert isinstance(error, StreamProtocolError)
+    assert "not JSON" in str(error)
+
+
+# -- retries and HTTP errors ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry-after-ms": "5"},
+        {"retry-after": "0"},
+        {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"},  # a date in the past: at once
+    ],
+    ids=["retry-after-ms", "retry-after-seconds", "retry-after-date"],
+)
+async def test_429_then_success_honours_retry_after(headers: dict[str, str]) -> None:
+    limited = Reply(
+        ['{"error": {"message": "Rate limit reached", "type": "requests"}}'],
+        status=429, headers=headers, content_type="application/json",
+    )
+    async with serve(limited, Reply([OPENAI_TEXT])) as server:
+        chunks = await collect(model_for(server.url))
+    assert merge(chunks).to_message().text == OPENAI_TEXT_ANSWER
+    assert len(server.requests) == 2
+    assert server.requests[0].json == server.requests[1].json
+
+
+@pytest.mark.anyio
+async def test_5xx_exhausting_retries_raises_server_error_with_details() -> None:
+    failing = [
+        Reply(['{"error": {"message": "upstream overloaded", "type": "server_error"}}'],
+              status=503, headers={"retry-after-ms": "1", "x-request-id": f"req_{n}"},
+              content_type="application/json")
+        for n in range(3)
+    ]
+    async with serve(*failing) as server:
+        chunks, error = await collect_until_error(model_for(server.url, max_retries=2))
+    assert chunks == []
+    assert isinstance(error, ServerError)
+    assert error.status_code == 503
+    assert error.request_id == "req_2"
+    assert error.body == "server_error: upstream overloaded"
+    assert "HTTP 503" in str(error) and "upstream overloaded" in str(error)
+    assert "req_2" in str(error)
+    assert error.partial is None
+    assert len(server.requests) == 3
+
+
+@pytest.mark.anyio
+async def test_a_client_error_is_not_retried() -> None:
+    bad = Reply(['{"error": {"message": "Unknown parameter: \'foo\'.", '
+                 '"type": "invalid_request_error"}}'],
+                status=400, content_type="application/json")
+    async with serve(bad, Reply([OPENAI_TEXT])) as server:
+        _, error = await collect_until_error(model_for(server.url), foo=1)
+    assert type(error) is APIStatusError and error.status_code == 400
+    assert "Unknown parameter" in str(error)
+    assert server.requests[0].json["foo"] == 1
+    assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_retry_after_longer_than_a_minute_fails_at_once() -> None:
+    limited = Reply(["{}"], status=429, headers={"retry-after": "3600"},
+                    content_type="application/json")
+    async with serve(limited, Reply([OPENAI_TEXT])) as server:
+        _, error = await collect_until_error(model_for(server.url))
+    assert isinstance(error, RateLimitError) and error.status_code == 429
+    assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_failure_after_tokens_is_not_retried_and_keeps_the_partial() -> None:
+    body = [sse(openai_chunk({"content": "It's"}), openai_chunk({"content": " always"}),
+                done=False), HANGUP]
+    async with serve(Reply(body), Reply([OPENAI_TEXT])) as server:
+        chunks, error = await collect_until_error(model_for(server.url))
+    assert isinstance(error, APIConnectionError)
+    assert [c.content for c in chunks] == ["It's", " always"]
+    assert error.partial is not None and error.partial.text == "It's always"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_hangup_after_done_is_no_failure() -> None:
+    async with serve(Reply([OPENAI_TEXT, HANGUP])) as server:
+        chunks = await collect(model_for(server.url))
+    assert merge(chunks).text == OPENAI_TEXT_ANSWER
+    assert chunks[-1].chunk_position == "last"
+
+
+@pytest.mark.anyio
+async def test_a_close_delimited_stream_cut_short_is_a_connection_error() -> None:
+    body = sse(openai_chunk({"content": "It's"}), done=False)
+    async with serve(Reply([body], chunked=False)) as server:
+        _, error = await collect_until_error(model_for(server.url))
+    assert isinstance(error, APIConnectionError)
+    assert "ended before the reply was complete" in str(error)
+    assert error.partial is not None and error.partial.text == "It's"
+
+
+@pytest.mark.anyio
+async def test_a_disconnect_before_the_first_token_is_retried() -> None:
+    async with serve(Reply([HANGUP]), Reply([OPENAI_TEXT])) as server:
+        # The first connection drops after its headers: retried after the backoff.
+        model = model_for(server.url, max_retries=1)
+        model.retry_policy = RetryPolicy(initial=0.001)
+        chunks = await collect(model)
+    assert merge(chunks).text == OPENAI_TEXT_ANSWER
+    assert len(server.requests) == 2
+
+
+@pytest.mark.anyio
+async def test_connection_refused_is_an_api_connection_error() -> None:
+    port = await closed_port()
+    model = ChatOpenAI("gpt-5-nano", base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY,
+                       max_retries=0)
+    _, error = await collect_until_error(model)
+    assert isinstance(error, APIConnectionError)
+    assert "could not connect" in str(error)
+    assert isinstance(error.__cause__, httpx.ConnectError)
+    assert KEY not in "".join(traceback.format_exception(error))
+
+
+# -- timeouts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_no_headers_in_time_is_a_first_token_timeout() -> None:
+    async with serve(Reply(stall_before_headers=True)) as server:
+        model = model_for(server.url, timeout=Timeouts(first_token=0.2))
+        _, error = await collect_until_error(model)
+        await server.wait_disconnects(1)
+    assert isinstance(error, FirstTokenTimeoutError) and isinstance(error, TimeoutError)
+
+
+@pytest.mark.anyio
+async def test_keep_alives_without_tokens_still_time_out_the_first_token() -> None:
+    body = [": keep-alive\n\n", sse(openai_chunk({"role": "assistant", "content": ""}),
+                                    done=False), STALL]
+    async with serve(Reply(body)) as server:
+        _, error = await collect_until_error(model_for(server.url, timeout=0.2))
+        await server.wait_disconnects(1)
+    assert isinstance(error, FirstTokenTimeoutError)
+
+
+@pytest.mark.anyio
+async def test_silence_between_tokens_is_an_idle_timeout() -> None:
+    body = [sse(openai_chunk({"content": "It's"}), done=False), STALL]
+    async with serve(Reply(body)) as server:
+        model = model_for(server.url, timeout=Timeouts(first_token=5, idle=0.2))
+        chunks, error = await collect_until_error(model)
+        await server.wait_disconnects(1)
+    assert isinstance(error, IdleTimeoutError)
+    assert [c.content for c in chunks] == ["It's"]
+
+
+@pytest.mark.anyio
+async def test_waiting_for_the_consumer_does_not_count_as_idle() -> None:
+    tokens = [openai_chunk({"content": f" t{n}"}) for n in range(12)]
+    async with serve(Reply([sse(*tokens, openai_chunk(finish="stop"))], piece=None)) as server:
+        model = model_for(server.url, timeout=Timeouts(first_token=5, idle=0.1))
+        received: list[AIMessageChunk] = []
+        with anyio.fail_after(10):
+            iterator = to_async_iterator(model.stream(HI), max_buffer=2)
+            async for chunk in iterator:
+                received.append(chunk)
+                if len(received) == 1:
+                    await anyio.sleep(0.25)  # the consumer dawdles past the idle timeout
+    assert merge(received).text == "".join(f" t{n}" for n in range(12))
+
+
+# -- cancellation and backpressure reach the socket -----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_leaving_the_async_iterator_early_closes_the_connection() -> None:
+    body = [sse(openai_chunk({"content": "It's"}), done=False), STALL]
+    async with serve(Reply(body)) as server:
+        iterator = to_async_iterator(model_for(server.url).stream(HI))
+        with anyio.fail_after(10):
+            first = await iterator.__anext__()
+            await iterator.aclose()
+            await server.wait_disconnects(1)
+    assert first.content == "It's"
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_call_gives_its_pool_slot_back() -> None:
+    stalled = [sse(openai_chunk({"content": "It's"}), done=False), STALL]
+    limits = httpx.Limits(max_connections=1)
+    async with serve(Reply(stalled), Reply([OPENAI_TEXT])) as server, httpx.AsyncClient(
+        limits=limits
+    ) as client:
+        model = model_for(server.url, http_client=client, timeout=Timeouts(first_token=5))
+        iterator = to_async_iterator(model.stream(HI))
+        with anyio.fail_after(10):
+            await iterator.__anext__()
+            await iterator.aclose()
+            await server.wait_disconnects(1)
+            # With one connection allowed, this call only starts if the first gave it back.
+            assert (await model.ainvoke(HI)).text == OPENAI_TEXT_ANSWER
+    assert server.connections == 2
+
+
+@pytest.mark.anyio
+async def test_disposing_the_subscription_closes_the_connection() -> None:
+    body = [sse(openai_chunk({"content": "It's"}), done=False), STALL]
+    async with serve(Reply(body)) as server:
+        arrived = anyio.Event()
+        seen: list[AIMessageChunk] = []
+
+        def on_next(chunk: AIMessageChunk) -> None:
+            seen.append(chunk)
+            arrived.set()
+
+        subscription = model_for(server.url).stream(HI).subscribe(on_next)
+        with anyio.fail_after(10):
+            await arrived.wait()
+            subscription.dispose()
+            await server.wait_disconnects(1)
+    assert [c.content for c in seen] == ["It's"]
+
+
+def test_breaking_out_of_a_sync_loop_closes_the_connection() -> None:
+    body = [sse(openai_chunk({"content": "It's"}), done=False), STALL]
+    with serve_in_thread(Reply(body)) as (server, portal):
+        for chunk in to_iterator(model_for(server.url).stream(HI)):
+            assert chunk.content == "It's"
+            break
+        portal.call(server.wait_disconnects, 1)
+
+
+def test_sync_invoke() -> None:
+    with serve_in_thread(Reply([OPENAI_TEXT])) as (server, _):
+        message = model_for(server.url).invoke(HI)
+    assert message.text == OPENAI_TEXT_ANSWER
+
+
+@pytest.mark.anyio
+async def test_a_slow_consumer_stops_the_socket_reads() -> None:
+    tokens = [sse(openai_chunk({"content": f" t{n}"}), done=False) for n in range(200)]
+    body: list[Any] = []
+    for token in tokens:
+        body += [token, Pause(0.0005)]
+    body.append(sse(openai_chunk(finish="stop")))
+    async with serve(Reply(body)) as server:
+        produced = 0
+
+        def count(_: AIMessageChunk) -> None:
+            nonlocal produced
+            produced += 1
+
+        stream = model_for(server.url).stream(HI).pipe(ops.do_action(on_next=count))
+        iterator = to_async_iterator(stream, max_buffer=4)
+        with anyio.fail_after(10):
+            await iterator.__anext__()
+            await anyio.sleep(0.2)  # long enough for the server to send everything
+            held_at = produced
+            rest = [chunk async for chunk in iterator]
+    # While the consumer was away, reading stopped at about the buffer's size.
+    assert held_at <= 16
+    assert len(rest) == 200  # 199 tokens and the last chunk: nothing lost
+
+
+@pytest.mark.anyio
+async def test_an_injected_client_is_used_kept_open_and_reuses_its_connection() -> None:
+    replies = [Reply([OPENAI_TEXT]), Reply([OPENAI_TEXT])]
+    async with serve(*replies) as server, httpx.AsyncClient() as client:
+        model = model_for(server.url, http_client=client)
+        for _ in range(2):
+            assert (await model.ainvoke(HI)).text == OPENAI_TEXT_ANSWER
+        assert not client.is_closed
+    assert len(server.requests) == 2
+    assert server.connections == 1
+
+
+# -- requests: every conversation the agent builds goes back --------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_agent_conversation_is_sent_in_chat_completions_format() -> None:
+    conversation = [
+        SystemMessage(content="You are terse."),
+        HumanMessage(content="What is the weather in SF and Paris?"),
+        AIMessage(
+            content="",
+            tool_calls=[
+                {"name": "get_weather", "args": {"city": "San Francisco"}, "id": "call_1"},
+                {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_2"},
+            ],
+        ),
+        ToolMessage(content="It's always sunny in San Francisco!", tool_call_id="call_1",
+                    name="get_weather"),
+        ToolMessage(content="Error: boom", tool_call_id="call_2", status="error"),
+        AIMessage(content=[{"type": "reasoning", "reasoning": "hmm"},
+                           {"type": "text", "text": "Sunny, and"}, " unknown."]),
+        HumanMessage(content=["Look:", {"type": "image", "url": "https://x/cat.png"}]),
+    ]
+    async with serve(Reply([OPENAI_TEXT])) as server:
+        await collect(model_for(server.url, temperature=0), conversation, tools=[WEATHER_TOOL])
+    sent = server.requests[0].json
+    assert sent["temperature"] == 0
+    assert sent["messages"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "What is the weather in SF and Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "get_weather", "arguments": '{"city": "San Francisco"}'}},
+                {"id": "call_2", "type": "function",
+                 "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1",
+         "content": "It's always sunny in San Francisco!"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "Error: boom"},
+        {"role": "assistant", "content": "Sunny, and unknown."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Look:"},
+            {"type": "image_url", "image_url": {"url": "https://x/cat.png"}},
+        ]},
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_streamed_reply_goes_back_on_the_next_turn() -> None:
+    body = sse(
+        openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="get_weather", args="")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args='{"city": "San Fr')]}),
+        openai_chunk(finish="length"),
+    )
+    async with serve(Reply([body]), Reply([OPENAI_TEXT])) as server:
+        model = model_for(server.url)
+        reply = await model.ainvoke(HI)
+        # The agent answers an invalid call with an error result; both must go back.
+        answer = ToolMessage(content="Error: the arguments are not valid JSON",
+                             tool_call_id="call_1", status="error")
+        await model.ainvoke([*HI, reply, answer])
+    assert server.requests[1].json["messages"][1:] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "San Fr'}}]},
+        {"role": "tool", "tool_call_id": "call_1",
+         "content": "Error: the arguments are not valid JSON"},
+    ]
+
+
+# -- the key stays secret ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_key_never_shows_in_repr_logs_or_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    echo = Reply([json.dumps({"error": {"message": f"Incorrect API key provided: {KEY}",
+                                        "type": "invalid_request_error"}})],
+                 status=401, content_type="application/json")
+    retry = Reply(["{}"], status=500, headers={"retry-after-ms": "1"},
+                  content_type="application/json")
+    caplog.set_level(logging.DEBUG)
+    async with serve(retry, echo) as server:
+        model = model_for(server.url)
+        _, error = await collect_until_error(model)
+    assert isinstance(error, APIStatusError) and error.status_code == 401
+    assert "Incorrect API key provided: ***" in str(error)
+    assert "Check the API key" in str(error)
+    everything = " ".join(
+        [repr(model), str(vars(model)), str(error), repr(error), str(error.body),
+         repr(error.__dict__), caplog.text]
+    )
+    assert "retry 1 of 2" in caplog.text
+    assert KEY not in everything
+
+
+@pytest.mark.anyio
+async def test_disable_streaming_delivers_one_chunk() -> None:
+    async with serve(Reply([OPENAI_TEXT], piece=3)) as server:
+        chunks = await collect(model_for(server.url, disable_streaming=True))
+    (only,) = chunks
+    assert only.text == OPENAI_TEXT_ANSWER and only.chunk_position == "last"
+
+
+def test_model_call_error_is_the_root_of_call_failures() -> None:
+    for kind in (APIConnectionError, APIStatusError, StreamProtocolError):
+        assert issubclass(kind, ModelCallError)
+
+
+# -- any split of a transcript assembles the same message ---------------------------------------
+
+TOOL_TRANSCRIPT = sse(
+    openai_chunk({"role": "assistant", "content": None, "reasoning_content": "Think ✓"}),
+    openai_chunk({"content": "Checking "}),
+    openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="get_weather", args='{"ci')]}),
+    openai_chunk({"tool_calls": [openai_call(0, args='ty": "Zürich"}')]}),
+    openai_chunk({"tool_calls": [openai_call(1, id="call_2", name="get_weather",
+                                             args='{"city": "東京"}')]}),
+    openai_chunk(finish="tool_calls"),
+    openai_chunk(choices=False, usage=USAGE),
+    end="\r\n",
+)
+
+
+def assemble(pieces: list[bytes]) -> AIMessageChunk:
+    decoder = SSEDecoder()
+    parser = OpenAIStreamParser("msg", model_name="m", provider="openai", label="OpenAI")
+    chunks: list[AIMessageChunk] = []
+    for piece in [*pieces, None]:
+        events = decoder.flush() if piece is None else decoder.feed(piece)
+        for event in events:
+            chunk = parser.on_event(event)
+            if chunk is not None:
+                chunks.append(chunk)
+    chunks.append(parser.last_chunk())
+    return merge(chunks)
+
+
+@given(st.sets(st.integers(0, len(TOOL_TRANSCRIPT.encode())), max_size=30))
+def test_any_split_of_a_transcript_assembles_the_same_message(cuts: set[int]) -> None:
+    for raw in (OPENAI_TEXT.encode(), TOOL_TRANSCRIPT.encode()):
+        points = sorted(c for c in cuts if c <= len(raw))
+        pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+        whole = assemble([raw])
+        assert assemble(pieces) == whole
+    assert [call["args"]["city"] for call in whole.tool_calls] == ["Zürich", "東京"]

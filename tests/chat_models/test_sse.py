@@ -1,0 +1,161 @@
+"""The server-sent-events decoder: the spec's line rules, and any split of the bytes."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rxagent.chat_models._sse import ServerSentEvent, SSEDecoder
+
+
+def decode(*pieces: bytes) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    events: list[ServerSentEvent] = []
+    for piece in pieces:
+        events += decoder.feed(piece)
+    return events + decoder.flush()
+
+
+def test_data_events_with_and_without_the_space() -> None:
+    events = decode(b"data: {\"a\": 1}\n\ndata:{\"b\": 2}\n\ndata:  two spaces\n\n")
+    assert [e.data for e in events] == ['{"a": 1}', '{"b": 2}', " two spaces"]
+    assert all(e.event == "message" and e.id is None and e.retry is None for e in events)
+
+
+def test_lf_crlf_and_cr_line_endings_give_the_same_events() -> None:
+    text = "event: a\ndata: 1\n\nevent: b\ndata: 2\ndata: 3\n\n"
+    expected = [ServerSentEvent("a", "1"), ServerSentEvent("b", "2\n3")]
+    for ending in ("\n", "\r\n", "\r"):
+        assert decode(text.replace("\n", ending).encode()) == expected
+
+
+def test_a_crlf_split_between_two_reads_is_one_line_end() -> None:
+    assert decode(b"data: x\r", b"\n\r", b"\n") == [ServerSentEvent("message", "x")]
+    # A lone CR at the end of a read, then more data: still one line end.
+    assert decode(b"data: x\r", b"\rdata: y\r\r") == [
+        ServerSentEvent("message", "x"), ServerSentEvent("message", "y")
+    ]
+
+
+def test_comments_are_skipped() -> None:
+    events = decode(b": keep-alive\n\n: OPENROUTER PROCESSING\n\ndata: 1\n: note\ndata: 2\n\n")
+    assert events == [ServerSentEvent("message", "1\n2")]
+
+
+def test_multi_line_data_joins_with_newlines_and_empty_data_counts() -> None:
+    assert decode(b"data: a\ndata:\ndata: b\n\n") == [ServerSentEvent("message", "a\n\nb")]
+    assert decode(b"data\n\n") == [ServerSentEvent("message", "")]
+
+
+def test_event_without_data_is_not_dispatched() -> None:
+    assert decode(b"event: ping\n\ndata: 1\n\n") == [ServerSentEvent("message", "1")]
+
+
+def test_id_carries_over_and_retry_belongs_to_its_event() -> None:
+    events = decode(b"id: 7\nretry: 1500\ndata: a\n\ndata: b\n\nid\ndata: c\n\n")
+    assert events == [
+        ServerSentEvent("message", "a", "7", 1500),
+        ServerSentEvent("message", "b", "7", None),
+        ServerSentEvent("message", "c", "", None),
+    ]
+
+
+def test_invalid_id_and_retry_are_ignored() -> None:
+    events = decode(b"id: a\0b\nretry: 12x\nretry: \xd9\xa3\ndata: a\n\n")
+    assert events == [ServerSentEvent("message", "a", None, None)]
+
+
+def test_unknown_fields_are_ignored_and_a_bare_field_name_has_an_empty_value() -> None:
+    assert decode(b"foo: bar\nevent\ndata: 1\n\n") == [ServerSentEvent("message", "1")]
+
+
+def test_utf8_split_inside_a_character() -> None:
+    raw = "data: naïve 日本 🎉\n\n".encode()
+    assert decode(*[raw[i:i + 1] for i in range(len(raw))]) == [
+        ServerSentEvent("message", "naïve 日本 🎉")
+    ]
+
+
+def test_invalid_utf8_is_replaced_not_raised() -> None:
+    assert decode(b"data: a\xffb\n\n") == [ServerSentEvent("message", "a\ufffdb")]
+
+
+def test_a_leading_byte_order_mark_is_skipped_even_when_split() -> None:
+    assert decode(b"\xef\xbb", b"\xbfdata: 1\n\n") == [ServerSentEvent("message", "1")]
+    # Only at the very start.
+    assert decode(b"data: \xef\xbb\xbf1\n\n") == [ServerSentEvent("message", "\ufeff1")]
+
+
+def test_the_stream_ending_without_a_blank_line_still_flushes_the_last_event() -> None:
+    assert decode(b"data: 1\n\ndata: 2") == [
+        ServerSentEvent("message", "1"), ServerSentEvent("message", "2")
+    ]
+    assert decode(b"data: 1\n\ndata: 2\n") == [
+        ServerSentEvent("message", "1"), ServerSentEvent("message", "2")
+    ]
+    assert decode(b"data: 1\r") == [ServerSentEvent("message", "1")]
+    assert decode(b"") == []
+
+
+def test_feed_returns_events_as_soon_as_they_are_complete() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: 1\n") == []
+    assert decoder.feed(b"\ndata: 2\n\nda") == [
+        ServerSentEvent("message", "1"), ServerSentEvent("message", "2")
+    ]
+    assert decoder.feed(b"ta: 3\n\n") == [ServerSentEvent("message", "3")]
+    assert decoder.flush() == []
+
+
+# -- any split of the same bytes gives the same events ------------------------------------------
+
+_values = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n", categories=["L", "M", "N", "P", "S", "Zs"]),
+    max_size=12,
+)
+_lines = st.one_of(
+    st.builds(lambda v: f"data: {v}", _values),
+    st.builds(lambda v: f"data:{v}", _values),
+    st.builds(lambda v: f"event: {v}", _values),
+    st.builds(lambda v: f"id: {v}", _values),
+    st.builds(lambda v: f"retry: {v}", st.integers(0, 99999).map(str) | _values),
+    st.builds(lambda v: f": {v}", _values),
+    st.just(""),
+    st.just("data"),
+)
+_endings = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> bytes:
+    lines = draw(st.lists(st.tuples(_lines, _endings), max_size=25))
+    text = "".join(line + ending for line, ending in lines)
+    if draw(st.booleans()):
+        text += draw(_lines)  # an unterminated last line
+    return ("\ufeff" if draw(st.booleans()) else "").encode() + text.encode()
+
+
+@st.composite
+def splits(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    raw = draw(streams())
+    cuts = sorted(draw(st.sets(st.integers(0, len(raw)), max_size=12)))
+    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    return raw, pieces
+
+
+@given(splits())
+def test_any_split_of_the_same_bytes_gives_the_same_events(
+    case: tuple[bytes, list[bytes]],
+) -> None:
+    raw, pieces = case
+    assert decode(*pieces) == decode(raw)
+    # Byte by byte is the finest split there is.
+    assert decode(*[raw[i:i + 1] for i in range(len(raw))]) == decode(raw)
+
+
+@given(streams())
+def test_crlf_and_lf_streams_decode_alike(raw: bytes) -> None:
+    text = raw.decode()
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
+    assert decode(text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()) \
+        == decode(normalised.encode())
