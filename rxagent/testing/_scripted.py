@@ -1,0 +1,252 @@
+"""Test models shipped for users: a scripted model and a function-backed model."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, TypeAlias
+
+from .._exceptions import ScriptExhaustedError, UsageError
+from .._messages import AIMessage, AIMessageChunk, BaseMessage, make_chunk
+from .._runtime import Demand
+from ..chat_models._base import BaseChatModel, DisableStreaming, ToolSpec
+from ._replies import count_words, stream_reply
+
+__all__ = ["FunctionChatModel", "Reply", "ScriptedChatModel"]
+
+Reply: TypeAlias = str | AIMessage
+"""A whole reply: a text answer, or an AIMessage (typically with ``tool_calls``)."""
+
+_ids = itertools.count(1)
+
+
+def _message_id() -> str:
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
+def _with_call_ids(reply: Reply) -> Reply:
+    """Give tool calls written without an id one, as a provider would."""
+    if isinstance(reply, str) or all(call["id"] for call in reply.tool_calls):
+        return reply
+    calls = [
+        {**call, "id": call["id"] or f"call_{next(_ids):04d}"} for call in reply.tool_calls
+    ]
+    return reply.model_copy(update={"tool_calls": calls})
+
+
+class ModelCall:
+    """What a test model was called with (kept so tests can assert on prompts and tools)."""
+
+    __slots__ = ("messages", "tools")
+
+    def __init__(self, messages: list[BaseMessage], tools: list[ToolSpec]) -> None:
+        self.messages = messages
+        self.tools = tools
+
+    def __repr__(self) -> str:
+        return f"ModelCall(messages={len(self.messages)}, tools={[t['name'] for t in self.tools]})"
+
+
+class ScriptedChatModel(BaseChatModel):
+    """A chat model that answers from a script, streaming each reply like a real provider.
+
+    Each call takes the next reply of ``script``: a ``str`` streams as word tokens that keep
+    their leading space (``"It's"``, ``" always"``...); an :class:`AIMessage` with
+    ``tool_calls`` streams each call as a header chunk (id, name, empty args) and argument
+    fragments (``'{"'``, ``'city'``, ``'":"'``...). Every call ends with an empty chunk with
+    ``chunk_position="last"``, the finish reason and the usage. No key, no network.
+
+    Args:
+        script: the replies, one per call, in order.
+        delay: seconds to wait between chunks, for demos; 0 streams as fast as it can.
+        model_name: reported as ``ls_model_name`` in stream metadata.
+        disable_streaming: as for every chat model.
+
+    Attributes:
+        calls: what each call was given (messages and tool specs), in order.
+
+    Raises:
+        ScriptExhaustedError: (from the call) when the script has no reply left.
+    """
+
+    provider = "scripted"
+
+    def __init__(
+        self,
+        script: Sequence[Reply],
+        *,
+        delay: float = 0.0,
+        model_name: str = "scripted",
+        disable_streaming: DisableStreaming = False,
+    ) -> None:
+        super().__init__(model_name=model_name, disable_streaming=disable_streaming)
+        replies = list(script)
+        for reply in replies:
+            if not isinstance(reply, (str, AIMessage)):
+                raise UsageError(
+                    f"a script holds str or AIMessage replies, got {type(reply).__name__}"
+                )
+        if delay < 0:
+            raise UsageError(f"delay must not be negative, got {delay!r}")
+        self.script = [_with_call_ids(reply) for reply in replies]
+        self.delay = delay
+        self.calls: list[ModelCall] = []
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int:
+        """How many replies are left."""
+        return len(self.script) - len(self.calls)
+
+    async def _produce(
+        self,
+        messages: list[BaseMessage],
+        tools: list[ToolSpec],
+        emit: Callable[[AIMessageChunk], None],
+        demand: Demand,
+        **kwargs: Any,
+    ) -> None:
+        with self._lock:
+            position = len(self.calls)
+            if position >= len(self.script):
+                raise ScriptExhaustedError(
+                    f"{self.model_name!r} was called {position + 1} times but its script has "
+                    f"{len(self.script)} replies; add replies to the script"
+                )
+            self.calls.append(ModelCall(messages, tools))
+        await stream_reply(
+            self.script[position],
+            message_id=_message_id(),
+            emit=emit,
+            demand=demand,
+            delay=self.delay,
+            input_tokens=count_words(messages),
+            response_metadata={"model_name": self.model_name, "model_provider": self.provider},
+        )
+
+    def __repr__(self) -> str:
+        return f"ScriptedChatModel(replies={len(self.script)}, remaining={self.remaining})"
+
+
+ReplyFunction: TypeAlias = Callable[[list[BaseMessage], list[ToolSpec]], Any]
+
+
+class FunctionChatModel(BaseChatModel):
+    """A chat model whose replies a function computes from the conversation.
+
+    ``fn(messages, tools)`` may return a reply (``str`` or :class:`AIMessage`, or an awaitable
+    of one), streamed like :class:`ScriptedChatModel` streams it; or it may be a generator,
+    sync or async, yielding :class:`AIMessageChunk` objects or strings (text chunks). A
+    generator is pulled lazily, one item when downstream has room for it, so a slow consumer
+    holds it back. A last chunk is added when the generator does not end with one.
+    """
+
+    provider = "function"
+
+    def __init__(
+        self,
+        fn: ReplyFunction,
+        *,
+        delay: float = 0.0,
+        model_name: str = "function",
+        disable_streaming: DisableStreaming = False,
+    ) -> None:
+        super().__init__(model_name=model_name, disable_streaming=disable_streaming)
+        if not callable(fn):
+            raise UsageError(f"FunctionChatModel needs a callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.delay = delay
+
+    async def _produce(
+        self,
+        messages: list[BaseMessage],
+        tools: list[ToolSpec],
+        emit: Callable[[AIMessageChunk], None],
+        demand: Demand,
+        **kwargs: Any,
+    ) -> None:
+        result = self.fn(messages, tools)
+        if inspect.isawaitable(result):
+            result = await result
+        message_id = _message_id()
+        metadata = {"model_name": self.model_name, "model_provider": self.provider}
+        if isinstance(result, (str, AIMessage)):
+            await stream_reply(
+                _with_call_ids(result),
+                message_id=message_id,
+                emit=emit,
+                demand=demand,
+                delay=self.delay,
+                input_tokens=count_words(messages),
+                response_metadata=metadata,
+            )
+            return
+        if isinstance(result, Iterator):
+            items: AsyncIterator[Any] = _pull_sync(result)
+        elif isinstance(result, AsyncIterator):
+            items = result
+        else:
+            raise UsageError(
+                "a FunctionChatModel function returns a str, an AIMessage, or a (sync or "
+                f"async) generator of chunks or strings; got {type(result).__name__}"
+            )
+        await _stream_items(items, message_id, metadata, emit, demand)
+
+
+async def _pull_sync(iterator: Iterator[Any]) -> AsyncIterator[Any]:
+    for item in iterator:
+        yield item
+
+
+async def _stream_items(
+    items: AsyncIterator[Any],
+    message_id: str,
+    metadata: dict[str, Any],
+    emit: Callable[[AIMessageChunk], None],
+    demand: Demand,
+) -> None:
+    ended = False
+    saw_tool_call = False
+    produced = 0
+    try:
+        while True:
+            if not demand.ready:
+                await demand.wait()
+            try:
+                item = await anext(items)
+            except StopAsyncIteration:
+                break
+            if isinstance(item, str):
+                chunk = make_chunk(item, id=message_id)
+            elif isinstance(item, AIMessageChunk):
+                chunk = item if item.id else item.model_copy(update={"id": message_id})
+            else:
+                raise UsageError(
+                    "a FunctionChatModel generator yields AIMessageChunk objects or strings, "
+                    f"got {type(item).__name__}"
+                )
+            saw_tool_call = saw_tool_call or bool(chunk.tool_call_chunks)
+            ended = chunk.chunk_position == "last"
+            produced += 1
+            emit(chunk)
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if not ended:
+        emit(
+            make_chunk(
+                "",
+                id=message_id,
+                chunk_position="last",
+                response_metadata={
+                    **metadata,
+                    "finish_reason": "tool_calls" if saw_tool_call else "stop",
+                },
+                usage_metadata={"input_tokens": 0, "output_tokens": produced,
+                                "total_tokens": produced},
+            )
+        )
