@@ -1,1 +1,78 @@
-"""rxagent: agent streaming on Rx observables."""
+"""rxagent: agent streaming on Rx observables.
+
+An agent run is one cold ``reactivex.Observable`` of parts (``Agent.observe()``); the stream
+modes of LangChain's streaming docs are operators on it (:mod:`rxagent.operators`), and
+``Agent.stream()`` / ``Agent.astream()`` give LangGraph's output shapes on top::
+
+    from rxagent import create_agent, get_stream_writer
+
+Chat models live in :mod:`rxagent.chat_models`, messages in :mod:`rxagent.messages`, tools in
+:mod:`rxagent.tools`, and the test models in :mod:`rxagent.testing`.
+"""
+
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
+from ._agent import Agent, StreamMode, create_agent
+from ._bridges import DEFAULT_MAX_BUFFER, from_async_iterable, to_async_iterator, to_iterator
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    BufferOverflowError,
+    FirstTokenTimeoutError,
+    IdleTimeoutError,
+    InvalidMessageError,
+    MissingAPIKeyError,
+    ModelCallError,
+    ModelSpecError,
+    RateLimitError,
+    RecursionLimitError,
+    RunError,
+    RxAgentError,
+    ScriptExhaustedError,
+    ServerError,
+    StreamProtocolError,
+    StreamTimeoutError,
+    ToolDefinitionError,
+    UsageError,
+)
+from ._run import StreamPart
+from ._writer import StreamWriter, get_stream_writer
+
+try:
+    __version__ = _version("rxagent")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "DEFAULT_MAX_BUFFER",
+    "APIConnectionError",
+    "APIStatusError",
+    "Agent",
+    "BufferOverflowError",
+    "FirstTokenTimeoutError",
+    "IdleTimeoutError",
+    "InvalidMessageError",
+    "MissingAPIKeyError",
+    "ModelCallError",
+    "ModelSpecError",
+    "RateLimitError",
+    "RecursionLimitError",
+    "RunError",
+    "RxAgentError",
+    "ScriptExhaustedError",
+    "ServerError",
+    "StreamMode",
+    "StreamPart",
+    "StreamProtocolError",
+    "StreamTimeoutError",
+    "StreamWriter",
+    "ToolDefinitionError",
+    "UsageError",
+    "__version__",
+    "create_agent",
+    "from_async_iterable",
+    "get_stream_writer",
+    "to_async_iterator",
+    "to_iterator",
+]

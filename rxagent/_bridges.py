@@ -14,6 +14,7 @@ background loop, with a thread-safe hand-off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
@@ -220,10 +221,8 @@ class SyncIterator(Iterator[_T]):
 
     def __del__(self) -> None:
         if not self._closed and self._started:
-            try:
+            with contextlib.suppress(Exception):  # best effort at garbage collection
                 self.close()
-            except Exception:  # pragma: no cover - best effort at garbage collection
-                pass
 
 
 class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):

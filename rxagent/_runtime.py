@@ -318,7 +318,7 @@ def spawn(
     return handle
 
 
-class collect_spawned:  # noqa: N801 - used as a context manager, reads like one
+class collect_spawned:
     """Collect the producers spawned by subscriptions made inside the ``with`` block."""
 
     def __init__(self) -> None:

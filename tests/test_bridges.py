@@ -11,8 +11,8 @@ import anyio
 import pytest
 import reactivex
 
-from rxagent._exceptions import UsageError
 from rxagent._bridges import from_async_iterable, to_async_iterator, to_iterator
+from rxagent._exceptions import UsageError
 from rxagent._runtime import Demand, observable_from_async
 
 

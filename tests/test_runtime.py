@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-import reactivex
 import reactivex.operators as ops
 
 from rxagent._runtime import Demand, observable_from_async

@@ -1,0 +1,206 @@
+"""``create_agent`` and the agent: a model that calls tools in a loop, observed as Rx streams.
+
+``Agent.observe()`` is the Rx-native entry: a cold Observable of StreamParts, one subscription
+one run. ``stream()``, ``astream()``, ``invoke()`` and ``ainvoke()`` are thin bridges over it
+with LangGraph's output shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Literal, TypeAlias
+
+import reactivex
+
+from . import operators
+from ._bridges import DEFAULT_MAX_BUFFER, to_async_iterator, to_iterator
+from ._exceptions import ModelSpecError, UsageError
+from ._run import RunContext, StreamPart, run_agent
+from ._runtime import Demand, current_loop, observable_from_async
+from ._tools import BaseTool, as_tool
+from .chat_models._base import BaseChatModel
+from .operators._modes import check_modes
+
+__all__ = ["Agent", "StreamMode", "create_agent"]
+
+StreamMode: TypeAlias = Literal["values", "updates", "messages", "custom"]
+
+
+class Agent:
+    """A model that calls tools in a loop until it answers without calling any.
+
+    Made by :func:`create_agent`. State is ``{"messages": [...]}``. Each run starts from the
+    input state; nothing is kept between runs.
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        tools: Sequence[BaseTool],
+        *,
+        system_prompt: str | None,
+        name: str | None,
+    ) -> None:
+        self.model = model
+        self.tools = list(tools)
+        self.tools_by_name = {tool.name: tool for tool in self.tools}
+        self.system_prompt = system_prompt
+        self.name = name
+
+    # -- the Rx-native entry ----------------------------------------------------------------
+
+    def observe(
+        self, input: dict[str, Any], config: dict[str, Any] | None = None
+    ) -> reactivex.Observable[StreamPart]:
+        """A cold Observable of the run's parts in every mode; each subscription is one run.
+
+        Parts are dicts ``{"type": mode, "ns": namespace, "data": payload}`` with mode one of
+        ``"values"``, ``"updates"``, ``"messages"``, ``"custom"``; pick and shape them with the
+        operators in :mod:`rxagent.operators`. Disposing the subscription cancels the run:
+        the model call in flight and the tools. An error ends the stream after every part that
+        came before it.
+        """
+        _check_config(config)
+
+        async def produce(emit: Callable[[StreamPart], None], demand: Demand) -> None:
+            loop = current_loop()
+            assert loop is not None
+            run = RunContext(
+                emit=emit,
+                demand=demand,
+                loop=loop,
+                ns=(),
+                checkpoint_ns="",
+                agent_name=self.name,
+                config_tags=(config or {}).get("tags", ()),
+            )
+            try:
+                await run_agent(self, input, config, run)
+            finally:
+                run.closed = True
+
+        return observable_from_async(produce)
+
+    # -- LangGraph's iterator API -------------------------------------------------------------
+
+    def stream(
+        self,
+        input: dict[str, Any],
+        config: dict[str, Any] | None = None,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode] = "values",
+        subgraphs: bool = False,
+        version: Literal["v1", "v2"] = "v1",
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> Iterator[Any]:
+        """Run the agent and iterate over what it streams, from sync code.
+
+        Args:
+            input: ``{"messages": [...]}``: message objects, dicts, ``(role, text)`` or str.
+            config: ``{"recursion_limit": 25, "tags": [...]}``.
+            stream_mode: one mode, giving its payloads, or a list of modes, giving
+                ``(mode, payload)`` pairs.
+            subgraphs: also give the namespace: ``(ns, payload)`` / ``(ns, mode, payload)``.
+            version: ``"v2"`` gives the part dicts ``{"type", "ns", "data"}`` instead.
+            max_buffer: parts buffered before the run waits for the consumer.
+
+        Leaving the loop early cancels the run. An error is raised after every part that came
+        before it.
+        """
+        shape = _output_shape(stream_mode, subgraphs, version)
+        return to_iterator(self.observe(input, config).pipe(shape), max_buffer=max_buffer)
+
+    def astream(
+        self,
+        input: dict[str, Any],
+        config: dict[str, Any] | None = None,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode] = "values",
+        subgraphs: bool = False,
+        version: Literal["v1", "v2"] = "v1",
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> AsyncIterator[Any]:
+        """Like :meth:`stream`, iterated with ``async for`` on asyncio or trio."""
+        shape = _output_shape(stream_mode, subgraphs, version)
+        return to_async_iterator(self.observe(input, config).pipe(shape), max_buffer=max_buffer)
+
+    def invoke(self, input: dict[str, Any], config: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+        """Run the agent to the end and return the final state ``{"messages": [...]}``."""
+        final: dict[str, Any] = {}
+        for state in self.stream(input, config, stream_mode="values"):
+            final = state
+        return final
+
+    async def ainvoke(self, input: dict[str, Any], config: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        """Like :meth:`invoke`, awaited on asyncio or trio."""
+        final: dict[str, Any] = {}
+        async for state in self.astream(input, config, stream_mode="values"):
+            final = state
+        return final
+
+    def __repr__(self) -> str:
+        name = f"name={self.name!r}, " if self.name else ""
+        return f"Agent({name}model={self.model!r}, tools={[t.name for t in self.tools]})"
+
+
+def _check_config(config: dict[str, Any] | None) -> None:
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise UsageError(f"config is a dict, got {type(config).__name__}")
+    limit = config.get("recursion_limit")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"recursion_limit is a positive int, got {limit!r}")
+
+
+def _output_shape(
+    stream_mode: StreamMode | Sequence[StreamMode], subgraphs: bool, version: str
+) -> Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[Any]]:
+    single = isinstance(stream_mode, str)
+    modes = check_modes((stream_mode,) if isinstance(stream_mode, str) else stream_mode)
+    if version == "v2":
+        return operators.parts(*modes)
+    if version != "v1":
+        raise UsageError(f"version is 'v1' or 'v2', got {version!r}")
+    # A list of one mode still gives (mode, payload) pairs, as LangGraph does.
+    return operators.stream_mode(*modes, subgraphs=subgraphs, labelled=not single)
+
+
+def create_agent(
+    model: BaseChatModel | str,
+    tools: Sequence[Any] = (),
+    *,
+    system_prompt: str | None = None,
+    name: str | None = None,
+) -> Agent:
+    """Create an agent: ``model`` called with ``tools`` bound, in a loop, until it answers.
+
+    Args:
+        model: a chat model object, or a model string such as ``"openai:gpt-4o-mini"``,
+            ``"gpt-5-nano"`` or ``"claude-sonnet-4-5-20250929"``.
+        tools: plain functions (sync or async), ``@tool`` objects, or other agents.
+        system_prompt: put before the conversation on every model call.
+        name: the agent's name, reported as ``lc_agent_name`` in ``messages`` metadata.
+    """
+    if isinstance(model, str):
+        model = _model_from_string(model)
+    if not isinstance(model, BaseChatModel):
+        raise ModelSpecError(
+            "model is a chat model object (e.g. rxagent.testing.ScriptedChatModel, "
+            "rxagent.chat_models.ChatOpenAI) or a model string such as 'openai:gpt-4o-mini'; "
+            f"got {type(model).__name__}"
+        )
+    converted = [as_tool(item) for item in tools]
+    names = [tool.name for tool in converted]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"two tools share the name(s) {duplicates}; tool names must be unique")
+    return Agent(model, converted, system_prompt=system_prompt, name=name)
+
+
+def _model_from_string(spec: str) -> BaseChatModel:
+    from .chat_models import init_chat_model
+
+    return init_chat_model(spec)

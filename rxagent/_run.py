@@ -1,0 +1,358 @@
+"""One agent run as a stream of parts: the loop, the metadata, and where events come from.
+
+A run pushes StreamParts (``{"type": mode, "ns": ns, "data": payload}``) for every mode at once;
+the stream modes are filters downstream. Events reach the run from three places, all through
+the :class:`RunContext` that the run installs in a context variable:
+
+- the agent's own model node, and any model called from inside a tool, report their chunks
+  (:meth:`RunContext.model_call`), so ``messages`` sees every model call made in the run;
+- tools send custom data through their :class:`~rxagent.StreamWriter`;
+- nested agents (agents used as tools) push their parts under a deeper namespace.
+
+Parts are delivered on the run's event loop thread; code in worker threads (sync tools, a
+model called from one) hands its events over thread-safely and waits on the demand there.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import anyio
+import reactivex
+from reactivex import abc
+
+from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError
+from ._messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChunkAccumulator,
+    SystemMessage,
+    ToolMessage,
+    to_messages,
+)
+from ._runtime import Demand, LoopHandle, current_loop
+from ._writer import StreamWriter
+
+if TYPE_CHECKING:
+    from ._agent import Agent
+    from .chat_models._base import BaseChatModel
+
+__all__ = ["RunContext", "StreamPart", "current_run", "run_agent"]
+
+DEFAULT_RECURSION_LIMIT = 25
+
+
+class StreamPart(TypedDict):
+    """One event of a run, in LangGraph's v2 shape."""
+
+    type: str
+    ns: tuple[str, ...]
+    data: Any
+
+
+class RunContext:
+    """What code executing inside a run needs to add events to it.
+
+    One per agent (a nested agent gets its own, pointing at the same sink), with the node and
+    step being executed updated as the loop goes.
+    """
+
+    __slots__ = (
+        "_emit",
+        "agent_name",
+        "checkpoint_ns",
+        "closed",
+        "config_tags",
+        "demand",
+        "loop",
+        "node",
+        "ns",
+        "step",
+        "task_ns",
+    )
+
+    def __init__(
+        self,
+        *,
+        emit: Callable[[StreamPart], None],
+        demand: Demand,
+        loop: LoopHandle,
+        ns: tuple[str, ...],
+        checkpoint_ns: str,
+        agent_name: str | None,
+        config_tags: Sequence[str],
+    ) -> None:
+        self._emit = emit
+        self.demand = demand
+        self.loop = loop
+        self.ns = ns
+        self.checkpoint_ns = checkpoint_ns  # "" at the top, "tools:<id>|..." when nested
+        self.agent_name = agent_name
+        self.config_tags = list(config_tags)
+        self.node = "model"
+        self.step = 0
+        self.task_ns = ""  # checkpoint namespace of the node task being executed
+        self.closed = False
+
+    # -- emitting -------------------------------------------------------------------------
+
+    def emit(self, part: StreamPart) -> None:
+        """Deliver a part to the run's subscriber, from whichever thread we are on."""
+        if self.closed:
+            return
+        if threading.get_ident() == self.loop.thread_id:
+            self._emit(part)
+        else:
+            self.loop.call_soon_threadsafe(lambda: self._emit_if_open(part))
+
+    def _emit_if_open(self, part: StreamPart) -> None:
+        if not self.closed:
+            self._emit(part)
+
+    def wait_blocking(self) -> None:
+        """In a worker thread: wait while the consumer is behind."""
+        if not self.demand.ready and threading.get_ident() != self.loop.thread_id:
+            self.demand.wait_blocking()
+
+    def writer(self) -> StreamWriter:
+        """A writer whose data goes to this run's ``custom`` mode under this run's namespace."""
+        ns = self.ns
+
+        def send(data: Any) -> None:
+            self.wait_blocking()
+            self.emit({"type": "custom", "ns": ns, "data": data})
+
+        async def asend(data: Any) -> None:
+            if not self.demand.ready:
+                await self.demand.wait()
+            self.emit({"type": "custom", "ns": ns, "data": data})
+
+        return StreamWriter(send, asend)
+
+    # -- model calls ----------------------------------------------------------------------
+
+    def call_metadata(self, model: BaseChatModel) -> dict[str, Any]:
+        """The metadata of one model call, built once and shared by all its chunks."""
+        node = self.node
+        prefix = f"{self.checkpoint_ns}|" if self.checkpoint_ns else ""
+        task_ns = self.task_ns or f"{node}:{uuid.uuid4()}"
+        return {
+            "langgraph_step": self.step,
+            "langgraph_node": node,
+            "langgraph_triggers": (f"branch:to:{node}",),
+            "langgraph_path": ("__pregel_pull", node),
+            "langgraph_checkpoint_ns": prefix + task_ns,
+            "checkpoint_ns": prefix + task_ns,
+            "ls_provider": model.provider,
+            "ls_model_name": model.model_name,
+            "ls_model_type": "chat",
+            "tags": [*self.config_tags, *model.tags],
+            "lc_agent_name": self.agent_name,
+        }
+
+    def model_call(self, model: BaseChatModel) -> Callable[[AIMessageChunk], None] | None:
+        """The reporter for one model call's chunks, or None when the call must not stream
+        (a model tagged ``"nostream"``)."""
+        metadata = self.call_metadata(model)
+        if "nostream" in metadata["tags"]:
+            return None
+        ns = self.ns
+        emit = self.emit
+
+        def report(chunk: AIMessageChunk) -> None:
+            emit({"type": "messages", "ns": ns, "data": (chunk, metadata)})
+
+        return report
+
+
+current_run: ContextVar[RunContext | None] = ContextVar("rxagent_current_run", default=None)
+
+
+def report_model_calls(
+    source: reactivex.Observable[AIMessageChunk], model: BaseChatModel
+) -> reactivex.Observable[AIMessageChunk]:
+    """Report a model call's chunks to the run it is made in (if any), as they pass."""
+
+    def subscribe(
+        observer: abc.ObserverBase[AIMessageChunk], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        run = current_run.get()
+        report = run.model_call(model) if run is not None else None
+        if report is None:
+            return source.subscribe(observer, scheduler=scheduler)
+        forward = observer.on_next
+
+        def on_next(chunk: AIMessageChunk) -> None:
+            report(chunk)
+            forward(chunk)
+
+        return source.subscribe(on_next, observer.on_error, observer.on_completed,
+                                scheduler=scheduler)
+
+    return reactivex.create(subscribe)
+
+
+def _input_messages(value: Any) -> list[BaseMessage]:
+    if isinstance(value, dict) and "messages" in value:
+        return to_messages(value["messages"])
+    raise InvalidMessageError(
+        "an agent's input is a dict with a 'messages' list, e.g. "
+        "{'messages': [{'role': 'user', 'content': 'Hi'}]}; got "
+        f"{type(value).__name__}"
+        + (f" with keys {sorted(map(str, value))}" if isinstance(value, dict) else "")
+    )
+
+
+async def run_agent(agent: Agent, input: Any, config: dict[str, Any] | None, run: RunContext
+                    ) -> dict[str, Any]:
+    """Run the agent loop, pushing every event into ``run``; return the final state."""
+    config = config or {}
+    limit = int(config.get("recursion_limit", DEFAULT_RECURSION_LIMIT))
+    messages = _input_messages(input)
+    state: dict[str, Any] = {"messages": messages}
+    ns = run.ns
+    emit = run.emit
+    emit({"type": "values", "ns": ns, "data": {"messages": list(messages)}})
+    token = current_run.set(run)
+    try:
+        while True:
+            reply = await _model_node(agent, run, messages, limit)
+            messages.append(reply)
+            emit({"type": "updates", "ns": ns, "data": {"model": {"messages": [reply]}}})
+            emit({"type": "values", "ns": ns, "data": {"messages": list(messages)}})
+            calls = reply.tool_calls
+            invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
+            if not calls and not invalid:
+                return state
+            results = await _tools_node(agent, run, reply, limit)
+            messages.extend(results)
+            emit({"type": "values", "ns": ns, "data": {"messages": list(messages)}})
+    finally:
+        current_run.reset(token)
+
+
+def _next_step(run: RunContext, node: str, limit: int) -> None:
+    run.step += 1
+    if run.step > limit:
+        raise RecursionLimitError(
+            f"Recursion limit of {limit} reached without hitting a stop condition. Raise it "
+            "with config={'recursion_limit': N}, or check why the model keeps calling tools."
+        )
+    run.node = node
+    run.task_ns = f"{node}:{uuid.uuid4()}"
+
+
+async def _model_node(
+    agent: Agent, run: RunContext, messages: list[BaseMessage], limit: int
+) -> AIMessage:
+    _next_step(run, "model", limit)
+    prompt: list[BaseMessage] = messages
+    if agent.system_prompt is not None:
+        prompt = [SystemMessage(content=agent.system_prompt), *messages]
+    accumulator = ChunkAccumulator()
+    try:
+        await consume(agent.model.stream(prompt, tools=agent.tools), accumulator.add)
+    except ModelCallError as error:
+        if error.partial is None and not accumulator.empty:
+            error.partial = accumulator.snapshot()
+        raise
+    reply = accumulator.to_message()
+    if agent.name is not None and reply.name is None:
+        reply = reply.model_copy(update={"name": agent.name})
+    return reply
+
+
+async def _tools_node(
+    agent: Agent, run: RunContext, reply: AIMessage, limit: int
+) -> list[ToolMessage]:
+    _next_step(run, "tools", limit)
+    calls = list(reply.tool_calls)
+    results: list[ToolMessage | None] = [None] * (len(calls) + len(reply.invalid_tool_calls))
+    ns = run.ns
+    metadata: dict[str, Any] = {
+        "langgraph_step": run.step,
+        "langgraph_node": "tools",
+        "langgraph_triggers": ("__pregel_push",),
+        "langgraph_path": ("__pregel_push", 0),
+        "langgraph_checkpoint_ns": run.task_ns,
+        "checkpoint_ns": run.task_ns,
+        "tags": list(run.config_tags),
+        "lc_agent_name": run.agent_name,
+    }
+
+    def finish(position: int, message: ToolMessage) -> None:
+        results[position] = message
+        run.emit({"type": "messages", "ns": ns, "data": (message, metadata)})
+        run.emit({"type": "updates", "ns": ns, "data": {"tools": {"messages": [message]}}})
+
+    async def call_tool(position: int) -> None:
+        call = calls[position]
+        tool = agent.tools_by_name.get(call["name"])
+        if tool is None:
+            known = ", ".join(sorted(agent.tools_by_name)) or "none"
+            message = ToolMessage(
+                content=f"Error: {call['name']!r} is not a valid tool, try one of [{known}].",
+                name=call["name"],
+                tool_call_id=call["id"] or "",
+                status="error",
+            )
+        else:
+            message = await tool.arun(call, writer=run.writer())
+        finish(position, message)
+
+    for offset, bad in enumerate(c for c in reply.invalid_tool_calls if c.get("id")):
+        finish(
+            len(calls) + offset,
+            ToolMessage(
+                content=f"Error: the arguments of {bad.get('name')!r} are not valid JSON "
+                f"({bad.get('error')}); send them again as a JSON object.",
+                name=bad.get("name"),
+                tool_call_id=bad.get("id") or "",
+                status="error",
+            ),
+        )
+    if len(calls) == 1:
+        await call_tool(0)
+    elif calls:
+        async with anyio.create_task_group() as group:
+            for position in range(len(calls)):
+                group.start_soon(call_tool, position)
+    return [message for message in results if message is not None]
+
+
+async def consume(
+    source: reactivex.Observable[Any], on_next: Callable[[Any], None]
+) -> None:
+    """Subscribe to ``source`` from inside a run and wait for it to end; errors are raised,
+    and leaving (cancellation) disposes the subscription."""
+    finished = anyio.Event()
+    failure: list[Exception] = []
+    loop = current_loop()
+    assert loop is not None
+
+    def on_error(error: Exception) -> None:
+        failure.append(error)
+        _set_soon(loop, finished)
+
+    def on_completed() -> None:
+        _set_soon(loop, finished)
+
+    subscription = source.subscribe(on_next, on_error, on_completed)
+    try:
+        await finished.wait()
+    finally:
+        subscription.dispose()
+    if failure:
+        raise failure[0]
+
+
+def _set_soon(loop: LoopHandle, event: anyio.Event) -> None:
+    if threading.get_ident() == loop.thread_id:
+        event.set()
+    else:
+        loop.call_soon_threadsafe(event.set)

@@ -1,0 +1,164 @@
+"""Stream modes as operators: each picks one kind of part out of a run and projects it.
+
+A run (``Agent.observe()``) emits every mode at once; these operators are what
+``stream(stream_mode=...)`` applies, and they compose with any Rx pipeline. Each one is a single
+fused filter-and-map stage, so picking a mode costs one function call per part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import reactivex
+from reactivex import abc
+
+from .._exceptions import UsageError
+from .._run import StreamPart
+
+__all__ = ["MODES", "custom", "messages", "parts", "stream_mode", "updates", "values"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+MODES: tuple[str, ...] = ("values", "updates", "messages", "custom")
+"""The stream modes a run emits, in LangGraph's names."""
+
+Operator = Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[Any]]
+
+
+def check_modes(modes: Iterable[str]) -> tuple[str, ...]:
+    """The modes as a tuple; a :class:`UsageError` for an empty or unknown one."""
+    checked = tuple(modes)
+    unknown = [mode for mode in checked if mode not in MODES]
+    if unknown or not checked:
+        raise UsageError(
+            f"unknown stream_mode {unknown or '(none)'}; choose from {list(MODES)}"
+        )
+    return checked
+
+
+def select(
+    keep: Callable[[_T], bool], project: Callable[[_T], _R]
+) -> Callable[[reactivex.Observable[_T]], reactivex.Observable[_R]]:
+    """``filter(keep)`` and ``map(project)`` in one stage. An error in either goes to
+    ``on_error``, as Rx operators do."""
+
+    def operator(source: reactivex.Observable[_T]) -> reactivex.Observable[_R]:
+        def subscribe(
+            observer: abc.ObserverBase[_R], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            forward = observer.on_next
+
+            def on_next(value: _T) -> None:
+                try:
+                    if not keep(value):
+                        return
+                    projected = project(value)
+                except Exception as error:
+                    observer.on_error(error)
+                    return
+                forward(projected)
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return reactivex.create(subscribe)
+
+    return operator
+
+
+def _of_modes(modes: tuple[str, ...]) -> Callable[[StreamPart], bool]:
+    if len(modes) == 1:
+        (mode,) = modes
+        return lambda part: part["type"] == mode
+    wanted = frozenset(modes)
+    return lambda part: part["type"] in wanted
+
+
+def parts(*modes: str) -> Operator:
+    """Keep the parts of the given modes, as they are (all parts when no mode is given).
+
+    ::
+
+        --u--m--m--c--v--|   parts("updates", "custom")   --u--------c-----|
+
+    Raises:
+        UsageError: a mode that is not one of ``values``, ``updates``, ``messages``, ``custom``.
+    """
+    if not modes:
+        return lambda source: source
+    return select(_of_modes(check_modes(modes)), _identity)
+
+
+def stream_mode(
+    *modes: str, subgraphs: bool = False, labelled: bool | None = None
+) -> Operator:
+    """What ``stream(stream_mode=...)`` gives, as an operator.
+
+    One mode gives its payloads; several give ``(mode, payload)`` pairs (``labelled`` decides
+    it either way; ``stream(stream_mode=["custom"])`` passes ``labelled=True``). With
+    ``subgraphs`` the namespace comes first: ``(ns, payload)`` or ``(ns, mode, payload)``.
+
+    ::
+
+        --u--c--|   stream_mode("updates", "custom")   --("updates",u)--("custom",c)--|
+    """
+    checked = check_modes(modes)
+    keep = _of_modes(checked)
+    project: Callable[[StreamPart], Any]
+    if labelled is None:
+        labelled = len(checked) > 1
+    if not labelled:
+        project = _ns_and_data if subgraphs else _data
+    else:
+        project = _ns_mode_and_data if subgraphs else _mode_and_data
+    return select(keep, project)
+
+
+def values() -> Operator:
+    """The full state after each step, the input state first: ``{"messages": [...]}``."""
+    return select(_of_modes(("values",)), _data)
+
+
+def updates() -> Operator:
+    """What each step added: ``{"model": {"messages": [AIMessage]}}`` after a model step, one
+    ``{"tools": {"messages": [ToolMessage]}}`` per tool call as it finishes."""
+    return select(_of_modes(("updates",)), _data)
+
+
+def messages() -> Operator:
+    """``(chunk, metadata)`` for every token of every model call in the run, and each
+    ToolMessage; all chunks of one call share one metadata dict.
+
+    ::
+
+        --m1--u--m2--m3--|   messages()   --(c1,md)--(c2,md)--(c3,md)--|
+    """
+    return select(_of_modes(("messages",)), _data)
+
+
+def custom() -> Operator:
+    """Whatever the run's writers were given, in order (``get_stream_writer()``)."""
+    return select(_of_modes(("custom",)), _data)
+
+
+def _identity(part: StreamPart) -> StreamPart:
+    return part
+
+
+def _data(part: StreamPart) -> Any:
+    return part["data"]
+
+
+def _ns_and_data(part: StreamPart) -> tuple[tuple[str, ...], Any]:
+    return part["ns"], part["data"]
+
+
+def _mode_and_data(part: StreamPart) -> tuple[str, Any]:
+    return part["type"], part["data"]
+
+
+def _ns_mode_and_data(part: StreamPart) -> tuple[tuple[str, ...], str, Any]:
+    return part["ns"], part["type"], part["data"]

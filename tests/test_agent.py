@@ -1,0 +1,390 @@
+"""The agent run as an Rx event stream: modes, shapes, bridges, cancellation and errors."""
+
+from __future__ import annotations
+
+import gc
+import re
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+import reactivex
+import reactivex.operators as ops
+
+from rxagent import (
+    ModelCallError,
+    RecursionLimitError,
+    ScriptExhaustedError,
+    StreamWriter,
+    UsageError,
+    create_agent,
+    get_stream_writer,
+)
+from rxagent import operators as rxo
+from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+from rxagent.testing import FunctionChatModel, ScriptedChatModel
+
+QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?"}]}
+METADATA_KEYS = {
+    "langgraph_node", "langgraph_step", "langgraph_triggers", "langgraph_path",
+    "langgraph_checkpoint_ns", "checkpoint_ns", "ls_provider", "ls_model_name",
+    "ls_model_type", "tags",
+}
+
+
+def call(name: str, call_id: str, **args: Any) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id}])
+
+
+def get_weather(city: str) -> str:
+    """Get weather for a given city."""
+    get_stream_writer()(f"looking up {city}")
+    return f"It's always sunny in {city}!"
+
+
+def weather_agent(**model_options: Any) -> Any:
+    model = ScriptedChatModel(
+        [call("get_weather", "call_1", city="SF"), "Sunny in SF."], **model_options
+    )
+    return create_agent(model, tools=[get_weather])
+
+
+# -- shapes ---------------------------------------------------------------------------------
+
+
+def test_values_start_with_the_input_state_and_follow_each_step() -> None:
+    states = list(weather_agent().stream(QUESTION, stream_mode="values"))
+    assert [len(state["messages"]) for state in states] == [1, 2, 3, 4]
+    assert isinstance(states[0]["messages"][0], HumanMessage)
+    assert isinstance(states[2]["messages"][2], ToolMessage)
+    assert states[3]["messages"][3].text == "Sunny in SF."
+
+
+def test_invoke_returns_the_final_state() -> None:
+    state = weather_agent().invoke(QUESTION)
+    assert [type(m).__name__ for m in state["messages"]] == [
+        "HumanMessage", "AIMessage", "ToolMessage", "AIMessage",
+    ]
+
+
+def test_a_list_of_one_mode_gives_pairs() -> None:
+    items = list(weather_agent().stream(QUESTION, stream_mode=["custom"]))
+    assert items == [("custom", "looking up SF")]
+
+
+def test_v2_gives_part_dicts() -> None:
+    parts = list(weather_agent().stream(QUESTION, stream_mode=["updates", "custom"],
+                                        version="v2"))
+    assert [(p["type"], p["ns"]) for p in parts] == [
+        ("updates", ()), ("custom", ()), ("updates", ()), ("updates", ()),
+    ]
+    assert parts[1]["data"] == "looking up SF"
+
+
+def test_subgraphs_adds_the_namespace() -> None:
+    single = list(weather_agent().stream(QUESTION, stream_mode="custom", subgraphs=True))
+    assert single == [((), "looking up SF")]
+    several = list(weather_agent().stream(QUESTION, stream_mode=["custom"], subgraphs=True))
+    assert several == [((), "custom", "looking up SF")]
+
+
+def test_unknown_stream_mode_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="stream_mode"):
+        weather_agent().stream(QUESTION, stream_mode="tokens")  # type: ignore[arg-type]
+
+
+def test_input_must_be_a_messages_dict() -> None:
+    with pytest.raises(UsageError, match="'messages'"):
+        list(weather_agent().stream({"question": "hi"}))
+
+
+def test_messages_metadata_has_langgraph_keys_and_one_dict_per_call() -> None:
+    pairs = list(weather_agent().stream(QUESTION, stream_mode="messages"))
+    model_calls = [meta for chunk, meta in pairs if meta["langgraph_node"] == "model"]
+    assert set(model_calls[0]) >= METADATA_KEYS
+    assert model_calls[0]["ls_provider"] == "scripted"
+    assert model_calls[0]["ls_model_type"] == "chat"
+    distinct = {id(meta) for meta in model_calls}
+    assert len(distinct) == 2, "all chunks of one call share the call's metadata"
+    steps = [meta["langgraph_step"] for _, meta in pairs]
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 3
+    last_chunks = [c for c, m in pairs if isinstance(c, AIMessageChunk)
+                   and c.chunk_position == "last"]
+    assert len(last_chunks) == 2 and all(c.content_blocks == [] for c in last_chunks)
+
+
+def test_a_nodes_messages_come_before_its_update_and_custom_before_the_tool_update() -> None:
+    order = [mode for mode, _ in weather_agent().stream(
+        QUESTION, stream_mode=["messages", "updates", "custom"])]
+    first_update = order.index("updates")
+    assert set(order[:first_update]) == {"messages"}
+    tool_update = [i for i, m in enumerate(order) if m == "updates"][1]
+    assert order.index("custom") < tool_update
+
+
+# -- Rx ----------------------------------------------------------------------------------
+
+
+def test_observe_with_operators() -> None:
+    texts = weather_agent().observe(QUESTION).pipe(
+        rxo.messages(),
+        ops.filter(lambda pair: isinstance(pair[0], AIMessageChunk)),
+        ops.map(lambda pair: pair[0].text),
+        ops.filter(bool),
+        ops.to_list(),
+    ).run()
+    assert "".join(texts) == "Sunny in SF."
+
+
+def test_merged_single_mode_projections_equal_asking_for_several_modes() -> None:
+    asked = list(weather_agent().stream(QUESTION, stream_mode=["updates", "custom"]))
+    shared = weather_agent().observe(QUESTION).pipe(ops.publish())
+    merged: list[Any] = []
+    done = threading.Event()
+    reactivex.merge(
+        shared.pipe(rxo.updates(), ops.map(lambda d: ("updates", d))),
+        shared.pipe(rxo.custom(), ops.map(lambda d: ("custom", d))),
+    ).subscribe(merged.append, on_completed=done.set)
+    shared.connect()
+    assert done.wait(10)
+    assert [mode for mode, _ in merged] == [mode for mode, _ in asked]
+    assert _strip_ids(merged) == _strip_ids(asked), "the same payloads, message ids aside"
+
+
+# -- async -------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_astream_and_ainvoke() -> None:
+    custom = [c async for c in weather_agent().astream(QUESTION, stream_mode="custom")]
+    assert custom == ["looking up SF"]
+    state = await weather_agent().ainvoke(QUESTION)
+    assert state["messages"][-1].text == "Sunny in SF."
+
+
+@pytest.mark.anyio
+async def test_async_tools_run_concurrently_and_updates_come_as_each_finishes() -> None:
+    second_started = anyio.Event()
+
+    async def slow(x: int) -> str:
+        """Waits for the fast one to start, so the calls must overlap."""
+        with anyio.fail_after(10):
+            await second_started.wait()
+        return f"slow {x}"
+
+    async def fast(x: int) -> str:
+        """Returns at once."""
+        second_started.set()
+        return f"fast {x}"
+
+    reply = AIMessage(content="", tool_calls=[
+        {"name": "slow", "args": {"x": 1}, "id": "a"},
+        {"name": "fast", "args": {"x": 2}, "id": "b"},
+    ])
+    agent = create_agent(ScriptedChatModel([reply, "done"]), tools=[slow, fast])
+    updates = [u async for u in agent.astream(QUESTION, stream_mode="updates")]
+    tool_updates = [u["tools"]["messages"][0].content for u in updates if "tools" in u]
+    assert tool_updates == ["fast 2", "slow 1"], "each update arrives as its call finishes"
+
+
+# -- cancellation ------------------------------------------------------------------------
+
+
+def test_leaving_the_loop_cancels_a_tool_that_waits_forever() -> None:
+    cancelled = threading.Event()
+
+    async def wait_forever() -> str:
+        """Never returns on its own."""
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled.set()
+            raise
+        return "unreachable"
+
+    agent = create_agent(ScriptedChatModel([call("wait_forever", "w")]), tools=[wait_forever])
+    seen = []
+    for mode, _ in agent.stream(QUESTION, stream_mode=["updates", "messages"]):
+        seen.append(mode)
+        if mode == "updates":
+            break  # the model step is done; the tool is now waiting
+    gc.collect()
+    assert cancelled.wait(10)
+    assert seen[-1] == "updates"
+
+
+@pytest.mark.anyio
+async def test_aclose_cancels_the_model_call_in_flight() -> None:
+    cancelled = anyio.Event()
+
+    async def endless(messages: Any, tools: Any) -> AsyncIterator[str]:
+        try:
+            while True:
+                yield "tick "
+                await anyio.sleep(0)
+        finally:
+            cancelled.set()
+
+    agent = create_agent(FunctionChatModel(endless))
+    stream = agent.astream(QUESTION, stream_mode="messages")
+    count = 0
+    async for _ in stream:
+        count += 1
+        if count == 20:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert cancelled.is_set()
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def test_an_error_comes_after_every_event_before_it() -> None:
+    agent = create_agent(ScriptedChatModel([call("get_weather", "c", city="SF")]),
+                         tools=[get_weather])
+    seen: list[str] = []
+    with pytest.raises(ScriptExhaustedError, match="script has 1 replies"):
+        for mode, _ in agent.stream(QUESTION, stream_mode=["updates", "custom"]):
+            seen.append(mode)
+    assert seen == ["updates", "custom", "updates"]
+
+
+def test_a_failing_model_call_keeps_its_partial_message() -> None:
+    def failing(messages: Any, tools: Any) -> Iterator[str]:
+        yield "Half"
+        yield " an"
+        raise ModelCallError("connection dropped")
+
+    tokens: list[str] = []
+    with pytest.raises(ModelCallError) as caught:
+        for chunk, _ in create_agent(FunctionChatModel(failing)).stream(
+            QUESTION, stream_mode="messages"
+        ):
+            tokens.append(chunk.text)
+    assert tokens == ["Half", " an"]
+    assert caught.value.partial is not None and caught.value.partial.text == "Half an"
+
+
+def test_observe_delivers_the_error_to_on_error() -> None:
+    agent = create_agent(ScriptedChatModel([]))
+    errors: list[Exception] = []
+    done = threading.Event()
+    agent.observe(QUESTION).subscribe(on_error=lambda e: (errors.append(e), done.set()))
+    assert done.wait(10)
+    assert isinstance(errors[0], ScriptExhaustedError)
+
+
+def test_recursion_limit_ends_a_runaway_loop() -> None:
+    looping = FunctionChatModel(lambda messages, tools: call("get_weather", f"c{len(messages)}",
+                                                             city="SF"))
+    agent = create_agent(looping, tools=[get_weather])
+    with pytest.raises(RecursionLimitError, match="Recursion limit of 5"):
+        agent.invoke(QUESTION, {"recursion_limit": 5})
+
+
+def test_tool_errors_and_unknown_tools_become_error_tool_messages() -> None:
+    def broken(x: int) -> str:
+        """Always fails."""
+        raise RuntimeError("disk on fire")
+
+    reply = AIMessage(content="", tool_calls=[
+        {"name": "broken", "args": {"x": 1}, "id": "a"},
+        {"name": "missing", "args": {}, "id": "b"},
+        {"name": "broken", "args": {"x": "not a number"}, "id": "c"},
+    ])
+    agent = create_agent(ScriptedChatModel([reply, "sorry"]), tools=[broken])
+    messages = agent.invoke(QUESTION)["messages"]
+    results = {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
+    assert all(m.status == "error" for m in results.values())
+    assert "disk on fire" in results["a"].text
+    assert "'missing' is not a valid tool" in results["b"].text
+    assert "x" in results["c"].text
+    assert messages[-1].text == "sorry", "the run goes on after tool errors"
+
+
+# -- disable streaming ----------------------------------------------------------------------
+
+
+def _messages_and_rest(agent: Any) -> tuple[list[Any], list[Any]]:
+    items = list(agent.stream(QUESTION, stream_mode=["messages", "updates", "values"]))
+    messages = [data for mode, data in items if mode == "messages"]
+    rest = [(mode, repr(data)) for mode, data in items if mode != "messages"]
+    return messages, rest
+
+
+def _strip_ids(items: list[Any]) -> list[Any]:
+    return [(mode, re.sub(r"run-[0-9a-f]+", "run-*", str(data))) for mode, data in items]
+
+
+def test_disable_streaming_true_gives_one_whole_message_per_call() -> None:
+    streamed, rest = _messages_and_rest(weather_agent())
+    whole, rest_whole = _messages_and_rest(weather_agent(disable_streaming=True))
+    model_chunks = [c for c, m in whole if m["langgraph_node"] == "model"]
+    assert len(model_chunks) == 2
+    assert model_chunks[0].tool_call_chunks[0]["args"] == '{"city":"SF"}'
+    assert model_chunks[1].text == "Sunny in SF."
+    assert len(streamed) > len(whole)
+    assert _strip_ids(rest) == _strip_ids(rest_whole), "updates and values do not change"
+
+
+def test_disable_streaming_tool_calling_streams_text_but_whole_tool_calls() -> None:
+    reply = AIMessage(content="Let me check.", tool_calls=[
+        {"name": "get_weather", "args": {"city": "SF"}, "id": "c1"}])
+    agent = create_agent(
+        ScriptedChatModel([reply, "Sunny."], disable_streaming="tool_calling"),
+        tools=[get_weather],
+    )
+    chunks = [c for c, m in agent.stream(QUESTION, stream_mode="messages")
+              if m["langgraph_node"] == "model"]
+    texts = [c.text for c in chunks if c.text]
+    assert texts == ["Let", " me", " check.", "Sunny."]
+    calls = [c.tool_call_chunks for c in chunks if c.tool_call_chunks]
+    assert calls == [[{"name": "get_weather", "args": '{"city":"SF"}', "id": "c1", "index": 0,
+                       "type": "tool_call_chunk"}]]
+
+
+def test_nostream_model_is_left_out_of_messages_only() -> None:
+    model = ScriptedChatModel([call("get_weather", "c1", city="SF"), "Sunny."])
+    model.tags.append("nostream")
+    agent = create_agent(model, tools=[get_weather])
+    items = list(agent.stream(QUESTION, stream_mode=["messages", "updates"]))
+    nodes = [data[1]["langgraph_node"] for mode, data in items if mode == "messages"]
+    assert nodes == ["tools"]
+    assert [mode for mode, _ in items].count("updates") == 3
+
+
+# -- models and writers inside tools ---------------------------------------------------------
+
+
+def test_a_model_called_inside_a_tool_streams_in_messages() -> None:
+    inner = ScriptedChatModel(["inner answer"])
+
+    async def ask_inner(question: str) -> str:
+        """Asks another model."""
+        reply = await inner.ainvoke([{"role": "user", "content": question}])
+        return reply.text
+
+    agent = create_agent(ScriptedChatModel([call("ask_inner", "c1", question="q"), "ok"]),
+                         tools=[ask_inner])
+    pairs = list(agent.stream(QUESTION, stream_mode="messages"))
+    from_tools = [c.text for c, m in pairs
+                  if m["langgraph_node"] == "tools" and isinstance(c, AIMessageChunk)]
+    assert "".join(from_tools) == "inner answer"
+
+
+def test_sync_tools_run_in_worker_threads_and_write_from_there() -> None:
+    threads: list[int] = []
+
+    def work(writer: StreamWriter) -> str:
+        """Reports from its thread."""
+        threads.append(threading.get_ident())
+        for i in range(100):
+            writer(i)
+        return "done"
+
+    agent = create_agent(ScriptedChatModel([call("work", "c1"), "ok"]), tools=[work])
+    custom = list(agent.stream(QUESTION, stream_mode="custom", max_buffer=4))
+    assert custom == list(range(100))
+    assert threads and threads[0] != threading.get_ident()
