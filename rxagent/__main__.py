@@ -1,0 +1,5 @@
+"""``python -m rxagent``: the same as the ``rxagent`` command."""
+
+from ._cli import main
+
+raise SystemExit(main())
