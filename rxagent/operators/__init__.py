@@ -7,12 +7,55 @@ Every operator returns a function from Observable to Observable, so they compose
     from rxagent import operators as rxo
 
     agent.observe(inputs).pipe(
-        rxo.messages(),
-        ops.map(lambda pair: pair[0].text),
-        ops.filter(bool),
+        rxo.from_nodes("model"),     # filters keep parts as parts
+        rxo.coalesce(0.05),          # shaping, too
+        rxo.text(),                  # projections and modes give payloads
     ).subscribe(print)
+
+- Stream modes: :func:`values`, :func:`updates`, :func:`messages`, :func:`custom`,
+  :func:`parts`, :func:`stream_mode`.
+- Projections: :func:`text`, :func:`reasoning`, :func:`tool_calls`, :func:`accumulate`.
+- Filters: :func:`from_nodes`, :func:`in_namespace`, :func:`with_tags`, :func:`from_models`,
+  :func:`from_agents`.
+- Shaping: :func:`coalesce`, :func:`smooth`, :func:`throttle_latest`.
+- Flow: :func:`backpressure`, :func:`first_token_timeout`, :func:`idle_timeout`,
+  :func:`share`, :func:`replay`.
 """
 
+from ._backpressure import BackpressureStrategy, backpressure
 from ._modes import MODES, custom, messages, parts, stream_mode, updates, values
+from ._projections import (
+    accumulate,
+    from_agents,
+    from_models,
+    from_nodes,
+    in_namespace,
+    reasoning,
+    text,
+    tool_calls,
+    with_tags,
+)
+from ._share import replay, share
 
-__all__ = ["MODES", "custom", "messages", "parts", "stream_mode", "updates", "values"]
+__all__ = [
+    "MODES",
+    "BackpressureStrategy",
+    "accumulate",
+    "backpressure",
+    "custom",
+    "from_agents",
+    "from_models",
+    "from_nodes",
+    "in_namespace",
+    "messages",
+    "parts",
+    "reasoning",
+    "replay",
+    "share",
+    "stream_mode",
+    "text",
+    "tool_calls",
+    "updates",
+    "values",
+    "with_tags",
+]

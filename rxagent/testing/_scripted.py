@@ -64,6 +64,7 @@ class ScriptedChatModel(BaseChatModel):
         delay: seconds to wait between chunks, for demos; 0 streams as fast as it can.
         model_name: reported as ``ls_model_name`` in stream metadata.
         disable_streaming: as for every chat model.
+        tags: reported in stream metadata; ``"nostream"`` leaves the model out of ``messages``.
 
     Attributes:
         calls: what each call was given (messages and tool specs), in order.
@@ -81,8 +82,11 @@ class ScriptedChatModel(BaseChatModel):
         delay: float = 0.0,
         model_name: str = "scripted",
         disable_streaming: DisableStreaming = False,
+        tags: Sequence[str] = (),
     ) -> None:
-        super().__init__(model_name=model_name, disable_streaming=disable_streaming)
+        super().__init__(
+            model_name=model_name, disable_streaming=disable_streaming, tags=tags
+        )
         replies = list(script)
         for reply in replies:
             if not isinstance(reply, (str, AIMessage)):
@@ -153,8 +157,11 @@ class FunctionChatModel(BaseChatModel):
         delay: float = 0.0,
         model_name: str = "function",
         disable_streaming: DisableStreaming = False,
+        tags: Sequence[str] = (),
     ) -> None:
-        super().__init__(model_name=model_name, disable_streaming=disable_streaming)
+        super().__init__(
+            model_name=model_name, disable_streaming=disable_streaming, tags=tags
+        )
         if not callable(fn):
             raise UsageError(f"FunctionChatModel needs a callable, got {type(fn).__name__}")
         self.fn = fn

@@ -1,0 +1,243 @@
+"""A bounded buffer between a run and a consumer that takes its items on another scheduler.
+
+Rx's ``on_next`` cannot wait, so "pause" does not block anyone: it holds the
+:class:`~rxagent._runtime.Demand` that every producer behind the subscription consults before
+producing (a provider before reading its socket, a test model before its next chunk, a tool's
+writer before it sends), and releases it when the consumer has drained half the buffer. The
+other strategies never hold the producers; they decide what to give up when the buffer is full.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Literal, TypeAlias, TypeVar
+
+import reactivex
+from reactivex import abc
+from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
+from reactivex.scheduler import ThreadPoolScheduler
+
+from .._exceptions import BufferOverflowError, UsageError
+from .._runtime import Demand, subscription_demand
+
+__all__ = ["BackpressureStrategy", "backpressure"]
+
+_T = TypeVar("_T")
+
+BackpressureStrategy: TypeAlias = Literal["pause", "drop_oldest", "drop_newest", "latest", "error"]
+_STRATEGIES: tuple[str, ...] = ("pause", "drop_oldest", "drop_newest", "latest", "error")
+
+_drain_pool: ThreadPoolScheduler | None = None
+_drain_pool_lock = threading.Lock()
+
+
+def _default_scheduler() -> abc.SchedulerBase:
+    global _drain_pool
+    with _drain_pool_lock:
+        if _drain_pool is None:
+            _drain_pool = ThreadPoolScheduler(max_workers=8)
+        return _drain_pool
+
+
+def backpressure(
+    max_buffer: int = 256,
+    strategy: BackpressureStrategy = "pause",
+    *,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[reactivex.Observable[_T]], reactivex.Observable[_T]]:
+    """Deliver items on ``scheduler`` through a buffer of ``max_buffer`` items.
+
+    The consumer (everything downstream) runs on ``scheduler`` (a shared thread pool by
+    default; an ``AsyncIOScheduler`` delivers on an event loop), one item at a time, in order,
+    while the producers go on. When the consumer falls ``max_buffer`` items behind:
+
+    - ``"pause"`` (lossless): the run's producers wait before producing more, until the buffer
+      is down to half. Producers that do not consult the run's demand (a plain Rx source) are
+      not held, so the buffer can grow past the mark for them; every source of an agent run
+      consults it. A producer already past its check may add one more item, so the buffer
+      holds at most ``max_buffer`` plus the number of concurrent producers.
+    - ``"drop_oldest"``: the oldest buffered item makes room for the new one.
+    - ``"drop_newest"``: the new item is dropped.
+    - ``"latest"``: the new item replaces the newest buffered one, so that the consumer
+      catches up on the most recent state (progress, not tokens).
+    - ``"error"``: the run is cancelled; the consumer gets the buffered items, then
+      :class:`~rxagent.BufferOverflowError`.
+
+    ::
+
+        --1-2-3-4-5-6-|        backpressure(2, "drop_oldest"), consumer busy until 6
+        ------------1--5-6-|   (1 was already taken; 2, 3, 4 were pushed out)
+
+    Errors and completion are delivered after every buffered item. Disposing stops delivery
+    and cancels the run.
+
+    Args:
+        max_buffer: the high-water mark; "pause" releases the producers at half of it.
+        strategy: what to do when the buffer is full.
+        scheduler: where the consumer runs.
+
+    Raises:
+        UsageError: a ``max_buffer`` below 1 or an unknown strategy.
+    """
+    if not isinstance(max_buffer, int) or isinstance(max_buffer, bool) or max_buffer < 1:
+        raise UsageError(f"max_buffer must be a positive int, got {max_buffer!r}")
+    if strategy not in _STRATEGIES:
+        raise UsageError(f"unknown backpressure strategy {strategy!r}; choose from {_STRATEGIES}")
+
+    def operator(source: reactivex.Observable[_T]) -> reactivex.Observable[_T]:
+        def subscribe(
+            observer: abc.ObserverBase[_T], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            buffer = _Buffer(observer, max_buffer, strategy, scheduler or _default_scheduler())
+            # The producers upstream obey our demand; whoever holds ours from downstream (an
+            # iterator at its own high-water mark) holds the producers too.
+            downstream = subscription_demand.get()
+            if downstream is not None:
+                downstream.link_upstream(buffer.demand)
+            upstream = SingleAssignmentDisposable()
+            buffer.upstream = upstream
+            token = subscription_demand.set(buffer.demand)
+            try:
+                upstream.disposable = source.subscribe(
+                    buffer.on_next, buffer.on_error, buffer.on_completed,
+                    scheduler=subscribe_scheduler,
+                )
+            finally:
+                subscription_demand.reset(token)
+
+            def unlink() -> None:
+                buffer.stop()
+                if downstream is not None:
+                    downstream.unlink_upstream(buffer.demand)
+
+            return CompositeDisposable(upstream, Disposable(unlink))
+
+        return reactivex.create(subscribe)
+
+    return operator
+
+
+class _Buffer(abc.ObserverBase[_T]):
+    """The queue, the drain loop on the consumer's scheduler, and the demand it holds."""
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[_T],
+        high: int,
+        strategy: str,
+        scheduler: abc.SchedulerBase,
+    ) -> None:
+        self.observer = observer
+        self.high = high
+        self.low = high // 2
+        self.strategy = strategy
+        self.scheduler = scheduler
+        self.demand = Demand()
+        self.upstream: abc.DisposableBase | None = None
+        self._items: deque[_T] = deque()
+        self._lock = threading.Lock()
+        self._held = False
+        self._draining = False
+        self._stopped = False
+        self._error: Exception | None = None
+        self._completed = False
+
+    # -- from the producers ---------------------------------------------------------------
+
+    def on_next(self, value: _T) -> None:
+        overflow = False
+        with self._lock:
+            if self._stopped or self._error is not None or self._completed:
+                return
+            items = self._items
+            if len(items) < self.high or self.strategy == "pause":
+                items.append(value)
+            elif self.strategy == "drop_oldest":
+                items.popleft()
+                items.append(value)
+            elif self.strategy == "latest":
+                items[-1] = value
+            elif self.strategy == "error":
+                overflow = True
+                self._error = BufferOverflowError(
+                    f"the consumer fell {self.high} items behind (backpressure strategy "
+                    "'error'); the run was cancelled"
+                )
+            # "drop_newest": the new item goes nowhere.
+            hold = self.strategy == "pause" and not self._held and len(items) >= self.high
+            if hold:
+                self._held = True
+        if hold:
+            self.demand.hold()
+        if overflow and self.upstream is not None:
+            self.upstream.dispose()
+        self._schedule_drain()
+
+    def on_error(self, error: Exception) -> None:
+        with self._lock:
+            if self._error is None and not self._completed:
+                self._error = error
+        self._schedule_drain()
+
+    def on_completed(self) -> None:
+        with self._lock:
+            if self._error is None:
+                self._completed = True
+        self._schedule_drain()
+
+    # -- to the consumer ----------------------------------------------------------------
+
+    def _schedule_drain(self) -> None:
+        with self._lock:
+            if self._draining or self._stopped:
+                return
+            self._draining = True
+        self.scheduler.schedule(self._drain)
+
+    def _drain(self, _scheduler: abc.SchedulerBase, _state: object = None) -> None:
+        observer = self.observer
+        while True:
+            release = False
+            with self._lock:
+                if self._stopped:
+                    self._draining = False
+                    return
+                if self._items:
+                    item = self._items.popleft()
+                    if self._held and len(self._items) <= self.low:
+                        self._held = False
+                        release = True
+                    terminal = None
+                elif self._error is not None or self._completed:
+                    self._stopped = True
+                    self._draining = False
+                    terminal = self._error or _COMPLETED
+                else:
+                    self._draining = False
+                    return
+            if release:
+                self.demand.release()
+            if terminal is None:
+                observer.on_next(item)
+            elif terminal is _COMPLETED:
+                observer.on_completed()
+                return
+            else:
+                assert isinstance(terminal, Exception)
+                observer.on_error(terminal)
+                return
+
+    def stop(self) -> None:
+        """The subscription was disposed: deliver nothing more, and let the producers go."""
+        with self._lock:
+            self._stopped = True
+            self._items.clear()
+            release = self._held
+            self._held = False
+        if release:
+            self.demand.release()
+
+
+_COMPLETED = Exception("completed")  # a sentinel; never raised or delivered

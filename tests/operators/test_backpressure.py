@@ -1,0 +1,184 @@
+"""backpressure(): what each strategy keeps, and that "pause" holds the run's producers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+import reactivex
+from reactivex import abc
+from reactivex.testing import TestScheduler
+
+from rxagent import BufferOverflowError, UsageError, create_agent
+from rxagent import operators as rxo
+from rxagent._runtime import Demand, subscription_demand
+from rxagent.messages import AIMessageChunk
+from rxagent.testing import FunctionChatModel
+
+HI = {"messages": ["Hi"]}
+
+
+def burst(count: int) -> reactivex.Observable[int]:
+    """A source that pushes everything at once, and knows nothing of demand."""
+
+    def subscribe(observer: abc.ObserverBase[int], scheduler: Any = None) -> abc.DisposableBase:
+        for i in range(count):
+            observer.on_next(i)
+        observer.on_completed()
+        return reactivex.disposable.Disposable()
+
+    return reactivex.create(subscribe)
+
+
+def drained(strategy: str, count: int = 10, max_buffer: int = 3) -> tuple[list[int], Any]:
+    """Push ``count`` items before the consumer's scheduler gets to run, then let it drain."""
+    scheduler = TestScheduler()
+    got: list[int] = []
+    end: list[Any] = []
+    burst(count).pipe(
+        rxo.backpressure(max_buffer, strategy, scheduler=scheduler)  # type: ignore[arg-type]
+    ).subscribe(got.append, end.append, lambda: end.append("completed"))
+    assert got == [], "nothing is delivered on the producer's thread"
+    scheduler.start()
+    return got, end[0]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "kept"),
+    [
+        ("drop_oldest", [7, 8, 9]),
+        ("drop_newest", [0, 1, 2]),
+        ("latest", [0, 1, 9]),
+        ("pause", list(range(10))),  # a source that ignores demand is never dropped
+    ],
+)
+def test_what_each_strategy_keeps_when_the_consumer_is_behind(
+    strategy: str, kept: list[int]
+) -> None:
+    got, end = drained(strategy)
+    assert got == kept
+    assert end == "completed"
+
+
+def test_error_strategy_delivers_the_buffer_then_the_overflow() -> None:
+    got, end = drained("error")
+    assert got == [0, 1, 2]
+    assert isinstance(end, BufferOverflowError)
+
+
+def test_an_upstream_error_comes_after_the_buffered_items() -> None:
+    scheduler = TestScheduler()
+    got: list[Any] = []
+    reactivex.concat(burst(3), reactivex.throw(ValueError("boom"))).pipe(
+        rxo.backpressure(8, scheduler=scheduler)
+    ).subscribe(got.append, got.append)
+    scheduler.start()
+    assert got[:3] == [0, 1, 2] and isinstance(got[3], ValueError)
+
+
+@pytest.mark.parametrize(("max_buffer", "strategy"), [(0, "pause"), (2, "block")])
+def test_bad_arguments_are_usage_errors(max_buffer: int, strategy: str) -> None:
+    with pytest.raises(UsageError):
+        rxo.backpressure(max_buffer, strategy)  # type: ignore[arg-type]
+
+
+def test_a_downstream_demand_holds_the_producers_through_the_buffer() -> None:
+    seen: list[Demand] = []
+
+    def subscribe(observer: abc.ObserverBase[int], scheduler: Any = None) -> abc.DisposableBase:
+        seen.append(subscription_demand.get())  # type: ignore[arg-type]
+        return reactivex.disposable.Disposable()
+
+    downstream = Demand()
+    token = subscription_demand.set(downstream)
+    try:
+        reactivex.create(subscribe).pipe(rxo.backpressure(4)).subscribe()
+    finally:
+        subscription_demand.reset(token)
+    (upstream,) = seen
+    assert upstream is not downstream and upstream.ready
+    downstream.hold()
+    assert not upstream.ready, "a consumer at its high-water mark holds the run"
+    downstream.release()
+    assert upstream.ready
+
+
+class Gate:
+    """A consumer on another thread that takes nothing until it is opened."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.items: list[Any] = []
+        self.end: list[Any] = []
+        self.done = threading.Event()
+
+    def on_next(self, item: Any) -> None:
+        assert self.open.wait(10)
+        self.items.append(item)
+
+    def on_error(self, error: Exception) -> None:
+        self.end.append(error)
+        self.done.set()
+
+    def on_completed(self) -> None:
+        self.end.append("completed")
+        self.done.set()
+
+
+@pytest.mark.anyio
+async def test_pause_holds_a_model_that_would_run_ahead_and_loses_nothing() -> None:
+    pulled = 0
+
+    async def tokens(messages: Any, tools: Any) -> AsyncIterator[str]:
+        nonlocal pulled
+        for i in range(2_000):
+            pulled += 1
+            yield f"t{i} "
+
+    gate = Gate()
+    agent = create_agent(FunctionChatModel(tokens))
+    subscription = agent.observe(HI).pipe(rxo.text(), rxo.backpressure(16)).subscribe(
+        gate.on_next, gate.on_error, gate.on_completed
+    )
+    with anyio.fail_after(10):
+        while pulled < 16:
+            await anyio.sleep(0)
+    for _ in range(300):  # the producer gets 300 turns of the loop to run ahead
+        await anyio.sleep(0)
+    assert pulled <= 16 + 2, "the producer waits while the consumer is behind"
+    gate.open.set()
+    with anyio.fail_after(10):
+        while not gate.done.is_set():
+            await anyio.sleep(0.001)
+    subscription.dispose()
+    assert gate.end == ["completed"]
+    assert gate.items == [f"t{i} " for i in range(2_000)]
+
+
+@pytest.mark.anyio
+async def test_error_strategy_cancels_the_run() -> None:
+    stopped = anyio.Event()
+
+    async def endless(messages: Any, tools: Any) -> AsyncIterator[AIMessageChunk]:
+        try:
+            while True:
+                yield AIMessageChunk(content="x")
+                await anyio.sleep(0)
+        finally:
+            stopped.set()
+
+    gate = Gate()
+    agent = create_agent(FunctionChatModel(endless))
+    agent.observe(HI).pipe(rxo.text(), rxo.backpressure(8, "error")).subscribe(
+        gate.on_next, gate.on_error, gate.on_completed
+    )
+    with anyio.fail_after(10):
+        await stopped.wait()
+    gate.open.set()
+    assert await anyio.to_thread.run_sync(gate.done.wait, 10)
+    # The consumer may have taken one item before it blocked, the buffer holds 8 more.
+    assert gate.items in (["x"] * 8, ["x"] * 9)
+    assert isinstance(gate.end[0], BufferOverflowError)
