@@ -95,6 +95,7 @@ def test_llm_tokens_messages(capsys: pytest.CaptureFixture[str]) -> None:
         + [("node: model", "content: []")]
         + [("node: tools",
             "content: [{'type': 'text', 'text': \"It's always sunny in San Francisco!\"}]")]
+        + [("node: model", "content: []")]
         + [("node: model", f"content: {[{'type': 'text', 'text': w}]}") for w in words]
         + [("node: model", "content: []")]
     )

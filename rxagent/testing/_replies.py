@@ -49,8 +49,13 @@ async def stream_reply(
     input_tokens: int,
     response_metadata: dict[str, Any],
 ) -> None:
-    """Stream ``reply`` as chunks: text tokens, then each tool call as a header and fragments,
-    then an empty last chunk with the finish reason and usage."""
+    """Stream ``reply`` as chunks, the way a provider streams it.
+
+    A reply without tool calls opens with an empty chunk (a provider's role-only first delta,
+    as in the seed docs' output). Then reasoning and text as word tokens, in content order;
+    each tool call as a header and argument fragments; and an empty last chunk with the finish
+    reason and the usage (the reply's own ``usage_metadata`` when the script gives one).
+    """
     message = AIMessage(content=reply) if isinstance(reply, str) else reply
     produced = 0
 
@@ -63,8 +68,18 @@ async def stream_reply(
         produced += 1
         emit(chunk)
 
-    for token in split_text(message.text):
-        await send(make_chunk(token, id=message_id))
+    if not message.tool_calls:
+        await send(make_chunk("", id=message_id))
+    content = message.content
+    for block in [content] if isinstance(content, str) else content:
+        if isinstance(block, str) or block.get("type") == "text":
+            text = block if isinstance(block, str) else str(block.get("text", ""))
+            for token in split_text(text):
+                await send(make_chunk(token, id=message_id))
+        elif block.get("type") in ("reasoning", "thinking"):
+            thought = str(block.get("reasoning", block.get("thinking", "")))
+            for token in split_text(thought):
+                await send(make_chunk([{"type": "reasoning", "reasoning": token}], id=message_id))
     for index, call in enumerate(message.tool_calls):
         header: ToolCallChunk = {
             "name": call["name"], "args": "", "id": call["id"], "index": index,
@@ -84,7 +99,7 @@ async def stream_reply(
             id=message_id,
             chunk_position="last",
             response_metadata={**response_metadata, "finish_reason": finish_reason},
-            usage_metadata={
+            usage_metadata=message.usage_metadata or {
                 "input_tokens": input_tokens,
                 "output_tokens": produced,
                 "total_tokens": input_tokens + produced,
