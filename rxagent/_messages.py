@@ -647,6 +647,9 @@ class _Calls:
         return chunks
 
 
+_PIECES_PER_RUN = 512
+
+
 class ChunkAccumulator:
     """Adds up the chunks of one reply as they arrive, without keeping them alive.
 
@@ -675,6 +678,7 @@ class ChunkAccumulator:
         "_last",
         "_name",
         "_pieces",
+        "_runs",
         "_response_metadata",
         "_usage",
     )
@@ -686,6 +690,7 @@ class ChunkAccumulator:
         """Forget everything added, to start on another reply."""
         self._count = 0
         self._pieces: list[str] = []  # string content, while no chunk had list content
+        self._runs: list[str] = []  # earlier pieces, joined _PIECES_PER_RUN at a time
         self._blocks: _Blocks | None = None  # list content, once some chunk had it
         self._calls = _Calls()
         self._id: str | None = None
@@ -708,7 +713,13 @@ class ChunkAccumulator:
         if isinstance(content, str):
             if content:
                 if self._blocks is None:
-                    self._pieces.append(content)
+                    pieces = self._pieces
+                    pieces.append(content)
+                    if len(pieces) >= _PIECES_PER_RUN:
+                        # A tiny str costs ~50 bytes beyond its text: fold pieces as we go, so
+                        # a long answer takes the memory of its text, not of its token count.
+                        self._runs.append("".join(pieces))
+                        self._pieces = []
                 else:
                     self._blocks.add(content)
         else:
@@ -716,8 +727,9 @@ class ChunkAccumulator:
             if blocks is None:
                 # From here on the content is a block list; the text so far is its first block.
                 blocks = self._blocks = _Blocks()
-                blocks.add("".join(self._pieces))
+                blocks.add("".join([*self._runs, *self._pieces]))
                 self._pieces = []
+                self._runs = []
             for item in content:
                 blocks.add(item)
         if self._id is None:
@@ -742,8 +754,9 @@ class ChunkAccumulator:
     def _content(self) -> Content:
         if self._blocks is not None:
             return self._blocks.result()
-        joined = "".join(self._pieces)
-        self._pieces = [joined] if joined else []
+        joined = "".join([*self._runs, *self._pieces])
+        self._runs = [joined] if joined else []
+        self._pieces = []
         return joined
 
     def snapshot(self) -> AIMessageChunk:

@@ -703,3 +703,18 @@ def test_merging_free_form_chunks_is_associative(
     assert_same(accumulator.snapshot(), left)
     assert_same(accumulator.to_message(), left.to_message())
     assert [chunk.__dict__ for chunk in chunks] == before, "no operand changed"
+
+
+def test_a_long_reply_accumulates_across_snapshots_and_a_switch_to_blocks() -> None:
+    pieces = [f"t{i} " for i in range(1_300)]  # past two folds of pieces into runs
+    accumulator = ChunkAccumulator()
+    for piece in pieces[:1_100]:
+        accumulator.add(AIMessageChunk(content=piece))
+    assert accumulator.snapshot().text == "".join(pieces[:1_100])
+    for piece in pieces[1_100:]:
+        accumulator.add(AIMessageChunk(content=piece))
+    assert accumulator.snapshot().text == "".join(pieces)
+    accumulator.add(AIMessageChunk(content=[{"type": "reasoning", "reasoning": "hm"}]))
+    message = accumulator.to_message()
+    assert message.content_blocks[0] == {"type": "text", "text": "".join(pieces)}
+    assert message.content_blocks[1]["type"] == "reasoning"
