@@ -7,13 +7,19 @@ with LangGraph's output shapes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeAlias
 
 import reactivex
 
 from . import operators
-from ._bridges import DEFAULT_MAX_BUFFER, to_async_iterator, to_iterator
+from ._bridges import (
+    DEFAULT_MAX_BUFFER,
+    AsyncIteratorBridge,
+    SyncIterator,
+    to_async_iterator,
+    to_iterator,
+)
 from ._exceptions import ModelSpecError, UsageError
 from ._run import RunContext, StreamPart, run_agent
 from ._runtime import Demand, current_loop, observable_from_async
@@ -92,7 +98,7 @@ class Agent:
         subgraphs: bool = False,
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,
-    ) -> Iterator[Any]:
+    ) -> SyncIterator[Any]:
         """Run the agent and iterate over what it streams, from sync code.
 
         Args:
@@ -104,8 +110,9 @@ class Agent:
             version: ``"v2"`` gives the part dicts ``{"type", "ns", "data"}`` instead.
             max_buffer: parts buffered before the run waits for the consumer.
 
-        Leaving the loop early cancels the run. An error is raised after every part that came
-        before it.
+        Leaving the loop early cancels the run (once the iterator is dropped; ``close()`` or
+        ``with agent.stream(...) as stream:`` does it at once). An error is raised after every
+        part that came before it.
         """
         shape = _output_shape(stream_mode, subgraphs, version)
         return to_iterator(self.observe(input, config).pipe(shape), max_buffer=max_buffer)
@@ -119,8 +126,12 @@ class Agent:
         subgraphs: bool = False,
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,
-    ) -> AsyncIterator[Any]:
-        """Like :meth:`stream`, iterated with ``async for`` on asyncio or trio."""
+    ) -> AsyncIteratorBridge[Any]:
+        """Like :meth:`stream`, iterated with ``async for`` on asyncio or trio.
+
+        ``await stream.aclose()``, or ``async with agent.astream(...) as stream:``, cancels the
+        run and waits until everything in it has stopped.
+        """
         shape = _output_shape(stream_mode, subgraphs, version)
         return to_async_iterator(self.observe(input, config).pipe(shape), max_buffer=max_buffer)
 

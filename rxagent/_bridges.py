@@ -138,6 +138,12 @@ class SyncIterator(Iterator[_T]):
     def __iter__(self) -> SyncIterator[_T]:
         return self
 
+    def __enter__(self) -> SyncIterator[_T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __next__(self) -> _T:
         sink = self._sink
         if sink.buffer:
@@ -242,6 +248,12 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
     def __aiter__(self) -> AsyncIteratorBridge[_T]:
         return self
 
+    async def __aenter__(self) -> AsyncIteratorBridge[_T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def __anext__(self) -> _T:
         sink = self._sink
         if sink.buffer:
@@ -326,8 +338,9 @@ def to_iterator(
 
     Subscribes on the first ``next()``. Items are buffered up to ``max_buffer``; past that the
     producers wait (lossless backpressure). An error is raised after every item that came
-    before it. Leaving the loop early and dropping the iterator (or calling ``close()``)
-    cancels the work behind it.
+    before it. Leaving the loop early cancels the work behind it once the iterator is dropped
+    (at once in CPython, when nothing else refers to it); ``close()``, or iterating inside
+    ``with to_iterator(...) as items:``, cancels it deterministically.
 
     Args:
         observable: the Observable to iterate.
@@ -341,8 +354,10 @@ def to_async_iterator(
 ) -> AsyncIteratorBridge[_T]:
     """Iterate an Observable with ``async for`` (asyncio or trio), with bounded memory.
 
-    The work behind the Observable runs on the iterating task's event loop. ``aclose()`` (or
-    dropping the iterator after leaving the loop early) cancels it.
+    The work behind the Observable runs on the iterating task's event loop. Leaving
+    ``async for`` early cancels it once the iterator is dropped (at once in CPython, when
+    nothing else refers to it); ``await aclose()``, or iterating inside
+    ``async with to_async_iterator(...) as items:``, cancels it and waits until it has let go.
 
     Args:
         observable: the Observable to iterate.

@@ -678,8 +678,8 @@ class ChunkAccumulator:
         "_last",
         "_name",
         "_pieces",
-        "_runs",
         "_response_metadata",
+        "_runs",
         "_usage",
     )
 

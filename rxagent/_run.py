@@ -163,6 +163,12 @@ class RunContext:
             return None
         ns = self.ns
         emit = self.emit
+        if model.disable_streaming is True:
+            # The call arrives as one chunk; ``messages`` shows it as the whole AIMessage.
+            def report_whole(chunk: AIMessageChunk) -> None:
+                emit({"type": "messages", "ns": ns, "data": (chunk.to_message(), metadata)})
+
+            return report_whole
 
         def report(chunk: AIMessageChunk) -> None:
             emit({"type": "messages", "ns": ns, "data": (chunk, metadata)})

@@ -321,10 +321,10 @@ def _strip_ids(items: list[Any]) -> list[Any]:
 def test_disable_streaming_true_gives_one_whole_message_per_call() -> None:
     streamed, rest = _messages_and_rest(weather_agent())
     whole, rest_whole = _messages_and_rest(weather_agent(disable_streaming=True))
-    model_chunks = [c for c, m in whole if m["langgraph_node"] == "model"]
-    assert len(model_chunks) == 2
-    assert model_chunks[0].tool_call_chunks[0]["args"] == '{"city":"SF"}'
-    assert model_chunks[1].text == "Sunny in SF."
+    model_messages = [c for c, m in whole if m["langgraph_node"] == "model"]
+    assert [type(m) for m in model_messages] == [AIMessage, AIMessage], "whole, not chunks"
+    assert model_messages[0].tool_calls[0]["args"] == {"city": "SF"}
+    assert model_messages[1].text == "Sunny in SF."
     assert len(streamed) > len(whole)
     assert _strip_ids(rest) == _strip_ids(rest_whole), "updates and values do not change"
 
@@ -388,3 +388,86 @@ def test_sync_tools_run_in_worker_threads_and_write_from_there() -> None:
     custom = list(agent.stream(QUESTION, stream_mode="custom", max_buffer=4))
     assert custom == list(range(100))
     assert threads and threads[0] != threading.get_ident()
+
+
+def _waiting_agent(cancelled: Any) -> Any:
+    async def wait_forever() -> str:
+        """Never returns on its own."""
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+        return "unreachable"
+
+    return create_agent(ScriptedChatModel([call("wait_forever", "w")]), tools=[wait_forever])
+
+
+@pytest.mark.anyio
+async def test_breaking_out_of_async_for_cancels_the_run() -> None:
+    cancelled = anyio.Event()
+    async for mode, _ in _waiting_agent(cancelled).astream(QUESTION,
+                                                          stream_mode=["updates", "custom"]):
+        if mode == "updates":
+            break  # the tool is now waiting; nothing else refers to the iterator
+    with anyio.fail_after(10):
+        await cancelled.wait()
+
+
+@pytest.mark.anyio
+async def test_async_with_cancels_the_run_and_waits_for_it() -> None:
+    cancelled = anyio.Event()
+    async with _waiting_agent(cancelled).astream(QUESTION, stream_mode="updates") as stream:
+        async for _ in stream:
+            break
+    assert cancelled.is_set(), "aclose() waits until the run has stopped"
+
+
+def test_with_cancels_a_sync_stream_at_once() -> None:
+    cancelled = threading.Event()
+    with _waiting_agent(cancelled).stream(QUESTION, stream_mode="updates") as stream:
+        for _ in stream:
+            break
+    assert cancelled.is_set()
+
+
+def test_disposing_observe_cancels_the_run_and_nothing_arrives_after() -> None:
+    cancelled = threading.Event()
+    seen: list[Any] = []
+    waiting = threading.Event()
+
+    def on_next(part: Any) -> None:
+        seen.append(part)
+        if part["type"] == "updates":
+            waiting.set()
+
+    subscription = _waiting_agent(cancelled).observe(QUESTION).subscribe(on_next)
+    assert waiting.wait(10)
+    subscription.dispose()
+    at_dispose = len(seen)
+    assert cancelled.wait(10)  # the cancelled tool unwound: nothing of the run is left
+    assert len(seen) == at_dispose, "nothing arrives after dispose"
+    assert not [p for p in seen if p["type"] == "updates" and "tools" in p["data"]]
+
+
+@pytest.mark.anyio
+async def test_astream_raises_after_the_events_before_the_error() -> None:
+    seen: list[str] = []
+    agent = create_agent(ScriptedChatModel([call("get_weather", "c", city="SF")]),
+                         tools=[get_weather])
+    with pytest.raises(ScriptExhaustedError):
+        async for mode, _ in agent.astream(QUESTION, stream_mode=["updates", "custom"]):
+            seen.append(mode)
+    assert seen == ["updates", "custom", "updates"]
+
+
+def test_system_prompt_goes_first_and_the_name_reaches_messages_and_metadata() -> None:
+    model = ScriptedChatModel(["Hi."])
+    agent = create_agent(model, system_prompt="Be brief.", name="greeter")
+    pairs = list(agent.stream(QUESTION, stream_mode="messages"))
+    sent = model.calls[0].messages
+    assert [type(m).__name__ for m in sent] == ["SystemMessage", "HumanMessage"]
+    assert sent[0].text == "Be brief."
+    assert {meta["lc_agent_name"] for _, meta in pairs} == {"greeter"}
+    state = create_agent(ScriptedChatModel(["Hi."]), name="greeter").invoke(QUESTION)
+    assert state["messages"][-1].name == "greeter"
+    assert all(m.type != "system" for m in state["messages"]), "the prompt is not state"

@@ -17,7 +17,7 @@ import reactivex
 from reactivex import abc
 
 from .._exceptions import UsageError
-from .._messages import AIMessageChunk, ChunkAccumulator, ToolCall
+from .._messages import AIMessage, AIMessageChunk, ChunkAccumulator, ToolCall
 from .._run import StreamPart
 from ._modes import select
 
@@ -36,11 +36,12 @@ __all__ = [
 PartOperator = Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[StreamPart]]
 
 
-def _model_chunk(part: StreamPart) -> AIMessageChunk | None:
+def _model_output(part: StreamPart) -> AIMessage | None:
+    """A model's chunk, or its whole reply (``disable_streaming=True``); not a ToolMessage."""
     if part["type"] != "messages":
         return None
-    chunk = part["data"][0]
-    return chunk if isinstance(chunk, AIMessageChunk) else None
+    message = part["data"][0]
+    return message if isinstance(message, AIMessage) else None
 
 
 # -- projections ---------------------------------------------------------------------------
@@ -55,7 +56,7 @@ def text() -> Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[
     """
 
     def keep(part: StreamPart) -> bool:
-        chunk = _model_chunk(part)
+        chunk = _model_output(part)
         return chunk is not None and bool(chunk.text)
 
     return select(keep, lambda part: part["data"][0].text)
@@ -78,7 +79,7 @@ def reasoning() -> Callable[[reactivex.Observable[StreamPart]], reactivex.Observ
         )
 
     def keep(part: StreamPart) -> bool:
-        chunk = _model_chunk(part)
+        chunk = _model_output(part)
         # Reasoning only ever rides in list content; plain string chunks are skipped cheaply.
         return chunk is not None and not isinstance(chunk.content, str)
 
@@ -106,8 +107,12 @@ def tool_calls() -> Callable[[reactivex.Observable[StreamPart]], reactivex.Obser
             pending: dict[int, ChunkAccumulator] = {}
 
             def on_next(part: StreamPart) -> None:
-                chunk = _model_chunk(part)
+                chunk = _model_output(part)
                 if chunk is None:
+                    return
+                if not isinstance(chunk, AIMessageChunk):  # a whole reply: its calls are done
+                    for call in chunk.tool_calls:
+                        observer.on_next(call)
                     return
                 key = id(part["data"][1])
                 accumulator = pending.get(key)
@@ -131,14 +136,15 @@ def tool_calls() -> Callable[[reactivex.Observable[StreamPart]], reactivex.Obser
 
 
 def accumulate() -> Callable[
-    [reactivex.Observable[StreamPart]], reactivex.Observable[tuple[AIMessageChunk, dict[str, Any]]]
+    [reactivex.Observable[StreamPart]], reactivex.Observable[tuple[AIMessage, dict[str, Any]]]
 ]:
     """``(message so far, metadata)`` after every chunk of every model call in the run.
 
     Each item is a merged :class:`~rxagent.messages.AIMessageChunk` of the call's chunks up to
-    that point (after the last one, with its parsed ``tool_calls``). Each item copies the text
-    so far, so on long answers follow it with ``throttle_latest`` or put ``coalesce`` before
-    it. ::
+    that point (after the last one, with its parsed ``tool_calls``); a model with
+    ``disable_streaming=True`` gives its whole :class:`~rxagent.messages.AIMessage` once.
+    Each item copies the text so far, so on long answers follow it with ``throttle_latest``
+    or put ``coalesce`` before it. ::
 
         --m("It's")--m(" sunny")--m(last)--|
         accumulate()
@@ -147,18 +153,21 @@ def accumulate() -> Callable[
 
     def operator(
         source: reactivex.Observable[StreamPart],
-    ) -> reactivex.Observable[tuple[AIMessageChunk, dict[str, Any]]]:
+    ) -> reactivex.Observable[tuple[AIMessage, dict[str, Any]]]:
         def subscribe(
-            observer: abc.ObserverBase[tuple[AIMessageChunk, dict[str, Any]]],
+            observer: abc.ObserverBase[tuple[AIMessage, dict[str, Any]]],
             scheduler: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
             calls: dict[int, ChunkAccumulator] = {}
 
             def on_next(part: StreamPart) -> None:
-                chunk = _model_chunk(part)
+                chunk = _model_output(part)
                 if chunk is None:
                     return
                 metadata = part["data"][1]
+                if not isinstance(chunk, AIMessageChunk):  # a whole reply is its own total
+                    observer.on_next((chunk, metadata))
+                    return
                 key = id(metadata)
                 accumulator = calls.get(key)
                 if accumulator is None:
