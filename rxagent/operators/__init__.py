@@ -35,25 +35,32 @@ from ._projections import (
     tool_calls,
     with_tags,
 )
+from ._shaping import coalesce, smooth, throttle_latest
 from ._share import replay, share
+from ._timeouts import first_token_timeout, idle_timeout
 
 __all__ = [
     "MODES",
     "BackpressureStrategy",
     "accumulate",
     "backpressure",
+    "coalesce",
     "custom",
+    "first_token_timeout",
     "from_agents",
     "from_models",
     "from_nodes",
+    "idle_timeout",
     "in_namespace",
     "messages",
     "parts",
     "reasoning",
     "replay",
     "share",
+    "smooth",
     "stream_mode",
     "text",
+    "throttle_latest",
     "tool_calls",
     "updates",
     "values",
