@@ -8,6 +8,7 @@ with LangGraph's output shapes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
 import reactivex
@@ -21,11 +22,13 @@ from ._bridges import (
     to_iterator,
 )
 from ._exceptions import ModelSpecError, UsageError
-from ._run import RunContext, StreamPart, run_agent
+from ._messages import ToolCall, ToolMessage
+from ._run import RunContext, StreamPart, run_agent, run_nested
 from ._runtime import Demand, current_loop, observable_from_async
 from ._tools import BaseTool, as_tool
+from ._writer import StreamWriter
 from .chat_models._base import BaseChatModel
-from .operators._modes import check_modes
+from .operators._modes import check_modes, select
 
 __all__ = ["Agent", "StreamMode", "create_agent"]
 
@@ -151,9 +154,70 @@ class Agent:
             final = state
         return final
 
+    # -- as a tool of another agent -----------------------------------------------------------
+
+    def as_tool(self, name: str | None = None, description: str | None = None) -> BaseTool:
+        """This agent as a tool another agent can call (passing the agent in ``tools=`` does
+        the same with the defaults).
+
+        The tool takes one string argument, ``request``, which becomes this agent's user
+        message, and answers with this agent's final answer. While it runs, its events flow
+        into the caller's stream under the namespace of the call (``("tools:<call id>",)``,
+        one level deeper per nesting): its tokens and custom events always, its ``updates``
+        and ``values`` with ``subgraphs=True``. Cancelling the caller cancels it; an error in
+        it becomes the tool's error ToolMessage, after the events that came before it.
+
+        Args:
+            name: the tool's name; by default the agent's ``name``.
+            description: what the agent does, for the calling model.
+
+        Raises:
+            UsageError: no ``name`` given and the agent has none.
+        """
+        tool_name = name or self.name
+        if not tool_name:
+            raise UsageError(
+                "an agent used as a tool needs a name: create_agent(..., name='researcher') "
+                "or agent.as_tool(name='researcher')"
+            )
+        return _AgentTool(
+            self,
+            tool_name,
+            description or f"Ask the {tool_name} agent; it answers with its final reply.",
+        )
+
     def __repr__(self) -> str:
         name = f"name={self.name!r}, " if self.name else ""
         return f"Agent({name}model={self.model!r}, tools={[t.name for t in self.tools]})"
+
+
+_call_id: ContextVar[str] = ContextVar("rxagent_agent_tool_call_id", default="")
+
+
+class _AgentTool(BaseTool):
+    """An agent as a tool: ``request`` in, the agent's final answer out, its events nested."""
+
+    def __init__(self, agent: Agent, name: str, description: str) -> None:
+        async def ask(request: str) -> str:
+            """Ask the agent.
+
+            Args:
+                request: what to ask the agent, in plain words.
+            """
+            return await run_nested(agent, request, _call_id.get())
+
+        super().__init__(ask, name=name, description=description)
+        self.agent = agent
+
+    async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
+        token = _call_id.set(call.get("id") or "")
+        try:
+            return await super().arun(call, writer=writer)
+        finally:
+            _call_id.reset(token)
+
+    def __repr__(self) -> str:
+        return f"_AgentTool(name={self.name!r}, agent={self.agent!r})"
 
 
 def _check_config(config: dict[str, Any] | None) -> None:
@@ -172,11 +236,20 @@ def _output_shape(
     single = isinstance(stream_mode, str)
     modes = check_modes((stream_mode,) if isinstance(stream_mode, str) else stream_mode)
     if version == "v2":
-        return operators.parts(*modes)
-    if version != "v1":
+        shape = operators.parts(*modes)
+    elif version == "v1":
+        # A list of one mode still gives (mode, payload) pairs, as LangGraph does.
+        shape = operators.stream_mode(*modes, subgraphs=subgraphs, labelled=not single)
+    else:
         raise UsageError(f"version is 'v1' or 'v2', got {version!r}")
-    # A list of one mode still gives (mode, payload) pairs, as LangGraph does.
-    return operators.stream_mode(*modes, subgraphs=subgraphs, labelled=not single)
+    if subgraphs or not {"updates", "values"} & set(modes):
+        return shape
+    # Nested agents' steps and states are theirs, not the caller's: only with subgraphs=True.
+    return lambda source: source.pipe(select(_not_a_nested_step, lambda part: part), shape)
+
+
+def _not_a_nested_step(part: StreamPart) -> bool:
+    return not part["ns"] or part["type"] in ("messages", "custom")
 
 
 def create_agent(

@@ -31,6 +31,7 @@ from ._messages import (
     AIMessageChunk,
     BaseMessage,
     ChunkAccumulator,
+    HumanMessage,
     SystemMessage,
     ToolMessage,
     to_messages,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from ._agent import Agent
     from .chat_models._base import BaseChatModel
 
-__all__ = ["RunContext", "StreamPart", "current_run", "run_agent"]
+__all__ = ["RunContext", "StreamPart", "current_run", "run_agent", "run_nested"]
 
 DEFAULT_RECURSION_LIMIT = 25
 
@@ -240,6 +241,33 @@ async def run_agent(agent: Agent, input: Any, config: dict[str, Any] | None, run
             emit({"type": "values", "ns": ns, "data": {"messages": list(messages)}})
     finally:
         current_run.reset(token)
+
+
+async def run_nested(agent: Agent, request: str, call_id: str) -> str:
+    """Run ``agent`` on ``request`` as a tool call of the run this code is in; its final
+    answer's text.
+
+    The nested run's parts go into the enclosing run's stream under the namespace of the call,
+    ``(*ns, "tools:<call id>")``; it shares the enclosing run's demand, loop and cancellation
+    (it is awaited inside the tool). Outside any run it simply runs on its own.
+    """
+    question = {"messages": [HumanMessage(content=request)]}
+    parent = current_run.get()
+    if parent is None:
+        state = await agent.ainvoke(question)
+    else:
+        ns = (*parent.ns, f"tools:{call_id}")
+        child = RunContext(
+            emit=parent.emit,
+            demand=parent.demand,
+            loop=parent.loop,
+            ns=ns,
+            checkpoint_ns="|".join(ns),
+            agent_name=agent.name,
+            config_tags=parent.config_tags,
+        )
+        state = await run_agent(agent, question, None, child)
+    return str(state["messages"][-1].text)
 
 
 def _next_step(run: RunContext, node: str, limit: int) -> None:
