@@ -23,7 +23,7 @@ def run_block(index: int) -> tuple[dict[str, object], str]:
 
 
 def test_the_readme_has_the_examples_these_tests_expect() -> None:
-    assert len(python_blocks()) == 2
+    assert len(python_blocks()) == 3
 
 
 def test_seed_example_prints_updates_and_custom_in_order() -> None:
@@ -38,6 +38,15 @@ def test_observable_example_collects_the_answer_word_by_word() -> None:
     namespace, _ = run_block(1)
     words = namespace["words"]
     assert words == ["Streaming,", " one", " token", " at", " a", " time."]
+
+
+def test_operators_example_coalesces_one_run_read_twice() -> None:
+    namespace, printed = run_block(2)
+    pieces = namespace["pieces"]
+    assert isinstance(pieces, list)
+    assert "".join(pieces) == "Many small tokens, merged for a calmer screen."
+    assert len(pieces) < 8, "eight text tokens, merged into fewer parts"
+    assert namespace["states"] == 2, "the second reading replays the same run"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
