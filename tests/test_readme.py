@@ -41,7 +41,7 @@ def test_observable_example_collects_the_answer_word_by_word() -> None:
 
 
 def test_operators_example_coalesces_one_run_read_twice() -> None:
-    namespace, printed = run_block(2)
+    namespace, _ = run_block(2)
     pieces = namespace["pieces"]
     assert isinstance(pieces, list)
     assert "".join(pieces) == "Many small tokens, merged for a calmer screen."

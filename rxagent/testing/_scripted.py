@@ -9,6 +9,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
+import anyio
+
 from .._exceptions import ScriptExhaustedError, UsageError
 from .._messages import AIMessage, AIMessageChunk, BaseMessage, make_chunk
 from .._runtime import Demand
@@ -180,6 +182,8 @@ class FunctionChatModel(BaseChatModel):
             result = await result
         message_id = _message_id()
         metadata = {"model_name": self.model_name, "model_provider": self.provider}
+        if isinstance(result, AIMessageChunk):
+            result = iter([result])  # a chunk is streamed as it is, fragments and all
         if isinstance(result, (str, AIMessage)):
             await stream_reply(
                 _with_call_ids(result),
@@ -200,7 +204,7 @@ class FunctionChatModel(BaseChatModel):
                 "a FunctionChatModel function returns a str, an AIMessage, or a (sync or "
                 f"async) generator of chunks or strings; got {type(result).__name__}"
             )
-        await _stream_items(items, message_id, metadata, emit, demand)
+        await _stream_items(items, message_id, metadata, emit, demand, self.delay)
 
 
 async def _pull_sync(iterator: Iterator[Any]) -> AsyncIterator[Any]:
@@ -214,6 +218,7 @@ async def _stream_items(
     metadata: dict[str, Any],
     emit: Callable[[AIMessageChunk], None],
     demand: Demand,
+    delay: float,
 ) -> None:
     ended = False
     saw_tool_call = False
@@ -222,6 +227,8 @@ async def _stream_items(
         while True:
             if not demand.ready:
                 await demand.wait()
+            if delay and produced:
+                await anyio.sleep(delay)
             try:
                 item = await anext(items)
             except StopAsyncIteration:

@@ -155,3 +155,28 @@ def test_split_text_joins_back(text: str) -> None:
 def test_split_arguments_joins_back(value: Any) -> None:
     encoded = json.dumps({"v": value}, separators=(",", ":"))
     assert "".join(split_arguments(encoded)) == encoded
+
+
+def test_function_model_streams_a_returned_chunk_with_its_tool_call_fragments() -> None:
+    chunk = AIMessageChunk(content="", tool_call_chunks=[
+        {"name": "f", "args": '{"x": 1}', "id": "c1", "index": 0}])
+    message = FunctionChatModel(lambda messages, tools: chunk).invoke(HI)
+    assert message.tool_calls == [{"name": "f", "args": {"x": 1}, "id": "c1", "type": "tool_call"}]
+
+
+@pytest.mark.anyio
+async def test_function_model_paces_a_generator_with_delay() -> None:
+    def three(messages: Any, tools: Any) -> Iterator[str]:
+        yield from ["a", "b", "c"]
+
+    seen: list[str] = []
+    subscription = FunctionChatModel(three, delay=3600).stream(HI).subscribe(
+        lambda chunk: seen.append(chunk.text)
+    )
+    with anyio.fail_after(10):
+        while not seen:
+            await anyio.sleep(0)
+    for _ in range(100):  # without the pause, the rest would arrive in these turns
+        await anyio.sleep(0)
+    subscription.dispose()
+    assert seen == ["a"]
