@@ -22,6 +22,8 @@ a stream going quiet for too long), so that callers can catch one without the ot
         ├── StreamTimeoutError           (also TimeoutError) a stream went quiet for too long
         │   ├── FirstTokenTimeoutError   nothing arrived in time
         │   └── IdleTimeoutError         the gap between two items was too long
+        │       └── ModelCallIdleTimeoutError  (also ModelCallError) a provider went quiet
+        │                                mid-reply; ``partial`` keeps what arrived
         └── BufferOverflowError          a bounded buffer with strategy "error" overflowed
 
 A run that fails still delivers every event that came before the failure; the error comes last.
@@ -43,6 +45,7 @@ __all__ = [
     "InvalidMessageError",
     "MissingAPIKeyError",
     "ModelCallError",
+    "ModelCallIdleTimeoutError",
     "ModelSpecError",
     "RateLimitError",
     "RecursionLimitError",
@@ -160,3 +163,9 @@ class IdleTimeoutError(StreamTimeoutError):
 
 class BufferOverflowError(RunError):
     """A bounded buffer with strategy ``"error"`` had no room for another item."""
+
+
+class ModelCallIdleTimeoutError(IdleTimeoutError, ModelCallError):
+    """A provider went quiet in the middle of a reply: an :class:`IdleTimeoutError` (so also a
+    ``TimeoutError``) and a :class:`ModelCallError`, whose ``partial`` keeps the chunks that
+    arrived before the silence."""

@@ -6,7 +6,8 @@ blocks (consecutive ones merged into one user turn), and thinking blocks that ca
 signature go back as they came. Replies: the events ``message_start``,
 ``content_block_start`` / ``content_block_delta`` (``text_delta``, ``input_json_delta``,
 ``thinking_delta``, ``signature_delta``) / ``content_block_stop``, ``message_delta`` (stop
-reason, cumulative usage), ``message_stop``, ``ping`` and ``error``.
+reason, cumulative usage), ``message_stop``, ``ping`` and ``error`` (an ``overloaded_error``
+before anything was delivered is retried, like the HTTP 529 it stands for).
 
 In the chunks, text is plain string content; thinking is
 ``{"type": "thinking", "thinking": ..., "index": i}`` blocks (the signature arrives as one
@@ -35,7 +36,14 @@ from .._messages import (
     make_chunk,
 )
 from ._base import DisableStreaming, ToolSpec
-from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts, error_message
+from ._http import (
+    DEFAULT_TIMEOUTS,
+    HTTPChatModel,
+    StreamRequest,
+    Timeouts,
+    error_message,
+    is_transient_error,
+)
 from ._sse import ServerSentEvent
 
 __all__ = [
@@ -341,6 +349,7 @@ class AnthropicStreamParser:
         "_stop_sequence",
         "_usage",
         "finished",
+        "transient_error",
     )
 
     def __init__(self, message_id: str, *, model_name: str, provider: str, label: str) -> None:
@@ -349,6 +358,7 @@ class AnthropicStreamParser:
         self._provider = provider
         self._label = label
         self.finished = False
+        self.transient_error = False  # whether the error event raised for may pass
         self._response_id: str | None = None
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
@@ -386,6 +396,7 @@ class AnthropicStreamParser:
         elif kind == "message_stop":
             self.finished = True
         elif kind == "error":
+            self.transient_error = is_transient_error(payload)
             raise StreamProtocolError(
                 f"{self._label} sent an error in the stream: {error_message(event.data)}"
             )

@@ -8,14 +8,16 @@ A provider module only knows its wire format: how to build the request body
   demand before every read, so a slow consumer stops the socket reads themselves;
 - ``async with client.stream(...)``, so cancellation (the subscriber disposing) closes the
   response and hands the connection back;
-- retry 408, 409, 429, 5xx (Anthropic's 529 too) and connection failures with exponential
-  backoff and jitter, honouring ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date),
-  but only while nothing has been delivered: after the first chunk a failure ends the call,
-  carrying the merged chunks so far as ``partial``;
+- retry 408, 409, 429, 5xx (Anthropic's 529 too), connection failures and error events that
+  mean the same after HTTP 200 (Anthropic's ``overloaded_error``, OpenAI's ``server_error``)
+  with exponential backoff and jitter, honouring ``retry-after-ms`` / ``retry-after`` (seconds
+  or an HTTP date), but only while nothing has been delivered: after the first chunk a failure
+  ends the call, carrying the merged chunks so far as ``partial``;
 - a first-token deadline (nothing delivered yet) and an idle deadline (the gap between two
-  delivered chunks); time spent waiting for the consumer's demand does not count;
+  delivered chunks; its :class:`ModelCallIdleTimeoutError` carries ``partial`` too); time
+  spent waiting for the consumer's demand does not count;
 - HTTP errors carry the status, the provider's message and the request id; the API key is
-  scrubbed from every message and never logged.
+  scrubbed from every message (error events included) and never logged.
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ from .._exceptions import (
     APIConnectionError,
     APIStatusError,
     FirstTokenTimeoutError,
-    IdleTimeoutError,
     MissingAPIKeyError,
     ModelCallError,
+    ModelCallIdleTimeoutError,
     RateLimitError,
     ServerError,
     StreamProtocolError,
@@ -65,6 +67,7 @@ __all__ = [
     "Timeouts",
     "WireParser",
     "error_message",
+    "is_transient_error",
     "retry_delay",
     "stream_reply",
 ]
@@ -192,6 +195,12 @@ class WireParser(Protocol):
     @property
     def finished(self) -> bool:
         """Whether the stream's end marker came (``[DONE]``, ``message_stop``)."""
+        ...
+
+    @property
+    def transient_error(self) -> bool:
+        """Whether the error event :meth:`on_event` raised for says the server is overloaded
+        or failed inside (worth another attempt while nothing has been delivered)."""
         ...
 
     def on_event(self, event: ServerSentEvent) -> AIMessageChunk | None:
@@ -363,11 +372,12 @@ async def _attempt(
                             chunk = on_event(event)
                             if chunk is not None:
                                 deliver(chunk)
-                                produced = True
+                                # Set at once: an error event later in this same read must
+                                # not be retried, or what went out would go out twice.
+                                got_any = produced = True
                             if parser.finished:
                                 break
                         if produced:
-                            got_any = True
                             scope.deadline = _deadline(idle)
                         if parser.finished or data is None:
                             break
@@ -396,9 +406,17 @@ async def _attempt(
             if got_any:
                 raise
             raise _Retry(error, None) from None
+        except StreamProtocolError as error:
+            # An error event can quote the request, key included (an "invalid key" message).
+            if settings.secret and settings.secret in str(error):
+                error.args = (_scrub(str(error), settings.secret),)
+            if not got_any and parser.transient_error:
+                # Anthropic's overloaded_error after HTTP 200 is its 529 in stream form.
+                raise _Retry(error, None) from None
+            raise
     if scope.cancelled_caught:
         if got_any:
-            raise IdleTimeoutError(
+            raise ModelCallIdleTimeoutError(
                 f"{settings.label} sent nothing for {idle} s after the last chunk (idle timeout)"
             )
         raise FirstTokenTimeoutError(
@@ -472,6 +490,32 @@ def error_message(text: str) -> str:
     except ValueError:
         return text.strip()[:2000]
     return _message_of(payload) or text.strip()[:2000]
+
+
+# Error types (and codes) in a stream that are a 429, a 5xx or a 529 in another form: Anthropic's
+# overloaded_error, api_error and rate_limit_error, OpenAI's server_error, a proxy's HTTP code.
+_TRANSIENT_ERRORS = frozenset(
+    {"overloaded_error", "api_error", "rate_limit_error", "server_error", "rate_limit_exceeded"}
+)
+
+
+def is_transient_error(payload: Any) -> bool:
+    """Whether an error object sent inside a stream (OpenAI's or Anthropic's shape) says the
+    server was overloaded, rate-limited or failed inside, so that another attempt may succeed."""
+    if not isinstance(payload, dict):
+        return False
+    error = payload.get("error", payload)
+    if not isinstance(error, dict):
+        return False
+    kind = error.get("type")
+    if isinstance(kind, str) and kind in _TRANSIENT_ERRORS:
+        return True
+    code = error.get("code")
+    if isinstance(code, bool):
+        return False
+    if isinstance(code, int):
+        return code == 429 or code >= 500
+    return isinstance(code, str) and code in _TRANSIENT_ERRORS
 
 
 def _message_of(payload: Any) -> str | None:

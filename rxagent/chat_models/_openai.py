@@ -14,7 +14,8 @@ then ``data: [DONE]``. What real servers do that the happy path does not:
 - ``refusal`` deltas, emitted as text and kept whole in ``response_metadata["refusal"]``;
 - ``finish_reason: "length"`` cutting tool-call arguments short (an invalid tool call after the
   merge, not a crash);
-- ``data: {"error": {...}}`` after HTTP 200, raised as :class:`~rxagent.StreamProtocolError`.
+- ``data: {"error": {...}}`` after HTTP 200, raised as :class:`~rxagent.StreamProtocolError`
+  (a ``server_error`` before anything was delivered is retried, like a 5xx).
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from .._messages import (
     make_chunk,
 )
 from ._base import DisableStreaming, ToolSpec
-from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts, error_message
+from ._http import (
+    DEFAULT_TIMEOUTS,
+    HTTPChatModel,
+    StreamRequest,
+    Timeouts,
+    error_message,
+    is_transient_error,
+)
 from ._sse import ServerSentEvent
 
 __all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
@@ -297,6 +305,7 @@ class OpenAIStreamParser:
         "_tool_calls",
         "_usage",
         "finished",
+        "transient_error",
     )
 
     def __init__(self, message_id: str, *, model_name: str, provider: str, label: str) -> None:
@@ -305,6 +314,7 @@ class OpenAIStreamParser:
         self._provider = provider
         self._label = label
         self.finished = False
+        self.transient_error = False  # whether the error event raised for may pass
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
         self._model: str | None = None  # from the first chunk that names it
@@ -334,6 +344,7 @@ class OpenAIStreamParser:
                 f"{self._label} sent an event that is not a JSON object: {data[:200]!r}"
             )
         if event.event == "error" or payload.get("error") is not None:
+            self.transient_error = is_transient_error(payload)
             raise StreamProtocolError(
                 f"{self._label} sent an error in the stream: {error_message(data)}"
             )

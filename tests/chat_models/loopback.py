@@ -3,9 +3,11 @@
 Each request gets the next scripted :class:`Reply`: a status, headers and a body made of parts,
 sent chunked or close-delimited and cut into pieces of ``piece`` bytes, each piece flushed on
 its own. Parts may also be :data:`STALL` (send nothing more and wait for the client to hang
-up), :data:`HANGUP` (drop the connection mid-body) or a :class:`Pause`. The server records the
-requests it read and every connection the client closed, so tests can check that disposing a
-subscription reaches the socket.
+up), :data:`HANGUP` (drop the connection mid-body) or a :class:`Pause`; a body may be any
+iterable, a generator too (for bodies too large to build). The server records the requests it
+read, every connection the client closed, the body bytes it managed to send and the bodies it
+sent to their end, so tests can check that disposing a subscription and a held demand reach the
+socket.
 
 Use it inside the test body (it needs the test's task group)::
 
@@ -18,8 +20,9 @@ Use it inside the test body (it needs the test's task group)::
 from __future__ import annotations
 
 import json
+import socket
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +72,7 @@ class Reply:
         content_type: of the body.
     """
 
-    body: Sequence[Any] = ()  # Part items
+    body: Iterable[Any] = ()  # Part items
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     chunked: bool = True
@@ -106,6 +109,8 @@ class LoopbackServer:
         self.requests: list[Request] = []
         self.connections = 0
         self.disconnects = 0  # connections the client closed (or reset)
+        self.bytes_sent = 0  # body bytes handed to the socket (framing excluded)
+        self.bodies_completed = 0  # replies whose body was sent to its end
         self._changed = anyio.Event()
 
     def add(self, *replies: Reply) -> None:
@@ -177,10 +182,13 @@ class LoopbackServer:
             size = reply.piece or len(data) or 1
             for start in range(0, len(data), size):
                 piece = data[start:start + size]
+                length = len(piece)
                 if reply.chunked:
-                    piece = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+                    piece = f"{length:x}\r\n".encode() + piece + b"\r\n"
                 await stream.send(piece)
+                self.bytes_sent += length
                 await anyio.sleep(0)  # let the client read this piece on its own
+        self.bodies_completed += 1
         if reply.chunked:
             await stream.send(b"0\r\n\r\n")
             return "kept"
@@ -239,6 +247,32 @@ async def closed_port() -> int:
     port: int = listener.extra(anyio.abc.SocketAttribute.local_port)
     await listener.aclose()
     return port
+
+
+@contextmanager
+def unaccepting_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where connecting hangs: a listener whose backlog is full.
+
+    The kernel drops further SYNs to a listener whose accept queue is full, so a client's
+    connect waits until its own connect timeout, the way it does for a server that is down
+    behind a firewall.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port: int = listener.getsockname()[1]
+        for _ in range(4):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            fillers.append(filler)
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
 
 
 @contextmanager

@@ -1,4 +1,8 @@
-"""ChatAnthropic against a real HTTP server on loopback: events, thinking, usage, failures."""
+"""ChatAnthropic against a real HTTP server on loopback: events, thinking, usage, requests.
+
+What both providers must do alike (retries, failures, timeouts, the secret key, backpressure)
+is in test_both_providers.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rxagent._bridges import to_async_iterator
-from rxagent._exceptions import IdleTimeoutError, ServerError, StreamProtocolError
-from rxagent.chat_models import ChatAnthropic, Timeouts
+from rxagent._exceptions import StreamProtocolError
+from rxagent.chat_models import ChatAnthropic
 from rxagent.chat_models._anthropic import AnthropicStreamParser, to_anthropic_messages
 from rxagent.chat_models._sse import SSEDecoder
 from rxagent.messages import (
@@ -177,7 +181,9 @@ async def test_thinking_streams_and_goes_back_with_its_signature(piece: int | No
 
 
 @pytest.mark.anyio
-async def test_usage_counts_cache_tokens_and_message_delta_is_cumulative() -> None:
+async def test_usage_counts_cache_tokens_and_message_delta_is_cumulative(
+    piece: int | None,
+) -> None:
     body = anthropic_events(
         message_start(5, cache_read_input_tokens=100, cache_creation_input_tokens=20),
         block_start(0, {"type": "text", "text": ""}),
@@ -187,7 +193,7 @@ async def test_usage_counts_cache_tokens_and_message_delta_is_cumulative() -> No
         message_delta("max_tokens", 30, input_tokens=5, cache_read_input_tokens=100),
         MESSAGE_STOP,
     )
-    async with serve(Reply([body])) as server:
+    async with serve(Reply([body], piece=piece)) as server:
         chunks = await collect(model_for(server.url))
     assert chunks[-1].usage_metadata == {
         "input_tokens": 125,
@@ -200,7 +206,7 @@ async def test_usage_counts_cache_tokens_and_message_delta_is_cumulative() -> No
 
 
 @pytest.mark.anyio
-async def test_parallel_tool_use_and_a_tool_without_arguments() -> None:
+async def test_parallel_tool_use_and_a_tool_without_arguments(piece: int | None) -> None:
     body = anthropic_events(
         message_start(),
         block_start(0, {"type": "tool_use", "id": "toolu_a", "name": "get_weather",
@@ -212,7 +218,7 @@ async def test_parallel_tool_use_and_a_tool_without_arguments() -> None:
         message_delta("tool_use", 12),
         MESSAGE_STOP,
     )
-    async with serve(Reply([body])) as server:
+    async with serve(Reply([body], piece=piece)) as server:
         message = merge(await collect(model_for(server.url))).to_message()
     assert message.tool_calls == [
         {"name": "get_weather", "args": {"city": "Rome"}, "id": "toolu_a", "type": "tool_call"},
@@ -238,36 +244,23 @@ async def test_an_error_event_after_tokens_carries_the_partial(piece: int | None
 
 
 @pytest.mark.anyio
-async def test_529_overloaded_is_retried_then_exhausts() -> None:
-    overloaded = [
-        Reply(['{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'],
-              status=529, headers={"retry-after-ms": "1", "request-id": f"req_{n}"},
-              content_type="application/json")
-        for n in range(3)
-    ]
-    async with serve(overloaded[0], Reply([ANTHROPIC_TOOL_USE])) as server:
-        message = await model_for(server.url).ainvoke(HI)
-    assert message.tool_calls[0]["args"] == {"city": "San Francisco"}
-    assert len(server.requests) == 2
-
-    async with serve(*overloaded) as server:
-        _, error = await collect_until_error(model_for(server.url))
-    assert isinstance(error, ServerError) and error.status_code == 529
-    assert error.request_id == "req_2"
-    assert error.body == "overloaded_error: Overloaded"
-    assert len(server.requests) == 3
-
-
-@pytest.mark.anyio
-async def test_idle_timeout_and_the_server_sees_the_client_go() -> None:
-    body = [anthropic_events(message_start(), block_start(0, {"type": "text", "text": ""}),
-                             text_delta(0, "It's")), STALL]
-    async with serve(Reply(body)) as server:
-        model = model_for(server.url, timeout=Timeouts(first_token=5, idle=0.2))
-        chunks, error = await collect_until_error(model)
-        await server.wait_disconnects(1)
-    assert isinstance(error, IdleTimeoutError)
-    assert [c.content for c in chunks] == ["It's"]
+async def test_a_close_delimited_stream_without_message_stop_still_completes(
+    piece: int | None,
+) -> None:
+    body = anthropic_events(
+        message_start(),
+        block_start(0, {"type": "text", "text": ""}),
+        text_delta(0, "Hi"),
+        block_stop(0),
+        message_delta("stop_sequence", 3),
+    )
+    async with serve(Reply([body], chunked=False, piece=piece)) as server:
+        chunks = await collect(model_for(server.url))
+    assert merge(chunks).text == "Hi"
+    assert chunks[-1].response_metadata["finish_reason"] == "stop"
+    assert chunks[-1].response_metadata["stop_reason"] == "stop_sequence"
+    assert chunks[-1].usage_metadata == {"input_tokens": 25, "output_tokens": 3,
+                                         "total_tokens": 28}
 
 
 @pytest.mark.anyio

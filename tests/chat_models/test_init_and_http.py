@@ -29,7 +29,7 @@ from rxagent.chat_models import (
     Timeouts,
     init_chat_model,
 )
-from rxagent.chat_models._http import RetryPolicy, retry_delay
+from rxagent.chat_models._http import RetryPolicy, is_transient_error, retry_delay
 from rxagent.messages import AIMessageChunk
 
 from .transcripts import OPENAI_TEXT, OPENAI_TEXT_ANSWER
@@ -238,6 +238,25 @@ def test_retry_delay_honours_the_server_then_backs_off() -> None:
     assert retry_delay({"retry-after": "soon"}, 0, rng=lambda: 0.0) == 0.5
     assert [policy.backoff(n, rng=lambda: 0.0) for n in range(6)] == [0.5, 1, 2, 4, 8, 8]
     assert policy.backoff(2, rng=lambda: 1.0) == 1.5  # jitter takes up to a quarter off
+
+
+@pytest.mark.parametrize(
+    ("payload", "transient"),
+    [
+        ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, True),
+        ({"type": "error", "error": {"type": "api_error", "message": "Internal"}}, True),
+        ({"type": "error", "error": {"type": "invalid_request_error", "message": "no"}}, False),
+        ({"error": {"message": "boom", "type": "server_error", "code": None}}, True),
+        ({"error": {"message": "Provider returned error", "code": 502}}, True),  # OpenRouter
+        ({"error": {"message": "slow down", "code": 429}}, True),
+        ({"error": {"message": "bad", "type": "invalid_request_error", "code": 400}}, False),
+        ({"error": {"message": "odd", "code": True}}, False),
+        ({"error": "plain text"}, False),
+        ([], False),
+    ],
+)
+def test_which_error_events_a_retry_may_cure(payload: Any, transient: bool) -> None:
+    assert is_transient_error(payload) is transient
 
 
 @pytest.mark.anyio
