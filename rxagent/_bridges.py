@@ -29,6 +29,7 @@ from ._runtime import (
     Demand,
     LoopHandle,
     Spawned,
+    Trusted,
     _background_loop,
     _waker,
     collect_spawned,
@@ -46,14 +47,23 @@ DEFAULT_MAX_BUFFER = 256
 
 
 class _BufferSink(abc.ObserverBase[_T]):
-    """The observer at the end of a bridge: a deque, water marks, and a one-shot wake-up."""
+    """The observer at the end of a bridge: a deque, water marks, and a one-shot wake-up.
 
-    __slots__ = ("buffer", "demand", "done", "error", "held", "high", "low", "notify")
+    The high-water mark starts at one item and doubles each time the consumer catches up, up
+    to ``max_buffer`` (TCP's slow start). A producer that never suspends (a fast local model)
+    therefore hands over its first token at once instead of after a whole buffer, and still
+    runs a full buffer ahead, with one wake-up per half buffer, once the stream is going.
+    """
+
+    __slots__ = (
+        "buffer", "demand", "done", "error", "held", "high", "low", "max_high", "notify",
+    )
 
     def __init__(self, max_buffer: int) -> None:
         self.buffer: deque[_T] = deque()
-        self.high = max_buffer
-        self.low = max_buffer // 2
+        self.max_high = max_buffer
+        self.high = 1
+        self.low = 0
         self.demand = Demand()
         self.held = False
         self.done = False
@@ -91,6 +101,9 @@ class _BufferSink(abc.ObserverBase[_T]):
         item = self.buffer.popleft()
         if self.held and len(self.buffer) <= self.low:
             self.held = False
+            if self.high < self.max_high:
+                self.high = min(2 * self.high, self.max_high)
+                self.low = self.high // 2
             self.demand.release()
         return item
 
@@ -153,7 +166,7 @@ class SyncIterator(Iterator[_T]):
     def _start(self) -> None:
         self._started = True
         if current_loop() is None:
-            self._loop = asyncio.new_event_loop()
+            self._loop = _thread_loop()
             self._loop_thread = threading.get_ident()
             self._loop.run_until_complete(self._subscribe_here())
         else:
@@ -214,13 +227,8 @@ class SyncIterator(Iterator[_T]):
         if loop is not None and not loop.is_closed():
             if threading.get_ident() != self._loop_thread:  # pragma: no cover - GC elsewhere
                 return
-            try:
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                if pending:
-                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                loop.close()
+            if not loop.is_running():  # (closed from inside a callback: the loop goes on)
+                loop.run_until_complete(_all_done(self._spawned))
         else:
             for handle in self._spawned:
                 handle.wait_done_blocking(timeout=5.0)
@@ -229,6 +237,38 @@ class SyncIterator(Iterator[_T]):
         if not self._closed and self._started:
             with contextlib.suppress(Exception):  # best effort at garbage collection
                 self.close()
+
+
+async def _all_done(handles: list[Spawned]) -> None:
+    # The list grows while we wait: work spawned inside the run (model calls) joins it.
+    while pending := [handle for handle in handles if not handle.done]:
+        for handle in pending:
+            await handle.wait_done()
+
+
+class _LoopHolder:
+    """A thread's event loop for sync iterators, closed when the thread ends."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.loop.close()
+
+
+_thread_loops = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's loop for sync iterators: made once, then reused by every iterator (a new
+    loop per stream cost a tenth of a millisecond before the first token)."""
+    holder: _LoopHolder | None = getattr(_thread_loops, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _thread_loops.holder = _LoopHolder()
+    return holder.loop
 
 
 class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
@@ -309,7 +349,7 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
                 handle.cancel()
 
 
-class _ThreadSafeSink(abc.ObserverBase[_T]):
+class _ThreadSafeSink(Trusted[_T]):
     """Forwards to a sink on its loop's thread, wherever the events come from (Rx timers)."""
 
     __slots__ = ("_loop", "_sink")

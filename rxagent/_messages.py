@@ -426,6 +426,14 @@ def make_chunk(
     (equality, repr, ``model_dump``, ``+``). Nothing is checked or copied: the caller vouches
     for the values (``tool_call_chunks`` items complete, with ``"type"``) and hands them over.
     """
+    if (
+        tool_call_chunks is None
+        and chunk_position is None
+        and usage_metadata is None
+        and response_metadata is None
+        and name is None
+    ):
+        return text_chunk(content, id)
     # The fields that differ from their defaults, as if only those had been passed.
     fields_set = set() if content == "" else {"content"}
     if id is not None:
@@ -467,6 +475,34 @@ def make_chunk(
         },
     )
     _set_fields_set(chunk, fields_set)
+    _set_extra(chunk, None)
+    _set_private(chunk, None)
+    return chunk
+
+
+def text_chunk(content: Content, id: str | None) -> AIMessageChunk:
+    """:func:`make_chunk` for the commonest chunk of all, a token of text: nothing to decide."""
+    chunk = _new(AIMessageChunk)
+    _set_dict(
+        chunk,
+        {
+            "content": content,
+            "additional_kwargs": {},
+            "response_metadata": {},
+            "type": "AIMessageChunk",
+            "name": None,
+            "id": id,
+            "tool_calls": [],
+            "invalid_tool_calls": [],
+            "usage_metadata": None,
+            "tool_call_chunks": [],
+            "chunk_position": None,
+        },
+    )
+    if content == "":
+        _set_fields_set(chunk, set() if id is None else {"id"})
+    else:
+        _set_fields_set(chunk, {"content"} if id is None else {"content", "id"})
     _set_extra(chunk, None)
     _set_private(chunk, None)
     return chunk

@@ -36,7 +36,7 @@ from ._messages import (
     ToolMessage,
     to_messages,
 )
-from ._runtime import Demand, LoopHandle, current_loop
+from ._runtime import Demand, FastObservable, LoopHandle, Trusted, current_loop
 from ._writer import StreamWriter
 
 if TYPE_CHECKING:
@@ -192,16 +192,32 @@ def report_model_calls(
         report = run.model_call(model) if run is not None else None
         if report is None:
             return source.subscribe(observer, scheduler=scheduler)
-        forward = observer.on_next
+        return source.subscribe(_Reporting(report, observer), scheduler=scheduler)
 
-        def on_next(chunk: AIMessageChunk) -> None:
-            report(chunk)
-            forward(chunk)
+    return FastObservable(subscribe)
 
-        return source.subscribe(on_next, observer.on_error, observer.on_completed,
-                                scheduler=scheduler)
 
-    return reactivex.create(subscribe)
+class _Reporting(Trusted[AIMessageChunk]):
+    """Passes a model call's chunks on, reporting each to the run on the way."""
+
+    __slots__ = ("_forward", "_observer", "_report")
+
+    def __init__(
+        self, report: Callable[[AIMessageChunk], None], observer: abc.ObserverBase[AIMessageChunk]
+    ) -> None:
+        self._report = report
+        self._observer = observer
+        self._forward = observer.on_next
+
+    def on_next(self, chunk: AIMessageChunk) -> None:
+        self._report(chunk)
+        self._forward(chunk)
+
+    def on_error(self, error: Exception) -> None:
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self._observer.on_completed()
 
 
 def _input_messages(value: Any) -> list[BaseMessage]:
@@ -364,29 +380,42 @@ async def consume(
 ) -> None:
     """Subscribe to ``source`` from inside a run and wait for it to end; errors are raised,
     and leaving (cancellation) disposes the subscription."""
-    finished = anyio.Event()
-    failure: list[Exception] = []
     loop = current_loop()
     assert loop is not None
-
-    def on_error(error: Exception) -> None:
-        failure.append(error)
-        _set_soon(loop, finished)
-
-    def on_completed() -> None:
-        _set_soon(loop, finished)
-
-    subscription = source.subscribe(on_next, on_error, on_completed)
+    sink = _Consumer(on_next, loop)
+    subscription = source.subscribe(sink)
     try:
-        await finished.wait()
+        await sink.finished.wait()
     finally:
         subscription.dispose()
-    if failure:
-        raise failure[0]
+    if sink.failure is not None:
+        raise sink.failure
 
 
-def _set_soon(loop: LoopHandle, event: anyio.Event) -> None:
-    if threading.get_ident() == loop.thread_id:
-        event.set()
-    else:
-        loop.call_soon_threadsafe(event.set)
+class _Consumer(Trusted[Any]):
+    """The end of :func:`consume`: items to a callback, the end to an event on the loop."""
+
+    __slots__ = ("_loop", "_take", "failure", "finished")
+
+    def __init__(self, on_next: Callable[[Any], None], loop: LoopHandle) -> None:
+        self._take = on_next
+        self._loop = loop
+        self.finished = anyio.Event()
+        self.failure: Exception | None = None
+
+    def on_next(self, value: Any) -> None:
+        self._take(value)
+
+    def on_error(self, error: Exception) -> None:
+        if self.failure is None:
+            self.failure = error
+        self._finish()
+
+    def on_completed(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if threading.get_ident() == self._loop.thread_id:
+            self.finished.set()
+        else:
+            self._loop.call_soon_threadsafe(self.finished.set)

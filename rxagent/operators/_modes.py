@@ -8,13 +8,15 @@ fused filter-and-map stage, so picking a mode costs one function call per part.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import reactivex
 from reactivex import abc
+from reactivex.disposable import SingleAssignmentDisposable
 
 from .._exceptions import UsageError
 from .._run import StreamPart
+from .._runtime import FastObservable, Trusted
 
 __all__ = ["MODES", "custom", "messages", "parts", "stream_mode", "updates", "values"]
 
@@ -42,31 +44,62 @@ def select(
     keep: Callable[[_T], bool], project: Callable[[_T], _R]
 ) -> Callable[[reactivex.Observable[_T]], reactivex.Observable[_R]]:
     """``filter(keep)`` and ``map(project)`` in one stage. An error in either goes to
-    ``on_error``, as Rx operators do."""
+    ``on_error`` and cancels the source, as Rx operators do."""
 
     def operator(source: reactivex.Observable[_T]) -> reactivex.Observable[_R]:
         def subscribe(
             observer: abc.ObserverBase[_R], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            forward = observer.on_next
+            stage = _Select(observer, keep, project)
+            stage.upstream.disposable = source.subscribe(stage, scheduler=scheduler)
+            return stage.upstream
 
-            def on_next(value: _T) -> None:
-                try:
-                    if not keep(value):
-                        return
-                    projected = project(value)
-                except Exception as error:
-                    observer.on_error(error)
-                    return
-                forward(projected)
-
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return reactivex.create(subscribe)
+        return FastObservable(subscribe)
 
     return operator
+
+
+class _Select(Trusted[_T], Generic[_T, _R]):
+    """The observer of one :func:`select` subscription."""
+
+    __slots__ = ("_forward", "_keep", "_observer", "_project", "upstream")
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[_R],
+        keep: Callable[[_T], bool],
+        project: Callable[[_T], _R],
+    ) -> None:
+        self._observer = observer
+        self._forward = observer.on_next
+        self._keep = keep
+        self._project = project
+        self.upstream = SingleAssignmentDisposable()
+
+    def on_next(self, value: _T) -> None:
+        try:
+            if not self._keep(value):
+                return
+            projected = self._project(value)
+        except Exception as error:
+            self.on_error(error)
+            self.upstream.dispose()
+            return
+        self._forward(projected)
+
+    def on_error(self, error: Exception) -> None:
+        if self._forward is not _drop:
+            self._forward = _drop  # the Rx grammar: nothing after the end
+            self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if self._forward is not _drop:
+            self._forward = _drop
+            self._observer.on_completed()
+
+
+def _drop(value: object) -> None:
+    pass
 
 
 def _of_modes(modes: tuple[str, ...]) -> Callable[[StreamPart], bool]:

@@ -12,7 +12,7 @@ from typing import Any, TypeAlias
 import anyio
 
 from .._exceptions import ScriptExhaustedError, UsageError
-from .._messages import AIMessage, AIMessageChunk, BaseMessage, make_chunk
+from .._messages import AIMessage, AIMessageChunk, BaseMessage, make_chunk, text_chunk
 from .._runtime import Demand
 from ..chat_models._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._replies import count_words, stream_reply
@@ -195,10 +195,8 @@ class FunctionChatModel(BaseChatModel):
                 response_metadata=metadata,
             )
             return
-        if isinstance(result, Iterator):
-            items: AsyncIterator[Any] = _pull_sync(result)
-        elif isinstance(result, AsyncIterator):
-            items = result
+        if isinstance(result, (Iterator, AsyncIterator)):
+            items: Iterator[Any] | AsyncIterator[Any] = result
         else:
             raise UsageError(
                 "a FunctionChatModel function returns a str, an AIMessage, or a (sync or "
@@ -207,13 +205,11 @@ class FunctionChatModel(BaseChatModel):
         await _stream_items(items, message_id, metadata, emit, demand, self.delay)
 
 
-async def _pull_sync(iterator: Iterator[Any]) -> AsyncIterator[Any]:
-    for item in iterator:
-        yield item
+_END = object()
 
 
 async def _stream_items(
-    items: AsyncIterator[Any],
+    items: Iterator[Any] | AsyncIterator[Any],
     message_id: str,
     metadata: dict[str, Any],
     emit: Callable[[AIMessageChunk], None],
@@ -223,18 +219,23 @@ async def _stream_items(
     ended = False
     saw_tool_call = False
     produced = 0
+    pull_sync = items if isinstance(items, Iterator) else None
+    pull_async = items if isinstance(items, AsyncIterator) else None
     try:
         while True:
             if not demand.ready:
                 await demand.wait()
             if delay and produced:
                 await anyio.sleep(delay)
-            try:
-                item = await anext(items)
-            except StopAsyncIteration:
+            if pull_sync is not None:  # pulled right here, not through an async wrapper
+                item = next(pull_sync, _END)
+            else:
+                assert pull_async is not None
+                item = await anext(pull_async, _END)
+            if item is _END:
                 break
             if isinstance(item, str):
-                chunk = make_chunk(item, id=message_id)
+                chunk = text_chunk(item, message_id)
             elif isinstance(item, AIMessageChunk):
                 chunk = item if item.id else item.model_copy(update={"id": message_id})
             else:
@@ -247,9 +248,11 @@ async def _stream_items(
             produced += 1
             emit(chunk)
     finally:
-        aclose = getattr(items, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        close = getattr(items, "close" if pull_sync is not None else "aclose", None)
+        if close is not None:
+            done = close()
+            if pull_sync is None:
+                await done
     if not ended:
         emit(
             make_chunk(
