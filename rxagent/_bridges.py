@@ -31,7 +31,6 @@ from ._runtime import (
     Spawned,
     Trusted,
     _background_loop,
-    _waker,
     collect_spawned,
     current_loop,
     observable_from_async,
@@ -46,7 +45,7 @@ DEFAULT_MAX_BUFFER = 256
 """Items an iterator buffers before it holds its producers back."""
 
 
-class _BufferSink(abc.ObserverBase[_T]):
+class _BufferSink(Trusted[_T]):
     """The observer at the end of a bridge: a deque, water marks, and a one-shot wake-up.
 
     The high-water mark starts at one item and doubles each time the consumer catches up, up
@@ -56,10 +55,14 @@ class _BufferSink(abc.ObserverBase[_T]):
     """
 
     __slots__ = (
-        "buffer", "demand", "done", "error", "held", "high", "low", "max_high", "notify",
+        "buffer", "demand", "done", "error", "held", "high", "loop", "low", "max_high",
+        "notify", "thread",
     )
 
     def __init__(self, max_buffer: int) -> None:
+        # Items are taken on the consumer's loop thread; ``attach`` names it before subscribing.
+        self.loop: LoopHandle | None = None
+        self.thread = 0
         self.buffer: deque[_T] = deque()
         self.max_high = max_buffer
         self.high = 1
@@ -71,7 +74,16 @@ class _BufferSink(abc.ObserverBase[_T]):
         # Set by a consumer about to wait; called (once) by whoever makes progress.
         self.notify: Callable[[], None] | None = None
 
+    def attach(self, loop: LoopHandle) -> _BufferSink[_T]:
+        self.loop = loop
+        self.thread = loop.thread_id
+        return self
+
     def on_next(self, value: _T) -> None:
+        if threading.get_ident() != self.thread:  # from a timer or a worker thread: hop over
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(lambda: self.on_next(value))
+            return
         buffer = self.buffer
         buffer.append(value)
         if not self.held and len(buffer) >= self.high:
@@ -83,10 +95,18 @@ class _BufferSink(abc.ObserverBase[_T]):
             notify()
 
     def on_error(self, error: Exception) -> None:
+        if threading.get_ident() != self.thread:
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(lambda: self.on_error(error))
+            return
         self.error = error
         self._finish()
 
     def on_completed(self) -> None:
+        if threading.get_ident() != self.thread:
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(self.on_completed)
+            return
         self._finish()
 
     def _finish(self) -> None:
@@ -100,12 +120,17 @@ class _BufferSink(abc.ObserverBase[_T]):
         """Pop the oldest item (the buffer must not be empty); let go of demand at low water."""
         item = self.buffer.popleft()
         if self.held and len(self.buffer) <= self.low:
-            self.held = False
-            if self.high < self.max_high:
-                self.high = min(2 * self.high, self.max_high)
-                self.low = self.high // 2
-            self.demand.release()
+            self.caught_up()
         return item
+
+    def caught_up(self) -> None:
+        """The consumer is down to the low-water mark: let the producers go, with a bigger
+        window next time."""
+        self.held = False
+        if self.high < self.max_high:
+            self.high = min(2 * self.high, self.max_high)
+            self.low = self.high // 2
+        self.demand.release()
 
     def release(self) -> None:
         if self.held:
@@ -159,8 +184,12 @@ class SyncIterator(Iterator[_T]):
 
     def __next__(self) -> _T:
         sink = self._sink
-        if sink.buffer:
-            return sink.take()
+        buffer = sink.buffer
+        if buffer:  # the per-item path: take() inlined
+            item = buffer.popleft()
+            if sink.held and len(buffer) <= sink.low:
+                sink.caught_up()
+            return item
         return self._next_slow()
 
     def _start(self) -> None:
@@ -177,8 +206,8 @@ class SyncIterator(Iterator[_T]):
     async def _subscribe_here(self) -> None:
         loop = current_loop()
         assert loop is not None
-        marshal = _ThreadSafeSink(self._sink, loop)
-        self._subscription, self._spawned = _subscribe(self._source, marshal, self._sink.demand)
+        sink = self._sink.attach(loop)
+        self._subscription, self._spawned = _subscribe(self._source, sink, sink.demand)
 
     def _next_slow(self) -> _T:
         if self._closed:
@@ -308,8 +337,8 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
             raise RuntimeError("to_async_iterator() must be iterated inside an event loop")
         if not self._started:
             self._started = True
-            marshal = _ThreadSafeSink(self._sink, loop)
-            self._subscription, self._spawned = _subscribe(self._source, marshal, self._sink.demand)
+            sink = self._sink.attach(loop)
+            self._subscription, self._spawned = _subscribe(self._source, sink, sink.demand)
         sink = self._sink
         while not sink.buffer:
             if sink.done:
@@ -347,28 +376,6 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
                 self._subscription.dispose()
             for handle in self._spawned:
                 handle.cancel()
-
-
-class _ThreadSafeSink(Trusted[_T]):
-    """Forwards to a sink on its loop's thread, wherever the events come from (Rx timers)."""
-
-    __slots__ = ("_loop", "_sink")
-
-    def __init__(self, sink: _BufferSink[_T], loop: LoopHandle) -> None:
-        self._sink = sink
-        self._loop = loop
-
-    def on_next(self, value: _T) -> None:
-        if threading.get_ident() == self._loop.thread_id:
-            self._sink.on_next(value)
-        else:
-            self._loop.call_soon_threadsafe(lambda: self._sink.on_next(value))
-
-    def on_error(self, error: Exception) -> None:
-        _waker(self._loop, lambda: self._sink.on_error(error))()
-
-    def on_completed(self) -> None:
-        _waker(self._loop, self._sink.on_completed)()
 
 
 def to_iterator(

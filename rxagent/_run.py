@@ -112,6 +112,7 @@ class RunContext:
             self.loop.call_soon_threadsafe(lambda: self._emit_if_open(part))
 
     def _emit_if_open(self, part: StreamPart) -> None:
+        # emit() on the loop's thread.
         if not self.closed:
             self._emit(part)
 
@@ -156,25 +157,21 @@ class RunContext:
             "lc_agent_name": self.agent_name,
         }
 
-    def model_call(self, model: BaseChatModel) -> Callable[[AIMessageChunk], None] | None:
-        """The reporter for one model call's chunks, or None when the call must not stream
-        (a model tagged ``"nostream"``)."""
+    def model_call(
+        self, model: BaseChatModel, observer: abc.ObserverBase[AIMessageChunk]
+    ) -> abc.ObserverBase[AIMessageChunk] | None:
+        """An observer that reports one model call's chunks to this run on their way to
+        ``observer``; None when the call must not stream (a model tagged ``"nostream"``)."""
         metadata = self.call_metadata(model)
         if "nostream" in metadata["tags"]:
             return None
-        ns = self.ns
-        emit = self.emit
+        # A call subscribed on the run's loop thread produces there too (it is spawned on the
+        # subscriber's loop), so its chunks can skip emit()'s thread check.
+        on_loop = threading.get_ident() == self.loop.thread_id
+        emit = self._emit_if_open if on_loop else self.emit
         if model.disable_streaming is True:
-            # The call arrives as one chunk; ``messages`` shows it as the whole AIMessage.
-            def report_whole(chunk: AIMessageChunk) -> None:
-                emit({"type": "messages", "ns": ns, "data": (chunk.to_message(), metadata)})
-
-            return report_whole
-
-        def report(chunk: AIMessageChunk) -> None:
-            emit({"type": "messages", "ns": ns, "data": (chunk, metadata)})
-
-        return report
+            return _ReportingWhole(emit, self.ns, metadata, observer)
+        return _Reporting(emit, self.ns, metadata, observer)
 
 
 current_run: ContextVar[RunContext | None] = ContextVar("rxagent_current_run", default=None)
@@ -189,28 +186,32 @@ def report_model_calls(
         observer: abc.ObserverBase[AIMessageChunk], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         run = current_run.get()
-        report = run.model_call(model) if run is not None else None
-        if report is None:
-            return source.subscribe(observer, scheduler=scheduler)
-        return source.subscribe(_Reporting(report, observer), scheduler=scheduler)
+        reporting = run.model_call(model, observer) if run is not None else None
+        return source.subscribe(reporting or observer, scheduler=scheduler)
 
     return FastObservable(subscribe)
 
 
 class _Reporting(Trusted[AIMessageChunk]):
-    """Passes a model call's chunks on, reporting each to the run on the way."""
+    """Passes a model call's chunks on, reporting each to the run as a ``messages`` part."""
 
-    __slots__ = ("_forward", "_observer", "_report")
+    __slots__ = ("_emit", "_forward", "_metadata", "_ns", "_observer")
 
     def __init__(
-        self, report: Callable[[AIMessageChunk], None], observer: abc.ObserverBase[AIMessageChunk]
+        self,
+        emit: Callable[[StreamPart], None],
+        ns: tuple[str, ...],
+        metadata: dict[str, Any],
+        observer: abc.ObserverBase[AIMessageChunk],
     ) -> None:
-        self._report = report
+        self._emit = emit
+        self._ns = ns
+        self._metadata = metadata  # built once per call, shared by all its chunks
         self._observer = observer
         self._forward = observer.on_next
 
     def on_next(self, chunk: AIMessageChunk) -> None:
-        self._report(chunk)
+        self._emit({"type": "messages", "ns": self._ns, "data": (chunk, self._metadata)})
         self._forward(chunk)
 
     def on_error(self, error: Exception) -> None:
@@ -218,6 +219,17 @@ class _Reporting(Trusted[AIMessageChunk]):
 
     def on_completed(self) -> None:
         self._observer.on_completed()
+
+
+class _ReportingWhole(_Reporting):
+    """For ``disable_streaming=True``: the call's one chunk shows as the whole AIMessage."""
+
+    __slots__ = ()
+
+    def on_next(self, chunk: AIMessageChunk) -> None:
+        message = chunk.to_message()
+        self._emit({"type": "messages", "ns": self._ns, "data": (message, self._metadata)})
+        self._forward(chunk)
 
 
 def _input_messages(value: Any) -> list[BaseMessage]:

@@ -46,13 +46,25 @@ def select(
     """``filter(keep)`` and ``map(project)`` in one stage. An error in either goes to
     ``on_error`` and cancels the source, as Rx operators do."""
 
-    def operator(source: reactivex.Observable[_T]) -> reactivex.Observable[_R]:
+    return _selecting(lambda observer: _Select(observer, keep, project))
+
+
+def _payloads_of(mode: str) -> Operator:
+    """``select`` of one mode's payloads, with the test and the projection inlined: this is
+    the stage every token of ``stream(stream_mode="messages")`` goes through."""
+    return _selecting(lambda observer: _PayloadsOf(observer, mode))
+
+
+def _selecting(
+    stage: Callable[[abc.ObserverBase[Any]], _Select[Any, Any]],
+) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[Any]]:
+    def operator(source: reactivex.Observable[Any]) -> reactivex.Observable[Any]:
         def subscribe(
-            observer: abc.ObserverBase[_R], scheduler: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            stage = _Select(observer, keep, project)
-            stage.upstream.disposable = source.subscribe(stage, scheduler=scheduler)
-            return stage.upstream
+            observing = stage(observer)
+            observing.upstream.disposable = source.subscribe(observing, scheduler=scheduler)
+            return observing.upstream
 
         return FastObservable(subscribe)
 
@@ -96,6 +108,25 @@ class _Select(Trusted[_T], Generic[_T, _R]):
         if self._forward is not _drop:
             self._forward = _drop
             self._observer.on_completed()
+
+
+class _PayloadsOf(_Select[StreamPart, Any]):
+    __slots__ = ("_mode",)
+
+    def __init__(self, observer: abc.ObserverBase[Any], mode: str) -> None:
+        super().__init__(observer, bool, _data)
+        self._mode = mode
+
+    def on_next(self, value: StreamPart) -> None:
+        try:
+            if value["type"] != self._mode:
+                return
+            data = value["data"]
+        except Exception as error:
+            self.on_error(error)
+            self.upstream.dispose()
+            return
+        self._forward(data)
 
 
 def _drop(value: object) -> None:
@@ -143,6 +174,8 @@ def stream_mode(
     project: Callable[[StreamPart], Any]
     if labelled is None:
         labelled = len(checked) > 1
+    if not labelled and not subgraphs and len(checked) == 1:
+        return _payloads_of(checked[0])
     if not labelled:
         project = _ns_and_data if subgraphs else _data
     else:
@@ -152,13 +185,13 @@ def stream_mode(
 
 def values() -> Operator:
     """The full state after each step, the input state first: ``{"messages": [...]}``."""
-    return select(_of_modes(("values",)), _data)
+    return _payloads_of("values")
 
 
 def updates() -> Operator:
     """What each step added: ``{"model": {"messages": [AIMessage]}}`` after a model step, one
     ``{"tools": {"messages": [ToolMessage]}}`` per tool call as it finishes."""
-    return select(_of_modes(("updates",)), _data)
+    return _payloads_of("updates")
 
 
 def messages() -> Operator:
@@ -169,12 +202,12 @@ def messages() -> Operator:
 
         --m1--u--m2--m3--|   messages()   --(c1,md)--(c2,md)--(c3,md)--|
     """
-    return select(_of_modes(("messages",)), _data)
+    return _payloads_of("messages")
 
 
 def custom() -> Operator:
     """Whatever the run's writers were given, in order (``get_stream_writer()``)."""
-    return select(_of_modes(("custom",)), _data)
+    return _payloads_of("custom")
 
 
 def _identity(part: StreamPart) -> StreamPart:

@@ -234,6 +234,10 @@ async def _stream_items(
                 item = await anext(pull_async, _END)
             if item is _END:
                 break
+            if item.__class__ is str:  # a text token: nothing else to look at
+                produced += 1
+                emit(text_chunk(item, message_id))
+                continue
             if isinstance(item, str):
                 chunk = text_chunk(item, message_id)
             elif isinstance(item, AIMessageChunk):
