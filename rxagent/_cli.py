@@ -1,103 +1,193 @@
-"""The ``rxagent`` command: ``rxagent demo`` runs the seed's weather agent, live."""
+"""The ``rxagent`` command, and the terminal renderer it shares with :mod:`rxagent.notebook`.
+
+``rxagent demo`` runs the seed docs' weather agent and prints what it streams as it arrives.
+:class:`TerminalRenderer` turns a run's parts into append-only text: a header per step
+(``▶ model · step 1``), tokens as they come, tool calls as their arguments form, progress lines
+from tools, tool results, and nested agents indented under the call that runs them. Colour only
+when asked for (a terminal without ``NO_COLOR``, or ``--color``); plain text otherwise.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from . import __version__
+from ._agent import StreamMode
 from ._demo import DEMO_QUESTION, weather_agent
-from ._exceptions import RxAgentError
+from ._exceptions import MissingAPIKeyError, RxAgentError
 from ._messages import AIMessage, AIMessageChunk, ToolMessage
 
-__all__ = ["main"]
+__all__ = ["TerminalRenderer", "main", "use_color"]
 
 _MODES = ("all", "updates", "messages", "custom", "values")
+_PART_TYPES = frozenset({"values", "updates", "messages", "custom"})
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rxagent",
         description="Agent streaming on Rx observables. Try: rxagent demo",
+        epilog="Run 'rxagent COMMAND --help' for a command's options. 'python -m rxagent' "
+        "is the same command.",
     )
     parser.add_argument("--version", action="version", version=f"rxagent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="run the seed's weather agent and show what it streams, live",
+        help="run the seed docs' weather agent and show what it streams, live",
         description=(
             "Run the weather agent of the LangChain streaming docs and print what it streams "
             "as it arrives: tokens, tool calls as their arguments form, progress lines from the "
             "tool, and step boundaries. Runs on the embedded scripted model (no key, no "
             "network) unless --model names a real one."
         ),
+        epilog=(
+            "examples:\n"
+            "  rxagent demo                       every mode, rendered live\n"
+            "  rxagent demo --mode messages       the seed's LLM-token example\n"
+            "  rxagent demo --speed 5             slow motion\n"
+            "  OPENAI_API_KEY=... rxagent demo --model gpt-5-nano\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--mode",
         choices=_MODES,
         default="all",
-        help="what to show: 'all' renders every mode live (default); the others print that "
-        "stream mode's payloads the way the seed docs print them",
+        help="what to show: 'all' renders updates, messages and custom live (default); the "
+        "others print that stream mode's payloads as the seed docs' examples print them",
     )
     demo.add_argument(
         "--model",
         metavar="SPEC",
         default=None,
-        help="a model string such as 'openai:gpt-4o-mini' or 'claude-sonnet-4-5-20250929' "
-        "(needs the provider's API key); default: the embedded scripted model",
+        help="a model string such as 'openai:gpt-4o-mini', 'gpt-5-nano' or "
+        "'claude-sonnet-4-5-20250929' (needs OPENAI_API_KEY or ANTHROPIC_API_KEY); "
+        "default: the embedded scripted model",
     )
     demo.add_argument(
         "--speed",
         type=float,
         metavar="TOKENS_PER_SECOND",
         default=None,
-        help="pace of the scripted model; 0 streams as fast as possible (default: 40 on a "
-        "terminal, 0 when piped)",
+        help="pace of the scripted model, in chunks per second; 0 streams as fast as "
+        "possible (default: 40 on a terminal, 0 when piped); ignored with --model",
     )
     demo.add_argument(
-        "--question", default=DEMO_QUESTION, help=f"what to ask (default: {DEMO_QUESTION!r})"
+        "--question",
+        default=DEMO_QUESTION,
+        help=f"what to ask (default: {DEMO_QUESTION!r}); the scripted model gives its "
+        "scripted answer whatever the question",
     )
     color = demo.add_mutually_exclusive_group()
-    color.add_argument("--color", dest="color", action="store_true", default=None,
-                       help="force colour")
-    color.add_argument("--no-color", dest="color", action="store_false",
-                       help="plain text (also when piped, or with NO_COLOR set)")
+    color.add_argument(
+        "--color", dest="color", action="store_true", default=None,
+        help="colour even when piped",
+    )
+    color.add_argument(
+        "--no-color", dest="color", action="store_false",
+        help="plain text (the default when piped, with NO_COLOR set, or with TERM=dumb)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rxagent`` command; returns the exit status."""
+    """Run the ``rxagent`` command.
+
+    Args:
+        argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
+
+    Returns:
+        The exit status: 0 on success, 1 when the run fails, 2 for a bad command line
+        (argparse exits with it), 130 when interrupted.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     out = sys.stdout
-    tty = out.isatty()
-    color = args.color if args.color is not None else tty and "NO_COLOR" not in os.environ
-    speed = args.speed if args.speed is not None else (40.0 if tty else 0.0)
-    if speed < 0:
+    tty = _isatty(out)
+    if args.speed is not None and args.speed < 0:
         parser.error("--speed must not be negative")
+    speed = args.speed if args.speed is not None else (40.0 if tty else 0.0)
+    renderer: TerminalRenderer | None = None
     try:
         agent = weather_agent(args.model, delay=1.0 / speed if speed else 0.0)
         run_input = {"messages": [{"role": "user", "content": args.question}]}
         if args.mode == "all":
-            _render_live(agent.stream(run_input, stream_mode=["updates", "messages", "custom"]),
-                         out, color)
+            renderer = TerminalRenderer(out, color=use_color(out, args.color))
+            modes: list[StreamMode] = ["updates", "messages", "custom"]
+            with agent.stream(run_input, stream_mode=modes, subgraphs=True,
+                              version="v2") as parts:
+                for part in parts:
+                    renderer.feed(part)
+            renderer.close()
         else:
-            _print_mode(agent.stream(run_input, stream_mode=args.mode), args.mode, out)
+            with agent.stream(run_input, stream_mode=args.mode) as items:
+                _print_mode(items, args.mode, out)
+    except MissingAPIKeyError as error:
+        _fail(renderer, error)
+        print("rxagent: run 'rxagent demo' without --model to use the scripted model",
+              file=sys.stderr)
+        return 1
     except RxAgentError as error:
-        print(f"rxagent: error: {error}", file=sys.stderr)
+        _fail(renderer, error)
         return 1
     except KeyboardInterrupt:
+        if renderer is not None:
+            renderer.close(stopped="interrupted")
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
     return 0
 
 
-def _print_mode(stream: Any, mode: str, out: TextIO) -> None:
+def _fail(renderer: TerminalRenderer | None, error: Exception) -> None:
+    if renderer is not None:
+        renderer.close(stopped=f"{type(error).__name__}")
+    print(f"rxagent: error: {error}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    # The reader went away (``rxagent demo | head``): stop writing, and keep Python from
+    # complaining about the pipe again when it flushes stdout at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+        pass
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def use_color(out: TextIO, requested: bool | None = None) -> bool:
+    """Whether to colour what goes to ``out``.
+
+    Args:
+        out: the stream written to.
+        requested: ``True``/``False`` forces the answer; ``None`` colours a terminal unless
+            ``NO_COLOR`` is set (to anything but an empty string) or ``TERM`` is ``dumb``.
+    """
+    if requested is not None:
+        return requested
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return _isatty(out)
+
+
+def _print_mode(stream: Iterable[Any], mode: str, out: TextIO) -> None:
     """Print one mode's payloads the way the seed docs' examples print them."""
     for item in stream:
         if mode == "updates":
@@ -108,7 +198,7 @@ def _print_mode(stream: Any, mode: str, out: TextIO) -> None:
             token, metadata = item
             print(f"node: {metadata['langgraph_node']}", file=out)
             print(f"content: {token.content_blocks}", file=out)
-            print(file=out)
+            print("\n", file=out)
         elif mode == "custom":
             print(item, file=out)
         else:
@@ -117,84 +207,273 @@ def _print_mode(stream: Any, mode: str, out: TextIO) -> None:
         out.flush()
 
 
-class _Style:
-    def __init__(self, color: bool) -> None:
+_FANCY = {"step": "▶", "call": "⚙", "ok": "✓", "error": "✗", "progress": "·", "arrow": "→",
+          "done": "✔", "sub": "▸", "more": "…", "sep": "·"}
+_PLAIN = {"step": ">", "call": "*", "ok": "+", "error": "x", "progress": "-", "arrow": "->",
+          "done": "=", "sub": ">", "more": "...", "sep": "-"}
+
+_HEADER, _CALL, _ARGS, _PROGRESS, _RESULT, _ERROR, _REASONING, _DONE = (
+    "1;36", "33", "2", "35", "32", "31", "2;3", "1;32",
+)
+
+
+class TerminalRenderer:
+    """Render a run's parts as they arrive, as append-only text for a terminal or a file.
+
+    Feed it the parts of ``agent.observe(...)`` (or ``stream(..., version="v2")``), in
+    order. Each model call gets a header line and its tokens as they come; a tool call shows
+    its name, then its arguments as they form; tools show their progress lines (custom
+    events) and results. A nested agent's parts are indented under its caller. Items that are
+    not parts (say, strings after ``rxo.text()``) are written as they are.
+
+    Args:
+        out: where to write.
+        color: use ANSI colours.
+    """
+
+    def __init__(self, out: TextIO, *, color: bool = False) -> None:
+        self.out = out
         self.color = color
+        self.glyphs = _FANCY if _can_encode(out, "".join(_FANCY.values())) else _PLAIN
+        self.model_calls = 0
+        self.tool_results = 0
+        self.tokens = 0
+        self._at_line_start = True
+        self._indent = ""
+        self._block: object = None  # what the lines being written belong to
+        self._open_call: tuple[int, object] | None = None  # a tool call whose "(" is open
+        self._call_names: dict[tuple[int, object], str] = {}
+        self._calls: dict[int, Any] = {}  # id(metadata) -> metadata, kept alive
+        self._streamed_ids: set[str] = set()  # messages seen token by token
+        self._agents: dict[tuple[str, ...], str] = {}
+        self._closed = False
 
-    def __call__(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
+    # -- writing -----------------------------------------------------------------------------
+
+    def _style(self, text: str, code: str | None) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color and code else text
+
+    def _write(self, text: str, code: str | None = None) -> None:
+        """Write ``text``, indenting every line it starts."""
+        for position, piece in enumerate(text.split("\n")):
+            if position:
+                self.out.write("\n")
+                self._at_line_start = True
+            if piece:
+                if self._at_line_start:
+                    self.out.write(self._indent)
+                styled = self._style(piece, code)
+                try:
+                    self.out.write(styled)
+                except UnicodeEncodeError:  # a model's emoji on a console that has none
+                    encoding = getattr(self.out, "encoding", None) or "ascii"
+                    self.out.write(styled.encode(encoding, "replace").decode(encoding))
+                self._at_line_start = False
+
+    def _newline(self) -> None:
+        if not self._at_line_start:
+            self.out.write("\n")
+            self._at_line_start = True
+
+    def _line(self, text: str, code: str | None = None) -> None:
+        self._close_call()
+        self._newline()
+        self._write(text, code)
+        self._newline()
+
+    def _close_call(self) -> None:
+        if self._open_call is not None:
+            self._write(")", _ARGS)
+            self._open_call = None
+
+    def _begin(self, block: object, ns: tuple[str, ...], title: str) -> None:
+        if block == self._block:
+            return
+        self._close_call()
+        self._newline()
+        self._indent = "  " * len(ns)
+        who = self._who(ns)
+        label = f"{who} {self.glyphs['sub']} {title}" if who else title
+        self._write(f"{self.glyphs['step']} {label}", _HEADER)
+        self._newline()
+        self._indent = "  " * (len(ns) + 1)
+        self._block = block
+
+    def _who(self, ns: tuple[str, ...]) -> str:
+        if not ns:
+            return ""
+        return self._agents.get(ns) or ns[-1]
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def feed(self, item: Any) -> None:
+        """Render one part (or any other item) of the stream."""
+        if not _is_part(item):
+            self._other(item)
+        else:
+            kind = item["type"]
+            if kind == "messages":
+                self._message(item["ns"], *item["data"])
+            elif kind == "custom":
+                self._custom(item["ns"], item["data"])
+            elif kind == "updates":
+                self._update(item["ns"], item["data"])
+        self.out.flush()
+
+    def _message(self, ns: tuple[str, ...], message: Any, metadata: dict[str, Any]) -> None:
+        if not isinstance(message, AIMessage):
+            return  # ToolMessages: shown from ``updates``, with their status
+        agent = metadata.get("lc_agent_name")
+        if agent and ns:
+            self._agents.setdefault(ns, agent)
+        key = id(metadata)
+        if key not in self._calls:
+            self._calls[key] = metadata
+            self.model_calls += 1
+        node = metadata.get("langgraph_node", "model")
+        title = f"{node} {self.glyphs['sep']} step {metadata.get('langgraph_step', '?')}"
+        self._begin(("model", key), ns, title)
+        if message.id:
+            self._streamed_ids.add(message.id)
+        if isinstance(message, AIMessageChunk):
+            self._chunk(key, message)
+        else:  # disable_streaming=True: the whole reply at once
+            self._whole(message)
+
+    def _chunk(self, key: int, chunk: AIMessageChunk) -> None:
+        thinking = _reasoning(chunk)
+        if thinking:
+            self._close_call()
+            self._write(thinking, _REASONING)
+        text = chunk.text
+        if text:
+            self._close_call()
+            self._write(text)
+            self.tokens += 1
+        for fragment in chunk.tool_call_chunks:
+            call = (key, fragment.get("index"))
+            name = fragment.get("name")
+            if name:
+                self._call_names[call] = name
+                self._close_call()
+                self._newline()
+                self._write(f"{self.glyphs['call']} {name}", _CALL)
+                self._write("(", _ARGS)
+                self._open_call = call
+            arguments = fragment.get("args")
+            if arguments:
+                if self._open_call != call:  # calls interleaved: pick this one up again
+                    self._close_call()
+                    self._newline()
+                    named = self._call_names.get(call, "?")
+                    self._write(f"{self.glyphs['call']} {named}", _CALL)
+                    self._write(f"({self.glyphs['more']}", _ARGS)
+                    self._open_call = call
+                self._write(arguments, _ARGS)
+        if chunk.chunk_position == "last":
+            self._close_call()
+
+    def _whole(self, message: AIMessage) -> None:
+        if message.text:
+            self._write(message.text)
+            self.tokens += 1
+        for call in message.tool_calls:
+            self._line(f"{self.glyphs['call']} {call['name']}({_json(call['args'])})", _CALL)
+
+    def _custom(self, ns: tuple[str, ...], data: Any) -> None:
+        self._begin(("tools", ns), ns, "tools")
+        self._line(f"{self.glyphs['progress']} {data}", _PROGRESS)
+
+    def _update(self, ns: tuple[str, ...], update: dict[str, Any]) -> None:
+        for node, value in update.items():
+            messages = value.get("messages", []) if isinstance(value, dict) else []
+            for message in messages:
+                if isinstance(message, ToolMessage):
+                    self._begin(("tools", ns), ns, "tools")
+                    self.tool_results += 1
+                    failed = message.status == "error"
+                    mark = self.glyphs["error" if failed else "ok"]
+                    self._line(f"{mark} {message.name} {self.glyphs['arrow']} "
+                               f"{_one_line(message.text, self.glyphs['more'])}",
+                               _ERROR if failed else _RESULT)
+                elif isinstance(message, AIMessage) and message.id not in self._streamed_ids:
+                    # A model left out of ``messages`` (tagged "nostream"): show its reply whole.
+                    self.model_calls += 1
+                    self._begin(("model-update", id(message)), ns, f"{node} (not streamed)")
+                    self._whole(message)
+
+    def _other(self, item: Any) -> None:
+        if self._block != "items":
+            self._close_call()
+            self._newline()
+            self._indent = ""
+            self._block = "items"
+        if isinstance(item, str):
+            self._write(item)
+            self.tokens += 1
+        else:
+            self._line(repr(item))
+
+    def close(self, stopped: str | None = None) -> None:
+        """End the output: a summary line, or why the run stopped.
+
+        Args:
+            stopped: why the run ended early (an error's name, ``"interrupted"``); ``None``
+                when it finished.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._close_call()
+        self._newline()
+        self._indent = ""
+        calls = f"{self.model_calls} model call{'s' * (self.model_calls != 1)}"
+        tools = f"{self.tool_results} tool call{'s' * (self.tool_results != 1)}"
+        tokens = f"{self.tokens} text chunk{'s' * (self.tokens != 1)}"
+        if stopped is None:
+            self._write(f"{self.glyphs['done']} done: {calls}, {tools}, {tokens}", _DONE)
+        else:
+            self._write(f"{self.glyphs['error']} stopped ({stopped}) after {calls}, {tools}",
+                        _ERROR)
+        self._newline()
+        self.out.flush()
 
 
-def _render_live(stream: Any, out: TextIO, color: bool) -> None:
-    """Render updates, messages and custom events as they arrive, on one screen."""
-    style = _Style(color)
-    mid_line = False
-    current_call: object = None
-    model_calls = tool_calls = tokens = 0
+def _is_part(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") in _PART_TYPES
+        and "ns" in item
+        and "data" in item
+    )
 
-    section = ""
 
-    def tools_section(section: str) -> str:
-        if section != "tools":
-            newline()
-            out.write(style("▶ tools\n", "1;36"))
-        return "tools"
+def _reasoning(chunk: AIMessage) -> str:
+    if isinstance(chunk.content, str):
+        return ""
+    return "".join(
+        block.get("reasoning") or ""
+        for block in chunk.content_blocks
+        if block.get("type") == "reasoning"
+    )
 
-    def newline() -> None:
-        nonlocal mid_line
-        if mid_line:
-            out.write("\n")
-            mid_line = False
 
-    for mode, payload in stream:
-        if mode == "messages":
-            chunk, metadata = payload
-            if isinstance(chunk, ToolMessage) or not isinstance(chunk, AIMessage):
-                continue
-            if metadata is not current_call:
-                current_call = metadata
-                section = "model"
-                model_calls += 1
-                newline()
-                out.write(style(f"▶ {metadata['langgraph_node']} · step "
-                                f"{metadata['langgraph_step']}\n", "1;36"))
-            if isinstance(chunk, AIMessageChunk):
-                for part in chunk.tool_call_chunks:
-                    if part.get("name"):
-                        newline()
-                        out.write(style(f"  ⚙ {part['name']}", "33") + style("(", "2"))
-                        mid_line = True
-                    arguments = part.get("args")
-                    if arguments:
-                        out.write(style(arguments, "2"))
-                        mid_line = True
-                if chunk.chunk_position == "last" and chunk.response_metadata.get(
-                    "finish_reason"
-                ) == "tool_calls":
-                    out.write(style(")", "2"))
-            text = chunk.text
-            if text:
-                if not mid_line:
-                    out.write("  ")
-                out.write(text.replace("\n", "\n  ") if text.strip() else text)
-                mid_line = not text.endswith("\n")
-                tokens += 1
-        elif mode == "custom":
-            newline()
-            section = tools_section(section)
-            out.write(style(f"  · {payload}\n", "35"))
-        elif mode == "updates":
-            for update in payload.values():
-                for message in update.get("messages", []):
-                    if isinstance(message, ToolMessage):
-                        section = tools_section(section)
-                        tool_calls += 1
-                        newline()
-                        mark = "✗" if message.status == "error" else "✓"
-                        out.write(style(f"  {mark} {message.name} → ", "32")
-                                  + f"{message.text}\n")
-        out.flush()
-    newline()
-    out.write(style(f"✔ done: {model_calls} model calls, {tool_calls} tool calls, "
-                    f"{tokens} text tokens\n", "1;32"))
-    out.flush()
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _one_line(text: str, more: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + more
+
+
+def _can_encode(out: TextIO, text: str) -> bool:
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
