@@ -20,7 +20,7 @@ from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignme
 from reactivex.scheduler import ThreadPoolScheduler
 
 from .._exceptions import BufferOverflowError, UsageError
-from .._runtime import Demand, subscription_demand
+from .._runtime import Demand, current_loop, subscription_demand
 
 __all__ = ["BackpressureStrategy", "backpressure"]
 
@@ -33,12 +33,25 @@ _drain_pool: ThreadPoolScheduler | None = None
 _drain_pool_lock = threading.Lock()
 
 
-def _default_scheduler() -> abc.SchedulerBase:
-    global _drain_pool
-    with _drain_pool_lock:
-        if _drain_pool is None:
-            _drain_pool = ThreadPoolScheduler(max_workers=8)
-        return _drain_pool
+def _submitter(scheduler: abc.SchedulerBase | None) -> Callable[[Callable[[], None]], None]:
+    """How to run the drain loop: on the given scheduler; else on the subscriber's event loop
+    (so that ``await``, iterators and tasks see the items on their own thread); else on a
+    shared thread pool."""
+    if scheduler is None:
+        loop = current_loop()
+        if loop is not None:
+            return loop.call_soon_threadsafe
+        global _drain_pool
+        with _drain_pool_lock:
+            if _drain_pool is None:
+                _drain_pool = ThreadPoolScheduler(max_workers=8)
+            scheduler = _drain_pool
+    chosen = scheduler
+
+    def submit(drain: Callable[[], None]) -> None:
+        chosen.schedule(lambda _scheduler, _state: drain())
+
+    return submit
 
 
 def backpressure(
@@ -49,9 +62,10 @@ def backpressure(
 ) -> Callable[[reactivex.Observable[_T]], reactivex.Observable[_T]]:
     """Deliver items on ``scheduler`` through a buffer of ``max_buffer`` items.
 
-    The consumer (everything downstream) runs on ``scheduler`` (a shared thread pool by
-    default; an ``AsyncIOScheduler`` delivers on an event loop), one item at a time, in order,
-    while the producers go on. When the consumer falls ``max_buffer`` items behind:
+    The consumer (everything downstream) runs on ``scheduler``, one item at a time, in order,
+    while the producers go on. By default that is the event loop of the subscribing thread
+    (asyncio or trio: the consumer gets its turns between the producers'), or a shared thread
+    pool when the subscriber runs no loop. When the consumer falls ``max_buffer`` items behind:
 
     - ``"pause"`` (lossless): the run's producers wait before producing more, until the buffer
       is down to half. Producers that do not consult the run's demand (a plain Rx source) are
@@ -76,7 +90,7 @@ def backpressure(
     Args:
         max_buffer: the high-water mark; "pause" releases the producers at half of it.
         strategy: what to do when the buffer is full.
-        scheduler: where the consumer runs.
+        scheduler: where the consumer runs (default: see above).
 
     Raises:
         UsageError: a ``max_buffer`` below 1 or an unknown strategy.
@@ -90,7 +104,7 @@ def backpressure(
         def subscribe(
             observer: abc.ObserverBase[_T], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            buffer = _Buffer(observer, max_buffer, strategy, scheduler or _default_scheduler())
+            buffer = _Buffer(observer, max_buffer, strategy, _submitter(scheduler))
             # The producers upstream obey our demand; whoever holds ours from downstream (an
             # iterator at its own high-water mark) holds the producers too.
             downstream = subscription_demand.get()
@@ -127,13 +141,13 @@ class _Buffer(abc.ObserverBase[_T]):
         observer: abc.ObserverBase[_T],
         high: int,
         strategy: str,
-        scheduler: abc.SchedulerBase,
+        submit: Callable[[Callable[[], None]], None],
     ) -> None:
         self.observer = observer
         self.high = high
         self.low = high // 2
         self.strategy = strategy
-        self.scheduler = scheduler
+        self.submit = submit
         self.demand = Demand()
         self.upstream: abc.DisposableBase | None = None
         self._items: deque[_T] = deque()
@@ -194,9 +208,9 @@ class _Buffer(abc.ObserverBase[_T]):
             if self._draining or self._stopped:
                 return
             self._draining = True
-        self.scheduler.schedule(self._drain)
+        self.submit(self._drain)
 
-    def _drain(self, _scheduler: abc.SchedulerBase, _state: object = None) -> None:
+    def _drain(self) -> None:
         observer = self.observer
         while True:
             release = False

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
 import pytest
 import reactivex
 from reactivex import abc
+from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.testing import TestScheduler
 
 from rxagent import BufferOverflowError, UsageError, create_agent
@@ -19,6 +20,7 @@ from rxagent.messages import AIMessageChunk
 from rxagent.testing import FunctionChatModel
 
 HI = {"messages": ["Hi"]}
+POOL = ThreadPoolScheduler(2)  # a consumer on a thread of its own, to be slow on purpose
 
 
 def burst(count: int) -> reactivex.Observable[int]:
@@ -140,9 +142,8 @@ async def test_pause_holds_a_model_that_would_run_ahead_and_loses_nothing() -> N
 
     gate = Gate()
     agent = create_agent(FunctionChatModel(tokens))
-    subscription = agent.observe(HI).pipe(rxo.text(), rxo.backpressure(16)).subscribe(
-        gate.on_next, gate.on_error, gate.on_completed
-    )
+    pipeline = agent.observe(HI).pipe(rxo.text(), rxo.backpressure(16, scheduler=POOL))
+    subscription = pipeline.subscribe(gate.on_next, gate.on_error, gate.on_completed)
     with anyio.fail_after(10):
         while pulled < 16:
             await anyio.sleep(0)
@@ -172,7 +173,7 @@ async def test_error_strategy_cancels_the_run() -> None:
 
     gate = Gate()
     agent = create_agent(FunctionChatModel(endless))
-    agent.observe(HI).pipe(rxo.text(), rxo.backpressure(8, "error")).subscribe(
+    agent.observe(HI).pipe(rxo.text(), rxo.backpressure(8, "error", scheduler=POOL)).subscribe(
         gate.on_next, gate.on_error, gate.on_completed
     )
     with anyio.fail_after(10):
@@ -182,3 +183,26 @@ async def test_error_strategy_cancels_the_run() -> None:
     # The consumer may have taken one item before it blocked, the buffer holds 8 more.
     assert gate.items in (["x"] * 8, ["x"] * 9)
     assert isinstance(gate.end[0], BufferOverflowError)
+
+
+@pytest.mark.anyio
+async def test_inside_an_event_loop_the_consumer_runs_on_the_loops_thread() -> None:
+    threads: set[int] = set()
+    texts: list[str] = []
+    done = anyio.Event()
+
+    def take(text: str) -> None:
+        threads.add(threading.get_ident())
+        texts.append(text)
+
+    def tokens(messages: Any, tools: Any) -> Iterator[str]:
+        yield from (f"t{i} " for i in range(1_000))
+
+    agent = create_agent(FunctionChatModel(tokens))
+    agent.observe(HI).pipe(rxo.text(), rxo.backpressure(32)).subscribe(
+        take, on_completed=done.set
+    )
+    with anyio.fail_after(10):
+        await done.wait()
+    assert threads == {threading.get_ident()}
+    assert texts == [f"t{i} " for i in range(1_000)]
