@@ -53,6 +53,8 @@ class Agent:
         self.model = model
         self.tools = list(tools)
         self.tools_by_name = {tool.name: tool for tool in self.tools}
+        # Described once: every model call of every run sends the same specs.
+        self.tool_specs = [tool.tool_spec() for tool in self.tools]
         self.system_prompt = system_prompt
         self.name = name
 

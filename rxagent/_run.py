@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -64,7 +65,10 @@ class RunContext:
     """
 
     __slots__ = (
+        "_drained",
         "_emit",
+        "_flush_scheduled",
+        "_pending",
         "agent_name",
         "checkpoint_ns",
         "closed",
@@ -99,42 +103,62 @@ class RunContext:
         self.step = 0
         self.task_ns = ""  # checkpoint namespace of the node task being executed
         self.closed = False
+        # Parts from other threads (sync tools' writers) wait here for the loop, which is
+        # woken once per batch, not once per part: a wake-up costs far more than a part.
+        self._pending: deque[StreamPart] = deque()
+        self._flush_scheduled = False
+        self._drained = threading.Event()
 
     # -- emitting -------------------------------------------------------------------------
 
     def emit(self, part: StreamPart) -> None:
-        """Deliver a part to the run's subscriber, from whichever thread we are on."""
+        """Deliver a part to the run's subscriber, from whichever thread we are on.
+
+        From another thread the part is queued for the loop, and the caller waits while
+        ``_MAX_PENDING`` parts are queued already, so the queue stays bounded too.
+        """
         if self.closed:
             return
         if threading.get_ident() == self.loop.thread_id:
             self._emit(part)
+            return
+        pending = self._pending
+        pending.append(part)
+        if not self._flush_scheduled:
+            self._schedule_flush()
+        while len(pending) >= _MAX_PENDING and not self.closed:
+            self._drained.clear()
+            if len(pending) < _MAX_PENDING:  # flushed between the test and the clear
+                break
+            if not self._flush_scheduled:
+                self._schedule_flush()
+            self._drained.wait(1.0)
+
+    def _schedule_flush(self) -> None:
+        self._flush_scheduled = True
+        self.loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        # On the loop: everything queued so far, in order. The flag drops first, so a part
+        # queued while we drain schedules another flush rather than being left behind.
+        self._flush_scheduled = False
+        pending = self._pending
+        if self.closed:
+            pending.clear()
         else:
-            self.loop.call_soon_threadsafe(lambda: self._emit_if_open(part))
+            emit, take = self._emit, pending.popleft
+            while pending:
+                emit(take())
+        self._drained.set()
 
     def _emit_if_open(self, part: StreamPart) -> None:
         # emit() on the loop's thread.
         if not self.closed:
             self._emit(part)
 
-    def wait_blocking(self) -> None:
-        """In a worker thread: wait while the consumer is behind."""
-        if not self.demand.ready and threading.get_ident() != self.loop.thread_id:
-            self.demand.wait_blocking()
-
     def writer(self) -> StreamWriter:
         """A writer whose data goes to this run's ``custom`` mode under this run's namespace."""
-        ns = self.ns
-
-        def send(data: Any) -> None:
-            self.wait_blocking()
-            self.emit({"type": "custom", "ns": ns, "data": data})
-
-        async def asend(data: Any) -> None:
-            if not self.demand.ready:
-                await self.demand.wait()
-            self.emit({"type": "custom", "ns": ns, "data": data})
-
-        return StreamWriter(send, asend)
+        return _RunWriter(self)
 
     # -- model calls ----------------------------------------------------------------------
 
@@ -175,6 +199,32 @@ class RunContext:
 
 
 current_run: ContextVar[RunContext | None] = ContextVar("rxagent_current_run", default=None)
+
+
+_MAX_PENDING = 1024
+
+
+class _RunWriter(StreamWriter):
+    """The writer of a run: ``custom`` parts under the run's namespace, with backpressure."""
+
+    __slots__ = ("_demand", "_emit", "_loop_thread", "_ns")
+
+    def __init__(self, run: RunContext) -> None:
+        super().__init__(self.__call__, self.asend)
+        self._ns = run.ns
+        self._demand = run.demand
+        self._emit = run.emit
+        self._loop_thread = run.loop.thread_id
+
+    def __call__(self, data: Any) -> None:
+        if not self._demand.ready and threading.get_ident() != self._loop_thread:
+            self._demand.wait_blocking()  # a worker thread may wait; the loop's thread may not
+        self._emit({"type": "custom", "ns": self._ns, "data": data})
+
+    async def asend(self, data: Any) -> None:
+        if not self._demand.ready:
+            await self._demand.wait()
+        self._emit({"type": "custom", "ns": self._ns, "data": data})
 
 
 def report_model_calls(
@@ -313,12 +363,14 @@ async def _model_node(
     agent: Agent, run: RunContext, messages: list[BaseMessage], limit: int
 ) -> AIMessage:
     _next_step(run, "model", limit)
-    prompt: list[BaseMessage] = messages
+    # A new list (of the same messages): the state goes on growing while the call runs.
+    prompt = list(messages)
     if agent.system_prompt is not None:
-        prompt = [SystemMessage(content=agent.system_prompt), *messages]
+        prompt.insert(0, SystemMessage(content=agent.system_prompt))
     accumulator = ChunkAccumulator()
     try:
-        await consume(agent.model.stream(prompt, tools=agent.tools), accumulator.add)
+        call = agent.model.stream_prepared(prompt, agent.tool_specs)
+        await consume(call, accumulator.add)
     except ModelCallError as error:
         if error.partial is None and not accumulator.empty:
             error.partial = accumulator.snapshot()

@@ -103,13 +103,29 @@ class BaseChatModel(ABC):
         **kwargs: Any,
     ) -> reactivex.Observable[AIMessageChunk]:
         """The call's chunks as the provider sends them, whatever ``disable_streaming`` says."""
-        converted = to_messages(messages)
-        specs = tool_specs(tools)
+        return self._raw(to_messages(messages), tool_specs(tools), kwargs)
 
+    def _raw(
+        self, messages: list[BaseMessage], specs: list[ToolSpec], kwargs: dict[str, Any]
+    ) -> reactivex.Observable[AIMessageChunk]:
         async def produce(emit: Callable[[AIMessageChunk], None], demand: Demand) -> None:
-            await self._produce(converted, specs, emit, demand, **kwargs)
+            await self._produce(messages, specs, emit, demand, **kwargs)
 
         return observable_from_async(produce)
+
+    def stream_prepared(
+        self, messages: list[BaseMessage], specs: list[ToolSpec], **kwargs: Any
+    ) -> reactivex.Observable[AIMessageChunk]:
+        """:meth:`stream` for callers that already hold message objects and tool specs (the
+        agent loop, once per step): nothing converted or copied, so a call costs the same
+        however long the conversation. Neither list may change while the call runs."""
+        chunks = self._raw(messages, specs, kwargs)
+        if self.disable_streaming is True:
+            chunks = chunks.pipe(whole_message())
+        elif self.disable_streaming == "tool_calling":
+            chunks = chunks.pipe(whole_tool_calls())
+        # Inside a run, the chunks also go to the run's ``messages`` mode, as delivered.
+        return report_model_calls(chunks, self)
 
     def stream(
         self,
@@ -125,13 +141,7 @@ class BaseChatModel(ABC):
             tools: tools the model may call: tool objects, functions or spec dicts.
             **kwargs: provider parameters for this call (``temperature``...).
         """
-        chunks = self.stream_raw(messages, tools=tools, **kwargs)
-        if self.disable_streaming is True:
-            chunks = chunks.pipe(whole_message())
-        elif self.disable_streaming == "tool_calling":
-            chunks = chunks.pipe(whole_tool_calls())
-        # Inside a run, the chunks also go to the run's ``messages`` mode, as delivered.
-        return report_model_calls(chunks, self)
+        return self.stream_prepared(to_messages(messages), tool_specs(tools), **kwargs)
 
     async def ainvoke(
         self,
