@@ -105,9 +105,10 @@ class RunContext:
         self.closed = False
         # Parts from other threads (sync tools' writers) wait here for the loop, which is
         # woken once per batch, not once per part: a wake-up costs far more than a part.
-        self._pending: deque[StreamPart] = deque()
+        # Made on first use: most runs never see another thread.
+        self._pending: deque[StreamPart] | None = None
         self._flush_scheduled = False
-        self._drained = threading.Event()
+        self._drained: threading.Event | None = None
 
     # -- emitting -------------------------------------------------------------------------
 
@@ -122,17 +123,25 @@ class RunContext:
         if threading.get_ident() == self.loop.thread_id:
             self._emit(part)
             return
-        pending = self._pending
+        pending, drained = self._pending, self._drained
+        if pending is None or drained is None:
+            pending, drained = self._cross_thread_queue()
         pending.append(part)
         if not self._flush_scheduled:
             self._schedule_flush()
         while len(pending) >= _MAX_PENDING and not self.closed:
-            self._drained.clear()
+            drained.clear()
             if len(pending) < _MAX_PENDING:  # flushed between the test and the clear
                 break
             if not self._flush_scheduled:
                 self._schedule_flush()
-            self._drained.wait(1.0)
+            drained.wait(1.0)
+
+    def _cross_thread_queue(self) -> tuple[deque[StreamPart], threading.Event]:
+        with _queue_lock:
+            if self._pending is None or self._drained is None:
+                self._pending, self._drained = deque(), threading.Event()
+            return self._pending, self._drained
 
     def _schedule_flush(self) -> None:
         self._flush_scheduled = True
@@ -142,14 +151,15 @@ class RunContext:
         # On the loop: everything queued so far, in order. The flag drops first, so a part
         # queued while we drain schedules another flush rather than being left behind.
         self._flush_scheduled = False
-        pending = self._pending
+        pending, drained = self._pending, self._drained
+        assert pending is not None and drained is not None
         if self.closed:
             pending.clear()
         else:
             emit, take = self._emit, pending.popleft
             while pending:
                 emit(take())
-        self._drained.set()
+        drained.set()
 
     def _emit_if_open(self, part: StreamPart) -> None:
         # emit() on the loop's thread.
@@ -202,6 +212,7 @@ current_run: ContextVar[RunContext | None] = ContextVar("rxagent_current_run", d
 
 
 _MAX_PENDING = 1024
+_queue_lock = threading.Lock()
 
 
 class _RunWriter(StreamWriter):

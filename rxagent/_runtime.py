@@ -16,6 +16,7 @@ synchronously, and the producer reads the variable when it is spawned.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sys
 import threading
@@ -24,10 +25,8 @@ from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 import anyio
-import anyio.to_thread
 import reactivex
 from reactivex import abc
-from reactivex.disposable import Disposable
 
 __all__ = [
     "Demand",
@@ -35,6 +34,7 @@ __all__ = [
     "LoopHandle",
     "Spawned",
     "Trusted",
+    "Upstream",
     "current_loop",
     "observable_from_async",
     "spawn",
@@ -81,7 +81,13 @@ def current_loop() -> LoopHandle | None:
     except RuntimeError:
         pass
     else:
-        return _AsyncioLoop(loop, threading.get_ident())
+        # One handle per loop, kept on the loop: this is asked on every subscription.
+        handle: _AsyncioLoop | None = getattr(loop, "_rxagent_handle", None)
+        if handle is None:
+            handle = _AsyncioLoop(loop, threading.get_ident())
+            with contextlib.suppress(AttributeError):  # a loop that takes no attributes
+                loop._rxagent_handle = handle  # type: ignore[attr-defined]
+        return handle
     trio = sys.modules.get("trio")
     if trio is not None:
         try:
@@ -227,22 +233,47 @@ subscription_demand: ContextVar[Demand | None] = ContextVar(
 _spawned_into: ContextVar[list[Spawned] | None] = ContextVar("rxagent_spawned_into", default=None)
 
 
-class Spawned:
-    """One spawned producer: cancel it from any thread, or wait for it to be over."""
+_waiters_lock = threading.Lock()
 
-    __slots__ = ("_cancelled", "_done", "_done_on_loop", "_loop", "_scope")
+
+class Spawned(abc.DisposableBase):
+    """One spawned producer: cancel it from any thread, or wait for it to be over.
+
+    It is also the subscription's disposable (disposing cancels). Nothing to wait with is
+    made until somebody waits: thousands of concurrent runs each spawn a few of these, and
+    an event (or a reactivex Disposable, with its lock) per handle cost more than the rest.
+    """
+
+    __slots__ = ("_cancelled", "_done", "_loop", "_scope", "_waiters")
 
     def __init__(self, loop: LoopHandle) -> None:
         self._loop = loop
         self._scope: anyio.CancelScope | None = None
         self._cancelled = False
-        self._done = threading.Event()
-        self._done_on_loop: anyio.Event | None = None
+        self._done = False
+        self._waiters: list[Callable[[], None]] | None = None  # each wakes one waiter
 
     @property
     def done(self) -> bool:
         """True once the producer has returned, failed or finished being cancelled."""
-        return self._done.is_set()
+        return self._done
+
+    def _finish(self) -> None:
+        with _waiters_lock:
+            self._done = True
+            waiters, self._waiters = self._waiters, None
+        for wake in waiters or ():
+            wake()
+
+    def _add_waiter(self, wake: Callable[[], None]) -> bool:
+        """Register ``wake`` for the end; False (and nothing registered) if it is over."""
+        with _waiters_lock:
+            if self._done:
+                return False
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(wake)
+            return True
 
     def cancel(self) -> None:
         """Cancel the producer; safe from any thread and idempotent."""
@@ -251,22 +282,31 @@ class Spawned:
         self._cancelled = True
         self._loop.call_soon_threadsafe(self._cancel_on_loop)
 
+    def dispose(self) -> None:
+        """Cancel the producer (the subscription's dispose)."""
+        self.cancel()
+
     def _cancel_on_loop(self) -> None:
         if self._scope is not None:
             self._scope.cancel()
 
     async def wait_done(self) -> None:
         """Wait, on any event loop, until the producer is over."""
-        if self._done.is_set():
+        if self._done:
             return
-        if self._done_on_loop is not None and threading.get_ident() == self._loop.thread_id:
-            await self._done_on_loop.wait()
-        else:
-            await anyio.to_thread.run_sync(self._done.wait, abandon_on_cancel=True)
+        loop = current_loop()
+        if loop is None:  # pragma: no cover - awaited inside a loop by definition
+            raise RuntimeError("Spawned.wait_done() must be awaited inside an event loop")
+        event = anyio.Event()
+        if self._add_waiter(_waker(loop, event.set)):
+            await event.wait()
 
     def wait_done_blocking(self, timeout: float | None = None) -> bool:
         """Block this thread until the producer is over; False on timeout."""
-        return self._done.wait(timeout)
+        event = threading.Event()
+        if not self._add_waiter(event.set):
+            return True
+        return event.wait(timeout)
 
 
 def spawn(
@@ -289,7 +329,6 @@ def spawn(
         collector.append(handle)
 
     async def guarded() -> None:
-        handle._done_on_loop = anyio.Event()
         try:
             with anyio.CancelScope() as scope:
                 handle._scope = scope
@@ -304,8 +343,7 @@ def spawn(
             if not handle._cancelled:
                 on_completed()
         finally:
-            handle._done.set()
-            handle._done_on_loop.set()
+            handle._finish()
 
     context = contextvars.copy_context()
     if isinstance(loop, _AsyncioLoop):
@@ -365,9 +403,31 @@ class FastObservable(reactivex.Observable[_T]):
         return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
 
-def fast_create(subscribe: Callable[..., abc.DisposableBase]) -> FastObservable[Any]:
-    """Like ``reactivex.create``, with the fast path for :class:`Trusted` observers."""
-    return FastObservable(subscribe)
+class Upstream(abc.DisposableBase):
+    """The subscription to an operator's source, assigned once (reactivex's
+    ``SingleAssignmentDisposable`` without its lock, for the per-run path)."""
+
+    __slots__ = ("_disposable", "_disposed")
+
+    def __init__(self) -> None:
+        self._disposable: abc.DisposableBase | None = None
+        self._disposed = False
+
+    @property
+    def disposable(self) -> abc.DisposableBase | None:
+        return self._disposable
+
+    @disposable.setter
+    def disposable(self, value: abc.DisposableBase) -> None:
+        self._disposable = value
+        if self._disposed:
+            value.dispose()
+
+    def dispose(self) -> None:
+        if not self._disposed:
+            self._disposed = True
+            if self._disposable is not None:
+                self._disposable.dispose()
 
 
 def observable_from_async(
@@ -394,7 +454,7 @@ def observable_from_async(
             )
         finally:
             subscription_demand.reset(token)
-        return Disposable(handle.cancel)
+        return handle
 
     return FastObservable(subscribe)
 

@@ -12,11 +12,10 @@ from typing import Any, Generic, TypeVar
 
 import reactivex
 from reactivex import abc
-from reactivex.disposable import SingleAssignmentDisposable
 
 from .._exceptions import UsageError
 from .._run import StreamPart
-from .._runtime import FastObservable, Trusted
+from .._runtime import FastObservable, Trusted, Upstream
 
 __all__ = ["MODES", "custom", "messages", "parts", "stream_mode", "updates", "values"]
 
@@ -86,7 +85,7 @@ class _Select(Trusted[_T], Generic[_T, _R]):
         self._forward = observer.on_next
         self._keep = keep
         self._project = project
-        self.upstream = SingleAssignmentDisposable()
+        self.upstream = Upstream()
 
     def on_next(self, value: _T) -> None:
         try:
