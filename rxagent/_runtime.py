@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import queue
 import sys
 import threading
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio
 import reactivex
@@ -37,6 +38,7 @@ __all__ = [
     "Upstream",
     "current_loop",
     "observable_from_async",
+    "run_in_thread",
     "spawn",
     "subscription_demand",
 ]
@@ -495,3 +497,77 @@ def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
 
 async def _call(work: Callable[[], Awaitable[_T]]) -> _T:
     return await work()
+
+
+class _Workers:
+    """Daemon threads for sync work (sync tools), kept while busy and for a minute after.
+
+    A hand-off is a queue put and one wake-up of the loop: about half the cost of
+    ``anyio.to_thread.run_sync``, which a sync tool pays on every call.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # that worker is taken
+        if start:
+            threading.Thread(target=self._work, args=(job,), name="rxagent-worker",
+                             daemon=True).start()
+        else:
+            self._jobs.put(job)
+
+    def _work(self, job: Callable[[], None]) -> None:
+        while True:
+            job()
+            with self._lock:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=60.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0 and self._jobs.empty():
+                        self._idle -= 1
+                        return
+                job = self._jobs.get()  # a job was promised to us as we timed out
+
+
+_workers = _Workers()
+
+
+async def run_in_thread(fn: Callable[[], _T]) -> _T:
+    """Run ``fn()`` in a worker thread and wait for it, on asyncio or trio.
+
+    A thread cannot be stopped: on cancellation this waits for ``fn`` to return, then lets
+    the cancellation through (its result is dropped), as ``anyio.to_thread.run_sync`` does
+    without ``abandon_on_cancel``.
+    """
+    loop = current_loop()
+    if loop is None:  # pragma: no cover - awaited inside a loop by definition
+        raise RuntimeError("run_in_thread() must be awaited inside an event loop")
+    finished = anyio.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def job() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as error:  # delivered to the awaiting task, whatever it is
+            outcome.append((False, error))
+        loop.call_soon_threadsafe(finished.set)
+
+    _workers.submit(job)
+    try:
+        await finished.wait()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await finished.wait()
+        raise
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(_T, value)

@@ -24,7 +24,6 @@ from typing import Annotated, Any, overload
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.errors import PydanticUserError
 from pydantic.fields import FieldInfo
@@ -33,6 +32,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import ToolDefinitionError
 from ._messages import ToolCall, ToolMessage
+from ._runtime import run_in_thread
 from ._writer import StreamWriter, current_writer
 
 __all__ = ["BaseTool", "as_tool", "tool"]
@@ -264,7 +264,7 @@ class BaseTool:
 
         # Not abandoned on cancel: a thread cannot be stopped, and one left running could keep
         # writing into a run that has moved on. The cancel takes effect when it returns.
-        (result,) = await anyio.to_thread.run_sync(in_thread)
+        (result,) = await run_in_thread(in_thread)
         if inspect.isawaitable(result):
             # A sync wrapper around async code (a decorator that hid ``async def``): finish
             # the work here rather than turn an unawaited coroutine into text.
