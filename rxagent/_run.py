@@ -211,7 +211,7 @@ class _RunWriter(StreamWriter):
     __slots__ = ("_demand", "_emit", "_loop_thread", "_ns")
 
     def __init__(self, run: RunContext) -> None:
-        super().__init__(self.__call__, self.asend)
+        super().__init__()  # __call__ and asend are overridden; nothing to hand the base
         self._ns = run.ns
         self._demand = run.demand
         self._emit = run.emit
@@ -226,6 +226,10 @@ class _RunWriter(StreamWriter):
         if not self._demand.ready:
             await self._demand.wait()
         self._emit({"type": "custom", "ns": self._ns, "data": data})
+
+    @property
+    def discards(self) -> bool:
+        return False
 
 
 def report_model_calls(

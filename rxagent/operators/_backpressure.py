@@ -214,6 +214,7 @@ class _Buffer(abc.ObserverBase[_T]):
         observer = self.observer
         while True:
             release = False
+            ending = False
             with self._lock:
                 if self._stopped:
                     self._draining = False
@@ -223,25 +224,21 @@ class _Buffer(abc.ObserverBase[_T]):
                     if self._held and len(self._items) <= self.low:
                         self._held = False
                         release = True
-                    terminal = None
                 elif self._error is not None or self._completed:
-                    self._stopped = True
+                    self._stopped = ending = True
                     self._draining = False
-                    terminal = self._error or _COMPLETED
                 else:
                     self._draining = False
                     return
+            if ending:  # the buffer is empty and the end has come: it goes out last
+                if self._error is not None:
+                    observer.on_error(self._error)
+                else:
+                    observer.on_completed()
+                return
             if release:
                 self.demand.release()
-            if terminal is None:
-                observer.on_next(item)
-            elif terminal is _COMPLETED:
-                observer.on_completed()
-                return
-            else:
-                assert isinstance(terminal, Exception)
-                observer.on_error(terminal)
-                return
+            observer.on_next(item)
 
     def stop(self) -> None:
         """The subscription was disposed: deliver nothing more, and let the producers go."""
@@ -253,5 +250,3 @@ class _Buffer(abc.ObserverBase[_T]):
         if release:
             self.demand.release()
 
-
-_COMPLETED = Exception("completed")  # a sentinel; never raised or delivered
