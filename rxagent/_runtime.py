@@ -279,10 +279,17 @@ class Spawned(abc.DisposableBase):
 
     def cancel(self) -> None:
         """Cancel the producer; safe from any thread and idempotent."""
-        if self._cancelled:
+        if self._cancelled or self._done:
             return
         self._cancelled = True
-        self._loop.call_soon_threadsafe(self._cancel_on_loop)
+        running = current_loop()
+        if running is not None and running.thread_id == self._loop.thread_id:
+            # Directly: a thread-safe call writes to the loop's wake-up pipe, and every model
+            # call of a run is disposed of on the loop once it has ended. (On the loop's own
+            # thread, but with the loop stopped, the cancellation must wait for it to run.)
+            self._cancel_on_loop()
+        else:
+            self._loop.call_soon_threadsafe(self._cancel_on_loop)
 
     def dispose(self) -> None:
         """Cancel the producer (the subscription's dispose)."""
