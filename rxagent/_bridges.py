@@ -33,6 +33,7 @@ from ._runtime import (
     _background_loop,
     collect_spawned,
     current_loop,
+    current_tool_call,
     observable_from_async,
     subscription_demand,
 )
@@ -194,6 +195,9 @@ class SyncIterator(Iterator[_T]):
 
     def _start(self) -> None:
         self._started = True
+        record = current_tool_call.get()
+        if record is not None:
+            record.reached_run = True  # a tool that waits on a stream stays in a worker thread
         if current_loop() is None:
             self._loop = _thread_loop()
             self._loop_thread = threading.get_ident()
@@ -201,6 +205,12 @@ class SyncIterator(Iterator[_T]):
         else:
             # This thread already runs a loop we cannot drive: work on the background loop.
             background = _background_loop()
+            if background.thread_id == threading.get_ident():
+                raise UsageError(
+                    "a sync stream cannot be iterated on rxagent's background loop, which it "
+                    "would need: iterate with 'async for' (astream), or make the blocking "
+                    "code a sync tool with thread=True"
+                )
             asyncio.run_coroutine_threadsafe(self._subscribe_here(), background.loop).result()
 
     async def _subscribe_here(self) -> None:

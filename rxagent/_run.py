@@ -10,7 +10,9 @@ the :class:`RunContext` that the run installs in a context variable:
 - nested agents (agents used as tools) push their parts under a deeper namespace.
 
 Parts are delivered on the run's event loop thread; code in worker threads (sync tools, a
-model called from one) hands its events over thread-safely and waits on the demand there.
+model called from one) hands its events over thread-safely and waits on the demand there. A sync
+tool running in place on the loop (see :mod:`rxagent._tools`) holds the loop, so nothing it
+starts waits for it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ from ._messages import (
     ToolMessage,
     to_messages,
 )
-from ._runtime import Demand, FastObservable, LoopHandle, Trusted, current_loop
+from ._runtime import (
+    Demand,
+    FastObservable,
+    LoopHandle,
+    Trusted,
+    current_loop,
+    current_tool_call,
+)
 from ._writer import StreamWriter
 
 if TYPE_CHECKING:
@@ -121,6 +130,8 @@ class RunContext:
         if self.closed:
             return
         if threading.get_ident() == self.loop.thread_id:
+            if self._pending:  # parts from other threads came first
+                self._flush()
             self._emit(part)
             return
         pending, drained = self._pending, self._drained
@@ -129,6 +140,8 @@ class RunContext:
         pending.append(part)
         if not self._flush_scheduled:
             self._schedule_flush()
+        if len(pending) >= _MAX_PENDING and _holds_the_loop():
+            return  # a model called by a tool running in place: the loop cannot flush yet
         while len(pending) >= _MAX_PENDING and not self.closed:
             drained.clear()
             if len(pending) < _MAX_PENDING:  # flushed between the test and the clear
@@ -205,6 +218,11 @@ _MAX_PENDING = 1024
 _queue_lock = threading.Lock()
 
 
+def _holds_the_loop() -> bool:
+    record = current_tool_call.get()
+    return record is not None and record.in_place
+
+
 class _RunWriter(StreamWriter):
     """The writer of a run: ``custom`` parts under the run's namespace, with backpressure."""
 
@@ -241,6 +259,9 @@ def report_model_calls(
         observer: abc.ObserverBase[AIMessageChunk], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         run = current_run.get()
+        record = current_tool_call.get()
+        if record is not None:
+            record.reached_run = True  # a tool that calls models stays in a worker thread
         reporting = run.model_call(model, observer) if run is not None else None
         return source.subscribe(reporting or observer, scheduler=scheduler)
 

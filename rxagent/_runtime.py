@@ -34,9 +34,11 @@ __all__ = [
     "FastObservable",
     "LoopHandle",
     "Spawned",
+    "ToolCallRecord",
     "Trusted",
     "Upstream",
     "current_loop",
+    "current_tool_call",
     "observable_from_async",
     "run_in_thread",
     "spawn",
@@ -232,6 +234,28 @@ subscription_demand: ContextVar[Demand | None] = ContextVar(
 )
 """The demand a sink imposes on what it subscribes to; read when a producer is spawned."""
 
+class ToolCallRecord:
+    """What one call of a sync tool did that decides where the tool may run next time.
+
+    Installed in the call's context. ``reached_run`` is set when the call asks for the writer,
+    starts a model call or iterates a stream: a tool that has done any of these always runs in
+    a worker thread, where it can wait for the consumer. ``in_place`` is set while the call
+    runs on the event loop's own thread: nothing it starts may then wait for that loop.
+    """
+
+    __slots__ = ("in_place", "reached_run")
+
+    def __init__(self, *, in_place: bool) -> None:
+        self.in_place = in_place
+        self.reached_run = False
+
+
+current_tool_call: ContextVar[ToolCallRecord | None] = ContextVar(
+    "rxagent_tool_call", default=None
+)
+"""The record of the sync tool call this code runs in, if any."""
+
+
 _spawned_into: ContextVar[list[Spawned] | None] = ContextVar("rxagent_spawned_into", default=None)
 
 
@@ -359,6 +383,7 @@ def spawn(
         if loop.thread_id == threading.get_ident():
             loop.loop.create_task(guarded(), context=context)
         else:
+            _claim_for_asyncio(context)
             loop.call_soon_threadsafe(lambda: loop.loop.create_task(guarded(), context=context))
     else:
         import trio
@@ -495,15 +520,51 @@ def _background_loop() -> _AsyncioLoop:
 
 def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
     """Run ``work()`` to completion from sync code: on a fresh loop, or, when this thread
-    already runs a loop (a notebook), on the background loop while this thread waits."""
+    already runs a loop (a notebook), on the background loop while this thread waits.
+
+    On the background loop's own thread (sync code called from a run there, such as a tool
+    running in place) that loop cannot serve us, so the work gets a fresh loop in a worker
+    thread instead.
+    """
     if current_loop() is None:
         return asyncio.run(_call(work))
-    future = asyncio.run_coroutine_threadsafe(_call(work), _background_loop().loop)
-    return future.result()
+    background = _background_loop()
+    if background.thread_id != threading.get_ident():
+        return asyncio.run_coroutine_threadsafe(_call(work), background.loop).result()
+    context = contextvars.copy_context()
+    finished = threading.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def job() -> None:
+        try:
+            outcome.append((True, context.run(asyncio.run, _call(work))))
+        except BaseException as error:  # raised in the waiting thread, whatever it is
+            outcome.append((False, error))
+        finished.set()
+
+    _workers.submit(job)
+    finished.wait()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(_T, value)
 
 
 async def _call(work: Callable[[], Awaitable[_T]]) -> _T:
+    _claim_for_asyncio(None)
     return await work()
+
+
+def _claim_for_asyncio(context: contextvars.Context | None) -> None:
+    """Mark ``context`` (the current one if None), copied from code that may run another
+    async library, as asyncio's: ``anyio.run(..., backend="trio")`` records "trio" in sniffio's
+    context variable, and anyio would take that over the asyncio loop the work now runs on."""
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is not None:
+        if context is None:
+            sniffio.current_async_library_cvar.set("asyncio")
+        else:
+            context.run(sniffio.current_async_library_cvar.set, "asyncio")
 
 
 class _Workers:

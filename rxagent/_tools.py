@@ -3,10 +3,15 @@
 A tool is a function (sync or async) the model may call. :class:`BaseTool` describes it to the
 model (name, description, a JSON schema built from the type hints and the Google-style
 docstring) and runs it for the agent loop: the arguments are validated before the call, the
-run's :class:`~rxagent.StreamWriter` is installed for the duration of the call, sync functions
-run in a worker thread so they never block the event loop, and whatever goes wrong inside the
-tool comes back as an error :class:`~rxagent.messages.ToolMessage` the model can read, so the
-run goes on. Cancellation is never turned into a message: it propagates.
+run's :class:`~rxagent.StreamWriter` is installed for the duration of the call, and whatever
+goes wrong inside the tool comes back as an error :class:`~rxagent.messages.ToolMessage` the
+model can read, so the run goes on. Cancellation is never turned into a message: it propagates.
+
+Where a sync function runs is learned from its calls. It starts in a worker thread, so that it
+can neither block the event loop nor escape backpressure on its writer. Once it has returned
+quickly a few calls in a row without asking for the writer or calling a model, it runs in place
+on the event loop: handing a call to a thread and back costs two thread wake-ups (0.1-0.2 ms on
+a small VM), far more than such a call, and a quick call holds the GIL either way.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import functools
 import inspect
 import json
 import re
+import time
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -32,7 +38,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import ToolDefinitionError
 from ._messages import ToolCall, ToolMessage
-from ._runtime import run_in_thread
+from ._runtime import ToolCallRecord, current_tool_call, run_in_thread, subscription_demand
 from ._writer import StreamWriter, current_writer
 
 __all__ = ["BaseTool", "as_tool", "tool"]
@@ -54,6 +60,12 @@ _ARG_SECTIONS = frozenset(
 _ARG_ENTRY = re.compile(r"\*{0,2}(?P<name>\w+)\s*(?:\([^)]*\))?\s*:\s*(?P<text>.*)")
 
 _MAX_SHOWN_INPUT = 120
+
+# A sync tool runs in place once its last _QUICK_CALLS calls each returned within _QUICK_SECONDS
+# without reaching for the run; one slower call sends it back to the thread.
+_QUICK_CALLS = 2
+_QUICK_SECONDS = 0.001
+_clock = time.perf_counter  # module-level, so tests can make "quick" deterministic
 
 
 class _NoFieldTitles(GenerateJsonSchema):
@@ -81,8 +93,14 @@ class BaseTool:
         description: what the tool does, for the model.
         args_schema: a pydantic model of the arguments; unknown arguments are refused.
         func: the wrapped function.
-        is_async: True when ``func`` is a coroutine function (awaited on the event loop);
-            sync functions run in a worker thread.
+        is_async: True when ``func`` is a coroutine function (awaited on the event loop).
+        thread: where a sync function runs. ``None`` (the default) learns it from the calls:
+            in a worker thread at first, and in place on the event loop once the last two
+            calls each returned within a millisecond without asking for the writer (or taking
+            a ``StreamWriter`` parameter) or calling a model; a slower call sends it back to
+            the thread. ``True`` always uses a thread. ``False`` always runs in place: the
+            function then blocks the event loop while it runs, and its writer cannot wait for
+            the consumer, so what it writes is buffered.
 
     Raises:
         ToolDefinitionError: ``func`` cannot become a tool: it has no usable name (a lambda,
@@ -97,6 +115,7 @@ class BaseTool:
         *,
         name: str | None = None,
         description: str | None = None,
+        thread: bool | None = None,
     ) -> None:
         _check_callable(func)
         self.func = func
@@ -108,6 +127,13 @@ class BaseTool:
         self.is_async = _is_async(func)
         self.args_schema, self._params, self._writer_params = _args_model(func, self.name, arg_docs)
         self._parameters = _parameters_schema(self.args_schema, self.name)
+        if thread is not None and not isinstance(thread, bool):
+            raise ToolDefinitionError(f"thread must be True, False or None, got {thread!r}")
+        self.thread = thread
+        # What the calls have shown (sync functions, thread=None): how many quick calls in a
+        # row, and whether any reached for the run, which keeps the tool in a thread for good.
+        self._quick_calls = 0
+        self._reaches_run = bool(self._writer_params)
 
     # -- describing -----------------------------------------------------------------------
 
@@ -181,7 +207,7 @@ class BaseTool:
         - The writer is installed in the context for the duration of the call, so
           :func:`~rxagent.get_stream_writer` returns it, and it is passed to parameters
           annotated ``StreamWriter``. An async tool is awaited in this task; a sync tool runs
-          in a worker thread with a copy of this context, and may call the writer from there.
+          with a copy of this context, in a worker thread or in place (see ``thread``).
         - A string result is the content; a ``ToolMessage`` is used as it is (its
           ``tool_call_id`` set to this call's, its ``name`` filled when missing); anything else
           becomes JSON text (through pydantic for models, dataclasses, dates...; ``str()`` as
@@ -190,8 +216,8 @@ class BaseTool:
           ``"Error: <ExceptionType>: <message>"``, with the exception as ``artifact``, so the
           model can react and the run goes on.
         - Cancellation, ``KeyboardInterrupt`` and ``SystemExit`` propagate. A sync tool cannot
-          be stopped mid-way: a cancellation waits for its thread to return, then propagates
-          instead of the result.
+          be stopped mid-way: a cancellation waits for it to return, then propagates instead
+          of the result.
 
         Args:
             call: the tool call, ``{"name", "args", "id", "type": "tool_call"}``.
@@ -253,18 +279,28 @@ class BaseTool:
                 return await self.func(**kwargs)
             finally:
                 current_writer.reset(token)
-        # The thread runs in a context of its own carrying the writer, whether or not the
-        # async library copies contextvars into worker threads (anyio 4 does, on both backends).
+        # The call runs in a context of its own carrying the writer, whether or not the async
+        # library copies contextvars into worker threads (anyio 4 does, on both backends).
         context = contextvars.copy_context()
         context.run(current_writer.set, writer)
+        if self._runs_in_place():
+            record = ToolCallRecord(in_place=True)
+            context.run(current_tool_call.set, record)
+            # A model called from here must not wait on the run's demand: the consumer
+            # cannot take anything while this call holds its event loop.
+            context.run(subscription_demand.set, None)
+            result = self._timed(context, kwargs, record)
+        else:
+            record = ToolCallRecord(in_place=False)
+            context.run(current_tool_call.set, record)
 
-        def in_thread() -> tuple[Any]:
-            # Boxed, because trio refuses a worker's result that looks like a coroutine.
-            return (context.run(self.func, **kwargs),)
+            def in_thread() -> tuple[Any]:
+                # Boxed, because trio refuses a worker's result that looks like a coroutine.
+                return (self._timed(context, kwargs, record),)
 
-        # Not abandoned on cancel: a thread cannot be stopped, and one left running could keep
-        # writing into a run that has moved on. The cancel takes effect when it returns.
-        (result,) = await run_in_thread(in_thread)
+            # Not abandoned on cancel: a thread cannot be stopped, and one left running could
+            # keep writing into a run that has moved on. The cancel takes effect when it returns.
+            (result,) = await run_in_thread(in_thread)
         if inspect.isawaitable(result):
             # A sync wrapper around async code (a decorator that hid ``async def``): finish
             # the work here rather than turn an unawaited coroutine into text.
@@ -276,20 +312,40 @@ class BaseTool:
         await anyio.lowlevel.checkpoint_if_cancelled()
         return result
 
+    def _runs_in_place(self) -> bool:
+        if self.thread is not None:
+            return not self.thread
+        return not self._reaches_run and self._quick_calls >= _QUICK_CALLS
+
+    def _timed(
+        self, context: contextvars.Context, kwargs: dict[str, Any], record: ToolCallRecord
+    ) -> Any:
+        """Call the function in ``context``, learning from the call where the next may run."""
+        start = _clock()
+        try:
+            return context.run(self.func, **kwargs)
+        finally:
+            # Unsynchronised, as parallel calls may race here: the worst outcome of a lost
+            # update is one call more or less in a thread.
+            quick = _clock() - start < _QUICK_SECONDS
+            self._quick_calls = self._quick_calls + 1 if quick else 0
+            if record.reached_run:
+                self._reaches_run = True
+
 
 @overload
-def tool(func: Callable[..., Any], /) -> BaseTool: ...
+def tool(func: Callable[..., Any], /, *, thread: bool | None = None) -> BaseTool: ...
 
 
 @overload
 def tool(
-    name: str | None = None, /, *, description: str | None = None
+    name: str | None = None, /, *, description: str | None = None, thread: bool | None = None
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, thread: bool | None = None
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
@@ -299,6 +355,7 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    thread: bool | None = None,
 ) -> BaseTool | Callable[[Callable[..., Any]], BaseTool]:
     """Make a function (sync or async) into a :class:`BaseTool`.
 
@@ -318,6 +375,8 @@ def tool(
         name_or_func: the function (bare ``@tool``) or the tool's name.
         name: the tool's name; by default the function's name.
         description: what the tool does; by default the docstring up to its first section.
+        thread: where a sync function runs: learned from its calls by default (see
+            :class:`BaseTool`); ``True`` always in a worker thread, ``False`` always in place.
 
     Raises:
         ToolDefinitionError: the function cannot become a tool (see :class:`BaseTool`).
@@ -328,7 +387,7 @@ def tool(
                 "use @tool(name=..., description=...) with keywords only, "
                 "or @tool(...) on the function with no arguments"
             )
-        return BaseTool(name_or_func)
+        return BaseTool(name_or_func, thread=thread)
     if name_or_func is not None:
         if name is not None:
             raise ToolDefinitionError(
@@ -337,7 +396,7 @@ def tool(
         name = name_or_func
 
     def decorate(func: Callable[..., Any]) -> BaseTool:
-        return BaseTool(func, name=name, description=description)
+        return BaseTool(func, name=name, description=description, thread=thread)
 
     return decorate
 

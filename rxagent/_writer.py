@@ -1,8 +1,8 @@
 """The stream writer: how a tool (or any code inside a run) sends custom data into the stream.
 
 A run installs its writer in a context variable for the duration of each tool call; sync tools
-run in worker threads with a copy of that context, so ``get_stream_writer()`` finds it there too.
-Outside a run the writer discards what it is given, so tools stay callable in unit tests.
+that run in worker threads get a copy of that context, so ``get_stream_writer()`` finds it there
+too. Outside a run the writer discards what it is given, so tools stay callable in unit tests.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
+from ._runtime import current_tool_call
+
 __all__ = ["StreamWriter", "get_stream_writer"]
 
 
 class StreamWriter:
     """Sends custom data into the ``custom`` stream mode of the run it belongs to.
 
-    Call it with any value: ``writer("Fetched 10/100 records")``. From a sync tool (which runs
-    in a worker thread) the call waits while the run's consumer is too far behind, so memory
-    stays bounded. An async tool cannot be held inside a plain call; it gets the same guarantee
-    with ``await writer.asend(data)``.
+    Call it with any value: ``writer("Fetched 10/100 records")``. A sync tool that asks for
+    its writer runs in a worker thread, where the call waits while the run's consumer is too
+    far behind, so memory stays bounded. An async tool cannot be held inside a plain call; it gets the same
+    guarantee with ``await writer.asend(data)``.
     """
 
     __slots__ = ("_asend", "_send")
@@ -64,4 +66,7 @@ def get_stream_writer() -> StreamWriter:
     Outside a run it returns a writer that discards what it is given (LangGraph raises there),
     so a tool that writes progress can still be called directly in a unit test.
     """
+    record = current_tool_call.get()
+    if record is not None:
+        record.reached_run = True
     return current_writer.get()

@@ -25,6 +25,8 @@ from rxagent import (
 from rxagent import operators as rxo
 from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
+from rxagent.tools import tool
+from tests.conftest import FakeClock
 
 QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?"}]}
 METADATA_KEYS = {
@@ -388,6 +390,109 @@ def test_sync_tools_run_in_worker_threads_and_write_from_there() -> None:
     custom = list(agent.stream(QUESTION, stream_mode="custom", max_buffer=4))
     assert custom == list(range(100))
     assert threads and threads[0] != threading.get_ident()
+
+
+def _switching_tool(writes: list[int], threads: list[int]) -> Any:
+    """A sync tool that is quick and quiet until ``writes[0]`` says how much to write."""
+
+    def work() -> str:
+        """Works, and may report."""
+        threads.append(threading.get_ident())
+        if writes[0]:
+            writer = get_stream_writer()
+            for i in range(writes[0]):
+                writer(i)
+        return "done"
+
+    return work
+
+
+def test_a_tool_in_place_that_starts_writing_loses_nothing_and_goes_back_to_a_thread(
+    clock: FakeClock,
+) -> None:
+    writes, threads = [0], []
+    script: list[Any] = [call("work", f"c{i}") for i in range(4)] + ["ok"]
+    agent = create_agent(ScriptedChatModel(script), tools=[_switching_tool(writes, threads)])
+    parts = []
+    for mode, data in agent.stream(QUESTION, stream_mode=["custom", "updates"], max_buffer=4):
+        parts.append((mode, data))
+        if mode == "updates" and "tools" in data and len(threads) == 2:
+            writes[0] = 1000  # the third call runs in place, with a buffer of 4
+    here = threading.get_ident()
+    assert [thread == here for thread in threads] == [False, False, True, False]
+    custom = [data for mode, data in parts if mode == "custom"]
+    assert custom == list(range(1000)) * 2  # calls 3 and 4, each one whole and in order
+    third = [i for i, (mode, data) in enumerate(parts) if mode == "updates" and "tools" in data][2]
+    assert [mode for mode, _ in parts[third - 1000:third]] == ["custom"] * 1000
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("thread", [False, True], ids=["in place", "in a thread"])
+async def test_a_model_called_from_a_sync_tool_streams_before_its_update(thread: bool) -> None:
+    tokens = 3000  # more than the run's queue for other threads and the consumer's buffer
+    inner = ScriptedChatModel([" ".join(["w"] * tokens)])
+
+    @tool(thread=thread)
+    def ask_inner() -> str:
+        """Asks another model, blocking."""
+        return inner.invoke([{"role": "user", "content": "q"}]).text
+
+    agent = create_agent(ScriptedChatModel([call("ask_inner", "c1"), "ok"]), tools=[ask_inner])
+    parts = [part async for part in agent.astream(
+        QUESTION, stream_mode=["messages", "updates"], max_buffer=8)]
+    inner_text = "".join(
+        chunk.text for mode, (chunk, *_) in ((m, d if m == "messages" else (None,))
+                                             for m, d in parts)
+        if mode == "messages" and isinstance(chunk, AIMessageChunk)
+        and chunk.text and chunk.text != "ok"
+    )
+    assert inner_text == " ".join(["w"] * tokens)
+    tool_update = next(i for i, (mode, data) in enumerate(parts)
+                       if mode == "updates" and "tools" in data)
+    last_inner = max(i for i, (mode, data) in enumerate(parts)
+                     if mode == "messages" and data[1]["langgraph_node"] == "tools"
+                     and isinstance(data[0], AIMessageChunk))
+    assert last_inner < tool_update
+
+
+def test_a_tool_in_place_on_the_background_loop_can_still_call_a_model() -> None:
+    inner = ScriptedChatModel(["inner answer"])
+
+    @tool(thread=False)
+    def ask_inner() -> str:
+        """Asks another model, blocking the loop it runs on."""
+        return inner.invoke([{"role": "user", "content": "q"}]).text
+
+    agent = create_agent(ScriptedChatModel([call("ask_inner", "c1"), "ok"]), tools=[ask_inner])
+    parts: list[Any] = []
+    done = threading.Event()
+    agent.observe(QUESTION).subscribe(  # outside any loop: the run goes on the background loop
+        on_next=parts.append, on_error=lambda e: done.set(), on_completed=done.set
+    )
+    assert done.wait(10)
+    updates = [p["data"] for p in parts if p["type"] == "updates" and "tools" in p["data"]]
+    assert [u["tools"]["messages"][0].content for u in updates] == ["inner answer"]
+
+
+def test_a_sync_stream_inside_a_tool_on_the_background_loop_is_a_clear_error() -> None:
+    helper = create_agent(ScriptedChatModel(["helped"]))
+
+    @tool(thread=False)
+    def ask_helper() -> str:
+        """Runs another agent, blocking the loop it runs on."""
+        return str(helper.invoke(QUESTION)["messages"][-1].text)
+
+    agent = create_agent(ScriptedChatModel([call("ask_helper", "c1"), "ok"]), tools=[ask_helper])
+    parts: list[Any] = []
+    done = threading.Event()
+    agent.observe(QUESTION).subscribe(
+        on_next=parts.append, on_error=lambda e: done.set(), on_completed=done.set
+    )
+    assert done.wait(10)
+    (update,) = [p["data"] for p in parts if p["type"] == "updates" and "tools" in p["data"]]
+    message = update["tools"]["messages"][0]
+    assert message.status == "error"
+    assert "UsageError" in message.content and "background loop" in message.content
 
 
 def _waiting_agent(cancelled: Any) -> Any:

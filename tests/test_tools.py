@@ -15,6 +15,7 @@ from rxagent._exceptions import ToolDefinitionError
 from rxagent._messages import ToolCall, ToolMessage
 from rxagent._writer import current_writer
 from rxagent.tools import BaseTool, StreamWriter, as_tool, get_stream_writer, tool
+from tests.conftest import FakeClock
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -951,4 +952,132 @@ def test_invoke_with_a_writer(is_async: bool) -> None:
     f = BaseTool(async_f if is_async else sync_f, name="f")
     assert f.invoke({}, writer=recorder.writer()) == "ok"
     assert recorder.items == ["param", "context"]
+    assert current_writer.get().discards
+
+
+# -- where a sync tool runs ------------------------------------------------------------------
+
+
+def _placement_probe(clock: FakeClock) -> tuple[BaseTool, list[int], dict[str, float]]:
+    """A sync tool recording the thread of each call; ``cost["next"]`` is how long it takes."""
+    threads: list[int] = []
+    cost = {"next": 0.0}
+
+    def probe() -> str:
+        threads.append(threading.get_ident())
+        clock.now += cost["next"]
+        return "ok"
+
+    return BaseTool(probe), threads, cost
+
+
+@pytest.mark.anyio
+async def test_a_quick_quiet_sync_tool_runs_in_place_after_two_calls(clock: FakeClock) -> None:
+    probe, threads, _ = _placement_probe(clock)
+    for _ in range(4):
+        assert (await probe.arun(call("probe", {}))).content == "ok"
+    here = threading.get_ident()
+    assert [thread == here for thread in threads] == [False, False, True, True]
+
+
+@pytest.mark.anyio
+async def test_a_slow_call_sends_a_tool_back_to_the_thread(clock: FakeClock) -> None:
+    probe, threads, cost = _placement_probe(clock)
+    for seconds in [0, 0, 0.5, 0, 0, 0]:  # the third call runs in place and takes half a second
+        cost["next"] = seconds
+        await probe.arun(call("probe", {}))
+    here = threading.get_ident()
+    assert [thread == here for thread in threads] == [False, False, True, False, False, True]
+
+
+@pytest.mark.anyio
+async def test_a_failing_call_still_counts(clock: FakeClock) -> None:
+    threads: list[int] = []
+
+    def flaky() -> str:
+        threads.append(threading.get_ident())
+        raise ValueError("no")
+
+    tool_ = BaseTool(flaky)
+    messages = [await tool_.arun(call("flaky", {})) for _ in range(3)]
+    assert [m.status for m in messages] == ["error"] * 3
+    assert threads[2] == threading.get_ident()
+
+
+@pytest.mark.anyio
+async def test_a_tool_that_asks_for_the_writer_stays_in_a_thread(clock: FakeClock) -> None:
+    threads: list[int] = []
+
+    def quiet_but_asks() -> str:
+        threads.append(threading.get_ident())
+        get_stream_writer()  # never used, but it could be, and then it must be able to wait
+        return "ok"
+
+    tool_ = BaseTool(quiet_but_asks)
+    for _ in range(4):
+        await tool_.arun(call("quiet_but_asks", {}))
+    assert threading.get_ident() not in threads
+
+
+@pytest.mark.anyio
+async def test_a_tool_with_a_writer_parameter_never_runs_in_place(clock: FakeClock) -> None:
+    threads: list[int] = []
+
+    def takes_writer(writer: StreamWriter) -> str:
+        threads.append(threading.get_ident())
+        return "ok"
+
+    tool_ = BaseTool(takes_writer)
+    for _ in range(4):
+        await tool_.arun(call("takes_writer", {}))
+    assert threading.get_ident() not in threads
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("thread", [True, False])
+async def test_thread_option_fixes_where_a_sync_tool_runs(clock: FakeClock, thread: bool) -> None:
+    threads: list[int] = []
+
+    @tool(thread=thread)
+    def fixed() -> str:
+        """Fixed."""
+        threads.append(threading.get_ident())
+        return "ok"
+
+    assert fixed.thread is thread
+    for _ in range(4):
+        await fixed.arun(call("fixed", {}))
+    here = threading.get_ident()
+    assert [t == here for t in threads] == [not thread] * 4
+
+
+def test_thread_option_on_a_bare_function_and_its_check() -> None:
+    def f() -> str:
+        return "ok"
+
+    assert tool(f, thread=True).thread is True
+    assert tool(f).thread is None
+    with pytest.raises(ToolDefinitionError, match="thread must be True, False or None"):
+        BaseTool(f, thread="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_tool_in_place_writes_in_order_and_leaks_no_context(clock: FakeClock) -> None:
+    recorder = Recorder()
+
+    @tool(thread=False)
+    def chatty() -> str:
+        """Writes without asking first."""
+        for i in range(3):
+            get_stream_writer()(i)
+        return _request_id.get()
+
+    token = _request_id.set("req-7")
+    try:
+        message = await chatty.arun(call("chatty", {}), writer=recorder.writer())
+    finally:
+        _request_id.reset(token)
+    assert message.content == "req-7"
+    assert recorder.items == [0, 1, 2]
+    assert recorder.threads == [threading.get_ident()] * 3
     assert current_writer.get().discards
