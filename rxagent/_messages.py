@@ -483,29 +483,40 @@ def make_chunk(
 def text_chunk(content: Content, id: str | None) -> AIMessageChunk:
     """:func:`make_chunk` for the commonest chunk of all, a token of text: nothing to decide."""
     chunk = _new(AIMessageChunk)
-    _set_dict(
-        chunk,
-        {
-            "content": content,
-            "additional_kwargs": {},
-            "response_metadata": {},
-            "type": "AIMessageChunk",
-            "name": None,
-            "id": id,
-            "tool_calls": [],
-            "invalid_tool_calls": [],
-            "usage_metadata": None,
-            "tool_call_chunks": [],
-            "chunk_position": None,
-        },
-    )
+    # A copy of a template (every field, in order) costs less than a dict display of them.
+    fields = _TEXT_CHUNK_FIELDS.copy()
+    fields["content"] = content
+    fields["id"] = id
+    fields["additional_kwargs"] = {}
+    fields["response_metadata"] = {}
+    fields["tool_calls"] = []
+    fields["invalid_tool_calls"] = []
+    fields["tool_call_chunks"] = []
+    _set_dict(chunk, fields)
     if content == "":
         _set_fields_set(chunk, set() if id is None else {"id"})
     else:
-        _set_fields_set(chunk, {"content"} if id is None else {"content", "id"})
+        _set_fields_set(chunk, _CONTENT_ONLY.copy() if id is None else _CONTENT_AND_ID.copy())
     _set_extra(chunk, None)
     _set_private(chunk, None)
     return chunk
+
+
+_TEXT_CHUNK_FIELDS: dict[str, Any] = {
+    "content": "",
+    "additional_kwargs": None,  # each chunk gets containers of its own
+    "response_metadata": None,
+    "type": "AIMessageChunk",
+    "name": None,
+    "id": None,
+    "tool_calls": None,
+    "invalid_tool_calls": None,
+    "usage_metadata": None,
+    "tool_call_chunks": None,
+    "chunk_position": None,
+}
+_CONTENT_ONLY = {"content"}
+_CONTENT_AND_ID = {"content", "id"}
 
 
 _M = TypeVar("_M", bound=BaseMessage)
@@ -746,32 +757,53 @@ class ChunkAccumulator:
         fields = chunk.__dict__
         self._count += 1
         content = fields["content"]
-        if isinstance(content, str):
+        if content.__class__ is str and self._blocks is None:  # the per-token case
             if content:
-                if self._blocks is None:
-                    pieces = self._pieces
-                    pieces.append(content)
-                    if len(pieces) >= _PIECES_PER_RUN:
-                        # A tiny str costs ~50 bytes beyond its text: fold pieces as we go, so
-                        # a long answer takes the memory of its text, not of its token count.
-                        self._runs.append("".join(pieces))
-                        self._pieces = []
-                else:
-                    self._blocks.add(content)
+                pieces = self._pieces
+                pieces.append(content)
+                if len(pieces) >= _PIECES_PER_RUN:
+                    # A tiny str costs ~50 bytes beyond its text: fold pieces as we go, so a
+                    # long answer takes the memory of its text, not of its token count.
+                    self._runs.append("".join(pieces))
+                    self._pieces = []
         else:
-            blocks = self._blocks
-            if blocks is None:
-                # From here on the content is a block list; the text so far is its first block.
-                blocks = self._blocks = _Blocks()
-                blocks.add("".join([*self._runs, *self._pieces]))
-                self._pieces = []
-                self._runs = []
-            for item in content:
-                blocks.add(item)
+            self._add_content(content)
         if self._id is None:
             self._id = fields["id"]
         if self._name is None:
             self._name = fields["name"]
+        # Everything else is empty on a token of text: one test for all of it.
+        if (
+            fields["tool_call_chunks"]
+            or fields["response_metadata"]
+            or fields["additional_kwargs"]
+            or fields["usage_metadata"] is not None
+            or fields["chunk_position"] is not None
+        ):
+            self._add_rest(fields)
+
+    def _add_content(self, content: Content) -> None:
+        blocks = self._blocks
+        if isinstance(content, str):  # a str subclass, or text after list content
+            if content:
+                if blocks is None:
+                    self._pieces.append(content)
+                    if len(self._pieces) >= _PIECES_PER_RUN:
+                        self._runs.append("".join(self._pieces))
+                        self._pieces = []
+                else:
+                    blocks.add(content)
+            return
+        if blocks is None:
+            # From here on the content is a block list; the text so far is its first block.
+            blocks = self._blocks = _Blocks()
+            blocks.add("".join([*self._runs, *self._pieces]))
+            self._pieces = []
+            self._runs = []
+        for item in content:
+            blocks.add(item)
+
+    def _add_rest(self, fields: dict[str, Any]) -> None:
         fragments = fields["tool_call_chunks"]
         if fragments:
             add_fragment = self._calls.add

@@ -22,7 +22,8 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypedDict
+from threading import get_ident  # a global, not an attribute lookup, per item
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import anyio
 import reactivex
@@ -53,7 +54,14 @@ if TYPE_CHECKING:
     from ._agent import Agent
     from .chat_models._base import BaseChatModel
 
-__all__ = ["RunContext", "StreamPart", "current_run", "run_agent", "run_nested"]
+__all__ = [
+    "RunContext",
+    "StreamPart",
+    "current_run",
+    "messages_payloads_taker",
+    "run_agent",
+    "run_nested",
+]
 
 DEFAULT_RECURSION_LIMIT = 25
 
@@ -83,6 +91,7 @@ class RunContext:
         "closed",
         "config_tags",
         "demand",
+        "direct_messages",
         "loop",
         "node",
         "ns",
@@ -100,8 +109,12 @@ class RunContext:
         checkpoint_ns: str,
         agent_name: str | None,
         config_tags: Sequence[str],
+        direct_messages: Callable[[Any], None] | None = None,
     ) -> None:
         self._emit = emit
+        # Where ``messages`` payloads go when the subscriber keeps nothing else (see
+        # messages_payloads_taker); the per-token path then builds no part to take apart.
+        self.direct_messages = direct_messages
         self.demand = demand
         self.loop = loop
         self.ns = ns
@@ -129,7 +142,7 @@ class RunContext:
         """
         if self.closed:
             return
-        if threading.get_ident() == self.loop.thread_id:
+        if get_ident() == self.loop.thread_id:
             if self._pending:  # parts from other threads came first
                 self._flush()
             self._emit(part)
@@ -218,6 +231,20 @@ _MAX_PENDING = 1024
 _queue_lock = threading.Lock()
 
 
+def messages_payloads_taker(emit: Callable[[StreamPart], None]) -> Callable[[Any], None] | None:
+    """What takes the ``messages`` payloads when ``emit`` belongs to a stage that keeps those
+    and nothing else (``stream(stream_mode="messages")``); otherwise None.
+
+    Such a stage (:func:`rxagent.operators.messages`) says so with ``keeps_payloads_of``:
+    ``(mode, downstream on_next)``. Handing it ``(chunk, metadata)`` directly is what the
+    stage would do with the part, minus building the part and the call.
+    """
+    keeps = getattr(getattr(emit, "__self__", None), "keeps_payloads_of", None)
+    if keeps is not None and keeps[0] == "messages":
+        return cast("Callable[[Any], None]", keeps[1])
+    return None
+
+
 def _holds_the_loop() -> bool:
     record = current_tool_call.get()
     return record is not None and record.in_place
@@ -236,7 +263,7 @@ class _RunWriter(StreamWriter):
         self._loop_thread = run.loop.thread_id
 
     def __call__(self, data: Any) -> None:
-        if not self._demand.ready and threading.get_ident() != self._loop_thread:
+        if not self._demand.ready and get_ident() != self._loop_thread:
             self._demand.wait_blocking()  # a worker thread may wait; the loop's thread may not
         self._emit({"type": "custom", "ns": self._ns, "data": data})
 
@@ -271,7 +298,7 @@ def report_model_calls(
 class _Reporting(Trusted[AIMessageChunk]):
     """Passes a model call's chunks on, reporting each to the run as a ``messages`` part."""
 
-    __slots__ = ("_forward", "_metadata", "_ns", "_observer", "_on_loop", "_run")
+    __slots__ = ("_direct", "_forward", "_metadata", "_ns", "_observer", "_on_loop", "_run")
 
     def __init__(
         self,
@@ -286,21 +313,33 @@ class _Reporting(Trusted[AIMessageChunk]):
         self._forward = observer.on_next
         # A call subscribed on the run's loop thread produces there too (it is spawned on the
         # subscriber's loop), so its chunks skip emit()'s thread check: the per-token path.
-        self._on_loop = threading.get_ident() == run.loop.thread_id
+        self._on_loop = get_ident() == run.loop.thread_id
+        self._direct = run.direct_messages if self._on_loop else None
 
     def on_next(self, chunk: AIMessageChunk) -> None:
         # _report() inlined: one frame less on every token.
-        part: StreamPart = {"type": "messages", "ns": self._ns, "data": (chunk, self._metadata)}
         run = self._run
-        if not self._on_loop:
-            run.emit(part)
-        elif not run.closed:
-            run._emit(part)
+        direct = self._direct
+        if direct is not None:
+            if not run.closed:
+                direct((chunk, self._metadata))
+        else:
+            part: StreamPart = {
+                "type": "messages", "ns": self._ns, "data": (chunk, self._metadata)
+            }
+            if not self._on_loop:
+                run.emit(part)
+            elif not run.closed:
+                run._emit(part)
         self._forward(chunk)
 
     def _report(self, payload: AIMessage) -> None:
-        part: StreamPart = {"type": "messages", "ns": self._ns, "data": (payload, self._metadata)}
         run = self._run
+        if self._direct is not None:
+            if not run.closed:
+                self._direct((payload, self._metadata))
+            return
+        part: StreamPart = {"type": "messages", "ns": self._ns, "data": (payload, self._metadata)}
         if not self._on_loop:
             run.emit(part)
         elif not run.closed:
@@ -384,6 +423,7 @@ async def run_nested(agent: Agent, request: str, call_id: str) -> str:
             checkpoint_ns="|".join(ns),
             agent_name=agent.name,
             config_tags=parent.config_tags,
+            direct_messages=parent.direct_messages,
         )
         state = await run_agent(agent, question, None, child)
     return str(state["messages"][-1].text)
@@ -487,7 +527,7 @@ async def consume(
     and leaving (cancellation) disposes the subscription."""
     loop = current_loop()
     assert loop is not None
-    sink = _Consumer(on_next, loop)
+    sink = _Consumer(on_next, loop)  # type: ignore[abstract]  # on_next is a slot
     subscription = source.subscribe(sink)
     try:
         await sink.finished.wait()
@@ -500,16 +540,15 @@ async def consume(
 class _Consumer(Trusted[Any]):
     """The end of :func:`consume`: items to a callback, the end to an event on the loop."""
 
-    __slots__ = ("_loop", "_take", "failure", "finished")
+    # ``on_next`` is the callback itself, in a slot: a producer calls it without a frame of
+    # ours in between (the slot's descriptor also stands in for ObserverBase's abstract method).
+    __slots__ = ("_loop", "failure", "finished", "on_next")
 
     def __init__(self, on_next: Callable[[Any], None], loop: LoopHandle) -> None:
-        self._take = on_next
+        self.on_next = on_next  # type: ignore[method-assign, assignment]
         self._loop = loop
         self.finished = anyio.Event()
         self.failure: Exception | None = None
-
-    def on_next(self, value: Any) -> None:
-        self._take(value)
 
     def on_error(self, error: Exception) -> None:
         if self.failure is None:
@@ -520,7 +559,7 @@ class _Consumer(Trusted[Any]):
         self._finish()
 
     def _finish(self) -> None:
-        if threading.get_ident() == self._loop.thread_id:
+        if get_ident() == self._loop.thread_id:
             self.finished.set()
         else:
             self._loop.call_soon_threadsafe(self.finished.set)

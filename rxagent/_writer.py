@@ -21,8 +21,8 @@ class StreamWriter:
 
     Call it with any value: ``writer("Fetched 10/100 records")``. A sync tool that asks for
     its writer runs in a worker thread, where the call waits while the run's consumer is too
-    far behind, so memory stays bounded. An async tool cannot be held inside a plain call; it gets the same
-    guarantee with ``await writer.asend(data)``.
+    far behind, so memory stays bounded. An async tool cannot be held inside a plain call; it
+    gets the same guarantee with ``await writer.asend(data)``.
     """
 
     __slots__ = ("_asend", "_send")

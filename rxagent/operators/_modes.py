@@ -116,6 +116,12 @@ class _PayloadsOf(_Select[StreamPart, Any]):
         super().__init__(observer, bool, _data)
         self._mode = mode
 
+    @property
+    def keeps_payloads_of(self) -> tuple[str, Callable[[Any], None]]:
+        """The mode kept and where its payloads go: a run subscribed to by this stage hands
+        ``messages`` payloads there directly (``rxagent._run.messages_payloads_taker``)."""
+        return self._mode, self._forward
+
     def on_next(self, value: StreamPart) -> None:
         try:
             if value["type"] != self._mode:

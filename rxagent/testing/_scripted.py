@@ -6,7 +6,7 @@ import inspect
 import itertools
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import anyio
@@ -205,9 +205,6 @@ class FunctionChatModel(BaseChatModel):
         await _stream_items(items, message_id, metadata, emit, demand, self.delay)
 
 
-_END = object()
-
-
 async def _stream_items(
     items: Iterator[Any] | AsyncIterator[Any],
     message_id: str,
@@ -219,37 +216,29 @@ async def _stream_items(
     ended = False
     saw_tool_call = False
     produced = 0
-    pull_sync = items if isinstance(items, Iterator) else None
-    pull_async = items if isinstance(items, AsyncIterator) else None
+    if isinstance(items, Iterator):  # pulled right here, not through an async wrapper
+        pull_sync: Callable[[], Any] | None = items.__next__
+        pull_async: Callable[[], Awaitable[Any]] | None = None
+    else:
+        pull_sync, pull_async = None, items.__anext__
     try:
         while True:
             if not demand.ready:
                 await demand.wait()
             if delay and produced:
                 await anyio.sleep(delay)
-            if pull_sync is not None:  # pulled right here, not through an async wrapper
-                item = next(pull_sync, _END)
-            else:
-                assert pull_async is not None
-                item = await anext(pull_async, _END)
-            if item is _END:
+            try:
+                # pull_async is set whenever pull_sync is not; no assert on the per-token path
+                item = pull_sync() if pull_sync is not None else await pull_async()  # type: ignore[misc]
+            except (StopIteration, StopAsyncIteration):
                 break
+            produced += 1
             if item.__class__ is str:  # a text token: nothing else to look at
-                produced += 1
                 emit(text_chunk(item, message_id))
                 continue
-            if isinstance(item, str):
-                chunk = text_chunk(item, message_id)
-            elif isinstance(item, AIMessageChunk):
-                chunk = item if item.id else item.model_copy(update={"id": message_id})
-            else:
-                raise UsageError(
-                    "a FunctionChatModel generator yields AIMessageChunk objects or strings, "
-                    f"got {type(item).__name__}"
-                )
+            chunk = _chunk_of(item, message_id)
             saw_tool_call = saw_tool_call or bool(chunk.tool_call_chunks)
             ended = chunk.chunk_position == "last"
-            produced += 1
             emit(chunk)
     finally:
         close = getattr(items, "close" if pull_sync is not None else "aclose", None)
@@ -271,3 +260,14 @@ async def _stream_items(
                                 "total_tokens": produced},
             )
         )
+
+
+def _chunk_of(item: Any, message_id: str) -> AIMessageChunk:
+    if isinstance(item, str):
+        return text_chunk(item, message_id)
+    if isinstance(item, AIMessageChunk):
+        return item if item.id else item.model_copy(update={"id": message_id})
+    raise UsageError(
+        "a FunctionChatModel generator yields AIMessageChunk objects or strings, "
+        f"got {type(item).__name__}"
+    )
