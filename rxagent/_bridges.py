@@ -18,6 +18,7 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from threading import get_ident  # a global, not an attribute lookup, per item
 from typing import Generic, TypeVar
 
 import anyio
@@ -81,7 +82,7 @@ class _BufferSink(Trusted[_T]):
         return self
 
     def on_next(self, value: _T) -> None:
-        if threading.get_ident() != self.thread:  # from a timer or a worker thread: hop over
+        if get_ident() != self.thread:  # from a timer or a worker thread: hop over
             assert self.loop is not None
             self.loop.call_soon_threadsafe(lambda: self.on_next(value))
             return
@@ -96,7 +97,7 @@ class _BufferSink(Trusted[_T]):
             notify()
 
     def on_error(self, error: Exception) -> None:
-        if threading.get_ident() != self.thread:
+        if get_ident() != self.thread:
             assert self.loop is not None
             self.loop.call_soon_threadsafe(lambda: self.on_error(error))
             return
@@ -104,7 +105,7 @@ class _BufferSink(Trusted[_T]):
         self._finish()
 
     def on_completed(self) -> None:
-        if threading.get_ident() != self.thread:
+        if get_ident() != self.thread:
             assert self.loop is not None
             self.loop.call_soon_threadsafe(self.on_completed)
             return
@@ -137,6 +138,13 @@ class _BufferSink(Trusted[_T]):
         if self.held:
             self.held = False
             self.demand.release()
+
+    def abandon(self) -> None:
+        """The consumer is gone: drop what is buffered and whatever still arrives, and let the
+        producers go. (A sync tool's writer may be waiting on the demand; the run's cancellation
+        waits for that tool to return.)"""
+        self.buffer = deque(maxlen=0)  # appends vanish: no check on the per-item path
+        self.release()
 
 
 def _check_max_buffer(max_buffer: int) -> None:
@@ -200,12 +208,12 @@ class SyncIterator(Iterator[_T]):
             record.reached_run = True  # a tool that waits on a stream stays in a worker thread
         if current_loop() is None:
             self._loop = _thread_loop()
-            self._loop_thread = threading.get_ident()
+            self._loop_thread = get_ident()
             self._loop.run_until_complete(self._subscribe_here())
         else:
             # This thread already runs a loop we cannot drive: work on the background loop.
             background = _background_loop()
-            if background.thread_id == threading.get_ident():
+            if background.thread_id == get_ident():
                 raise UsageError(
                     "a sync stream cannot be iterated on rxagent's background loop, which it "
                     "would need: iterate with 'async for' (astream), or make the blocking "
@@ -258,13 +266,14 @@ class SyncIterator(Iterator[_T]):
         if self._closed:
             return
         self._closed = True
+        self._sink.abandon()
         if self._subscription is not None:
             self._subscription.dispose()
         for handle in self._spawned:
             handle.cancel()
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            if threading.get_ident() != self._loop_thread:  # pragma: no cover - GC elsewhere
+            if get_ident() != self._loop_thread:  # pragma: no cover - GC elsewhere
                 return
             if not loop.is_running():  # (closed from inside a callback: the loop goes on)
                 loop.run_until_complete(_all_done(self._spawned))
@@ -370,6 +379,7 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
         if self._closed:
             return
         self._closed = True
+        self._sink.abandon()
         if self._subscription is not None:
             self._subscription.dispose()
         for handle in self._spawned:
@@ -382,6 +392,7 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
         # Leaving ``async for`` early drops the iterator: cancel the run right away.
         if not self._closed:
             self._closed = True
+            self._sink.abandon()
             if self._subscription is not None:
                 self._subscription.dispose()
             for handle in self._spawned:

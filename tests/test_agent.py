@@ -535,6 +535,60 @@ def test_with_cancels_a_sync_stream_at_once() -> None:
     assert cancelled.is_set()
 
 
+def _writing_agent(events: int, finished: list[int]) -> Any:
+    def chatty() -> str:
+        """Writes a lot."""
+        writer = get_stream_writer()
+        for i in range(events):
+            writer(i)
+        finished.append(events)
+        return "done"
+
+    return create_agent(ScriptedChatModel([call("chatty", "c1"), "ok"]), tools=[chatty])
+
+
+def _without_hanging(work: Any) -> Any:
+    """Run ``work()`` in a thread: a deadlock fails the test instead of hanging the suite."""
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(work()), daemon=True)
+    thread.start()
+    thread.join(60)
+    assert outcome, "deadlocked: the stream did not close"
+    return outcome[0]
+
+
+def test_closing_a_sync_stream_lets_a_waiting_sync_tool_finish() -> None:
+    finished: list[int] = []
+    agent = _writing_agent(20_000, finished)
+
+    def take_five() -> list[Any]:
+        with agent.stream(QUESTION, stream_mode="custom", max_buffer=8) as stream:
+            return [item for item, _ in zip(stream, range(5), strict=False)]
+
+    # The writer was waiting for room when the stream closed; closing let it go and waited for
+    # the tool to return (a thread cannot be stopped), dropping what it still wrote.
+    assert _without_hanging(take_five) == [0, 1, 2, 3, 4]
+    assert finished == [20_000]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_closing_an_async_stream_lets_a_waiting_sync_tool_finish(backend: str) -> None:
+    finished: list[int] = []
+    agent = _writing_agent(20_000, finished)
+
+    async def take_five() -> list[Any]:
+        taken = []
+        async with agent.astream(QUESTION, stream_mode="custom", max_buffer=8) as stream:
+            async for item in stream:
+                taken.append(item)
+                if len(taken) == 5:
+                    break
+        return taken
+
+    assert _without_hanging(lambda: anyio.run(take_five, backend=backend)) == [0, 1, 2, 3, 4]
+    assert finished == [20_000]
+
+
 def test_disposing_observe_cancels_the_run_and_nothing_arrives_after() -> None:
     cancelled = threading.Event()
     seen: list[Any] = []
