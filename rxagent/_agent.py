@@ -23,7 +23,7 @@ from ._bridges import (
 )
 from ._exceptions import ModelSpecError, UsageError
 from ._messages import ToolCall, ToolMessage
-from ._run import RunContext, StreamPart, messages_payloads_taker, run_agent, run_nested
+from ._run import RunContext, StreamPart, kept_payloads, run_agent, run_nested
 from ._runtime import Demand, current_loop, observable_from_async
 from ._tools import BaseTool, as_tool
 from ._writer import StreamWriter
@@ -84,7 +84,7 @@ class Agent:
                 checkpoint_ns="",
                 agent_name=self.name,
                 config_tags=(config or {}).get("tags", ()),
-                direct_messages=messages_payloads_taker(emit),
+                keeps=kept_payloads(emit),
             )
             try:
                 await run_agent(self, input, config, run)

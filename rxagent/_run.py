@@ -58,7 +58,7 @@ __all__ = [
     "RunContext",
     "StreamPart",
     "current_run",
-    "messages_payloads_taker",
+    "kept_payloads",
     "run_agent",
     "run_nested",
 ]
@@ -92,6 +92,7 @@ class RunContext:
         "config_tags",
         "demand",
         "direct_messages",
+        "keeps",
         "loop",
         "node",
         "ns",
@@ -109,12 +110,14 @@ class RunContext:
         checkpoint_ns: str,
         agent_name: str | None,
         config_tags: Sequence[str],
-        direct_messages: Callable[[Any], None] | None = None,
+        keeps: tuple[str, Callable[[Any], None]] | None = None,
     ) -> None:
         self._emit = emit
-        # Where ``messages`` payloads go when the subscriber keeps nothing else (see
-        # messages_payloads_taker); the per-token path then builds no part to take apart.
-        self.direct_messages = direct_messages
+        # When the subscriber keeps one mode's payloads and nothing else (see kept_payloads):
+        # the mode, and where its payloads go. Model calls then hand it (chunk, metadata)
+        # without building a part for it to take apart: the per-token path.
+        self.keeps = keeps
+        self.direct_messages = keeps[1] if keeps is not None and keeps[0] == "messages" else None
         self.demand = demand
         self.loop = loop
         self.ns = ns
@@ -181,10 +184,16 @@ class RunContext:
         assert pending is not None and drained is not None
         if self.closed:
             pending.clear()
-        else:
+        elif self.keeps is None:
             emit, take = self._emit, pending.popleft
             while pending:
                 emit(take())
+        else:  # the subscriber's filter, inlined: a call less per part
+            (mode, deliver), take = self.keeps, pending.popleft
+            while pending:
+                part = take()
+                if part["type"] == mode:
+                    deliver(part["data"])
         drained.set()
 
     def writer(self) -> StreamWriter:
@@ -231,18 +240,16 @@ _MAX_PENDING = 1024
 _queue_lock = threading.Lock()
 
 
-def messages_payloads_taker(emit: Callable[[StreamPart], None]) -> Callable[[Any], None] | None:
-    """What takes the ``messages`` payloads when ``emit`` belongs to a stage that keeps those
-    and nothing else (``stream(stream_mode="messages")``); otherwise None.
+def kept_payloads(emit: Callable[[StreamPart], None]) -> tuple[str, Callable[[Any], None]] | None:
+    """``(mode, where its payloads go)`` when ``emit`` belongs to a stage that keeps one mode's
+    payloads and nothing else (``stream(stream_mode="messages")``); otherwise None.
 
-    Such a stage (:func:`rxagent.operators.messages`) says so with ``keeps_payloads_of``:
-    ``(mode, downstream on_next)``. Handing it ``(chunk, metadata)`` directly is what the
-    stage would do with the part, minus building the part and the call.
+    Such a stage (:func:`rxagent.operators.messages` and its kin) says so with
+    ``keeps_payloads_of``. Handing a payload there directly is what the stage would do with
+    the part, minus building the part and a call.
     """
     keeps = getattr(getattr(emit, "__self__", None), "keeps_payloads_of", None)
-    if keeps is not None and keeps[0] == "messages":
-        return cast("Callable[[Any], None]", keeps[1])
-    return None
+    return cast("tuple[str, Callable[[Any], None]] | None", keeps)
 
 
 def _holds_the_loop() -> bool:
@@ -253,24 +260,37 @@ def _holds_the_loop() -> bool:
 class _RunWriter(StreamWriter):
     """The writer of a run: ``custom`` parts under the run's namespace, with backpressure."""
 
-    __slots__ = ("_demand", "_emit", "_loop_thread", "_ns")
+    __slots__ = ("_demand", "_loop_thread", "_ns", "_run")
 
     def __init__(self, run: RunContext) -> None:
         super().__init__()  # __call__ and asend are overridden; nothing to hand the base
+        self._run = run
         self._ns = run.ns
         self._demand = run.demand
-        self._emit = run.emit
         self._loop_thread = run.loop.thread_id
 
     def __call__(self, data: Any) -> None:
-        if not self._demand.ready and get_ident() != self._loop_thread:
-            self._demand.wait_blocking()  # a worker thread may wait; the loop's thread may not
-        self._emit({"type": "custom", "ns": self._ns, "data": data})
+        part: StreamPart = {"type": "custom", "ns": self._ns, "data": data}
+        run = self._run
+        if get_ident() == self._loop_thread:
+            run.emit(part)  # the loop's thread may not wait
+            return
+        if not self._demand.ready:
+            self._demand.wait_blocking()
+        # RunContext.emit's queueing, inlined for a writer in a worker thread (a sync tool
+        # reporting progress), as long as nothing calls for more than an append.
+        pending = run._pending
+        if pending is None or run.closed or len(pending) >= _MAX_PENDING - 1:
+            run.emit(part)
+            return
+        pending.append(part)
+        if not run._flush_scheduled:
+            run._schedule_flush()
 
     async def asend(self, data: Any) -> None:
         if not self._demand.ready:
             await self._demand.wait()
-        self._emit({"type": "custom", "ns": self._ns, "data": data})
+        self._run.emit({"type": "custom", "ns": self._ns, "data": data})
 
     @property
     def discards(self) -> bool:
@@ -423,7 +443,7 @@ async def run_nested(agent: Agent, request: str, call_id: str) -> str:
             checkpoint_ns="|".join(ns),
             agent_name=agent.name,
             config_tags=parent.config_tags,
-            direct_messages=parent.direct_messages,
+            keeps=parent.keeps,
         )
         state = await run_agent(agent, question, None, child)
     return str(state["messages"][-1].text)

@@ -155,6 +155,43 @@ def test_merged_single_mode_projections_equal_asking_for_several_modes() -> None
     assert _strip_ids(merged) == _strip_ids(asked), "the same payloads, message ids aside"
 
 
+def _busy_agent() -> Any:
+    """Every source of parts at once: a streaming model, a sync tool writing from its thread,
+    an async tool writing on the loop, and a nested agent streaming under its namespace."""
+
+    async def tally(n: int) -> str:
+        """Counts aloud."""
+        for i in range(n):
+            await get_stream_writer().asend(f"tally {i}")
+        return str(n)
+
+    helper = create_agent(ScriptedChatModel(["helper says hi"]), name="helper")
+    reply = AIMessage(content="On it.", tool_calls=[
+        {"name": "get_weather", "args": {"city": "SF"}, "id": "c1"},
+        {"name": "tally", "args": {"n": 3}, "id": "c2"},
+        {"name": "helper", "args": {"request": "hi"}, "id": "c3"},
+    ])
+    return create_agent(ScriptedChatModel([reply, "All done."]),
+                        tools=[get_weather, tally, helper])
+
+
+def _comparable(payload: Any) -> str:
+    if isinstance(payload, tuple):  # (message, metadata): the metadata names random task ids
+        message, metadata = payload
+        payload = type(message).__name__, message.text, metadata["langgraph_node"]
+    return re.sub(r"run-[0-9a-f]+", "run-*", str(payload))
+
+
+@pytest.mark.parametrize("mode", ["messages", "custom", "updates"])
+def test_one_mode_handed_over_directly_equals_it_through_the_filter(mode: str) -> None:
+    # stream_mode=mode lets the run hand payloads straight to the consumer; [mode] goes
+    # through the general filter. Parallel tools make the order of their parts vary.
+    direct = list(_busy_agent().stream(QUESTION, stream_mode=mode))
+    filtered = [payload for _, payload in _busy_agent().stream(QUESTION, stream_mode=[mode])]
+    assert sorted(map(_comparable, direct)) == sorted(map(_comparable, filtered))
+    assert len(direct) > 3
+
+
 # -- async -------------------------------------------------------------------------------
 
 

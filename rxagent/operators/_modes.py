@@ -119,7 +119,7 @@ class _PayloadsOf(_Select[StreamPart, Any]):
     @property
     def keeps_payloads_of(self) -> tuple[str, Callable[[Any], None]]:
         """The mode kept and where its payloads go: a run subscribed to by this stage hands
-        ``messages`` payloads there directly (``rxagent._run.messages_payloads_taker``)."""
+        payloads there directly (``rxagent._run.kept_payloads``)."""
         return self._mode, self._forward
 
     def on_next(self, value: StreamPart) -> None:
