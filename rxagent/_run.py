@@ -131,7 +131,8 @@ class RunContext:
         # Parts from other threads (sync tools' writers) wait here for the loop, which is
         # woken once per batch, not once per part: a wake-up costs far more than a part.
         # Made on first use: most runs never see another thread.
-        self._pending: deque[StreamPart] | None = None
+        # They are parts, or only the payloads when the subscriber keeps one mode (``keeps``).
+        self._pending: deque[Any] | None = None
         self._flush_scheduled = False
         self._drained: threading.Event | None = None
 
@@ -153,7 +154,13 @@ class RunContext:
         pending, drained = self._pending, self._drained
         if pending is None or drained is None:
             pending, drained = self._cross_thread_queue()
-        pending.append(part)
+        keeps = self.keeps
+        if keeps is None:
+            pending.append(part)
+        elif part["type"] == keeps[0]:
+            pending.append(part["data"])  # the subscriber keeps the payloads of this mode
+        else:
+            return  # and nothing else
         if not self._flush_scheduled:
             self._schedule_flush()
         if len(pending) >= _MAX_PENDING and _holds_the_loop():
@@ -166,7 +173,7 @@ class RunContext:
                 self._schedule_flush()
             drained.wait(1.0)
 
-    def _cross_thread_queue(self) -> tuple[deque[StreamPart], threading.Event]:
+    def _cross_thread_queue(self) -> tuple[deque[Any], threading.Event]:
         with _queue_lock:
             if self._pending is None or self._drained is None:
                 self._pending, self._drained = deque(), threading.Event()
@@ -184,16 +191,11 @@ class RunContext:
         assert pending is not None and drained is not None
         if self.closed:
             pending.clear()
-        elif self.keeps is None:
-            emit, take = self._emit, pending.popleft
+        else:  # parts to the subscriber, or payloads straight to the stage after its filter
+            deliver = self._emit if self.keeps is None else self.keeps[1]
+            take = pending.popleft
             while pending:
-                emit(take())
-        else:  # the subscriber's filter, inlined: a call less per part
-            (mode, deliver), take = self.keeps, pending.popleft
-            while pending:
-                part = take()
-                if part["type"] == mode:
-                    deliver(part["data"])
+                deliver(take())
         drained.set()
 
     def writer(self) -> StreamWriter:
@@ -270,20 +272,24 @@ class _RunWriter(StreamWriter):
         self._loop_thread = run.loop.thread_id
 
     def __call__(self, data: Any) -> None:
-        part: StreamPart = {"type": "custom", "ns": self._ns, "data": data}
         run = self._run
         if get_ident() == self._loop_thread:
-            run.emit(part)  # the loop's thread may not wait
-            return
+            run.emit({"type": "custom", "ns": self._ns, "data": data})  # the loop's thread
+            return  # may not wait
         if not self._demand.ready:
             self._demand.wait_blocking()
         # RunContext.emit's queueing, inlined for a writer in a worker thread (a sync tool
         # reporting progress), as long as nothing calls for more than an append.
-        pending = run._pending
+        pending, keeps = run._pending, run.keeps
         if pending is None or run.closed or len(pending) >= _MAX_PENDING - 1:
-            run.emit(part)
+            run.emit({"type": "custom", "ns": self._ns, "data": data})
             return
-        pending.append(part)
+        if keeps is None:
+            pending.append({"type": "custom", "ns": self._ns, "data": data})
+        elif keeps[0] == "custom":
+            pending.append(data)  # a subscriber that keeps custom payloads only
+        else:
+            return  # a subscriber that keeps another mode's
         if not run._flush_scheduled:
             run._schedule_flush()
 

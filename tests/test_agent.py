@@ -157,7 +157,8 @@ def test_merged_single_mode_projections_equal_asking_for_several_modes() -> None
 
 def _busy_agent() -> Any:
     """Every source of parts at once: a streaming model, a sync tool writing from its thread,
-    an async tool writing on the loop, and a nested agent streaming under its namespace."""
+    an async tool writing on the loop, a nested agent streaming under its namespace, and a
+    model called from a worker thread."""
 
     async def tally(n: int) -> str:
         """Counts aloud."""
@@ -165,14 +166,22 @@ def _busy_agent() -> Any:
             await get_stream_writer().asend(f"tally {i}")
         return str(n)
 
+    inner = ScriptedChatModel(["inner words here"])
+
+    @tool(thread=True)
+    def ask_inner() -> str:
+        """Asks a model from a worker thread."""
+        return inner.invoke([{"role": "user", "content": "q"}]).text
+
     helper = create_agent(ScriptedChatModel(["helper says hi"]), name="helper")
     reply = AIMessage(content="On it.", tool_calls=[
         {"name": "get_weather", "args": {"city": "SF"}, "id": "c1"},
         {"name": "tally", "args": {"n": 3}, "id": "c2"},
         {"name": "helper", "args": {"request": "hi"}, "id": "c3"},
+        {"name": "ask_inner", "args": {}, "id": "c4"},
     ])
     return create_agent(ScriptedChatModel([reply, "All done."]),
-                        tools=[get_weather, tally, helper])
+                        tools=[get_weather, tally, helper, ask_inner])
 
 
 def _comparable(payload: Any) -> str:
