@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,21 @@ def test_compare_runs_every_workload_on_rxagent_and_the_floors() -> None:
     for workload in results["workloads"]:
         rxagent = [c for c in workload["contenders"] if c["label"] == "rxagent"]
         assert rxagent and rxagent[0]["reps"], f"{workload['name']}: rxagent did not run"
+
+
+def test_instructions_workloads_run_and_the_counting_works() -> None:
+    for workload in ("messages-sync", "messages-async", "custom-sync", "custom-async"):
+        subprocess.run(
+            [sys.executable, str(BENCH / "instructions.py"), "--child", workload, "200"],
+            check=True, capture_output=True, text=True, timeout=120,
+        )
+    if shutil.which("valgrind") is None:  # pragma: no cover - valgrind is on CI's machines
+        return
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "instructions.py"), "--workload", "custom-sync",
+         "--small", "100", "--large", "600"],
+        check=True, capture_output=True, text=True, timeout=300,
+    ).stdout
+    (row,) = [line for line in out.splitlines() if line.startswith("| custom-sync")]
+    per_event = float(row.split("|")[2].split()[0].replace(",", ""))
+    assert per_event > 0

@@ -1,0 +1,86 @@
+"""Instructions per item under callgrind: the per-token (or per-event) cost of rxagent's paths,
+in a measure that repeats, where wall-clock medians on a shared VM swing by a fifth.
+
+Each workload runs in a fresh process at two sizes under ``valgrind --tool=callgrind``; the
+difference in instructions divided by the difference in items is the cost of one item, with
+start-up, imports and the warm-up cancelling out. ``PYTHONHASHSEED`` is fixed so that dict
+layouts, and with them the counts, repeat. Needs valgrind (on every machine of CI's kind).
+
+    python bench/instructions.py                         # every workload
+    python bench/instructions.py --workload custom-sync  # one
+    python bench/instructions.py --small 500 --large 2500   # a quick pass (less exact)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from _common import make_tokens
+
+HERE = Path(__file__).resolve().parent
+WORKLOADS = {  # name -> (entry in _with_rxagent, what one item is)
+    "messages-sync": ("messages_sync", "token"),
+    "messages-async": ("messages_async", "token"),
+    "custom-sync": ("custom_sync", "event"),
+    "custom-async": ("custom_async", "event"),
+}
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def _child(workload: str, items: int) -> None:
+    """Warm up on a small run, then run ``workload`` on ``items`` items (checked, as always)."""
+    import _with_rxagent
+
+    entry, _ = WORKLOADS[workload]
+    make: Callable[..., Callable[[], object]] = getattr(_with_rxagent, entry)
+    uses_tokens = workload.startswith("messages")
+    make(make_tokens(100) if uses_tokens else 100)()
+    make(make_tokens(items) if uses_tokens else items)()
+
+
+def _instructions(workload: str, items: int) -> int:
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, str(Path(__file__).resolve()), "--child", workload, str(items),
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=HERE)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{workload} at {items} items failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", action="append", choices=sorted(WORKLOADS))
+    parser.add_argument("--small", type=int, default=2_000, help="items in the smaller run")
+    parser.add_argument("--large", type=int, default=12_000, help="items in the larger run")
+    parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "ITEMS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], int(args.child[1]))
+        return 0
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (apt-get install valgrind)")
+    if not 0 < args.small < args.large:
+        parser.error("--small must be positive and less than --large")
+    print("| workload | instructions per item |")
+    print("| --- | ---: |")
+    for workload in args.workload or list(WORKLOADS):
+        small = _instructions(workload, args.small)
+        large = _instructions(workload, args.large)
+        per_item = (large - small) / (args.large - args.small)
+        print(f"| {workload} | {per_item:,.0f} per {WORKLOADS[workload][1]} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
