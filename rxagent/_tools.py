@@ -9,9 +9,9 @@ model can read, so the run goes on. Cancellation is never turned into a message:
 
 Where a sync function runs is learned from its calls. It starts in a worker thread, so that it
 can neither block the event loop nor escape backpressure on its writer. Once it has returned
-quickly a few calls in a row without asking for the writer or calling a model, it runs in place
-on the event loop: handing a call to a thread and back costs two thread wake-ups (0.1-0.2 ms on
-a small VM), far more than such a call, and a quick call holds the GIL either way.
+quickly two calls in a row without asking for the writer or calling a model, it runs in place
+on the event loop: handing a call to a thread and back costs two thread wake-ups (0.1-0.25 ms
+on a small VM), far more than such a call, and a quick call holds the GIL either way.
 """
 
 from __future__ import annotations
