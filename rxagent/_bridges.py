@@ -140,11 +140,14 @@ class _BufferSink(Trusted[_T]):
             self.demand.release()
 
     def abandon(self) -> None:
-        """The consumer is gone: drop what is buffered and whatever still arrives, and let the
-        producers go. (A sync tool's writer may be waiting on the demand; the run's cancellation
-        waits for that tool to return.)"""
+        """The consumer is gone: drop what is buffered and whatever still arrives, and let go
+        of threads waiting for room. (A sync tool's writer may be one; the run's cancellation
+        waits for that tool to return.) Producers on the loop stay held until cancelled."""
         self.buffer = deque(maxlen=0)  # appends vanish: no check on the per-item path
-        self.release()
+        if not self.held:
+            self.held = True
+            self.demand.hold()
+        self.demand.stop_blocking()
 
 
 def _check_max_buffer(max_buffer: int) -> None:
@@ -266,11 +269,11 @@ class SyncIterator(Iterator[_T]):
         if self._closed:
             return
         self._closed = True
-        self._sink.abandon()
         if self._subscription is not None:
             self._subscription.dispose()
         for handle in self._spawned:
             handle.cancel()
+        self._sink.abandon()
         loop = self._loop
         if loop is not None and not loop.is_closed():
             if get_ident() != self._loop_thread:  # pragma: no cover - GC elsewhere
@@ -379,11 +382,11 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
         if self._closed:
             return
         self._closed = True
-        self._sink.abandon()
         if self._subscription is not None:
             self._subscription.dispose()
         for handle in self._spawned:
             handle.cancel()
+        self._sink.abandon()
         with anyio.CancelScope(shield=True):
             for handle in self._spawned:
                 await handle.wait_done()
@@ -392,11 +395,11 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
         # Leaving ``async for`` early drops the iterator: cancel the run right away.
         if not self._closed:
             self._closed = True
-            self._sink.abandon()
             if self._subscription is not None:
                 self._subscription.dispose()
             for handle in self._spawned:
                 handle.cancel()
+            self._sink.abandon()
 
 
 def to_iterator(

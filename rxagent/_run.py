@@ -276,8 +276,8 @@ class _RunWriter(StreamWriter):
         if get_ident() == self._loop_thread:
             run.emit({"type": "custom", "ns": self._ns, "data": data})  # the loop's thread
             return  # may not wait
-        if not self._demand.ready:
-            self._demand.wait_blocking()
+        if not self._demand.ready and not self._demand.wait_blocking():
+            return  # the consumer is gone: what the tool still writes is dropped
         # RunContext.emit's queueing, inlined for a writer in a worker thread (a sync tool
         # reporting progress), as long as nothing calls for more than an append.
         pending, keeps = run._pending, run.keeps

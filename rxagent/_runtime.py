@@ -114,7 +114,7 @@ class Demand:
     ``hold``/``release`` may be called from any thread; waiters are woken on their own loop.
     """
 
-    __slots__ = ("_holds", "_lock", "_upstreams", "_waiters", "ready")
+    __slots__ = ("_blocked", "_holds", "_lock", "_stopped", "_upstreams", "_waiters", "ready")
 
     def __init__(self) -> None:
         self.ready = True
@@ -122,6 +122,9 @@ class Demand:
         self._lock = threading.Lock()
         # Each waiter is a one-shot callable that wakes it, safe to call from any thread.
         self._waiters: list[Callable[[], None]] = []
+        # The events of threads blocked in wait_blocking(), and whether they are let go for good.
+        self._blocked: list[threading.Event] = []
+        self._stopped = False
         # Demands that are held while this one is (a shared run's, behind each subscriber).
         self._upstreams: list[Demand] = []
 
@@ -145,11 +148,24 @@ class Demand:
                 return
             self.ready = True
             waiters, self._waiters = self._waiters, []
+            blocked, self._blocked = self._blocked, []
             upstreams = list(self._upstreams)
         for wake in waiters:
             wake()
+        for event in blocked:
+            event.set()
         for upstream in upstreams:
             upstream.release()
+
+    def stop_blocking(self) -> None:
+        """The consumer is gone: threads blocked in :meth:`wait_blocking` return False, now and
+        from now on. Producers on an event loop stay held; they are being cancelled, and one
+        let go before its cancellation lands would run on (a local model never suspends)."""
+        with self._lock:
+            self._stopped = True
+            blocked, self._blocked = self._blocked, []
+        for event in blocked:
+            event.set()
 
     def call_when_ready(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` once nobody holds the demand: now, or from the thread that releases it."""
@@ -198,20 +214,23 @@ class Demand:
                     self._waiters.remove(wake)
 
     def wait_blocking(self, timeout: float | None = None) -> bool:
-        """Block this (worker) thread until no consumer holds the demand; False on timeout."""
+        """Block this (worker) thread until no consumer holds the demand; False on timeout or
+        once :meth:`stop_blocking` was called."""
         if self.ready:
             return True
         event = threading.Event()
         with self._lock:
             if self.ready:
                 return True
-            self._waiters.append(event.set)
+            if self._stopped:
+                return False
+            self._blocked.append(event)
         try:
-            return event.wait(timeout)
+            return event.wait(timeout) and not self._stopped
         finally:
             with self._lock:
-                if event.set in self._waiters:
-                    self._waiters.remove(event.set)
+                if event in self._blocked:
+                    self._blocked.remove(event)
 
     def __repr__(self) -> str:
         return f"Demand(ready={self.ready}, holds={self._holds})"

@@ -635,6 +635,38 @@ def test_closing_an_async_stream_lets_a_waiting_sync_tool_finish(backend: str) -
     assert finished == [20_000]
 
 
+def _counting_agent(pulled: list[int]) -> Any:
+    """A model that never suspends (as a local one), counting the tokens pulled from it."""
+
+    def reply(messages: Any, tools: Any) -> Iterator[str]:
+        for i in range(100_000):
+            pulled[0] += 1
+            yield f"t{i} "
+
+    return create_agent(FunctionChatModel(reply))
+
+
+def test_closing_a_sync_stream_early_stops_a_model_that_never_suspends() -> None:
+    pulled = [0]
+    with _counting_agent(pulled).stream(QUESTION, stream_mode="messages", max_buffer=8) as s:
+        taken = [chunk for (chunk, _), _ in zip(s, range(5), strict=False)]
+    assert len(taken) == 5
+    assert pulled[0] < 100, "the model went on producing into a closed stream"
+
+
+@pytest.mark.anyio
+async def test_closing_an_async_stream_early_stops_a_model_that_never_suspends() -> None:
+    pulled = [0]
+    taken = 0
+    stream = _counting_agent(pulled).astream(QUESTION, stream_mode="messages", max_buffer=8)
+    async with stream:
+        async for _ in stream:
+            taken += 1
+            if taken == 5:
+                break
+    assert pulled[0] < 100, "the model went on producing into a closed stream"
+
+
 def test_disposing_observe_cancels_the_run_and_nothing_arrives_after() -> None:
     cancelled = threading.Event()
     seen: list[Any] = []

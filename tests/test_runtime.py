@@ -12,6 +12,21 @@ import reactivex.operators as ops
 from rxagent._runtime import Demand, observable_from_async
 
 
+def test_stop_blocking_lets_blocked_threads_go_but_keeps_the_demand_held() -> None:
+    demand = Demand()
+    demand.hold()
+    answers: list[bool] = []
+    waiting = threading.Thread(target=lambda: answers.append(demand.wait_blocking()))
+    waiting.start()
+    while not demand._blocked:  # the thread is registered as blocked
+        waiting.join(0.001)
+    demand.stop_blocking()
+    waiting.join(10)
+    assert answers == [False]
+    assert demand.wait_blocking() is False, "and later waits return at once"
+    assert not demand.ready, "producers on a loop stay held"
+
+
 def test_demand_is_ready_until_held_and_counts_holds() -> None:
     demand = Demand()
     assert demand.ready
