@@ -141,13 +141,14 @@ class _BufferSink(Trusted[_T]):
 
     def abandon(self) -> None:
         """The consumer is gone: drop what is buffered and whatever still arrives, and let go
-        of threads waiting for room. (A sync tool's writer may be one; the run's cancellation
-        waits for that tool to return.) Producers on the loop stay held until cancelled."""
+        of what waits for room in other threads. (A sync tool's writer may, or a model it
+        calls; the run's cancellation waits for that tool to return.) Producers on the loop
+        stay held until cancelled."""
         self.buffer = deque(maxlen=0)  # appends vanish: no check on the per-item path
         if not self.held:
             self.held = True
             self.demand.hold()
-        self.demand.stop_blocking()
+        self.demand.stop_blocking(self.thread)
 
 
 def _check_max_buffer(max_buffer: int) -> None:

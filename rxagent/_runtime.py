@@ -114,7 +114,10 @@ class Demand:
     ``hold``/``release`` may be called from any thread; waiters are woken on their own loop.
     """
 
-    __slots__ = ("_blocked", "_holds", "_lock", "_stopped", "_upstreams", "_waiters", "ready")
+    __slots__ = (
+        "_blocked", "_holds", "_kept_thread", "_lock", "_loop_waiters", "_stopped", "_upstreams",
+        "_waiters", "ready",
+    )
 
     def __init__(self) -> None:
         self.ready = True
@@ -122,9 +125,13 @@ class Demand:
         self._lock = threading.Lock()
         # Each waiter is a one-shot callable that wakes it, safe to call from any thread.
         self._waiters: list[Callable[[], None]] = []
-        # The events of threads blocked in wait_blocking(), and whether they are let go for good.
+        # Of those, the ones awaiting wait(), with the thread of their loop.
+        self._loop_waiters: list[tuple[int, Callable[[], None]]] = []
+        # The events of threads blocked in wait_blocking(); whether waiters are let go for good
+        # (stop_blocking), but for producers on the loop of ``_kept_thread``.
         self._blocked: list[threading.Event] = []
         self._stopped = False
+        self._kept_thread = 0
         # Demands that are held while this one is (a shared run's, behind each subscriber).
         self._upstreams: list[Demand] = []
 
@@ -149,6 +156,7 @@ class Demand:
             self.ready = True
             waiters, self._waiters = self._waiters, []
             blocked, self._blocked = self._blocked, []
+            self._loop_waiters = []
             upstreams = list(self._upstreams)
         for wake in waiters:
             wake()
@@ -157,15 +165,21 @@ class Demand:
         for upstream in upstreams:
             upstream.release()
 
-    def stop_blocking(self) -> None:
-        """The consumer is gone: threads blocked in :meth:`wait_blocking` return False, now and
-        from now on. Producers on an event loop stay held; they are being cancelled, and one
-        let go before its cancellation lands would run on (a local model never suspends)."""
+    def stop_blocking(self, kept_thread: int) -> None:
+        """The consumer, whose loop runs on ``kept_thread``, is gone: everything waiting goes
+        on, now and from now on (:meth:`wait_blocking` returning False), except producers on
+        that loop. Those are being cancelled, and one let go before its cancellation lands
+        would run on (a local model never suspends). The rest cannot be cancelled from here: a
+        sync tool's writer, a model called from a worker thread on a loop of its own."""
         with self._lock:
             self._stopped = True
+            self._kept_thread = kept_thread
             blocked, self._blocked = self._blocked, []
+            foreign = [wake for thread, wake in self._loop_waiters if thread != kept_thread]
         for event in blocked:
             event.set()
+        for wake in foreign:
+            wake()
 
     def call_when_ready(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` once nobody holds the demand: now, or from the thread that releases it."""
@@ -203,15 +217,18 @@ class Demand:
         event = anyio.Event()
         wake = _waker(loop, event.set)
         with self._lock:
-            if self.ready:
+            if self.ready or (self._stopped and loop.thread_id != self._kept_thread):
                 return
             self._waiters.append(wake)
+            self._loop_waiters.append((loop.thread_id, wake))
         try:
             await event.wait()
         finally:
             with self._lock:
                 if wake in self._waiters:
                     self._waiters.remove(wake)
+                if (loop.thread_id, wake) in self._loop_waiters:
+                    self._loop_waiters.remove((loop.thread_id, wake))
 
     def wait_blocking(self, timeout: float | None = None) -> bool:
         """Block this (worker) thread until no consumer holds the demand; False on timeout or
@@ -275,7 +292,10 @@ current_tool_call: ContextVar[ToolCallRecord | None] = ContextVar(
 """The record of the sync tool call this code runs in, if any."""
 
 
-_spawned_into: ContextVar[list[Spawned] | None] = ContextVar("rxagent_spawned_into", default=None)
+# Where producers spawned on a given loop (its thread id) are collected, if anywhere.
+_spawned_into: ContextVar[tuple[int, list[Spawned]] | None] = ContextVar(
+    "rxagent_spawned_into", default=None
+)
 
 
 _waiters_lock = threading.Lock()
@@ -377,8 +397,11 @@ def spawn(
         loop = _background_loop()
     handle = Spawned(loop)
     collector = _spawned_into.get()
-    if collector is not None:
-        collector.append(handle)
+    if collector is not None and collector[0] == loop.thread_id:
+        # Only work on the collector's own loop. A model called by a sync tool runs on the
+        # worker thread's loop for that tool, which waits for it: cancelling it from outside
+        # would leave the tool waiting forever.
+        collector[1].append(handle)
 
     async def guarded() -> None:
         try:
@@ -416,10 +439,10 @@ class collect_spawned:
 
     def __init__(self) -> None:
         self.handles: list[Spawned] = []
-        self._token: contextvars.Token[list[Spawned] | None] | None = None
+        self._token: contextvars.Token[tuple[int, list[Spawned]] | None] | None = None
 
     def __enter__(self) -> list[Spawned]:
-        self._token = _spawned_into.set(self.handles)
+        self._token = _spawned_into.set((threading.get_ident(), self.handles))
         return self.handles
 
     def __exit__(self, *exc: object) -> None:

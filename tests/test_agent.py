@@ -635,6 +635,27 @@ def test_closing_an_async_stream_lets_a_waiting_sync_tool_finish(backend: str) -
     assert finished == [20_000]
 
 
+@pytest.mark.parametrize("thread", [True, False], ids=["in a thread", "in place"])
+def test_closing_a_stream_lets_a_model_called_by_a_sync_tool_finish(thread: bool) -> None:
+    inner = ScriptedChatModel([" ".join(["w"] * 3000)])  # far more than the consumer's room
+    finished: list[str] = []
+
+    @tool(thread=thread)
+    def ask_inner() -> str:
+        """Asks another model, blocking."""
+        finished.append(inner.invoke([{"role": "user", "content": "q"}]).text)
+        return "asked"
+
+    agent = create_agent(ScriptedChatModel([call("ask_inner", "c1"), "ok"]), tools=[ask_inner])
+
+    def take_five() -> int:
+        with agent.stream(QUESTION, stream_mode="messages", max_buffer=8) as stream:
+            return len([item for item, _ in zip(stream, range(5), strict=False)])
+
+    assert _without_hanging(take_five) == 5
+    assert finished and finished[0].count("w") == 3000
+
+
 def _counting_agent(pulled: list[int]) -> Any:
     """A model that never suspends (as a local one), counting the tokens pulled from it."""
 

@@ -20,7 +20,7 @@ def test_stop_blocking_lets_blocked_threads_go_but_keeps_the_demand_held() -> No
     waiting.start()
     while not demand._blocked:  # the thread is registered as blocked
         waiting.join(0.001)
-    demand.stop_blocking()
+    demand.stop_blocking(threading.get_ident())
     waiting.join(10)
     assert answers == [False]
     assert demand.wait_blocking() is False, "and later waits return at once"
