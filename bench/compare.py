@@ -20,6 +20,9 @@ and async variants):
                              once per token): wall time, peak RSS growth per run
     slow-consumer            bench/slow_consumer.py (rxagent only; run once, not repeated)
 
+Each repetition of messages, updates and custom takes the median of ``--samples`` runs (3) per
+library, still alternating; ttft has its own samples, and concurrency one run per process.
+
 Floors (a bare generator, an async generator) move the same tokens with no framework.
 
     python bench/compare.py                            # everything, default sizes
@@ -82,8 +85,12 @@ class Sizes:
     runs: int = 1_000
     run_tokens: int = 100
     slow_consumer_tokens: int = 1_000_000
+    # messages, updates and custom: runs per library in each repetition, whose median is the
+    # repetition's figure. A run of rxagent takes under 0.1 s, short enough for one burst of
+    # the VM's noise to double it; LangGraph's take ten times longer and average it out.
+    samples: int = 3
 
-    def scaled(self, scale: float, ttft_samples: int | None) -> Sizes:
+    def scaled(self, scale: float, ttft_samples: int | None, samples: int = 3) -> Sizes:
         def s(n: int, least: int = 1) -> int:
             return max(least, round(n * scale))
 
@@ -93,6 +100,7 @@ class Sizes:
             ttft_samples=ttft_samples or s(self.ttft_samples), ttft_warmup=s(self.ttft_warmup),
             runs=s(self.runs), run_tokens=s(self.run_tokens),
             slow_consumer_tokens=s(self.slow_consumer_tokens, 100),
+            samples=samples,
         )
 
 
@@ -124,7 +132,9 @@ class Workload:
     floors: list[str] = field(default_factory=list)
 
     def samples(self, sizes: Sizes) -> int:
-        return sizes.ttft_samples if self.name.startswith("ttft") else 1
+        if self.name.startswith("ttft"):
+            return sizes.ttft_samples
+        return 1 if self.isolated else sizes.samples
 
     def warmup(self, sizes: Sizes) -> int:
         if self.isolated:
@@ -223,10 +233,11 @@ FAMILIES = {"messages", "updates", "custom", "ttft"}
 def _sizes_note(workload: Workload, sizes: Sizes) -> str:
     family = workload.name.split("-")[0]
     quarter = max(1, sizes.rounds // 4)
+    each = f", median of {sizes.samples} runs per repetition" if sizes.samples > 1 else ""
     return {
-        "messages": f"{sizes.tokens:,} tokens",
-        "updates": f"{sizes.rounds:,} rounds (quarters of {quarter})",
-        "custom": f"{sizes.events:,} writer calls",
+        "messages": f"{sizes.tokens:,} tokens{each}",
+        "updates": f"{sizes.rounds:,} rounds (quarters of {quarter}){each}",
+        "custom": f"{sizes.events:,} writer calls{each}",
         "ttft": f"{sizes.ttft_tokens:,}-token answer, {sizes.ttft_samples} samples per "
                 f"repetition after {sizes.ttft_warmup} warm-up",
         "concurrency": f"{sizes.runs:,} runs x {sizes.run_tokens:,} tokens, a fresh process "
@@ -605,6 +616,7 @@ def markdown_report(results: list[dict[str, Any]], info: dict[str, Any], args: A
     command = ".venv/bin/python bench/compare.py --markdown"
     extra = [f"--scale {args.scale:g}"] if args.scale != 1 else []
     extra += [f"--repeat {args.repeat}"] if args.repeat != 5 else []
+    extra += [f"--samples {args.samples}"] if args.samples != 3 else []
     extra += [f"--workload {w}" for w in args.workload or []]
     extra += [f"--skip {w}" for w in args.skip]
     if extra:
@@ -723,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="multiply every size (0.01: a smoke pass of a few seconds)")
     parser.add_argument("--library", action="append", choices=[*LIBRARIES, "floors"],
                         help="run only these (repeatable; rxagent always runs)")
+    parser.add_argument("--samples", type=int, default=3,
+                        help="runs per library in each repetition of messages, updates and "
+                        "custom; a repetition is their median (default 3)")
     parser.add_argument("--ttft-samples", type=int, default=None,
                         help="time-to-first-token samples per repetition (default 40 x scale)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -740,9 +755,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency_worker:
         print(json.dumps(concurrency_worker(args.concurrency_worker, args.runs, args.run_tokens)))
         return 0
-    if args.repeat < 1 or args.scale <= 0:
-        parser.error("--repeat must be at least 1 and --scale positive")
-    sizes = Sizes().scaled(args.scale, args.ttft_samples)
+    if args.repeat < 1 or args.samples < 1 or args.scale <= 0:
+        parser.error("--repeat and --samples must be at least 1 and --scale positive")
+    sizes = Sizes().scaled(args.scale, args.ttft_samples, args.samples)
     skipped = set(_selected(args.skip)) if args.skip else set()
     names = [name for name in _selected(args.workload) if name not in skipped]
 
