@@ -91,7 +91,6 @@ class RunContext:
         "closed",
         "config_tags",
         "demand",
-        "direct_messages",
         "keeps",
         "loop",
         "node",
@@ -117,7 +116,6 @@ class RunContext:
         # the mode, and where its payloads go. Model calls then hand it (chunk, metadata)
         # without building a part for it to take apart: the per-token path.
         self.keeps = keeps
-        self.direct_messages = keeps[1] if keeps is not None and keeps[0] == "messages" else None
         self.demand = demand
         self.loop = loop
         self.ns = ns
@@ -340,7 +338,8 @@ class _Reporting(Trusted[AIMessageChunk]):
         # A call subscribed on the run's loop thread produces there too (it is spawned on the
         # subscriber's loop), so its chunks skip emit()'s thread check: the per-token path.
         self._on_loop = get_ident() == run.loop.thread_id
-        self._direct = run.direct_messages if self._on_loop else None
+        keeps = run.keeps if self._on_loop else None
+        self._direct = keeps[1] if keeps is not None and keeps[0] == "messages" else None
 
     def on_next(self, chunk: AIMessageChunk) -> None:
         # _report() inlined: one frame less on every token.
