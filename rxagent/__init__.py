@@ -37,7 +37,7 @@ from ._exceptions import (
     ToolDefinitionError,
     UsageError,
 )
-from ._run import StreamPart
+from ._types import StreamPart
 from ._writer import StreamWriter, get_stream_writer
 
 try:

@@ -12,8 +12,10 @@ from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
 import reactivex
+from reactivex import abc
 
 from . import operators
+from ._agent_loop import run_agent, run_nested
 from ._bridges import (
     DEFAULT_MAX_BUFFER,
     AsyncIteratorBridge,
@@ -21,11 +23,15 @@ from ._bridges import (
     to_async_iterator,
     to_iterator,
 )
+from ._context import RunContext, current_run
+from ._demand import Demand
 from ._exceptions import ModelSpecError, UsageError
-from ._messages import ToolCall, ToolMessage
-from ._run import RunContext, StreamPart, kept_payloads, run_agent, run_nested
-from ._runtime import Demand, current_loop, observable_from_async
+from ._fast_rx import observable_from_task
+from ._loops import current_loop
+from ._messages import HumanMessage, ToolCall, ToolMessage
+from ._sink import RunSink
 from ._tools import BaseTool, as_tool
+from ._types import StreamPart
 from ._writer import StreamWriter
 from .chat_models._base import BaseChatModel
 from .operators._modes import check_modes, select
@@ -73,25 +79,23 @@ class Agent:
         """
         _check_config(config)
 
-        async def produce(emit: Callable[[StreamPart], None], demand: Demand) -> None:
+        async def produce(observer: abc.ObserverBase[StreamPart], demand: Demand) -> None:
             loop = current_loop()
             assert loop is not None
+            sink = RunSink(observer, demand, loop)
             run = RunContext(
-                emit=emit,
-                demand=demand,
-                loop=loop,
+                sink,
                 ns=(),
                 checkpoint_ns="",
                 agent_name=self.name,
                 config_tags=(config or {}).get("tags", ()),
-                keeps=kept_payloads(emit),
             )
             try:
                 await run_agent(self, input, config, run)
             finally:
-                run.closed = True
+                sink.closed = True
 
-        return observable_from_async(produce)
+        return observable_from_task(produce)
 
     # -- LangGraph's iterator API -------------------------------------------------------------
 
@@ -207,7 +211,11 @@ class _AgentTool(BaseTool):
             Args:
                 request: what to ask the agent, in plain words.
             """
-            return await run_nested(agent, request, _call_id.get())
+            parent = current_run.get()
+            if parent is None:  # called directly, outside any run: a run of its own
+                state = await agent.ainvoke({"messages": [HumanMessage(content=request)]})
+                return str(state["messages"][-1].text)
+            return await run_nested(agent, request, _call_id.get(), parent)
 
         super().__init__(ask, name=name, description=description)
         self.agent = agent

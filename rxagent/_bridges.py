@@ -1,7 +1,7 @@
 """Bridges between Observables and Python iteration: ``for``, ``async for``, and back.
 
 Both iterators sit on a bounded buffer with high and low water marks. When the buffer reaches
-``max_buffer`` the iterator holds the subscription's :class:`~rxagent._runtime.Demand`, so every
+``max_buffer`` the iterator holds the subscription's :class:`~rxagent._demand.Demand`, so every
 producer behind it (a socket read, a scripted model, a tool's writer) waits before producing
 more; at half the size it lets go. Memory stays bounded without ``on_next`` ever waiting.
 
@@ -25,19 +25,11 @@ import anyio
 import reactivex
 from reactivex import abc
 
+from ._demand import Demand, subscription_demand
 from ._exceptions import UsageError
-from ._runtime import (
-    Demand,
-    LoopHandle,
-    Spawned,
-    Trusted,
-    _background_loop,
-    collect_spawned,
-    current_loop,
-    current_tool_call,
-    observable_from_async,
-    subscription_demand,
-)
+from ._fast_rx import Trusted, observable_from_async
+from ._loops import LoopHandle, Spawned, background_loop, collect_spawned, current_loop
+from ._scheduler import note_reaches_run
 
 __all__ = ["DEFAULT_MAX_BUFFER", "from_async_iterable", "to_async_iterator", "to_iterator"]
 
@@ -207,16 +199,14 @@ class SyncIterator(Iterator[_T]):
 
     def _start(self) -> None:
         self._started = True
-        record = current_tool_call.get()
-        if record is not None:
-            record.reached_run = True  # a tool that waits on a stream stays in a worker thread
+        note_reaches_run()  # a tool that waits on a stream stays in a worker thread
         if current_loop() is None:
             self._loop = _thread_loop()
             self._loop_thread = get_ident()
             self._loop.run_until_complete(self._subscribe_here())
         else:
             # This thread already runs a loop we cannot drive: work on the background loop.
-            background = _background_loop()
+            background = background_loop()
             if background.thread_id == get_ident():
                 raise UsageError(
                     "a sync stream cannot be iterated on rxagent's background loop, which it "

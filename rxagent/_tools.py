@@ -7,11 +7,8 @@ run's :class:`~rxagent.StreamWriter` is installed for the duration of the call, 
 goes wrong inside the tool comes back as an error :class:`~rxagent.messages.ToolMessage` the
 model can read, so the run goes on. Cancellation is never turned into a message: it propagates.
 
-Where a sync function runs is learned from its calls. It starts in a worker thread, so that it
-can neither block the event loop nor escape backpressure on its writer. Once it has returned
-quickly two calls in a row without asking for the writer or calling a model, it runs in place
-on the event loop: handing a call to a thread and back costs two thread wake-ups (0.1-0.25 ms
-on a small VM), far more than such a call, and a quick call holds the GIL either way.
+Where a sync function runs (a worker thread, or in place on the event loop once it has shown
+it is quick) is decided by :mod:`rxagent._scheduler`, which owns that policy.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ import functools
 import inspect
 import json
 import re
-import time
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -38,7 +34,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import ToolDefinitionError
 from ._messages import ToolCall, ToolMessage
-from ._runtime import ToolCallRecord, current_tool_call, run_in_thread, subscription_demand
+from ._scheduler import SyncToolPlacement
 from ._writer import StreamWriter, current_writer
 
 __all__ = ["BaseTool", "as_tool", "tool"]
@@ -60,12 +56,6 @@ _ARG_SECTIONS = frozenset(
 _ARG_ENTRY = re.compile(r"\*{0,2}(?P<name>\w+)\s*(?:\([^)]*\))?\s*:\s*(?P<text>.*)")
 
 _MAX_SHOWN_INPUT = 120
-
-# A sync tool runs in place once its last _QUICK_CALLS calls each returned within _QUICK_SECONDS
-# without reaching for the run; one slower call sends it back to the thread.
-_QUICK_CALLS = 2
-_QUICK_SECONDS = 0.001
-_clock = time.perf_counter  # module-level, so tests can make "quick" deterministic
 
 
 class _NoFieldTitles(GenerateJsonSchema):
@@ -129,11 +119,14 @@ class BaseTool:
         self._parameters = _parameters_schema(self.args_schema, self.name)
         if thread is not None and not isinstance(thread, bool):
             raise ToolDefinitionError(f"thread must be True, False or None, got {thread!r}")
-        self.thread = thread
-        # What the calls have shown (sync functions, thread=None): how many quick calls in a
-        # row, and whether any reached for the run, which keeps the tool in a thread for good.
-        self._quick_calls = 0
-        self._reaches_run = bool(self._writer_params)
+        # A tool that takes its writer as a parameter reaches for the run on every call.
+        self._placement = SyncToolPlacement(thread, reaches_run=bool(self._writer_params))
+
+    @property
+    def thread(self) -> bool | None:
+        """Where a sync function runs: ``None`` learns it from the calls, ``True`` always
+        in a worker thread, ``False`` always in place."""
+        return self._placement.thread
 
     # -- describing -----------------------------------------------------------------------
 
@@ -171,7 +164,7 @@ class BaseTool:
         kwargs = self._validate(args)
         chosen = writer if writer is not None else current_writer.get()
         if self.is_async:
-            from ._runtime import run_sync  # here: the runtime is only needed for this case
+            from ._threads import run_sync  # here: only this case needs it
 
             return run_sync(lambda: self._acall(kwargs, chosen))
         token = current_writer.set(chosen)
@@ -283,24 +276,7 @@ class BaseTool:
         # library copies contextvars into worker threads (anyio 4 does, on both backends).
         context = contextvars.copy_context()
         context.run(current_writer.set, writer)
-        if self._runs_in_place():
-            record = ToolCallRecord(in_place=True)
-            context.run(current_tool_call.set, record)
-            # A model called from here must not wait on the run's demand: the consumer
-            # cannot take anything while this call holds its event loop.
-            context.run(subscription_demand.set, None)
-            result = self._timed(context, kwargs, record)
-        else:
-            record = ToolCallRecord(in_place=False)
-            context.run(current_tool_call.set, record)
-
-            def in_thread() -> tuple[Any]:
-                # Boxed, because trio refuses a worker's result that looks like a coroutine.
-                return (self._timed(context, kwargs, record),)
-
-            # Not abandoned on cancel: a thread cannot be stopped, and one left running could
-            # keep writing into a run that has moved on. The cancel takes effect when it returns.
-            (result,) = await run_in_thread(in_thread)
+        result = await self._placement.call(context, self.func, kwargs)
         if inspect.isawaitable(result):
             # A sync wrapper around async code (a decorator that hid ``async def``): finish
             # the work here rather than turn an unawaited coroutine into text.
@@ -311,26 +287,6 @@ class BaseTool:
                 current_writer.reset(token)
         await anyio.lowlevel.checkpoint_if_cancelled()
         return result
-
-    def _runs_in_place(self) -> bool:
-        if self.thread is not None:
-            return not self.thread
-        return not self._reaches_run and self._quick_calls >= _QUICK_CALLS
-
-    def _timed(
-        self, context: contextvars.Context, kwargs: dict[str, Any], record: ToolCallRecord
-    ) -> Any:
-        """Call the function in ``context``, learning from the call where the next may run."""
-        start = _clock()
-        try:
-            return context.run(self.func, **kwargs)
-        finally:
-            # Unsynchronised, as parallel calls may race here: the worst outcome of a lost
-            # update is one call more or less in a thread.
-            quick = _clock() - start < _QUICK_SECONDS
-            self._quick_calls = self._quick_calls + 1 if quick else 0
-            if record.reached_run:
-                self._reaches_run = True
 
 
 @overload

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from ._runtime import current_tool_call
+from ._scheduler import note_reaches_run
 
 __all__ = ["StreamWriter", "get_stream_writer"]
 
@@ -66,7 +66,5 @@ def get_stream_writer() -> StreamWriter:
     Outside a run it returns a writer that discards what it is given (LangGraph raises there),
     so a tool that writes progress can still be called directly in a unit test.
     """
-    record = current_tool_call.get()
-    if record is not None:
-        record.reached_run = True
+    note_reaches_run()  # a tool that writes must be able to wait for the consumer
     return current_writer.get()

@@ -24,5 +24,5 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr("rxagent._tools._clock", fake)
+    monkeypatch.setattr("rxagent._scheduler._clock", fake)
     return fake

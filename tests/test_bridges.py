@@ -12,8 +12,9 @@ import pytest
 import reactivex
 
 from rxagent._bridges import from_async_iterable, to_async_iterator, to_iterator
+from rxagent._demand import Demand  # the demand unit, on purpose
 from rxagent._exceptions import UsageError
-from rxagent._runtime import Demand, observable_from_async
+from rxagent._fast_rx import observable_from_async
 
 
 class Producer:

@@ -9,7 +9,8 @@ import anyio
 import pytest
 import reactivex.operators as ops
 
-from rxagent._runtime import Demand, observable_from_async
+from rxagent._demand import Demand  # the demand unit, on purpose
+from rxagent._fast_rx import observable_from_async
 
 
 def test_stop_blocking_lets_blocked_threads_go_but_keeps_the_demand_held() -> None:

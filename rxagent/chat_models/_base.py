@@ -10,24 +10,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import reactivex
 from reactivex import abc
 
+from .._context import report_model_calls
+from .._demand import Demand
 from .._exceptions import ModelCallError, UsageError
+from .._fast_rx import consume, observable_from_async
 from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator, to_messages
-from .._run import consume, report_model_calls
-from .._runtime import Demand, observable_from_async, run_sync
+from .._threads import run_sync
+from .._types import DisableStreaming, ToolSpec
 from ..messages import MessageLike
 
 __all__ = ["BaseChatModel", "DisableStreaming", "ToolSpec", "tool_specs"]
-
-ToolSpec: TypeAlias = dict[str, Any]
-"""A tool as a model sees it: ``{"name", "description", "parameters": <JSON schema>}``."""
-
-DisableStreaming: TypeAlias = bool | Literal["tool_calling"]
-
 
 def tool_specs(tools: Sequence[Any] | None) -> list[ToolSpec]:
     """Describe tools for a model: tool objects, plain functions, or ready-made spec dicts."""

@@ -42,6 +42,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
+from .._demand import Demand
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -55,7 +56,6 @@ from .._exceptions import (
     UsageError,
 )
 from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
-from .._runtime import Demand
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._sse import ServerSentEvent, SSEDecoder
 

@@ -1,7 +1,7 @@
 """A bounded buffer between a run and a consumer that takes its items on another scheduler.
 
 Rx's ``on_next`` cannot wait, so "pause" does not block anyone: it holds the
-:class:`~rxagent._runtime.Demand` that every producer behind the subscription consults before
+:class:`~rxagent._demand.Demand` that every producer behind the subscription consults before
 producing (a provider before reading its socket, a test model before its next chunk, a tool's
 writer before it sends), and releases it when the consumer has drained half the buffer. The
 other strategies never hold the producers; they decide what to give up when the buffer is full.
@@ -19,8 +19,9 @@ from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
 from reactivex.scheduler import ThreadPoolScheduler
 
+from .._demand import Demand, subscription_demand
 from .._exceptions import BufferOverflowError, UsageError
-from .._runtime import Demand, current_loop, subscription_demand
+from .._loops import current_loop
 
 __all__ = ["BackpressureStrategy", "backpressure"]
 

@@ -14,8 +14,8 @@ import reactivex
 from reactivex import abc
 
 from .._exceptions import UsageError
-from .._run import StreamPart
-from .._runtime import FastObservable, Trusted, Upstream
+from .._fast_rx import FastObservable, Trusted, Upstream
+from .._types import KeptPayloads, PayloadSink, StreamPart
 
 __all__ = ["MODES", "custom", "messages", "parts", "stream_mode", "updates", "values"]
 
@@ -109,18 +109,18 @@ class _Select(Trusted[_T], Generic[_T, _R]):
             self._observer.on_completed()
 
 
-class _PayloadsOf(_Select[StreamPart, Any]):
+class _PayloadsOf(_Select[StreamPart, Any], PayloadSink):
+    """The stage that keeps one mode's payloads: ``select`` with the test and the projection
+    inlined, and a run subscribed to by it hands it those payloads directly."""
+
     __slots__ = ("_mode",)
 
     def __init__(self, observer: abc.ObserverBase[Any], mode: str) -> None:
         super().__init__(observer, bool, _data)
         self._mode = mode
 
-    @property
-    def keeps_payloads_of(self) -> tuple[str, Callable[[Any], None]]:
-        """The mode kept and where its payloads go: a run subscribed to by this stage hands
-        payloads there directly (``rxagent._run.kept_payloads``)."""
-        return self._mode, self._forward
+    def kept_payloads(self) -> KeptPayloads:
+        return KeptPayloads(self._mode, self._forward)
 
     def on_next(self, value: StreamPart) -> None:
         try:

@@ -18,7 +18,7 @@ from reactivex import abc
 
 from .._exceptions import UsageError
 from .._messages import AIMessage, AIMessageChunk, ChunkAccumulator, ToolCall
-from .._run import StreamPart
+from .._types import StreamPart
 from ._modes import select
 
 __all__ = [

@@ -25,7 +25,7 @@ from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposab
 
 from .._exceptions import UsageError
 from .._messages import AIMessageChunk, ChunkAccumulator, make_chunk
-from .._run import StreamPart
+from .._types import StreamPart
 from ._timeouts import check_seconds, pick_scheduler
 
 __all__ = ["coalesce", "smooth", "throttle_latest"]

@@ -17,8 +17,8 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
+from .._demand import Demand, subscription_demand
 from .._exceptions import UsageError
-from .._runtime import Demand, subscription_demand
 
 __all__ = ["replay", "share"]
 

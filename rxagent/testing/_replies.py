@@ -9,8 +9,8 @@ from typing import Any
 
 import anyio
 
+from .._demand import Demand
 from .._messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, make_chunk
-from .._runtime import Demand
 
 __all__ = ["count_words", "split_arguments", "split_text", "stream_reply"]
 

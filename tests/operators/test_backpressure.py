@@ -15,7 +15,7 @@ from reactivex.testing import TestScheduler
 
 from rxagent import BufferOverflowError, UsageError, create_agent
 from rxagent import operators as rxo
-from rxagent._runtime import Demand, subscription_demand
+from rxagent._demand import Demand, subscription_demand  # the demand unit, on purpose
 from rxagent.messages import AIMessageChunk
 from rxagent.testing import FunctionChatModel
 

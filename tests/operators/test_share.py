@@ -14,7 +14,8 @@ from reactivex.subject import Subject
 
 from rxagent import UsageError, create_agent
 from rxagent import operators as rxo
-from rxagent._runtime import Demand, observable_from_async, subscription_demand
+from rxagent._demand import Demand, subscription_demand  # the demand unit, on purpose
+from rxagent._fast_rx import observable_from_async
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
 
 HI = {"messages": ["Hi"]}

@@ -17,12 +17,12 @@ from reactivex.testing.mockobserver import MockObserver
 from rxagent import (
     FirstTokenTimeoutError,
     IdleTimeoutError,
+    StreamPart,
     StreamTimeoutError,
     UsageError,
     create_agent,
 )
 from rxagent._messages import make_chunk
-from rxagent._run import StreamPart
 from rxagent.operators._timeouts import first_token_timeout, idle_timeout
 from rxagent.testing import FunctionChatModel
 

@@ -1,0 +1,127 @@
+"""The run that code is executing in: what a model call, a tool or a nested agent needs from it.
+
+An agent run installs its :class:`RunContext` in a context variable for the duration of the
+run; code inside it (the agent's own model calls, any model called from inside a tool, tools'
+writers, agents nested as tools) finds it there. Chat models and tools depend on this module,
+never on the agent loop that sets it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from contextvars import ContextVar
+from typing import Any
+
+import reactivex
+from reactivex import abc
+
+from ._fast_rx import FastObservable
+from ._messages import AIMessageChunk
+from ._scheduler import note_reaches_run
+from ._sink import RunSink
+from ._types import ModelInfo, StreamPart
+from ._writer import StreamWriter
+
+__all__ = ["RunContext", "current_run", "report_model_calls"]
+
+
+class RunContext:
+    """One agent's place in a run: its namespace and name, and the node and step it is in.
+
+    A nested agent gets its own, with a deeper namespace and the same sink.
+    """
+
+    __slots__ = (
+        "agent_name", "checkpoint_ns", "config_tags", "emit", "node", "ns", "sink", "step",
+        "task_ns",
+    )
+
+    def __init__(
+        self,
+        sink: RunSink,
+        *,
+        ns: tuple[str, ...],
+        checkpoint_ns: str,
+        agent_name: str | None,
+        config_tags: Sequence[str],
+    ) -> None:
+        self.sink = sink
+        self.emit = sink.emit  # a bound method kept: the loop emits a few parts per step
+        self.ns = ns
+        self.checkpoint_ns = checkpoint_ns  # "" at the top, "tools:<id>|..." when nested
+        self.agent_name = agent_name
+        self.config_tags = list(config_tags)
+        self.node = "model"
+        self.step = 0
+        self.task_ns = ""  # checkpoint namespace of the node task being executed
+
+    def nested(self, call_id: str, agent_name: str | None) -> RunContext:
+        """The context of an agent run as this run's tool call ``call_id``."""
+        ns = (*self.ns, f"tools:{call_id}")
+        return RunContext(
+            self.sink,
+            ns=ns,
+            checkpoint_ns="|".join(ns),
+            agent_name=agent_name,
+            config_tags=self.config_tags,
+        )
+
+    def writer(self) -> StreamWriter:
+        """A writer whose data goes to this run's ``custom`` mode under this run's namespace."""
+        return self.sink.writer(self.ns)
+
+    def part(self, mode: str, data: Any) -> None:
+        """Emit ``data`` as a part of ``mode`` under this run's namespace."""
+        part: StreamPart = {"type": mode, "ns": self.ns, "data": data}
+        self.emit(part)
+
+    def call_metadata(self, model: ModelInfo) -> dict[str, Any]:
+        """The metadata of one model call, built once and shared by all its chunks."""
+        node = self.node
+        prefix = f"{self.checkpoint_ns}|" if self.checkpoint_ns else ""
+        task_ns = self.task_ns or f"{node}:{uuid.uuid4()}"
+        return {
+            "langgraph_step": self.step,
+            "langgraph_node": node,
+            "langgraph_triggers": (f"branch:to:{node}",),
+            "langgraph_path": ("__pregel_pull", node),
+            "langgraph_checkpoint_ns": prefix + task_ns,
+            "checkpoint_ns": prefix + task_ns,
+            "ls_provider": model.provider,
+            "ls_model_name": model.model_name,
+            "ls_model_type": "chat",
+            "tags": [*self.config_tags, *model.tags],
+            "lc_agent_name": self.agent_name,
+        }
+
+    def model_call(
+        self, model: ModelInfo, observer: abc.ObserverBase[AIMessageChunk]
+    ) -> abc.ObserverBase[AIMessageChunk] | None:
+        """An observer that reports one model call's chunks to this run on their way to
+        ``observer``; None when the call must not stream (a model tagged ``"nostream"``)."""
+        metadata = self.call_metadata(model)
+        if "nostream" in metadata["tags"]:
+            return None
+        return self.sink.reporter(
+            self.ns, metadata, observer, whole=model.disable_streaming is True
+        )
+
+
+current_run: ContextVar[RunContext | None] = ContextVar("rxagent_current_run", default=None)
+
+
+def report_model_calls(
+    source: reactivex.Observable[AIMessageChunk], model: ModelInfo
+) -> reactivex.Observable[AIMessageChunk]:
+    """Report a model call's chunks to the run it is made in (if any), as they pass."""
+
+    def subscribe(
+        observer: abc.ObserverBase[AIMessageChunk], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        run = current_run.get()
+        note_reaches_run()  # a tool that calls models stays in a worker thread
+        reporting = run.model_call(model, observer) if run is not None else None
+        return source.subscribe(reporting or observer, scheduler=scheduler)
+
+    return FastObservable(subscribe)

@@ -1,0 +1,296 @@
+"""Where async work runs: the event loop of this thread (asyncio or trio), or a shared background
+loop, and handles to cancel spawned work from any thread or wait for its end.
+
+Subscribing to one of rxagent's cold Observables spawns its producer here: on the event loop
+running in the subscribing thread, or, with none running there, on one background loop thread
+that all such subscriptions share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+import anyio
+from reactivex import abc
+
+__all__ = [
+    "LoopHandle",
+    "Spawned",
+    "background_loop",
+    "claim_for_asyncio",
+    "collect_spawned",
+    "current_loop",
+    "spawn",
+    "waker",
+]
+
+
+class LoopHandle(Protocol):
+    """The few things we need from an event loop, asyncio's or trio's."""
+
+    thread_id: int
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None: ...
+
+
+class _AsyncioLoop:
+    __slots__ = ("loop", "thread_id")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int) -> None:
+        self.loop = loop
+        self.thread_id = thread_id
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        self.loop.call_soon_threadsafe(fn)
+
+
+class _TrioLoop:
+    __slots__ = ("thread_id", "token")
+
+    def __init__(self, token: Any, thread_id: int) -> None:
+        self.token = token
+        self.thread_id = thread_id
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        self.token.run_sync_soon(fn)
+
+
+def current_loop() -> LoopHandle | None:
+    """The event loop running in this thread, or ``None`` outside any."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        # One handle per loop, kept on the loop: this is asked on every subscription.
+        handle: _AsyncioLoop | None = getattr(loop, "_rxagent_handle", None)
+        if handle is None:
+            handle = _AsyncioLoop(loop, threading.get_ident())
+            with contextlib.suppress(AttributeError):  # a loop that takes no attributes
+                loop._rxagent_handle = handle  # type: ignore[attr-defined]
+        return handle
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            token = trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            return None
+        return _TrioLoop(token, threading.get_ident())
+    return None
+
+
+def waker(loop: LoopHandle, fn: Callable[[], None]) -> Callable[[], None]:
+    """A callable that runs ``fn`` on ``loop``: directly on its thread, else thread-safely."""
+
+    def wake() -> None:
+        if threading.get_ident() == loop.thread_id:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    return wake
+
+
+
+# Where producers spawned on a given loop (its thread id) are collected, if anywhere.
+_spawned_into: ContextVar[tuple[int, list[Spawned]] | None] = ContextVar(
+    "rxagent_spawned_into", default=None
+)
+
+
+_waiters_lock = threading.Lock()
+
+
+class Spawned(abc.DisposableBase):
+    """One spawned producer: cancel it from any thread, or wait for it to be over.
+
+    It is also the subscription's disposable (disposing cancels). Nothing to wait with is
+    made until somebody waits: thousands of concurrent runs each spawn a few of these, and
+    an event (or a reactivex Disposable, with its lock) per handle cost more than the rest.
+    """
+
+    __slots__ = ("_cancelled", "_done", "_loop", "_scope", "_waiters")
+
+    def __init__(self, loop: LoopHandle) -> None:
+        self._loop = loop
+        self._scope: anyio.CancelScope | None = None
+        self._cancelled = False
+        self._done = False
+        self._waiters: list[Callable[[], None]] | None = None  # each wakes one waiter
+
+    @property
+    def done(self) -> bool:
+        """True once the producer has returned, failed or finished being cancelled."""
+        return self._done
+
+    def _finish(self) -> None:
+        with _waiters_lock:
+            self._done = True
+            waiters, self._waiters = self._waiters, None
+        for wake in waiters or ():
+            wake()
+
+    def _add_waiter(self, wake: Callable[[], None]) -> bool:
+        """Register ``wake`` for the end; False (and nothing registered) if it is over."""
+        with _waiters_lock:
+            if self._done:
+                return False
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(wake)
+            return True
+
+    def cancel(self) -> None:
+        """Cancel the producer; safe from any thread and idempotent."""
+        if self._cancelled or self._done:
+            return
+        self._cancelled = True
+        running = current_loop()
+        if running is not None and running.thread_id == self._loop.thread_id:
+            # Directly: a thread-safe call writes to the loop's wake-up pipe, and every model
+            # call of a run is disposed of on the loop once it has ended. (On the loop's own
+            # thread, but with the loop stopped, the cancellation must wait for it to run.)
+            self._cancel_on_loop()
+        else:
+            self._loop.call_soon_threadsafe(self._cancel_on_loop)
+
+    def dispose(self) -> None:
+        """Cancel the producer (the subscription's dispose)."""
+        self.cancel()
+
+    def _cancel_on_loop(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def wait_done(self) -> None:
+        """Wait, on any event loop, until the producer is over."""
+        if self._done:
+            return
+        loop = current_loop()
+        if loop is None:  # pragma: no cover - awaited inside a loop by definition
+            raise RuntimeError("Spawned.wait_done() must be awaited inside an event loop")
+        event = anyio.Event()
+        if self._add_waiter(waker(loop, event.set)):
+            await event.wait()
+
+    def wait_done_blocking(self, timeout: float | None = None) -> bool:
+        """Block this thread until the producer is over; False on timeout."""
+        event = threading.Event()
+        if not self._add_waiter(event.set):
+            return True
+        return event.wait(timeout)
+
+
+def spawn(
+    work: Callable[[], Awaitable[None]],
+    *,
+    on_error: Callable[[Exception], None],
+    on_completed: Callable[[], None],
+) -> Spawned:
+    """Run ``work()`` on this thread's event loop, or on the background loop if none runs here.
+
+    ``on_completed`` / ``on_error`` are called on the loop when the work ends by itself; a
+    cancelled work calls neither. The caller's context variables travel with the work.
+    """
+    loop = current_loop()
+    if loop is None:
+        loop = background_loop()
+    handle = Spawned(loop)
+    collector = _spawned_into.get()
+    if collector is not None and collector[0] == loop.thread_id:
+        # Only work on the collector's own loop. A model called by a sync tool runs on the
+        # worker thread's loop for that tool, which waits for it: cancelling it from outside
+        # would leave the tool waiting forever.
+        collector[1].append(handle)
+
+    async def guarded() -> None:
+        try:
+            with anyio.CancelScope() as scope:
+                handle._scope = scope
+                if handle._cancelled:
+                    scope.cancel()
+                try:
+                    await work()
+                except Exception as exc:
+                    if not handle._cancelled:
+                        on_error(exc)
+                    return
+            if not handle._cancelled:
+                on_completed()
+        finally:
+            handle._finish()
+
+    context = contextvars.copy_context()
+    if isinstance(loop, _AsyncioLoop):
+        if loop.thread_id == threading.get_ident():
+            loop.loop.create_task(guarded(), context=context)
+        else:
+            claim_for_asyncio(context)
+            loop.call_soon_threadsafe(lambda: loop.loop.create_task(guarded(), context=context))
+    else:
+        import trio
+
+        trio.lowlevel.spawn_system_task(guarded, context=context)
+    return handle
+
+
+class collect_spawned:
+    """Collect the producers spawned by subscriptions made inside the ``with`` block."""
+
+    def __init__(self) -> None:
+        self.handles: list[Spawned] = []
+        self._token: contextvars.Token[tuple[int, list[Spawned]] | None] | None = None
+
+    def __enter__(self) -> list[Spawned]:
+        self._token = _spawned_into.set((threading.get_ident(), self.handles))
+        return self.handles
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _spawned_into.reset(self._token)
+
+
+_background: _AsyncioLoop | None = None
+_background_lock = threading.Lock()
+
+
+def background_loop() -> _AsyncioLoop:
+    """The shared loop, on a daemon thread, for subscriptions made outside any event loop."""
+    global _background
+    with _background_lock:
+        if _background is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            ident: list[int] = []
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                ident.append(threading.get_ident())
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="rxagent-loop", daemon=True).start()
+            ready.wait()
+            _background = _AsyncioLoop(loop, ident[0])
+        return _background
+
+
+
+
+def claim_for_asyncio(context: contextvars.Context | None) -> None:
+    """Mark ``context`` (the current one if None), copied from code that may run another
+    async library, as asyncio's: ``anyio.run(..., backend="trio")`` records "trio" in sniffio's
+    context variable, and anyio would take that over the asyncio loop the work now runs on."""
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is not None:
+        if context is None:
+            sniffio.current_async_library_cvar.set("asyncio")
+        else:
+            context.run(sniffio.current_async_library_cvar.set, "asyncio")

@@ -1,0 +1,133 @@
+"""Sync work off the event loop: rxagent's worker threads, and async work run from sync code.
+
+Sync tools run here, and ``invoke()`` on a model or a tool from sync code runs its async work
+to completion through :func:`run_sync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import anyio
+
+from ._loops import background_loop, claim_for_asyncio, current_loop
+
+__all__ = ["run_in_thread", "run_sync"]
+
+_T = TypeVar("_T")
+
+
+def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
+    """Run ``work()`` to completion from sync code: on a fresh loop, or, when this thread
+    already runs a loop (a notebook), on the background loop while this thread waits.
+
+    On the background loop's own thread (sync code called from a run there, such as a tool
+    running in place) that loop cannot serve us, so the work gets a fresh loop in a worker
+    thread instead.
+    """
+    if current_loop() is None:
+        return asyncio.run(_call(work))
+    background = background_loop()
+    if background.thread_id != threading.get_ident():
+        return asyncio.run_coroutine_threadsafe(_call(work), background.loop).result()
+    context = contextvars.copy_context()
+    finished = threading.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def job() -> None:
+        try:
+            outcome.append((True, context.run(asyncio.run, _call(work))))
+        except BaseException as error:  # raised in the waiting thread, whatever it is
+            outcome.append((False, error))
+        finished.set()
+
+    _workers.submit(job)
+    finished.wait()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(_T, value)
+
+
+async def _call(work: Callable[[], Awaitable[_T]]) -> _T:
+    claim_for_asyncio(None)
+    return await work()
+
+
+class _Workers:
+    """Daemon threads for sync work (sync tools), kept while busy and for a minute after.
+
+    A hand-off is a queue put and one wake-up of the loop: about half the cost of
+    ``anyio.to_thread.run_sync``, which a sync tool pays on every call.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # that worker is taken
+        if start:
+            threading.Thread(target=self._work, args=(job,), name="rxagent-worker",
+                             daemon=True).start()
+        else:
+            self._jobs.put(job)
+
+    def _work(self, job: Callable[[], None]) -> None:
+        while True:
+            job()
+            with self._lock:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=60.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0 and self._jobs.empty():
+                        self._idle -= 1
+                        return
+                job = self._jobs.get()  # a job was promised to us as we timed out
+
+
+_workers = _Workers()
+
+
+async def run_in_thread(fn: Callable[[], _T]) -> _T:
+    """Run ``fn()`` in a worker thread and wait for it, on asyncio or trio.
+
+    A thread cannot be stopped: on cancellation this waits for ``fn`` to return, then lets
+    the cancellation through (its result is dropped), as ``anyio.to_thread.run_sync`` does
+    without ``abandon_on_cancel``.
+    """
+    loop = current_loop()
+    if loop is None:  # pragma: no cover - awaited inside a loop by definition
+        raise RuntimeError("run_in_thread() must be awaited inside an event loop")
+    finished = anyio.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def job() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as error:  # delivered to the awaiting task, whatever it is
+            outcome.append((False, error))
+        loop.call_soon_threadsafe(finished.set)
+
+    _workers.submit(job)
+    try:
+        await finished.wait()
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await finished.wait()
+        raise
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(_T, value)
