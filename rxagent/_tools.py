@@ -545,6 +545,8 @@ def _hint_description(annotation: Any) -> str | None:
 def _args_model(
     func: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
 ) -> tuple[type[BaseModel], dict[str, str], tuple[str, ...]]:
+    """The arguments' pydantic model, its field names mapped to the parameters' names, and the
+    parameters that take the run's writer (never shown to the model)."""
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
@@ -554,41 +556,13 @@ def _args_model(
     params: dict[str, str] = {}  # field name -> parameter name
     writers: list[str] = []
     for position, param in enumerate(signature.parameters.values()):
-        if param.kind is param.VAR_POSITIONAL or param.kind is param.VAR_KEYWORD:
-            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
-            raise ToolDefinitionError(
-                f"tool {tool_name!r}: {star}{param.name} cannot be described to a model; "
-                "list the arguments one by one"
-            )
-        if param.kind is param.POSITIONAL_ONLY:
-            raise ToolDefinitionError(
-                f"tool {tool_name!r}: parameter {param.name!r} is positional-only, but a model "
-                "passes arguments by name; remove the '/'"
-            )
-        if position == 0 and param.name in ("self", "cls"):
-            raise ToolDefinitionError(
-                f"tool {tool_name!r}: the first parameter is {param.name!r}; make the tool "
-                "from the bound method (obj.method), not from the function in the class"
-            )
+        _check_parameter(param, position, tool_name)
         annotation = hints.get(param.name, Any)
         if _is_writer(annotation):
             writers.append(param.name)
             continue
-        extra: dict[str, Any] = {}
-        description = _hint_description(annotation)
-        if description is None:
-            description = arg_docs.get(param.name)
-        if description:
-            extra["description"] = description
-        default = ... if param.default is param.empty else param.default
-        # Names that pydantic keeps for itself (leading underscore, BaseModel attributes such
-        # as ``json`` or ``copy``) get a field name of their own, the parameter's as alias.
-        field_name = param.name
-        if param.name.startswith("_") or hasattr(BaseModel, param.name):
-            field_name, extra["alias"] = f"field_{position}", param.name
-            while field_name in signature.parameters:
-                field_name += "_"
-        fields[field_name] = (annotation, Field(default, **extra))
+        field_name = _field_name(param.name, position, signature)
+        fields[field_name] = _field(param, annotation, arg_docs, alias=field_name != param.name)
         params[field_name] = param.name
     try:
         model: type[BaseModel] = create_model(
@@ -601,6 +575,54 @@ def _args_model(
             f"tool {tool_name!r}: a parameter's type cannot be validated from JSON: {exc}"
         ) from exc
     return model, params, tuple(writers)
+
+
+def _check_parameter(param: inspect.Parameter, position: int, tool_name: str) -> None:
+    """A parameter a model cannot pass by name is a definition error."""
+    if param.kind is param.VAR_POSITIONAL or param.kind is param.VAR_KEYWORD:
+        star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: {star}{param.name} cannot be described to a model; "
+            "list the arguments one by one"
+        )
+    if param.kind is param.POSITIONAL_ONLY:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: parameter {param.name!r} is positional-only, but a model "
+            "passes arguments by name; remove the '/'"
+        )
+    if position == 0 and param.name in ("self", "cls"):
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: the first parameter is {param.name!r}; make the tool "
+            "from the bound method (obj.method), not from the function in the class"
+        )
+
+
+def _field_name(name: str, position: int, signature: inspect.Signature) -> str:
+    """The parameter's name, or, for names that pydantic keeps for itself (a leading
+    underscore, BaseModel attributes such as ``json`` or ``copy``), a name of its own (the
+    parameter's then serves as the field's alias)."""
+    if not name.startswith("_") and not hasattr(BaseModel, name):
+        return name
+    field_name = f"field_{position}"
+    while field_name in signature.parameters:
+        field_name += "_"
+    return field_name
+
+
+def _field(
+    param: inspect.Parameter, annotation: Any, arg_docs: dict[str, str], *, alias: bool
+) -> tuple[Any, FieldInfo]:
+    """The pydantic field of one parameter: its type, default, description and alias."""
+    extra: dict[str, Any] = {}
+    description = _hint_description(annotation)
+    if description is None:
+        description = arg_docs.get(param.name)
+    if description:
+        extra["description"] = description
+    if alias:
+        extra["alias"] = param.name
+    default = ... if param.default is param.empty else param.default
+    return annotation, Field(default, **extra)
 
 
 def _parameters_schema(model: type[BaseModel], tool_name: str) -> dict[str, Any]:
