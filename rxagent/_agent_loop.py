@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from ._context import RunContext, current_run
+from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError
 from ._fast_rx import consume
 from ._messages import (
@@ -73,21 +73,21 @@ async def run_agent(
     limit = int(config.get("recursion_limit", DEFAULT_RECURSION_LIMIT))
     messages = _input_messages(input)
     state: dict[str, Any] = {"messages": messages}
-    run.part("values", {"messages": list(messages)})
+    run.state({"messages": list(messages)})
     token = current_run.set(run)
     try:
         while True:
             reply = await _model_node(agent, run, messages, limit)
             messages.append(reply)
             run.part("updates", {"model": {"messages": [reply]}})
-            run.part("values", {"messages": list(messages)})
+            run.state({"messages": list(messages)})
             calls = reply.tool_calls
             invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
             if not calls and not invalid:
                 return state
             results = await _tools_node(agent, run, reply, limit)
             messages.extend(results)
-            run.part("values", {"messages": list(messages)})
+            run.state({"messages": list(messages)})
     finally:
         current_run.reset(token)
 
@@ -146,23 +146,22 @@ async def _tools_node(
     _next_step(run, "tools", limit)
     calls = list(reply.tool_calls)
     results: list[ToolMessage | None] = [None] * (len(calls) + len(reply.invalid_tool_calls))
-    metadata: dict[str, Any] = {
-        "langgraph_step": run.step,
-        "langgraph_node": "tools",
-        "langgraph_triggers": ("__pregel_push",),
-        "langgraph_path": ("__pregel_push", 0),
-        "langgraph_checkpoint_ns": run.task_ns,
-        "checkpoint_ns": run.task_ns,
-        "tags": list(run.config_tags),
-        "lc_agent_name": run.agent_name,
-    }
+    # Each call is a task of its own, as in LangGraph: its namespace, its position.
+    task_nss = [f"tools:{uuid.uuid4()}" for _ in results]
 
     def finish(position: int, message: ToolMessage) -> None:
         results[position] = message
-        run.part("messages", (message, metadata))
+        run.part("messages", (message, run.tool_metadata(position, task_nss[position])))
         run.part("updates", {"tools": {"messages": [message]}})
 
     async def call_tool(position: int) -> None:
+        token = current_tool_task.set(ToolTask(run, position, task_nss[position]))
+        try:
+            await run_tool(position)
+        finally:
+            current_tool_task.reset(token)
+
+    async def run_tool(position: int) -> None:
         call = calls[position]
         tool = agent.tools_by_name.get(call["name"])
         if tool is None:

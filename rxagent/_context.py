@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 import reactivex
 from reactivex import abc
@@ -23,7 +23,7 @@ from ._sink import RunSink
 from ._types import ModelInfo, StreamPart
 from ._writer import StreamWriter
 
-__all__ = ["RunContext", "current_run", "report_model_calls"]
+__all__ = ["RunContext", "ToolTask", "current_run", "current_tool_task", "report_model_calls"]
 
 
 class RunContext:
@@ -76,39 +76,94 @@ class RunContext:
         part: StreamPart = {"type": mode, "ns": self.ns, "data": data}
         self.emit(part)
 
+    def state(self, values: dict[str, Any]) -> None:
+        """Emit the state as a ``values`` part (with no interrupts: none is raised yet)."""
+        part: StreamPart = {"type": "values", "ns": self.ns, "data": values, "interrupts": ()}
+        self.emit(part)
+
     def call_metadata(self, model: ModelInfo) -> dict[str, Any]:
-        """The metadata of one model call, built once and shared by all its chunks."""
-        node = self.node
-        prefix = f"{self.checkpoint_ns}|" if self.checkpoint_ns else ""
-        task_ns = self.task_ns or f"{node}:{uuid.uuid4()}"
-        return {
+        """The metadata of one model call, built once and shared by all its chunks.
+
+        Key for key (and in the order) LangGraph gives it: ``lc_agent_name`` only for a named
+        agent, ``checkpoint_ns`` the outermost segment of the call's namespace, ``tags`` only
+        when there are any.
+        """
+        task = current_tool_task.get()
+        if task is not None and task.run is self:  # a model called inside one of our tools
+            node, task_ns = "tools", task.ns
+            triggers: tuple[str, ...] = ("__pregel_push",)
+            path: tuple[Any, ...] = ("__pregel_push", task.position, False)
+        else:
+            node = self.node
+            task_ns = self.task_ns or f"{node}:{uuid.uuid4()}"
+            triggers, path = (f"branch:to:{node}",), ("__pregel_pull", node)
+        full_ns = f"{self.checkpoint_ns}|{task_ns}" if self.checkpoint_ns else task_ns
+        metadata: dict[str, Any] = {"ls_integration": "langchain_chat_model"}
+        if self.agent_name is not None:
+            metadata["lc_agent_name"] = self.agent_name
+        metadata.update({
             "langgraph_step": self.step,
             "langgraph_node": node,
-            "langgraph_triggers": (f"branch:to:{node}",),
-            "langgraph_path": ("__pregel_pull", node),
-            "langgraph_checkpoint_ns": prefix + task_ns,
-            "checkpoint_ns": prefix + task_ns,
+            "langgraph_triggers": triggers,
+            "langgraph_path": path,
+            "langgraph_checkpoint_ns": full_ns,
+            "checkpoint_ns": full_ns.partition("|")[0],
             "ls_provider": model.provider,
             "ls_model_name": model.model_name,
             "ls_model_type": "chat",
-            "tags": [*self.config_tags, *model.tags],
-            "lc_agent_name": self.agent_name,
-        }
+        })
+        tags = [*self.config_tags, *model.tags]
+        if tags:
+            metadata["tags"] = tags
+        return metadata
+
+    def tool_metadata(self, position: int, task_ns: str) -> dict[str, Any]:
+        """The metadata of the ToolMessage of the tools node's call at ``position``, run as
+        the task ``task_ns`` (``"tools:<id>"``), as LangGraph gives it."""
+        metadata: dict[str, Any] = {"ls_integration": "langchain_create_agent"}
+        if self.agent_name is not None:
+            metadata["lc_agent_name"] = self.agent_name
+        metadata.update({
+            "langgraph_step": self.step,
+            "langgraph_node": "tools",
+            "langgraph_triggers": ("__pregel_push",),
+            "langgraph_path": ("__pregel_push", position, False),
+            "langgraph_checkpoint_ns": (
+                f"{self.checkpoint_ns}|{task_ns}" if self.checkpoint_ns else task_ns
+            ),
+        })
+        if self.checkpoint_ns:  # nested: the outermost segment, as for model calls
+            metadata["checkpoint_ns"] = self.checkpoint_ns.partition("|")[0]
+        if self.config_tags:
+            metadata["tags"] = list(self.config_tags)
+        return metadata
 
     def model_call(
         self, model: ModelInfo, observer: abc.ObserverBase[AIMessageChunk]
     ) -> abc.ObserverBase[AIMessageChunk] | None:
         """An observer that reports one model call's chunks to this run on their way to
         ``observer``; None when the call must not stream (a model tagged ``"nostream"``)."""
-        metadata = self.call_metadata(model)
-        if "nostream" in metadata["tags"]:
+        if "nostream" in model.tags or "nostream" in self.config_tags:
             return None
+        metadata = self.call_metadata(model)
         return self.sink.reporter(
             self.ns, metadata, observer, whole=model.disable_streaming is True
         )
 
 
 current_run: ContextVar[RunContext | None] = ContextVar("rxagent_current_run", default=None)
+
+
+class ToolTask(NamedTuple):
+    """One tool call of a run's tools node, as a task of its own (LangGraph's push task)."""
+
+    run: RunContext
+    position: int  # among the node's calls
+    ns: str  # "tools:<id>"
+
+
+current_tool_task: ContextVar[ToolTask | None] = ContextVar("rxagent_tool_task", default=None)
+"""The tool call that code runs in (a tool, a model or an agent it calls), if any."""
 
 
 def report_model_calls(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, TypedDict
+from typing import Any, Literal, NamedTuple, NotRequired, Protocol, TypeAlias, TypedDict
 
 __all__ = [
     "DisableStreaming",
@@ -22,11 +22,13 @@ __all__ = [
 
 
 class StreamPart(TypedDict):
-    """One event of a run, in LangGraph's v2 shape."""
+    """One event of a run, in LangGraph's v2 shape (``values`` parts also carry the run's
+    ``interrupts``, as LangGraph's do)."""
 
     type: str
     ns: tuple[str, ...]
     data: Any
+    interrupts: NotRequired[tuple[Any, ...]]
 
 
 ToolSpec: TypeAlias = dict[str, Any]

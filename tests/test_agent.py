@@ -29,11 +29,13 @@ from rxagent.tools import tool
 from tests.conftest import FakeClock
 
 QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?"}]}
-METADATA_KEYS = {
-    "langgraph_node", "langgraph_step", "langgraph_triggers", "langgraph_path",
-    "langgraph_checkpoint_ns", "checkpoint_ns", "ls_provider", "ls_model_name",
-    "ls_model_type", "tags",
-}
+# LangGraph 1.2's keys, in its order (an unnamed agent has no lc_agent_name, and no tags
+# means no "tags" key); lc_versions is left out: it names LangChain's own packages.
+METADATA_KEYS = [
+    "ls_integration", "langgraph_step", "langgraph_node", "langgraph_triggers",
+    "langgraph_path", "langgraph_checkpoint_ns", "checkpoint_ns", "ls_provider",
+    "ls_model_name", "ls_model_type",
+]
 
 
 def call(name: str, call_id: str, **args: Any) -> AIMessage:
@@ -85,6 +87,16 @@ def test_v2_gives_part_dicts() -> None:
     assert parts[1]["data"] == "looking up SF"
 
 
+def test_v2_values_parts_carry_interrupts_as_langgraphs_do() -> None:
+    parts = list(weather_agent().stream(QUESTION, stream_mode=["values", "updates"],
+                                        version="v2"))
+    assert [list(p) for p in parts if p["type"] == "values"] == [
+        ["type", "ns", "data", "interrupts"]
+    ] * 4
+    assert all(p["interrupts"] == () for p in parts if p["type"] == "values")
+    assert all(list(p) == ["type", "ns", "data"] for p in parts if p["type"] == "updates")
+
+
 def test_subgraphs_adds_the_namespace() -> None:
     single = list(weather_agent().stream(QUESTION, stream_mode="custom", subgraphs=True))
     assert single == [((), "looking up SF")]
@@ -105,7 +117,9 @@ def test_input_must_be_a_messages_dict() -> None:
 def test_messages_metadata_has_langgraph_keys_and_one_dict_per_call() -> None:
     pairs = list(weather_agent().stream(QUESTION, stream_mode="messages"))
     model_calls = [meta for chunk, meta in pairs if meta["langgraph_node"] == "model"]
-    assert set(model_calls[0]) >= METADATA_KEYS
+    assert list(model_calls[0]) == METADATA_KEYS
+    assert model_calls[0]["ls_integration"] == "langchain_chat_model"
+    assert model_calls[0]["checkpoint_ns"] == model_calls[0]["langgraph_checkpoint_ns"]
     assert model_calls[0]["ls_provider"] == "scripted"
     assert model_calls[0]["ls_model_type"] == "chat"
     distinct = {id(meta) for meta in model_calls}
@@ -115,6 +129,39 @@ def test_messages_metadata_has_langgraph_keys_and_one_dict_per_call() -> None:
     last_chunks = [c for c, m in pairs if isinstance(c, AIMessageChunk)
                    and c.chunk_position == "last"]
     assert len(last_chunks) == 2 and all(c.content_blocks == [] for c in last_chunks)
+
+
+def test_tool_messages_metadata_is_langgraphs_one_task_per_call() -> None:
+    model = ScriptedChatModel([
+        AIMessage(content="", tool_calls=[
+            {"name": "get_weather", "args": {"city": "SF"}, "id": "c1"},
+            {"name": "get_weather", "args": {"city": "LA"}, "id": "c2"},
+        ]),
+        "Sunny.",
+    ])
+    agent = create_agent(model, tools=[get_weather])
+    tool_metadata = [meta for message, meta in agent.stream(QUESTION, stream_mode="messages")
+                     if isinstance(message, ToolMessage)]
+    assert [list(meta) for meta in tool_metadata] == [[
+        "ls_integration", "langgraph_step", "langgraph_node", "langgraph_triggers",
+        "langgraph_path", "langgraph_checkpoint_ns",
+    ]] * 2
+    assert {meta["ls_integration"] for meta in tool_metadata} == {"langchain_create_agent"}
+    assert sorted(meta["langgraph_path"] for meta in tool_metadata) == [
+        ("__pregel_push", 0, False), ("__pregel_push", 1, False),
+    ]
+    task_nss = {meta["langgraph_checkpoint_ns"] for meta in tool_metadata}
+    assert len(task_nss) == 2 and all(ns.startswith("tools:") for ns in task_nss)
+
+
+def test_metadata_names_the_agent_and_tags_only_when_there_are_some() -> None:
+    model = ScriptedChatModel(["Hello there."], tags=["fast"])
+    agent = create_agent(model, name="greeter")
+    metadata = next(iter(agent.stream(QUESTION, {"tags": ["web"]}, stream_mode="messages")))[1]
+    keys = list(metadata)
+    assert keys[:2] == ["ls_integration", "lc_agent_name"] and keys[-1] == "tags"
+    assert metadata["lc_agent_name"] == "greeter"
+    assert metadata["tags"] == ["web", "fast"]
 
 
 def test_a_nodes_messages_come_before_its_update_and_custom_before_the_tool_update() -> None:

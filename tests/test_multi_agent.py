@@ -68,7 +68,9 @@ def test_sub_agents_answer_as_tools_and_their_tokens_are_labelled() -> None:
                        if isinstance(c, AIMessageChunk)]
     assert "".join(c.text for c, _ in research_tokens) == "It is sunny in SF."
     assert {m["lc_agent_name"] for _, m in research_tokens} == {"researcher"}
-    assert all(m["checkpoint_ns"].startswith("tools:c1|model:") for _, m in research_tokens)
+    assert all(m["langgraph_checkpoint_ns"].startswith("tools:c1|model:")
+               for _, m in research_tokens)
+    assert {m["checkpoint_ns"] for _, m in research_tokens} == {"tools:c1"}, "the outermost"
     assert [d for mode, d in by_ns[("tools:c1",)] if mode == "custom"] == ["looking up SF"]
 
     writer_messages = [d[0] for mode, d in by_ns[("tools:c2",)] if mode == "messages"]
@@ -109,7 +111,9 @@ def test_two_levels_deep() -> None:
               if isinstance(c, AIMessageChunk)]
     deepest = [(ns, m) for ns, m in tokens if len(ns) == 2]
     assert deepest and {ns for ns, _ in deepest} == {("tools:c1", "tools:c2")}
-    assert all(m["checkpoint_ns"].startswith("tools:c1|tools:c2|model:") for _, m in deepest)
+    assert all(m["langgraph_checkpoint_ns"].startswith("tools:c1|tools:c2|model:")
+               for _, m in deepest)
+    assert {m["checkpoint_ns"] for _, m in deepest} == {"tools:c1"}, "the outermost segment"
     assert {m["lc_agent_name"] for _, m in deepest} == {"researcher"}
     only = top().observe(QUESTION).pipe(rxo.from_agents("middle"), rxo.text(), ops.to_list())
     assert "".join(only.run()) == "Middle says sunny."
