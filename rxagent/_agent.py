@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
+import anyio
 import reactivex
 from reactivex import abc
 
@@ -23,12 +24,13 @@ from ._bridges import (
     to_async_iterator,
     to_iterator,
 )
-from ._context import RunContext, current_run
+from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._demand import Demand
-from ._exceptions import ModelSpecError, UsageError
+from ._exceptions import ModelSpecError, RunCancelledError, UsageError
 from ._fast_rx import observable_from_task
-from ._loops import current_loop
+from ._loops import current_loop, waker
 from ._messages import HumanMessage, ToolCall, ToolMessage
+from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
 from ._tools import BaseTool, as_tool
 from ._types import StreamPart
@@ -76,24 +78,36 @@ class Agent:
         operators in :mod:`rxagent.operators`. Disposing the subscription cancels the run:
         the model call in flight and the tools. An error ends the stream after every part that
         came before it.
+
+        Subscribed inside a tool of another agent's run (``subagent.invoke(...)`` in a tool, as
+        LangChain's multi-agent docs write it), the run joins that run: its parts go to this
+        subscriber and also into the other run's stream under the namespace of the tool call
+        (``("tools:<task id>",)``), which ``stream(..., subgraphs=True)`` shows; the other
+        run's slow consumer holds it back, and cancelling the other run cancels it
+        (``RunCancelledError`` here).
         """
+        return self._observe(input, config, subgraphs=True)
+
+    def _observe(
+        self, input: dict[str, Any], config: dict[str, Any] | None, *, subgraphs: bool
+    ) -> reactivex.Observable[StreamPart]:
         _check_config(config)
+        tags = (config or {}).get("tags", ())
 
         async def produce(observer: abc.ObserverBase[StreamPart], demand: Demand) -> None:
             loop = current_loop()
             assert loop is not None
-            sink = RunSink(observer, demand, loop)
-            run = RunContext(
-                sink,
-                ns=(),
-                checkpoint_ns="",
-                agent_name=self.name,
-                config_tags=(config or {}).get("tags", ()),
-            )
+            task = current_tool_task.get()
+            if task is not None:
+                await _run_joined(self, input, config, task, observer, demand, subgraphs)
+                return
+            sink = RunSink(observer, demand, loop, subgraphs=subgraphs)
+            run = RunContext(sink, ns=(), checkpoint_ns="", agent_name=self.name,
+                             config_tags=tags)
             try:
                 await run_agent(self, input, config, run)
             finally:
-                sink.closed = True
+                sink.close()
 
         return observable_from_task(produce)
 
@@ -125,7 +139,8 @@ class Agent:
         part that came before it.
         """
         shape = _output_shape(stream_mode, subgraphs, version)
-        return to_iterator(self.observe(input, config).pipe(shape), max_buffer=max_buffer)
+        source = self._observe(input, config, subgraphs=subgraphs)
+        return to_iterator(source.pipe(shape), max_buffer=max_buffer)
 
     def astream(
         self,
@@ -143,22 +158,25 @@ class Agent:
         run and waits until everything in it has stopped.
         """
         shape = _output_shape(stream_mode, subgraphs, version)
-        return to_async_iterator(self.observe(input, config).pipe(shape), max_buffer=max_buffer)
+        source = self._observe(input, config, subgraphs=subgraphs)
+        return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
 
     def invoke(self, input: dict[str, Any], config: dict[str, Any] | None = None
                ) -> dict[str, Any]:
         """Run the agent to the end and return the final state ``{"messages": [...]}``."""
         final: dict[str, Any] = {}
-        for state in self.stream(input, config, stream_mode="values"):
-            final = state
+        with self.stream(input, config, stream_mode="values") as states:
+            for state in states:
+                final = state
         return final
 
     async def ainvoke(self, input: dict[str, Any], config: dict[str, Any] | None = None
                       ) -> dict[str, Any]:
         """Like :meth:`invoke`, awaited on asyncio or trio."""
         final: dict[str, Any] = {}
-        async for state in self.astream(input, config, stream_mode="values"):
-            final = state
+        async with self.astream(input, config, stream_mode="values") as states:
+            async for state in states:
+                final = state
         return final
 
     # -- as a tool of another agent -----------------------------------------------------------
@@ -196,6 +214,49 @@ class Agent:
     def __repr__(self) -> str:
         name = f"name={self.name!r}, " if self.name else ""
         return f"Agent({name}model={self.model!r}, tools={[t.name for t in self.tools]})"
+
+
+async def _run_joined(
+    agent: Agent,
+    input: dict[str, Any],
+    config: dict[str, Any] | None,
+    task: ToolTask,
+    observer: abc.ObserverBase[StreamPart],
+    demand: Demand,
+    subgraphs: bool,
+) -> None:
+    """Run ``agent`` for its own subscriber, joined to the run whose tool call ``task`` this
+    code runs in (see :meth:`Agent.observe`)."""
+    loop = current_loop()
+    assert loop is not None
+    parent = task.run
+    sink = RunSink(observer, demand, loop, subgraphs=subgraphs,
+                   joins=(parent.sink, (*parent.ns, task.ns)))
+    checkpoint_ns = f"{parent.checkpoint_ns}|{task.ns}" if parent.checkpoint_ns else task.ns
+    run = RunContext(sink, ns=(), checkpoint_ns=checkpoint_ns, agent_name=agent.name,
+                     config_tags=(config or {}).get("tags", ()))
+    # The other run's consumer holds this run back too, unless a tool running in place holds
+    # that consumer's loop: then nothing could ever let go.
+    linked = not holds_the_loop()
+    if linked:
+        parent.sink.demand.link_upstream(demand)
+    with anyio.CancelScope() as scope:
+        stop = waker(loop, scope.cancel)
+        withdraw_close = parent.sink.when_closed(stop)
+        withdraw_cancel = when_cancelled(stop)  # a sync tool in a thread, given up on
+        try:
+            await run_agent(agent, input, config, run)
+        finally:
+            sink.close()
+            withdraw_close()
+            withdraw_cancel()
+            if linked:
+                parent.sink.demand.unlink_upstream(demand)
+    if scope.cancelled_caught:
+        raise RunCancelledError(
+            f"the run that {agent.name or 'this agent'}'s run joined (from inside its tool "
+            "call) was cancelled"
+        )
 
 
 _call_id: ContextVar[str] = ContextVar("rxagent_agent_tool_call_id", default="")

@@ -12,6 +12,7 @@ a stream going quiet for too long), so that callers can catch one without the ot
     │   └── MissingAPIKeyError           a provider with no key to send
     └── RunError                         a run (or a model call) failed under way
         ├── RecursionLimitError          the agent loop took more steps than allowed
+        ├── RunCancelledError            the run that a sub-agent's run joined was cancelled
         ├── ScriptExhaustedError         a scripted test model has no reply left
         ├── ModelCallError               a model call failed; ``partial`` keeps what arrived
         │   ├── APIConnectionError       the server could not be reached or hung up
@@ -49,6 +50,7 @@ __all__ = [
     "ModelSpecError",
     "RateLimitError",
     "RecursionLimitError",
+    "RunCancelledError",
     "RunError",
     "RxAgentError",
     "ScriptExhaustedError",
@@ -90,6 +92,15 @@ class RunError(RxAgentError):
 
 class RecursionLimitError(RunError):
     """The agent loop took more steps than ``config["recursion_limit"]`` allows."""
+
+
+class RunCancelledError(RunError):
+    """An agent run started inside another run's tool stopped because that run was cancelled.
+
+    The sub-agent's own caller (the tool, iterating its ``stream()`` or awaiting its
+    ``invoke()``) gets this error after every event that came before it; the cancelled run
+    drops whatever the tool then returns.
+    """
 
 
 class ScriptExhaustedError(RunError):

@@ -25,6 +25,7 @@ loop. The two things that would:
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -33,7 +34,7 @@ from typing import Any
 from ._demand import subscription_demand
 from ._threads import run_in_thread
 
-__all__ = ["SyncToolPlacement", "holds_the_loop", "note_reaches_run"]
+__all__ = ["SyncToolPlacement", "holds_the_loop", "note_reaches_run", "when_cancelled"]
 
 # A sync tool runs in place once its last _QUICK_CALLS calls each returned within _QUICK_SECONDS
 # without reaching for the run; one slower call sends it back to the thread.
@@ -45,11 +46,24 @@ _clock = time.perf_counter  # module-level, so tests can make "quick" determinis
 class _CallRecord:
     """What one call of a sync tool did, installed in the call's context."""
 
-    __slots__ = ("in_place", "reached_run")
+    __slots__ = ("cancelled", "in_place", "on_cancel", "reached_run")
 
     def __init__(self, *, in_place: bool) -> None:
         self.in_place = in_place
         self.reached_run = False
+        # Called, from the loop's thread, when the run gives up waiting for this call.
+        self.on_cancel: list[Callable[[], None]] | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with _cancel_lock:
+            self.cancelled = True
+            callbacks, self.on_cancel = self.on_cancel or [], None
+        for callback in callbacks:
+            callback()
+
+
+_cancel_lock = threading.Lock()
 
 
 _current_call: ContextVar[_CallRecord | None] = ContextVar("rxagent_tool_call", default=None)
@@ -61,6 +75,35 @@ def note_reaches_run() -> None:
     record = _current_call.get()
     if record is not None:
         record.reached_run = True
+
+
+def when_cancelled(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` if the sync tool call this code runs in (in a worker thread) is
+    cancelled: the thread cannot be stopped, but work it started on a loop of its own (an
+    agent run, say) can. Returns the function that withdraws the request; outside such a
+    call nothing is registered.
+    """
+    record = _current_call.get()
+    if record is None or record.in_place:
+        return _nothing
+    with _cancel_lock:
+        if not record.cancelled:
+            if record.on_cancel is None:
+                record.on_cancel = []
+            record.on_cancel.append(callback)
+            return lambda: _withdraw(record, callback)
+    callback()  # cancelled already
+    return _nothing
+
+
+def _withdraw(record: _CallRecord, callback: Callable[[], None]) -> None:
+    with _cancel_lock:
+        if record.on_cancel is not None and callback in record.on_cancel:
+            record.on_cancel.remove(callback)
+
+
+def _nothing() -> None:
+    pass
 
 
 def holds_the_loop() -> bool:
@@ -116,7 +159,7 @@ class SyncToolPlacement:
             # Boxed, because trio refuses a worker's result that looks like a coroutine.
             return (self._timed(context, func, kwargs, record),)
 
-        (result,) = await run_in_thread(in_thread)
+        (result,) = await run_in_thread(in_thread, on_cancel=record.cancel)
         return result
 
     def _timed(

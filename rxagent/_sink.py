@@ -46,25 +46,50 @@ _queue_lock = threading.Lock()
 class RunSink:
     """One subscription's parts, delivered on the run's loop from whichever thread makes them.
 
-    Shared by a run and every agent nested in it. ``closed`` is set once the run is over or
-    its consumer has gone; what arrives after that is dropped.
+    Shared by a run and every agent nested in it as a tool (``as_tool``). ``closed`` is set
+    once the run is over or its consumer has gone; what arrives after that is dropped.
+
+    An agent run started inside a tool of another run (LangChain's sub-agent pattern) has a
+    sink of its own, for its own subscriber, and *joins* the other run: each of its parts also
+    goes to that run's sink (``joins``: the sink and the namespace of the tool call), which
+    delivers it only if its subscriber asked for nested parts (``subgraphs``), and passes it
+    on up if it has joined a run itself.
     """
 
     __slots__ = (
-        "_drained", "_flush_scheduled", "_pending", "closed", "deliver", "demand", "kept", "loop",
+        "_drained", "_flush_scheduled", "_on_close", "_pending", "_subgraphs", "_to_subscriber",
+        "closed", "deliver", "demand", "joins", "kept", "loop", "wants_nested",
     )
 
     def __init__(
-        self, observer: abc.ObserverBase[StreamPart], demand: Demand, loop: LoopHandle
+        self,
+        observer: abc.ObserverBase[StreamPart],
+        demand: Demand,
+        loop: LoopHandle,
+        *,
+        subgraphs: bool = True,
+        joins: tuple[RunSink, tuple[str, ...]] | None = None,
     ) -> None:
-        self.deliver = observer.on_next  # whole parts, on the loop
-        # The one decision of the per-token shortcut, made once per run.
-        self.kept: KeptPayloads | None = (
-            observer.kept_payloads() if isinstance(observer, PayloadSink) else None
-        )
+        self._to_subscriber = observer.on_next
         self.demand = demand
         self.loop = loop
         self.closed = False
+        self._on_close: list[Callable[[], None]] = []
+        # Whether anybody reads the parts of runs joined to this one: this subscriber, or one
+        # further up. Nobody: a joined run sends nothing up.
+        self.joins = joins if joins is not None and joins[0].wants_nested else None
+        self.wants_nested: bool = subgraphs or self.joins is not None
+        self._subgraphs = subgraphs
+        self.deliver: Callable[[StreamPart], None]  # whole parts, on the loop
+        if self.joins is None:
+            self.deliver = self._to_subscriber
+            # The one decision of the per-token shortcut, made once per run.
+            self.kept: KeptPayloads | None = (
+                observer.kept_payloads() if isinstance(observer, PayloadSink) else None
+            )
+        else:
+            self.deliver = self._deliver_and_pass_up
+            self.kept = None  # every part goes two ways: no shortcut
         # Parts (or, with ``kept``, payloads) from other threads, waiting for the loop. Made
         # on first use: most runs never see another thread.
         self._pending: deque[Any] | None = None
@@ -111,6 +136,47 @@ class RunSink:
                 self._schedule_flush()
             drained.wait(1.0)
 
+    def receive_joined(self, part: StreamPart) -> None:
+        """A part of a run joined to this one, its namespace already under this run's root;
+        from any thread."""
+        if self._subgraphs:
+            self.emit(part)  # to the subscriber, and on up (``deliver``) if joined too
+        elif self.joins is not None:
+            self._pass_up(part)
+
+    def _deliver_and_pass_up(self, part: StreamPart) -> None:
+        self._to_subscriber(part)
+        self._pass_up(part)
+
+    def _pass_up(self, part: StreamPart) -> None:
+        assert self.joins is not None
+        sink, prefix = self.joins
+        up: StreamPart = {**part, "ns": prefix + part["ns"]}
+        sink.receive_joined(up)
+
+    def close(self) -> None:
+        """The run is over (or cancelled): drop what still arrives, and stop what joined it."""
+        with _queue_lock:  # a run joined from a worker thread registers from there
+            self.closed = True
+            callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
+
+    def when_closed(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the run closes (at once if it has); returns the function
+        that withdraws the request."""
+        with _queue_lock:
+            if not self.closed:
+                self._on_close.append(callback)
+                return lambda: self._withdraw(callback)
+        callback()
+        return _nothing
+
+    def _withdraw(self, callback: Callable[[], None]) -> None:
+        with _queue_lock:
+            if callback in self._on_close:
+                self._on_close.remove(callback)
+
     def writer(self, ns: tuple[str, ...]) -> StreamWriter:
         """A writer whose data goes to the ``custom`` mode under ``ns``."""
         return _RunWriter(self, ns)
@@ -152,6 +218,10 @@ class RunSink:
             while pending:
                 deliver(take())
         drained.set()
+
+
+def _nothing() -> None:
+    pass
 
 
 class _RunWriter(StreamWriter):

@@ -100,12 +100,15 @@ class _Workers:
 _workers = _Workers()
 
 
-async def run_in_thread(fn: Callable[[], _T]) -> _T:
+async def run_in_thread(
+    fn: Callable[[], _T], *, on_cancel: Callable[[], None] | None = None
+) -> _T:
     """Run ``fn()`` in a worker thread and wait for it, on asyncio or trio.
 
-    A thread cannot be stopped: on cancellation this waits for ``fn`` to return, then lets
-    the cancellation through (its result is dropped), as ``anyio.to_thread.run_sync`` does
-    without ``abandon_on_cancel``.
+    A thread cannot be stopped: on cancellation this calls ``on_cancel`` (which may ask the
+    work in the thread to wind up), waits for ``fn`` to return, then lets the cancellation
+    through (its result is dropped), as ``anyio.to_thread.run_sync`` does without
+    ``abandon_on_cancel``.
     """
     loop = current_loop()
     if loop is None:  # pragma: no cover - awaited inside a loop by definition
@@ -124,6 +127,8 @@ async def run_in_thread(fn: Callable[[], _T]) -> _T:
     try:
         await finished.wait()
     except anyio.get_cancelled_exc_class():
+        if on_cancel is not None:
+            on_cancel()
         with anyio.CancelScope(shield=True):
             await finished.wait()
         raise
