@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 import pytest
 
 from rxagent import RunCancelledError, create_agent, get_stream_writer
