@@ -118,11 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    out = sys.stdout
-    tty = _isatty(out)
     if args.speed is not None and args.speed < 0:
         parser.error("--speed must not be negative")
-    speed = args.speed if args.speed is not None else (40.0 if tty else 0.0)
+    return _demo(args, sys.stdout)
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``rxagent demo``; return the exit status."""
+    speed = args.speed if args.speed is not None else (40.0 if _isatty(out) else 0.0)
     renderer: TerminalRenderer | None = None
     try:
         agent = weather_agent(args.model, delay=1.0 / speed if speed else 0.0)
