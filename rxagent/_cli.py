@@ -10,7 +10,6 @@ when asked for (a terminal without ``NO_COLOR``, or ``--color``); plain text oth
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -20,12 +19,20 @@ from . import __version__
 from ._agent import StreamMode
 from ._demo import DEMO_QUESTION, weather_agent
 from ._exceptions import MissingAPIKeyError, RxAgentError
-from ._messages import AIMessage, AIMessageChunk, ToolMessage
+from ._messages import AIMessage, AIMessageChunk, ToolCallChunk, ToolMessage
+from ._render import (
+    ModelCall,
+    Part,
+    PartReader,
+    ToolCallDraft,
+    one_line,
+    reasoning_parts,
+    to_json,
+)
 
 __all__ = ["TerminalRenderer", "main", "use_color"]
 
 _MODES = ("all", "updates", "messages", "custom", "values")
-_PART_TYPES = frozenset({"values", "updates", "messages", "custom"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,11 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    out = sys.stdout
-    tty = _isatty(out)
     if args.speed is not None and args.speed < 0:
         parser.error("--speed must not be negative")
-    speed = args.speed if args.speed is not None else (40.0 if tty else 0.0)
+    return _demo(args, sys.stdout)
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``rxagent demo``; return the exit status."""
+    speed = args.speed if args.speed is not None else (40.0 if _isatty(out) else 0.0)
     renderer: TerminalRenderer | None = None
     try:
         agent = weather_agent(args.model, delay=1.0 / speed if speed else 0.0)
@@ -217,7 +227,7 @@ _HEADER, _CALL, _ARGS, _PROGRESS, _RESULT, _ERROR, _REASONING, _DONE = (
 )
 
 
-class TerminalRenderer:
+class TerminalRenderer(PartReader):
     """Render a run's parts as they arrive, as append-only text for a terminal or a file.
 
     Feed it the parts of ``agent.observe(...)`` (or ``stream(..., version="v2")``), in
@@ -232,20 +242,14 @@ class TerminalRenderer:
     """
 
     def __init__(self, out: TextIO, *, color: bool = False) -> None:
+        super().__init__()
         self.out = out
         self.color = color
         self.glyphs = _FANCY if _can_encode(out, "".join(_FANCY.values())) else _PLAIN
-        self.model_calls = 0
-        self.tool_results = 0
-        self.tokens = 0
         self._at_line_start = True
         self._indent = ""
         self._block: object = None  # what the lines being written belong to
-        self._open_call: tuple[int, object] | None = None  # a tool call whose "(" is open
-        self._call_names: dict[tuple[int, object], str] = {}
-        self._calls: dict[int, Any] = {}  # id(metadata) -> metadata, kept alive
-        self._streamed_ids: set[str] = set()  # messages seen token by token
-        self._agents: dict[tuple[str, ...], str] = {}
+        self._open_call: ToolCallDraft | None = None  # a tool call whose "(" is open
         self._closed = False
 
     # -- writing -----------------------------------------------------------------------------
@@ -286,62 +290,42 @@ class TerminalRenderer:
             self._write(")", _ARGS)
             self._open_call = None
 
+    def _open(self, draft: ToolCallDraft, name: str, opening: str) -> None:
+        """Start a tool call's line: its name and ``opening``; its arguments follow."""
+        self._close_call()
+        self._newline()
+        self._write(f"{self.glyphs['call']} {name}", _CALL)
+        self._write(opening, _ARGS)
+        self._open_call = draft
+
     def _begin(self, block: object, ns: tuple[str, ...], title: str) -> None:
         if block == self._block:
             return
         self._close_call()
         self._newline()
         self._indent = "  " * len(ns)
-        who = self._who(ns)
-        label = f"{who} {self.glyphs['sub']} {title}" if who else title
-        self._write(f"{self.glyphs['step']} {label}", _HEADER)
+        self._write(f"{self.glyphs['step']} {self._heading(ns, title, self.glyphs['sub'])}",
+                    _HEADER)
         self._newline()
         self._indent = "  " * (len(ns) + 1)
         self._block = block
 
-    def _who(self, ns: tuple[str, ...]) -> str:
-        if not ns:
-            return ""
-        return self._agents.get(ns) or ns[-1]
+    def _begin_call(self, part: Part, call: ModelCall) -> None:
+        self._begin(call, part.ns, call.title(self.glyphs["sep"]))
+
+    def _begin_tools(self, part: Part) -> None:
+        self._begin(("tools", part.ns), part.ns, "tools")
 
     # -- parts -------------------------------------------------------------------------------
 
     def feed(self, item: Any) -> None:
         """Render one part (or any other item) of the stream."""
-        if not _is_part(item):
-            self._other(item)
-        else:
-            kind = item["type"]
-            if kind == "messages":
-                self._message(item["ns"], *item["data"])
-            elif kind == "custom":
-                self._custom(item["ns"], item["data"])
-            elif kind == "updates":
-                self._update(item["ns"], item["data"])
+        self._read(item)
         self.out.flush()
 
-    def _message(self, ns: tuple[str, ...], message: Any, metadata: dict[str, Any]) -> None:
-        if not isinstance(message, AIMessage):
-            return  # ToolMessages: shown from ``updates``, with their status
-        agent = metadata.get("lc_agent_name")
-        if agent and ns:
-            self._agents.setdefault(ns, agent)
-        key = id(metadata)
-        if key not in self._calls:
-            self._calls[key] = metadata
-            self.model_calls += 1
-        node = metadata.get("langgraph_node", "model")
-        title = f"{node} {self.glyphs['sep']} step {metadata.get('langgraph_step', '?')}"
-        self._begin(("model", key), ns, title)
-        if message.id:
-            self._streamed_ids.add(message.id)
-        if isinstance(message, AIMessageChunk):
-            self._chunk(key, message)
-        else:  # disable_streaming=True: the whole reply at once
-            self._whole(message)
-
-    def _chunk(self, key: int, chunk: AIMessageChunk) -> None:
-        thinking = _reasoning(chunk)
+    def _on_chunk(self, part: Part, call: ModelCall, chunk: AIMessageChunk) -> None:
+        self._begin_call(part, call)
+        thinking = "".join(reasoning_parts(chunk))
         if thinking:
             self._close_call()
             self._write(thinking, _REASONING)
@@ -349,60 +333,43 @@ class TerminalRenderer:
         if text:
             self._close_call()
             self._write(text)
-            self.tokens += 1
         for fragment in chunk.tool_call_chunks:
-            call = (key, fragment.get("index"))
-            name = fragment.get("name")
-            if name:
-                self._call_names[call] = name
-                self._close_call()
-                self._newline()
-                self._write(f"{self.glyphs['call']} {name}", _CALL)
-                self._write("(", _ARGS)
-                self._open_call = call
-            arguments = fragment.get("args")
-            if arguments:
-                if self._open_call != call:  # calls interleaved: pick this one up again
-                    self._close_call()
-                    self._newline()
-                    named = self._call_names.get(call, "?")
-                    self._write(f"{self.glyphs['call']} {named}", _CALL)
-                    self._write(f"({self.glyphs['more']}", _ARGS)
-                    self._open_call = call
-                self._write(arguments, _ARGS)
+            self._fragment(call.tool_calls[fragment.get("index")], fragment)
         if chunk.chunk_position == "last":
             self._close_call()
 
-    def _whole(self, message: AIMessage) -> None:
+    def _fragment(self, draft: ToolCallDraft, fragment: ToolCallChunk) -> None:
+        name = fragment.get("name")
+        if name:
+            self._open(draft, name, "(")
+        arguments = fragment.get("args")
+        if arguments:
+            if self._open_call is not draft:  # calls interleaved: pick this one up again
+                self._open(draft, draft.name or "?", f"({self.glyphs['more']}")
+            self._write(arguments, _ARGS)
+
+    def _on_whole(self, part: Part, call: ModelCall, message: AIMessage) -> None:
+        # disable_streaming=True, or a reply seen only in an update: the whole reply at once.
+        self._begin_call(part, call)
         if message.text:
             self._write(message.text)
-            self.tokens += 1
-        for call in message.tool_calls:
-            self._line(f"{self.glyphs['call']} {call['name']}({_json(call['args'])})", _CALL)
+        for tool_call in message.tool_calls:
+            self._line(f"{self.glyphs['call']} {tool_call['name']}"
+                       f"({to_json(tool_call['args'])})", _CALL)
 
-    def _custom(self, ns: tuple[str, ...], data: Any) -> None:
-        self._begin(("tools", ns), ns, "tools")
-        self._line(f"{self.glyphs['progress']} {data}", _PROGRESS)
+    def _on_custom(self, part: Part) -> None:
+        self._begin_tools(part)
+        self._line(f"{self.glyphs['progress']} {part.data}", _PROGRESS)
 
-    def _update(self, ns: tuple[str, ...], update: dict[str, Any]) -> None:
-        for node, value in update.items():
-            messages = value.get("messages", []) if isinstance(value, dict) else []
-            for message in messages:
-                if isinstance(message, ToolMessage):
-                    self._begin(("tools", ns), ns, "tools")
-                    self.tool_results += 1
-                    failed = message.status == "error"
-                    mark = self.glyphs["error" if failed else "ok"]
-                    self._line(f"{mark} {message.name} {self.glyphs['arrow']} "
-                               f"{_one_line(message.text, self.glyphs['more'])}",
-                               _ERROR if failed else _RESULT)
-                elif isinstance(message, AIMessage) and message.id not in self._streamed_ids:
-                    # A model left out of ``messages`` (tagged "nostream"): show its reply whole.
-                    self.model_calls += 1
-                    self._begin(("model-update", id(message)), ns, f"{node} (not streamed)")
-                    self._whole(message)
+    def _on_tool_result(self, part: Part, message: ToolMessage) -> None:
+        self._begin_tools(part)
+        failed = message.status == "error"
+        mark = self.glyphs["error" if failed else "ok"]
+        self._line(f"{mark} {message.name} {self.glyphs['arrow']} "
+                   f"{one_line(message.text, 160, self.glyphs['more'])}",
+                   _ERROR if failed else _RESULT)
 
-    def _other(self, item: Any) -> None:
+    def _on_item(self, item: Any) -> None:
         if self._block != "items":
             self._close_call()
             self._newline()
@@ -410,7 +377,6 @@ class TerminalRenderer:
             self._block = "items"
         if isinstance(item, str):
             self._write(item)
-            self.tokens += 1
         else:
             self._line(repr(item))
 
@@ -427,9 +393,7 @@ class TerminalRenderer:
         self._close_call()
         self._newline()
         self._indent = ""
-        calls = f"{self.model_calls} model call{'s' * (self.model_calls != 1)}"
-        tools = f"{self.tool_results} tool call{'s' * (self.tool_results != 1)}"
-        tokens = f"{self.tokens} text chunk{'s' * (self.tokens != 1)}"
+        calls, tools, tokens = self._counts.phrases()
         if stopped is None:
             self._write(f"{self.glyphs['done']} done: {calls}, {tools}, {tokens}", _DONE)
         else:
@@ -437,37 +401,6 @@ class TerminalRenderer:
                         _ERROR)
         self._newline()
         self.out.flush()
-
-
-def _is_part(item: Any) -> bool:
-    return (
-        isinstance(item, dict)
-        and item.get("type") in _PART_TYPES
-        and "ns" in item
-        and "data" in item
-    )
-
-
-def _reasoning(chunk: AIMessage) -> str:
-    if isinstance(chunk.content, str):
-        return ""
-    return "".join(
-        block.get("reasoning") or ""
-        for block in chunk.content_blocks
-        if block.get("type") == "reasoning"
-    )
-
-
-def _json(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _one_line(text: str, more: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + more
 
 
 def _can_encode(out: TextIO, text: str) -> bool:

@@ -10,21 +10,19 @@ call that runs them, so parallel sub-agents each grow their own block.
 from __future__ import annotations
 
 import html
-import json
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import reactivex
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from ._messages import AIMessage, AIMessageChunk, ToolMessage
+from ._messages import ToolMessage
+from ._render import ModelCall, Part, PartReader, as_text, one_line
 
 __all__ = ["TICK", "LiveView", "in_jupyter", "with_ticks"]
-
-_PART_TYPES = frozenset({"values", "updates", "messages", "custom"})
 
 TICK: Any = object()
 """What :func:`with_ticks` inserts between items: a reminder to redraw, not an item."""
@@ -92,16 +90,12 @@ def with_ticks(
 
 
 class _ModelBlock:
-    __slots__ = ("calls", "depth", "done", "header", "metadata", "reasoning", "text")
+    __slots__ = ("call", "depth", "header")
 
-    def __init__(self, header: str, depth: int, metadata: Any) -> None:
+    def __init__(self, header: str, depth: int, call: ModelCall) -> None:
         self.header = header
         self.depth = depth
-        self.metadata = metadata  # held, so that its id is not reused while we key on it
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.calls: dict[Any, list[str]] = {}  # tool-call index -> [name, arguments so far]
-        self.done = False
+        self.call = call  # its text and tool calls, as they form
 
 
 class _Nested:
@@ -138,7 +132,7 @@ _Block = _ModelBlock | _ToolsBlock | _ItemsBlock
 _MARKS = {"progress": "·", "ok": "✓", "error": "✗"}
 
 
-class LiveView:
+class LiveView(PartReader):
     """A run's parts folded into blocks, rendered as HTML (Jupyter) or plain text.
 
     Blocks form a tree: the top-level agent's blocks in order, and inside each tools block
@@ -147,37 +141,19 @@ class LiveView:
     """
 
     def __init__(self, max_progress: int | None = None) -> None:
+        super().__init__()
         self.max_progress = max_progress
         """Progress lines shown per tools block, the latest ones; ``None`` for all."""
         self.blocks: list[_Block] = []
-        self.model_calls = 0
-        self.tool_results = 0
-        self.tokens = 0
         self.finished = False
         self.stopped: str | None = None
-        self._calls: dict[int, _ModelBlock] = {}
-        self._agents: dict[tuple[str, ...], str] = {}
-        self._streamed_ids: set[str] = set()
         self._items: _ItemsBlock | None = None
 
     # -- folding -----------------------------------------------------------------------------
 
     def feed(self, item: Any) -> None:
         """Fold one part (or other item) into the view."""
-        if not _is_part(item):
-            self._other(item)
-            return
-        kind = item["type"]
-        ns = tuple(item["ns"])
-        if kind == "messages":
-            self._message(ns, *item["data"])
-        elif kind == "custom":
-            data = item["data"]
-            self._tools(ns).entries.append(
-                ("progress", data if isinstance(data, str) else repr(data))
-            )
-        elif kind == "updates":
-            self._update(ns, item["data"])
+        self._read(item)
 
     def finish(self, stopped: str | None = None) -> None:
         """The stream is over: normally, or (``stopped``) with an error or interrupted."""
@@ -200,87 +176,33 @@ class LiveView:
         blocks = self._blocks(ns)
         if blocks and isinstance(blocks[-1], _ToolsBlock):
             return blocks[-1]
-        block = _ToolsBlock(f"{self._who(ns)}tools", len(ns))
+        block = _ToolsBlock(self._heading(ns, "tools"), len(ns))
         blocks.append(block)
         return block
 
-    def _who(self, ns: tuple[str, ...]) -> str:
-        if not ns:
-            return ""
-        return f"{self._agents.get(ns) or ns[-1]} ▸ "
+    def _on_call_start(self, part: Part, call: ModelCall) -> None:
+        header = self._heading(part.ns, call.title("·"))
+        self._blocks(part.ns).append(_ModelBlock(header, len(part.ns), call))
 
-    def _message(self, ns: tuple[str, ...], message: Any, metadata: dict[str, Any]) -> None:
-        if not isinstance(message, AIMessage):
-            return  # ToolMessages are shown from ``updates``, with their status
-        agent = metadata.get("lc_agent_name")
-        if agent and ns:
-            self._agents.setdefault(ns, agent)
-        block = self._calls.get(id(metadata))
-        if block is None:
-            node = metadata.get("langgraph_node", "model")
-            header = f"{self._who(ns)}{node} · step {metadata.get('langgraph_step', '?')}"
-            block = _ModelBlock(header, len(ns), metadata)
-            self._calls[id(metadata)] = block
-            self._blocks(ns).append(block)
-            self.model_calls += 1
-        if message.id:
-            self._streamed_ids.add(message.id)
-        if not isinstance(message, AIMessageChunk):
-            self._whole(block, message)
-            return
-        if not isinstance(message.content, str):
-            block.reasoning.extend(
-                b.get("reasoning") or "" for b in message.content_blocks
-                if b.get("type") == "reasoning"
-            )
-        text = message.text
-        if text:
-            block.text.append(text)
-            self.tokens += 1
-        for fragment in message.tool_call_chunks:
-            call = block.calls.setdefault(fragment.get("index"), ["", ""])
-            if fragment.get("name"):
-                call[0] = fragment.get("name") or ""
-            call[1] += fragment.get("args") or ""
-        if message.chunk_position == "last":
-            block.done = True
+    def _on_custom(self, part: Part) -> None:
+        self._tools(part.ns).entries.append(("progress", as_text(part.data)))
 
-    def _whole(self, block: _ModelBlock, message: AIMessage) -> None:
-        if message.text:
-            block.text.append(message.text)
-            self.tokens += 1
-        for position, call in enumerate(message.tool_calls):
-            block.calls[position] = [call["name"], _json(call["args"])]
-        block.done = True
+    def _on_tool_result(self, part: Part, message: ToolMessage) -> None:
+        result = ("error" if message.status == "error" else "ok",
+                  f"{message.name} → {one_line(message.text, 200)}")
+        tools = self._tools(part.ns)
+        nested = tools.nested.get(f"tools:{message.tool_call_id}")
+        if nested is not None:
+            nested.result = result
+        else:
+            tools.entries.append(result)
 
-    def _update(self, ns: tuple[str, ...], update: dict[str, Any]) -> None:
-        for node, value in update.items():
-            messages = value.get("messages", []) if isinstance(value, dict) else []
-            for message in messages:
-                if isinstance(message, ToolMessage):
-                    self.tool_results += 1
-                    result = ("error" if message.status == "error" else "ok",
-                              f"{message.name} → {_one_line(message.text)}")
-                    tools = self._tools(ns)
-                    nested = tools.nested.get(f"tools:{message.tool_call_id}")
-                    if nested is not None:
-                        nested.result = result
-                    else:
-                        tools.entries.append(result)
-                elif isinstance(message, AIMessage) and message.id not in self._streamed_ids:
-                    # A model left out of ``messages`` ("nostream"): its reply, whole.
-                    block = _ModelBlock(f"{self._who(ns)}{node} (not streamed)", len(ns), None)
-                    self._blocks(ns).append(block)
-                    self.model_calls += 1
-                    self._whole(block, message)
-
-    def _other(self, item: Any) -> None:
+    def _on_item(self, item: Any) -> None:
         if self._items is None:
             self._items = _ItemsBlock()
             self.blocks.append(self._items)
         if isinstance(item, str):
             self._items.text.append(item)
-            self.tokens += 1
         else:
             self._items.text.append(("\n" if self._items.text else "") + repr(item) + "\n")
 
@@ -288,9 +210,7 @@ class LiveView:
 
     def summary(self) -> str:
         """One line: how the run went so far."""
-        calls = f"{self.model_calls} model call{'s' * (self.model_calls != 1)}"
-        tools = f"{self.tool_results} tool call{'s' * (self.tool_results != 1)}"
-        tokens = f"{self.tokens} text chunk{'s' * (self.tokens != 1)}"
+        calls, tools, tokens = self._counts.phrases()
         if not self.finished:
             return f"… running: {calls}, {tools}, {tokens}"
         if self.stopped is not None:
@@ -322,25 +242,33 @@ class LiveView:
         return {"text/html": self.html(), "text/plain": self.text()}
 
 
-def _entries(block: _ToolsBlock, limit: int | None) -> list[tuple[str, str] | _Nested]:
-    """The entries to show: all but the earliest progress lines past ``limit``, which one
-    line counts."""
-    progress = sum(1 for entry in block.entries if isinstance(entry, tuple)
-                   and entry[0] == "progress")
-    hidden = progress - limit if limit is not None and progress > limit else 0
-    if not hidden:
-        return block.entries
-    shown: list[tuple[str, str] | _Nested] = []
+def _shown(block: _ToolsBlock, limit: int | None) -> Iterator[tuple[str, str] | list[_Block]]:
+    """What a tools block shows, in order: its lines, and the blocks of each agent it runs
+    followed by that agent's result. The earliest progress lines past ``limit`` are left out,
+    and one line in the place of the first says how many."""
+    hidden = _hidden_progress(block, limit)
     skipped = 0
     for entry in block.entries:
-        if isinstance(entry, tuple) and entry[0] == "progress" and skipped < hidden:
+        if isinstance(entry, _Nested):
+            yield entry.blocks
+            if entry.result is not None:
+                yield entry.result
+        elif entry[0] == "progress" and skipped < hidden:
             if not skipped:
-                shown.append(("progress", f"… {hidden} earlier progress "
-                                          f"line{'s' * (hidden != 1)}"))
+                yield ("progress", f"… {hidden} earlier progress line{'s' * (hidden != 1)}")
             skipped += 1
-            continue
-        shown.append(entry)
-    return shown
+        else:
+            yield entry
+
+
+def _hidden_progress(block: _ToolsBlock, limit: int | None) -> int:
+    """How many progress lines of ``block`` to leave out."""
+    progress = sum(1 for entry in block.entries
+                   if isinstance(entry, tuple) and entry[0] == "progress")
+    return progress - limit if limit is not None and progress > limit else 0
+
+
+# -- as text -----------------------------------------------------------------------------------
 
 
 def _blocks_text(blocks: list[_Block], finished: bool, limit: int | None,
@@ -351,24 +279,31 @@ def _blocks_text(blocks: list[_Block], finished: bool, limit: int | None,
             lines.append(f"{pad}▶ {block.header}")
         body = pad + ("  " if block.header else "")
         if isinstance(block, _ModelBlock):
-            if block.reasoning:
-                lines.extend(body + line for line in "".join(block.reasoning).splitlines())
-            text = "".join(block.text).strip("\n")
-            lines.extend(body + line for line in text.splitlines())
-            live = not block.done and not finished
-            for name, arguments in block.calls.values():
-                lines.append(f"{body}⚙ {name}({arguments}{'…' if live else ')'}")
+            _call_text(block.call, body, not block.call.done and not finished, lines)
         elif isinstance(block, _ToolsBlock):
-            for entry in _entries(block, limit):
-                if isinstance(entry, _Nested):
-                    _blocks_text(entry.blocks, finished, limit, lines)
-                    if entry.result is not None:
-                        lines.append(f"{body}{_MARKS[entry.result[0]]} {entry.result[1]}")
-                else:
-                    lines.append(f"{body}{_MARKS[entry[0]]} {entry[1]}")
+            _tools_text(block, body, finished, limit, lines)
         else:
             lines.extend(body + line for line in "".join(block.text).splitlines())
 
+
+def _call_text(call: ModelCall, body: str, live: bool, lines: list[str]) -> None:
+    lines.extend(body + line for line in "".join(call.reasoning).splitlines())
+    text = "".join(call.text).strip("\n")
+    lines.extend(body + line for line in text.splitlines())
+    for draft in call.tool_calls.values():
+        lines.append(f"{body}⚙ {draft.name}({draft.args}{'…' if live else ')'}")
+
+
+def _tools_text(block: _ToolsBlock, body: str, finished: bool, limit: int | None,
+                lines: list[str]) -> None:
+    for shown in _shown(block, limit):
+        if isinstance(shown, list):
+            _blocks_text(shown, finished, limit, lines)
+        else:
+            lines.append(f"{body}{_MARKS[shown[0]]} {shown[1]}")
+
+
+# -- as HTML -----------------------------------------------------------------------------------
 
 _CURSOR = '<span style="opacity: .5">▌</span>'
 _LINE_COLOURS = {"progress": "#8e44ad", "ok": "#2e7d32", "error": "#c0392b"}
@@ -381,58 +316,45 @@ def _line_html(kind: str, text: str) -> str:
 
 def _blocks_html(blocks: list[_Block], finished: bool, limit: int | None,
                  out: list[str]) -> None:
-    escape = html.escape
     for block in blocks:
         border = "#4a90d9" if isinstance(block, _ModelBlock) else "#59a14f"
         out.append(f'<div style="margin: .15em 0 .15em {1.2 if block.depth else 0}em; '
                    f'padding-left: .6em; border-left: 3px solid {border}">')
         if block.header:
             out.append(f'<div style="color: {border}; font-weight: 600">▶ '
-                       f"{escape(block.header)}</div>")
+                       f"{html.escape(block.header)}</div>")
         if isinstance(block, _ModelBlock):
-            live = not block.done and not finished
-            if block.reasoning:
-                out.append('<div style="white-space: pre-wrap; color: #888; '
-                           f'font-style: italic">{escape("".join(block.reasoning))}</div>')
-            text = "".join(block.text).rstrip("\n")
-            if text or (live and not block.calls):
-                cursor = _CURSOR if live and not block.calls else ""
-                out.append(f'<div style="white-space: pre-wrap">{escape(text)}{cursor}</div>')
-            calls = list(block.calls.values())
-            for position, (name, arguments) in enumerate(calls):
-                forming = live and position == len(calls) - 1
-                tail = _CURSOR if forming else '<span style="color: #888">)</span>'
-                out.append(f'<div><span style="color: #b9770e">⚙ {escape(name)}</span>'
-                           f'<span style="color: #888">({escape(arguments)}</span>{tail}</div>')
+            _call_html(block.call, not block.call.done and not finished, out)
         elif isinstance(block, _ToolsBlock):
-            for entry in _entries(block, limit):
-                if isinstance(entry, _Nested):
-                    _blocks_html(entry.blocks, finished, limit, out)
-                    if entry.result is not None:
-                        out.append(_line_html(*entry.result))
-                else:
-                    out.append(_line_html(*entry))
+            _tools_html(block, finished, limit, out)
         else:
-            out.append(f'<div style="white-space: pre-wrap">{escape("".join(block.text))}</div>')
+            out.append('<div style="white-space: pre-wrap">'
+                       f'{html.escape("".join(block.text))}</div>')
         out.append("</div>")
 
 
-def _is_part(item: Any) -> bool:
-    return (
-        isinstance(item, dict)
-        and item.get("type") in _PART_TYPES
-        and "ns" in item
-        and "data" in item
-    )
+def _call_html(call: ModelCall, live: bool, out: list[str]) -> None:
+    escape = html.escape
+    if call.reasoning:
+        out.append('<div style="white-space: pre-wrap; color: #888; '
+                   f'font-style: italic">{escape("".join(call.reasoning))}</div>')
+    text = "".join(call.text).rstrip("\n")
+    growing = live and not call.tool_calls  # the cursor goes after the text
+    if text or growing:
+        out.append(f'<div style="white-space: pre-wrap">{escape(text)}'
+                   f'{_CURSOR if growing else ""}</div>')
+    drafts = list(call.tool_calls.values())
+    for position, draft in enumerate(drafts):
+        forming = live and position == len(drafts) - 1
+        tail = _CURSOR if forming else '<span style="color: #888">)</span>'
+        out.append(f'<div><span style="color: #b9770e">⚙ {escape(draft.name)}</span>'
+                   f'<span style="color: #888">({escape(draft.args)}</span>{tail}</div>')
 
 
-def _json(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _tools_html(block: _ToolsBlock, finished: bool, limit: int | None,
+                out: list[str]) -> None:
+    for shown in _shown(block, limit):
+        if isinstance(shown, list):
+            _blocks_html(shown, finished, limit, out)
+        else:
+            out.append(_line_html(*shown))

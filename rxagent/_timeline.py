@@ -27,6 +27,7 @@ import reactivex
 from reactivex import abc
 
 from ._messages import AIMessage, AIMessageChunk, ToolMessage
+from ._render import ModelCall, Part, PartReader, as_text, plural, reasoning_parts, shorten
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,7 +37,6 @@ __all__ = ["Span", "Timeline", "TimelineEvent"]
 
 _T = TypeVar("_T")
 
-_PART_TYPES = frozenset({"values", "updates", "messages", "custom"})
 _NODE_ORDER = {"model": 0, "tools": 1}
 
 EventKind = Literal[
@@ -130,7 +130,7 @@ class _OpenSpan:
                     self.status, self.call_id, self.agent)
 
 
-class Timeline:
+class Timeline(PartReader):
     """The parts of a run with the time each arrived, and the spans of its calls.
 
     Record a run with :func:`rxagent.notebook.record` (or :func:`rxagent.notebook.show`,
@@ -146,6 +146,7 @@ class Timeline:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.started: float | None = None
         """``time.perf_counter()`` when the recording started."""
         self.ended: float | None = None
@@ -155,12 +156,11 @@ class Timeline:
         self._lock = threading.Lock()
         self._events: list[TimelineEvent] = []
         self._spans: list[_OpenSpan] = []
-        self._model_calls: dict[int, tuple[Any, _OpenSpan]] = {}  # id(metadata) -> span
-        self._call_headers: dict[int, dict[Any, tuple[str, str]]] = {}  # index -> (id, name)
+        self._model_spans: dict[ModelCall, _OpenSpan] = {}
         self._tools: dict[str, _OpenSpan] = {}  # tool call id -> span
         self._step_start: dict[tuple[str, ...], float] = {}  # last ``values`` part, per ns
-        self._agents: dict[tuple[str, ...], str] = {}
         self._state: dict[str, Any] | None = None
+        self._moment = 0.0  # when the item being read arrived
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -274,6 +274,10 @@ class Timeline:
         """The name of the agent running in namespace ``ns``, when the parts told it."""
         return self._agents.get(ns)
 
+    def _row_label(self, row: tuple[tuple[str, ...], str]) -> str:
+        ns, node = row
+        return "  " * max(len(ns) - 1, 0) + self._heading(ns, node)
+
     def __repr__(self) -> str:
         spans = self.spans
         models = sum(span.kind == "model" for span in spans)
@@ -309,150 +313,127 @@ class Timeline:
     # -- folding parts into events and spans ---------------------------------------------------
 
     def _fold(self, item: Any, moment: float) -> None:
-        if not _is_part(item):
-            label = item if isinstance(item, str) else repr(item)
-            self._events.append(TimelineEvent(moment, "", "item", (), "", None, label, item))
-            return
-        mode: str = item["type"]
-        ns: tuple[str, ...] = tuple(item["ns"])
-        data = item["data"]
-        if mode == "messages":
-            message, metadata = data
-            self._message(item, moment, ns, message, metadata)
-        elif mode == "updates":
-            for node, update in data.items():
-                self._event(item, moment, "update", ns, node, node)
-                self._update(moment, ns, node, update)
-        elif mode == "custom":
-            self._event(item, moment, "custom", ns, "tools", _short(data))
-        else:
-            self._step_start[ns] = moment
-            if ns == () and isinstance(data, dict):
-                self._state = data
-            self._event(item, moment, "values", ns, "", "")
+        self._moment = moment
+        self._read(item)
 
-    def _event(self, part: Any, moment: float, kind: EventKind, ns: tuple[str, ...],
-               node: str, label: str) -> None:
-        self._events.append(TimelineEvent(moment, part["type"], kind, ns, node,
-                                          self._agents.get(ns), label, part))
+    def _event(self, part: Part, kind: EventKind, node: str, label: str) -> None:
+        self._events.append(TimelineEvent(self._moment, part.mode, kind, part.ns, node,
+                                          self._agents.get(part.ns), label, part.item))
 
-    def _message(self, part: Any, moment: float, ns: tuple[str, ...], message: Any,
-                 metadata: dict[str, Any]) -> None:
-        agent = metadata.get("lc_agent_name")
-        if agent and ns not in self._agents:
-            self._agents[ns] = agent
-        node = str(metadata.get("langgraph_node") or "")
+    def _on_item(self, item: Any) -> None:
+        self._events.append(
+            TimelineEvent(self._moment, "", "item", (), "", None, as_text(item), item)
+        )
+
+    def _on_values(self, part: Part) -> None:
+        self._step_start[part.ns] = self._moment
+        if part.ns == () and isinstance(part.data, dict):
+            self._state = part.data
+        self._event(part, "values", "", "")
+
+    def _on_custom(self, part: Part) -> None:
+        self._event(part, "custom", "tools", shorten(as_text(part.data), 80))
+
+    def _on_update(self, part: Part, node: str, value: Any) -> None:
+        self._event(part, "update", node, node)
+        super()._on_update(part, node, value)
+
+    def _on_other_message(self, part: Part, message: Any, metadata: dict[str, Any]) -> None:
+        self._note_agent(part.ns, metadata)
+        node = _node(metadata)
         if isinstance(message, ToolMessage):
-            self._event(part, moment, "tool_message", ns, node, message.name or "")
-            self._end_tool(moment, message)
-            return
-        if not isinstance(message, AIMessage):  # pragma: no cover - runs emit no other kind
-            self._event(part, moment, "chunk", ns, node, repr(message))
-            return
-        span = self._model_span(moment, ns, node, metadata)
-        if not isinstance(message, AIMessageChunk):
-            self._event(part, moment, "message", ns, node, message.text)
-            self._end_model(moment, span)
-            for call in message.tool_calls:
-                self._start_tool(moment, ns, call.get("id"), call["name"])
-            return
-        key = id(metadata)
-        fragments = message.tool_call_chunks
-        for fragment in fragments:
-            if fragment.get("id") and fragment.get("name"):
-                headers = self._call_headers.setdefault(key, {})
-                headers[fragment.get("index")] = (fragment["id"] or "", fragment["name"] or "")
-        text = message.text
-        if text:
-            self._event(part, moment, "token", ns, node, text)
-        elif fragments:
-            args = "".join(fragment.get("args") or "" for fragment in fragments)
-            self._event(part, moment, "tool_args", ns, node, args or _names(fragments))
-        elif not isinstance(message.content, str) and any(
-            block.get("type") == "reasoning" for block in message.content_blocks
-        ):
-            self._event(part, moment, "reasoning", ns, node, "")
-        else:
-            self._event(part, moment, "chunk", ns, node, "")
-        if message.chunk_position == "last":
-            self._end_model(moment, span)
-            for call_id, name in self._call_headers.pop(key, {}).values():
-                self._start_tool(moment, ns, call_id, name)
+            self._event(part, "tool_message", node, message.name or "")
+            self._end_tool(message)
+        else:  # pragma: no cover - runs emit no other kind
+            self._event(part, "chunk", node, repr(message))
 
-    def _model_span(self, moment: float, ns: tuple[str, ...], node: str,
-                    metadata: dict[str, Any]) -> _OpenSpan:
-        key = id(metadata)
-        known = self._model_calls.get(key)
-        if known is not None:
-            return known[1]
-        start = moment
+    def _on_call_start(self, part: Part, call: ModelCall) -> None:
+        metadata = call.metadata or {}
+        node = _node(metadata)
+        start = self._moment
         if node == "model":
-            step_start = self._step_start.pop(ns, None)
-            if step_start is not None:
-                start = step_start
-        span = _OpenSpan("model", ns, node or "model", str(metadata.get("ls_model_name") or
-                         "model"), start, None, metadata.get("lc_agent_name"))
+            start = self._step_start.pop(part.ns, start)
+        span = _OpenSpan("model", part.ns, node or "model",
+                         str(metadata.get("ls_model_name") or "model"), start, None,
+                         metadata.get("lc_agent_name"))
         self._spans.append(span)
-        # Holding the metadata keeps its id from being reused by another call.
-        self._model_calls[key] = (metadata, span)
-        return span
+        self._model_spans[call] = span
 
-    def _end_model(self, moment: float, span: _OpenSpan) -> None:
+    def _on_whole(self, part: Part, call: ModelCall, message: AIMessage) -> None:
+        self._event(part, "message", _node(call.metadata or {}), message.text)
+        self._end_model(self._model_spans[call])
+        for tool_call in message.tool_calls:
+            self._start_tool(part.ns, tool_call.get("id"), tool_call["name"])
+
+    def _on_chunk(self, part: Part, call: ModelCall, chunk: AIMessageChunk) -> None:
+        kind, label = _chunk_event(chunk)
+        self._event(part, kind, _node(call.metadata or {}), label)
+        if chunk.chunk_position == "last":
+            self._end_model(self._model_spans[call])
+            for draft in call.requested():
+                self._start_tool(part.ns, draft.id, draft.name)
+
+    def _end_model(self, span: _OpenSpan) -> None:
         if span.end is None:
-            span.end = moment
+            span.end = self._moment
             span.status = "done"
 
-    def _update(self, moment: float, ns: tuple[str, ...], node: str, update: Any) -> None:
-        messages = update.get("messages", []) if isinstance(update, dict) else []
-        for message in messages:
-            if isinstance(message, ToolMessage):
-                self._end_tool(moment, message)
-            elif isinstance(message, AIMessage) and node == "model":
-                open_spans = [s for s in self._spans if s.kind == "model" and s.ns == ns
-                              and s.node == "model" and s.end is None]
-                for span in open_spans:
-                    span.end = moment
-                    span.status = "done"
-                step_start = self._step_start.pop(ns, None)
-                if not open_spans and step_start is not None:
-                    # The model's chunks never came by (a "nostream" model, or a filter).
-                    name = str(message.response_metadata.get("model_name") or "model")
-                    span = _OpenSpan("model", ns, "model", name, step_start, None,
-                                     self._agents.get(ns))
-                    span.end = moment
-                    span.status = "done"
-                    self._spans.append(span)
-                for call in message.tool_calls:
-                    self._start_tool(moment, ns, call.get("id"), call["name"])
+    def _on_tool_result(self, part: Part, message: ToolMessage) -> None:
+        self._end_tool(message)
 
-    def _start_tool(self, moment: float, ns: tuple[str, ...], call_id: str | None,
-                    name: str) -> None:
+    def _on_reply(self, part: Part, node: str, message: AIMessage) -> None:
+        # The model step's update: its calls end, and the tools node starts on what it asked.
+        if node != "model":
+            return
+        self._end_model_step(part.ns, message)
+        for tool_call in message.tool_calls:
+            self._start_tool(part.ns, tool_call.get("id"), tool_call["name"])
+
+    def _end_model_step(self, ns: tuple[str, ...], message: AIMessage) -> None:
+        open_spans = [s for s in self._spans if s.kind == "model" and s.ns == ns
+                      and s.node == "model" and s.end is None]
+        for span in open_spans:
+            self._end_model(span)
+        step_start = self._step_start.pop(ns, None)
+        if not open_spans and step_start is not None:
+            # The model's chunks never came by (a "nostream" model, or a filter).
+            name = str(message.response_metadata.get("model_name") or "model")
+            span = _OpenSpan("model", ns, "model", name, step_start, None,
+                             self._agents.get(ns))
+            self._end_model(span)
+            self._spans.append(span)
+
+    def _start_tool(self, ns: tuple[str, ...], call_id: str | None, name: str) -> None:
         if not call_id or call_id in self._tools:
             return
-        span = _OpenSpan("tool", ns, "tools", name, moment, call_id, self._agents.get(ns))
+        span = _OpenSpan("tool", ns, "tools", name, self._moment, call_id,
+                         self._agents.get(ns))
         self._tools[call_id] = span
         self._spans.append(span)
 
-    def _end_tool(self, moment: float, message: ToolMessage) -> None:
+    def _end_tool(self, message: ToolMessage) -> None:
         span = self._tools.get(message.tool_call_id)
         if span is None or span.end is not None:
             return
-        span.end = moment
+        span.end = self._moment
         span.status = message.status
 
 
-def _is_part(item: Any) -> bool:
-    return (
-        isinstance(item, dict)
-        and item.get("type") in _PART_TYPES
-        and "ns" in item
-        and "data" in item
-    )
+def _node(metadata: dict[str, Any]) -> str:
+    return str(metadata.get("langgraph_node") or "")
 
 
-def _short(data: Any, limit: int = 80) -> str:
-    text = data if isinstance(data, str) else repr(data)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _chunk_event(chunk: AIMessageChunk) -> tuple[EventKind, str]:
+    """What a chunk carries, for its event: text, else tool-call fragments, else reasoning."""
+    if chunk.text:
+        return "token", chunk.text
+    fragments = chunk.tool_call_chunks
+    if fragments:
+        args = "".join(fragment.get("args") or "" for fragment in fragments)
+        return "tool_args", args or _names(fragments)
+    if reasoning_parts(chunk):
+        return "reasoning", ""
+    return "chunk", ""
 
 
 def _names(fragments: Iterable[Any]) -> str:
@@ -492,14 +473,6 @@ def _import_matplotlib() -> Any:
     return Figure
 
 
-def _row_label(timeline: Timeline, row: tuple[tuple[str, ...], str]) -> str:
-    ns, node = row
-    if not ns:
-        return node
-    who = timeline.agent_name(ns) or ns[-1]
-    return f"{'  ' * (len(ns) - 1)}{who} ▸ {node}"
-
-
 def _lanes(spans: list[Span]) -> list[int]:
     """Give overlapping spans different lanes (in start order, first free lane)."""
     ends: list[float] = []
@@ -517,148 +490,188 @@ def _lanes(spans: list[Span]) -> list[int]:
     return lanes
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
+_Row = tuple[tuple[str, ...], str]
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What every drawing step needs: the axes, each row's place, and where time ends."""
+
+    ax: Axes
+    position: dict[_Row, int]
+    end_of_time: float
+    half: float = 0.38  # half a row's height
+
+    def end(self, span: Span) -> float:
+        """Where ``span``'s bar ends: its end, or the end of time while it is unfinished."""
+        return span.end if span.end is not None else self.end_of_time
 
 
 def _plot(timeline: Timeline, *, ax: Axes | None, title: str | None, width: float,
           legend: bool) -> Figure:
     figure_class = _import_matplotlib()
     _register_figure_display(figure_class)
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     events = timeline.events
     spans = timeline.spans
     rows = timeline.rows
-    position = {row: index for index, row in enumerate(rows)}
-    end_of_time = max(timeline.duration, max((e.time for e in events), default=0.0), 1e-3)
-
-    figure: Figure
-    own_figure = ax is None
-    if ax is None:
-        figure = figure_class(figsize=(width, 1.2 + 0.55 * max(len(rows), 1)),
-                              layout="constrained")
-        ax = figure.add_subplot()
-    else:
-        owner = ax.get_figure()
-        assert owner is not None
-        figure = owner  # type: ignore[assignment]
-
-    half = 0.38
-    for span in spans:
-        if span.kind != "model" or (span.ns, span.node) not in position:
-            continue
-        y = position[(span.ns, span.node)]
-        end = span.end if span.end is not None else end_of_time
-        ax.broken_barh([(span.start, max(end - span.start, 1e-9))], (y - half, 2 * half),
-                       facecolors=_MODEL_BAR, edgecolors="#9fc5e8", linewidth=0.6,
-                       hatch=None if span.end is not None else "//", zorder=1)
-
+    figure, ax, own_figure = _figure_and_axes(figure_class, ax, width, len(rows))
+    frame = _Frame(ax, {row: index for index, row in enumerate(rows)},
+                   max(timeline.duration, max((e.time for e in events), default=0.0), 1e-3))
     tool_spans = [span for span in spans if span.kind == "tool"]
-    by_row: dict[tuple[tuple[str, ...], str], list[Span]] = {}
+    by_row: dict[_Row, list[Span]] = {}
     for span in tool_spans:
         by_row.setdefault((span.ns, span.node), []).append(span)
+    _draw_model_calls(frame, spans)
+    _draw_tool_calls(frame, by_row)
+    _draw_marks(frame, events, by_row)
+    _draw_axes(frame, [timeline._row_label(row) for row in rows])
+    if title is None:
+        title = _title(timeline, events, spans, tool_spans)
+    ax.set_title(title, fontsize=10, loc="left")
+    if legend:
+        _draw_legend(figure, ax, own_figure, events, tool_spans)
+    return figure
+
+
+def _figure_and_axes(figure_class: Any, ax: Axes | None, width: float, rows: int
+                     ) -> tuple[Figure, Axes, bool]:
+    """The figure and axes to draw into, and whether the figure is our own."""
+    if ax is None:
+        figure: Figure = figure_class(figsize=(width, 1.2 + 0.55 * max(rows, 1)),
+                                      layout="constrained")
+        return figure, figure.add_subplot(), True
+    owner = ax.get_figure()
+    assert owner is not None
+    return owner, ax, False  # type: ignore[return-value]
+
+
+def _draw_model_calls(frame: _Frame, spans: list[Span]) -> None:
+    """A light bar per model call, hatched while unfinished."""
+    for span in spans:
+        if span.kind != "model" or (span.ns, span.node) not in frame.position:
+            continue
+        y = frame.position[(span.ns, span.node)]
+        frame.ax.broken_barh([(span.start, max(frame.end(span) - span.start, 1e-9))],
+                             (y - frame.half, 2 * frame.half), facecolors=_MODEL_BAR,
+                             edgecolors="#9fc5e8", linewidth=0.6,
+                             hatch=None if span.end is not None else "//", zorder=1)
+
+
+def _draw_tool_calls(frame: _Frame, by_row: dict[_Row, list[Span]]) -> None:
+    """A named bar per tool call; calls that overlap share their row in lanes."""
     for row, row_spans in by_row.items():
-        if row not in position:
+        if row not in frame.position:
             continue
         lanes = _lanes(row_spans)
-        count = max(lanes) + 1
-        height = 2 * half / count
+        height = 2 * frame.half / (max(lanes) + 1)
         for span, lane in zip(row_spans, lanes, strict=True):
-            bottom = position[row] - half + lane * height
-            end = span.end if span.end is not None else end_of_time
-            length = max(end - span.start, end_of_time / 400)
+            bottom = frame.position[row] - frame.half + lane * height
+            length = max(frame.end(span) - span.start, frame.end_of_time / 400)
             colour = _TOOL_ERROR if span.status == "error" else _TOOL_BAR
-            ax.broken_barh([(span.start, length)], (bottom + 0.04, height - 0.08),
-                           facecolors=colour, alpha=0.85, zorder=2,
-                           hatch=None if span.end is not None else "//")
-            ax.text(span.start + end_of_time / 200, bottom + height / 2, f" {span.name}",
-                    ha="left", va="center", fontsize=7, color="white", zorder=3,
-                    clip_on=True)
+            frame.ax.broken_barh([(span.start, length)], (bottom + 0.04, height - 0.08),
+                                 facecolors=colour, alpha=0.85, zorder=2,
+                                 hatch=None if span.end is not None else "//")
+            frame.ax.text(span.start + frame.end_of_time / 200, bottom + height / 2,
+                          f" {span.name}", ha="left", va="center", fontsize=7, color="white",
+                          zorder=3, clip_on=True)
 
-    ticks: dict[str, tuple[list[float], list[float]]] = {
-        _TOKEN: ([], []), _ARGS: ([], []), _REASONING: ([], []),
-    }
-    custom_x: list[float] = []
-    custom_y: list[float] = []
-    steps_x: list[float] = []
-    steps_y: list[float] = []
-    for event in events:
-        row = (event.ns, event.node)
-        if row not in position:
-            continue
-        y = position[row]
-        if event.kind in ("token", "message"):
-            ticks[_TOKEN][0].append(event.time)
-            ticks[_TOKEN][1].append(y)
-        elif event.kind == "tool_args":
-            ticks[_ARGS][0].append(event.time)
-            ticks[_ARGS][1].append(y)
-        elif event.kind == "reasoning":
-            ticks[_REASONING][0].append(event.time)
-            ticks[_REASONING][1].append(y)
-        elif event.kind == "custom":
-            custom_x.append(event.time)
-            custom_y.append(y)
-        elif event.kind == "update" and row not in by_row:
-            # (On a tools row each tool's bar already ends where its update arrives.)
-            steps_x.append(event.time)
-            steps_y.append(y)
-    for colour, (xs, ys) in ticks.items():
+
+# The mark each kind of event leaves on its row: a tick of a colour, a diamond, a step's end.
+_MARKS: dict[str, str] = {
+    "token": _TOKEN, "message": _TOKEN, "tool_args": _ARGS, "reasoning": _REASONING,
+    "custom": "custom", "update": "step",
+}
+
+
+def _draw_marks(frame: _Frame, events: list[TimelineEvent],
+                by_row: dict[_Row, list[Span]]) -> None:
+    """Ticks for tokens, fragments and reasoning; diamonds for custom events; a black bar
+    where a step ends."""
+    marks = _marks(frame, events, by_row)
+    ax, half = frame.ax, frame.half
+    for colour in (_TOKEN, _ARGS, _REASONING):
+        xs, ys = marks[colour]
         if xs:
             ax.vlines(xs, [y - 0.28 for y in ys], [y + 0.28 for y in ys], colors=colour,
                       linewidth=0.9, zorder=4)
-    if custom_x:
-        ax.scatter(custom_x, custom_y, marker="D", s=22, color=_CUSTOM, zorder=5)
-    if steps_x:
-        ax.vlines(steps_x, [y - half for y in steps_y], [y + half for y in steps_y],
-                  colors="black", linewidth=1.6, zorder=5)
+    xs, ys = marks["custom"]
+    if xs:
+        ax.scatter(xs, ys, marker="D", s=22, color=_CUSTOM, zorder=5)
+    xs, ys = marks["step"]
+    if xs:
+        ax.vlines(xs, [y - half for y in ys], [y + half for y in ys], colors="black",
+                  linewidth=1.6, zorder=5)
 
-    ax.set_yticks(range(len(rows)), [_row_label(timeline, row) for row in rows])
-    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
-    ax.set_xlim(0, end_of_time * 1.02)
+
+def _marks(frame: _Frame, events: list[TimelineEvent], by_row: dict[_Row, list[Span]]
+           ) -> dict[str, tuple[list[float], list[float]]]:
+    """Where each mark goes (times, rows), by mark."""
+    marks: dict[str, tuple[list[float], list[float]]] = {
+        mark: ([], []) for mark in (_TOKEN, _ARGS, _REASONING, "custom", "step")
+    }
+    for event in events:
+        row = (event.ns, event.node)
+        mark = _MARKS.get(event.kind)
+        if mark is None or row not in frame.position:
+            continue
+        if mark == "step" and row in by_row:
+            continue  # on a tools row each tool's bar already ends where its update arrives
+        marks[mark][0].append(event.time)
+        marks[mark][1].append(frame.position[row])
+    return marks
+
+
+def _draw_axes(frame: _Frame, labels: list[str]) -> None:
+    ax = frame.ax
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # the first row on top
+    ax.set_xlim(0, frame.end_of_time * 1.02)
     ax.set_xlabel("seconds since subscribe")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    if title is None:
-        models = sum(span.kind == "model" for span in spans)
-        title = (f"{_plural(len(events), 'part')} in {timeline.duration:.2f} s · "
-                 f"{_plural(models, 'model call')} · {_plural(len(tool_spans), 'tool call')}")
-        if timeline.error is not None:
-            title += f" · failed: {type(timeline.error).__name__}"
-    ax.set_title(title, fontsize=10, loc="left")
-    if legend:
-        kinds = {event.kind for event in events}
-        handles = [
-            (True, Patch(facecolor=_MODEL_BAR, edgecolor="#9fc5e8", label="model call")),
-            (bool(kinds & {"token", "message"}),
-             Line2D([], [], color=_TOKEN, marker="|", linestyle="", markersize=9,
-                    label="token")),
-            ("tool_args" in kinds,
-             Line2D([], [], color=_ARGS, marker="|", linestyle="", markersize=9,
-                    label="tool-call fragment")),
-            ("reasoning" in kinds,
-             Line2D([], [], color=_REASONING, marker="|", linestyle="", markersize=9,
-                    label="reasoning")),
-            (bool(tool_spans), Patch(facecolor=_TOOL_BAR, label="tool call")),
-            (any(span.status == "error" for span in tool_spans),
-             Patch(facecolor=_TOOL_ERROR, label="failed tool call")),
-            ("custom" in kinds,
-             Line2D([], [], color=_CUSTOM, marker="D", linestyle="", markersize=5,
-                    label="custom event")),
-            ("update" in kinds,
-             Line2D([], [], color="black", marker="|", linestyle="", markersize=11,
-                    label="step end")),
-        ]
-        shown = [handle for present, handle in handles if present]
-        if own_figure:
-            figure.legend(handles=shown, loc="outside lower center", ncols=len(shown),
-                          fontsize=7, frameon=False)
-        else:
-            ax.legend(handles=shown, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
-                      frameon=False)
-    return figure
+
+
+def _title(timeline: Timeline, events: list[TimelineEvent], spans: list[Span],
+           tool_spans: list[Span]) -> str:
+    """A summary of the run: its parts, duration and calls, and how it failed."""
+    models = sum(span.kind == "model" for span in spans)
+    title = (f"{plural(len(events), 'part')} in {timeline.duration:.2f} s · "
+             f"{plural(models, 'model call')} · {plural(len(tool_spans), 'tool call')}")
+    if timeline.error is not None:
+        title += f" · failed: {type(timeline.error).__name__}"
+    return title
+
+
+def _draw_legend(figure: Figure, ax: Axes, own_figure: bool, events: list[TimelineEvent],
+                 tool_spans: list[Span]) -> None:
+    """A legend of what appears: below our own figure, right of the axes we were given."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    kinds = {event.kind for event in events}
+
+    def tick(colour: str, label: str, marker: str = "|", size: float = 9) -> Line2D:
+        return Line2D([], [], color=colour, marker=marker, linestyle="", markersize=size,
+                      label=label)
+
+    handles = [
+        (True, Patch(facecolor=_MODEL_BAR, edgecolor="#9fc5e8", label="model call")),
+        (bool(kinds & {"token", "message"}), tick(_TOKEN, "token")),
+        ("tool_args" in kinds, tick(_ARGS, "tool-call fragment")),
+        ("reasoning" in kinds, tick(_REASONING, "reasoning")),
+        (bool(tool_spans), Patch(facecolor=_TOOL_BAR, label="tool call")),
+        (any(span.status == "error" for span in tool_spans),
+         Patch(facecolor=_TOOL_ERROR, label="failed tool call")),
+        ("custom" in kinds, tick(_CUSTOM, "custom event", marker="D", size=5)),
+        ("update" in kinds, tick("black", "step end", size=11)),
+    ]
+    shown = [handle for present, handle in handles if present]
+    if own_figure:
+        figure.legend(handles=shown, loc="outside lower center", ncols=len(shown),
+                      fontsize=7, frameon=False)
+    else:
+        ax.legend(handles=shown, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                  frameon=False)
 
 
 def _register_figure_display(figure_class: type) -> None:
