@@ -21,10 +21,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, NotRequired, TypeAlias, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
-
-from ._exceptions import InvalidMessageError
 
 __all__ = [
     "AIMessage",
@@ -41,8 +39,6 @@ __all__ = [
     "ToolMessage",
     "UsageMetadata",
     "make_chunk",
-    "to_message",
-    "to_messages",
 ]
 
 Content: TypeAlias = str | list[str | dict[str, Any]]
@@ -1107,178 +1103,3 @@ def _defaults_of(cls: type[BaseMessage]) -> dict[str, Any]:
         }
         _DEFAULTS[cls] = defaults
     return defaults
-
-
-# -- coercion ---------------------------------------------------------------------------------
-
-_ROLES: dict[str, type[BaseMessage]] = {
-    "user": HumanMessage,
-    "human": HumanMessage,
-    "assistant": AIMessage,
-    "ai": AIMessage,
-    "system": SystemMessage,
-    "developer": SystemMessage,
-    "tool": ToolMessage,
-}
-_COMMON_KEYS = frozenset({"content", "name", "id", "additional_kwargs", "response_metadata"})
-_KEYS: dict[type[BaseMessage], frozenset[str]] = {
-    HumanMessage: _COMMON_KEYS,
-    SystemMessage: _COMMON_KEYS,
-    AIMessage: _COMMON_KEYS | {"tool_calls", "invalid_tool_calls", "usage_metadata"},
-    ToolMessage: _COMMON_KEYS | {"tool_call_id", "artifact", "status"},
-}
-_ACCEPTED = (
-    "a message object, a str (a user message), a dict with a 'role' "
-    "('user'/'human', 'assistant'/'ai', 'system'/'developer', 'tool') and 'content', "
-    "or a (role, content) tuple"
-)
-
-
-def to_message(value: MessageLike) -> BaseMessage:
-    """Read one value as a message.
-
-    Accepted: a message object (returned as it is); a ``str`` (a :class:`HumanMessage`); a
-    dict with ``"role"`` (or ``"type"``) ``"user"``/``"human"``, ``"assistant"``/``"ai"``,
-    ``"system"``/``"developer"`` or ``"tool"`` (which needs ``"tool_call_id"``) and
-    ``"content"``; a ``(role, content)`` tuple. An assistant dict's ``tool_calls`` may be in
-    rxagent's shape (``{"name", "args", "id"}``) or OpenAI's
-    (``{"id", "type": "function", "function": {"name", "arguments": "<json>"}}``); OpenAI
-    calls whose arguments are not a JSON object become ``invalid_tool_calls``.
-
-    Raises:
-        InvalidMessageError: the value is none of these, or does not make a valid message.
-    """
-    if isinstance(value, BaseMessage):
-        return value
-    if isinstance(value, str):
-        return HumanMessage(content=value)
-    if isinstance(value, tuple):
-        return _from_tuple(value)
-    if isinstance(value, dict):
-        return _from_dict(value)
-    raise InvalidMessageError(f"cannot read a {type(value).__name__} as a message; use {_ACCEPTED}")
-
-
-def to_messages(values: Iterable[MessageLike] | MessageLike) -> list[BaseMessage]:
-    """Read a list of values as messages, each as :func:`to_message` does.
-
-    A single message-like value (a message, str, dict or ``(role, content)`` tuple) is read
-    as a list of one, as LangGraph's ``add_messages`` does.
-
-    Raises:
-        InvalidMessageError: an item cannot be read as a message (the error says which).
-    """
-    if isinstance(values, (str, dict, BaseMessage)) or _is_role_tuple(values):
-        single: Any = values
-        return [to_message(single)]
-    if not isinstance(values, Iterable):
-        raise InvalidMessageError(
-            f"expected a list of messages, got {type(values).__name__}; each item may be "
-            f"{_ACCEPTED}"
-        )
-    messages: list[BaseMessage] = []
-    items: Iterable[Any] = values
-    for position, value in enumerate(items):
-        try:
-            messages.append(to_message(value))
-        except InvalidMessageError as exc:
-            raise InvalidMessageError(f"message {position}: {exc}") from exc
-    return messages
-
-
-def _is_role_tuple(value: object) -> bool:
-    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-
-
-def _role_class(role: object) -> type[BaseMessage]:
-    cls = _ROLES.get(role) if isinstance(role, str) else None
-    if cls is None:
-        raise InvalidMessageError(
-            f"unknown message role {role!r}; use 'user'/'human', 'assistant'/'ai', "
-            "'system'/'developer' or 'tool'"
-        )
-    return cls
-
-
-def _from_tuple(value: tuple[Any, ...]) -> BaseMessage:
-    if not _is_role_tuple(value):
-        raise InvalidMessageError(
-            f"a message tuple is (role, content), e.g. ('user', 'Hi'); got {value!r}"
-        )
-    role, content = value
-    cls = _role_class(role)
-    if cls is ToolMessage:
-        raise InvalidMessageError(
-            "a tool message needs a tool_call_id, which a (role, content) tuple cannot carry; "
-            "use {'role': 'tool', 'content': ..., 'tool_call_id': ...} or a ToolMessage"
-        )
-    return _validated(cls, {"content": content})
-
-
-def _from_dict(value: dict[str, Any]) -> BaseMessage:
-    data = dict(value)
-    if "role" in data and "type" in data:
-        raise InvalidMessageError(
-            f"a message dict has 'role' or 'type', not both; got keys {sorted(map(str, value))}"
-        )
-    if "role" not in data and "type" not in data:
-        raise InvalidMessageError(
-            f"a message dict needs a 'role', e.g. {{'role': 'user', 'content': 'Hi'}}; got keys "
-            f"{sorted(map(str, value))}"
-        )
-    cls = _role_class(data.pop("role") if "role" in data else data.pop("type"))
-    unknown = sorted(map(str, data.keys() - _KEYS[cls]))
-    if unknown:
-        raise InvalidMessageError(
-            f"unknown keys {unknown} in a {cls.__name__} dict; it may have {sorted(_KEYS[cls])}"
-        )
-    if data.get("content") is None:
-        if cls is not AIMessage:  # an OpenAI assistant message with tool calls has none
-            raise InvalidMessageError(f"a {cls.__name__} dict needs 'content'")
-        data["content"] = ""
-    if cls is ToolMessage and "tool_call_id" not in data:
-        raise InvalidMessageError(
-            "a tool message dict needs 'tool_call_id', the id of the call it answers"
-        )
-    for key in ("tool_calls", "invalid_tool_calls", "usage_metadata"):
-        if key in data and data[key] is None:  # OpenAI sends nulls for what is absent
-            del data[key]
-    if cls is AIMessage and isinstance(data.get("tool_calls"), list):
-        calls, invalid = _read_tool_calls(data["tool_calls"])
-        data["tool_calls"] = calls
-        if invalid:
-            data["invalid_tool_calls"] = [*data.get("invalid_tool_calls", []), *invalid]
-    return _validated(cls, data)
-
-
-def _read_tool_calls(items: list[Any]) -> tuple[list[Any], list[InvalidToolCall]]:
-    calls: list[Any] = []
-    invalid: list[InvalidToolCall] = []
-    for item in items:
-        function = item.get("function") if isinstance(item, dict) else None
-        if not isinstance(function, dict):
-            calls.append(item)  # rxagent's own shape; validation checks it
-            continue
-        name = function.get("name")
-        arguments = function.get("arguments")
-        parsed, bad = _parse_calls(
-            [
-                {
-                    "name": name,
-                    "args": arguments,
-                    "id": item.get("id"),
-                    "index": None,
-                    "type": "tool_call_chunk",
-                }
-            ]
-        )
-        calls.extend(parsed)
-        invalid.extend(bad)
-    return calls, invalid
-
-
-def _validated(cls: type[_M], data: dict[str, Any]) -> _M:
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidMessageError(f"not a valid {cls.__name__}: {exc}") from exc

@@ -29,6 +29,7 @@ import anyio
 import reactivex
 from reactivex import abc
 
+from ._convert import to_messages
 from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError
 from ._messages import (
     AIMessage,
@@ -38,7 +39,6 @@ from ._messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
-    to_messages,
 )
 from ._runtime import (
     Demand,

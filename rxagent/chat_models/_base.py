@@ -15,8 +15,9 @@ from typing import Any, Literal, TypeAlias
 import reactivex
 from reactivex import abc
 
+from .._convert import to_messages
 from .._exceptions import ModelCallError, UsageError
-from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator, to_messages
+from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._run import consume, report_model_calls
 from .._runtime import Demand, observable_from_async, run_sync
 from ..messages import MessageLike
