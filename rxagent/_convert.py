@@ -22,7 +22,7 @@ from ._messages import (
     MessageLike,
     SystemMessage,
     ToolMessage,
-    _parse_calls,
+    parse_calls,
 )
 
 __all__ = ["to_message", "to_messages"]
@@ -189,17 +189,8 @@ def _read_tool_calls(items: list[Any]) -> tuple[list[Any], list[InvalidToolCall]
         if not isinstance(function, dict):
             calls.append(item)  # rxagent's own shape; validation checks it
             continue
-        parsed, bad = _parse_calls(
-            [
-                {
-                    "name": function.get("name"),
-                    "args": function.get("arguments"),
-                    "id": item.get("id"),
-                    "index": None,
-                    "type": "tool_call_chunk",
-                }
-            ]
-        )
+        fragment = {"name": function.get("name"), "args": function.get("arguments")}
+        parsed, bad = parse_calls([{**fragment, "id": item.get("id")}])
         calls.extend(parsed)
         invalid.extend(bad)
     return calls, invalid
