@@ -10,6 +10,7 @@ The messages modules, from the bottom up; each imports only modules before it in
 - ``_messages.py``, this module: the types, ``+`` and :class:`ChunkAccumulator`;
 - ``_exceptions.py``, which imports this module to type ``ModelCallError.partial``: so the
   modules before it raise none of rxagent's exceptions (``_convert.py`` does);
+- ``_chunks.py``: ``make_chunk`` and ``text_chunk``, the per-token builders;
 - ``_convert.py``: ``to_message``/``to_messages``, reading dicts, tuples and strings.
 """
 
@@ -41,9 +42,7 @@ __all__ = [
     "ToolCallChunk",
     "ToolMessage",
     "UsageMetadata",
-    "make_chunk",
     "parse_calls",
-    "text_chunk",
     "tool_calls_of",
 ]
 
@@ -404,124 +403,6 @@ MessageLike: TypeAlias = (
     BaseMessage | str | dict[str, Any] | tuple[str, str | list[str | dict[str, Any]]]
 )
 """What :func:`to_message` accepts: a message, a str, a role dict or a ``(role, content)``."""
-
-
-# -- the fast constructor ------------------------------------------------------------------
-
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-_new = object.__new__
-
-
-def make_chunk(
-    content: Content = "",
-    *,
-    id: str | None = None,
-    tool_call_chunks: list[ToolCallChunk] | None = None,
-    chunk_position: Literal["last"] | None = None,
-    usage_metadata: UsageMetadata | None = None,
-    response_metadata: dict[str, Any] | None = None,
-    name: str | None = None,
-) -> AIMessageChunk:
-    """Build an :class:`AIMessageChunk` without pydantic validation, for the per-token path.
-
-    The result is indistinguishable from ``AIMessageChunk(...)`` with the same arguments
-    (equality, repr, ``model_dump``, ``+``). Nothing is checked or copied: the caller vouches
-    for the values (``tool_call_chunks`` items complete, with ``"type"``) and hands them over.
-    """
-    if (
-        tool_call_chunks is None
-        and chunk_position is None
-        and usage_metadata is None
-        and response_metadata is None
-        and name is None
-    ):
-        return text_chunk(content, id)
-    # The fields that differ from their defaults, as if only those had been passed.
-    fields_set = set() if content == "" else {"content"}
-    if id is not None:
-        fields_set.add("id")
-    if name is not None:
-        fields_set.add("name")
-    if usage_metadata is not None:
-        fields_set.add("usage_metadata")
-    if chunk_position is not None:
-        fields_set.add("chunk_position")
-    if response_metadata is None:
-        response_metadata = {}
-    else:
-        fields_set.add("response_metadata")
-    tool_calls: list[ToolCall] = []
-    invalid: list[InvalidToolCall] = []
-    if tool_call_chunks is None:
-        tool_call_chunks = []
-    else:
-        fields_set.add("tool_call_chunks")
-        if chunk_position == "last" and tool_call_chunks:
-            tool_calls, invalid = tool_calls_of(tool_call_chunks)
-    chunk = _new(AIMessageChunk)
-    # Same keys in the same order as a validated instance, so that repr and dumps match.
-    _set_dict(
-        chunk,
-        {
-            "content": content,
-            "additional_kwargs": {},
-            "response_metadata": response_metadata,
-            "type": "AIMessageChunk",
-            "name": name,
-            "id": id,
-            "tool_calls": tool_calls,
-            "invalid_tool_calls": invalid,
-            "usage_metadata": usage_metadata,
-            "tool_call_chunks": tool_call_chunks,
-            "chunk_position": chunk_position,
-        },
-    )
-    _set_fields_set(chunk, fields_set)
-    _set_extra(chunk, None)
-    _set_private(chunk, None)
-    return chunk
-
-
-def text_chunk(content: Content, id: str | None) -> AIMessageChunk:
-    """:func:`make_chunk` for the commonest chunk of all, a token of text: nothing to decide."""
-    chunk = _new(AIMessageChunk)
-    # A copy of a template (every field, in order) costs less than a dict display of them.
-    fields = _TEXT_CHUNK_FIELDS.copy()
-    fields["content"] = content
-    fields["id"] = id
-    fields["additional_kwargs"] = {}
-    fields["response_metadata"] = {}
-    fields["tool_calls"] = []
-    fields["invalid_tool_calls"] = []
-    fields["tool_call_chunks"] = []
-    _set_dict(chunk, fields)
-    if content == "":
-        _set_fields_set(chunk, set() if id is None else {"id"})
-    else:
-        _set_fields_set(chunk, _CONTENT_ONLY.copy() if id is None else _CONTENT_AND_ID.copy())
-    _set_extra(chunk, None)
-    _set_private(chunk, None)
-    return chunk
-
-
-_TEXT_CHUNK_FIELDS: dict[str, Any] = {
-    "content": "",
-    "additional_kwargs": None,  # each chunk gets containers of its own
-    "response_metadata": None,
-    "type": "AIMessageChunk",
-    "name": None,
-    "id": None,
-    "tool_calls": None,
-    "invalid_tool_calls": None,
-    "usage_metadata": None,
-    "tool_call_chunks": None,
-    "chunk_position": None,
-}
-_CONTENT_ONLY = {"content"}
-_CONTENT_AND_ID = {"content", "id"}
 
 
 class ChunkAccumulator(ChunkMerger[AIMessageChunk]):

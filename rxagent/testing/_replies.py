@@ -9,7 +9,8 @@ from typing import Any
 
 import anyio
 
-from .._messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, make_chunk
+from .._chunks import make_chunk
+from .._messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
 from .._runtime import Demand
 
 __all__ = ["count_words", "split_arguments", "split_text", "stream_reply"]

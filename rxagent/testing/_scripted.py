@@ -11,8 +11,9 @@ from typing import Any, TypeAlias
 
 import anyio
 
+from .._chunks import make_chunk, text_chunk
 from .._exceptions import ScriptExhaustedError, UsageError
-from .._messages import AIMessage, AIMessageChunk, BaseMessage, make_chunk, text_chunk
+from .._messages import AIMessage, AIMessageChunk, BaseMessage
 from .._runtime import Demand
 from ..chat_models._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._replies import count_words, stream_reply

@@ -21,7 +21,7 @@ from rxagent import (
     UsageError,
     create_agent,
 )
-from rxagent._messages import make_chunk
+from rxagent._chunks import make_chunk
 from rxagent._run import StreamPart
 from rxagent.operators._timeouts import first_token_timeout, idle_timeout
 from rxagent.testing import FunctionChatModel
