@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import anyio
 
 from ._context import RunContext, ToolTask, current_run, current_tool_task
+from ._convert import to_messages
 from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError
 from ._fast_rx import consume
 from ._messages import (
@@ -28,7 +29,6 @@ from ._messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
-    to_messages,
 )
 from ._tools import BaseTool
 from ._types import ToolSpec

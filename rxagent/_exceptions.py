@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .messages import AIMessageChunk
+    from ._messages import AIMessageChunk
 
 __all__ = [
     "APIConnectionError",

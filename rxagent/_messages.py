@@ -1,17 +1,17 @@
-"""Message types: what goes into a model, what comes out of it, and how chunks add up.
+"""Message types: what goes into a model and what comes out of it.
 
 The surface is LangChain's (``HumanMessage``, ``AIMessage``, ``AIMessageChunk``, ``ToolMessage``,
 ``content_blocks``, ``pretty_print``...) so that code and printed output from its docs carry over.
 
-Streaming puts these types on the per-token path, so besides the validated pydantic constructors
-there are two fast paths for code that builds what it already knows is valid:
+The messages modules, from the bottom up; each imports only modules before it in this list:
 
-- :func:`make_chunk` builds an :class:`AIMessageChunk` without running pydantic validation.
-- :class:`ChunkAccumulator` adds chunks up as they arrive (text pieces joined once, tool-call
-  fragments kept per call, usage summed) without keeping the chunks alive.
-
-``chunk + chunk`` and the accumulator share the same merge rules, so any grouping of the same
-chunk sequence gives the same message.
+- ``_merge.py``: how chunks add up (``+`` and :class:`ChunkAccumulator` both merge through it);
+- ``_construct.py``: building models without validation, from their fields;
+- ``_messages.py``, this module: the types, ``+`` and :class:`ChunkAccumulator`;
+- ``_exceptions.py``, which imports this module to type ``ModelCallError.partial``: so the
+  modules before it raise none of rxagent's exceptions (``_convert.py`` does);
+- ``_chunks.py``: ``make_chunk`` and ``text_chunk``, the per-token builders;
+- ``_convert.py``: ``to_message``/``to_messages``, reading dicts, tuples and strings.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, ClassVar, Literal, NotRequired, TypeAlias, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Literal, NotRequired, TypeAlias, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from ._exceptions import InvalidMessageError
+from ._construct import build, fields_of
+from ._merge import ChunkMerger, clone, fold_fragments, ordered_usage
 
 __all__ = [
     "AIMessage",
@@ -32,6 +33,7 @@ __all__ = [
     "AnyMessage",
     "BaseMessage",
     "ChunkAccumulator",
+    "Content",
     "HumanMessage",
     "InvalidToolCall",
     "MessageLike",
@@ -40,9 +42,8 @@ __all__ = [
     "ToolCallChunk",
     "ToolMessage",
     "UsageMetadata",
-    "make_chunk",
-    "to_message",
-    "to_messages",
+    "parse_calls",
+    "tool_calls_of",
 ]
 
 Content: TypeAlias = str | list[str | dict[str, Any]]
@@ -181,7 +182,7 @@ class BaseMessage(BaseModel):
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         # Only what differs from the defaults, as LangChain prints it; content always shows.
-        defaults = _defaults_of(type(self))
+        defaults = fields_of(type(self)).defaults
         for key, value in self.__dict__.items():
             if key == "content" or (
                 key != "type" and (key not in defaults or value != defaults[key])
@@ -312,7 +313,7 @@ class AIMessageChunk(AIMessage):
                 fields["tool_calls"], fields["invalid_tool_calls"]
             )
         if fields["chunk_position"] == "last":
-            calls, invalid = _parse_calls(_fold_fragments(fields["tool_call_chunks"]))
+            calls, invalid = tool_calls_of(fields["tool_call_chunks"])
         else:
             calls, invalid = [], []
         fields["tool_calls"] = calls
@@ -332,7 +333,7 @@ class AIMessageChunk(AIMessage):
         blocks = _content_to_blocks(self.content)
         if self.chunk_position == "last":
             # Parsed afresh, so that a model_copy(update=...) of the fragments cannot go stale.
-            calls, invalid = _parse_calls(_fold_fragments(self.tool_call_chunks))
+            calls, invalid = tool_calls_of(self.tool_call_chunks)
             return _with_call_blocks(blocks, calls, invalid)
         for fragment in self.tool_call_chunks:
             blocks.append(
@@ -360,16 +361,19 @@ class AIMessageChunk(AIMessage):
         The tool calls are parsed from ``tool_call_chunks`` whatever ``chunk_position`` says:
         asking for the message means the reply is over. Nothing is shared with the chunk.
         """
-        calls, invalid = _parse_calls(_fold_fragments(self.tool_call_chunks))
-        return _build_message(
-            _clone(self.content),
-            additional_kwargs=_clone(self.additional_kwargs),
-            response_metadata=_clone(self.response_metadata),
-            name=self.name,
-            id=self.id,
-            tool_calls=calls,
-            invalid_tool_calls=invalid,
-            usage_metadata=_clone_usage(self.usage_metadata),
+        calls, invalid = tool_calls_of(self.tool_call_chunks)
+        return build(
+            AIMessage,
+            {
+                "content": clone(self.content),
+                "additional_kwargs": clone(self.additional_kwargs),
+                "response_metadata": clone(self.response_metadata),
+                "name": self.name,
+                "id": self.id,
+                "tool_calls": calls,
+                "invalid_tool_calls": invalid,
+                "usage_metadata": ordered_usage(self.usage_metadata),
+            },
         )
 
 
@@ -401,312 +405,17 @@ MessageLike: TypeAlias = (
 """What :func:`to_message` accepts: a message, a str, a role dict or a ``(role, content)``."""
 
 
-# -- the fast constructor ------------------------------------------------------------------
-
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-_new = object.__new__
-
-
-def make_chunk(
-    content: Content = "",
-    *,
-    id: str | None = None,
-    tool_call_chunks: list[ToolCallChunk] | None = None,
-    chunk_position: Literal["last"] | None = None,
-    usage_metadata: UsageMetadata | None = None,
-    response_metadata: dict[str, Any] | None = None,
-    name: str | None = None,
-) -> AIMessageChunk:
-    """Build an :class:`AIMessageChunk` without pydantic validation, for the per-token path.
-
-    The result is indistinguishable from ``AIMessageChunk(...)`` with the same arguments
-    (equality, repr, ``model_dump``, ``+``). Nothing is checked or copied: the caller vouches
-    for the values (``tool_call_chunks`` items complete, with ``"type"``) and hands them over.
-    """
-    if (
-        tool_call_chunks is None
-        and chunk_position is None
-        and usage_metadata is None
-        and response_metadata is None
-        and name is None
-    ):
-        return text_chunk(content, id)
-    # The fields that differ from their defaults, as if only those had been passed.
-    fields_set = set() if content == "" else {"content"}
-    if id is not None:
-        fields_set.add("id")
-    if name is not None:
-        fields_set.add("name")
-    if usage_metadata is not None:
-        fields_set.add("usage_metadata")
-    if chunk_position is not None:
-        fields_set.add("chunk_position")
-    if response_metadata is None:
-        response_metadata = {}
-    else:
-        fields_set.add("response_metadata")
-    tool_calls: list[ToolCall] = []
-    invalid: list[InvalidToolCall] = []
-    if tool_call_chunks is None:
-        tool_call_chunks = []
-    else:
-        fields_set.add("tool_call_chunks")
-        if chunk_position == "last" and tool_call_chunks:
-            tool_calls, invalid = _parse_calls(_fold_fragments(tool_call_chunks))
-    chunk = _new(AIMessageChunk)
-    # Same keys in the same order as a validated instance, so that repr and dumps match.
-    _set_dict(
-        chunk,
-        {
-            "content": content,
-            "additional_kwargs": {},
-            "response_metadata": response_metadata,
-            "type": "AIMessageChunk",
-            "name": name,
-            "id": id,
-            "tool_calls": tool_calls,
-            "invalid_tool_calls": invalid,
-            "usage_metadata": usage_metadata,
-            "tool_call_chunks": tool_call_chunks,
-            "chunk_position": chunk_position,
-        },
-    )
-    _set_fields_set(chunk, fields_set)
-    _set_extra(chunk, None)
-    _set_private(chunk, None)
-    return chunk
-
-
-def text_chunk(content: Content, id: str | None) -> AIMessageChunk:
-    """:func:`make_chunk` for the commonest chunk of all, a token of text: nothing to decide."""
-    chunk = _new(AIMessageChunk)
-    # A copy of a template (every field, in order) costs less than a dict display of them.
-    fields = _TEXT_CHUNK_FIELDS.copy()
-    fields["content"] = content
-    fields["id"] = id
-    fields["additional_kwargs"] = {}
-    fields["response_metadata"] = {}
-    fields["tool_calls"] = []
-    fields["invalid_tool_calls"] = []
-    fields["tool_call_chunks"] = []
-    _set_dict(chunk, fields)
-    if content == "":
-        _set_fields_set(chunk, set() if id is None else {"id"})
-    else:
-        _set_fields_set(chunk, _CONTENT_ONLY.copy() if id is None else _CONTENT_AND_ID.copy())
-    _set_extra(chunk, None)
-    _set_private(chunk, None)
-    return chunk
-
-
-_TEXT_CHUNK_FIELDS: dict[str, Any] = {
-    "content": "",
-    "additional_kwargs": None,  # each chunk gets containers of its own
-    "response_metadata": None,
-    "type": "AIMessageChunk",
-    "name": None,
-    "id": None,
-    "tool_calls": None,
-    "invalid_tool_calls": None,
-    "usage_metadata": None,
-    "tool_call_chunks": None,
-    "chunk_position": None,
-}
-_CONTENT_ONLY = {"content"}
-_CONTENT_AND_ID = {"content", "id"}
-
-
-_M = TypeVar("_M", bound=BaseMessage)
-
-
-def _construct(cls: type[_M], values: dict[str, Any]) -> _M:
-    # model_construct without its per-field loop: ``values`` holds every field, in order.
-    defaults = _defaults_of(cls)
-    message = _new(cls)
-    _set_dict(message, values)
-    _set_fields_set(
-        message,
-        {
-            key
-            for key, value in values.items()
-            if key != "type" and (key not in defaults or value != defaults[key])
-        },
-    )
-    _set_extra(message, None)
-    _set_private(message, None)
-    return message
-
-
-def _build_message(
-    content: Content,
-    *,
-    additional_kwargs: dict[str, Any],
-    response_metadata: dict[str, Any],
-    name: str | None,
-    id: str | None,
-    tool_calls: list[ToolCall],
-    invalid_tool_calls: list[InvalidToolCall],
-    usage_metadata: UsageMetadata | None,
-) -> AIMessage:
-    return _construct(
-        AIMessage,
-        {
-            "content": content,
-            "additional_kwargs": additional_kwargs,
-            "response_metadata": response_metadata,
-            "type": "ai",
-            "name": name,
-            "id": id,
-            "tool_calls": tool_calls,
-            "invalid_tool_calls": invalid_tool_calls,
-            "usage_metadata": usage_metadata,
-        },
-    )
-
-
-# -- accumulating chunks ---------------------------------------------------------------------
-
-# Blocks of these types merge with their neighbour of the same type and index; the field
-# named here is the text that concatenates.
-_MERGE_FIELDS = {"text": "text", "reasoning": "reasoning", "thinking": "thinking"}
-
-
-class _Blocks:
-    """Block-list content being merged; the last mergeable block's text kept as pieces."""
-
-    __slots__ = ("done", "field", "key", "pieces", "tail")
-
-    def __init__(self) -> None:
-        self.done: list[Any] = []
-        self.tail: dict[str, Any] | None = None
-        self.field = ""
-        self.key: tuple[Any, Any] = (None, None)
-        self.pieces: list[str] = []
-
-    def add(self, item: Any) -> None:
-        if isinstance(item, str):
-            if not item:
-                return
-            item = {"type": "text", "text": item}
-        elif not isinstance(item, dict):  # not valid content; kept rather than lost
-            self._close()
-            self.done.append(item)
-            return
-        kind = item.get("type")
-        field = _MERGE_FIELDS.get(kind) if isinstance(kind, str) else None
-        if field is None or not isinstance(item.get(field), str):
-            self._close()
-            self.done.append(_clone(item))
-            return
-        key = (kind, item.get("index"))
-        tail = self.tail
-        if tail is not None and key == self.key:
-            for name, value in item.items():
-                if name == field:
-                    self.pieces.append(value)
-                elif name != "type":
-                    _merge_value(tail, name, value)
-            return
-        self._close()
-        self.tail = _clone(item)
-        self.field = field
-        self.key = key
-        self.pieces = [item[field]]
-
-    def _close(self) -> None:
-        if self.tail is not None:
-            self.tail[self.field] = "".join(self.pieces)
-            self.done.append(self.tail)
-            self.tail = None
-            self.pieces = []
-
-    def result(self) -> list[str | dict[str, Any]]:
-        blocks: list[str | dict[str, Any]] = _clone(self.done)
-        if self.tail is not None:
-            joined = "".join(self.pieces)
-            self.pieces = [joined]  # join each piece once, however many snapshots
-            tail = _clone(self.tail)
-            tail[self.field] = joined
-            blocks.append(tail)
-        return blocks
-
-
-class _Calls:
-    """Tool-call fragments merged per call: ``[name, args pieces or None, id, index]``."""
-
-    __slots__ = ("by_id", "by_index", "calls")
-
-    def __init__(self) -> None:
-        self.calls: list[list[Any]] = []
-        self.by_index: dict[int, list[Any]] = {}  # the latest call of each index
-        self.by_id: dict[str, list[Any]] = {}  # the latest call of each id
-
-    def add(self, fragment: Mapping[str, Any]) -> None:
-        index = fragment.get("index")
-        call_id = fragment.get("id")
-        call: list[Any] | None = None
-        if index is not None:
-            call = self.by_index.get(index)
-            # Same index, another id: providers reuse index 0 for the next call.
-            if call is not None and call_id is not None and call[2] != call_id:
-                call = None
-        elif call_id is not None:
-            call = self.by_id.get(call_id)
-        args = fragment.get("args")
-        if call is None:
-            # A call's id and index are fixed by its first fragment: that is what keeps
-            # merging associative (a call never changes which fragments it accepts).
-            call = [fragment.get("name"), None if args is None else [args], call_id, index]
-            self.calls.append(call)
-            if index is not None:
-                self.by_index[index] = call
-            if call_id is not None:
-                self.by_id[call_id] = call
-            return
-        if call[0] is None:
-            call[0] = fragment.get("name")
-        if args is not None:
-            if call[1] is None:
-                call[1] = [args]
-            else:
-                call[1].append(args)
-
-    def result(self) -> list[ToolCallChunk]:
-        chunks: list[ToolCallChunk] = []
-        for call in self.calls:
-            pieces = call[1]
-            args = None
-            if pieces is not None:
-                args = "".join(pieces)
-                call[1] = [args]
-            chunks.append(
-                {
-                    "name": call[0],
-                    "args": args,
-                    "id": call[2],
-                    "index": call[3],
-                    "type": "tool_call_chunk",
-                }
-            )
-        return chunks
-
-
-_PIECES_PER_RUN = 512
-
-
-class ChunkAccumulator:
+class ChunkAccumulator(ChunkMerger[AIMessageChunk]):
     """Adds up the chunks of one reply as they arrive, without keeping them alive.
 
     Text pieces are kept in a list and joined once, tool-call fragments are merged per call
     and usage is summed as chunks come in, so assembling the reply costs nothing at the end
-    and memory stays flat however long it is.
+    and memory stays flat however long it is. The merge rules live in ``rxagent/_merge.py``;
+    this class turns what they add up into messages.
 
     :meth:`snapshot` equals ``AIMessageChunk() + c1 + c2 + ...`` over the chunks added, which
     is ``c1 + c2 + ...`` whenever ``c1`` is already in merged form (as every chunk from a
-    provider or :func:`make_chunk` is).
+    provider or ``make_chunk`` is).
 
     Example::
 
@@ -716,230 +425,42 @@ class ChunkAccumulator:
         message = accumulator.to_message()
     """
 
-    __slots__ = (
-        "_additional_kwargs",
-        "_blocks",
-        "_calls",
-        "_count",
-        "_id",
-        "_last",
-        "_name",
-        "_pieces",
-        "_response_metadata",
-        "_runs",
-        "_usage",
-    )
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        """Forget everything added, to start on another reply."""
-        self._count = 0
-        self._pieces: list[str] = []  # string content, while no chunk had list content
-        self._runs: list[str] = []  # earlier pieces, joined _PIECES_PER_RUN at a time
-        self._blocks: _Blocks | None = None  # list content, once some chunk had it
-        self._calls = _Calls()
-        self._id: str | None = None
-        self._name: str | None = None
-        self._response_metadata: dict[str, Any] = {}
-        self._additional_kwargs: dict[str, Any] = {}
-        self._usage: dict[str, Any] | None = None
-        self._last = False
-
-    @property
-    def empty(self) -> bool:
-        """Whether nothing has been added yet."""
-        return self._count == 0
-
-    def add(self, chunk: AIMessageChunk) -> None:
-        """Merge ``chunk`` into what was added before; the chunk is not kept."""
-        fields = chunk.__dict__
-        self._count += 1
-        content = fields["content"]
-        if content.__class__ is str and self._blocks is None:  # the per-token case
-            if content:
-                pieces = self._pieces
-                pieces.append(content)
-                if len(pieces) >= _PIECES_PER_RUN:
-                    # A tiny str costs ~50 bytes beyond its text: fold pieces as we go, so a
-                    # long answer takes the memory of its text, not of its token count.
-                    self._runs.append("".join(pieces))
-                    self._pieces = []
-        else:
-            self._add_content(content)
-        if self._id is None:
-            self._id = fields["id"]
-        if self._name is None:
-            self._name = fields["name"]
-        # Everything else is empty on a token of text: one test for all of it.
-        if (
-            fields["tool_call_chunks"]
-            or fields["response_metadata"]
-            or fields["additional_kwargs"]
-            or fields["usage_metadata"] is not None
-            or fields["chunk_position"] is not None
-        ):
-            self._add_rest(fields)
-
-    def _add_content(self, content: Content) -> None:
-        blocks = self._blocks
-        if isinstance(content, str):  # a str subclass, or text after list content
-            if content:
-                if blocks is None:
-                    self._pieces.append(content)
-                    if len(self._pieces) >= _PIECES_PER_RUN:
-                        self._runs.append("".join(self._pieces))
-                        self._pieces = []
-                else:
-                    blocks.add(content)
-            return
-        if blocks is None:
-            # From here on the content is a block list; the text so far is its first block.
-            blocks = self._blocks = _Blocks()
-            blocks.add("".join([*self._runs, *self._pieces]))
-            self._pieces = []
-            self._runs = []
-        for item in content:
-            blocks.add(item)
-
-    def _add_rest(self, fields: dict[str, Any]) -> None:
-        fragments = fields["tool_call_chunks"]
-        if fragments:
-            add_fragment = self._calls.add
-            for fragment in fragments:
-                add_fragment(fragment)
-        if fields["response_metadata"]:
-            _merge_into(self._response_metadata, fields["response_metadata"])
-        if fields["additional_kwargs"]:
-            _merge_into(self._additional_kwargs, fields["additional_kwargs"])
-        usage = fields["usage_metadata"]
-        if usage is not None:
-            self._usage = _add_usage(self._usage, usage)
-        if fields["chunk_position"] == "last":
-            self._last = True
-
-    def _content(self) -> Content:
-        if self._blocks is not None:
-            return self._blocks.result()
-        joined = "".join([*self._runs, *self._pieces])
-        self._runs = [joined] if joined else []
-        self._pieces = []
-        return joined
+    __slots__ = ()
 
     def snapshot(self) -> AIMessageChunk:
         """The merged chunk so far (a new object, sharing nothing with the accumulator)."""
-        fragments = self._calls.result()
-        calls: list[ToolCall] = []
-        invalid: list[InvalidToolCall] = []
-        if self._last:
-            calls, invalid = _parse_calls(fragments)
-        return _construct(
-            AIMessageChunk,
-            {
-                "content": self._content(),
-                "additional_kwargs": _clone(self._additional_kwargs),
-                "response_metadata": _clone(self._response_metadata),
-                "type": "AIMessageChunk",
-                "name": self._name,
-                "id": self._id,
-                "tool_calls": calls,
-                "invalid_tool_calls": invalid,
-                "usage_metadata": _clone_usage(cast("UsageMetadata | None", self._usage)),
-                "tool_call_chunks": fragments,
-                "chunk_position": "last" if self._last else None,
-            },
-        )
+        values = self.merged()
+        if self.last:
+            values["chunk_position"] = "last"
+            values["tool_calls"], values["invalid_tool_calls"] = parse_calls(
+                values["tool_call_chunks"]
+            )
+        return build(AIMessageChunk, values)
 
     def to_message(self) -> AIMessage:
         """The finished :class:`AIMessage`: content, id, name, parsed tool calls, usage, metadata.
 
         Tool calls are parsed whether or not a last chunk arrived.
         """
-        calls, invalid = _parse_calls(self._calls.result())
-        return _build_message(
-            self._content(),
-            additional_kwargs=_clone(self._additional_kwargs),
-            response_metadata=_clone(self._response_metadata),
-            name=self._name,
-            id=self._id,
-            tool_calls=calls,
-            invalid_tool_calls=invalid,
-            usage_metadata=_clone_usage(cast("UsageMetadata | None", self._usage)),
+        values = self.merged()
+        values["tool_calls"], values["invalid_tool_calls"] = parse_calls(
+            values.pop("tool_call_chunks")
         )
+        return build(AIMessage, values)
 
 
-# -- merge helpers ----------------------------------------------------------------------------
+# -- tool calls --------------------------------------------------------------------------------
 
 
-def _clone(value: Any) -> Any:
-    # A copy of the dicts and lists in JSON-like data; other values are shared.
-    if isinstance(value, dict):
-        return {key: _clone(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clone(item) for item in value]
-    return value
+def tool_calls_of(fragments: list[ToolCallChunk]) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """The whole calls that tool-call fragments add up to, as :func:`parse_calls` reads them."""
+    if len(fragments) > 1:
+        fragments = cast("list[ToolCallChunk]", fold_fragments(fragments))
+    return parse_calls(fragments)
 
 
-def _merge_value(target: dict[str, Any], key: str, value: Any) -> None:
-    if key not in target:
-        target[key] = _clone(value)
-    elif isinstance(value, dict) and isinstance(target[key], dict):
-        _merge_into(target[key], value)
-    elif value is not None:
-        target[key] = _clone(value)
-
-
-def _merge_into(target: dict[str, Any], source: Mapping[str, Any]) -> None:
-    # Recursive, the later non-None value winning. Associative except when one key flips
-    # between a dict and a scalar and back, which no provider does.
-    for key, value in source.items():
-        _merge_value(target, key, value)
-
-
-def _add_usage(total: dict[str, Any] | None, usage: Mapping[str, Any]) -> dict[str, Any]:
-    if total is None:
-        return _clone(usage)  # type: ignore[no-any-return]
-    for key in ("input_tokens", "output_tokens", "total_tokens"):
-        total[key] = total.get(key, 0) + usage.get(key, 0)
-    for key in ("input_token_details", "output_token_details"):
-        details = usage.get(key)
-        if details is not None:
-            into = total.setdefault(key, {})
-            for name, count in details.items():
-                into[name] = into.get(name, 0) + count
-    return total
-
-
-def _clone_usage(usage: UsageMetadata | None) -> UsageMetadata | None:
-    if usage is None:
-        return None
-    # The counts first, in their usual order, whatever order the sums were built in.
-    ordered: dict[str, Any] = {
-        key: _clone(usage[key])
-        for key in (
-            "input_tokens",
-            "output_tokens",
-            "total_tokens",
-            "input_token_details",
-            "output_token_details",
-        )
-        if key in usage
-    }
-    return cast("UsageMetadata", ordered)
-
-
-def _fold_fragments(fragments: list[ToolCallChunk]) -> list[ToolCallChunk]:
-    if len(fragments) <= 1:
-        return fragments
-    calls = _Calls()
-    for fragment in fragments:
-        calls.add(fragment)
-    return calls.result()
-
-
-def _parse_calls(
-    fragments: list[ToolCallChunk],
+def parse_calls(
+    fragments: Iterable[Mapping[str, Any]],
 ) -> tuple[list[ToolCall], list[InvalidToolCall]]:
     """Whole calls from merged fragments: args JSON objects, the rest invalid with why."""
     calls: list[ToolCall] = []
@@ -948,16 +469,7 @@ def _parse_calls(
         name = fragment.get("name")
         args = fragment.get("args")
         call_id = fragment.get("id")
-        error: str | None = None
-        parsed: Any = {}
-        if args is not None and args.strip():
-            try:
-                parsed = json.loads(args)
-            except ValueError as exc:
-                error = f"the arguments are not valid JSON: {exc}"
-            else:
-                if not isinstance(parsed, dict):
-                    error = f"the arguments must be a JSON object, got {type(parsed).__name__}"
+        parsed, error = _read_args(args)
         if error is None and name is None:
             error = "the tool call has no name"
         if error is None:
@@ -975,6 +487,19 @@ def _parse_calls(
                 }
             )
     return calls, invalid
+
+
+def _read_args(args: str | None) -> tuple[dict[str, Any], str | None]:
+    # A call's arguments as a dict (empty ones as {}), or the error that makes them invalid.
+    if args is None or not args.strip():
+        return {}, None
+    try:
+        parsed = json.loads(args)
+    except ValueError as exc:
+        return {}, f"the arguments are not valid JSON: {exc}"
+    if not isinstance(parsed, dict):
+        return {}, f"the arguments must be a JSON object, got {type(parsed).__name__}"
+    return parsed, None
 
 
 def _calls_as_chunks(calls: list[ToolCall], invalid: list[InvalidToolCall]) -> list[ToolCallChunk]:
@@ -1039,12 +564,12 @@ def _content_to_blocks(content: Content) -> list[dict[str, Any]]:
                 }
             )
         else:
-            blocks.append(_clone(item))
+            blocks.append(clone(item))
     return blocks
 
 
 def _rest(block: dict[str, Any], field: str) -> dict[str, Any]:
-    return {key: _clone(value) for key, value in block.items() if key not in ("type", field)}
+    return {key: clone(value) for key, value in block.items() if key not in ("type", field)}
 
 
 def _with_call_blocks(
@@ -1058,7 +583,7 @@ def _with_call_blocks(
             {
                 "type": "tool_call",
                 "name": call["name"],
-                "args": _clone(call["args"]),
+                "args": clone(call["args"]),
                 "id": call["id"],
             }
         )
@@ -1092,193 +617,3 @@ def _format_call(name: str | None, call_id: str | None, error: str | None, args:
     else:
         lines.append(f"    {args}")
     return lines
-
-
-_DEFAULTS: dict[type[BaseMessage], dict[str, Any]] = {}
-
-
-def _defaults_of(cls: type[BaseMessage]) -> dict[str, Any]:
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        defaults = {
-            name: field.get_default(call_default_factory=True)
-            for name, field in cls.model_fields.items()
-            if not field.is_required()
-        }
-        _DEFAULTS[cls] = defaults
-    return defaults
-
-
-# -- coercion ---------------------------------------------------------------------------------
-
-_ROLES: dict[str, type[BaseMessage]] = {
-    "user": HumanMessage,
-    "human": HumanMessage,
-    "assistant": AIMessage,
-    "ai": AIMessage,
-    "system": SystemMessage,
-    "developer": SystemMessage,
-    "tool": ToolMessage,
-}
-_COMMON_KEYS = frozenset({"content", "name", "id", "additional_kwargs", "response_metadata"})
-_KEYS: dict[type[BaseMessage], frozenset[str]] = {
-    HumanMessage: _COMMON_KEYS,
-    SystemMessage: _COMMON_KEYS,
-    AIMessage: _COMMON_KEYS | {"tool_calls", "invalid_tool_calls", "usage_metadata"},
-    ToolMessage: _COMMON_KEYS | {"tool_call_id", "artifact", "status"},
-}
-_ACCEPTED = (
-    "a message object, a str (a user message), a dict with a 'role' "
-    "('user'/'human', 'assistant'/'ai', 'system'/'developer', 'tool') and 'content', "
-    "or a (role, content) tuple"
-)
-
-
-def to_message(value: MessageLike) -> BaseMessage:
-    """Read one value as a message.
-
-    Accepted: a message object (returned as it is); a ``str`` (a :class:`HumanMessage`); a
-    dict with ``"role"`` (or ``"type"``) ``"user"``/``"human"``, ``"assistant"``/``"ai"``,
-    ``"system"``/``"developer"`` or ``"tool"`` (which needs ``"tool_call_id"``) and
-    ``"content"``; a ``(role, content)`` tuple. An assistant dict's ``tool_calls`` may be in
-    rxagent's shape (``{"name", "args", "id"}``) or OpenAI's
-    (``{"id", "type": "function", "function": {"name", "arguments": "<json>"}}``); OpenAI
-    calls whose arguments are not a JSON object become ``invalid_tool_calls``.
-
-    Raises:
-        InvalidMessageError: the value is none of these, or does not make a valid message.
-    """
-    if isinstance(value, BaseMessage):
-        return value
-    if isinstance(value, str):
-        return HumanMessage(content=value)
-    if isinstance(value, tuple):
-        return _from_tuple(value)
-    if isinstance(value, dict):
-        return _from_dict(value)
-    raise InvalidMessageError(f"cannot read a {type(value).__name__} as a message; use {_ACCEPTED}")
-
-
-def to_messages(values: Iterable[MessageLike] | MessageLike) -> list[BaseMessage]:
-    """Read a list of values as messages, each as :func:`to_message` does.
-
-    A single message-like value (a message, str, dict or ``(role, content)`` tuple) is read
-    as a list of one, as LangGraph's ``add_messages`` does.
-
-    Raises:
-        InvalidMessageError: an item cannot be read as a message (the error says which).
-    """
-    if isinstance(values, (str, dict, BaseMessage)) or _is_role_tuple(values):
-        single: Any = values
-        return [to_message(single)]
-    if not isinstance(values, Iterable):
-        raise InvalidMessageError(
-            f"expected a list of messages, got {type(values).__name__}; each item may be "
-            f"{_ACCEPTED}"
-        )
-    messages: list[BaseMessage] = []
-    items: Iterable[Any] = values
-    for position, value in enumerate(items):
-        try:
-            messages.append(to_message(value))
-        except InvalidMessageError as exc:
-            raise InvalidMessageError(f"message {position}: {exc}") from exc
-    return messages
-
-
-def _is_role_tuple(value: object) -> bool:
-    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-
-
-def _role_class(role: object) -> type[BaseMessage]:
-    cls = _ROLES.get(role) if isinstance(role, str) else None
-    if cls is None:
-        raise InvalidMessageError(
-            f"unknown message role {role!r}; use 'user'/'human', 'assistant'/'ai', "
-            "'system'/'developer' or 'tool'"
-        )
-    return cls
-
-
-def _from_tuple(value: tuple[Any, ...]) -> BaseMessage:
-    if not _is_role_tuple(value):
-        raise InvalidMessageError(
-            f"a message tuple is (role, content), e.g. ('user', 'Hi'); got {value!r}"
-        )
-    role, content = value
-    cls = _role_class(role)
-    if cls is ToolMessage:
-        raise InvalidMessageError(
-            "a tool message needs a tool_call_id, which a (role, content) tuple cannot carry; "
-            "use {'role': 'tool', 'content': ..., 'tool_call_id': ...} or a ToolMessage"
-        )
-    return _validated(cls, {"content": content})
-
-
-def _from_dict(value: dict[str, Any]) -> BaseMessage:
-    data = dict(value)
-    if "role" in data and "type" in data:
-        raise InvalidMessageError(
-            f"a message dict has 'role' or 'type', not both; got keys {sorted(map(str, value))}"
-        )
-    if "role" not in data and "type" not in data:
-        raise InvalidMessageError(
-            f"a message dict needs a 'role', e.g. {{'role': 'user', 'content': 'Hi'}}; got keys "
-            f"{sorted(map(str, value))}"
-        )
-    cls = _role_class(data.pop("role") if "role" in data else data.pop("type"))
-    unknown = sorted(map(str, data.keys() - _KEYS[cls]))
-    if unknown:
-        raise InvalidMessageError(
-            f"unknown keys {unknown} in a {cls.__name__} dict; it may have {sorted(_KEYS[cls])}"
-        )
-    if data.get("content") is None:
-        if cls is not AIMessage:  # an OpenAI assistant message with tool calls has none
-            raise InvalidMessageError(f"a {cls.__name__} dict needs 'content'")
-        data["content"] = ""
-    if cls is ToolMessage and "tool_call_id" not in data:
-        raise InvalidMessageError(
-            "a tool message dict needs 'tool_call_id', the id of the call it answers"
-        )
-    for key in ("tool_calls", "invalid_tool_calls", "usage_metadata"):
-        if key in data and data[key] is None:  # OpenAI sends nulls for what is absent
-            del data[key]
-    if cls is AIMessage and isinstance(data.get("tool_calls"), list):
-        calls, invalid = _read_tool_calls(data["tool_calls"])
-        data["tool_calls"] = calls
-        if invalid:
-            data["invalid_tool_calls"] = [*data.get("invalid_tool_calls", []), *invalid]
-    return _validated(cls, data)
-
-
-def _read_tool_calls(items: list[Any]) -> tuple[list[Any], list[InvalidToolCall]]:
-    calls: list[Any] = []
-    invalid: list[InvalidToolCall] = []
-    for item in items:
-        function = item.get("function") if isinstance(item, dict) else None
-        if not isinstance(function, dict):
-            calls.append(item)  # rxagent's own shape; validation checks it
-            continue
-        name = function.get("name")
-        arguments = function.get("arguments")
-        parsed, bad = _parse_calls(
-            [
-                {
-                    "name": name,
-                    "args": arguments,
-                    "id": item.get("id"),
-                    "index": None,
-                    "type": "tool_call_chunk",
-                }
-            ]
-        )
-        calls.extend(parsed)
-        invalid.extend(bad)
-    return calls, invalid
-
-
-def _validated(cls: type[_M], data: dict[str, Any]) -> _M:
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidMessageError(f"not a valid {cls.__name__}: {exc}") from exc

@@ -23,6 +23,7 @@ Example::
     assert accumulator.to_message().text == "Hello world"
 """
 
+from ._convert import to_message, to_messages
 from ._messages import (
     AIMessage,
     AIMessageChunk,
@@ -37,8 +38,6 @@ from ._messages import (
     ToolCallChunk,
     ToolMessage,
     UsageMetadata,
-    to_message,
-    to_messages,
 )
 
 __all__ = [

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rxagent._messages import make_chunk
+from rxagent._chunks import make_chunk
 from rxagent.messages import (
     AIMessage,
     AIMessageChunk,

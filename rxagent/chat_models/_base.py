@@ -16,10 +16,11 @@ import reactivex
 from reactivex import abc
 
 from .._context import report_model_calls
+from .._convert import to_messages
 from .._demand import Demand
 from .._exceptions import ModelCallError, UsageError
 from .._fast_rx import consume, observable_from_async
-from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator, to_messages
+from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._threads import run_sync
 from .._types import DisableStreaming, ToolSpec
 from ..messages import MessageLike

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from .._chunks import make_chunk
 from .._exceptions import APIConnectionError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -37,7 +38,6 @@ from .._messages import (
     ToolCallChunk,
     ToolMessage,
     UsageMetadata,
-    make_chunk,
 )
 from ._base import DisableStreaming, ToolSpec
 from ._http import (

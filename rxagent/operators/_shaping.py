@@ -23,8 +23,9 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 
+from .._chunks import make_chunk
 from .._exceptions import UsageError
-from .._messages import AIMessageChunk, ChunkAccumulator, make_chunk
+from .._messages import AIMessageChunk, ChunkAccumulator
 from .._types import StreamPart
 from ._timeouts import check_seconds, pick_scheduler
 

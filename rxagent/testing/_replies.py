@@ -9,8 +9,9 @@ from typing import Any
 
 import anyio
 
+from .._chunks import make_chunk
 from .._demand import Demand
-from .._messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, make_chunk
+from .._messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
 
 __all__ = ["count_words", "split_arguments", "split_text", "stream_reply"]
 

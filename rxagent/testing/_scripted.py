@@ -11,9 +11,10 @@ from typing import Any, TypeAlias
 
 import anyio
 
+from .._chunks import make_chunk, text_chunk
 from .._demand import Demand
 from .._exceptions import ScriptExhaustedError, UsageError
-from .._messages import AIMessage, AIMessageChunk, BaseMessage, make_chunk, text_chunk
+from .._messages import AIMessage, AIMessageChunk, BaseMessage
 from ..chat_models._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._replies import count_words, stream_reply
 

@@ -19,7 +19,7 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.mockobserver import MockObserver
 
 from rxagent import StreamPart, UsageError, create_agent
-from rxagent._messages import make_chunk
+from rxagent._chunks import make_chunk
 from rxagent.messages import AIMessage, AIMessageChunk, ChunkAccumulator, ToolMessage
 from rxagent.operators._shaping import coalesce, smooth, throttle_latest
 from rxagent.testing import ScriptedChatModel

@@ -22,7 +22,7 @@ from rxagent import (
     UsageError,
     create_agent,
 )
-from rxagent._messages import make_chunk
+from rxagent._chunks import make_chunk
 from rxagent.operators._timeouts import first_token_timeout, idle_timeout
 from rxagent.testing import FunctionChatModel
 
