@@ -7,15 +7,12 @@ against validation, field by field, in ``test_construct.py``.
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-import rxagent
 import rxagent.messages as public
 from rxagent._chunks import make_chunk
 from rxagent._exceptions import InvalidMessageError, UsageError
@@ -69,38 +66,6 @@ def test_public_all_is_sorted_and_complete() -> None:
     for name in public.__all__:
         assert getattr(public, name) is not None
     assert "make_chunk" not in public.__all__, "the unchecked constructor stays internal"
-
-
-# Bottom up: each module may import only those before it (the exceptions for typing
-# ModelCallError.partial; conversion raises InvalidMessageError).
-MESSAGES_LAYERS = [
-    "_merge", "_construct", "_messages", "_exceptions", "_chunks", "_convert", "messages",
-]
-
-
-def rxagent_imports(module: str) -> set[str]:
-    """The rxagent modules ``module`` imports anywhere: at the top, under TYPE_CHECKING or
-    inside a function."""
-    source = (Path(rxagent.__file__).parent / f"{module}.py").read_text()
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 1:
-            modules = [node.module] if node.module else [alias.name for alias in node.names]
-            names = [f"rxagent.{name}" for name in modules]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""]
-        else:
-            continue
-        found.update(name.split(".")[1] for name in names if name.startswith("rxagent."))
-    return found
-
-
-@pytest.mark.parametrize("position", range(len(MESSAGES_LAYERS)))
-def test_the_messages_modules_and_the_exceptions_import_one_way(position: int) -> None:
-    module, below = MESSAGES_LAYERS[position], set(MESSAGES_LAYERS[:position])
-    assert rxagent_imports(module) <= below, f"{module} imports {rxagent_imports(module) - below}"
 
 
 # -- content_blocks ----------------------------------------------------------------------
