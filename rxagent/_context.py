@@ -109,8 +109,8 @@ class RunContext:
             "langgraph_checkpoint_ns": full_ns,
             "checkpoint_ns": full_ns.partition("|")[0],
             "ls_provider": model.provider,
-            "ls_model_name": model.model_name,
             "ls_model_type": "chat",
+            "ls_model_name": model.model_name,
         })
         tags = [*self.config_tags, *model.tags]
         if tags:

@@ -29,12 +29,13 @@ from rxagent.tools import tool
 from tests.conftest import FakeClock
 
 QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?"}]}
+_ID = r"(lc_run--)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # random ids
 # LangGraph 1.2's keys, in its order (an unnamed agent has no lc_agent_name, and no tags
 # means no "tags" key); lc_versions is left out: it names LangChain's own packages.
 METADATA_KEYS = [
     "ls_integration", "langgraph_step", "langgraph_node", "langgraph_triggers",
     "langgraph_path", "langgraph_checkpoint_ns", "checkpoint_ns", "ls_provider",
-    "ls_model_name", "ls_model_type",
+    "ls_model_type", "ls_model_name",
 ]
 
 
@@ -235,7 +236,7 @@ def _comparable(payload: Any) -> str:
     if isinstance(payload, tuple):  # (message, metadata): the metadata names random task ids
         message, metadata = payload
         payload = type(message).__name__, message.text, metadata["langgraph_node"]
-    return re.sub(r"run-[0-9a-f]+", "run-*", str(payload))
+    return re.sub(_ID, "<id>", str(payload))
 
 
 @pytest.mark.parametrize("mode", ["messages", "custom", "updates"])
@@ -410,7 +411,7 @@ def _messages_and_rest(agent: Any) -> tuple[list[Any], list[Any]]:
 
 
 def _strip_ids(items: list[Any]) -> list[Any]:
-    return [(mode, re.sub(r"run-[0-9a-f]+", "run-*", str(data))) for mode, data in items]
+    return [(mode, re.sub(_ID, "<id>", str(data))) for mode, data in items]
 
 
 def test_disable_streaming_true_gives_one_whole_message_per_call() -> None:

@@ -27,7 +27,7 @@ _ids = itertools.count(1)
 
 
 def _message_id() -> str:
-    return f"run-{uuid.uuid4().hex[:12]}"
+    return f"lc_run--{uuid.uuid4()}"  # LangChain's form, as the providers give it
 
 
 def _with_call_ids(reply: Reply) -> Reply:
