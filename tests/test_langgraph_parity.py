@@ -190,6 +190,10 @@ QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?
 # -- comparing -------------------------------------------------------------------------------
 
 
+_RANDOM_ID = re.compile(
+    r"(?:lc_run--)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class Numbering:
     """Random ids numbered in order of appearance, so two runs compare."""
 
@@ -198,9 +202,8 @@ class Numbering:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, str):
-            return re.sub(r"(?:lc_run--)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-                          lambda m: self.seen.setdefault(m.group(), f"#{len(self.seen)}"),
-                          value)
+            return _RANDOM_ID.sub(
+                lambda m: self.seen.setdefault(m.group(), f"#{len(self.seen)}"), value)
         if isinstance(value, tuple):
             return tuple(self(v) for v in value)
         if isinstance(value, list):
