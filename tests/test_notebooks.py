@@ -123,6 +123,10 @@ def test_what_the_notebooks_show(executed: tuple[str, Any]) -> None:
         assert shown(cell_after(notebook, "figure.subplots"), "image/png")
     else:
         assert name == "03_multi_agent.ipynb"
+        docs = printed(cell_after(notebook, "def call_research_agent"))
+        assert "subgraphs=False: 19 supervisor events, 0 from the sub-agent" in docs
+        assert "subgraphs=True: 19 supervisor events, 24 from the sub-agent" in docs
+        assert "…  researcher It is sunny in SF, 21 degrees, with a light breeze." in docs
         who = printed(cell_after(notebook, "def writer_messages"))
         assert "disable_streaming: ['AIMessage']" in who
         assert "nostream tag:      []" in who
