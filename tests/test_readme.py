@@ -23,7 +23,7 @@ def run_block(index: int) -> tuple[dict[str, object], str]:
 
 
 def test_the_readme_has_the_examples_these_tests_expect() -> None:
-    assert len(python_blocks()) == 3
+    assert len(python_blocks()) == 4
 
 
 def test_seed_example_prints_updates_and_custom_in_order() -> None:
@@ -47,6 +47,16 @@ def test_operators_example_coalesces_one_run_read_twice() -> None:
     assert "".join(pieces) == "Many small tokens, merged for a calmer screen."
     assert len(pieces) < 8, "eight text tokens, merged into fewer parts"
     assert namespace["states"] == 2, "the second reading replays the same run"
+
+
+def test_subagent_in_a_tool_example_streams_the_sub_agents_tokens_first() -> None:
+    _, printed = run_block(3)
+    lines = printed.splitlines()
+    assert lines[:4] == [
+        "1 researcher 'Sunny'", "1 researcher ' all'", "1 researcher ' week.'",
+        "0 None 'Sunny all week.'",
+    ]
+    assert lines[-1] == "0 None ' sunny.'"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
