@@ -20,7 +20,9 @@ from ._agent_loop import run_agent, run_nested
 from ._bridges import (
     DEFAULT_MAX_BUFFER,
     AsyncIteratorBridge,
+    IterableObservable,
     SyncIterator,
+    iterable,
     to_async_iterator,
     to_iterator,
 )
@@ -70,14 +72,14 @@ class Agent:
 
     def observe(
         self, input: dict[str, Any], config: dict[str, Any] | None = None
-    ) -> reactivex.Observable[StreamPart]:
+    ) -> IterableObservable[StreamPart]:
         """A cold Observable of the run's parts in every mode; each subscription is one run.
 
         Parts are dicts ``{"type": mode, "ns": namespace, "data": payload}`` with mode one of
         ``"values"``, ``"updates"``, ``"messages"``, ``"custom"``; pick and shape them with the
         operators in :mod:`rxagent.operators`. Disposing the subscription cancels the run:
         the model call in flight and the tools. An error ends the stream after every part that
-        came before it.
+        came before it. ``for part in agent.observe(...)`` (and ``async for``) iterates one run.
 
         Subscribed inside a tool of another agent's run (``subagent.invoke(...)`` in a tool, as
         LangChain's multi-agent docs write it), the run joins that run: its parts go to this
@@ -86,7 +88,7 @@ class Agent:
         run's slow consumer holds it back, and cancelling the other run cancels it
         (``RunCancelledError`` here).
         """
-        return self._observe(input, config, subgraphs=True)
+        return iterable(self._observe(input, config, subgraphs=True))
 
     def _observe(
         self, input: dict[str, Any], config: dict[str, Any] | None, *, subgraphs: bool

@@ -27,11 +27,18 @@ from reactivex import abc
 
 from ._demand import Demand, subscription_demand
 from ._exceptions import UsageError
-from ._fast_rx import Trusted, observable_from_async
+from ._fast_rx import FastObservable, Trusted, observable_from_async
 from ._loops import LoopHandle, Spawned, background_loop, collect_spawned, current_loop
 from ._scheduler import note_reaches_run
 
-__all__ = ["DEFAULT_MAX_BUFFER", "from_async_iterable", "to_async_iterator", "to_iterator"]
+__all__ = [
+    "DEFAULT_MAX_BUFFER",
+    "IterableObservable",
+    "from_async_iterable",
+    "iterable",
+    "to_async_iterator",
+    "to_iterator",
+]
 
 _T = TypeVar("_T")
 
@@ -391,6 +398,37 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
             for handle in self._spawned:
                 handle.cancel()
             self._sink.abandon()
+
+
+class IterableObservable(FastObservable[_T]):
+    """A cold Observable that ``for`` and ``async for`` can also iterate, each loop one
+    subscription, as LangChain's ``model.stream(...)`` is iterated.
+
+    Without ``__iter__``, Python would take reactivex's ``__getitem__`` (slicing) for the old
+    sequence protocol and loop forever over Observables.
+    """
+
+    def __iter__(self) -> SyncIterator[_T]:
+        return to_iterator(self)
+
+    def __aiter__(self) -> AsyncIteratorBridge[_T]:
+        return to_async_iterator(self)
+
+
+def iterable(source: reactivex.Observable[_T]) -> IterableObservable[_T]:
+    """``source`` as an :class:`IterableObservable` (subscribing to it subscribes to
+    ``source``, nothing added per item)."""
+    if isinstance(source, IterableObservable):
+        return source
+    if isinstance(source, FastObservable):  # its own core: no second reactivex wrapper
+        return IterableObservable(source._subscribe_core)
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return source.subscribe(observer, scheduler=scheduler)
+
+    return IterableObservable(subscribe)
 
 
 def to_iterator(

@@ -9,6 +9,7 @@ reactivex's full treatment. This module is the one place that bypasses reactivex
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from threading import get_ident
 from typing import Any, TypeVar
@@ -117,12 +118,22 @@ def observable_from_task(
                 lambda: produce(observer, demand),
                 on_error=observer.on_error,
                 on_completed=observer.on_completed,
+                elsewhere=_blocking_run(scheduler),
             )
         finally:
             subscription_demand.reset(token)
         return handle
 
     return FastObservable(subscribe)
+
+
+def _blocking_run(scheduler: abc.SchedulerBase | None) -> bool:
+    """Whether reactivex's ``Observable.run()`` is subscribing: it passes its own default
+    scheduler up the pipeline, then blocks this thread until the end. Work spawned on this
+    thread's event loop (a notebook cell, ``asyncio.run``) would then never run, so it goes to
+    the background loop instead."""
+    run_module = sys.modules.get("reactivex.run")
+    return scheduler is not None and scheduler is getattr(run_module, "_default_scheduler", None)
 
 
 async def consume(source: reactivex.Observable[Any], on_next: Callable[[Any], None]) -> None:

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import anyio
 from reactivex import abc
 
+from ._exceptions import UsageError
+
 __all__ = [
     "LoopHandle",
     "Spawned",
@@ -193,14 +195,27 @@ def spawn(
     *,
     on_error: Callable[[Exception], None],
     on_completed: Callable[[], None],
+    elsewhere: bool = False,
 ) -> Spawned:
-    """Run ``work()`` on this thread's event loop, or on the background loop if none runs here.
+    """Run ``work()`` on this thread's event loop, or on the background loop if none runs here
+    (or if ``elsewhere``: this thread is about to block until the work is over).
 
     ``on_completed`` / ``on_error`` are called on the loop when the work ends by itself; a
     cancelled work calls neither. The caller's context variables travel with the work.
+
+    Raises:
+        UsageError: ``elsewhere`` on the background loop's own thread, which nothing could
+            then serve.
     """
     loop = current_loop()
-    if loop is None:
+    if elsewhere and loop is not None:
+        loop = background_loop()
+        if loop.thread_id == threading.get_ident():
+            raise UsageError(
+                "a blocking .run() on rxagent's background loop would wait for itself: "
+                "await the pipeline (or iterate it with 'async for') instead"
+            )
+    elif loop is None:
         loop = background_loop()
     handle = Spawned(loop)
     collector = _spawned_into.get()

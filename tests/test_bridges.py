@@ -5,16 +5,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 import anyio
 import pytest
 import reactivex
+import reactivex.operators as ops
 
+from rxagent import create_agent
+from rxagent import operators as rxo
 from rxagent._bridges import from_async_iterable, to_async_iterator, to_iterator
 from rxagent._demand import Demand  # the demand unit, on purpose
 from rxagent._exceptions import UsageError
 from rxagent._fast_rx import observable_from_async
+from rxagent.messages import AIMessage
+from rxagent.testing import ScriptedChatModel
+from rxagent.tools import tool
 
 
 class Producer:
@@ -153,3 +160,75 @@ async def test_from_async_iterable_is_not_pulled_while_demand_is_held() -> None:
         got.append(value)
         assert pulled - len(got) <= 5
     assert got == list(range(100))
+
+
+# -- iterating what a model or an agent streams, and .run() on a running loop ---------------
+
+
+def test_a_model_stream_is_iterated_as_in_langchain() -> None:
+    model = ScriptedChatModel(["Hello there, friend."])
+    # Not by accident: reactivex's __getitem__ alone would make Python loop forever.
+    assert isinstance(model.stream("Hello"), Iterable)
+    chunks = list(model.stream("Hello"))
+    assert "".join(chunk.text for chunk in chunks) == "Hello there, friend."
+    assert chunks[-1].chunk_position == "last"
+
+
+@pytest.mark.anyio
+async def test_a_model_stream_is_iterated_with_async_for() -> None:
+    model = ScriptedChatModel(["Hello there, friend."])
+    texts = [chunk.text async for chunk in model.stream("Hello")]
+    assert "".join(texts) == "Hello there, friend."
+
+
+def test_an_agents_observable_is_iterated_too() -> None:
+    agent = create_agent(ScriptedChatModel(["Hi."]))
+    types = [part["type"] for part in agent.observe({"messages": ["Hello"]})]
+    assert types[0] == "values" and "messages" in types and types[-1] == "values"
+
+
+@pytest.mark.parametrize("library", ["asyncio", "trio"])
+def test_run_inside_a_running_loop_works_on_the_background_loop(library: str) -> None:
+    agent = create_agent(ScriptedChatModel(["Streaming, one token at a time."]))
+    words: list[Any] = []
+
+    async def main() -> None:
+        # .run() blocks this thread, whose loop would never run the agent: the run goes to
+        # the background loop instead (a deadlock, silently, before).
+        words.extend(agent.observe({"messages": ["Hi"]}).pipe(
+            rxo.text(), ops.filter(bool), ops.to_list()
+        ).run())
+
+    thread = threading.Thread(target=anyio.run, args=(main,), kwargs={"backend": library},
+                              daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), ".run() inside a running loop deadlocked"
+    assert words == ["Streaming,", " one", " token", " at", " a", " time."]
+
+
+def test_run_on_the_background_loop_itself_is_a_usage_error() -> None:
+    inner = ScriptedChatModel(["inner"])
+
+    @tool(thread=False)  # in place: on the loop the run is on
+    def blocking() -> str:
+        """Run a model call to the end, blocking."""
+        return str(inner.stream("Hi").pipe(ops.to_list()).run())
+
+    agent = create_agent(ScriptedChatModel([
+        AIMessage(content="", tool_calls=[{"name": "blocking", "args": {}, "id": "b1"}]), "ok",
+    ]), tools=[blocking])
+
+    updates: list[Any] = []
+
+    async def main() -> None:
+        # With a loop running in this thread, stream() runs the agent on the background loop.
+        updates.extend(agent.stream({"messages": ["Hi"]}, stream_mode="updates"))
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), ".run() on the background loop deadlocked"
+    (result,) = [m for u in updates for m in u.get("tools", {}).get("messages", [])]
+    assert result.status == "error" and "UsageError" in result.text
+    assert "background loop" in result.text

@@ -15,6 +15,7 @@ from typing import Any
 import reactivex
 from reactivex import abc
 
+from .._bridges import IterableObservable, iterable
 from .._context import report_model_calls
 from .._convert import to_messages
 from .._demand import Demand
@@ -99,9 +100,9 @@ class BaseChatModel(ABC):
         *,
         tools: Sequence[Any] | None = None,
         **kwargs: Any,
-    ) -> reactivex.Observable[AIMessageChunk]:
+    ) -> IterableObservable[AIMessageChunk]:
         """The call's chunks as the provider sends them, whatever ``disable_streaming`` says."""
-        return self._raw(to_messages(messages), tool_specs(tools), kwargs)
+        return iterable(self._raw(to_messages(messages), tool_specs(tools), kwargs))
 
     def _raw(
         self, messages: list[BaseMessage], specs: list[ToolSpec], kwargs: dict[str, Any]
@@ -131,15 +132,18 @@ class BaseChatModel(ABC):
         *,
         tools: Sequence[Any] | None = None,
         **kwargs: Any,
-    ) -> reactivex.Observable[AIMessageChunk]:
+    ) -> IterableObservable[AIMessageChunk]:
         """Start a call on subscription; the Observable of its reply's chunks.
+
+        It is also iterable, as LangChain's ``stream()`` is: ``for chunk in model.stream(...)``
+        and ``async for chunk in model.stream(...)`` each make one call.
 
         Args:
             messages: the conversation: message objects, dicts, ``(role, text)`` or strings.
             tools: tools the model may call: tool objects, functions or spec dicts.
             **kwargs: provider parameters for this call (``temperature``...).
         """
-        return self.stream_prepared(to_messages(messages), tool_specs(tools), **kwargs)
+        return iterable(self.stream_prepared(to_messages(messages), tool_specs(tools), **kwargs))
 
     async def ainvoke(
         self,
