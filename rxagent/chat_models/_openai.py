@@ -40,14 +40,9 @@ from .._messages import (
     make_chunk,
 )
 from ._base import DisableStreaming, ToolSpec
-from ._http import (
-    DEFAULT_TIMEOUTS,
-    HTTPChatModel,
-    StreamRequest,
-    Timeouts,
-    error_message,
-    is_transient_error,
-)
+from ._errors import error_message
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._retry import is_transient_error
 from ._sse import ServerSentEvent
 
 __all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]

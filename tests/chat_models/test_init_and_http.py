@@ -29,7 +29,8 @@ from rxagent.chat_models import (
     Timeouts,
     init_chat_model,
 )
-from rxagent.chat_models._http import RetryPolicy, is_transient_error, retry_delay
+from rxagent.chat_models._http import RetryPolicy
+from rxagent.chat_models._retry import is_transient_error, retry_delay
 from rxagent.messages import AIMessageChunk
 
 from .transcripts import OPENAI_TEXT, OPENAI_TEXT_ANSWER
