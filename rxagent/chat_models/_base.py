@@ -27,6 +27,8 @@ ToolSpec: TypeAlias = dict[str, Any]
 """A tool as a model sees it: ``{"name", "description", "parameters": <JSON schema>}``."""
 
 DisableStreaming: TypeAlias = bool | Literal["tool_calling"]
+"""A model's ``disable_streaming``: ``True`` (each reply as one chunk), ``"tool_calling"`` (text
+streamed, each tool call as one chunk) or ``False``."""
 
 
 def tool_specs(tools: Sequence[Any] | None) -> list[ToolSpec]:
@@ -92,7 +94,8 @@ class BaseChatModel(ABC):
         Before reading or producing more, check ``demand.ready`` and ``await demand.wait()``
         when it is false. The last chunk pushed must have ``chunk_position="last"``. A failure
         after chunks went out raises a :class:`ModelCallError` (its ``partial`` may be left
-        ``None``: callers that accumulate fill it in).
+        ``None``: callers that accumulate fill it in, but a subscriber to :meth:`stream` sees
+        only what the provider set). ``docs/providers.md`` walks through a provider.
         """
 
     def stream_raw(

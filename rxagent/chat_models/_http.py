@@ -659,6 +659,7 @@ class HTTPChatModel(BaseChatModel):
         demand: Demand,
         **kwargs: Any,
     ) -> None:
+        """Make the call with :func:`stream_reply`, from this model's hooks and settings."""
         api_key = self._key()
         request = self._request(messages, tools, api_key, kwargs)
         message_id = f"lc_run--{uuid.uuid4()}"

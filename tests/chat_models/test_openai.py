@@ -17,17 +17,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxagent._bridges import to_async_iterator, to_iterator
-from rxagent._exceptions import (
+from rxagent import (
     APIConnectionError,
     APIStatusError,
     ModelCallError,
     RateLimitError,
     StreamProtocolError,
+    to_async_iterator,
+    to_iterator,
 )
-from rxagent.chat_models import ChatOpenAI, Timeouts, init_chat_model
+from rxagent.chat_models import ChatOpenAI, SSEDecoder, Timeouts, init_chat_model
+
+# Private on purpose: the parser is tested as a unit here.
 from rxagent.chat_models._openai import OpenAIStreamParser
-from rxagent.chat_models._sse import SSEDecoder
 from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 
 from .loopback import HANGUP, STALL, Reply, closed_port, serve, serve_in_thread
