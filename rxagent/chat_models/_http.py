@@ -368,10 +368,10 @@ async def _attempt(http: httpx.AsyncClient, call: _Call) -> None:
             raise call.retry_or_fail(error, transient=True) from exc
         except APIConnectionError as error:
             # The body ended before the reply did, without a transport error (close-delimited).
-            raise call.retry_or_fail(error, transient=True) from None
+            raise call.retry_or_fail(error, transient=True) from error.__cause__
         except StreamProtocolError as error:
             # Anthropic's overloaded_error after HTTP 200 is its 529 in stream form.
-            raise call.retry_or_fail(error, transient=parser.transient_error) from None
+            raise call.retry_or_fail(error, transient=parser.transient_error) from error.__cause__
     if deadline.scope.cancelled_caught:
         raise deadline.expired(call.settings.label, call.started)
 
@@ -403,7 +403,7 @@ async def _open(http: httpx.AsyncClient, call: _Call) -> AsyncIterator[httpx.Res
         if response.headers.get("content-type", "").startswith("application/json"):
             await response.aread()
             raise StreamProtocolError(
-                f"{settings.label} answered with JSON instead of an event stream: "
+                f"{settings.label} answered with JSON instead of a stream: "
                 + error_message(response.text)
             )
         yield response
