@@ -35,6 +35,8 @@ ToolSpec: TypeAlias = dict[str, Any]
 """A tool as a model sees it: ``{"name", "description", "parameters": <JSON schema>}``."""
 
 DisableStreaming: TypeAlias = bool | Literal["tool_calling"]
+"""A model's ``disable_streaming``: ``True`` (each reply as one chunk), ``"tool_calling"`` (text
+streamed, each tool call as one chunk) or ``False``."""
 
 
 class ModelInfo(Protocol):

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import make_chunk
+from .._chunks import make_chunk, text_chunk
 from .._exceptions import APIConnectionError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -36,14 +36,9 @@ from .._messages import (
     UsageMetadata,
 )
 from ._base import DisableStreaming, ToolSpec
-from ._http import (
-    DEFAULT_TIMEOUTS,
-    HTTPChatModel,
-    StreamRequest,
-    Timeouts,
-    error_message,
-    is_transient_error,
-)
+from ._errors import error_message
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._retry import is_transient_error
 from ._sse import ServerSentEvent
 
 __all__ = [
@@ -53,6 +48,8 @@ __all__ = [
     "ChatAnthropic",
     "to_anthropic_messages",
 ]
+
+_loads = json.loads  # looked up once: the parser calls it for every token
 
 ANTHROPIC_VERSION = "2023-06-01"
 """The ``anthropic-version`` header sent with every request."""
@@ -220,47 +217,55 @@ def to_anthropic_messages(
             add("user", [_tool_result(message)])
         else:  # pragma: no cover - every concrete message type is handled above
             raise TypeError(f"cannot send a {type(message).__name__} to Anthropic")
-    system: str | list[dict[str, Any]] | None = None
-    if system_parts:
-        if all(isinstance(part, str) for part in system_parts):
-            system = "\n\n".join(part for part in system_parts if isinstance(part, str))
-        else:
-            system = []
-            for part in system_parts:
-                system.extend(_blocks(part) if isinstance(part, str) else part)
-    return system, turns
+    return _system(system_parts), turns
+
+
+def _system(parts: list[str | list[dict[str, Any]]]) -> str | list[dict[str, Any]] | None:
+    # One string when every system message is one; else text blocks, in order.
+    if not parts:
+        return None
+    if all(isinstance(part, str) for part in parts):
+        return "\n\n".join(part for part in parts if isinstance(part, str))
+    system: list[dict[str, Any]] = []
+    for part in parts:
+        system.extend(_blocks(part) if isinstance(part, str) else part)
+    return system
 
 
 def _blocks(content: str | list[str | dict[str, Any]]) -> list[dict[str, Any]]:
     """User-side content as Anthropic blocks: text, images, documents."""
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        content = [content]
     blocks: list[dict[str, Any]] = []
     for item in content:
-        if isinstance(item, str):
-            if item:
-                blocks.append({"type": "text", "text": item})
-            continue
-        kind = item.get("type")
-        if kind == "text":
-            if item.get("text"):
-                block = {"type": "text", "text": item["text"]}
-                if "cache_control" in item:
-                    block["cache_control"] = item["cache_control"]
-                blocks.append(block)
-        elif kind == "image" and "source" not in item:
-            source = _image_source(item.get("url"), item.get("base64"), item.get("mime_type"))
-            if source is not None:
-                blocks.append({"type": "image", "source": source})
-        elif kind == "image_url":
-            image = item.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            source = _image_source(url if isinstance(url, str) else None, None, None)
-            if source is not None:
-                blocks.append({"type": "image", "source": source})
-        else:
-            blocks.append({key: value for key, value in item.items() if key != "index"})
+        block = _text_block(item) if isinstance(item, str) else _user_block(item)
+        if block is not None:
+            blocks.append(block)
     return blocks
+
+
+def _text_block(text: Any) -> dict[str, Any] | None:
+    # The API refuses empty text blocks.
+    return {"type": "text", "text": text} if text else None
+
+
+def _user_block(item: dict[str, Any]) -> dict[str, Any] | None:
+    kind = item.get("type")
+    if kind == "text":
+        block = _text_block(item.get("text"))
+        if block is not None and "cache_control" in item:
+            block["cache_control"] = item["cache_control"]
+        return block
+    if kind == "image" and "source" not in item:
+        source = _image_source(item.get("url"), item.get("base64"), item.get("mime_type"))
+    elif kind == "image_url":
+        image = item.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        source = _image_source(url if isinstance(url, str) else None, None, None)
+    else:
+        # Already in Anthropic's shape (an image with a source, a document...).
+        return {key: value for key, value in item.items() if key != "index"}
+    return {"type": "image", "source": source} if source is not None else None
 
 
 def _image_source(
@@ -277,43 +282,40 @@ def _image_source(
 
 
 def _assistant_blocks(message: AIMessage) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
     content = message.content
-    if isinstance(content, str):
-        if content:
-            blocks.append({"type": "text", "text": content})
-    else:
-        for item in content:
-            if isinstance(item, str):
-                if item:
-                    blocks.append({"type": "text", "text": item})
-                continue
-            kind = item.get("type")
-            if kind == "text":
-                if item.get("text"):
-                    blocks.append({"type": "text", "text": item["text"]})
-            elif kind in ("thinking", "reasoning"):
-                # Only a signed thinking block may go back; the API refuses the others.
-                signature = item.get("signature")
-                if signature:
-                    thought = item.get("thinking", item.get("reasoning", ""))
-                    blocks.append(
-                        {"type": "thinking", "thinking": thought, "signature": signature}
-                    )
-            elif kind == "redacted_thinking" and item.get("data"):
-                blocks.append({"type": "redacted_thinking", "data": item["data"]})
-            # tool_use blocks come from tool_calls below; other blocks are ours, not the API's.
-    for call in message.tool_calls:
-        blocks.append(
-            {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["args"]}
-        )
-    for bad in message.invalid_tool_calls:
-        if bad.get("id"):
-            # The arguments could not be read; the tool result that follows says so.
-            blocks.append(
-                {"type": "tool_use", "id": bad["id"], "name": bad["name"] or "", "input": {}}
-            )
+    blocks: list[dict[str, Any]] = []
+    for item in [content] if isinstance(content, str) else content:
+        block = _text_block(item) if isinstance(item, str) else _assistant_block(item)
+        if block is not None:
+            blocks.append(block)
+    blocks.extend(
+        {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["args"]}
+        for call in message.tool_calls
+    )
+    # An invalid call's arguments could not be read; the tool result that follows says so.
+    blocks.extend(
+        {"type": "tool_use", "id": bad["id"], "name": bad["name"] or "", "input": {}}
+        for bad in message.invalid_tool_calls
+        if bad.get("id")
+    )
     return blocks
+
+
+def _assistant_block(item: dict[str, Any]) -> dict[str, Any] | None:
+    # tool_use blocks come from tool_calls; blocks other than these are ours, not the API's.
+    kind = item.get("type")
+    if kind == "text":
+        return _text_block(item.get("text"))
+    if kind in ("thinking", "reasoning"):
+        # Only a signed thinking block may go back; the API refuses the others.
+        signature = item.get("signature")
+        if not signature:
+            return None
+        thought = item.get("thinking", item.get("reasoning", ""))
+        return {"type": "thinking", "thinking": thought, "signature": signature}
+    if kind == "redacted_thinking" and item.get("data"):
+        return {"type": "redacted_thinking", "data": item["data"]}
+    return None
 
 
 def _tool_result(message: ToolMessage) -> dict[str, Any]:
@@ -366,21 +368,28 @@ class AnthropicStreamParser:
 
     def on_event(self, event: ServerSentEvent) -> AIMessageChunk | None:
         """The chunk this event makes, if any; raises on an error event."""
+        data = event.data
         try:
-            payload = json.loads(event.data)
+            payload = _loads(data)
         except ValueError:
-            raise StreamProtocolError(
-                f"{self._label} sent an event that is not JSON: {event.data[:200]!r}"
-            ) from None
+            raise self._malformed(data, "JSON") from None
         if not isinstance(payload, dict):
-            raise StreamProtocolError(
-                f"{self._label} sent an event that is not a JSON object: {event.data[:200]!r}"
-            )
+            raise self._malformed(data, "a JSON object")
         kind = payload.get("type") or event.event
         if kind == "content_block_delta":
             return self._delta(payload)
         if kind == "content_block_start":
             return self._start(payload)
+        self._record(kind, payload, data)
+        return None
+
+    def _malformed(self, data: str, what: str) -> StreamProtocolError:
+        return StreamProtocolError(
+            f"{self._label} sent an event that is not {what}: {data[:200]!r}"
+        )
+
+    def _record(self, kind: Any, payload: dict[str, Any], data: str) -> None:
+        # The events that make no chunk: metadata and usage, the end, an error.
         if kind == "message_start":
             message = payload.get("message") or {}
             self._response_id = message.get("id") or None
@@ -398,10 +407,9 @@ class AnthropicStreamParser:
         elif kind == "error":
             self.transient_error = is_transient_error(payload)
             raise StreamProtocolError(
-                f"{self._label} sent an error in the stream: {error_message(event.data)}"
+                f"{self._label} sent an error in the stream: {error_message(data)}"
             )
         # ping, content_block_stop and event types added later need nothing.
-        return None
 
     def _start(self, payload: dict[str, Any]) -> AIMessageChunk | None:
         index = payload.get("index")
@@ -444,7 +452,7 @@ class AnthropicStreamParser:
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text")
-            return make_chunk(text, id=self._id) if text else None
+            return text_chunk(text, self._id) if text else None
         if kind == "input_json_delta":
             partial = delta.get("partial_json")
             if not partial:

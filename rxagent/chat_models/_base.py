@@ -91,7 +91,8 @@ class BaseChatModel(ABC):
         Before reading or producing more, check ``demand.ready`` and ``await demand.wait()``
         when it is false. The last chunk pushed must have ``chunk_position="last"``. A failure
         after chunks went out raises a :class:`ModelCallError` (its ``partial`` may be left
-        ``None``: callers that accumulate fill it in).
+        ``None``: callers that accumulate fill it in, but a subscriber to :meth:`stream` sees
+        only what the provider set). ``docs/providers.md`` walks through a provider.
         """
 
     def stream_raw(

@@ -1,42 +1,46 @@
 """What every HTTP chat model shares: keys, clients, retries, timeouts, errors, the read loop.
 
-A provider module only knows its wire format: how to build the request body
-(:class:`StreamRequest`) and how to turn server-sent events into chunks (a
-:class:`WireParser`). :func:`stream_reply` does the rest, the same way for every provider:
+A provider module only knows its wire format: how to build the request (:class:`StreamRequest`),
+how the body is cut into events (an :class:`EventDecoder`; server-sent events unless the
+provider says otherwise) and how events become chunks (a :class:`WireParser`).
+:func:`stream_reply` does the rest, the same way for every provider, as a chain of steps that
+each do one thing, like httpx's ``send``:
 
-- POST the request and read the event stream with ``aiter_bytes()``, checking the consumer's
-  demand before every read, so a slow consumer stops the socket reads themselves;
-- ``async with client.stream(...)``, so cancellation (the subscriber disposing) closes the
-  response and hands the connection back;
-- retry 408, 409, 429, 5xx (Anthropic's 529 too), connection failures and error events that
-  mean the same after HTTP 200 (Anthropic's ``overloaded_error``, OpenAI's ``server_error``)
-  with exponential backoff and jitter, honouring ``retry-after-ms`` / ``retry-after`` (seconds
-  or an HTTP date), but only while nothing has been delivered: after the first chunk a failure
-  ends the call, carrying the merged chunks so far as ``partial``;
-- a first-token deadline (nothing delivered yet) and an idle deadline (the gap between two
-  delivered chunks; its :class:`ModelCallIdleTimeoutError` carries ``partial`` too); time
-  spent waiting for the consumer's demand does not count;
-- HTTP errors carry the status, the provider's message and the request id; the API key is
-  scrubbed from every message (error events included) and never logged.
+1. :func:`_with_retries`: attempt the call again after a failure that may pass, while nothing
+   has been delivered (408, 409, 429, 5xx and 529, connection failures, and error events that
+   mean the same after HTTP 200), waiting the server's ``retry-after`` or backing off;
+2. :func:`_attempt`: one try under the first-token and idle deadlines; turns each failure into
+   the error the caller sees (the API key scrubbed from it) or a retry;
+3. :func:`_open`: POST the request with ``async with client.stream(...)``, so that a
+   cancellation (the subscriber disposing) closes the response and the server sees the client
+   go; check the status and that a stream, not a JSON document, came back;
+4. :func:`_read_reply`: read the body with ``aiter_bytes()``, checking the consumer's demand
+   before every read, so that a slow consumer stops the socket reads themselves; feed the bytes
+   to the decoder, the events to the parser and the chunks to the consumer;
+5. the wire parser, the provider's own, with no I/O.
+
+The steps share one :class:`_Call`: the request, the settings, the demand, and the reply
+delivered so far. It is the only owner of that partial reply: it decides from it whether a
+failure may still be retried (never after the first chunk, or that chunk would go out twice)
+and which deadline runs, and it attaches it to the :class:`ModelCallError` the call ends with.
+Time spent waiting for the consumer's demand counts against neither deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
+import itertools
 import json
 import logging
 import math
 import os
-import random
 import ssl
 import threading
-import time
 import uuid
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -45,30 +49,26 @@ from pydantic import SecretStr
 from .._demand import Demand
 from .._exceptions import (
     APIConnectionError,
-    APIStatusError,
     FirstTokenTimeoutError,
     MissingAPIKeyError,
     ModelCallError,
     ModelCallIdleTimeoutError,
-    RateLimitError,
-    ServerError,
     StreamProtocolError,
     UsageError,
 )
 from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
-from ._sse import ServerSentEvent, SSEDecoder
+from ._errors import connection_error, error_message, scrub_error, status_error
+from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
+from ._sse import SSEDecoder
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
+    "EventDecoder",
     "HTTPChatModel",
-    "RetryPolicy",
     "StreamRequest",
     "Timeouts",
     "WireParser",
-    "error_message",
-    "is_transient_error",
-    "retry_delay",
     "stream_reply",
 ]
 
@@ -113,73 +113,14 @@ DEFAULT_TIMEOUTS = Timeouts()
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff between attempts: ``initial * 2**attempt`` capped at ``maximum``, minus up to
-    ``jitter`` of it at random; a ``retry-after`` the server sends wins when it is at most
-    ``max_retry_after`` (past that the call fails at once rather than wait that long)."""
-
-    initial: float = 0.5
-    maximum: float = 8.0
-    jitter: float = 0.25
-    max_retry_after: float = 60.0
-
-    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """The wait before retry number ``attempt`` (0 for the first) when the server named
-        none: exponential, capped, with jitter so that many clients do not retry in step."""
-        return min(self.initial * 2.0**attempt, self.maximum) * (1.0 - self.jitter * rng())
-
-
-DEFAULT_RETRY = RetryPolicy()
-
-
-def retry_delay(
-    headers: Mapping[str, str],
-    attempt: int,
-    *,
-    policy: RetryPolicy = DEFAULT_RETRY,
-    rng: Callable[[], float] = random.random,
-    now: Callable[[], float] = time.time,
-) -> float | None:
-    """Seconds to wait before retry number ``attempt`` (0 for the first); ``None``: don't.
-
-    ``retry-after-ms`` wins over ``retry-after``, which may be seconds or an HTTP date.
-    Without either (or with one that cannot be read), exponential backoff with jitter.
-    """
-    told = _retry_after(headers, now)
-    if told is not None:
-        return told if told <= policy.max_retry_after else None
-    return policy.backoff(attempt, rng)
-
-
-def _retry_after(headers: Mapping[str, str], now: Callable[[], float]) -> float | None:
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            seconds = float(value) / 1000.0
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(seconds):
-                return max(seconds, 0.0)
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - now()
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
-
-
-@dataclass(frozen=True, slots=True)
 class StreamRequest:
-    """One streaming POST: where, with which headers (the key among them), and the JSON body."""
+    """One streaming POST, as :meth:`HTTPChatModel._request` makes it.
+
+    Attributes:
+        url: where to POST.
+        headers: the request's headers, the API key among them (so the repr leaves them out).
+        body: the JSON body; it is encoded once and sent again as it is on a retry.
+    """
 
     url: str
     headers: dict[str, str]
@@ -189,12 +130,32 @@ class StreamRequest:
         return f"StreamRequest(url={self.url!r})"
 
 
+class EventDecoder(Protocol):
+    """Cuts a streamed response body into events; no I/O. A fresh one per attempt.
+
+    Bytes arrive in whatever pieces the network gives, split anywhere (inside a line, inside a
+    UTF-8 character); the events must come out the same however the body is split.
+    :class:`SSEDecoder` is the one for ``text/event-stream`` bodies.
+    """
+
+    def feed(self, data: bytes) -> Sequence[Any]:
+        """The events the next piece of the body completes, in order."""
+        ...
+
+    def flush(self) -> Sequence[Any]:
+        """The body has ended: the events still pending (an unterminated last one)."""
+        ...
+
+
 class WireParser(Protocol):
-    """Turns one reply's server-sent events into chunks; no I/O. A fresh one per attempt."""
+    """Turns one reply's events into chunks; no I/O. A fresh one per attempt.
+
+    :meth:`on_event` runs once per token: keep the common case, a text delta, short.
+    """
 
     @property
     def finished(self) -> bool:
-        """Whether the stream's end marker came (``[DONE]``, ``message_stop``)."""
+        """Whether the stream's end marker came (``[DONE]``, ``message_stop``, ``done``)."""
         ...
 
     @property
@@ -203,14 +164,20 @@ class WireParser(Protocol):
         or failed inside (worth another attempt while nothing has been delivered)."""
         ...
 
-    def on_event(self, event: ServerSentEvent) -> AIMessageChunk | None:
-        """The chunk an event makes, if any. Raises StreamProtocolError on an error event."""
+    def on_event(self, event: Any) -> AIMessageChunk | None:
+        """The chunk an event (as the decoder made it) makes, if any.
+
+        Raises:
+            StreamProtocolError: the event is an error, or breaks the wire format.
+        """
         ...
 
     def last_chunk(self) -> AIMessageChunk:
-        """The reply's closing chunk (finish reason, usage), when the stream is over.
+        """The reply's closing chunk (``chunk_position="last"``, the finish reason, the usage),
+        when the body is over.
 
-        Raises APIConnectionError when the stream stopped before the reply was complete.
+        Raises:
+            APIConnectionError: the body stopped before the reply was complete.
         """
         ...
 
@@ -234,7 +201,99 @@ class _Retry(Exception):
     def __init__(self, error: ModelCallError, delay: float | None) -> None:
         super().__init__(str(error))
         self.error = error
-        self.delay = delay
+        self.delay = delay  # the server's retry-after, if it sent one
+
+
+class _Call:
+    """One model call, as every step of :func:`stream_reply` sees it.
+
+    The only owner of the reply delivered so far: :meth:`deliver` adds to it, :attr:`started`
+    reads it, and :meth:`failed` attaches it to the error the call ends with.
+    """
+
+    __slots__ = ("_delivered", "_emit", "content", "demand", "new_decoder", "new_parser",
+                 "request", "settings")
+
+    def __init__(
+        self,
+        request: StreamRequest,
+        settings: _CallSettings,
+        new_parser: Callable[[], WireParser],
+        new_decoder: Callable[[], EventDecoder],
+        emit: Callable[[AIMessageChunk], None],
+        demand: Demand,
+    ) -> None:
+        self.request = request
+        self.content = json.dumps(request.body, ensure_ascii=False, separators=(",", ":")).encode()
+        self.settings = settings
+        self.new_parser = new_parser
+        self.new_decoder = new_decoder
+        self.demand = demand
+        self._emit = emit
+        self._delivered = ChunkAccumulator()
+
+    @property
+    def started(self) -> bool:
+        """Whether a chunk has gone out (then no retry, and the idle deadline runs)."""
+        return not self._delivered.empty
+
+    def deliver(self, chunk: AIMessageChunk) -> None:
+        """Hand a chunk to the consumer, and keep it for the partial reply."""
+        self._delivered.add(chunk)
+        self._emit(chunk)
+
+    def retry_or_fail(
+        self, error: ModelCallError, *, transient: bool, delay: float | None = None
+    ) -> Exception:
+        """What a failed attempt raises: ``error`` with the key scrubbed from it, or, when the
+        failure may pass and nothing has gone out yet, a retry of it."""
+        scrub_error(error, self.settings.secret)
+        if transient and not self.started:
+            return _Retry(error, delay)
+        return error
+
+    def failed(self, error: ModelCallError) -> None:
+        """Attach the reply delivered so far to the error the call ends with."""
+        if error.partial is None and self.started:
+            error.partial = self._delivered.snapshot()
+
+
+class _Deadline:
+    """The first-token and idle deadlines of one attempt, kept on one cancel scope.
+
+    The first-token deadline runs until a chunk goes out, the idle one after each chunk; the
+    clock stops while the consumer holds the demand, since then we are not waiting on the
+    server.
+    """
+
+    __slots__ = ("_first_token", "_idle", "scope")
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        self._first_token = timeouts.first_token
+        self._idle = timeouts.idle
+        self.scope = anyio.CancelScope(deadline=_deadline(self._first_token))
+
+    def stop(self) -> None:
+        """Stop the clock (while the consumer holds the demand, or the reply is complete)."""
+        self.scope.deadline = math.inf
+
+    def restart(self, started: bool) -> None:
+        """Start the clock again: the idle deadline once the reply has ``started``."""
+        self.scope.deadline = _deadline(self._idle if started else self._first_token)
+
+    def expired(self, label: str, started: bool) -> Exception:
+        """The error for a deadline that passed."""
+        if started:
+            return ModelCallIdleTimeoutError(
+                f"{label} sent nothing for {self._idle} s after the last chunk (idle timeout)"
+            )
+        return FirstTokenTimeoutError(
+            f"{label} sent no reply within {self._first_token} s (first-token timeout)"
+        )
+
+
+def _deadline(seconds: float | None) -> float:
+    return math.inf if seconds is None else anyio.current_time() + seconds
 
 
 # The last resort of a drain after the end marker: a server that keeps the body open after it.
@@ -258,6 +317,7 @@ async def stream_reply(
     client: httpx.AsyncClient | None,
     request: StreamRequest,
     new_parser: Callable[[], WireParser],
+    new_decoder: Callable[[], EventDecoder] = SSEDecoder,
     emit: Callable[[AIMessageChunk], None],
     demand: Demand,
     settings: _CallSettings,
@@ -266,37 +326,174 @@ async def stream_reply(
 
     With ``client=None`` a client is created for the call and closed after it.
     """
-    delivered = ChunkAccumulator()
-
-    def deliver(chunk: AIMessageChunk) -> None:
-        delivered.add(chunk)
-        emit(chunk)
-
-    content = json.dumps(request.body, ensure_ascii=False, separators=(",", ":")).encode()
+    call = _Call(request, settings, new_parser, new_decoder, emit, demand)
     try:
         async with _client_for_call(client, settings.timeouts) as http:
-            attempt = 0
-            while True:
-                try:
-                    await _attempt(http, request, content, new_parser(), deliver, demand, settings)
-                    return
-                except _Retry as retry:
-                    delay = retry.delay
-                    if delay is None:
-                        # No retry-after to honour (only _raise_status reads one).
-                        delay = settings.policy.backoff(attempt)
-                    if attempt >= settings.max_retries:
-                        raise retry.error from retry.__cause__
-                    attempt += 1
-                    logger.info(
-                        "%s call failed before the first token (%s); retry %d of %d in %.3f s",
-                        settings.label, retry.error, attempt, settings.max_retries, delay,
-                    )
-                    await anyio.sleep(delay)
+            await _with_retries(http, call)
     except ModelCallError as error:
-        if error.partial is None and not delivered.empty:
-            error.partial = delivered.snapshot()
+        call.failed(error)
         raise
+
+
+async def _with_retries(http: httpx.AsyncClient, call: _Call) -> None:
+    """Attempt the call until an attempt succeeds, fails for good, or the retries run out."""
+    settings = call.settings
+    for attempt in itertools.count():
+        try:
+            await _attempt(http, call)
+            return
+        except _Retry as retry:
+            if attempt >= settings.max_retries:
+                raise retry.error from retry.__cause__
+            # Only a status reply names a delay; the others back off.
+            delay = settings.policy.backoff(attempt) if retry.delay is None else retry.delay
+            logger.info(
+                "%s call failed before the first token (%s); retry %d of %d in %.3f s",
+                settings.label, retry.error, attempt + 1, settings.max_retries, delay,
+            )
+            await anyio.sleep(delay)
+
+
+async def _attempt(http: httpx.AsyncClient, call: _Call) -> None:
+    """One try at the reply, under its deadlines. Raises a :class:`_Retry` for a failure that
+    another try may cure, the error the caller sees for any other."""
+    parser = call.new_parser()
+    deadline = _Deadline(call.settings.timeouts)
+    with deadline.scope:
+        try:
+            async with _open(http, call) as response:
+                await _read_reply(response, call, parser, deadline)
+        except httpx.HTTPError as exc:
+            error = connection_error(exc, call.settings.label, started=call.started)
+            raise call.retry_or_fail(error, transient=True) from exc
+        except APIConnectionError as error:
+            # The body ended before the reply did, without a transport error (close-delimited).
+            raise call.retry_or_fail(error, transient=True) from error.__cause__
+        except StreamProtocolError as error:
+            # Anthropic's overloaded_error after HTTP 200 is its 529 in stream form.
+            raise call.retry_or_fail(error, transient=parser.transient_error) from error.__cause__
+    if deadline.scope.cancelled_caught:
+        raise deadline.expired(call.settings.label, call.started)
+
+
+@contextlib.asynccontextmanager
+async def _open(http: httpx.AsyncClient, call: _Call) -> AsyncIterator[httpx.Response]:
+    """POST the request; the response, once its status and type say that a stream follows.
+
+    Leaving the block closes the response, whatever the reason (cancellation included).
+    """
+    settings = call.settings
+    async with http.stream(
+        "POST",
+        call.request.url,
+        content=call.content,
+        headers=call.request.headers,
+        timeout=_httpx_timeout(settings.timeouts),
+    ) as response:
+        if not response.is_success:
+            await response.aread()
+            error = status_error(response, settings.label, settings.key_hint)
+            delay = retry_after(response.headers)
+            raise call.retry_or_fail(
+                error,
+                transient=status_is_retryable(response.status_code, response.headers)
+                and (delay is None or delay <= settings.policy.max_retry_after),
+                delay=delay,
+            )
+        if response.headers.get("content-type", "").startswith("application/json"):
+            await response.aread()
+            raise StreamProtocolError(
+                f"{settings.label} answered with JSON instead of a stream: "
+                + error_message(response.text)
+            )
+        yield response
+
+
+async def _read_reply(
+    response: httpx.Response, call: _Call, parser: WireParser, deadline: _Deadline
+) -> None:
+    """Deliver the reply's chunks, then its closing chunk; leave no body half-read."""
+    body = _Body(response)
+    try:
+        await _read_events(body, call, parser, deadline)
+        call.deliver(parser.last_chunk())
+        if not body.exhausted:
+            # The reply is complete: nothing that goes wrong from here is a failure.
+            deadline.stop()
+            await body.drain()
+    finally:
+        await body.abandon()
+
+
+async def _read_events(body: _Body, call: _Call, parser: WireParser, deadline: _Deadline) -> None:
+    """Read the body until the reply's end marker or the body's end, only while the consumer
+    has room, decoding it into events and parsing those into delivered chunks."""
+    decoder = call.new_decoder()
+    demand = call.demand
+    on_event = parser.on_event
+    deliver = call.deliver
+    while True:
+        if not demand.ready:
+            # The consumer is full: stop reading, and stop the clock with it.
+            deadline.stop()
+            await demand.wait()
+            deadline.restart(call.started)
+        data = await body.read()
+        events = decoder.flush() if data is None else decoder.feed(data)
+        produced = False
+        for event in events:
+            chunk = on_event(event)
+            if chunk is not None:
+                # From here an error, even one later in this same read, is not retried.
+                deliver(chunk)
+                produced = True
+            if parser.finished:
+                break
+        if produced:
+            deadline.restart(True)
+        if parser.finished or data is None:
+            return
+
+
+class _Body:
+    """A response body read one piece at a time, and never left half-read."""
+
+    __slots__ = ("_reader", "exhausted")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._reader = response.aiter_bytes()
+        self.exhausted = False
+
+    async def read(self) -> bytes | None:
+        """The next piece of the body, or ``None`` at its end."""
+        try:
+            return await anext(self._reader)
+        except StopAsyncIteration:
+            self.exhausted = True
+            return None
+
+    async def drain(self) -> None:
+        """Read the rest of a body whose reply is complete, so that the connection can be
+        reused; give up after a while, and on any transport error."""
+        with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx.HTTPError):
+            while await self.read() is not None:
+                pass
+
+    async def abandon(self) -> None:
+        """Stop reading a body that has not ended (an error, a cancellation, a timeout).
+
+        httpx reads through a stack of async generators. Closing the top one would leave
+        the ones below to the garbage collector (trio warns about each); a read cancelled at
+        the socket unwinds the whole stack instead.
+        """
+        if self.exhausted:
+            return
+        self.exhausted = True
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            with contextlib.suppress(StopAsyncIteration, httpx.HTTPError):
+                while True:
+                    await anext(self._reader)
 
 
 @contextlib.asynccontextmanager
@@ -320,269 +517,54 @@ def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
     return httpx.Timeout(connect=timeouts.connect, read=None, write=timeouts.connect, pool=None)
 
 
-def _deadline(seconds: float | None) -> float:
-    return math.inf if seconds is None else anyio.current_time() + seconds
-
-
-async def _attempt(
-    client: httpx.AsyncClient,
-    request: StreamRequest,
-    content: bytes,
-    parser: WireParser,
-    deliver: Callable[[AIMessageChunk], None],
-    demand: Demand,
-    settings: _CallSettings,
-) -> None:
-    first_token = settings.timeouts.first_token
-    idle = settings.timeouts.idle
-    got_any = False  # whether this attempt delivered a chunk (then no retry)
-    scope = anyio.CancelScope(deadline=_deadline(first_token))
-    with scope:
-        try:
-            async with client.stream(
-                "POST",
-                request.url,
-                content=content,
-                headers=request.headers,
-                timeout=_httpx_timeout(settings.timeouts),
-            ) as response:
-                if not response.is_success:
-                    await response.aread()
-                    _raise_status(response, settings)
-                if response.headers.get("content-type", "").startswith("application/json"):
-                    await response.aread()
-                    raise StreamProtocolError(
-                        f"{settings.label} answered with JSON instead of an event stream: "
-                        + _scrub(error_message(response.text), settings.secret)
-                    )
-                body = _Body(response)
-                try:
-                    decoder = SSEDecoder()
-                    on_event = parser.on_event
-                    while True:
-                        if not demand.ready:
-                            # The consumer is full: stop reading, and stop the clock with it.
-                            scope.deadline = math.inf
-                            await demand.wait()
-                            scope.deadline = _deadline(idle if got_any else first_token)
-                        data = await body.read()
-                        events = decoder.flush() if data is None else decoder.feed(data)
-                        produced = False
-                        for event in events:
-                            chunk = on_event(event)
-                            if chunk is not None:
-                                deliver(chunk)
-                                # Set at once: an error event later in this same read must
-                                # not be retried, or what went out would go out twice.
-                                got_any = produced = True
-                            if parser.finished:
-                                break
-                        if produced:
-                            scope.deadline = _deadline(idle)
-                        if parser.finished or data is None:
-                            break
-                    deliver(parser.last_chunk())
-                    if not body.exhausted:
-                        # Read the body to its end so that the connection can be reused; the
-                        # reply is complete, so nothing that goes wrong here is a failure.
-                        scope.deadline = math.inf
-                        with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(
-                            httpx.HTTPError
-                        ):
-                            while await body.read() is not None:
-                                pass
-                finally:
-                    await body.abandon()
-        except httpx.HTTPError as exc:
-            error = APIConnectionError(
-                _scrub(f"{settings.label}: {_describe_transport_error(exc)}", settings.secret)
-                + ("" if got_any else " before the reply started")
-            )
-            if got_any:
-                raise error from exc
-            raise _Retry(error, None) from exc
-        except APIConnectionError as error:
-            # The stream ended early without a transport error (a close-delimited body).
-            if got_any:
-                raise
-            raise _Retry(error, None) from None
-        except StreamProtocolError as error:
-            # An error event can quote the request, key included (an "invalid key" message).
-            if settings.secret and settings.secret in str(error):
-                error.args = (_scrub(str(error), settings.secret),)
-            if not got_any and parser.transient_error:
-                # Anthropic's overloaded_error after HTTP 200 is its 529 in stream form.
-                raise _Retry(error, None) from None
-            raise
-    if scope.cancelled_caught:
-        if got_any:
-            raise ModelCallIdleTimeoutError(
-                f"{settings.label} sent nothing for {idle} s after the last chunk (idle timeout)"
-            )
-        raise FirstTokenTimeoutError(
-            f"{settings.label} sent no reply within {first_token} s (first-token timeout)"
-        )
-
-
-class _Body:
-    """A response body read one piece at a time, and never left half-read."""
-
-    __slots__ = ("_reader", "exhausted")
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._reader = response.aiter_bytes()
-        self.exhausted = False
-
-    async def read(self) -> bytes | None:
-        """The next piece of the body, or ``None`` at its end."""
-        try:
-            return await anext(self._reader)
-        except StopAsyncIteration:
-            self.exhausted = True
-            return None
-
-    async def abandon(self) -> None:
-        """Stop reading a body that has not ended (an error, a cancellation, a timeout).
-
-        httpx reads through a stack of async generators. Closing the top one would leave
-        the ones below to the garbage collector (trio warns about each); a read cancelled at
-        the socket unwinds the whole stack instead.
-        """
-        if self.exhausted:
-            return
-        self.exhausted = True
-        with anyio.CancelScope() as scope:
-            scope.cancel()
-            with contextlib.suppress(StopAsyncIteration, httpx.HTTPError):
-                while True:
-                    await anext(self._reader)
-
-
-def _describe_transport_error(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
-        what = "timed out connecting"
-    elif isinstance(exc, httpx.ConnectError):
-        what = "could not connect"
-    elif isinstance(exc, httpx.TimeoutException):
-        what = "timed out"
-    elif isinstance(exc, httpx.RemoteProtocolError):
-        what = "the connection broke"
-    else:
-        what = "the connection failed"
-    detail = str(exc)
-    url = exc.request.url if _has_request(exc) else None
-    where = f" to {url.copy_with(query=None)}" if url is not None else ""
-    return f"{what}{where}" + (f" ({detail})" if detail else "")
-
-
-def _has_request(exc: httpx.HTTPError) -> bool:
-    try:
-        exc.request  # noqa: B018 - raises RuntimeError when the error has no request
-    except RuntimeError:
-        return False
-    return True
-
-
-def error_message(text: str) -> str:
-    """The provider's message in an error body (OpenAI's or Anthropic's shape), else the text."""
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        return text.strip()[:2000]
-    return _message_of(payload) or text.strip()[:2000]
-
-
-# Error types (and codes) in a stream that are a 429, a 5xx or a 529 in another form: Anthropic's
-# overloaded_error, api_error and rate_limit_error, OpenAI's server_error, a proxy's HTTP code.
-_TRANSIENT_ERRORS = frozenset(
-    {"overloaded_error", "api_error", "rate_limit_error", "server_error", "rate_limit_exceeded"}
-)
-
-
-def is_transient_error(payload: Any) -> bool:
-    """Whether an error object sent inside a stream (OpenAI's or Anthropic's shape) says the
-    server was overloaded, rate-limited or failed inside, so that another attempt may succeed."""
-    if not isinstance(payload, dict):
-        return False
-    error = payload.get("error", payload)
-    if not isinstance(error, dict):
-        return False
-    kind = error.get("type")
-    if isinstance(kind, str) and kind in _TRANSIENT_ERRORS:
-        return True
-    code = error.get("code")
-    if isinstance(code, bool):
-        return False
-    if isinstance(code, int):
-        return code == 429 or code >= 500
-    return isinstance(code, str) and code in _TRANSIENT_ERRORS
-
-
-def _message_of(payload: Any) -> str | None:
-    if not isinstance(payload, dict):
-        return None
-    error = payload.get("error", payload)
-    if isinstance(error, str):
-        return error
-    if not isinstance(error, dict):
-        return None
-    message = error.get("message")
-    kind = error.get("type") or error.get("code")
-    if isinstance(message, str):
-        return f"{kind}: {message}" if isinstance(kind, str) and kind else message
-    return None
-
-
-def _scrub(text: str, secret: str | None) -> str:
-    if secret and secret in text:
-        return text.replace(secret, "***")
-    return text
-
-
-def _raise_status(response: httpx.Response, settings: _CallSettings) -> NoReturn:
-    status = response.status_code
-    headers = response.headers
-    request_id = headers.get("x-request-id") or headers.get("request-id")
-    message = _scrub(error_message(response.text), settings.secret)
-    text = f"{settings.label} answered HTTP {status}"
-    if message:
-        text += f": {message}"
-    if request_id:
-        text += f" (request id {request_id})"
-    if status in (401, 403) and settings.key_hint:
-        text += f". Check the API key: {settings.key_hint}"
-    kind: type[APIStatusError]
-    if status == 429:
-        kind = RateLimitError
-    elif status >= 500:
-        kind = ServerError
-    else:
-        kind = APIStatusError
-    error = kind(text, status_code=status, request_id=request_id, body=message or None)
-    should_retry = headers.get("x-should-retry")
-    if should_retry == "true" or (
-        should_retry != "false" and (status in (408, 409, 429) or status >= 500)
-    ):
-        delay = _retry_after(headers, time.time)
-        if delay is None or delay <= settings.policy.max_retry_after:
-            raise _Retry(error, delay)
-    raise error
-
-
 # -- the base of the HTTP models ----------------------------------------------------------------
 
 
 class HTTPChatModel(BaseChatModel):
     """A chat model behind an HTTP streaming API; subclasses speak one wire format.
 
+    A subclass says where its provider lives and implements two hooks, and a third when the
+    body is not server-sent events; retries, timeouts, keys, errors, the demand and
+    cancellation are done here, the same for every provider (see ``docs/providers.md``):
+
+    - :meth:`_request`: the :class:`StreamRequest` of one call;
+    - :meth:`_parser`: a fresh :class:`WireParser` for each attempt at the reply;
+    - :meth:`_decoder`: a fresh :class:`EventDecoder` for each attempt (an :class:`SSEDecoder`
+      unless overridden).
+
     The API key is read when the model is made (argument, then environment) and once more at
     call time if it was missing then, so that making a model (or an agent from a model
     string) never needs a key or the network; a call without one fails with
     :class:`~rxagent.MissingAPIKeyError`.
+
+    Args:
+        model: the model name, as the server knows it.
+        api_key: the API key (kept secret: it shows in no repr, log line or error).
+        base_url: the API's base URL; else the ``base_url_env`` variable, else
+            ``default_base_url``.
+        http_client: an ``httpx.AsyncClient`` to send requests with (it keeps connections
+            alive across calls; the model does not close it). Without one, each call opens
+            and closes its own.
+        timeout: a :class:`Timeouts`, or seconds to wait for the first token and between
+            tokens, or ``None`` for no limit.
+        max_retries: retries of a call that failed before its first token.
+        default_headers: extra HTTP headers for every request (:meth:`_request` adds them).
+        disable_streaming: ``True`` delivers each reply as one chunk; ``"tool_calling"``
+            delivers tool calls whole.
+        tags: reported in stream metadata.
+        **params: more request fields, kept in :attr:`params` for :meth:`_request`.
+
+    Attributes:
+        provider: the provider's name in stream metadata (``ls_provider``) and chunks.
+        label: the provider's name in error messages and log lines.
+        api_key_env: the environment variable holding the key; ``None`` when the provider
+            needs none.
+        base_url_env: the environment variable that may hold the base URL.
+        default_base_url: the provider's own URL; a key is required only there.
+        retry_policy: the backoff between retries (set it on a model, or a subclass).
     """
 
     retry_policy: RetryPolicy = DEFAULT_RETRY
-    """The backoff between retries (set it on a model, or a subclass, to tune it)."""
 
     # Overridden per wire format and provider.
     label = "HTTP"
@@ -604,14 +586,7 @@ class HTTPChatModel(BaseChatModel):
         tags: Sequence[str] = (),
         **params: Any,
     ) -> None:
-        if not isinstance(model, str) or not model:
-            raise UsageError(f"model must be a non-empty model name, got {model!r}")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise UsageError(f"max_retries must be a non-negative int, got {max_retries!r}")
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise UsageError(
-                f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
-            )
+        _check_arguments(model, max_retries, http_client)
         super().__init__(model_name=model, disable_streaming=disable_streaming, tags=tags)
         if isinstance(api_key, str):
             api_key = SecretStr(api_key)
@@ -657,11 +632,24 @@ class HTTPChatModel(BaseChatModel):
         api_key: str | None,
         kwargs: dict[str, Any],
     ) -> StreamRequest:
-        """The HTTP request of one call (body in the provider's format)."""
+        """The HTTP request of one call, body in the provider's format.
+
+        Args:
+            messages: the conversation (do not change it: the caller keeps it).
+            tools: the tools the model may call, as ``{"name", "description",
+                "parameters"}`` dicts.
+            api_key: the key to send, or ``None`` when there is none (a local server).
+            kwargs: the call's own parameters; they override :attr:`params`.
+        """
 
     @abstractmethod
     def _parser(self, message_id: str) -> WireParser:
         """A parser for one attempt at the reply; its chunks carry ``message_id``."""
+
+    def _decoder(self) -> EventDecoder:
+        """A decoder for one attempt at the reply: how the body is cut into the events the
+        parser reads. Server-sent events (:class:`SSEDecoder`) unless overridden."""
+        return SSEDecoder()
 
     async def _produce(
         self,
@@ -671,6 +659,7 @@ class HTTPChatModel(BaseChatModel):
         demand: Demand,
         **kwargs: Any,
     ) -> None:
+        """Make the call with :func:`stream_reply`, from this model's hooks and settings."""
         api_key = self._key()
         request = self._request(messages, tools, api_key, kwargs)
         message_id = f"lc_run--{uuid.uuid4()}"
@@ -678,6 +667,7 @@ class HTTPChatModel(BaseChatModel):
             client=self.http_client,
             request=request,
             new_parser=lambda: self._parser(message_id),
+            new_decoder=self._decoder,
             emit=emit,
             demand=demand,
             settings=_CallSettings(
@@ -694,6 +684,17 @@ class HTTPChatModel(BaseChatModel):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_name={self.model_name!r}, base_url={self.base_url!r})"
+
+
+def _check_arguments(model: object, max_retries: object, http_client: object) -> None:
+    if not isinstance(model, str) or not model:
+        raise UsageError(f"model must be a non-empty model name, got {model!r}")
+    if not isinstance(max_retries, int) or max_retries < 0:
+        raise UsageError(f"max_retries must be a non-negative int, got {max_retries!r}")
+    if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+        raise UsageError(
+            f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
+        )
 
 
 def _env_secret(name: str) -> SecretStr | None:

@@ -69,6 +69,14 @@ def init_chat_model(
     """
     if not isinstance(model, str) or not model.strip():
         raise ModelSpecError(f"a model string is needed, got {model!r}; use {SUPPORTED_FORMS}")
+    provider, name = _provider_and_name(model, model_provider)
+    if not name:
+        raise ModelSpecError(f"{model!r} names no model; use {SUPPORTED_FORMS}")
+    return _PROVIDERS[provider](name, **kwargs)
+
+
+def _provider_and_name(model: str, model_provider: str | None) -> tuple[str, str]:
+    # "provider:name" names it; else model_provider does, else the name's prefix.
     provider = model_provider.lower() if model_provider else None
     name = model.strip()
     prefix, colon, rest = name.partition(":")
@@ -83,6 +91,4 @@ def init_chat_model(
     if provider is None or provider not in _PROVIDERS:
         what = f"the provider {model_provider!r}" if model_provider else f"the model {model!r}"
         raise ModelSpecError(f"cannot tell who serves {what}; use {SUPPORTED_FORMS}")
-    if not name:
-        raise ModelSpecError(f"{model!r} names no model; use {SUPPORTED_FORMS}")
-    return _PROVIDERS[provider](name, **kwargs)
+    return provider, name

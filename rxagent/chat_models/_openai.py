@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import make_chunk
+from .._chunks import make_chunk, text_chunk
 from .._exceptions import APIConnectionError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -40,17 +40,14 @@ from .._messages import (
     UsageMetadata,
 )
 from ._base import DisableStreaming, ToolSpec
-from ._http import (
-    DEFAULT_TIMEOUTS,
-    HTTPChatModel,
-    StreamRequest,
-    Timeouts,
-    error_message,
-    is_transient_error,
-)
+from ._errors import error_message
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._retry import is_transient_error
 from ._sse import ServerSentEvent
 
 __all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
+
+_loads = json.loads  # looked up once: the parser calls it for every token
 
 
 class ChatOpenAI(HTTPChatModel):
@@ -334,22 +331,30 @@ class OpenAIStreamParser:
             self.finished = True
             return None
         try:
-            payload = json.loads(data)
+            payload = _loads(data)
         except ValueError:
-            raise StreamProtocolError(
-                f"{self._label} sent an event that is not JSON: {data[:200]!r}"
-            ) from None
+            raise self._malformed(data, "JSON") from None
         if not isinstance(payload, dict):
-            raise StreamProtocolError(
-                f"{self._label} sent an event that is not a JSON object: {data[:200]!r}"
-            )
+            raise self._malformed(data, "a JSON object")
         if event.event == "error" or payload.get("error") is not None:
-            self.transient_error = is_transient_error(payload)
-            raise StreamProtocolError(
-                f"{self._label} sent an error in the stream: {error_message(data)}"
-            )
+            raise self._error(payload, data)
         if self._model is None:
             self._read_metadata(payload)
+        return self._chunk_of(payload)
+
+    def _malformed(self, data: str, what: str) -> StreamProtocolError:
+        return StreamProtocolError(
+            f"{self._label} sent an event that is not {what}: {data[:200]!r}"
+        )
+
+    def _error(self, payload: dict[str, Any], data: str) -> StreamProtocolError:
+        self.transient_error = is_transient_error(payload)
+        return StreamProtocolError(
+            f"{self._label} sent an error in the stream: {error_message(data)}"
+        )
+
+    def _chunk_of(self, payload: dict[str, Any]) -> AIMessageChunk | None:
+        # The first choice's delta as a chunk; on the way, the usage and the finish reason.
         usage = payload.get("usage")
         if usage:
             self._usage = usage  # cumulative where servers send it more than once
@@ -368,25 +373,37 @@ class OpenAIStreamParser:
         if not delta:
             return None
         text = delta.get("content")
-        if text is not None and not isinstance(text, str):
-            text = _text(text) if isinstance(text, list) else str(text)  # a few send parts
+        if len(delta) == 1 and type(text) is str:
+            # OpenAI's usual token, text alone, skips _delta_chunk's look at the other fields;
+            # test_each_kind_of_delta_makes_the_chunk_it_should keeps the two paths agreeing.
+            return text_chunk(text, self._id) if text else None
+        return self._delta_chunk(delta, text)
+
+    def _delta_chunk(self, delta: dict[str, Any], text: Any) -> AIMessageChunk | None:
+        # A delta with more fields than text, though they may be empty (a role, a null
+        # reasoning_content): a plain token still, unless one of them has something.
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         refusal = delta.get("refusal")
+        raw_calls = delta.get("tool_calls")
+        if type(text) is str and not (reasoning or refusal or raw_calls):
+            return text_chunk(text, self._id) if text else None
+        return self._rich_chunk(text, reasoning, refusal, raw_calls)
+
+    def _rich_chunk(
+        self, text: Any, reasoning: Any, refusal: Any, raw_calls: Any
+    ) -> AIMessageChunk | None:
+        # Reasoning, a refusal, tool-call fragments, or text sent in parts.
+        if text is not None and not isinstance(text, str):
+            text = _text(text) if isinstance(text, list) else str(text)  # a few send parts
         if refusal:
             self._refusal.append(refusal)
             text = (text or "") + refusal
-        raw_calls = delta.get("tool_calls")
         fragments = self._fragments(raw_calls) if raw_calls else None
-        if reasoning and isinstance(reasoning, str):
-            content: Any = [{"type": "reasoning", "reasoning": reasoning}]
-            if text:
-                content.append({"type": "text", "text": text})
-        elif text:
-            content = text
-        elif fragments:
+        content = _content(text, reasoning)
+        if content is None:
+            if not fragments:
+                return None
             content = ""
-        else:
-            return None
         return make_chunk(content, id=self._id, tool_call_chunks=fragments)
 
     def _read_metadata(self, payload: dict[str, Any]) -> None:
@@ -470,6 +487,16 @@ class OpenAIStreamParser:
             response_metadata=metadata,
             usage_metadata=openai_usage(self._usage) if self._usage else None,
         )
+
+
+def _content(text: str | None, reasoning: Any) -> str | list[Any] | None:
+    # A delta's content: its text, after its reasoning as a block when it has some.
+    if reasoning and isinstance(reasoning, str):
+        content: list[Any] = [{"type": "reasoning", "reasoning": reasoning}]
+        if text:
+            content.append({"type": "text", "text": text})
+        return content
+    return text or None
 
 
 def openai_usage(usage: Mapping[str, Any]) -> UsageMetadata:

@@ -63,9 +63,9 @@ class SSEDecoder:
         self._last_id: str | None = None
         self._retry: int | None = None
 
-    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Decode the next piece of the stream; the events it completes, in order."""
-        return self._feed_text(self._decoder.decode(chunk))
+        return self._feed_text(self._decoder.decode(data))
 
     def flush(self) -> list[ServerSentEvent]:
         """End the stream: the events still pending (an unterminated last line or event)."""

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxagent._bridges import to_async_iterator
-from rxagent._exceptions import StreamProtocolError
-from rxagent.chat_models import ChatAnthropic
+from rxagent import StreamProtocolError, to_async_iterator
+from rxagent.chat_models import ChatAnthropic, SSEDecoder
+
+# Private on purpose: the parser and the request conversion are tested as units here.
 from rxagent.chat_models._anthropic import AnthropicStreamParser, to_anthropic_messages
-from rxagent.chat_models._sse import SSEDecoder
 from rxagent.messages import (
     AIMessage,
     AIMessageChunk,

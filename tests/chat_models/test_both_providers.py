@@ -18,8 +18,7 @@ import httpx
 import pytest
 import reactivex.operators as ops
 
-from rxagent._bridges import to_async_iterator
-from rxagent._exceptions import (
+from rxagent import (
     APIConnectionError,
     APIStatusError,
     FirstTokenTimeoutError,
@@ -28,9 +27,9 @@ from rxagent._exceptions import (
     RateLimitError,
     ServerError,
     StreamProtocolError,
+    to_async_iterator,
 )
-from rxagent.chat_models import Timeouts
-from rxagent.chat_models._http import HTTPChatModel, RetryPolicy
+from rxagent.chat_models import HTTPChatModel, RetryPolicy, Timeouts
 from rxagent.messages import AIMessageChunk
 
 from .loopback import HANGUP, STALL, Reply, serve, unaccepting_port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +13,7 @@ import httpx
 import pytest
 
 import rxagent.chat_models as chat_models
-from rxagent._bridges import to_async_iterator
-from rxagent._exceptions import (
+from rxagent import (
     APIConnectionError,
     APIStatusError,
     MissingAPIKeyError,
@@ -21,15 +21,19 @@ from rxagent._exceptions import (
     ServerError,
     StreamProtocolError,
     UsageError,
+    to_async_iterator,
 )
 from rxagent.chat_models import (
     ChatAnthropic,
     ChatOllama,
     ChatOpenAI,
+    RetryPolicy,
     Timeouts,
     init_chat_model,
 )
-from rxagent.chat_models._http import RetryPolicy, is_transient_error, retry_delay
+
+# Private on purpose: the retry helpers are tested as units here.
+from rxagent.chat_models._retry import is_transient_error, retry_delay
 from rxagent.messages import AIMessageChunk
 
 from .transcripts import OPENAI_TEXT, OPENAI_TEXT_ANSWER
@@ -138,6 +142,30 @@ def test_the_public_names_are_exported_and_sorted() -> None:
     assert chat_models.__all__ == sorted(chat_models.__all__)
     for name in ("ChatAnthropic", "ChatOllama", "ChatOpenAI", "Timeouts", "init_chat_model"):
         assert name in chat_models.__all__ and hasattr(chat_models, name)
+
+
+PROVIDER_API = ["BaseChatModel", "Demand", "EventDecoder", "HTTPChatModel", "RetryPolicy",
+                "SSEDecoder", "ServerSentEvent", "StreamRequest", "Timeouts", "WireParser",
+                "make_chunk"]
+
+
+def test_a_provider_author_finds_the_extension_api_public_and_documented() -> None:
+    for name in PROVIDER_API:
+        assert name in chat_models.__all__
+        exported = getattr(chat_models, name)
+        assert exported.__doc__, name
+        if not inspect.isclass(exported):
+            continue
+        assert "__doc__" in vars(exported), f"{name} has no docstring of its own"
+        for attribute, value in vars(exported).items():
+            function = value.fget if isinstance(value, property) else value
+            function = getattr(function, "__func__", function)
+            if not attribute.startswith("_") and callable(function):
+                assert function.__doc__, f"{name}.{attribute}"
+    hooks = [(chat_models.BaseChatModel, "_produce"), (chat_models.HTTPChatModel, "_request"),
+             (chat_models.HTTPChatModel, "_parser"), (chat_models.HTTPChatModel, "_decoder")]
+    for owner, hook in hooks:
+        assert vars(owner)[hook].__doc__, f"{owner.__name__}.{hook}"
 
 
 def test_bad_arguments_are_usage_errors() -> None:

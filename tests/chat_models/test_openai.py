@@ -17,17 +17,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxagent._bridges import to_async_iterator, to_iterator
-from rxagent._exceptions import (
+from rxagent import (
     APIConnectionError,
     APIStatusError,
     ModelCallError,
     RateLimitError,
     StreamProtocolError,
+    to_async_iterator,
+    to_iterator,
 )
-from rxagent.chat_models import ChatOpenAI, Timeouts, init_chat_model
+from rxagent.chat_models import ChatOpenAI, SSEDecoder, Timeouts, init_chat_model
+
+# Private on purpose: the parser is tested as a unit here.
 from rxagent.chat_models._openai import OpenAIStreamParser
-from rxagent.chat_models._sse import SSEDecoder
 from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 
 from .loopback import HANGUP, STALL, Reply, closed_port, serve, serve_in_thread
@@ -559,6 +561,40 @@ async def test_disable_streaming_delivers_one_chunk() -> None:
 def test_model_call_error_is_the_root_of_call_failures() -> None:
     for kind in (APIConnectionError, APIStatusError, StreamProtocolError):
         assert issubclass(kind, ModelCallError)
+
+
+# -- each shape of delta real servers send ------------------------------------------------------
+
+REASONING = {"type": "reasoning", "reasoning": "hmm"}
+
+
+@pytest.mark.parametrize(
+    ("delta", "content"),
+    [
+        ({"content": "Hi"}, "Hi"),  # OpenAI
+        ({"role": "assistant", "content": "Hi"}, "Hi"),  # Ollama, LM Studio: the role every time
+        ({"content": "Hi", "reasoning_content": None}, "Hi"),  # DeepSeek
+        ({"content": "Hi", "refusal": None, "tool_calls": []}, "Hi"),
+        ({"content": "", "reasoning": "hmm"}, [REASONING]),  # Ollama: reasoning, empty text
+        ({"content": "Hi", "reasoning_content": "hmm"}, [REASONING, {"type": "text",
+                                                                     "text": "Hi"}]),
+        ({"content": [{"type": "text", "text": "Hi"}]}, "Hi"),  # text in parts
+        ({"content": "", "refusal": "No"}, "No"),
+        ({"content": ""}, None),
+        ({"role": "assistant", "content": ""}, None),
+        ({"content": None}, None),
+        ({"role": "assistant", "content": None, "reasoning_content": ""}, None),
+    ],
+)
+def test_each_kind_of_delta_makes_the_chunk_it_should(delta: dict[str, Any], content: Any) -> None:
+    # The usual text token takes a shorter path than the rest: they must agree.
+    parser = OpenAIStreamParser("msg", model_name="m", provider="openai", label="OpenAI")
+    (event,) = SSEDecoder().feed(sse(openai_chunk(delta), done=False).encode())
+    chunk = parser.on_event(event)
+    if content is None:
+        assert chunk is None
+    else:
+        assert chunk == AIMessageChunk(content=content, id="msg")
 
 
 # -- any split of a transcript assembles the same message ---------------------------------------

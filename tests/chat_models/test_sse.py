@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxagent.chat_models._sse import ServerSentEvent, SSEDecoder
+from rxagent.chat_models import ServerSentEvent, SSEDecoder
 
 
 def decode(*pieces: bytes) -> list[ServerSentEvent]:

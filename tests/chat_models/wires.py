@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 
-from rxagent.chat_models import ChatAnthropic, ChatOpenAI
-from rxagent.chat_models._http import HTTPChatModel
+from rxagent.chat_models import ChatAnthropic, ChatOpenAI, HTTPChatModel
 
 from .transcripts import (
     ANTHROPIC_MODEL,

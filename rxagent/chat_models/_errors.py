@@ -1,0 +1,114 @@
+"""Failures of a call in words; no I/O.
+
+The exception for an HTTP error status (with the status, the provider's message and the request
+id) or for a broken connection, the provider's message read from an error body (OpenAI's and
+Anthropic's shapes, and a plain string), and the API key scrubbed from an exception, which
+:mod:`._http` applies to every failure before anyone sees it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from .._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    ModelCallError,
+    RateLimitError,
+    ServerError,
+)
+
+__all__ = ["connection_error", "error_message", "scrub_error", "status_error"]
+
+
+def error_message(text: str) -> str:
+    """The provider's message in an error body (OpenAI's or Anthropic's shape, or
+    ``{"error": "..."}``), else the text itself, stripped and cut at 2000 characters."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text.strip()[:2000]
+    return _message_of(payload) or text.strip()[:2000]
+
+
+def _message_of(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error", payload)
+    if isinstance(error, str):
+        return error
+    if not isinstance(error, dict):
+        return None
+    message = error.get("message")
+    kind = error.get("type") or error.get("code")
+    if isinstance(message, str):
+        return f"{kind}: {message}" if isinstance(kind, str) and kind else message
+    return None
+
+
+def status_error(response: httpx.Response, label: str, key_hint: str | None) -> APIStatusError:
+    """The error for a response with an HTTP error status (its body read already)."""
+    status = response.status_code
+    headers = response.headers
+    request_id = headers.get("x-request-id") or headers.get("request-id")
+    message = error_message(response.text)
+    text = f"{label} answered HTTP {status}"
+    if message:
+        text += f": {message}"
+    if request_id:
+        text += f" (request id {request_id})"
+    if status in (401, 403) and key_hint:
+        text += f". Check the API key: {key_hint}"
+    kind = RateLimitError if status == 429 else ServerError if status >= 500 else APIStatusError
+    return kind(text, status_code=status, request_id=request_id, body=message or None)
+
+
+def connection_error(exc: httpx.HTTPError, label: str, *, started: bool) -> APIConnectionError:
+    """The error for a transport failure; ``started``: whether the reply had begun."""
+    return APIConnectionError(
+        f"{label}: {_describe(exc)}" + ("" if started else " before the reply started")
+    )
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        what = "timed out connecting"
+    elif isinstance(exc, httpx.ConnectError):
+        what = "could not connect"
+    elif isinstance(exc, httpx.TimeoutException):
+        what = "timed out"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        what = "the connection broke"
+    else:
+        what = "the connection failed"
+    detail = str(exc)
+    url = exc.request.url if _has_request(exc) else None
+    where = f" to {url.copy_with(query=None)}" if url is not None else ""
+    return f"{what}{where}" + (f" ({detail})" if detail else "")
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when the error has no request
+    except RuntimeError:
+        return False
+    return True
+
+
+def scrub_error(error: ModelCallError, secret: str | None) -> None:
+    """Replace ``secret`` with ``***`` in the error's message (and an HTTP error's body).
+
+    Servers quote requests back, key included ("invalid key sk-..."), in error bodies and in
+    error events alike.
+    """
+    if not secret:
+        return
+    if any(isinstance(arg, str) and secret in arg for arg in error.args):
+        error.args = tuple(
+            arg.replace(secret, "***") if isinstance(arg, str) else arg for arg in error.args
+        )
+    if isinstance(error, APIStatusError) and error.body and secret in error.body:
+        error.body = error.body.replace(secret, "***")
