@@ -79,7 +79,9 @@ def current_loop() -> LoopHandle | None:
                 loop._rxagent_handle = handle  # type: ignore[attr-defined]
         return handle
     trio = sys.modules.get("trio")
-    if trio is not None:
+    # A trio that another thread is still importing has no ``lowlevel`` yet, and no trio loop
+    # can be running anywhere until it has.
+    if trio is not None and hasattr(trio, "lowlevel"):
         try:
             token = trio.lowlevel.current_trio_token()
         except RuntimeError:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
 import threading
+import types
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -777,3 +779,18 @@ def test_system_prompt_goes_first_and_the_name_reaches_messages_and_metadata() -
     state = create_agent(ScriptedChatModel(["Hi."]), name="greeter").invoke(QUESTION)
     assert state["messages"][-1].name == "greeter"
     assert all(m.type != "system" for m in state["messages"]), "the prompt is not state"
+
+
+@pytest.mark.parametrize("bad", [7, None, [7], [["updates"]], {"updates": 1}.items()])
+def test_a_stream_mode_that_is_no_mode_name_is_a_usage_error(bad: Any) -> None:
+    with pytest.raises(UsageError, match="stream_mode"):
+        weather_agent().stream(QUESTION, stream_mode=bad)
+
+
+def test_a_half_imported_trio_does_not_break_subscribing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another thread importing trio leaves a module without ``lowlevel`` in sys.modules for
+    # a while; subscribing from a plain thread meanwhile must not trip over it.
+    monkeypatch.setitem(sys.modules, "trio", types.ModuleType("trio"))
+    assert weather_agent().invoke(QUESTION)["messages"][-1].text == "Sunny in SF."

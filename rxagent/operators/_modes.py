@@ -29,9 +29,14 @@ Operator = Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[Any
 
 
 def check_modes(modes: Iterable[str]) -> tuple[str, ...]:
-    """The modes as a tuple; a :class:`UsageError` for an empty or unknown one."""
+    """The modes as a tuple; a :class:`UsageError` for an empty or unknown one, or for
+    something that is not a mode name or a list of them."""
+    if isinstance(modes, str) or not isinstance(modes, Iterable):
+        raise UsageError(
+            f"stream_mode is a mode name or a list of them, got {type(modes).__name__}"
+        )
     checked = tuple(modes)
-    unknown = [mode for mode in checked if mode not in MODES]
+    unknown = [mode for mode in checked if not isinstance(mode, str) or mode not in MODES]
     if unknown or not checked:
         raise UsageError(
             f"unknown stream_mode {unknown or '(none)'}; choose from {list(MODES)}"
