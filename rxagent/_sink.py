@@ -113,7 +113,11 @@ class RunSink:
             if self._pending:  # parts from other threads came first
                 self._flush()
             self.deliver(part)
-            return
+        else:
+            self._queue(part)
+
+    def _queue(self, part: StreamPart) -> None:
+        """Queue a part from another thread for the loop; wait while the queue is full."""
         pending, drained = self._pending, self._drained
         if pending is None or drained is None:
             pending, drained = self._cross_thread_queue()
