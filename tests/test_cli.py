@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rxagent import create_agent, get_stream_writer
-from rxagent._cli import TerminalRenderer, main, use_color
+from rxagent._cli import TerminalRenderer, main, use_color  # the CLI's own units
 from rxagent.messages import AIMessage
 from rxagent.testing import ScriptedChatModel
 

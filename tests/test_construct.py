@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, PrivateAttr
 
+# The fast builders are private units, compared here with validated construction on purpose.
 from rxagent._chunks import make_chunk, text_chunk
 from rxagent._construct import build, compile_builder, fields_of
 from rxagent.messages import AIMessage, AIMessageChunk, ToolCallChunk, ToolMessage

@@ -9,8 +9,8 @@ import anyio
 import pytest
 import reactivex.operators as ops
 
-from rxagent._demand import Demand
 from rxagent._fast_rx import observable_from_async  # the private unit itself, on purpose
+from rxagent.chat_models import Demand
 
 
 def _counting_producer(

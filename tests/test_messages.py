@@ -14,8 +14,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 import rxagent.messages as public
-from rxagent._chunks import make_chunk
-from rxagent._exceptions import InvalidMessageError, UsageError
+from rxagent import InvalidMessageError, UsageError
+from rxagent.chat_models import make_chunk
 from rxagent.messages import (
     AIMessage,
     AIMessageChunk,

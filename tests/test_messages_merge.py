@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rxagent._chunks import make_chunk
+from rxagent.chat_models import make_chunk
 from rxagent.messages import (
     AIMessage,
     AIMessageChunk,

@@ -18,7 +18,7 @@ from reactivex.testing import TestScheduler
 
 from rxagent import RxAgentError, UsageError, create_agent, get_stream_writer
 from rxagent import operators as rxo
-from rxagent._notebook import TICK, LiveView, in_jupyter, with_ticks
+from rxagent._notebook import TICK, LiveView, in_jupyter, with_ticks  # its private units
 from rxagent.messages import AIMessage
 from rxagent.notebook import Span, Timeline, record, show
 from rxagent.testing import ScriptedChatModel

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+# The renderers' shared reading is a private unit, tested here on purpose.
 from rxagent._cli import TerminalRenderer
 from rxagent._notebook import LiveView
 from rxagent._render import ModelCall, Part, PartReader, read_part

@@ -15,7 +15,8 @@ from reactivex.testing import TestScheduler
 
 from rxagent import BufferOverflowError, UsageError, create_agent
 from rxagent import operators as rxo
-from rxagent._demand import Demand, subscription_demand  # the demand unit, on purpose
+from rxagent._demand import subscription_demand  # how a sink passes its demand up, on purpose
+from rxagent.chat_models import Demand
 from rxagent.messages import AIMessageChunk
 from rxagent.testing import FunctionChatModel
 

@@ -31,7 +31,7 @@ def test_a_failing_projection_cancels_the_source() -> None:
     def boom(part: Any) -> Any:
         raise ValueError("bad part")
 
-    from rxagent.operators._modes import select
+    from rxagent.operators._modes import select  # the private stage itself, on purpose
 
     source.pipe(select(lambda part: True, boom)).subscribe(got.append, got.append)
     source.on_next({"type": "custom", "ns": (), "data": 1})

@@ -19,9 +19,9 @@ from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.mockobserver import MockObserver
 
 from rxagent import StreamPart, UsageError, create_agent
-from rxagent._chunks import make_chunk
+from rxagent.chat_models import make_chunk
 from rxagent.messages import AIMessage, AIMessageChunk, ChunkAccumulator, ToolMessage
-from rxagent.operators._shaping import coalesce, smooth, throttle_latest
+from rxagent.operators import coalesce, smooth, throttle_latest
 from rxagent.testing import ScriptedChatModel
 
 on_next = ReactiveTest.on_next

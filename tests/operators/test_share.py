@@ -14,7 +14,9 @@ from reactivex.subject import Subject
 
 from rxagent import UsageError, create_agent
 from rxagent import operators as rxo
-from rxagent._demand import Demand, subscription_demand  # the demand unit, on purpose
+
+# How a shared run's demand links to its subscribers': private units, on purpose.
+from rxagent._demand import Demand, subscription_demand
 from rxagent._fast_rx import observable_from_async
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
 

@@ -22,8 +22,8 @@ from rxagent import (
     UsageError,
     create_agent,
 )
-from rxagent._chunks import make_chunk
-from rxagent.operators._timeouts import first_token_timeout, idle_timeout
+from rxagent.chat_models import make_chunk
+from rxagent.operators import first_token_timeout, idle_timeout
 from rxagent.testing import FunctionChatModel
 
 on_next = ReactiveTest.on_next
