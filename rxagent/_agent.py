@@ -302,6 +302,12 @@ def _check_config(config: dict[str, Any] | None) -> None:
     limit = config.get("recursion_limit")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise UsageError(f"recursion_limit is a positive int, got {limit!r}")
+    tags = config.get("tags")
+    # A string would be spread into one tag per character; anything else fails mid-run.
+    if tags is not None and (
+        not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags)
+    ):
+        raise UsageError(f"config['tags'] is a list of str, got {tags!r}")
 
 
 def _output_shape(

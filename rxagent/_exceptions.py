@@ -34,6 +34,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# The roots live one layer down so that the message types can raise InvalidMessageError
+# without importing this module (which imports them to type ``partial``); same classes.
+from ._exception_roots import InvalidMessageError, RxAgentError, UsageError
+
 if TYPE_CHECKING:
     from ._messages import AIMessageChunk
 
@@ -60,18 +64,6 @@ __all__ = [
     "ToolDefinitionError",
     "UsageError",
 ]
-
-
-class RxAgentError(Exception):
-    """The root of every exception rxagent raises on purpose."""
-
-
-class UsageError(RxAgentError):
-    """The caller asked for something that cannot work; fix the call, not the run."""
-
-
-class InvalidMessageError(UsageError, ValueError):
-    """A value given as a message is not one (and cannot be read as one)."""
 
 
 class ToolDefinitionError(UsageError, TypeError):
