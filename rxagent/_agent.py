@@ -268,19 +268,10 @@ class _AgentTool(BaseTool):
     """An agent as a tool: ``request`` in, the agent's final answer out, its events nested."""
 
     def __init__(self, agent: Agent, name: str, description: str) -> None:
-        async def ask(request: str) -> str:
-            """Ask the agent.
-
-            Args:
-                request: what to ask the agent, in plain words.
-            """
-            parent = current_run.get()
-            if parent is None:  # called directly, outside any run: a run of its own
-                state = await agent.ainvoke({"messages": [HumanMessage(content=request)]})
-                return str(state["messages"][-1].text)
-            return await run_nested(agent, request, _call_id.get(), parent)
-
-        super().__init__(ask, name=name, description=description)
+        # A method of a small object, not a closure: every agent tool then shares the schema
+        # derived from _Asker.ask once (rxagent/_tools.py::derive), and nothing refers back to
+        # the tool.
+        super().__init__(_Asker(agent).ask, name=name, description=description)
         self.agent = agent
 
     async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
@@ -292,6 +283,27 @@ class _AgentTool(BaseTool):
 
     def __repr__(self) -> str:
         return f"_AgentTool(name={self.name!r}, agent={self.agent!r})"
+
+
+class _Asker:
+    """What an agent tool calls: the agent asked one question."""
+
+    __slots__ = ("agent",)
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def ask(self, request: str) -> str:
+        """Ask the agent.
+
+        Args:
+            request: what to ask the agent, in plain words.
+        """
+        parent = current_run.get()
+        if parent is None:  # called directly, outside any run: a run of its own
+            state = await self.agent.ainvoke({"messages": [HumanMessage(content=request)]})
+            return str(state["messages"][-1].text)
+        return await run_nested(self.agent, request, _call_id.get(), parent)
 
 
 def _check_config(config: dict[str, Any] | None) -> None:
