@@ -4,8 +4,11 @@ producer without the cyclic garbage collector."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -160,3 +163,134 @@ def test_after_dispose_from_a_plain_thread_no_tool_call_starts(where: str) -> No
         subscriber = HoldOnModelReply()
         _dispose_while_held(agent.observe({"messages": ["Ping."]}), subscriber, where)
         assert calls == [], f"{ping_tool.__name__} was called after dispose()"
+
+
+# -- leaving a loop early, with the cyclic garbage collector off -----------------------------
+
+
+class Endless:
+    """A model that streams until it is cancelled, and records that it was."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def __call__(self, messages: list[BaseMessage], tools: Any) -> Any:
+        self.started.set()
+        try:
+            for i in range(1_000_000):
+                yield f"t{i} "
+                await anyio.sleep(0)
+        finally:
+            self.cancelled.set()
+
+
+@contextlib.contextmanager
+def collector_off() -> Iterator[None]:
+    """Only reference counting frees objects here: what a cycle holds stays held."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _leave_async(backend: str, make: Callable[[], Any], skip: int, how: str) -> bool:
+    """Iterate with ``async for``, leave after ``skip`` items (``break``, or raising from the
+    loop's body), then give the loop a few turns: whether the producer was cancelled."""
+    endless_started, endless_cancelled = make.started, make.cancelled  # type: ignore[attr-defined]
+
+    async def main() -> bool:
+        seen = 0
+        try:
+            async for _ in make():
+                seen += 1
+                if seen > skip and endless_started.is_set():
+                    if how == "break":
+                        break
+                    raise LookupError("left")
+        except LookupError:
+            pass
+        for _ in range(20):  # a cancellation that landed ends the producer within a few turns
+            if endless_cancelled.is_set():
+                return True
+            await anyio.sleep(0)
+        return endless_cancelled.is_set()
+
+    with collector_off():
+        return anyio.run(main, backend=backend)
+
+
+class _Source:
+    """What to iterate, made afresh per loop, with the model's flags at hand."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.model = Endless()
+        self.started, self.cancelled = self.model.started, self.model.cancelled
+
+    def __call__(self) -> Any:
+        model = FunctionChatModel(self.model)
+        if self.kind == "model":
+            return model.stream("hi")
+        agent = create_agent(model, [ping])
+        if self.kind == "observe":
+            return agent.observe({"messages": ["hi"]})
+        return agent.astream({"messages": ["hi"]}, stream_mode=["messages", "updates"])
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("kind", ["astream", "observe", "model"])
+@pytest.mark.parametrize("how", ["break", "raise"])
+def test_leaving_async_for_cancels_the_producer_without_the_garbage_collector(
+    backend: str, kind: str, how: str
+) -> None:
+    for skip in (0, 5):
+        source = _Source(kind)
+        assert _leave_async(backend, source, skip, how), (
+            f"the producer was still running after leaving async for ({kind}, {skip} items)"
+        )
+
+
+@pytest.mark.parametrize("kind", ["stream", "observe", "model"])
+def test_leaving_a_for_loop_cancels_the_producer_without_the_garbage_collector(
+    kind: str,
+) -> None:
+    for skip in (0, 5):
+        source = _Source(kind)
+        model = FunctionChatModel(source.model)
+        iterable: Any = (
+            create_agent(model, [ping]).stream({"messages": ["hi"]}, stream_mode="messages")
+            if kind == "stream"
+            else create_agent(model, [ping]).observe({"messages": ["hi"]})
+            if kind == "observe"
+            else model.stream("hi")
+        )
+        with collector_off():
+            for seen, _ in enumerate(iterable, start=1):
+                if seen > skip and source.started.is_set():
+                    break
+            del iterable
+            # The sync iterator waits for its run to stop when it is dropped.
+            assert source.cancelled.is_set(), f"{kind}: still running after the break"
+
+
+@pytest.mark.anyio
+async def test_breaking_out_of_a_run_over_http_closes_the_socket_without_the_collector() -> None:
+    from rxagent.chat_models import ChatOpenAI
+
+    from .chat_models.loopback import STALL, Reply, serve
+    from .chat_models.transcripts import openai_chunk, sse
+
+    body = [sse(openai_chunk({"role": "assistant", "content": "It's"}), done=False), STALL]
+    async with serve(Reply(body)) as server:
+        model = ChatOpenAI("gpt-4o-mini", base_url=server.url + "/v1", api_key="sk-test")
+        agent = create_agent(model, [ping])
+        with collector_off(), anyio.fail_after(WAIT):
+            async for chunk, _ in agent.astream({"messages": ["hi"]}, stream_mode="messages"):
+                assert chunk.content == "It's"
+                break
+            # Reference counting alone must reach the socket: the server sees the client go.
+            await server.wait_disconnects(1, timeout=WAIT)
