@@ -30,6 +30,7 @@ __all__ = [
     "claim_for_asyncio",
     "collect_spawned",
     "current_loop",
+    "inside_spawned_work",
     "land_cancellation",
     "spawn",
     "waker",
@@ -285,6 +286,14 @@ def spawn(
 
         trio.lowlevel.spawn_system_task(guarded, context=context)
     return handle
+
+
+def inside_spawned_work() -> bool:
+    """Whether the code running now is part of work spawned on this thread's running loop
+    (a run, a model call, an async tool of a run), rather than code the loop runs for
+    somebody else (a notebook cell)."""
+    handle = _current.get()
+    return handle is not None and handle._loop.thread_id == threading.get_ident()
 
 
 async def land_cancellation() -> None:
