@@ -7,6 +7,7 @@ a stream going quiet for too long), so that callers can catch one without the ot
     RxAgentError
     ├── UsageError                       the caller asked for something that cannot work
     │   ├── InvalidMessageError          (also ValueError) a message or dict that is not one
+    │   ├── InvalidToolArgumentsError    (also ValueError) arguments a tool's schema refuses
     │   ├── ToolDefinitionError          (also TypeError) a function that cannot become a tool
     │   ├── ModelSpecError               (also ValueError) a model string nobody can resolve
     │   └── MissingAPIKeyError           a provider with no key to send
@@ -48,6 +49,7 @@ __all__ = [
     "FirstTokenTimeoutError",
     "IdleTimeoutError",
     "InvalidMessageError",
+    "InvalidToolArgumentsError",
     "MissingAPIKeyError",
     "ModelCallError",
     "ModelCallIdleTimeoutError",
@@ -64,6 +66,14 @@ __all__ = [
     "ToolDefinitionError",
     "UsageError",
 ]
+
+
+class InvalidToolArgumentsError(UsageError, ValueError):
+    """Arguments given to a tool's ``invoke()``/``ainvoke()`` that its schema refuses; the
+    message names each bad argument, and ``__cause__`` is pydantic's ``ValidationError``.
+
+    (In a run, the model gets the same description as an error ``ToolMessage`` instead.)
+    """
 
 
 class ToolDefinitionError(UsageError, TypeError):

@@ -32,7 +32,7 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from ._exceptions import ToolDefinitionError
+from ._exceptions import InvalidToolArgumentsError, ToolDefinitionError
 from ._messages import ToolCall, ToolMessage
 from ._scheduler import SyncToolPlacement
 from ._writer import StreamWriter, current_writer
@@ -151,17 +151,17 @@ class BaseTool:
     ) -> Any:
         """Validate ``args`` and call the tool in this thread; return what it returns.
 
-        For unit tests and direct use. Nothing is caught: a bad argument raises pydantic's
-        ``ValidationError``, an exception in the tool propagates. An async tool is run to
-        completion on a private event loop (on a background one when this thread already runs
-        a loop, as in a notebook).
+        For unit tests and direct use. A bad argument raises
+        :class:`~rxagent.InvalidToolArgumentsError`; an exception in the tool propagates. An
+        async tool is run to completion on a private event loop (on a background one when this
+        thread already runs a loop, as in a notebook).
 
         Args:
             args: the arguments by name, as the model would send them.
             writer: the writer the tool gets; by default the current one, which outside a run
                 discards what it is given.
         """
-        kwargs = self._validate(args)
+        kwargs = self._checked(args)
         chosen = writer if writer is not None else current_writer.get()
         if self.is_async:
             from ._threads import run_sync  # here: only this case needs it
@@ -178,14 +178,14 @@ class BaseTool:
     ) -> Any:
         """Validate ``args`` and run the tool as :meth:`arun` does; return what it returns.
 
-        Nothing is caught: a bad argument raises pydantic's ``ValidationError``, an exception
-        in the tool propagates.
+        A bad argument raises :class:`~rxagent.InvalidToolArgumentsError`; an exception in
+        the tool propagates.
 
         Args:
             args: the arguments by name, as the model would send them.
             writer: the writer the tool gets; by default the current one.
         """
-        kwargs = self._validate(args)
+        kwargs = self._checked(args)
         return await self._acall(kwargs, writer if writer is not None else current_writer.get())
 
     async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
@@ -247,6 +247,13 @@ class BaseTool:
         return f"BaseTool(name={self.name!r})"
 
     # -- internals ------------------------------------------------------------------------
+
+    def _checked(self, args: Any) -> dict[str, Any]:
+        """:meth:`_validate` for direct calls: the failure in rxagent's tree."""
+        try:
+            return self._validate(args)
+        except ValidationError as exc:
+            raise InvalidToolArgumentsError(_describe_invalid_args(self.name, exc)) from exc
 
     def _validate(self, args: Any) -> dict[str, Any]:
         checked = self.args_schema.model_validate({} if args is None else args)

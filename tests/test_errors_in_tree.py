@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 import rxagent
@@ -62,3 +63,23 @@ def test_config_tags_that_are_no_list_of_str_are_a_usage_error(tags: Any) -> Non
     agent = create_agent(ScriptedChatModel(["hi"]))
     with pytest.raises(UsageError, match="tags"):
         agent.invoke({"messages": ["hi"]}, {"tags": tags})
+
+
+def test_bad_arguments_to_a_tool_called_directly_are_invalid_tool_arguments() -> None:
+    from pydantic import ValidationError
+
+    from rxagent import InvalidToolArgumentsError
+    from rxagent.tools import tool
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    with pytest.raises(InvalidToolArgumentsError, match="'add'") as caught:
+        add.invoke({"a": "one"})
+    assert "a: " in str(caught.value) and "b: " in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value.__cause__, ValidationError)
+    with pytest.raises(InvalidToolArgumentsError):
+        anyio.run(add.ainvoke, {"a": 1, "c": 2})
