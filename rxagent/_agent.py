@@ -7,7 +7,7 @@ with LangGraph's output shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
@@ -346,7 +346,7 @@ def _not_a_nested_step(part: StreamPart) -> bool:
 
 def create_agent(
     model: BaseChatModel | str,
-    tools: Sequence[Any] = (),
+    tools: Sequence[Any] | None = (),
     *,
     system_prompt: str | None = None,
     name: str | None = None,
@@ -356,9 +356,16 @@ def create_agent(
     Args:
         model: a chat model object, or a model string such as ``"openai:gpt-4o-mini"``,
             ``"gpt-5-nano"`` or ``"claude-sonnet-4-5-20250929"``.
-        tools: plain functions (sync or async), ``@tool`` objects, or other agents.
+        tools: plain functions (sync or async), ``@tool`` objects, or other agents (``None``
+            for none).
         system_prompt: put before the conversation on every model call.
         name: the agent's name, reported as ``lc_agent_name`` in ``messages`` metadata.
+
+    Raises:
+        ModelSpecError: ``model`` is neither a chat model nor a model string one resolves.
+        ToolDefinitionError: an item of ``tools`` cannot become a tool.
+        UsageError: ``tools`` is not a list, two tools share a name, or ``system_prompt`` or
+            ``name`` is not a str.
     """
     if isinstance(model, str):
         model = _model_from_string(model)
@@ -368,6 +375,16 @@ def create_agent(
             "rxagent.chat_models.ChatOpenAI) or a model string such as 'openai:gpt-4o-mini'; "
             f"got {type(model).__name__}"
         )
+    if tools is None:
+        tools = ()
+    if isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+        raise UsageError(
+            f"tools is a list of tools (functions, @tool objects, agents), got {tools!r}; "
+            "a single tool goes in a list of one"
+        )
+    for option, value in (("system_prompt", system_prompt), ("name", name)):
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{option} is a str or None, got {type(value).__name__}")
     converted = [as_tool(item) for item in tools]
     names = [tool.name for tool in converted]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -83,3 +83,22 @@ def test_bad_arguments_to_a_tool_called_directly_are_invalid_tool_arguments() ->
     assert isinstance(caught.value.__cause__, ValidationError)
     with pytest.raises(InvalidToolArgumentsError):
         anyio.run(add.ainvoke, {"a": 1, "c": 2})
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"tools": 5}, "list of tools"),
+        ({"tools": "get_weather"}, "list of tools"),
+        ({"system_prompt": 5}, "system_prompt"),
+        ({"name": 5}, "name"),
+    ],
+)
+def test_create_agent_with_bad_options_is_a_usage_error(options: Any, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        create_agent(ScriptedChatModel(["hi"]), **options)
+
+
+def test_create_agent_takes_none_for_no_tools() -> None:
+    agent = create_agent(ScriptedChatModel(["hi"]), None)
+    assert agent.tools == []
