@@ -7,7 +7,7 @@ with LangGraph's output shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
@@ -268,19 +268,10 @@ class _AgentTool(BaseTool):
     """An agent as a tool: ``request`` in, the agent's final answer out, its events nested."""
 
     def __init__(self, agent: Agent, name: str, description: str) -> None:
-        async def ask(request: str) -> str:
-            """Ask the agent.
-
-            Args:
-                request: what to ask the agent, in plain words.
-            """
-            parent = current_run.get()
-            if parent is None:  # called directly, outside any run: a run of its own
-                state = await agent.ainvoke({"messages": [HumanMessage(content=request)]})
-                return str(state["messages"][-1].text)
-            return await run_nested(agent, request, _call_id.get(), parent)
-
-        super().__init__(ask, name=name, description=description)
+        # A method of a small object, not a closure: every agent tool then shares the schema
+        # derived from _Asker.ask once (rxagent/_tools.py::derive), and nothing refers back to
+        # the tool.
+        super().__init__(_Asker(agent).ask, name=name, description=description)
         self.agent = agent
 
     async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
@@ -294,6 +285,27 @@ class _AgentTool(BaseTool):
         return f"_AgentTool(name={self.name!r}, agent={self.agent!r})"
 
 
+class _Asker:
+    """What an agent tool calls: the agent asked one question."""
+
+    __slots__ = ("agent",)
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def ask(self, request: str) -> str:
+        """Ask the agent.
+
+        Args:
+            request: what to ask the agent, in plain words.
+        """
+        parent = current_run.get()
+        if parent is None:  # called directly, outside any run: a run of its own
+            state = await self.agent.ainvoke({"messages": [HumanMessage(content=request)]})
+            return str(state["messages"][-1].text)
+        return await run_nested(self.agent, request, _call_id.get(), parent)
+
+
 def _check_config(config: dict[str, Any] | None) -> None:
     if config is None:
         return
@@ -302,6 +314,12 @@ def _check_config(config: dict[str, Any] | None) -> None:
     limit = config.get("recursion_limit")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise UsageError(f"recursion_limit is a positive int, got {limit!r}")
+    tags = config.get("tags")
+    # A string would be spread into one tag per character; anything else fails mid-run.
+    if tags is not None and (
+        not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags)
+    ):
+        raise UsageError(f"config['tags'] is a list of str, got {tags!r}")
 
 
 def _output_shape(
@@ -328,7 +346,7 @@ def _not_a_nested_step(part: StreamPart) -> bool:
 
 def create_agent(
     model: BaseChatModel | str,
-    tools: Sequence[Any] = (),
+    tools: Sequence[Any] | None = (),
     *,
     system_prompt: str | None = None,
     name: str | None = None,
@@ -338,9 +356,16 @@ def create_agent(
     Args:
         model: a chat model object, or a model string such as ``"openai:gpt-4o-mini"``,
             ``"gpt-5-nano"`` or ``"claude-sonnet-4-5-20250929"``.
-        tools: plain functions (sync or async), ``@tool`` objects, or other agents.
+        tools: plain functions (sync or async), ``@tool`` objects, or other agents (``None``
+            for none).
         system_prompt: put before the conversation on every model call.
         name: the agent's name, reported as ``lc_agent_name`` in ``messages`` metadata.
+
+    Raises:
+        ModelSpecError: ``model`` is neither a chat model nor a model string one resolves.
+        ToolDefinitionError: an item of ``tools`` cannot become a tool.
+        UsageError: ``tools`` is not a list, two tools share a name, or ``system_prompt`` or
+            ``name`` is not a str.
     """
     if isinstance(model, str):
         model = _model_from_string(model)
@@ -350,6 +375,16 @@ def create_agent(
             "rxagent.chat_models.ChatOpenAI) or a model string such as 'openai:gpt-4o-mini'; "
             f"got {type(model).__name__}"
         )
+    if tools is None:
+        tools = ()
+    if isinstance(tools, (str, bytes)) or not isinstance(tools, Iterable):
+        raise UsageError(
+            f"tools is a list of tools (functions, @tool objects, agents), got {tools!r}; "
+            "a single tool goes in a list of one"
+        )
+    for option, value in (("system_prompt", system_prompt), ("name", name)):
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{option} is a str or None, got {type(value).__name__}")
     converted = [as_tool(item) for item in tools]
     names = [tool.name for tool in converted]
     duplicates = sorted({n for n in names if names.count(n) > 1})

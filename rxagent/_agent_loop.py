@@ -22,6 +22,7 @@ from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._convert import to_messages
 from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError
 from ._fast_rx import consume
+from ._loops import land_cancellation
 from ._messages import (
     AIMessage,
     BaseMessage,
@@ -162,6 +163,9 @@ async def _tools_node(
             current_tool_task.reset(token)
 
     async def run_tool(position: int) -> None:
+        # A run disposed of from another thread starts no tool, even before the loop has got
+        # to the cancellation (a sync tool, once started, could not be stopped).
+        await land_cancellation()
         call = calls[position]
         tool = agent.tools_by_name.get(call["name"])
         if tool is None:

@@ -354,7 +354,11 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
             raise StopAsyncIteration
         loop = current_loop()
         if loop is None:
-            raise RuntimeError("to_async_iterator() must be iterated inside an event loop")
+            raise UsageError(
+                "an async iterator of a stream (astream(), to_async_iterator(), async for) "
+                "runs only inside an asyncio or trio event loop; iterate it under "
+                "asyncio.run(...) or trio.run(...), or use the sync stream() / for loop instead"
+            )
         if not self._started:
             self._started = True
             sink = self._sink.attach(loop)

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
 from ._exceptions import InvalidMessageError
 from ._messages import (
     AIMessage,
@@ -197,7 +195,4 @@ def _read_tool_calls(items: list[Any]) -> tuple[list[Any], list[InvalidToolCall]
 
 
 def _validated(cls: type[_M], data: dict[str, Any]) -> _M:
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidMessageError(f"not a valid {cls.__name__}: {exc}") from exc
+    return cls.model_validate(data)  # the messages raise InvalidMessageError themselves

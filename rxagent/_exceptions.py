@@ -7,6 +7,7 @@ a stream going quiet for too long), so that callers can catch one without the ot
     RxAgentError
     ├── UsageError                       the caller asked for something that cannot work
     │   ├── InvalidMessageError          (also ValueError) a message or dict that is not one
+    │   ├── InvalidToolArgumentsError    (also ValueError) arguments a tool's schema refuses
     │   ├── ToolDefinitionError          (also TypeError) a function that cannot become a tool
     │   ├── ModelSpecError               (also ValueError) a model string nobody can resolve
     │   └── MissingAPIKeyError           a provider with no key to send
@@ -34,6 +35,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# The roots live one layer down so that the message types can raise InvalidMessageError
+# without importing this module (which imports them to type ``partial``); same classes.
+from ._exception_roots import InvalidMessageError, RxAgentError, UsageError
+
 if TYPE_CHECKING:
     from ._messages import AIMessageChunk
 
@@ -44,6 +49,7 @@ __all__ = [
     "FirstTokenTimeoutError",
     "IdleTimeoutError",
     "InvalidMessageError",
+    "InvalidToolArgumentsError",
     "MissingAPIKeyError",
     "ModelCallError",
     "ModelCallIdleTimeoutError",
@@ -62,16 +68,12 @@ __all__ = [
 ]
 
 
-class RxAgentError(Exception):
-    """The root of every exception rxagent raises on purpose."""
+class InvalidToolArgumentsError(UsageError, ValueError):
+    """Arguments given to a tool's ``invoke()``/``ainvoke()`` that its schema refuses; the
+    message names each bad argument, and ``__cause__`` is pydantic's ``ValidationError``.
 
-
-class UsageError(RxAgentError):
-    """The caller asked for something that cannot work; fix the call, not the run."""
-
-
-class InvalidMessageError(UsageError, ValueError):
-    """A value given as a message is not one (and cannot be read as one)."""
+    (In a run, the model gets the same description as an error ``ToolMessage`` instead.)
+    """
 
 
 class ToolDefinitionError(UsageError, TypeError):

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 from reactivex import abc
 
 from ._exceptions import UsageError
@@ -29,6 +30,8 @@ __all__ = [
     "claim_for_asyncio",
     "collect_spawned",
     "current_loop",
+    "inside_spawned_work",
+    "land_cancellation",
     "spawn",
     "waker",
 ]
@@ -111,6 +114,10 @@ _spawned_into: ContextVar[tuple[int, list[Spawned]] | None] = ContextVar(
 
 _waiters_lock = threading.Lock()
 
+# The spawned work that the running task belongs to (set in each spawned task's own context,
+# so nested tasks and the work they spawn see it).
+_current: ContextVar[Spawned | None] = ContextVar("rxagent_current_spawned", default=None)
+
 
 class Spawned(abc.DisposableBase):
     """One spawned producer: cancel it from any thread, or wait for it to be over.
@@ -120,10 +127,12 @@ class Spawned(abc.DisposableBase):
     an event (or a reactivex Disposable, with its lock) per handle cost more than the rest.
     """
 
-    __slots__ = ("_cancelled", "_done", "_loop", "_scope", "_waiters")
+    __slots__ = ("_cancelled", "_done", "_loop", "_parent", "_scope", "_waiters")
 
-    def __init__(self, loop: LoopHandle) -> None:
+    def __init__(self, loop: LoopHandle, parent: Spawned | None = None) -> None:
         self._loop = loop
+        # The work this was spawned from, on the same loop: its cancellation is this one's.
+        self._parent = parent
         self._scope: anyio.CancelScope | None = None
         self._cancelled = False
         self._done = False
@@ -168,6 +177,19 @@ class Spawned(abc.DisposableBase):
     def dispose(self) -> None:
         """Cancel the producer (the subscription's dispose)."""
         self.cancel()
+
+    def _land_pending(self) -> bool:
+        """On this handle's loop: whether this work or the work it was spawned from was
+        cancelled; a cancellation that another thread asked for and that has not reached the
+        loop yet (it waits behind whatever the loop had queued) lands now."""
+        found = False
+        handle: Spawned | None = self
+        while handle is not None:
+            if handle._cancelled:
+                found = True
+                handle._cancel_on_loop()
+            handle = handle._parent
+        return found
 
     def _cancel_on_loop(self) -> None:
         if self._scope is not None:
@@ -219,7 +241,10 @@ def spawn(
             )
     elif loop is None:
         loop = background_loop()
-    handle = Spawned(loop)
+    parent = _current.get()
+    handle = Spawned(
+        loop, parent if parent is not None and parent._loop.thread_id == loop.thread_id else None
+    )
     collector = _spawned_into.get()
     if collector is not None and collector[0] == loop.thread_id:
         # Only work on the collector's own loop. A model called by a sync tool runs on the
@@ -228,11 +253,16 @@ def spawn(
         collector[1].append(handle)
 
     async def guarded() -> None:
+        _current.set(handle)  # in this task's own context (a copy made for it below)
         try:
             with anyio.CancelScope() as scope:
                 handle._scope = scope
-                if handle._cancelled:
-                    scope.cancel()
+                # Cancelled before it started, or the work that spawned it was (from another
+                # thread, with the cancellation still queued behind this start): never start
+                # it, since work() runs up to its first checkpoint before a cancel could land.
+                if handle._land_pending():
+                    handle._cancelled = True
+                    return
                 try:
                     await work()
                 except Exception as exc:
@@ -256,6 +286,33 @@ def spawn(
 
         trio.lowlevel.spawn_system_task(guarded, context=context)
     return handle
+
+
+def inside_spawned_work() -> bool:
+    """Whether the code running now is part of work spawned on this thread's running loop
+    (a run, a model call, an async tool of a run), rather than code the loop runs for
+    somebody else (a notebook cell)."""
+    handle = _current.get()
+    return handle is not None and handle._loop.thread_id == threading.get_ident()
+
+
+async def land_cancellation() -> None:
+    """Raise the cancellation of the spawned work this task runs in if it was cancelled, even
+    when the cancellation (asked for from another thread) has not reached the loop yet.
+
+    Called before starting something that the other side sees, such as a model request or a
+    tool call: ``dispose()`` from another thread sets the flag at once, while the scope is
+    cancelled only when the loop gets to it, after whatever it had queued. A no-op outside
+    spawned work, or on another loop than the work's (a sync tool's own loop, which the tool
+    waits for).
+    """
+    handle = _current.get()
+    if (
+        handle is not None
+        and handle._loop.thread_id == threading.get_ident()
+        and handle._land_pending()
+    ):
+        await anyio.lowlevel.checkpoint_if_cancelled()
 
 
 class collect_spawned:

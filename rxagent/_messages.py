@@ -9,7 +9,8 @@ The messages modules, from the bottom up; each imports only modules before it in
 - ``_construct.py``: building models without validation, from their fields;
 - ``_messages.py``, this module: the types, ``+`` and :class:`ChunkAccumulator`;
 - ``_exceptions.py``, which imports this module to type ``ModelCallError.partial``: so the
-  modules before it raise none of rxagent's exceptions (``_convert.py`` does);
+  modules before it take the one error they raise, :class:`InvalidMessageError`, from
+  ``_exception_roots.py`` below them, where the tree's roots live;
 - ``_chunks.py``: ``make_chunk`` and ``text_chunk``, the per-token builders;
 - ``_convert.py``: ``to_message``/``to_messages``, reading dicts, tuples and strings.
 """
@@ -19,12 +20,13 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, ClassVar, Literal, NotRequired, TypeAlias, cast
+from typing import Annotated, Any, ClassVar, Literal, NotRequired, Self, TypeAlias, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from ._construct import build, fields_of
+from ._exception_roots import InvalidMessageError
 from ._merge import ChunkMerger, clone, fold_fragments, ordered_usage
 
 __all__ = [
@@ -142,7 +144,26 @@ class BaseMessage(BaseModel):
             if "content" in data:
                 raise TypeError("content was given both positionally and by keyword")
             data["content"] = content
-        super().__init__(**data)
+        try:  # free until it raises (Python 3.11's zero-cost try)
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidMessageError(f"not a valid {type(self).__name__}: {exc}") from exc
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """Pydantic's ``model_validate``, raising :class:`InvalidMessageError` instead."""
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as exc:
+            raise InvalidMessageError(f"not a valid {cls.__name__}: {exc}") from exc
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """Pydantic's ``model_validate_json``, raising :class:`InvalidMessageError` instead."""
+        try:
+            return super().model_validate_json(json_data, **options)
+        except ValidationError as exc:
+            raise InvalidMessageError(f"not a valid {cls.__name__}: {exc}") from exc
 
     @property
     def text(self) -> str:

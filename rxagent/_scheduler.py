@@ -32,7 +32,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from ._demand import subscription_demand
-from ._threads import run_in_thread
+from ._threads import run_in_thread, sync_code_in_place
 
 __all__ = ["SyncToolPlacement", "holds_the_loop", "note_reaches_run", "when_cancelled"]
 
@@ -151,6 +151,8 @@ class SyncToolPlacement:
             # A model called from here must not wait on the run's demand: the consumer
             # cannot take anything while this call holds its event loop.
             context.run(subscription_demand.set, None)
+            # And it may block the loop to call a model with invoke(): it holds it anyway.
+            context.run(sync_code_in_place.set, True)
             return self._timed(context, func, kwargs, record)
         record = _CallRecord(in_place=False)
         context.run(_current_call.set, record)

@@ -11,13 +11,20 @@ import contextvars
 import queue
 import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 import anyio
 
-from ._loops import background_loop, claim_for_asyncio, current_loop
+from ._exceptions import UsageError
+from ._loops import background_loop, claim_for_asyncio, current_loop, inside_spawned_work
 
-__all__ = ["run_in_thread", "run_sync"]
+__all__ = ["run_in_thread", "run_sync", "sync_code_in_place"]
+
+sync_code_in_place: ContextVar[bool] = ContextVar("rxagent_sync_code_in_place", default=False)
+"""True in the context of a sync function that a run calls on its loop's thread by design (a
+sync tool placed in place, ``rxagent/_scheduler.py``): :func:`run_sync` may then block that
+loop for the moment the tool takes, as documented there."""
 
 _T = TypeVar("_T")
 
@@ -29,9 +36,21 @@ def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
     On the background loop's own thread (sync code called from a run there, such as a tool
     running in place) that loop cannot serve us, so the work gets a fresh loop in a worker
     thread instead.
+
+    Raises:
+        UsageError: called from a run's async code on the run's own loop (an async tool),
+            which would block that loop; outside any run (a notebook cell) it is fine.
     """
     if current_loop() is None:
         return asyncio.run(_call(work))
+    if inside_spawned_work() and not sync_code_in_place.get():
+        # Async code of a run (an async tool, say) on the run's own loop: waiting here would
+        # stop that loop, and with it the run's consumer and every other run on it.
+        raise UsageError(
+            "invoke() inside a run's async code (an async tool) would block the event loop "
+            "the run needs: use 'await model.ainvoke(...)' (or 'await tool.ainvoke(...)') "
+            "there; invoke() is for sync code, such as a sync tool"
+        )
     background = background_loop()
     if background.thread_id != threading.get_ident():
         return asyncio.run_coroutine_threadsafe(_call(work), background.loop).result()

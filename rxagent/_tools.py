@@ -14,15 +14,15 @@ it is quick) is decided by :mod:`rxagent._scheduler`, which owns that policy.
 from __future__ import annotations
 
 import contextvars
-import copy
 import functools
 import inspect
 import json
 import re
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, overload
+from typing import Annotated, Any, NamedTuple, overload
 
 import anyio
 import anyio.lowlevel
@@ -32,7 +32,7 @@ from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from ._exceptions import ToolDefinitionError
+from ._exceptions import InvalidToolArgumentsError, ToolDefinitionError
 from ._messages import ToolCall, ToolMessage
 from ._scheduler import SyncToolPlacement
 from ._writer import StreamWriter, current_writer
@@ -108,17 +108,17 @@ class BaseTool:
         thread: bool | None = None,
     ) -> None:
         _check_callable(func)
-        self.func = func
-        self.name = _tool_name(func, name)
-        summary, arg_docs = _parse_docstring(_docstring(func))
-        self.description = (
-            inspect.cleandoc(description).strip() if description is not None else summary
-        )
-        self.is_async = _is_async(func)
-        self.args_schema, self._params, self._writer_params = _args_model(func, self.name, arg_docs)
-        self._parameters = _parameters_schema(self.args_schema, self.name)
         if thread is not None and not isinstance(thread, bool):
             raise ToolDefinitionError(f"thread must be True, False or None, got {thread!r}")
+        derived = derive(func, name, description)
+        self.func = func
+        self.name = derived.name
+        self.description = derived.description
+        self.is_async = derived.is_async
+        self.args_schema = derived.args_schema
+        self._params = derived.params
+        self._writer_params = derived.writer_params
+        self._parameters = derived.parameters
         # A tool that takes its writer as a parameter reaches for the run on every call.
         self._placement = SyncToolPlacement(thread, reaches_run=bool(self._writer_params))
 
@@ -141,7 +141,7 @@ class BaseTool:
         return {
             "name": self.name,
             "description": self.description,
-            "parameters": copy.deepcopy(self._parameters),
+            "parameters": _copy_json(self._parameters),
         }
 
     # -- running --------------------------------------------------------------------------
@@ -151,17 +151,17 @@ class BaseTool:
     ) -> Any:
         """Validate ``args`` and call the tool in this thread; return what it returns.
 
-        For unit tests and direct use. Nothing is caught: a bad argument raises pydantic's
-        ``ValidationError``, an exception in the tool propagates. An async tool is run to
-        completion on a private event loop (on a background one when this thread already runs
-        a loop, as in a notebook).
+        For unit tests and direct use. A bad argument raises
+        :class:`~rxagent.InvalidToolArgumentsError`; an exception in the tool propagates. An
+        async tool is run to completion on a private event loop (on a background one when this
+        thread already runs a loop, as in a notebook).
 
         Args:
             args: the arguments by name, as the model would send them.
             writer: the writer the tool gets; by default the current one, which outside a run
                 discards what it is given.
         """
-        kwargs = self._validate(args)
+        kwargs = self._checked(args)
         chosen = writer if writer is not None else current_writer.get()
         if self.is_async:
             from ._threads import run_sync  # here: only this case needs it
@@ -178,14 +178,14 @@ class BaseTool:
     ) -> Any:
         """Validate ``args`` and run the tool as :meth:`arun` does; return what it returns.
 
-        Nothing is caught: a bad argument raises pydantic's ``ValidationError``, an exception
-        in the tool propagates.
+        A bad argument raises :class:`~rxagent.InvalidToolArgumentsError`; an exception in
+        the tool propagates.
 
         Args:
             args: the arguments by name, as the model would send them.
             writer: the writer the tool gets; by default the current one.
         """
-        kwargs = self._validate(args)
+        kwargs = self._checked(args)
         return await self._acall(kwargs, writer if writer is not None else current_writer.get())
 
     async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
@@ -247,6 +247,13 @@ class BaseTool:
         return f"BaseTool(name={self.name!r})"
 
     # -- internals ------------------------------------------------------------------------
+
+    def _checked(self, args: Any) -> dict[str, Any]:
+        """:meth:`_validate` for direct calls: the failure in rxagent's tree."""
+        try:
+            return self._validate(args)
+        except ValidationError as exc:
+            raise InvalidToolArgumentsError(_describe_invalid_args(self.name, exc)) from exc
 
     def _validate(self, args: Any) -> dict[str, Any]:
         checked = self.args_schema.model_validate({} if args is None else args)
@@ -384,6 +391,90 @@ def as_tool(obj: object) -> BaseTool:
             "a BaseTool, or an object with an as_tool() method"
         )
     return BaseTool(obj)
+
+
+# -- what a tool derives from its function, once per function ------------------------------
+
+
+class Derived(NamedTuple):
+    """What :class:`BaseTool` derives from a function, its name and description: the same
+    for every tool made from them, so built once (pydantic's model alone costs milliseconds)
+    and shared. Nothing here is changed after it is built; the per-tool state (where a sync
+    tool runs, ``rxagent/_scheduler.py``) stays on each :class:`BaseTool`."""
+
+    name: str
+    description: str
+    is_async: bool
+    args_schema: type[BaseModel]
+    params: Mapping[str, str]  # field name -> parameter name
+    writer_params: tuple[str, ...]
+    parameters: dict[str, Any]  # the JSON schema; tool_spec() hands out deep copies
+
+
+# Function -> {(bound?, name, description): (fingerprint, Derived)}. Weak, so a function's
+# entry goes with it. Only plain functions and methods bound to them are kept: a method's
+# derivation depends on its function alone (its instance changes neither signature, hints nor
+# docstring), so ``obj.method`` made anew each time still finds its entry. Partials and
+# callable objects are derived every time.
+_DERIVED: weakref.WeakKeyDictionary[
+    types.FunctionType,
+    dict[tuple[bool, str | None, str | None], tuple[tuple[object, ...], Derived]],
+] = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(function: types.FunctionType) -> tuple[object, ...]:
+    # What a derivation reads from a function and code may reassign later (a decorator that
+    # sets __doc__ or __signature__, a test that swaps defaults): compared by identity, so a
+    # reassigned attribute derives the tool afresh.
+    return (
+        function.__code__,
+        function.__defaults__,
+        function.__kwdefaults__,
+        function.__doc__,
+        function.__annotations__,
+        getattr(function, "__signature__", None),
+        getattr(function, "__wrapped__", None),
+    )
+
+
+def derive(func: Callable[..., Any], name: str | None, description: str | None) -> Derived:
+    """What a tool made from ``func`` is, from the cache when ``func`` was seen with the same
+    ``name`` and ``description``. A definition error is raised every time (never cached)."""
+    bound = isinstance(func, types.MethodType)
+    function = func.__func__ if isinstance(func, types.MethodType) else func
+    if not isinstance(function, types.FunctionType):
+        return derive_uncached(func, name, description)
+    fingerprint = _fingerprint(function)
+    entries = _DERIVED.get(function)
+    if entries is None:
+        entries = _DERIVED.setdefault(function, {})
+    key = (bound, name, description)
+    found = entries.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], fingerprint, strict=True)):
+        return found[1]
+    derived = derive_uncached(func, name, description)
+    entries[key] = (fingerprint, derived)
+    return derived
+
+
+def derive_uncached(
+    func: Callable[..., Any], name: str | None, description: str | None
+) -> Derived:
+    """:func:`derive` without the cache (the reference in ``bench/tool_schemas.py``)."""
+    tool_name = _tool_name(func, name)
+    summary, arg_docs = _parse_docstring(_docstring(func))
+    args_schema, params, writer_params = _args_model(func, tool_name, arg_docs)
+    return Derived(
+        name=tool_name,
+        description=(
+            inspect.cleandoc(description).strip() if description is not None else summary
+        ),
+        is_async=_is_async(func),
+        args_schema=args_schema,
+        params=types.MappingProxyType(params),
+        writer_params=writer_params,
+        parameters=_parameters_schema(args_schema, tool_name),
+    )
 
 
 # -- definition helpers -------------------------------------------------------------------
@@ -635,6 +726,17 @@ def _parameters_schema(model: type[BaseModel], tool_name: str) -> dict[str, Any]
     schema.pop("title", None)  # the tool's name, already given next to the schema
     schema.setdefault("properties", {})  # some providers insist on it, even for no arguments
     return schema
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of a JSON tree (dicts, lists, and immutable leaves, which are shared): what
+    ``copy.deepcopy`` gives for one, several times faster, which matters once the schema
+    itself is no longer built per tool."""
+    if type(value) is dict:
+        return {key: _copy_json(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy_json(item) for item in value]
+    return value
 
 
 # -- running helpers ----------------------------------------------------------------------

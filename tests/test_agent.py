@@ -591,9 +591,11 @@ def test_a_sync_stream_inside_a_tool_on_the_background_loop_is_a_clear_error() -
     assert "UsageError" in message.content and "background loop" in message.content
 
 
-def _waiting_agent(cancelled: Any) -> Any:
+def _waiting_agent(cancelled: Any, started: threading.Event | None = None) -> Any:
     async def wait_forever() -> str:
         """Never returns on its own."""
+        if started is not None:
+            started.set()
         try:
             await anyio.sleep_forever()
         finally:
@@ -748,8 +750,11 @@ def test_disposing_observe_cancels_the_run_and_nothing_arrives_after() -> None:
         if part["type"] == "updates":
             waiting.set()
 
-    subscription = _waiting_agent(cancelled).observe(QUESTION).subscribe(on_next)
+    started = threading.Event()
+    subscription = _waiting_agent(cancelled, started).observe(QUESTION).subscribe(on_next)
     assert waiting.wait(10)
+    # Disposed while the tool is under way: disposed any earlier, the tool never starts.
+    assert started.wait(10)
     subscription.dispose()
     at_dispose = len(seen)
     assert cancelled.wait(10)  # the cancelled tool unwound: nothing of the run is left

@@ -55,3 +55,14 @@ def test_instructions_workloads_run_and_the_counting_works() -> None:
     (row,) = [line for line in out.splitlines() if line.startswith("| custom-sync")]
     per_event = float(row.split("|")[2].split()[0].replace(",", ""))
     assert per_event > 0
+
+
+def test_tool_schemas_runs_both_variants() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "tool_schemas.py"), "--agents", "5", "--repeat", "1",
+         "--json"],
+        check=True, capture_output=True, text=True, timeout=300,
+    ).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["variant"] for row in rows] == ["uncached", "cached"]
+    assert all(row["agents"] == 5 for row in rows)

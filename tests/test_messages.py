@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 import rxagent.messages as public
 from rxagent import InvalidMessageError, UsageError
@@ -225,12 +225,12 @@ def test_tool_calls_get_their_type_and_id_filled_in() -> None:
 
 
 def test_a_tool_call_with_the_wrong_type_is_rejected() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidMessageError):
         AIMessage(content="", tool_calls=[{"name": "f", "args": {}, "id": "c", "type": "nope"}])  # type: ignore[typeddict-item]
 
 
 def test_unknown_fields_are_rejected() -> None:
-    with pytest.raises(ValidationError, match="tool_call"):
+    with pytest.raises(InvalidMessageError, match="tool_call"):
         AIMessage(content="", tool_call=[])  # type: ignore[call-arg]
 
 

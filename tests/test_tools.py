@@ -11,7 +11,7 @@ import anyio.to_thread
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from rxagent._exceptions import ToolDefinitionError
+from rxagent._exceptions import InvalidToolArgumentsError, ToolDefinitionError
 from rxagent._messages import ToolCall, ToolMessage
 from rxagent._writer import current_writer
 from rxagent.tools import BaseTool, StreamWriter, as_tool, get_stream_writer, tool
@@ -466,7 +466,7 @@ def test_invoke_validates_and_coerces() -> None:
     assert n == 3
     assert address == Address(street="Main", zip_code="")
     assert tags is None
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidToolArgumentsError, match="n: "):
         f.invoke({"n": "three", "address": {"street": "Main"}})
 
 
@@ -813,7 +813,7 @@ def test_a_writer_argument_from_the_model_is_refused() -> None:
         """F."""
         return "ok"
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidToolArgumentsError, match="writer"):
         f.invoke({"writer": "hijack"})
 
 

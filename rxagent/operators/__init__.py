@@ -22,7 +22,7 @@ Every operator returns a function from Observable to Observable, so they compose
   :func:`share`, :func:`replay`.
 """
 
-from ._backpressure import BackpressureStrategy, backpressure
+from ._backpressure import Backpressure, BackpressureStatistics, BackpressureStrategy, backpressure
 from ._modes import MODES, custom, messages, parts, stream_mode, updates, values
 from ._projections import (
     accumulate,
@@ -41,6 +41,8 @@ from ._timeouts import first_token_timeout, idle_timeout
 
 __all__ = [
     "MODES",
+    "Backpressure",
+    "BackpressureStatistics",
     "BackpressureStrategy",
     "accumulate",
     "backpressure",

@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Literal, TypeAlias, TypeVar
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeAlias, TypeVar
 
 import reactivex
 from reactivex import abc
@@ -23,7 +24,7 @@ from .._demand import Demand, subscription_demand
 from .._exceptions import BufferOverflowError, UsageError
 from .._loops import current_loop
 
-__all__ = ["BackpressureStrategy", "backpressure"]
+__all__ = ["Backpressure", "BackpressureStatistics", "BackpressureStrategy", "backpressure"]
 
 _T = TypeVar("_T")
 
@@ -60,7 +61,7 @@ def backpressure(
     strategy: BackpressureStrategy = "pause",
     *,
     scheduler: abc.SchedulerBase | None = None,
-) -> Callable[[reactivex.Observable[_T]], reactivex.Observable[_T]]:
+) -> Backpressure[_T]:
     """Deliver items on ``scheduler`` through a buffer of ``max_buffer`` items.
 
     The consumer (everything downstream) runs on ``scheduler``, one item at a time, in order,
@@ -88,6 +89,13 @@ def backpressure(
     Errors and completion are delivered after every buffered item. Disposing stops delivery
     and cancels the run.
 
+    The operator's :meth:`~Backpressure.statistics` tells how full its buffers are, whether
+    it holds the producers, and how much it has dropped, as anyio's memory streams do::
+
+        buffered = rxo.backpressure(64, "drop_oldest")
+        agent.observe(inputs).pipe(buffered).subscribe(slow_consumer)
+        buffered.statistics()  # BackpressureStatistics(buffered=64, ..., dropped=1200)
+
     Args:
         max_buffer: the high-water mark; "pause" releases the producers at half of it.
         strategy: what to do when the buffer is full.
@@ -101,11 +109,95 @@ def backpressure(
     if strategy not in _STRATEGIES:
         raise UsageError(f"unknown backpressure strategy {strategy!r}; choose from {_STRATEGIES}")
 
-    def operator(source: reactivex.Observable[_T]) -> reactivex.Observable[_T]:
+    return Backpressure(max_buffer, strategy, scheduler)
+
+
+@dataclass(frozen=True)
+class BackpressureStatistics:
+    """What a :func:`backpressure` operator's buffers hold and have done, over every
+    subscription it has served (the counts add up; ``buffered`` and ``holding`` are now).
+
+    Attributes:
+        max_buffer: the high-water mark, as given.
+        strategy: the strategy, as given.
+        subscriptions: subscriptions still delivering.
+        buffered: items waiting for the consumer now.
+        peak_buffered: the most items one buffer has held at once.
+        holding: whether a buffer holds the run's producers now (``"pause"`` at high water).
+        delivered: items handed to the consumer.
+        dropped: items given up to make room (``drop_oldest``, ``drop_newest``, ``latest``).
+    """
+
+    max_buffer: int
+    strategy: str
+    subscriptions: int
+    buffered: int
+    peak_buffered: int
+    holding: bool
+    delivered: int
+    dropped: int
+
+
+class Backpressure(Generic[_T]):
+    """The operator that :func:`backpressure` returns: apply it with ``pipe``, ask it for
+    :meth:`statistics`."""
+
+    def __init__(
+        self, max_buffer: int, strategy: str, scheduler: abc.SchedulerBase | None
+    ) -> None:
+        self.max_buffer = max_buffer
+        self.strategy = strategy
+        self._scheduler = scheduler
+        self._lock = threading.Lock()
+        self._live: set[_Buffer[_T]] = set()
+        # What buffers that have ended delivered and dropped, and the most they held.
+        self._delivered = 0
+        self._dropped = 0
+        self._peak = 0
+
+    def statistics(self) -> BackpressureStatistics:
+        """A snapshot of the buffers (see :class:`BackpressureStatistics`); from any thread."""
+        with self._lock:
+            live = list(self._live)
+            delivered, dropped, peak = self._delivered, self._dropped, self._peak
+        buffered = 0
+        holding = False
+        for buffer in live:
+            with buffer._lock:
+                buffered += len(buffer._items)
+                holding = holding or buffer._held
+                delivered += buffer.delivered
+                dropped += buffer.dropped
+                peak = max(peak, buffer.peak)
+        return BackpressureStatistics(
+            max_buffer=self.max_buffer,
+            strategy=self.strategy,
+            subscriptions=len(live),
+            buffered=buffered,
+            peak_buffered=peak,
+            holding=holding,
+            delivered=delivered,
+            dropped=dropped,
+        )
+
+    def _retire(self, buffer: _Buffer[_T]) -> None:
+        # Called once per buffer, when it stops: its counts join the totals.
+        with self._lock:
+            if buffer in self._live:
+                self._live.discard(buffer)
+                self._delivered += buffer.delivered
+                self._dropped += buffer.dropped
+                self._peak = max(self._peak, buffer.peak)
+
+    def __call__(self, source: reactivex.Observable[_T]) -> reactivex.Observable[_T]:
+        max_buffer, strategy, scheduler = self.max_buffer, self.strategy, self._scheduler
+
         def subscribe(
             observer: abc.ObserverBase[_T], subscribe_scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            buffer = _Buffer(observer, max_buffer, strategy, _submitter(scheduler))
+            buffer = _Buffer(observer, max_buffer, strategy, _submitter(scheduler), self._retire)
+            with self._lock:
+                self._live.add(buffer)
             # The producers upstream obey our demand; whoever holds ours from downstream (an
             # iterator at its own high-water mark) holds the producers too.
             downstream = subscription_demand.get()
@@ -131,8 +223,6 @@ def backpressure(
 
         return reactivex.create(subscribe)
 
-    return operator
-
 
 class _Buffer(abc.ObserverBase[_T]):
     """The queue, the drain loop on the consumer's scheduler, and the demand it holds."""
@@ -143,8 +233,14 @@ class _Buffer(abc.ObserverBase[_T]):
         high: int,
         strategy: str,
         submit: Callable[[Callable[[], None]], None],
+        retire: Callable[[_Buffer[_T]], None],
     ) -> None:
         self.observer = observer
+        self.retire = retire
+        # Counted under the lock, for statistics().
+        self.delivered = 0
+        self.dropped = 0
+        self.peak = 0
         self.high = high
         self.low = high // 2
         self.strategy = strategy
@@ -169,18 +265,23 @@ class _Buffer(abc.ObserverBase[_T]):
             items = self._items
             if len(items) < self.high or self.strategy == "pause":
                 items.append(value)
+                if len(items) > self.peak:
+                    self.peak = len(items)
             elif self.strategy == "drop_oldest":
                 items.popleft()
                 items.append(value)
+                self.dropped += 1
             elif self.strategy == "latest":
                 items[-1] = value
+                self.dropped += 1
             elif self.strategy == "error":
                 overflow = True
                 self._error = BufferOverflowError(
                     f"the consumer fell {self.high} items behind (backpressure strategy "
                     "'error'); the run was cancelled"
                 )
-            # "drop_newest": the new item goes nowhere.
+            else:  # "drop_newest": the new item goes nowhere
+                self.dropped += 1
             hold = self.strategy == "pause" and not self._held and len(items) >= self.high
             if hold:
                 self._held = True
@@ -222,6 +323,7 @@ class _Buffer(abc.ObserverBase[_T]):
                     return
                 if self._items:
                     item = self._items.popleft()
+                    self.delivered += 1
                     if self._held and len(self._items) <= self.low:
                         self._held = False
                         release = True
@@ -232,6 +334,7 @@ class _Buffer(abc.ObserverBase[_T]):
                     self._draining = False
                     return
             if ending:  # the buffer is empty and the end has come: it goes out last
+                self.retire(self)
                 if self._error is not None:
                     observer.on_error(self._error)
                 else:
@@ -250,4 +353,5 @@ class _Buffer(abc.ObserverBase[_T]):
             self._held = False
         if release:
             self.demand.release()
+        self.retire(self)
 
