@@ -43,7 +43,7 @@ from ._base import DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
 from ._retry import is_transient_error
-from ._sse import ServerSentEvent
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 
 __all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
 
@@ -83,6 +83,9 @@ class ChatOpenAI(HTTPChatModel):
         disable_streaming: ``True`` delivers each reply as one chunk; ``"tool_calling"``
             delivers tool calls whole.
         tags: reported in stream metadata.
+        max_event_size: the most characters one server-sent event may hold (16 MiB by
+            default; ``None`` for no limit); a larger one fails the call with
+            :class:`~rxagent.StreamProtocolError`.
         **params: more request fields (``temperature``, ``max_completion_tokens``,
             ``reasoning_effort``...); keyword arguments of a call override them.
     """
@@ -106,6 +109,7 @@ class ChatOpenAI(HTTPChatModel):
         stream_usage: bool = True,
         disable_streaming: DisableStreaming = False,
         tags: Sequence[str] = (),
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
         **params: Any,
     ) -> None:
         super().__init__(
@@ -118,6 +122,7 @@ class ChatOpenAI(HTTPChatModel):
             default_headers=default_headers,
             disable_streaming=disable_streaming,
             tags=tags,
+            max_event_size=max_event_size,
             **params,
         )
         self.stream_usage = stream_usage
