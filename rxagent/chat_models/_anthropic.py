@@ -35,7 +35,7 @@ from .._messages import (
     ToolMessage,
     UsageMetadata,
 )
-from ._base import DisableStreaming, ToolSpec
+from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
 from ._retry import is_transient_error
@@ -293,15 +293,28 @@ def _assistant_blocks(message: AIMessage) -> list[dict[str, Any]]:
         block = _text_block(item) if isinstance(item, str) else _assistant_block(item)
         if block is not None:
             blocks.append(block)
+    invalid = [bad for bad in message.invalid_tool_calls if bad.get("id")]
+    # An invalid call's input must still be an object, so it goes back as {}; the text the
+    # model wrote for it goes back too, as a text block in the same turn, so that the model
+    # sees what it sent when the error result that follows asks for it again.
+    blocks.extend(
+        {"type": "text", "text": f"(the arguments of call {bad['id']}, not valid JSON: "
+                                 f"{bad['args']})"}
+        for bad in invalid
+        if bad.get("args")
+    )
     blocks.extend(
         {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["args"]}
         for call in message.tool_calls
     )
-    # An invalid call's arguments could not be read; the tool result that follows says so.
     blocks.extend(
-        {"type": "tool_use", "id": bad["id"], "name": bad["name"] or "", "input": {}}
-        for bad in message.invalid_tool_calls
-        if bad.get("id")
+        {
+            "type": "tool_use",
+            "id": bad["id"],
+            "name": bad.get("name") or UNNAMED_TOOL,
+            "input": {},
+        }
+        for bad in invalid
     )
     return blocks
 

@@ -12,6 +12,7 @@ then ``data: [DONE]``. What real servers do that the happy path does not:
 - ``reasoning_content`` (DeepSeek) or ``reasoning`` (OpenRouter, Ollama) deltas, emitted as
   ``{"type": "reasoning", "reasoning": ...}`` content blocks;
 - ``refusal`` deltas, emitted as text and kept whole in ``response_metadata["refusal"]``;
+- the usage under ``x_groq.usage`` (Groq) instead of ``usage``;
 - ``finish_reason: "length"`` cutting tool-call arguments short (an invalid tool call after the
   merge, not a crash);
 - ``data: {"error": {...}}`` after HTTP 200, raised as :class:`~rxagent.StreamProtocolError`
@@ -39,7 +40,7 @@ from .._messages import (
     ToolMessage,
     UsageMetadata,
 )
-from ._base import DisableStreaming, ToolSpec
+from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
 from ._retry import is_transient_error
@@ -265,11 +266,16 @@ def _assistant(message: AIMessage) -> dict[str, Any]:
         }
         for call in message.tool_calls
     ]
+    # An invalid call goes back as the model sent it, its arguments the raw text (the API
+    # takes any string there), so that the error result answering it has a call to answer.
     calls.extend(
         {
             "id": bad["id"],
             "type": "function",
-            "function": {"name": bad["name"] or "", "arguments": bad["args"] or ""},
+            "function": {
+                "name": bad.get("name") or UNNAMED_TOOL,
+                "arguments": bad.get("args") or "",
+            },
         }
         for bad in message.invalid_tool_calls
         if bad.get("id")
@@ -368,6 +374,8 @@ class OpenAIStreamParser:
     def _chunk_of(self, payload: dict[str, Any]) -> AIMessageChunk | None:
         # The first choice's delta as a chunk; on the way, the usage and the finish reason.
         usage = payload.get("usage")
+        if not usage and "x_groq" in payload:
+            usage = payload["x_groq"].get("usage")  # Groq's place: {"x_groq": {"usage": {...}}}
         if usage:
             self._usage = usage  # cumulative where servers send it more than once
         choices = payload.get("choices")

@@ -57,7 +57,7 @@ JSON = st.recursive(
         st.sampled_from(
             ["choices", "delta", "content", "tool_calls", "function", "index", "id", "name",
              "arguments", "usage", "type", "text", "message", "content_block", "input",
-             "partial_json", "thinking", "signature", "stop_reason", "model", "x"]
+             "partial_json", "thinking", "signature", "stop_reason", "model", "x_groq", "x"]
         )
         | st.text(max_size=4),
         inner,
