@@ -35,11 +35,11 @@ from .._messages import (
     ToolMessage,
     UsageMetadata,
 )
-from ._base import DisableStreaming, ToolSpec
-from ._errors import error_message
+from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
+from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
 from ._retry import is_transient_error
-from ._sse import ServerSentEvent
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -98,6 +98,9 @@ class ChatAnthropic(HTTPChatModel):
         disable_streaming: ``True`` delivers each reply as one chunk; ``"tool_calling"``
             delivers tool calls whole.
         tags: reported in stream metadata.
+        max_event_size: the most characters one server-sent event may hold (16 MiB by
+            default; ``None`` for no limit); a larger one fails the call with
+            :class:`~rxagent.StreamProtocolError`.
         **params: more request fields (``temperature``, ``thinking``, ``stop_sequences``...);
             keyword arguments of a call override them.
     """
@@ -121,6 +124,7 @@ class ChatAnthropic(HTTPChatModel):
         default_headers: Mapping[str, str] | None = None,
         disable_streaming: DisableStreaming = False,
         tags: Sequence[str] = (),
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
         **params: Any,
     ) -> None:
         super().__init__(
@@ -133,6 +137,7 @@ class ChatAnthropic(HTTPChatModel):
             default_headers=default_headers,
             disable_streaming=disable_streaming,
             tags=tags,
+            max_event_size=max_event_size,
             **params,
         )
         self.max_tokens = max_tokens
@@ -288,15 +293,28 @@ def _assistant_blocks(message: AIMessage) -> list[dict[str, Any]]:
         block = _text_block(item) if isinstance(item, str) else _assistant_block(item)
         if block is not None:
             blocks.append(block)
+    invalid = [bad for bad in message.invalid_tool_calls if bad.get("id")]
+    # An invalid call's input must still be an object, so it goes back as {}; the text the
+    # model wrote for it goes back too, as a text block in the same turn, so that the model
+    # sees what it sent when the error result that follows asks for it again.
+    blocks.extend(
+        {"type": "text", "text": f"(the arguments of call {bad['id']}, not valid JSON: "
+                                 f"{bad['args']})"}
+        for bad in invalid
+        if bad.get("args")
+    )
     blocks.extend(
         {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["args"]}
         for call in message.tool_calls
     )
-    # An invalid call's arguments could not be read; the tool result that follows says so.
     blocks.extend(
-        {"type": "tool_use", "id": bad["id"], "name": bad["name"] or "", "input": {}}
-        for bad in message.invalid_tool_calls
-        if bad.get("id")
+        {
+            "type": "tool_use",
+            "id": bad["id"],
+            "name": bad.get("name") or UNNAMED_TOOL,
+            "input": {},
+        }
+        for bad in invalid
     )
     return blocks
 
@@ -376,11 +394,18 @@ class AnthropicStreamParser:
         if not isinstance(payload, dict):
             raise self._malformed(data, "a JSON object")
         kind = payload.get("type") or event.event
-        if kind == "content_block_delta":
-            return self._delta(payload)
-        if kind == "content_block_start":
-            return self._start(payload)
-        self._record(kind, payload, data)
+        # One handler around the whole event instead of a check per field: a field of the
+        # wrong shape (a string for the delta, a number for the message) fails where it is
+        # used, and the failure is turned into the tree's error here. The fields that reach a
+        # chunk without being used are checked where they are read.
+        try:
+            if kind == "content_block_delta":
+                return self._delta(payload)
+            if kind == "content_block_start":
+                return self._start(payload)
+            self._record(kind, payload, data)
+        except WRONG_SHAPE as exc:
+            raise wrong_shape(self._label, data, exc) from exc
         return None
 
     def _malformed(self, data: str, what: str) -> StreamProtocolError:
@@ -392,15 +417,18 @@ class AnthropicStreamParser:
         # The events that make no chunk: metadata and usage, the end, an error.
         if kind == "message_start":
             message = payload.get("message") or {}
-            self._response_id = message.get("id") or None
-            self._model = message.get("model") or self._model
+            response_id = message.get("id")
+            self._response_id = expect_str(response_id, "the message id") if response_id else None
+            model = message.get("model")
+            if model:
+                self._model = expect_str(model, "the model")
             self._add_usage(message.get("usage"))
         elif kind == "message_delta":
             delta = payload.get("delta") or {}
             if delta.get("stop_reason"):
-                self._stop_reason = delta["stop_reason"]
+                self._stop_reason = expect_str(delta["stop_reason"], "stop_reason")
             if delta.get("stop_sequence"):
-                self._stop_sequence = delta["stop_sequence"]
+                self._stop_sequence = expect_str(delta["stop_sequence"], "stop_sequence")
             self._add_usage(payload.get("usage"))
         elif kind == "message_stop":
             self.finished = True
@@ -412,23 +440,25 @@ class AnthropicStreamParser:
         # ping, content_block_stop and event types added later need nothing.
 
     def _start(self, payload: dict[str, Any]) -> AIMessageChunk | None:
-        index = payload.get("index")
+        index = _index(payload)
         block = payload.get("content_block") or {}
         kind = block.get("type")
         if kind == "text":
             text = block.get("text")
-            return make_chunk(text, id=self._id) if text else None
+            return make_chunk(expect_str(text, "the text"), id=self._id) if text else None
         if kind == "tool_use":
             arguments = block.get("input")
+            name = block.get("name")
+            call_id = block.get("id")
             return make_chunk(
                 "",
                 id=self._id,
                 tool_call_chunks=[
                     {
-                        "name": block.get("name"),
+                        "name": None if name is None else expect_str(name, "the tool's name"),
                         # Proxies sometimes send the whole input here, and no deltas.
                         "args": json.dumps(arguments) if arguments else "",
-                        "id": block.get("id"),
+                        "id": None if call_id is None else expect_str(call_id, "the call's id"),
                         "index": index,
                         "type": "tool_call_chunk",
                     }
@@ -438,12 +468,17 @@ class AnthropicStreamParser:
             thought = block.get("thinking")
             if not thought and not block.get("signature"):
                 return None
-            start: dict[str, Any] = {"type": "thinking", "thinking": thought or "", "index": index}
+            start: dict[str, Any] = {
+                "type": "thinking",
+                "thinking": expect_str(thought, "the thinking") if thought else "",
+                "index": index,
+            }
             if block.get("signature"):
-                start["signature"] = block["signature"]
+                start["signature"] = expect_str(block["signature"], "the signature")
             return make_chunk([start], id=self._id)
         if kind is None:
             return None
+        expect_str(kind, "the block's type")
         # redacted_thinking and server-side blocks: kept as they came, marked with their index.
         return make_chunk([{**block, "index": index}], id=self._id)
 
@@ -452,11 +487,16 @@ class AnthropicStreamParser:
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text")
-            return text_chunk(text, self._id) if text else None
+            if type(text) is str:
+                return text_chunk(text, self._id) if text else None
+            if text is None:
+                return None
+            raise TypeError(f"the text is a {type(text).__name__}, not a string")
         if kind == "input_json_delta":
             partial = delta.get("partial_json")
             if not partial:
                 return None
+            expect_str(partial, "partial_json")
             return make_chunk(
                 "",
                 id=self._id,
@@ -465,7 +505,7 @@ class AnthropicStreamParser:
                         "name": None,
                         "args": partial,
                         "id": None,
-                        "index": payload.get("index"),
+                        "index": _index(payload),
                         "type": "tool_call_chunk",
                     }
                 ],
@@ -475,7 +515,13 @@ class AnthropicStreamParser:
             if not thought:
                 return None
             return make_chunk(
-                [{"type": "thinking", "thinking": thought, "index": payload.get("index")}],
+                [
+                    {
+                        "type": "thinking",
+                        "thinking": expect_str(thought, "the thinking"),
+                        "index": _index(payload),
+                    }
+                ],
                 id=self._id,
             )
         if kind == "signature_delta":
@@ -484,8 +530,8 @@ class AnthropicStreamParser:
                     {
                         "type": "thinking",
                         "thinking": "",
-                        "signature": delta.get("signature"),
-                        "index": payload.get("index"),
+                        "signature": expect_str(delta.get("signature"), "the signature"),
+                        "index": _index(payload),
                     }
                 ],
                 id=self._id,
@@ -515,13 +561,25 @@ class AnthropicStreamParser:
         }
         if self._response_id is not None:
             metadata["id"] = self._response_id
+        try:
+            usage = anthropic_usage(self._usage) if self._usage else None
+        except WRONG_SHAPE as exc:
+            raise wrong_shape(self._label, repr(self._usage), exc, what="usage") from exc
         return make_chunk(
             "",
             id=self._id,
             chunk_position="last",
             response_metadata=metadata,
-            usage_metadata=anthropic_usage(self._usage) if self._usage else None,
+            usage_metadata=usage,
         )
+
+
+def _index(payload: dict[str, Any]) -> int:
+    # A content block's index: blocks merge by it, so it must be a number.
+    index = payload.get("index")
+    if type(index) is not int:
+        raise TypeError(f"the block's index is a {type(index).__name__}, not an int")
+    return index
 
 
 def anthropic_usage(usage: Mapping[str, Any]) -> UsageMetadata:

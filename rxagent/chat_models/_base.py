@@ -26,7 +26,12 @@ from .._threads import run_sync
 from .._types import DisableStreaming, ToolSpec
 from ..messages import MessageLike
 
-__all__ = ["BaseChatModel", "DisableStreaming", "ToolSpec", "tool_specs"]
+__all__ = ["UNNAMED_TOOL", "BaseChatModel", "DisableStreaming", "ToolSpec", "tool_specs"]
+
+UNNAMED_TOOL = "unnamed_tool"
+"""The name an invalid tool call goes back to a provider with when the model's reply never
+named its tool (fragments cut short, out of order): the APIs want a non-empty name on every
+call, and the call must go back, or the error result answering it has nothing to answer."""
 
 def tool_specs(tools: Sequence[Any] | None) -> list[ToolSpec]:
     """Describe tools for a model: tool objects, plain functions, or ready-made spec dicts."""

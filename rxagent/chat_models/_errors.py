@@ -19,9 +19,23 @@ from .._exceptions import (
     ModelCallError,
     RateLimitError,
     ServerError,
+    StreamProtocolError,
 )
 
-__all__ = ["connection_error", "error_message", "scrub_error", "status_error"]
+__all__ = [
+    "WRONG_SHAPE",
+    "connection_error",
+    "error_message",
+    "expect_str",
+    "scrub_error",
+    "status_error",
+    "wrong_shape",
+]
+
+WRONG_SHAPE = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
+"""What reading a JSON value of the wrong shape raises: ``"oops".get``, ``7[0]``,
+``int("many")``, ``int(1e999)``... A wire parser catches these once, around its handling of an
+event, and raises :func:`wrong_shape` instead, rather than checking every field it reads."""
 
 
 def error_message(text: str) -> str:
@@ -47,6 +61,24 @@ def _message_of(payload: Any) -> str | None:
     if isinstance(message, str):
         return f"{kind}: {message}" if isinstance(kind, str) and kind else message
     return None
+
+
+def wrong_shape(
+    label: str, data: str, exc: BaseException, *, what: str = "an event"
+) -> StreamProtocolError:
+    """The error for a well-formed JSON event whose shape is not the wire format's (``exc``,
+    one of :data:`WRONG_SHAPE`, is what reading it raised)."""
+    return StreamProtocolError(
+        f"{label} sent {what} of the wrong shape ({type(exc).__name__}: {exc}): {data[:200]!r}"
+    )
+
+
+def expect_str(value: Any, what: str) -> str:
+    """``value`` if it is a string, else a :class:`TypeError` (which the parser turns into
+    :func:`wrong_shape`): for fields that go into a chunk without being used on the way."""
+    if type(value) is not str:
+        raise TypeError(f"{what} is a {type(value).__name__}, not a string")
+    return value
 
 
 def status_error(response: httpx.Response, label: str, key_hint: str | None) -> APIStatusError:

@@ -60,7 +60,7 @@ from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._errors import connection_error, error_message, scrub_error, status_error
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
-from ._sse import SSEDecoder
+from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -552,6 +552,9 @@ class HTTPChatModel(BaseChatModel):
         disable_streaming: ``True`` delivers each reply as one chunk; ``"tool_calling"``
             delivers tool calls whole.
         tags: reported in stream metadata.
+        max_event_size: the most characters one server-sent event may hold (16 MiB by
+            default; ``None`` for no limit); a larger one fails the call with
+            :class:`~rxagent.StreamProtocolError`.
         **params: more request fields, kept in :attr:`params` for :meth:`_request`.
 
     Attributes:
@@ -584,9 +587,11 @@ class HTTPChatModel(BaseChatModel):
         default_headers: Mapping[str, str] | None = None,
         disable_streaming: DisableStreaming = False,
         tags: Sequence[str] = (),
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
         **params: Any,
     ) -> None:
         _check_arguments(model, max_retries, http_client)
+        SSEDecoder(max_event_size=max_event_size)  # checks the value now, not at the first call
         super().__init__(model_name=model, disable_streaming=disable_streaming, tags=tags)
         if isinstance(api_key, str):
             api_key = SecretStr(api_key)
@@ -599,6 +604,7 @@ class HTTPChatModel(BaseChatModel):
         self.timeouts = Timeouts.of(timeout)
         self.max_retries = max_retries
         self.default_headers = dict(default_headers or {})
+        self.max_event_size = max_event_size
         self.params: dict[str, Any] = params
 
     @property
@@ -649,7 +655,7 @@ class HTTPChatModel(BaseChatModel):
     def _decoder(self) -> EventDecoder:
         """A decoder for one attempt at the reply: how the body is cut into the events the
         parser reads. Server-sent events (:class:`SSEDecoder`) unless overridden."""
-        return SSEDecoder()
+        return SSEDecoder(max_event_size=self.max_event_size)
 
     async def _produce(
         self,

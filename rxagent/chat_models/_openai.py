@@ -12,6 +12,7 @@ then ``data: [DONE]``. What real servers do that the happy path does not:
 - ``reasoning_content`` (DeepSeek) or ``reasoning`` (OpenRouter, Ollama) deltas, emitted as
   ``{"type": "reasoning", "reasoning": ...}`` content blocks;
 - ``refusal`` deltas, emitted as text and kept whole in ``response_metadata["refusal"]``;
+- the usage under ``x_groq.usage`` (Groq) instead of ``usage``;
 - ``finish_reason: "length"`` cutting tool-call arguments short (an invalid tool call after the
   merge, not a crash);
 - ``data: {"error": {...}}`` after HTTP 200, raised as :class:`~rxagent.StreamProtocolError`
@@ -39,11 +40,11 @@ from .._messages import (
     ToolMessage,
     UsageMetadata,
 )
-from ._base import DisableStreaming, ToolSpec
-from ._errors import error_message
+from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
+from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
 from ._retry import is_transient_error
-from ._sse import ServerSentEvent
+from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 
 __all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
 
@@ -83,6 +84,9 @@ class ChatOpenAI(HTTPChatModel):
         disable_streaming: ``True`` delivers each reply as one chunk; ``"tool_calling"``
             delivers tool calls whole.
         tags: reported in stream metadata.
+        max_event_size: the most characters one server-sent event may hold (16 MiB by
+            default; ``None`` for no limit); a larger one fails the call with
+            :class:`~rxagent.StreamProtocolError`.
         **params: more request fields (``temperature``, ``max_completion_tokens``,
             ``reasoning_effort``...); keyword arguments of a call override them.
     """
@@ -106,6 +110,7 @@ class ChatOpenAI(HTTPChatModel):
         stream_usage: bool = True,
         disable_streaming: DisableStreaming = False,
         tags: Sequence[str] = (),
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
         **params: Any,
     ) -> None:
         super().__init__(
@@ -118,6 +123,7 @@ class ChatOpenAI(HTTPChatModel):
             default_headers=default_headers,
             disable_streaming=disable_streaming,
             tags=tags,
+            max_event_size=max_event_size,
             **params,
         )
         self.stream_usage = stream_usage
@@ -260,11 +266,16 @@ def _assistant(message: AIMessage) -> dict[str, Any]:
         }
         for call in message.tool_calls
     ]
+    # An invalid call goes back as the model sent it, its arguments the raw text (the API
+    # takes any string there), so that the error result answering it has a call to answer.
     calls.extend(
         {
             "id": bad["id"],
             "type": "function",
-            "function": {"name": bad["name"] or "", "arguments": bad["args"] or ""},
+            "function": {
+                "name": bad.get("name") or UNNAMED_TOOL,
+                "arguments": bad.get("args") or "",
+            },
         }
         for bad in message.invalid_tool_calls
         if bad.get("id")
@@ -338,9 +349,16 @@ class OpenAIStreamParser:
             raise self._malformed(data, "a JSON object")
         if event.event == "error" or payload.get("error") is not None:
             raise self._error(payload, data)
-        if self._model is None:
-            self._read_metadata(payload)
-        return self._chunk_of(payload)
+        # One handler around the whole event instead of a check per field: a field of the
+        # wrong shape (a string for the delta, a number for the choices) fails where it is
+        # used, and the failure is turned into the tree's error here. The fields that reach a
+        # chunk without being used are checked where they are read (_fragments, _rich_chunk).
+        try:
+            if self._model is None:
+                self._read_metadata(payload)
+            return self._chunk_of(payload)
+        except WRONG_SHAPE as exc:
+            raise wrong_shape(self._label, data, exc) from exc
 
     def _malformed(self, data: str, what: str) -> StreamProtocolError:
         return StreamProtocolError(
@@ -356,6 +374,8 @@ class OpenAIStreamParser:
     def _chunk_of(self, payload: dict[str, Any]) -> AIMessageChunk | None:
         # The first choice's delta as a chunk; on the way, the usage and the finish reason.
         usage = payload.get("usage")
+        if not usage and "x_groq" in payload:
+            usage = payload["x_groq"].get("usage")  # Groq's place: {"x_groq": {"usage": {...}}}
         if usage:
             self._usage = usage  # cumulative where servers send it more than once
         choices = payload.get("choices")
@@ -368,7 +388,7 @@ class OpenAIStreamParser:
                 return None  # n > 1: only the first choice makes the message
         finish_reason = choice.get("finish_reason")
         if finish_reason:
-            self._finish_reason = finish_reason
+            self._finish_reason = expect_str(finish_reason, "finish_reason")
         delta = choice.get("delta")
         if not delta:
             return None
@@ -396,7 +416,7 @@ class OpenAIStreamParser:
         if text is not None and not isinstance(text, str):
             text = _text(text) if isinstance(text, list) else str(text)  # a few send parts
         if refusal:
-            self._refusal.append(refusal)
+            self._refusal.append(expect_str(refusal, "refusal"))
             text = (text or "") + refusal
         fragments = self._fragments(raw_calls) if raw_calls else None
         content = _content(text, reasoning)
@@ -415,8 +435,10 @@ class OpenAIStreamParser:
         response_id = payload.get("id")
         if isinstance(response_id, str) and response_id:
             self._response_id = response_id
-        self._system_fingerprint = payload.get("system_fingerprint")
-        self._service_tier = payload.get("service_tier")
+        fingerprint = payload.get("system_fingerprint")
+        self._system_fingerprint = fingerprint if isinstance(fingerprint, str) else None
+        tier = payload.get("service_tier")
+        self._service_tier = tier if isinstance(tier, str) else None
 
     def _fragments(self, raw_calls: list[dict[str, Any]]) -> list[ToolCallChunk]:
         fragments: list[ToolCallChunk] = []
@@ -424,12 +446,16 @@ class OpenAIStreamParser:
             function = raw.get("function") or {}
             name = function.get("name") or None
             call_id = raw.get("id") or None
+            if name is not None:
+                expect_str(name, "a tool call's name")
+            if call_id is not None:
+                expect_str(call_id, "a tool call's id")
             index = raw.get("index")
             if call_id is not None and name is None and call_id not in self._ids:
                 # A fresh id on a fragment without a name is no new call: some servers
                 # (LM Studio, Kimi) send a new id with every fragment of one call.
                 call_id = None
-            if not isinstance(index, int):
+            if type(index) is not int:  # bool too: True is no index
                 index = self._index_for(call_id)
             else:
                 self._last_index = max(self._last_index, index)
@@ -480,12 +506,16 @@ class OpenAIStreamParser:
             metadata["service_tier"] = self._service_tier
         if self._refusal:
             metadata["refusal"] = "".join(self._refusal)
+        try:
+            usage = openai_usage(self._usage) if self._usage else None
+        except WRONG_SHAPE as exc:
+            raise wrong_shape(self._label, repr(self._usage), exc, what="usage") from exc
         return make_chunk(
             "",
             id=self._id,
             chunk_position="last",
             response_metadata=metadata,
-            usage_metadata=openai_usage(self._usage) if self._usage else None,
+            usage_metadata=usage,
         )
 
 

@@ -11,6 +11,13 @@ One deliberate departure from the spec: at the end of the stream (:meth:`SSEDeco
 an event whose blank line never came is still dispatched, because servers that close the
 connection right after their last ``data:`` line mean that event to count.
 
+Decoding takes time linear in the bytes, however a line is split: the pieces of a line whose
+end has not arrived are kept in a list and joined once, when it does (re-joining and
+re-splitting the unfinished line on every read made one 10 MB line cost seconds; see
+``bench/sse_decoding.py``). One event may hold at most ``max_event_size`` characters (16 MiB by
+default), so a server that never ends a line cannot fill the memory: past it the decoder raises
+:class:`~rxagent.StreamProtocolError`.
+
 Example::
 
     decoder = SSEDecoder()
@@ -25,7 +32,13 @@ from __future__ import annotations
 import codecs
 from typing import NamedTuple
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+from .._exceptions import StreamProtocolError, UsageError
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
+
+DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+"""The most characters one event may hold (its data, or any one line) unless told otherwise:
+far above any chunk a provider sends, low enough that a runaway line cannot exhaust memory."""
 
 class ServerSentEvent(NamedTuple):
     """One dispatched event.
@@ -48,30 +61,54 @@ class SSEDecoder:
 
     Feed the bytes in whatever pieces they arrive; any split of the same bytes gives the same
     events. Call :meth:`flush` once at the end of the stream.
+
+    Args:
+        max_event_size: the most characters one event's data (or any one line) may hold;
+            ``None`` for no limit. Past it :meth:`feed` raises
+            :class:`~rxagent.StreamProtocolError`, as soon as the excess has arrived.
     """
 
-    __slots__ = ("_data", "_decoder", "_event", "_last_id", "_retry", "_skip_lf", "_started",
-                 "_tail")
+    __slots__ = ("_counted", "_data", "_data_size", "_decoder", "_event", "_last_id", "_limit",
+                 "_pending", "_pending_size", "_retry", "_skip_lf", "_started")
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if max_event_size is not None and (
+            isinstance(max_event_size, bool)
+            or not isinstance(max_event_size, int)
+            or max_event_size <= 0
+        ):
+            raise UsageError(
+                f"max_event_size must be a positive int or None, got {max_event_size!r}"
+            )
+        self._limit = max_event_size
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._tail = ""  # the start of a line whose end has not arrived yet
+        # The pieces of a line whose end has not arrived yet, joined once it does.
+        self._pending: list[str] = []
+        self._pending_size = 0
         self._skip_lf = False  # the last piece ended in CR: an LF first in the next one is its pair
         self._started = False  # whether text came yet (a BOM is skipped only at the very start)
         self._event = ""
         self._data: list[str] = []
+        self._data_size = 0  # the characters of self._data[:self._counted]
+        self._counted = 0
         self._last_id: str | None = None
         self._retry: int | None = None
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
-        """Decode the next piece of the stream; the events it completes, in order."""
+        """Decode the next piece of the stream; the events it completes, in order.
+
+        Raises:
+            StreamProtocolError: an event (or a line) is larger than ``max_event_size``.
+        """
         return self._feed_text(self._decoder.decode(data))
 
     def flush(self) -> list[ServerSentEvent]:
         """End the stream: the events still pending (an unterminated last line or event)."""
         events = self._feed_text(self._decoder.decode(b"", final=True))
-        if self._tail:
-            tail, self._tail = self._tail, ""
+        if self._pending:
+            tail = "".join(self._pending)
+            self._pending = []
+            self._pending_size = 0
             self._line(tail, events)
         self._skip_lf = False
         self._dispatch(events)
@@ -93,15 +130,27 @@ class SSEDecoder:
                 text = text[1:]
                 if not text:
                     return events
-        if self._tail:
-            text = self._tail + text
         if "\r" in text:
+            # Only the new text: a CRLF split between two reads is _skip_lf's business.
             self._skip_lf = text[-1] == "\r"
             # The same line ends as splitting on CRLF|CR|LF, at str.split's speed.
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         # str.split, not splitlines(): that one also breaks at \x0b, \x1c, \u2028 and more.
         lines = text.split("\n")
-        self._tail = lines.pop()
+        tail = lines.pop()
+        if not lines:
+            # Still inside one line: keep the piece, and touch none of the earlier ones.
+            self._pending.append(tail)
+            self._pending_size += len(tail)
+            self._check_size()
+            return events
+        if self._pending:
+            self._pending.append(lines[0])
+            lines[0] = "".join(self._pending)
+            self._pending = []
+        if tail:
+            self._pending.append(tail)
+        self._pending_size = len(tail)
         data = self._data
         for line in lines:
             # The usual line first, without the general field parsing.
@@ -110,7 +159,23 @@ class SSEDecoder:
             else:
                 self._line(line, events)
                 data = self._data
+        if data:
+            # An event still open at the end of this piece: count the lines it gained.
+            self._data_size += sum(map(len, data[self._counted:]))
+            self._counted = len(data)
+        self._check_size()
         return events
+
+    def _check_size(self) -> None:
+        limit = self._limit
+        if limit is not None and self._data_size + self._pending_size > limit:
+            self._too_large()
+
+    def _too_large(self) -> None:
+        raise StreamProtocolError(
+            f"the stream sent an event larger than max_event_size={self._limit} characters; "
+            "pass a larger max_event_size to the model if such events are expected"
+        )
 
     def _line(self, line: str, events: list[ServerSentEvent]) -> None:
         if not line:
@@ -134,11 +199,12 @@ class SSEDecoder:
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
         if self._data:
-            events.append(
-                ServerSentEvent(
-                    self._event or "message", "\n".join(self._data), self._last_id, self._retry
-                )
-            )
+            data = "\n".join(self._data)
+            if self._limit is not None and len(data) > self._limit:
+                self._too_large()  # an event that arrived whole within one piece
+            events.append(ServerSentEvent(self._event or "message", data, self._last_id,
+                                          self._retry))
             self._data = []
+            self._data_size = self._counted = 0
         self._event = ""
         self._retry = None

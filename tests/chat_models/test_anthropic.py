@@ -305,6 +305,8 @@ def test_the_agent_conversation_in_messages_api_format() -> None:
         {"role": "user", "content": [{"type": "text", "text": "Weather in SF and Paris?"}]},
         {"role": "assistant", "content": [
             {"type": "text", "text": "Checking."},
+            # The invalid call's text, which its input ({}, below) cannot carry.
+            {"type": "text", "text": '(the arguments of call toolu_3, not valid JSON: {"ci)'},
             {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
              "input": {"city": "San Francisco"}},
             {"type": "tool_use", "id": "toolu_2", "name": "get_weather",

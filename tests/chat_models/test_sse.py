@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxagent.chat_models import ServerSentEvent, SSEDecoder
+from rxagent import StreamProtocolError, UsageError
+from rxagent.chat_models import ChatAnthropic, ChatOpenAI, ServerSentEvent, SSEDecoder
+
+from .loopback import Reply, serve
 
 
-def decode(*pieces: bytes) -> list[ServerSentEvent]:
-    decoder = SSEDecoder()
+def decode(*pieces: bytes, max_event_size: int | None = 2**24) -> list[ServerSentEvent]:
+    decoder = SSEDecoder(max_event_size=max_event_size)
     events: list[ServerSentEvent] = []
     for piece in pieces:
         events += decoder.feed(piece)
@@ -159,3 +163,76 @@ def test_crlf_and_lf_streams_decode_alike(raw: bytes) -> None:
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     assert decode(text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()) \
         == decode(normalised.encode())
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_lines_cut_at_every_byte_with_each_line_ending(ending: str) -> None:
+    # Long lines, a multi-byte character and an unfinished line cut at every place: a line
+    # whose pieces are kept across reads must come out whole, and the line end (CRLF split
+    # between two reads included) seen once.
+    text = f"event: a{ending}data: {'x' * 40}é{ending}data: 日本{ending}{ending}: c{ending}data: z"
+    raw = text.encode()
+    expected = [ServerSentEvent("a", f"{'x' * 40}é\n日本"), ServerSentEvent("message", "z")]
+    assert decode(raw) == expected
+    for i in range(len(raw) + 1):
+        assert decode(raw[:i], raw[i:]) == expected, i
+        for j in range(i, len(raw) + 1, 7):
+            assert decode(raw[:i], raw[i:j], raw[j:]) == expected, (i, j)
+    assert decode(*[raw[i:i + 1] for i in range(len(raw))]) == expected
+
+
+def test_an_event_at_the_limit_passes_and_one_character_more_fails() -> None:
+    assert decode(b"data: " + b"x" * 100 + b"\n\n", max_event_size=100) == [
+        ServerSentEvent("message", "x" * 100)
+    ]
+    with pytest.raises(StreamProtocolError, match="max_event_size=100"):
+        decode(b"data: " + b"x" * 101 + b"\n\n", max_event_size=100)
+    # Its data lines count together (with the newlines that join them).
+    with pytest.raises(StreamProtocolError):
+        decode(b"data: " + b"x" * 60 + b"\ndata: " + b"y" * 60 + b"\n\n", max_event_size=100)
+    # Many events, each under the limit, are fine whatever they add up to.
+    assert len(decode(b"data: " + b"x" * 90 + b"\n\n" * 1, b"data: " + b"x" * 90 + b"\n\n",
+                      max_event_size=100)) == 2
+
+
+def test_a_line_that_never_ends_fails_as_soon_as_it_passes_the_limit() -> None:
+    # A server that streams one endless line cannot fill the memory: the read that takes the
+    # line past the limit raises, long before any line end.
+    decoder = SSEDecoder(max_event_size=1000)
+    for _ in range(9):
+        assert decoder.feed(b"x" * 100) == []
+    with pytest.raises(StreamProtocolError, match="max_event_size=1000"):
+        decoder.feed(b"x" * 101)
+    # A comment line counts too, and so do an open event's lines with its unfinished one.
+    with pytest.raises(StreamProtocolError):
+        SSEDecoder(max_event_size=10).feed(b": " + b"c" * 20)
+    decoder = SSEDecoder(max_event_size=100)
+    decoder.feed(b"data: " + b"a" * 60 + b"\n")
+    with pytest.raises(StreamProtocolError):
+        decoder.feed(b"data: " + b"b" * 50)
+
+
+def test_no_limit_and_bad_limits() -> None:
+    big = b"data: " + b"x" * 100_000 + b"\n\n"
+    assert decode(big[:50_000], big[50_000:], max_event_size=None)[0].data == "x" * 100_000
+    for bad in (0, -1, 1.5, True, "10"):
+        with pytest.raises(UsageError):
+            SSEDecoder(max_event_size=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_the_model_s_max_event_size_fails_the_call_and_keeps_the_partial() -> None:
+    first = 'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+    huge = 'data: {"choices":[{"index":0,"delta":{"content":"' + "x" * 5000 + '"}}]}\n\n'
+    async with serve(Reply([first, huge], piece=512)) as server:
+        model = ChatOpenAI("m", api_key="k", base_url=server.url + "/v1", max_event_size=4096)
+        with pytest.raises(StreamProtocolError, match="max_event_size=4096") as info:
+            await model.ainvoke("hi")
+    assert info.value.partial is not None
+    assert info.value.partial.content == "Hi"
+
+
+def test_a_bad_max_event_size_fails_when_the_model_is_made() -> None:
+    with pytest.raises(UsageError):
+        ChatOpenAI("m", api_key="k", max_event_size=0)
+    assert ChatAnthropic("m", api_key="k", max_event_size=None).max_event_size is None
