@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import re
 import sys
@@ -16,6 +17,7 @@ import reactivex
 import reactivex.operators as ops
 
 from rxagent import (
+    DEFAULT_MAX_BUFFER,
     ModelCallError,
     RecursionLimitError,
     ScriptExhaustedError,
@@ -23,6 +25,7 @@ from rxagent import (
     UsageError,
     create_agent,
     get_stream_writer,
+    to_iterator,
 )
 from rxagent import operators as rxo
 from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
@@ -176,6 +179,215 @@ def test_a_nodes_messages_come_before_its_update_and_custom_before_the_tool_upda
     assert order.index("custom") < tool_update
 
 
+# -- one run, one Observable -------------------------------------------------------------
+
+
+def _collect(source: reactivex.Observable[Any]) -> list[Any]:
+    """Everything ``source`` emits, subscribed outside any loop; a failure if it never ends."""
+    items: list[Any] = []
+    ended: list[Any] = []
+    done = threading.Event()
+    source.subscribe(items.append, lambda error: (ended.append(error), done.set()), done.set)
+    assert done.wait(60), "the stream did not end"
+    if ended:
+        raise ended[0]
+    return items
+
+
+def test_observe_is_cold_and_each_subscription_is_one_run() -> None:
+    model = ScriptedChatModel(["First run.", "Second run."])
+    run = create_agent(model).observe(QUESTION)
+    assert model.calls == [], "nothing runs before a subscription"
+    first = _collect(run.pipe(rxo.text()))
+    second = _collect(run.pipe(rxo.text()))
+    assert ("".join(first), "".join(second)) == ("First run.", "Second run.")
+    assert len(model.calls) == 2
+
+
+def test_one_subscription_emits_every_mode_as_v2_parts() -> None:
+    parts = _collect(weather_agent().observe(QUESTION))
+    assert all(set(part) == ({"type", "ns", "data", "interrupts"} if part["type"] == "values"
+                             else {"type", "ns", "data"}) for part in parts)
+    assert {part["type"] for part in parts} == set(rxo.MODES)
+    assert {part["ns"] for part in parts} == {()}
+
+
+@pytest.mark.parametrize("mode", ["values", "updates", "messages", "custom"])
+def test_a_mode_operator_is_a_filter_on_the_parts(mode: str) -> None:
+    parts = _collect(weather_agent().observe(QUESTION))
+    picked = _collect(weather_agent().observe(QUESTION).pipe(getattr(rxo, mode)()))
+    filtered = [part["data"] for part in parts if part["type"] == mode]
+    assert picked, "the run has parts of this mode"
+    assert list(map(_comparable, picked)) == list(map(_comparable, filtered))
+
+
+def _streamed_then_waiting(where: str) -> tuple[Any, anyio.Event]:
+    """An agent whose model (or a model its tool calls) sends one token, then waits until
+    the consumer has seen it before it sends the rest."""
+    seen_first = anyio.Event()
+
+    async def reply(messages: Any, tools: Any) -> AsyncIterator[str]:
+        yield "first"
+        with anyio.fail_after(10):  # were the token held back until the end: a failure
+            await seen_first.wait()
+        yield " last"
+
+    if where == "the agent's own call":
+        return create_agent(FunctionChatModel(reply)), seen_first
+    inner = FunctionChatModel(reply)
+
+    async def ask_inner() -> str:
+        """Asks another model."""
+        return (await inner.ainvoke([{"role": "user", "content": "q"}])).text
+
+    agent = create_agent(ScriptedChatModel([call("ask_inner", "c1"), "ok"]), tools=[ask_inner])
+    return agent, seen_first
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["the agent's own call", "a call inside a tool"])
+async def test_a_calls_chunks_reach_the_consumer_while_the_call_goes_on(where: str) -> None:
+    agent, seen_first = _streamed_then_waiting(where)
+    texts = []
+    async for chunk, _ in agent.astream(QUESTION, stream_mode="messages"):
+        texts.append(chunk.text)
+        if chunk.text == "first":
+            seen_first.set()
+    assert "first" in texts and " last" in texts
+
+
+def _asks_a_model_from_a_thread() -> Any:
+    inner = ScriptedChatModel(["inner words here"])
+
+    @tool(thread=True)
+    def ask_inner() -> str:
+        """Asks a model from a worker thread."""
+        return inner.invoke([{"role": "user", "content": "q"}]).text
+
+    script = [call("ask_inner", "c1"), "Three words here."]
+    return create_agent(ScriptedChatModel(script), tools=[ask_inner])
+
+
+@pytest.mark.parametrize(
+    "stream_mode", ["messages", ["messages"]], ids=["handed over directly", "through the filter"]
+)
+def test_every_chunk_of_a_call_carries_the_calls_one_metadata_dict(stream_mode: Any) -> None:
+    items = list(_asks_a_model_from_a_thread().stream(QUESTION, stream_mode=stream_mode))
+    pairs = [item[1] if isinstance(stream_mode, list) else item for item in items]
+    by_call: dict[str, set[int]] = {}
+    for chunk, metadata in pairs:
+        if isinstance(chunk, AIMessageChunk):
+            by_call.setdefault(str(chunk.id), set()).add(id(metadata))
+    assert len(by_call) == 3, "two calls of the agent's model, one from the tool's thread"
+    assert all(len(dicts) == 1 for dicts in by_call.values()), "one dict per call"
+    assert len(set.union(*by_call.values())) == 3, "and a dict of its own for each call"
+
+
+def test_parts_written_in_a_worker_thread_reach_the_subscriber_on_the_runs_loop() -> None:
+    tool_threads: list[int] = []
+
+    @tool(thread=True)
+    def work() -> str:
+        """Reports from its worker thread."""
+        tool_threads.append(threading.get_ident())
+        writer = get_stream_writer()
+        for i in range(300):
+            writer(i)
+        return "done"
+
+    agent = create_agent(ScriptedChatModel([call("work", "c1"), "ok"]), tools=[work])
+    threads: set[int] = set()
+    custom: list[Any] = []
+    done = threading.Event()
+
+    def on_next(part: Any) -> None:
+        threads.add(threading.get_ident())
+        if part["type"] == "custom":
+            custom.append(part["data"])
+
+    agent.observe(QUESTION).subscribe(on_next, lambda error: done.set(), done.set)
+    assert done.wait(60)
+    assert custom == list(range(300))
+    assert len(threads) == 1, "every part is delivered on one thread, the run's loop"
+    assert tool_threads[0] not in threads
+
+
+# -- where the work runs ---------------------------------------------------------------------
+
+
+def _thread_recording_agent(threads: dict[str, list[int]]) -> Any:
+    """An agent recording the threads its model and its async tool run on."""
+
+    def reply(messages: Any, tools: Any) -> Any:
+        threads.setdefault("model", []).append(threading.get_ident())
+        return call("note", "c1") if len(messages) == 1 else "noted"
+
+    async def note() -> str:
+        """Notes the thread."""
+        threads.setdefault("tool", []).append(threading.get_ident())
+        return "ok"
+
+    return create_agent(FunctionChatModel(reply), tools=[note])
+
+
+@pytest.mark.anyio
+async def test_subscribing_inside_an_event_loop_runs_the_run_on_that_loop() -> None:
+    threads: dict[str, list[int]] = {}
+    delivered: set[int] = set()
+    done = threading.Event()
+    _thread_recording_agent(threads).observe(QUESTION).subscribe(
+        lambda part: delivered.add(threading.get_ident()), lambda error: done.set(), done.set
+    )
+    with anyio.fail_after(60):
+        while not done.is_set():
+            await anyio.sleep(0.001)
+    here = threading.get_ident()
+    assert threads == {"model": [here, here], "tool": [here]}
+    assert delivered == {here}
+
+
+def _run_outside_any_loop(agent: Any) -> None:
+    done = threading.Event()
+    agent.observe(QUESTION).subscribe(on_error=lambda error: done.set(), on_completed=done.set)
+    assert done.wait(60)
+
+
+def test_outside_any_loop_every_run_goes_on_one_shared_background_loop_thread() -> None:
+    threads: dict[str, list[int]] = {}
+    agent = _thread_recording_agent(threads)
+    _run_outside_any_loop(agent)
+    _without_hanging(lambda: _run_outside_any_loop(agent))  # from another thread, too
+    (background,) = set(threads["model"]) | set(threads["tool"])
+    assert background != threading.get_ident()
+    assert len(threads["model"]) == 4
+
+
+def test_stream_runs_the_run_in_the_consumers_own_thread() -> None:
+    threads: dict[str, list[int]] = {}
+    agent = _thread_recording_agent(threads)
+
+    def consume() -> tuple[int, list[Any]]:
+        return threading.get_ident(), list(agent.stream(QUESTION, stream_mode="updates"))
+
+    consumer, updates = _without_hanging(consume)
+    assert len(updates) == 3
+    assert threads == {"model": [consumer, consumer], "tool": [consumer]}, "no worker thread"
+
+
+def test_stream_in_a_thread_that_runs_a_loop_works_on_the_background_loop() -> None:
+    threads: dict[str, list[int]] = {}
+    agent = _thread_recording_agent(threads)
+    _run_outside_any_loop(agent)
+    (background,) = set(threads.pop("model"))
+    threads.clear()
+
+    async def notebook_cell() -> list[Any]:
+        return list(agent.stream(QUESTION, stream_mode="updates"))
+
+    assert len(asyncio.run(notebook_cell())) == 3
+    assert threads == {"model": [background, background], "tool": [background]}
+
+
 # -- Rx ----------------------------------------------------------------------------------
 
 
@@ -206,7 +418,7 @@ def test_merged_single_mode_projections_equal_asking_for_several_modes() -> None
 
 
 def _busy_agent() -> Any:
-    """Every source of parts at once: a streaming model, a sync tool writing from its thread,
+    """Every source of parts at once: a streaming model, sync tools writing from their threads,
     an async tool writing on the loop, a nested agent streaming under its namespace, and a
     model called from a worker thread."""
 
@@ -223,15 +435,24 @@ def _busy_agent() -> Any:
         """Asks a model from a worker thread."""
         return inner.invoke([{"role": "user", "content": "q"}]).text
 
+    @tool(thread=True)
+    def count_off(n: int) -> str:
+        """Counts aloud from a worker thread."""
+        writer = get_stream_writer()
+        for i in range(n):
+            writer(f"count {i}")
+        return str(n)
+
     helper = create_agent(ScriptedChatModel(["helper says hi"]), name="helper")
     reply = AIMessage(content="On it.", tool_calls=[
         {"name": "get_weather", "args": {"city": "SF"}, "id": "c1"},
         {"name": "tally", "args": {"n": 3}, "id": "c2"},
         {"name": "helper", "args": {"request": "hi"}, "id": "c3"},
         {"name": "ask_inner", "args": {}, "id": "c4"},
+        {"name": "count_off", "args": {"n": 5}, "id": "c5"},
     ])
     return create_agent(ScriptedChatModel([reply, "All done."]),
-                        tools=[get_weather, tally, helper, ask_inner])
+                        tools=[get_weather, tally, helper, ask_inner, count_off])
 
 
 def _comparable(payload: Any) -> str:
@@ -241,7 +462,7 @@ def _comparable(payload: Any) -> str:
     return re.sub(_ID, "<id>", str(payload))
 
 
-@pytest.mark.parametrize("mode", ["messages", "custom", "updates"])
+@pytest.mark.parametrize("mode", ["messages", "custom", "updates", "values"])
 def test_one_mode_handed_over_directly_equals_it_through_the_filter(mode: str) -> None:
     # stream_mode=mode lets the run hand payloads straight to the consumer; [mode] goes
     # through the general filter. Parallel tools make the order of their parts vary.
@@ -249,6 +470,211 @@ def test_one_mode_handed_over_directly_equals_it_through_the_filter(mode: str) -
     filtered = [payload for _, payload in _busy_agent().stream(QUESTION, stream_mode=[mode])]
     assert sorted(map(_comparable, direct)) == sorted(map(_comparable, filtered))
     assert len(direct) > 3
+
+
+# -- bounded memory: the demand ------------------------------------------------------------
+# How far a producer got ahead of the consumer is counted as items made minus items taken.
+
+BUFFER = 8
+QUEUE = 1024  # the parts a worker thread may queue for the run's loop before it waits
+
+
+def _writes_from_a_thread(count: int, written: list[int]) -> Any:
+    def chatty() -> str:
+        """Writes a lot, from its worker thread (a tool that asks for its writer runs there)."""
+        writer = get_stream_writer()
+        for i in range(count):
+            writer(i)
+            written[0] += 1
+        return "done"
+
+    return create_agent(ScriptedChatModel([call("chatty", "c1"), "ok"]), tools=[chatty])
+
+
+@pytest.mark.anyio
+async def test_a_sync_tools_writer_waits_while_the_consumer_is_behind() -> None:
+    written = [0]
+    agent = _writes_from_a_thread(5000, written)
+    taken = ahead = 0
+    with anyio.fail_after(60):
+        async for item in agent.astream(QUESTION, stream_mode="custom", max_buffer=BUFFER):
+            assert item == taken
+            taken += 1
+            ahead = max(ahead, written[0] - taken)
+            for _ in range(2):  # slower than the tool, and the loop runs meanwhile
+                await anyio.sleep(0)
+    assert taken == 5000
+    # The buffer, and the batch of parts from the tool's thread that lands in it at once.
+    assert ahead <= BUFFER + QUEUE + 1
+
+
+def test_a_worker_threads_queue_for_the_loop_holds_at_most_1024_parts() -> None:
+    written, received, ahead = [0], [0], [0]
+    done = threading.Event()
+
+    def on_next(part: Any) -> None:
+        if part["type"] == "custom":
+            received[0] += 1
+            ahead[0] = max(ahead[0], written[0] - received[0])
+            sum(range(2000))  # slower than the tool
+
+    # A bare subscriber has no buffer and never holds the run: the queue is the only bound.
+    _writes_from_a_thread(5000, written).observe(QUESTION).subscribe(
+        on_next, lambda error: done.set(), done.set
+    )
+    assert done.wait(60)
+    assert received[0] == 5000
+    assert ahead[0] <= QUEUE + 1
+
+
+@pytest.mark.anyio
+async def test_an_async_tools_asend_waits_while_the_consumer_is_behind() -> None:
+    written = [0]
+
+    async def chatty() -> str:
+        """Writes a lot, waiting for room."""
+        writer = get_stream_writer()
+        for i in range(2000):
+            await writer.asend(i)
+            written[0] += 1
+        return "done"
+
+    agent = create_agent(ScriptedChatModel([call("chatty", "c1"), "ok"]), tools=[chatty])
+    taken = ahead = 0
+    with anyio.fail_after(60):
+        async for _ in agent.astream(QUESTION, stream_mode="custom", max_buffer=BUFFER):
+            taken += 1
+            ahead = max(ahead, written[0] - taken)
+            await anyio.sleep(0)
+    assert taken == 2000
+    assert ahead <= BUFFER + 1
+
+
+@pytest.mark.anyio
+async def test_concurrent_producers_each_add_at_most_one_item_past_a_full_buffer() -> None:
+    written = [0]
+
+    async def chatty(n: int) -> str:
+        """Writes n items, waiting for room."""
+        writer = get_stream_writer()
+        for i in range(n):
+            await writer.asend(i)
+            written[0] += 1
+        return "done"
+
+    reply = AIMessage(content="", tool_calls=[
+        {"name": "chatty", "args": {"n": 1000}, "id": f"c{i}"} for i in range(3)
+    ])
+    agent = create_agent(ScriptedChatModel([reply, "ok"]), tools=[chatty])
+    taken = ahead = 0
+    with anyio.fail_after(60):
+        async for _ in agent.astream(QUESTION, stream_mode="custom", max_buffer=BUFFER):
+            taken += 1
+            ahead = max(ahead, written[0] - taken)
+            await anyio.sleep(0)
+    assert taken == 3000
+    assert ahead <= BUFFER + 3
+
+
+def _pulls_counted(pulled: list[int], count: int) -> FunctionChatModel:
+    """A model that never suspends on its own (as a local model), counting its pulls."""
+
+    def tokens(messages: Any, tools: Any) -> Iterator[str]:
+        for _ in range(count):
+            pulled[0] += 1
+            yield "w "
+
+    return FunctionChatModel(tokens)
+
+
+@pytest.mark.parametrize("tokens", [1_000, 10_000])
+def test_a_model_runs_at_most_a_buffer_ahead_however_long_its_answer(tokens: int) -> None:
+    pulled = [0]
+    agent = create_agent(_pulls_counted(pulled, tokens))
+    taken = ahead = 0
+    for mode, _ in agent.stream(QUESTION, stream_mode=["messages", "updates", "values"],
+                                max_buffer=BUFFER):
+        if mode == "messages":
+            taken += 1
+            ahead = max(ahead, pulled[0] - taken)
+    assert taken == tokens + 1  # and the last chunk
+    assert ahead <= BUFFER + 1
+
+
+def test_the_iterators_demand_reaches_the_model_through_rx_operators() -> None:
+    pulled = [0]
+    source = create_agent(_pulls_counted(pulled, 3000)).observe(QUESTION).pipe(
+        rxo.messages(),
+        ops.map(lambda pair: pair[0]),
+        ops.filter(lambda chunk: bool(chunk.text)),
+    )
+    taken = ahead = 0
+    for _ in to_iterator(source, max_buffer=BUFFER):
+        taken += 1
+        ahead = max(ahead, pulled[0] - taken)
+    assert taken == 3000
+    assert ahead <= BUFFER + 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("caller", ["async tool", "sync tool in a thread"])
+async def test_a_model_called_inside_a_tool_waits_for_the_consumer_too(caller: str) -> None:
+    pulled = [0]
+    inner = _pulls_counted(pulled, 3000)
+
+    async def ask_async() -> str:
+        """Asks another model."""
+        return (await inner.ainvoke([{"role": "user", "content": "q"}])).text
+
+    @tool(thread=True)
+    def ask_sync() -> str:
+        """Asks another model, blocking its worker thread."""
+        return inner.invoke([{"role": "user", "content": "q"}]).text
+
+    chosen = ask_async if caller == "async tool" else ask_sync
+    name = "ask_async" if caller == "async tool" else "ask_sync"
+    agent = create_agent(ScriptedChatModel([call(name, "c1"), "ok"]), tools=[chosen])
+    taken = ahead = 0
+    with anyio.fail_after(60):
+        async for chunk, metadata in agent.astream(QUESTION, stream_mode="messages",
+                                                   max_buffer=BUFFER):
+            if metadata["langgraph_node"] == "tools" and isinstance(chunk, AIMessageChunk):
+                taken += 1
+                ahead = max(ahead, pulled[0] - taken)
+            for _ in range(2):
+                await anyio.sleep(0)
+    assert taken == 3001
+    # From a worker thread, the queue's batch may land in the buffer at once.
+    assert ahead <= (BUFFER + 1 if caller == "async tool" else BUFFER + QUEUE + 1)
+
+
+def test_stream_and_astream_buffer_256_items_by_default() -> None:
+    assert DEFAULT_MAX_BUFFER == 256
+
+    def sync_ahead() -> int:
+        pulled = [0]
+        taken = ahead = 0
+        for _ in create_agent(_pulls_counted(pulled, 2000)).stream(
+            QUESTION, stream_mode="messages"
+        ):
+            taken += 1
+            ahead = max(ahead, pulled[0] - taken)
+        assert taken == 2001, "paused, not dropped: every token arrives"
+        return ahead
+
+    async def async_ahead() -> int:
+        pulled = [0]
+        taken = ahead = 0
+        async for _ in create_agent(_pulls_counted(pulled, 2000)).astream(
+            QUESTION, stream_mode="messages"
+        ):
+            taken += 1
+            ahead = max(ahead, pulled[0] - taken)
+        assert taken == 2001
+        return ahead
+
+    assert sync_ahead() == 255, "the producer filled a buffer of 256"
+    assert anyio.run(async_ahead) == 255
 
 
 # -- async -------------------------------------------------------------------------------
@@ -291,6 +717,10 @@ async def test_async_tools_run_concurrently_and_updates_come_as_each_finishes() 
 
 
 def test_leaving_the_loop_cancels_a_tool_that_waits_forever() -> None:
+    _without_hanging(_leave_a_loop_while_a_tool_waits_forever)
+
+
+def _leave_a_loop_while_a_tool_waits_forever() -> None:
     cancelled = threading.Event()
 
     async def wait_forever() -> str:
@@ -313,9 +743,9 @@ def test_leaving_the_loop_cancels_a_tool_that_waits_forever() -> None:
     assert seen[-1] == "updates"
 
 
-@pytest.mark.anyio
-async def test_aclose_cancels_the_model_call_in_flight() -> None:
-    cancelled = anyio.Event()
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_aclose_cancels_the_model_call_in_flight(backend: str) -> None:
+    cancelled = threading.Event()
 
     async def endless(messages: Any, tools: Any) -> AsyncIterator[str]:
         try:
@@ -325,14 +755,17 @@ async def test_aclose_cancels_the_model_call_in_flight() -> None:
         finally:
             cancelled.set()
 
-    agent = create_agent(FunctionChatModel(endless))
-    stream = agent.astream(QUESTION, stream_mode="messages")
-    count = 0
-    async for _ in stream:
-        count += 1
-        if count == 20:
-            break
-    await stream.aclose()  # type: ignore[attr-defined]
+    async def take_twenty() -> None:
+        agent = create_agent(FunctionChatModel(endless))
+        stream = agent.astream(QUESTION, stream_mode="messages")
+        count = 0
+        async for _ in stream:
+            count += 1
+            if count == 20:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    _without_hanging(lambda: anyio.run(take_twenty, backend=backend))
     assert cancelled.is_set()
 
 
@@ -380,6 +813,36 @@ def test_recursion_limit_ends_a_runaway_loop() -> None:
     agent = create_agent(looping, tools=[get_weather])
     with pytest.raises(RecursionLimitError, match="Recursion limit of 5"):
         agent.invoke(QUESTION, {"recursion_limit": 5})
+
+
+@pytest.mark.parametrize("rounds", [1, 2, 5])
+def test_a_recursion_limit_of_n_lets_exactly_n_steps_run(rounds: int) -> None:
+    # Each round of tool calls is two steps (model, tools); the final answer is one more.
+    steps = 2 * rounds + 1
+
+    def agent() -> Any:
+        script: list[Any] = [call("get_weather", f"c{i}", city="SF") for i in range(rounds)]
+        return create_agent(ScriptedChatModel([*script, "Done."]), tools=[get_weather])
+
+    final = agent().invoke(QUESTION, {"recursion_limit": steps})
+    assert final["messages"][-1].text == "Done.", f"{steps} steps pass a limit of {steps}"
+    seen: list[str] = []
+    with pytest.raises(RecursionLimitError, match=f"Recursion limit of {steps - 1} "):
+        for update in agent().stream(QUESTION, {"recursion_limit": steps - 1},
+                                     stream_mode="updates"):
+            seen.extend(update)
+    assert len(seen) == steps - 1, "step N + 1 fails before it starts; the N before it ran"
+
+
+def test_a_runaway_loop_stops_at_the_step_past_the_limit() -> None:
+    looping = FunctionChatModel(lambda messages, tools: call("get_weather", f"c{len(messages)}",
+                                                             city="SF"))
+    agent = create_agent(looping, tools=[get_weather])
+    seen: list[str] = []
+    with pytest.raises(RecursionLimitError):
+        for update in agent.stream(QUESTION, {"recursion_limit": 5}, stream_mode="updates"):
+            seen.extend(update)
+    assert seen == ["model", "tools", "model", "tools", "model"]
 
 
 def test_tool_errors_and_unknown_tools_become_error_tool_messages() -> None:
@@ -441,6 +904,29 @@ def test_disable_streaming_tool_calling_streams_text_but_whole_tool_calls() -> N
     calls = [c.tool_call_chunks for c in chunks if c.tool_call_chunks]
     assert calls == [[{"name": "get_weather", "args": '{"city":"SF"}', "id": "c1", "index": 0,
                        "type": "tool_call_chunk"}]]
+
+
+def test_disable_streaming_tool_calling_sends_each_call_just_before_the_last_chunk() -> None:
+    reply = AIMessage(content="Let me check.", tool_calls=[
+        {"name": "get_weather", "args": {"city": "SF"}, "id": "c1"},
+        {"name": "get_weather", "args": {"city": "LA"}, "id": "c2"},
+    ])
+
+    def agent(disable_streaming: Any, first: AIMessage = reply) -> Any:
+        model = ScriptedChatModel([first, "Sunny."], disable_streaming=disable_streaming)
+        return create_agent(model, tools=[get_weather])
+
+    chunks = [c for c, m in agent("tool_calling").stream(QUESTION, stream_mode="messages")
+              if m["langgraph_node"] == "model" and m["langgraph_step"] == 1]
+    kinds = ["call" if c.tool_call_chunks else "last" if c.chunk_position == "last"
+             else "text" for c in chunks]
+    assert kinds[-3:] == ["call", "call", "last"], "whole calls, then the last chunk"
+    assert set(kinds[:-3]) <= {"text"}
+    # One call here: two run in parallel and may finish in either order, run to run.
+    single = AIMessage(content="Let me check.", tool_calls=reply.tool_calls[:1])
+    _, rest = _messages_and_rest(agent(False, single))
+    _, rest_whole_calls = _messages_and_rest(agent("tool_calling", single))
+    assert _strip_ids(rest) == _strip_ids(rest_whole_calls), "updates and values do not change"
 
 
 def test_nostream_model_is_left_out_of_messages_only() -> None:
@@ -509,12 +995,18 @@ def test_a_tool_in_place_that_starts_writing_loses_nothing_and_goes_back_to_a_th
     writes, threads = [0], []
     script: list[Any] = [call("work", f"c{i}") for i in range(4)] + ["ok"]
     agent = create_agent(ScriptedChatModel(script), tools=[_switching_tool(writes, threads)])
-    parts = []
-    for mode, data in agent.stream(QUESTION, stream_mode=["custom", "updates"], max_buffer=4):
-        parts.append((mode, data))
-        if mode == "updates" and "tools" in data and len(threads) == 2:
-            writes[0] = 1000  # the third call runs in place, with a buffer of 4
-    here = threading.get_ident()
+
+    def consume() -> tuple[int, list[Any]]:
+        parts = []
+        for mode, data in agent.stream(QUESTION, stream_mode=["custom", "updates"],
+                                       max_buffer=4):
+            parts.append((mode, data))
+            if mode == "updates" and "tools" in data and len(threads) == 2:
+                writes[0] = 1000  # the third call runs in place, with a buffer of 4
+        return threading.get_ident(), parts
+
+    # Were its writer to wait for room, it would wait for the loop it holds: a deadlock.
+    here, parts = _without_hanging(consume)
     assert [thread == here for thread in threads] == [False, False, True, False]
     custom = [data for mode, data in parts if mode == "custom"]
     assert custom == list(range(1000)) * 2  # calls 3 and 4, each one whole and in order
@@ -522,9 +1014,44 @@ def test_a_tool_in_place_that_starts_writing_loses_nothing_and_goes_back_to_a_th
     assert [mode for mode, _ in parts[third - 1000:third]] == ["custom"] * 1000
 
 
-@pytest.mark.anyio
+def test_a_tool_in_place_that_starts_calling_a_model_does_not_wait_for_the_loop_it_holds(
+    clock: FakeClock,
+) -> None:
+    tokens = 3000  # more than the run's queue for other threads and the consumer's buffer
+    inner = ScriptedChatModel([" ".join(["w"] * tokens)] * 2)
+    asks, threads = [False], []
+
+    def work() -> str:
+        """Quick and quiet, until it asks another model."""
+        threads.append(threading.get_ident())
+        return inner.invoke([{"role": "user", "content": "q"}]).text if asks[0] else "quiet"
+
+    script: list[Any] = [call("work", f"c{i}") for i in range(4)] + ["ok"]
+    agent = create_agent(ScriptedChatModel(script), tools=[work])
+
+    def consume() -> tuple[int, list[Any]]:
+        parts = []
+        for mode, data in agent.stream(QUESTION, stream_mode=["messages", "updates"],
+                                       max_buffer=8):
+            parts.append((mode, data))
+            if mode == "updates" and "tools" in data and len(threads) == 2:
+                asks[0] = True  # the third call runs in place
+        return threading.get_ident(), parts
+
+    here, parts = _without_hanging(consume)
+    assert [thread == here for thread in threads] == [False, False, True, False]
+    tool_updates = [i for i, (mode, data) in enumerate(parts)
+                    if mode == "updates" and "tools" in data]
+    third_call = [data[0].text for mode, data in parts[tool_updates[1]:tool_updates[2]]
+                  if mode == "messages" and isinstance(data[0], AIMessageChunk)]
+    assert "".join(third_call) == " ".join(["w"] * tokens), "all of it, before the update"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @pytest.mark.parametrize("thread", [False, True], ids=["in place", "in a thread"])
-async def test_a_model_called_from_a_sync_tool_streams_before_its_update(thread: bool) -> None:
+def test_a_model_called_from_a_sync_tool_streams_before_its_update(
+    thread: bool, backend: str
+) -> None:
     tokens = 3000  # more than the run's queue for other threads and the consumer's buffer
     inner = ScriptedChatModel([" ".join(["w"] * tokens)])
 
@@ -534,8 +1061,13 @@ async def test_a_model_called_from_a_sync_tool_streams_before_its_update(thread:
         return inner.invoke([{"role": "user", "content": "q"}]).text
 
     agent = create_agent(ScriptedChatModel([call("ask_inner", "c1"), "ok"]), tools=[ask_inner])
-    parts = [part async for part in agent.astream(
-        QUESTION, stream_mode=["messages", "updates"], max_buffer=8)]
+
+    async def collect() -> list[Any]:
+        return [part async for part in agent.astream(
+            QUESTION, stream_mode=["messages", "updates"], max_buffer=8)]
+
+    # In place, the call holds the loop: were the model to wait for it, a deadlock.
+    parts = _without_hanging(lambda: anyio.run(collect, backend=backend))
     inner_text = "".join(
         chunk.text for mode, (chunk, *_) in ((m, d if m == "messages" else (None,))
                                              for m, d in parts)
@@ -616,20 +1148,29 @@ async def test_breaking_out_of_async_for_cancels_the_run() -> None:
         await cancelled.wait()
 
 
-@pytest.mark.anyio
-async def test_async_with_cancels_the_run_and_waits_for_it() -> None:
-    cancelled = anyio.Event()
-    async with _waiting_agent(cancelled).astream(QUESTION, stream_mode="updates") as stream:
-        async for _ in stream:
-            break
-    assert cancelled.is_set(), "aclose() waits until the run has stopped"
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_with_cancels_the_run_and_waits_for_it(backend: str) -> None:
+    async def take_one() -> bool:
+        cancelled = anyio.Event()
+        async with _waiting_agent(cancelled).astream(QUESTION, stream_mode="updates") as stream:
+            async for _ in stream:
+                break
+        return cancelled.is_set()
+
+    assert _without_hanging(lambda: anyio.run(take_one, backend=backend)), (
+        "aclose() waits until the run has stopped"
+    )
 
 
 def test_with_cancels_a_sync_stream_at_once() -> None:
     cancelled = threading.Event()
-    with _waiting_agent(cancelled).stream(QUESTION, stream_mode="updates") as stream:
-        for _ in stream:
-            break
+
+    def take_one() -> None:
+        with _waiting_agent(cancelled).stream(QUESTION, stream_mode="updates") as stream:
+            for _ in stream:
+                break
+
+    _without_hanging(take_one)
     assert cancelled.is_set()
 
 
@@ -708,6 +1249,41 @@ def test_closing_a_stream_lets_a_model_called_by_a_sync_tool_finish(thread: bool
     assert finished and finished[0].count("w") == 3000
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_closing_lets_go_of_a_model_on_a_tools_loop_that_waits_for_room(backend: str) -> None:
+    pulled = [0]
+    inner = _pulls_counted(pulled, 3000)
+    finished: list[str] = []
+
+    @tool(thread=True)
+    def ask_inner() -> str:
+        """Asks another model, which runs on this worker thread's own loop."""
+        finished.append(inner.invoke([{"role": "user", "content": "q"}]).text)
+        return "asked"
+
+    agent = create_agent(ScriptedChatModel([call("ask_inner", "c1"), "ok"]), tools=[ask_inner])
+
+    async def take_five_then_wait() -> int:
+        taken = 0
+        async with agent.astream(QUESTION, stream_mode="messages", max_buffer=8) as stream:
+            async for _ in stream:
+                taken += 1
+                if taken == 5:
+                    break
+            # Take nothing more while the loop turns: the buffer fills and the model, on its
+            # own loop, waits for room. Settled: 50 turns in a row without a new token (a
+            # turn sleeps a little, so that the model's thread, too, gets its turns).
+            quiet, last = 0, -1
+            while quiet < 50:
+                await anyio.sleep(0.001)
+                quiet, last = (quiet + 1 if pulled[0] == last else 0), pulled[0]
+        return last
+
+    at_close = _without_hanging(lambda: anyio.run(take_five_then_wait, backend=backend))
+    assert at_close < 3000, "the model was waiting for room when the stream closed"
+    assert finished and finished[0].count("w") == 3000, "let go, it ran to its end"
+
+
 def _counting_agent(pulled: list[int]) -> Any:
     """A model that never suspends (as a local one), counting the tokens pulled from it."""
 
@@ -721,8 +1297,13 @@ def _counting_agent(pulled: list[int]) -> Any:
 
 def test_closing_a_sync_stream_early_stops_a_model_that_never_suspends() -> None:
     pulled = [0]
-    with _counting_agent(pulled).stream(QUESTION, stream_mode="messages", max_buffer=8) as s:
-        taken = [chunk for (chunk, _), _ in zip(s, range(5), strict=False)]
+
+    def take_five() -> list[Any]:
+        with _counting_agent(pulled).stream(QUESTION, stream_mode="messages",
+                                            max_buffer=8) as s:
+            return [chunk for (chunk, _), _ in zip(s, range(5), strict=False)]
+
+    taken = _without_hanging(take_five)
     assert len(taken) == 5
     assert pulled[0] < 100, "the model went on producing into a closed stream"
 
@@ -738,6 +1319,91 @@ async def test_closing_an_async_stream_early_stops_a_model_that_never_suspends()
             if taken == 5:
                 break
     assert pulled[0] < 100, "the model went on producing into a closed stream"
+
+
+def test_a_closed_stream_gives_nothing_more() -> None:
+    pulled = [0]
+    stream = _counting_agent(pulled).stream(QUESTION, stream_mode="messages", max_buffer=8)
+    taken = [chunk for (chunk, _), _ in zip(stream, range(5), strict=False)]
+    assert len(taken) == 5 and pulled[0] > 5, "the buffer held more than was taken"
+    stream.close()
+    assert list(stream) == [], "what was buffered or still arrived is dropped"
+
+
+@pytest.mark.anyio
+async def test_a_closed_async_stream_gives_nothing_more() -> None:
+    pulled = [0]
+    stream = _counting_agent(pulled).astream(QUESTION, stream_mode="messages", max_buffer=8)
+    taken = 0
+    async for _ in stream:
+        taken += 1
+        if taken == 5:
+            break
+    assert pulled[0] > 5
+    await stream.aclose()
+    assert [item async for item in stream] == []
+
+
+def test_breaking_out_of_a_for_loop_cancels_the_run_at_once() -> None:
+    def leave() -> bool:
+        cancelled = threading.Event()
+        for mode, _ in _waiting_agent(cancelled).stream(QUESTION,
+                                                         stream_mode=["updates", "custom"]):
+            if mode == "updates":
+                break  # the tool now waits; nothing else refers to the iterator
+        return cancelled.is_set()  # in CPython the iterator was dropped at the break
+
+    assert _without_hanging(leave), "the run was cancelled as the loop was left"
+
+
+class _Recorder(reactivex.abc.ObserverBase[Any]):
+    """An observer from outside rxagent: an object, not callables."""
+
+    def __init__(self, on_part: Any) -> None:
+        self.on_part = on_part
+        self.ends: list[Any] = []
+
+    def on_next(self, value: Any) -> None:
+        self.on_part(value)
+
+    def on_error(self, error: Exception) -> None:
+        self.ends.append(error)
+
+    def on_completed(self) -> None:
+        self.ends.append("completed")
+
+
+def test_nothing_arrives_after_dispose_even_from_a_model_that_is_still_producing() -> None:
+    pulled = [0]
+    stopped = threading.Event()
+
+    def reply(messages: Any, tools: Any) -> Iterator[str]:
+        try:
+            for i in range(3000):  # never suspends: the cancellation lands only at the end
+                pulled[0] += 1
+                yield f"t{i} "
+        finally:
+            stopped.set()
+
+    seen: list[Any] = []
+    subscribed = threading.Event()
+    subscription: list[Any] = []
+
+    def on_part(part: Any) -> None:
+        seen.append(part)
+        if len([p for p in seen if p["type"] == "messages"]) == 5:
+            assert subscribed.wait(60)
+            subscription[0].dispose()  # on the run's own thread, in the middle of the call
+
+    recorder = _Recorder(on_part)
+    subscription.append(create_agent(FunctionChatModel(reply)).observe(QUESTION).subscribe(
+        recorder
+    ))
+    subscribed.set()
+    assert stopped.wait(60)
+    assert pulled[0] > 5, "the model went on after dispose()"
+    assert len([p for p in seen if p["type"] == "messages"]) == 5, "but nothing arrived"
+    assert recorder.ends == []
 
 
 def test_disposing_observe_cancels_the_run_and_nothing_arrives_after() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
@@ -13,15 +13,15 @@ import pytest
 import reactivex
 import reactivex.operators as ops
 
-from rxagent import create_agent
+from rxagent import UsageError, create_agent, from_async_iterable, to_async_iterator, to_iterator
 from rxagent import operators as rxo
-from rxagent._bridges import from_async_iterable, to_async_iterator, to_iterator
 from rxagent._demand import Demand  # the demand unit, on purpose
-from rxagent._exceptions import UsageError
 from rxagent._fast_rx import observable_from_async
 from rxagent.messages import AIMessage
-from rxagent.testing import ScriptedChatModel
+from rxagent.testing import FunctionChatModel, ScriptedChatModel
 from rxagent.tools import tool
+
+HI = [{"role": "user", "content": "Hi"}]
 
 
 class Producer:
@@ -232,3 +232,44 @@ def test_run_on_the_background_loop_itself_is_a_usage_error() -> None:
     (result,) = [m for u in updates for m in u.get("tools", {}).get("messages", [])]
     assert result.status == "error" and "UsageError" in result.text
     assert "background loop" in result.text
+def never_suspending(pulled: list[int], count: int = 2000) -> Any:
+    """A model call that never suspends on its own (as a local model), counting its pulls."""
+
+    def tokens(messages: Any, tools: Any) -> Iterator[str]:
+        for _ in range(count):
+            pulled[0] += 1
+            yield "w "
+
+    return FunctionChatModel(tokens).stream(HI)
+
+
+def test_the_first_item_goes_out_at_once_then_the_producer_runs_a_full_buffer_ahead() -> None:
+    pulled = [0]
+    ahead: list[int] = []  # how far the producer was ahead when each item was taken
+    for _ in to_iterator(never_suspending(pulled), max_buffer=16):
+        ahead.append(pulled[0] - len(ahead) - 1)
+    assert ahead[0] == 0, "the first item was handed over before a second was made"
+    assert max(ahead) == 15, "once going, the producer fills the whole buffer of 16"
+
+
+@pytest.mark.anyio
+async def test_an_async_iterator_too_hands_over_the_first_item_at_once() -> None:
+    pulled = [0]
+    ahead: list[int] = []
+    async for _ in to_async_iterator(never_suspending(pulled), max_buffer=16):
+        ahead.append(pulled[0] - len(ahead) - 1)
+    assert ahead[0] == 0
+    assert max(ahead) == 15
+
+
+@pytest.mark.anyio
+async def test_the_producer_goes_on_once_the_consumer_is_down_to_half_the_buffer() -> None:
+    pulled = [0]
+    ahead: list[int] = []
+    async for _ in to_async_iterator(never_suspending(pulled), max_buffer=16):
+        ahead.append(pulled[0] - len(ahead) - 1)
+        await anyio.sleep(0)  # the producer's turn, if it is free to go on
+    steady = ahead[100:1900]  # past the first windows, before the end
+    assert max(steady) == 15
+    # Released at 8 left; trio may let the consumer take one more before the producer's turn.
+    assert min(steady) in (7, 8)

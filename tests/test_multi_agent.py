@@ -161,10 +161,18 @@ def test_cancelling_the_parent_cancels_the_nested_run() -> None:
         tools=[wait_forever], name="stuck",
     )
     agent = supervisor(stuck, script=[ask(("stuck", "c1", "wait"))])
-    with agent.stream(QUESTION, stream_mode="updates", subgraphs=True) as stream:
-        for ns, _ in stream:
-            if ns == ("tools:c1",):
-                break  # the nested agent's model step is done; its tool now waits
+
+    def leave() -> None:
+        with agent.stream(QUESTION, stream_mode="updates", subgraphs=True) as stream:
+            for ns, _ in stream:
+                if ns == ("tools:c1",):
+                    break  # the nested agent's model step is done; its tool now waits
+
+    # Were the nested run out of the cancellation's reach, closing would wait for it forever.
+    thread = threading.Thread(target=leave, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "deadlocked: the stream did not close"
     assert cancelled.is_set()
 
 

@@ -9,11 +9,14 @@ from typing import Annotated, Any, Literal, Optional
 import anyio
 import anyio.to_thread
 import pytest
+import reactivex
 from pydantic import BaseModel, Field, ValidationError
 
+from rxagent import to_iterator
 from rxagent._exceptions import InvalidToolArgumentsError, ToolDefinitionError
 from rxagent._messages import ToolCall, ToolMessage
 from rxagent._writer import current_writer
+from rxagent.testing import ScriptedChatModel
 from rxagent.tools import BaseTool, StreamWriter, as_tool, get_stream_writer, tool
 from tests.conftest import FakeClock
 
@@ -1049,6 +1052,75 @@ async def test_thread_option_fixes_where_a_sync_tool_runs(clock: FakeClock, thre
         await fixed.arun(call("fixed", {}))
     here = threading.get_ident()
     assert [t == here for t in threads] == [not thread] * 4
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("seconds", "in_place"), [(0.0009, True), (0.0011, False)])
+async def test_a_call_counts_as_quick_within_one_millisecond(
+    clock: FakeClock, seconds: float, in_place: bool
+) -> None:
+    probe, threads, cost = _placement_probe(clock)
+    cost["next"] = seconds
+    for _ in range(3):
+        await probe.arun(call("probe", {}))
+    here = threading.get_ident()
+    assert [thread == here for thread in threads] == [False, False, in_place]
+
+
+def _reaching_probe(clock: FakeClock, reach: Any) -> tuple[BaseTool, list[int], list[int]]:
+    """A quick sync tool that reaches for the run (``reach()``) on the calls listed in the
+    second list it returns, counting from 0; the first list gets each call's thread."""
+    threads: list[int] = []
+    reaching_calls: list[int] = []
+
+    def probe() -> str:
+        if len(threads) in reaching_calls:
+            reach()
+        threads.append(threading.get_ident())
+        return "ok"
+
+    return BaseTool(probe), threads, reaching_calls
+
+
+def _ask_a_model() -> None:
+    ScriptedChatModel(["hi"]).invoke([{"role": "user", "content": "q"}])
+
+
+def _iterate_a_stream() -> None:
+    assert list(to_iterator(reactivex.of(1, 2))) == [1, 2]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "reach",
+    [get_stream_writer, _ask_a_model, _iterate_a_stream],
+    ids=["asks for its writer", "calls a model", "iterates a stream"],
+)
+async def test_a_tool_that_reached_for_the_run_once_stays_in_a_thread_for_good(
+    clock: FakeClock, reach: Any
+) -> None:
+    probe, threads, reaching_calls = _reaching_probe(clock, reach)
+    reaching_calls.append(0)  # only the first call; the next five are quick and quiet
+    for _ in range(6):
+        assert (await probe.arun(call("probe", {}))).content == "ok"
+    assert threading.get_ident() not in threads
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "reach",
+    [get_stream_writer, _ask_a_model, _iterate_a_stream],
+    ids=["asks for its writer", "calls a model", "iterates a stream"],
+)
+async def test_a_tool_that_reaches_for_the_run_in_place_goes_back_to_a_thread_for_good(
+    clock: FakeClock, reach: Any
+) -> None:
+    probe, threads, reaching_calls = _reaching_probe(clock, reach)
+    reaching_calls.append(2)  # the first call to run in place
+    for _ in range(6):
+        assert (await probe.arun(call("probe", {}))).content == "ok"
+    here = threading.get_ident()
+    assert [thread == here for thread in threads] == [False, False, True, False, False, False]
 
 
 def test_thread_option_on_a_bare_function_and_its_check() -> None:

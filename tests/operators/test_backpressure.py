@@ -14,7 +14,7 @@ from reactivex import abc
 from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.testing import TestScheduler
 
-from rxagent import BufferOverflowError, UsageError, create_agent
+from rxagent import BufferOverflowError, UsageError, create_agent, to_async_iterator
 from rxagent import operators as rxo
 from rxagent._demand import subscription_demand  # how a sink passes its demand up, on purpose
 from rxagent.chat_models import Demand
@@ -266,3 +266,25 @@ def test_subscriptions_add_up_and_a_disposed_one_is_counted_too() -> None:
     scheduler.start()
     done = operator.statistics()
     assert (done.subscriptions, done.buffered, done.delivered, done.dropped) == (0, 0, 2, 5)
+@pytest.mark.anyio
+async def test_an_iterator_behind_the_buffer_holds_the_model_through_it() -> None:
+    pulled = 0
+
+    def tokens(messages: Any, tools: Any) -> Iterator[str]:
+        nonlocal pulled
+        for i in range(5_000):
+            pulled += 1
+            yield f"t{i} "
+
+    source = create_agent(FunctionChatModel(tokens)).observe(HI).pipe(
+        rxo.text(), rxo.backpressure(100)
+    )
+    taken = ahead = 0
+    with anyio.fail_after(60):
+        async for _ in to_async_iterator(source, max_buffer=8):
+            taken += 1
+            ahead = max(ahead, pulled - taken)
+            await anyio.sleep(0)
+    assert taken == 5_000
+    # The operator's buffer and the iterator's: the iterator's demand holds the model too.
+    assert ahead <= 100 + 8 + 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -12,7 +12,7 @@ import reactivex
 import reactivex.operators as ops
 from reactivex.subject import Subject
 
-from rxagent import UsageError, create_agent
+from rxagent import UsageError, create_agent, to_async_iterator
 from rxagent import operators as rxo
 
 # How a shared run's demand links to its subscribers': private units, on purpose.
@@ -118,6 +118,42 @@ def test_every_subscribers_demand_holds_the_shared_run() -> None:
     assert run_demand.ready
     for subscription in subscriptions:
         subscription.dispose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("sharing", ["share", "replay"])
+async def test_the_slowest_iterator_on_a_shared_run_holds_the_model(sharing: str) -> None:
+    pulled = 0
+
+    def tokens(messages: Any, tools: Any) -> Iterator[str]:
+        nonlocal pulled
+        for i in range(3_000):
+            pulled += 1
+            yield f"{i} "
+
+    shared = create_agent(FunctionChatModel(tokens)).observe(HI).pipe(
+        rxo.text(), rxo.share() if sharing == "share" else rxo.replay(4)
+    )
+    ahead = 0
+    got: dict[str, int] = {}
+
+    async def take(name: str, turns: int) -> None:
+        nonlocal ahead
+        count = 0
+        async for text in to_async_iterator(shared, max_buffer=8):
+            count += 1
+            if name == "slow":  # how far the model is ahead of the slow one
+                ahead = max(ahead, pulled - (int(text) + 1))
+            for _ in range(turns):
+                await anyio.sleep(0)
+        got[name] = count
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(take, "fast", 0)
+            group.start_soon(take, "slow", 3)
+    assert got["fast"] > 2_900 and got["slow"] > 2_900  # the one that joined second may
+    assert ahead <= 8 + 1, "the slow one paces the run"  # miss the first few
 
 
 def test_replay_size_must_be_a_non_negative_int() -> None:

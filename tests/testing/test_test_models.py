@@ -13,8 +13,7 @@ import reactivex.operators as ops
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rxagent import ScriptExhaustedError, UsageError
-from rxagent._bridges import to_async_iterator, to_iterator
+from rxagent import ScriptExhaustedError, UsageError, to_async_iterator, to_iterator
 from rxagent.messages import AIMessage, AIMessageChunk
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
 from rxagent.testing._replies import split_arguments, split_text
@@ -115,6 +114,28 @@ async def test_function_model_pulls_a_generator_only_on_demand() -> None:
         got += 1
         assert pulled - got <= 9, "the generator runs at most a buffer ahead"
     assert got == 201, "200 tokens and the added last chunk"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reply", ["words", "tool call"])
+async def test_scripted_model_waits_for_room_before_each_chunk(reply: str) -> None:
+    made = 0
+
+    def count(_: AIMessageChunk) -> None:
+        nonlocal made
+        made += 1
+
+    script: Any = " ".join(["w"] * 500) if reply == "words" else AIMessage(
+        content="", tool_calls=[{"name": "f", "args": {"x": " ".join(["w"] * 500)}, "id": "c1"}]
+    )
+    stream = ScriptedChatModel([script]).stream(HI).pipe(ops.do_action(on_next=count))
+    taken = ahead = 0
+    async for _chunk in to_async_iterator(stream, max_buffer=8):
+        taken += 1
+        ahead = max(ahead, made - taken)
+        await anyio.sleep(0)
+    assert taken > 500
+    assert ahead <= 8 + 1, "the model runs at most a buffer ahead of the consumer"
 
 
 @pytest.mark.anyio
