@@ -1,4 +1,8 @@
-"""The benchmarks keep working: each runs once at a tiny size (their figures are not checked)."""
+"""The benchmarks keep working: each runs once at a tiny size (their figures are not checked).
+
+Marked ``bench``, which the default run leaves out (it takes minutes); ``.ci/run`` runs it
+with ``pytest -m bench tests/test_bench_smoke.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
