@@ -74,3 +74,21 @@ def test_tool_schemas_runs_both_variants() -> None:
     rows = [json.loads(line) for line in out.splitlines()]
     assert [row["variant"] for row in rows] == ["uncached", "cached"]
     assert all(row["agents"] == 5 for row in rows)
+
+
+def test_tool_placement_runs_every_placement_through_both_apis() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "tool_placement.py"), "--rounds", "5", "--repeat", "1"],
+        check=True, capture_output=True, text=True, timeout=300,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| stream") or
+            line.startswith("| astream")]
+    assert len(rows) == 6, out
+
+
+def test_sse_decoding_compares_both_decoders() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "sse_decoding.py"), "--size", "200000", "--repeat", "1"],
+        check=True, capture_output=True, text=True, timeout=300,
+    ).stdout
+    assert out.count("|") > 8, out
