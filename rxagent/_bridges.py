@@ -28,8 +28,16 @@ from reactivex import abc
 from ._demand import Demand, subscription_demand
 from ._exceptions import UsageError
 from ._fast_rx import FastObservable, Trusted, observable_from_async
-from ._loops import LoopHandle, Spawned, background_loop, collect_spawned, current_loop
+from ._loops import (
+    LoopHandle,
+    Spawned,
+    background_loop,
+    collect_spawned,
+    current_loop,
+    inside_spawned_work,
+)
 from ._scheduler import note_reaches_run
+from ._threads import sync_code_in_place
 
 __all__ = [
     "DEFAULT_MAX_BUFFER",
@@ -212,6 +220,14 @@ class SyncIterator(Iterator[_T]):
             self._loop_thread = get_ident()
             self._loop.run_until_complete(self._subscribe_here())
         else:
+            if inside_spawned_work() and not sync_code_in_place.get():
+                # A run's async code (an async tool) on the run's own loop: waiting here would
+                # stop that loop, and a sub-agent joined to the run would wait for it in turn.
+                raise UsageError(
+                    "a sync stream (stream(), invoke()) inside a run's async code (an async "
+                    "tool) would block the event loop the run needs: use 'await "
+                    "agent.ainvoke(...)' or 'async for ... in agent.astream(...)' there"
+                )
             # This thread already runs a loop we cannot drive: work on the background loop.
             background = background_loop()
             if background.thread_id == get_ident():

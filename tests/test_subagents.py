@@ -265,3 +265,24 @@ def test_a_slow_consumer_holds_the_sub_agent_back_and_closing_stops_it(how: str)
         assert outcome and isinstance(outcome[0], RunCancelledError)
     else:  # an async tool is cancelled with the caller's run
         assert outcome and isinstance(outcome[0], asyncio.CancelledError)
+
+
+def test_a_sync_invoke_of_a_sub_agent_in_an_async_tool_is_a_usage_error() -> None:
+    subagent = research_agent()
+
+    @tool("researcher", description="Ask the research agent.")
+    async def call_researcher(query: str) -> str:
+        # Sync invoke() on the run's own loop would block it; the sub-agent, joined to the
+        # run, would then wait for that loop in turn.
+        result = subagent.invoke({"messages": [{"role": "user", "content": query}]})
+        return str(result["messages"][-1].content)
+
+    updates: list[Any] = []
+    runner = threading.Thread(target=lambda: updates.extend(
+        supervisor(call_researcher).stream(QUESTION, stream_mode="updates")), daemon=True)
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive(), "the run deadlocked on its own blocked loop"
+    (answer,) = [m for u in updates for m in u.get("tools", {}).get("messages", [])]
+    assert answer.status == "error" and "UsageError" in answer.text
+    assert "await agent.ainvoke(...)" in answer.text
