@@ -776,9 +776,13 @@ def test_an_error_comes_after_every_event_before_it() -> None:
     agent = create_agent(ScriptedChatModel([call("get_weather", "c", city="SF")]),
                          tools=[get_weather])
     seen: list[str] = []
-    with pytest.raises(ScriptExhaustedError, match="script has 1 replies"):
-        for mode, _ in agent.stream(QUESTION, stream_mode=["updates", "custom"]):
-            seen.append(mode)
+
+    def consume() -> None:
+        with pytest.raises(ScriptExhaustedError, match="script has 1 replies"):
+            for mode, _ in agent.stream(QUESTION, stream_mode=["updates", "custom"]):
+                seen.append(mode)
+
+    _without_hanging(consume)  # an error that never arrived would leave the stream open
     assert seen == ["updates", "custom", "updates"]
 
 
