@@ -36,6 +36,7 @@ from ._loops import (
     current_loop,
     inside_spawned_work,
 )
+from ._per_loop import thread_loop
 from ._scheduler import note_reaches_run
 from ._threads import sync_code_in_place
 
@@ -216,7 +217,7 @@ class SyncIterator(Iterator[_T]):
         self._started = True
         note_reaches_run()  # a tool that waits on a stream stays in a worker thread
         if current_loop() is None:
-            self._loop = _thread_loop()
+            self._loop = thread_loop()
             self._loop_thread = get_ident()
             self._loop.run_until_complete(self._subscribe_here())
         else:
@@ -309,31 +310,6 @@ async def _all_done(handles: list[Spawned]) -> None:
     while pending := [handle for handle in handles if not handle.done]:
         for handle in pending:
             await handle.wait_done()
-
-
-class _LoopHolder:
-    """A thread's event loop for sync iterators, closed when the thread ends."""
-
-    __slots__ = ("loop",)
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.loop.close()
-
-
-_thread_loops = threading.local()
-
-
-def _thread_loop() -> asyncio.AbstractEventLoop:
-    """This thread's loop for sync iterators: made once, then reused by every iterator (a new
-    loop per stream cost a tenth of a millisecond before the first token)."""
-    holder: _LoopHolder | None = getattr(_thread_loops, "holder", None)
-    if holder is None or holder.loop.is_closed():
-        holder = _thread_loops.holder = _LoopHolder()
-    return holder.loop
 
 
 class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):

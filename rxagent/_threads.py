@@ -7,6 +7,7 @@ to completion through :func:`run_sync`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import queue
 import threading
@@ -18,6 +19,7 @@ import anyio
 
 from ._exceptions import UsageError
 from ._loops import background_loop, claim_for_asyncio, current_loop, inside_spawned_work
+from ._per_loop import thread_loop
 
 __all__ = ["run_in_thread", "run_sync", "sync_code_in_place"]
 
@@ -30,8 +32,9 @@ _T = TypeVar("_T")
 
 
 def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
-    """Run ``work()`` to completion from sync code: on a fresh loop, or, when this thread
-    already runs a loop (a notebook), on the background loop while this thread waits.
+    """Run ``work()`` to completion from sync code: on this thread's own loop (where a model's
+    pooled HTTP client serves the next call too), or, when this thread already runs a loop (a
+    notebook), on the background loop while this thread waits.
 
     On the background loop's own thread (sync code called from a run there, such as a tool
     running in place) that loop cannot serve us, so the work gets a fresh loop in a worker
@@ -42,7 +45,7 @@ def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
             which would block that loop; outside any run (a notebook cell) it is fine.
     """
     if current_loop() is None:
-        return asyncio.run(_call(work))
+        return _run_on_thread_loop(work)
     if inside_spawned_work() and not sync_code_in_place.get():
         # Async code of a run (an async tool, say) on the run's own loop: waiting here would
         # stop that loop, and with it the run's consumer and every other run on it.
@@ -71,6 +74,20 @@ def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
     if not ok:
         raise value
     return cast(_T, value)
+
+
+def _run_on_thread_loop(work: Callable[[], Awaitable[_T]]) -> _T:
+    loop = thread_loop()
+    task = loop.create_task(_call(work))
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        if not task.done():
+            # Interrupted (Ctrl-C): the call must not go on at the loop's next run.
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.wait([task], timeout=1.0))
+        raise
 
 
 async def _call(work: Callable[[], Awaitable[_T]]) -> _T:

@@ -92,3 +92,12 @@ def test_sse_decoding_compares_both_decoders() -> None:
         check=True, capture_output=True, text=True, timeout=300,
     ).stdout
     assert out.count("|") > 8, out
+
+
+def test_tls_first_token_measures_both_variants() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "tls_first_token.py"), "--calls", "3", "--json"],
+        check=True, capture_output=True, text=True, timeout=300,
+    ).stdout
+    row = json.loads(out)
+    assert row["calls"] == 3 and row["pooled"]["best_ms"] > 0 and row["fresh"]["best_ms"] > 0

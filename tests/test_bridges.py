@@ -176,8 +176,11 @@ def test_a_model_stream_is_iterated_as_in_langchain() -> None:
 
 @pytest.mark.anyio
 async def test_a_model_stream_is_iterated_with_async_for() -> None:
-    model = ScriptedChatModel(["Hello there, friend."])
+    model = ScriptedChatModel(["Hello there, friend."] * 2)
     texts = [chunk.text async for chunk in model.stream("Hello")]
+    assert "".join(texts) == "Hello there, friend."
+    # LangChain's async name for it.
+    texts = [chunk.text async for chunk in model.astream("Hello")]
     assert "".join(texts) == "Hello there, friend."
 
 

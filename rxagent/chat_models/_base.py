@@ -151,6 +151,17 @@ class BaseChatModel(ABC):
         """
         return iterable(self.stream_prepared(to_messages(messages), tool_specs(tools), **kwargs))
 
+    def astream(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        tools: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> IterableObservable[AIMessageChunk]:
+        """:meth:`stream` under LangChain's async name, for ``async for chunk in
+        model.astream(...)``: the same Observable, iterable either way."""
+        return self.stream(messages, tools=tools, **kwargs)
+
     async def ainvoke(
         self,
         messages: Sequence[MessageLike],

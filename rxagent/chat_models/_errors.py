@@ -106,7 +106,9 @@ def connection_error(exc: httpx.HTTPError, label: str, *, started: bool) -> APIC
 
 
 def _describe(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, httpx.PoolTimeout):
+        what = "timed out waiting for a free connection in the HTTP client's pool"
+    elif isinstance(exc, httpx.ConnectTimeout):
         what = "timed out connecting"
     elif isinstance(exc, httpx.ConnectError):
         what = "could not connect"

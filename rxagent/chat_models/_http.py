@@ -37,10 +37,11 @@ import os
 import ssl
 import threading
 import uuid
+import weakref
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import anyio
 import httpx
@@ -57,6 +58,7 @@ from .._exceptions import (
     UsageError,
 )
 from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
+from .._per_loop import PerLoop
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._errors import connection_error, error_message, scrub_error, status_error
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
@@ -64,11 +66,13 @@ from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
+    "POOL_LIMITS",
     "EventDecoder",
     "HTTPChatModel",
     "StreamRequest",
     "Timeouts",
     "WireParser",
+    "new_http_client",
     "stream_reply",
 ]
 
@@ -324,7 +328,8 @@ async def stream_reply(
 ) -> None:
     """Make one streaming call, retrying while nothing has been delivered; see the module doc.
 
-    With ``client=None`` a client is created for the call and closed after it.
+    With ``client=None`` a client is created for the call and closed after it (a model
+    passes its pooled client of the running loop instead).
     """
     call = _Call(request, settings, new_parser, new_decoder, emit, demand)
     try:
@@ -503,18 +508,31 @@ async def _client_for_call(
     if client is not None:
         yield client
         return
-    # A client of our own lives for one call: a pooled one would outlive the event loop
-    # that made it (each sync invoke() runs on a fresh loop) and leak its sockets. Pass
-    # http_client= to keep connections alive across calls.
-    async with httpx.AsyncClient(
-        verify=_shared_ssl_context(), timeout=_httpx_timeout(timeouts)
-    ) as owned:
+    async with new_http_client(timeouts) as owned:
         yield owned
+
+
+# A stream holds its connection for minutes, so a cap on connections would only queue calls
+# that the server would serve: none. Idle connections are kept for the next call (an agent's
+# next step comes after its tools ran, often seconds later), a bounded number of them.
+POOL_LIMITS = httpx.Limits(
+    max_connections=None, max_keepalive_connections=32, keepalive_expiry=30.0
+)
+
+
+def new_http_client(timeouts: Timeouts) -> httpx.AsyncClient:
+    """The client a model makes for itself when it was given none (one per event loop)."""
+    return httpx.AsyncClient(
+        verify=_shared_ssl_context(), timeout=_httpx_timeout(timeouts), limits=POOL_LIMITS
+    )
 
 
 def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
     # Reads are bounded by our own first-token and idle deadlines, which know what a token is.
-    return httpx.Timeout(connect=timeouts.connect, read=None, write=timeouts.connect, pool=None)
+    # Waiting for a free connection in the pool is part of connecting: it gets the same time.
+    return httpx.Timeout(
+        connect=timeouts.connect, read=None, write=timeouts.connect, pool=timeouts.connect
+    )
 
 
 # -- the base of the HTTP models ----------------------------------------------------------------
@@ -542,9 +560,10 @@ class HTTPChatModel(BaseChatModel):
         api_key: the API key (kept secret: it shows in no repr, log line or error).
         base_url: the API's base URL; else the ``base_url_env`` variable, else
             ``default_base_url``.
-        http_client: an ``httpx.AsyncClient`` to send requests with (it keeps connections
-            alive across calls; the model does not close it). Without one, each call opens
-            and closes its own.
+        http_client: an ``httpx.AsyncClient`` to send requests with (not closed by the
+            model). Without one, the model keeps a pooled client per event loop, so that
+            calls reuse connections; it is closed with the model (``close()``,
+            ``aclose()``, ``with``/``async with``) or when its loop ends.
         timeout: a :class:`Timeouts`, or seconds to wait for the first token and between
             tokens, or ``None`` for no limit.
         max_retries: retries of a call that failed before its first token.
@@ -602,6 +621,15 @@ class HTTPChatModel(BaseChatModel):
         self.base_url: str = (base_url or env_url or self.default_base_url).rstrip("/")
         self.http_client = http_client
         self.timeouts = Timeouts.of(timeout)
+        # Without an http_client: a pooled client per event loop (its sockets belong to that
+        # loop), closed with the model, its garbage collection or the loop's end.
+        self._own_clients: PerLoop[httpx.AsyncClient] | None = None
+        if http_client is None:
+            timeouts = self.timeouts
+            self._own_clients = PerLoop(
+                lambda: new_http_client(timeouts), httpx.AsyncClient.aclose, what="this model"
+            )
+            weakref.finalize(self, self._own_clients.close, at_once=False)
         self.max_retries = max_retries
         self.default_headers = dict(default_headers or {})
         self.max_event_size = max_event_size
@@ -669,8 +697,11 @@ class HTTPChatModel(BaseChatModel):
         api_key = self._key()
         request = self._request(messages, tools, api_key, kwargs)
         message_id = f"lc_run--{uuid.uuid4()}"
+        client = self.http_client
+        if self._own_clients is not None:
+            client = self._own_clients.get()
         await stream_reply(
-            client=self.http_client,
+            client=client,
             request=request,
             new_parser=lambda: self._parser(message_id),
             new_decoder=self._decoder,
@@ -687,6 +718,29 @@ class HTTPChatModel(BaseChatModel):
                 policy=self.retry_policy,
             ),
         )
+
+    def close(self) -> None:
+        """Close the model's own HTTP clients (not an ``http_client`` it was given), each on
+        its event loop; a call after this raises :class:`~rxagent.UsageError`."""
+        if self._own_clients is not None:
+            self._own_clients.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, waiting until the running loop's client is closed."""
+        if self._own_clients is not None:
+            await self._own_clients.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_name={self.model_name!r}, base_url={self.base_url!r})"

@@ -71,9 +71,10 @@ class ChatOpenAI(HTTPChatModel):
         model: the model name, as the server knows it.
         api_key: the API key (kept secret: it shows in no repr, log line or error).
         base_url: the API's base URL, up to and including ``/v1``.
-        http_client: an ``httpx.AsyncClient`` to send requests with (it keeps connections
-            alive across calls; it is not closed by the model). Without one, each call opens
-            and closes its own.
+        http_client: an ``httpx.AsyncClient`` to send requests with (not closed by the
+            model). Without one, the model keeps a pooled client per event loop, so that
+            calls reuse connections; it is closed with the model (``close()``,
+            ``aclose()``, ``with``/``async with``) or when its loop ends.
         timeout: a :class:`Timeouts`, or seconds to wait for the first token and between
             tokens, or ``None`` for no limit.
         max_retries: retries of a call that failed before its first token (429, 5xx,
