@@ -54,9 +54,11 @@ from .._exceptions import (
     MissingAPIKeyError,
     ModelCallError,
     ModelCallIdleTimeoutError,
+    RxAgentError,
     StreamProtocolError,
     UsageError,
 )
+from .._loops import land_cancellation
 from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._per_loop import PerLoop
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
@@ -344,6 +346,9 @@ async def _with_retries(http: httpx.AsyncClient, call: _Call) -> None:
     """Attempt the call until an attempt succeeds, fails for good, or the retries run out."""
     settings = call.settings
     for attempt in itertools.count():
+        # A dispose() from another thread (during the backoff, say) has not reached the loop
+        # yet: no new request may start once it has returned.
+        await land_cancellation()
         try:
             await _attempt(http, call)
             return
@@ -362,12 +367,18 @@ async def _with_retries(http: httpx.AsyncClient, call: _Call) -> None:
 async def _attempt(http: httpx.AsyncClient, call: _Call) -> None:
     """One try at the reply, under its deadlines. Raises a :class:`_Retry` for a failure that
     another try may cure, the error the caller sees for any other."""
-    parser = call.new_parser()
+    try:
+        parser = call.new_parser()
+        decoder = call.new_decoder()
+    except RxAgentError:
+        raise
+    except Exception as exc:
+        raise _wire_failure(call.settings.label, exc) from exc
     deadline = _Deadline(call.settings.timeouts)
     with deadline.scope:
         try:
-            async with _open(http, call) as response:
-                await _read_reply(response, call, parser, deadline)
+            async with _open(http, call, decoder) as response:
+                await _read_reply(response, call, decoder, parser, deadline)
         except httpx.HTTPError as exc:
             error = connection_error(exc, call.settings.label, started=call.started)
             raise call.retry_or_fail(error, transient=True) from exc
@@ -382,7 +393,9 @@ async def _attempt(http: httpx.AsyncClient, call: _Call) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _open(http: httpx.AsyncClient, call: _Call) -> AsyncIterator[httpx.Response]:
+async def _open(
+    http: httpx.AsyncClient, call: _Call, decoder: EventDecoder
+) -> AsyncIterator[httpx.Response]:
     """POST the request; the response, once its status and type say that a stream follows.
 
     Leaving the block closes the response, whatever the reason (cancellation included).
@@ -405,7 +418,11 @@ async def _open(http: httpx.AsyncClient, call: _Call) -> AsyncIterator[httpx.Res
                 and (delay is None or delay <= settings.policy.max_retry_after),
                 delay=delay,
             )
-        if response.headers.get("content-type", "").startswith("application/json"):
+        # An SSE stream served as JSON is a server that ignored "stream": a whole reply or an
+        # error. (A stream of JSON lines may well come as application/json.)
+        if isinstance(decoder, SSEDecoder) and response.headers.get(
+            "content-type", ""
+        ).startswith("application/json"):
             await response.aread()
             raise StreamProtocolError(
                 f"{settings.label} answered with JSON instead of a stream: "
@@ -415,13 +432,23 @@ async def _open(http: httpx.AsyncClient, call: _Call) -> AsyncIterator[httpx.Res
 
 
 async def _read_reply(
-    response: httpx.Response, call: _Call, parser: WireParser, deadline: _Deadline
+    response: httpx.Response,
+    call: _Call,
+    decoder: EventDecoder,
+    parser: WireParser,
+    deadline: _Deadline,
 ) -> None:
     """Deliver the reply's chunks, then its closing chunk; leave no body half-read."""
     body = _Body(response)
     try:
-        await _read_events(body, call, parser, deadline)
-        call.deliver(parser.last_chunk())
+        await _read_events(body, call, decoder, parser, deadline)
+        try:
+            last = parser.last_chunk()
+        except RxAgentError:
+            raise
+        except Exception as exc:
+            raise _wire_failure(call.settings.label, exc) from exc
+        call.deliver(last)
         if not body.exhausted:
             # The reply is complete: nothing that goes wrong from here is a failure.
             deadline.stop()
@@ -430,10 +457,20 @@ async def _read_reply(
         await body.abandon()
 
 
-async def _read_events(body: _Body, call: _Call, parser: WireParser, deadline: _Deadline) -> None:
+def _wire_failure(label: str, exc: Exception) -> StreamProtocolError:
+    """What a decoder or parser (a third party's, say) that failed with an exception from
+    outside the tree fails the call with; it keeps the partial reply like any other."""
+    return StreamProtocolError(
+        f"{label} stream could not be read: the decoder or parser failed with "
+        f"{type(exc).__name__}: {exc}"
+    )
+
+
+async def _read_events(
+    body: _Body, call: _Call, decoder: EventDecoder, parser: WireParser, deadline: _Deadline
+) -> None:
     """Read the body until the reply's end marker or the body's end, only while the consumer
     has room, decoding it into events and parsing those into delivered chunks."""
-    decoder = call.new_decoder()
     demand = call.demand
     on_event = parser.on_event
     deliver = call.deliver
@@ -444,10 +481,20 @@ async def _read_events(body: _Body, call: _Call, parser: WireParser, deadline: _
             await demand.wait()
             deadline.restart(call.started)
         data = await body.read()
-        events = decoder.flush() if data is None else decoder.feed(data)
+        try:  # (free in Python 3.11 when nothing is raised, like the one per event below)
+            events = decoder.flush() if data is None else decoder.feed(data)
+        except RxAgentError:
+            raise
+        except Exception as exc:
+            raise _wire_failure(call.settings.label, exc) from exc
         produced = False
         for event in events:
-            chunk = on_event(event)
+            try:
+                chunk = on_event(event)
+            except RxAgentError:
+                raise
+            except Exception as exc:
+                raise _wire_failure(call.settings.label, exc) from exc
             if chunk is not None:
                 # From here an error, even one later in this same read, is not retried.
                 deliver(chunk)

@@ -267,6 +267,80 @@ async def test_a_failure_after_tokens_is_not_retried_and_keeps_the_partial(
 
 
 @pytest.mark.anyio
+async def test_json_lines_served_as_application_json_stream_too(doc: dict[str, Any]) -> None:
+    # Only a server-sent-events stream served as JSON means the server ignored "stream".
+    async with serve(Reply([reply(TOKENS)], content_type="application/json")) as server:
+        chunks = await collect(model(doc, server.url))
+    assert "".join(str(c.content) for c in chunks) == "".join(TOKENS)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["on_event", "last_chunk", "decoder", "new parser"])
+async def test_a_third_party_parser_s_own_exception_fails_the_call_inside_the_tree(
+    doc: dict[str, Any], where: str
+) -> None:
+    base = doc["ChatOllamaNative"]
+
+    class BuggyParser:
+        def __init__(self, parser: Any) -> None:
+            self.parser = parser
+            self.seen = 0
+
+        finished = property(lambda self: self.parser.finished)
+        transient_error = property(lambda self: self.parser.transient_error)
+
+        def on_event(self, event: Any) -> Any:
+            self.seen += 1
+            if where == "on_event" and self.seen == 4:
+                raise KeyError("message")
+            return self.parser.on_event(event)
+
+        def last_chunk(self) -> Any:
+            if where == "last_chunk":
+                raise AttributeError("'NoneType' object has no attribute 'get'")
+            return self.parser.last_chunk()
+
+    class BuggyModel(base):  # type: ignore[misc, valid-type]
+        def _parser(self, message_id: str) -> Any:
+            if where == "new parser":
+                raise TypeError("__init__() missing 1 required positional argument: 'model'")
+            return BuggyParser(super()._parser(message_id))
+
+        def _decoder(self) -> Any:
+            decoder = super()._decoder()
+            if where != "decoder":
+                return decoder
+
+            class Buggy:
+                lines = 0
+
+                def feed(self, data: bytes) -> Any:
+                    events = decoder.feed(data)
+                    self.lines += len(events)
+                    if self.lines > 3:
+                        raise ValueError("a line too odd")
+                    return events
+
+                def flush(self) -> Any:
+                    return decoder.flush()
+
+            return Buggy()
+
+    piece = 1 if where == "decoder" else None
+    async with serve(Reply([reply(TOKENS)], content_type=NDJSON, piece=piece)) as server:
+        chunks, error = await collect_until_error(BuggyModel(MODEL, base_url=server.url))
+    assert type(error) is StreamProtocolError
+    assert "failed with" in str(error)
+    delivered = "".join(str(c.content) for c in chunks)
+    if where == "new parser":
+        assert not chunks and error.partial is None
+    else:
+        assert error.partial is not None and error.partial.text == delivered
+    if where == "last_chunk":
+        assert delivered == "".join(TOKENS)
+
+
+@pytest.mark.anyio
 async def test_an_idle_timeout_keeps_the_partial_and_the_server_sees_the_client_go(
     doc: dict[str, Any],
 ) -> None:
