@@ -200,8 +200,9 @@ class SyncIterator(Iterator[_T]):
     def __enter__(self) -> SyncIterator[_T]:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        # Ctrl-C (or SystemExit) must not wait for a sync tool that nothing can stop.
+        self._close(or_parked=exc_type is not None and not issubclass(exc_type, Exception))
 
     def __next__(self) -> _T:
         sink = self._sink
@@ -280,7 +281,11 @@ class SyncIterator(Iterator[_T]):
         return sink.take()
 
     def close(self) -> None:
-        """Stop the run behind the iterator (if still going) and release its event loop."""
+        """Stop the run behind the iterator (if still going) and release its event loop; a
+        sync tool that the run was waiting for returns before this does."""
+        self._close(or_parked=False)
+
+    def _close(self, *, or_parked: bool) -> None:
         if self._closed:
             return
         self._closed = True
@@ -294,22 +299,26 @@ class SyncIterator(Iterator[_T]):
             if get_ident() != self._loop_thread:  # pragma: no cover - GC elsewhere
                 return
             if not loop.is_running():  # (closed from inside a callback: the loop goes on)
-                loop.run_until_complete(_all_done(self._spawned))
+                loop.run_until_complete(_all_done(self._spawned, or_parked))
         else:
             for handle in self._spawned:
-                handle.wait_done_blocking(timeout=5.0)
+                handle.wait_done_blocking(5.0, or_parked=or_parked)
 
     def __del__(self) -> None:
         if not self._closed and self._started:
+            # The consumer left (break, or Ctrl-C in the loop's body): sockets close now, but
+            # a garbage collection never waits for a sync tool's thread.
             with contextlib.suppress(Exception):  # best effort at garbage collection
-                self.close()
+                self._close(or_parked=True)
 
 
-async def _all_done(handles: list[Spawned]) -> None:
+async def _all_done(handles: list[Spawned], or_parked: bool) -> None:
     # The list grows while we wait: work spawned inside the run (model calls) joins it.
-    while pending := [handle for handle in handles if not handle.done]:
+    while pending := [
+        handle for handle in handles if not (handle.settled if or_parked else handle.done)
+    ]:
         for handle in pending:
-            await handle.wait_done()
+            await handle.wait_done(or_parked=or_parked)
 
 
 class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
@@ -382,8 +391,7 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
             handle.cancel()
         self._sink.abandon()
         with anyio.CancelScope(shield=True):
-            for handle in self._spawned:
-                await handle.wait_done()
+            await _all_done(self._spawned, or_parked=False)
 
     def __del__(self) -> None:
         # Leaving ``async for`` early drops the iterator: cancel the run right away.

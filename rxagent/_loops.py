@@ -13,7 +13,8 @@ import contextlib
 import contextvars
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -32,6 +33,7 @@ __all__ = [
     "current_loop",
     "inside_spawned_work",
     "land_cancellation",
+    "parked_on_thread",
     "spawn",
     "waker",
 ]
@@ -127,7 +129,7 @@ class Spawned(abc.DisposableBase):
     an event (or a reactivex Disposable, with its lock) per handle cost more than the rest.
     """
 
-    __slots__ = ("_cancelled", "_done", "_loop", "_parent", "_scope", "_waiters")
+    __slots__ = ("_cancelled", "_done", "_loop", "_parent", "_parked", "_scope", "_waiters")
 
     def __init__(self, loop: LoopHandle, parent: Spawned | None = None) -> None:
         self._loop = loop
@@ -136,12 +138,19 @@ class Spawned(abc.DisposableBase):
         self._scope: anyio.CancelScope | None = None
         self._cancelled = False
         self._done = False
+        self._parked = 0  # parts of it waiting, cancelled, for a thread (see parked_on_thread)
         self._waiters: list[Callable[[], None]] | None = None  # each wakes one waiter
 
     @property
     def done(self) -> bool:
         """True once the producer has returned, failed or finished being cancelled."""
         return self._done
+
+    @property
+    def settled(self) -> bool:
+        """True once the producer is over, or is cancelled and waits only for a worker thread
+        that no cancellation can stop (a sync tool; see :func:`parked_on_thread`)."""
+        return self._done or self._parked > 0
 
     def _finish(self) -> None:
         with _waiters_lock:
@@ -150,10 +159,23 @@ class Spawned(abc.DisposableBase):
         for wake in waiters or ():
             wake()
 
-    def _add_waiter(self, wake: Callable[[], None]) -> bool:
-        """Register ``wake`` for the end; False (and nothing registered) if it is over."""
+    def _park(self) -> None:
+        # Waiters for the end are woken too: each checks what it waits for, and waits again.
         with _waiters_lock:
-            if self._done:
+            self._parked += 1
+            waiters, self._waiters = self._waiters, None
+        for wake in waiters or ():
+            wake()
+
+    def _unpark(self) -> None:
+        with _waiters_lock:
+            self._parked -= 1
+
+    def _add_waiter(self, wake: Callable[[], None], or_parked: bool) -> bool:
+        """Register ``wake`` for the end or a park; False (and nothing registered) if what is
+        waited for (the end, or with ``or_parked`` settled) has come."""
+        with _waiters_lock:
+            if self._done or (or_parked and self._parked):
                 return False
             if self._waiters is None:
                 self._waiters = []
@@ -195,23 +217,28 @@ class Spawned(abc.DisposableBase):
         if self._scope is not None:
             self._scope.cancel()
 
-    async def wait_done(self) -> None:
-        """Wait, on any event loop, until the producer is over."""
-        if self._done:
-            return
+    async def wait_done(self, *, or_parked: bool = False) -> None:
+        """Wait, on any event loop, until the producer is over (with ``or_parked``, until it
+        is :attr:`settled`)."""
         loop = current_loop()
         if loop is None:  # pragma: no cover - awaited inside a loop by definition
             raise RuntimeError("Spawned.wait_done() must be awaited inside an event loop")
-        event = anyio.Event()
-        if self._add_waiter(waker(loop, event.set)):
+        while True:
+            event = anyio.Event()
+            if not self._add_waiter(waker(loop, event.set), or_parked):
+                return
             await event.wait()
 
-    def wait_done_blocking(self, timeout: float | None = None) -> bool:
-        """Block this thread until the producer is over; False on timeout."""
-        event = threading.Event()
-        if not self._add_waiter(event.set):
-            return True
-        return event.wait(timeout)
+    def wait_done_blocking(self, timeout: float, *, or_parked: bool = False) -> bool:
+        """Block this thread until the producer is over (with ``or_parked``, until it is
+        :attr:`settled`); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = threading.Event()
+            if not self._add_waiter(event.set, or_parked):
+                return True
+            if not event.wait(deadline - time.monotonic()):
+                return False
 
 
 def spawn(
@@ -294,6 +321,23 @@ def inside_spawned_work() -> bool:
     somebody else (a notebook cell)."""
     handle = _current.get()
     return handle is not None and handle._loop.thread_id == threading.get_ident()
+
+
+@contextlib.contextmanager
+def parked_on_thread() -> Iterator[None]:
+    """Mark the spawned work this task runs in as waiting, cancelled, for a worker thread
+    that no cancellation can stop (a sync tool): it is then :attr:`Spawned.settled`, which
+    is all that a sync iterator left by Ctrl-C or dropped waits for; the rest of the run's
+    cancellation finishes when the thread returns."""
+    handle = _current.get()
+    if handle is None or handle._loop.thread_id != threading.get_ident():
+        yield
+        return
+    handle._park()
+    try:
+        yield
+    finally:
+        handle._unpark()
 
 
 async def land_cancellation() -> None:

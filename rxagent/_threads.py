@@ -18,7 +18,13 @@ from typing import Any, TypeVar, cast
 import anyio
 
 from ._exceptions import UsageError
-from ._loops import background_loop, claim_for_asyncio, current_loop, inside_spawned_work
+from ._loops import (
+    background_loop,
+    claim_for_asyncio,
+    current_loop,
+    inside_spawned_work,
+    parked_on_thread,
+)
 from ._per_loop import thread_loop
 
 __all__ = ["run_in_thread", "run_sync", "sync_code_in_place"]
@@ -165,7 +171,7 @@ async def run_in_thread(
     except anyio.get_cancelled_exc_class():
         if on_cancel is not None:
             on_cancel()
-        with anyio.CancelScope(shield=True):
+        with parked_on_thread(), anyio.CancelScope(shield=True):
             await finished.wait()
         raise
     ok, value = outcome[0]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
@@ -276,3 +279,70 @@ async def test_the_producer_goes_on_once_the_consumer_is_down_to_half_the_buffer
     assert max(steady) == 15
     # Released at 8 left; trio may let the consumer take one more before the producer's turn.
     assert min(steady) in (7, 8)
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------
+
+_STUCK_TOOL_RUN = """
+import signal
+import threading
+# A shell without job control starts background jobs with SIGINT ignored: Python's own
+# handler, whatever this process was given.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from rxagent import create_agent
+from rxagent.messages import AIMessage
+from rxagent.testing import ScriptedChatModel
+
+def wait_forever(city: str) -> str:
+    \"\"\"A tool that never returns.\"\"\"
+    print("\\ntool started", flush=True)
+    threading.Event().wait()
+    return "never"
+
+call = {"name": "wait_forever", "args": {"city": "SF"}, "id": "call_1"}
+model = ScriptedChatModel([AIMessage(content="", tool_calls=[call]), "done"])
+agent = create_agent(model, tools=[wait_forever])
+try:
+    if HOW == "with":
+        with agent.stream({"messages": ["hi"]}, stream_mode="updates") as stream:
+            for part in stream:
+                print(part, flush=True)
+    else:
+        for part in agent.stream({"messages": ["hi"]}, stream_mode="updates"):
+            print(part, flush=True)
+except KeyboardInterrupt:
+    if HOW != "uncaught":
+        print("\\ninterrupted", flush=True)
+    else:
+        raise
+print("after", flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["uncaught", "caught", "with"])
+def test_ctrl_c_during_a_sync_tool_ends_the_iteration_without_waiting_for_the_tool(
+    how: str,
+) -> None:
+    # The interrupt must leave the loop at once, and neither the iterator's end nor the
+    # process's may then wait for a tool that no cancellation can stop (both waited forever).
+    with subprocess.Popen(
+        [sys.executable, "-c", f"HOW = {how!r}\n" + _STUCK_TOOL_RUN], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:  # (other output may share the line)
+                if "tool started" in line:
+                    break
+            else:
+                raise AssertionError("the tool never started")
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    if how != "uncaught":
+        assert process.returncode == 0, stderr
+        assert stdout.split()[-2:] == ["interrupted", "after"], stdout
+    else:
+        assert "KeyboardInterrupt" in stderr
+        assert process.returncode == -signal.SIGINT
