@@ -1,0 +1,363 @@
+"""The fault-injecting server of the soak: HTTP/1.1 on 127.0.0.1, both wire formats.
+
+Each request carries its run's number (the ``x-soak-run`` header the soak's models send); the
+server plays that run's next :class:`~bench._soak_plan.Attempt`, whatever the endpoint
+(``/v1/chat/completions`` and ``/v1/messages`` both work, the format is the plan's). One
+request per connection (``connection: close``), so that every connection belongs to one
+attempt of one run.
+
+While it sends, pauses or stalls, the server keeps reading the socket, so that it notices the
+client leaving (EOF or a reset) at once, and records when: a :class:`Connection` per
+connection, with the time the server was done with it and the time it saw the client go. The
+soak compares the latter with the time its consumer left.
+
+It runs on anyio (so it could run under either backend); the soak runs it on an asyncio loop
+of its own, in its own thread (:func:`serve_in_thread`), so that the clients' loops and
+threads never wait on it.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import _soak_wire as wire
+import anyio
+import anyio.abc
+import anyio.from_thread
+from _soak_plan import Attempt, RunPlan
+
+# How long a stalled reply waits for the client to go before the server gives up on it.
+STALL_CAP = 30.0
+# The longest body write; a long reply goes out in pieces of this size.
+PIECE = 64 * 1024
+
+_REASONS = {200: "OK", 400: "Bad Request", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+            529: "Overloaded"}
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+class _Mark:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+RESET = _Mark("RESET")    # abort the connection (TCP RST)
+CUT = _Mark("CUT")        # close the connection without ending the body
+STALL = _Mark("STALL")    # send nothing more until the client goes
+
+Part = bytes | Pause | _Mark
+
+
+@dataclass
+class Connection:
+    """What the server saw of one connection (times from ``time.monotonic()``)."""
+
+    opened: float
+    run: int | None = None
+    attempt: int = -1
+    fault: str = ""
+    request_at: float | None = None   # the server had read the whole request
+    server_done: float | None = None  # the server finished, closed or reset it
+    client_gone: float | None = None  # the server saw the client close or reset it
+    key_ok: bool = True               # the request carried the run's API key
+
+
+@dataclass
+class _Response:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: list[Part] = field(default_factory=list)
+    chunked: bool = True
+    piece: int | None = None  # write the body this many bytes at a time (1: a trickle)
+    stall_first: bool = False  # send no headers at all, then stall
+    send_head: bool = True  # False: go straight to the body's marks (a reset before headers)
+
+
+def response_for(wire_name: str, attempt: Attempt) -> _Response:
+    """The response that plays ``attempt`` in ``wire_name``'s format."""
+    rng = random.Random(attempt.seed)
+    fault = attempt.fault
+
+    def status(code: int, kind: str, **headers: str) -> _Response:
+        return _Response(code, {"content-type": "application/json", **headers},
+                         [wire.error_body(wire_name, kind)], chunked=False)
+
+    # Failures before the first token.
+    if fault == "reset_before":
+        return _Response(body=[RESET], send_head=False)
+    if fault == "cut_before":
+        return _Response(body=[wire.head(wire_name), CUT], chunked=attempt.chunked)
+    if fault == "status_429_ra":
+        return status(429, "rate_limit_error", **{"retry-after": rng.choice(["0", "0.01"])})
+    if fault == "status_429_ra_ms":
+        return status(429, "rate_limit_error", **{"retry-after-ms": "5"})
+    if fault == "status_5xx":
+        return status(rng.choice([500, 502, 503]), "api_error")
+    if fault == "status_529":
+        return status(529, "overloaded_error")
+    if fault == "overloaded_event":
+        return _Response(body=[wire.head(wire_name), wire.error_event(wire_name)],
+                         chunked=attempt.chunked)
+    if fault == "status_400":
+        return status(400, "invalid_request_error")
+    if fault == "stall_before":
+        if rng.random() < 0.5:
+            return _Response(stall_first=True)
+        return _Response(body=[wire.head(wire_name), STALL], chunked=attempt.chunked)
+
+    if attempt.tool:
+        return _tool_response(wire_name, attempt)
+    return _text_response(wire_name, attempt, rng)
+
+
+def _tool_response(wire_name: str, attempt: Attempt) -> _Response:
+    events = [e + b"\n\n" for e in wire.tool_call(
+        wire_name, scrambled=attempt.fault == "tool_scrambled").split(b"\n\n") if e]
+    half = len(events) // 2
+    if attempt.fault == "reset_during":
+        events = [*events[:half], RESET]
+    elif attempt.fault == "not_json":
+        events = [*events[:half], wire.not_json(wire_name), STALL]
+    return _Response(body=list(events), chunked=attempt.chunked)
+
+
+def _text_response(wire_name: str, attempt: Attempt, rng: random.Random) -> _Response:
+    fault = attempt.fault
+    texts = wire.tokens(attempt.tokens)
+    if fault == "long_reply":
+        whole = wire.head(wire_name) + b"".join(wire.token_event(wire_name, t) for t in texts)
+        whole += wire.tail(wire_name)
+        pieces: list[Part] = [whole[i:i + PIECE] for i in range(0, len(whole), PIECE)]
+        return _Response(body=pieces, chunked=attempt.chunked)
+
+    events: list[Part] = [wire.token_event(wire_name, t) for t in texts]
+    at = attempt.at
+    if fault == "huge_line":
+        events[at] = wire.padded_token(wire_name, texts[at], b"x" * 10_000_000)
+    elif fault == "invalid_utf8":
+        events[at] = wire.padded_token(wire_name, texts[at], b"\xff\xfe\xc3(\xed\xa0\x80")
+    elif fault == "pause_short":
+        for _ in range(rng.randint(1, 4)):
+            events.insert(rng.randrange(len(events) + 1), Pause(rng.uniform(0.01, 0.08)))
+    after = events[:at]
+    if fault == "reset_during":
+        body = [*after, RESET]
+    elif fault == "cut_during":
+        body = [*after, CUT]
+    elif fault == "stall_during":
+        body = [*after, STALL]
+    elif fault == "not_json":
+        body = [*after, wire.not_json(wire_name), STALL]
+    elif fault == "wrong_shape":
+        body = [*after, wire.wrong_shape(wire_name), STALL]
+    elif fault == "error_event_during":
+        body = [*after, wire.error_event(wire_name)]
+    else:
+        body = [*events, wire.tail(wire_name)]
+    return _Response(body=[wire.head(wire_name), *body], chunked=attempt.chunked,
+                     piece=1 if fault == "trickle" else None)
+
+
+class FaultServer:
+    """The server's state: the plans it plays and the connections it saw."""
+
+    def __init__(self, plans: dict[int, RunPlan], keys: dict[int, str]) -> None:
+        self.plans = plans
+        self.keys = keys
+        self.port = 0
+        self.connections: list[Connection] = []
+        self.by_run: dict[int, list[Connection]] = {}
+        self.requests_beyond_plan = 0
+        self.open = 0
+        self._next: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _attempt_for(self, run: int) -> tuple[int, Attempt | None]:
+        with self._lock:
+            number = self._next.get(run, 0)
+            self._next[run] = number + 1
+        attempts = [a for call in self.plans[run].calls for a in call.attempts]
+        return number, attempts[number] if number < len(attempts) else None
+
+    def connections_of(self, run: int) -> list[Connection]:
+        return list(self.by_run.get(run, ()))
+
+    async def handle(self, stream: anyio.abc.SocketStream) -> None:
+        conn = Connection(opened=time.monotonic())
+        self.connections.append(conn)
+        self.open += 1
+        reset = False
+        try:
+            request = await _read_request(stream)
+            if request is None:
+                conn.client_gone = time.monotonic()
+                return
+            conn.request_at = time.monotonic()
+            headers = request
+            run = int(headers.get("x-soak-run", "-1"))
+            conn.run = run
+            self.by_run.setdefault(run, []).append(conn)
+            key = self.keys.get(run, "")
+            conn.key_ok = bool(key) and key in (headers.get("x-api-key"),
+                                                headers.get("authorization", "")[7:])
+            number, attempt = self._attempt_for(run) if run in self.plans else (0, None)
+            conn.attempt = number
+            if attempt is None:
+                self.requests_beyond_plan += 1
+                attempt = Attempt("status_400")
+            conn.fault = attempt.fault
+            response = response_for(self.plans[run].wire if run in self.plans else "openai",
+                                    attempt)
+            async with anyio.create_task_group() as group:
+                group.start_soon(_watch, stream, conn, group.cancel_scope)
+                try:
+                    reset = await _play(stream, response, conn)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                    # A write failed: the client is gone (a reset, or it closed first).
+                    if conn.client_gone is None:
+                        conn.client_gone = time.monotonic()
+                group.cancel_scope.cancel()
+        finally:
+            if conn.server_done is None:
+                conn.server_done = time.monotonic()
+            with anyio.CancelScope(shield=True):
+                if reset:
+                    _abort(stream)
+                await stream.aclose()
+            self.open -= 1
+
+
+async def _watch(stream: anyio.abc.SocketStream, conn: Connection,
+                 scope: anyio.CancelScope) -> None:
+    """Read the socket until the client goes; then stop the reply (the whole task group)."""
+    try:
+        while True:
+            await stream.receive()
+    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+        pass
+    except anyio.ClosedResourceError:
+        return
+    if conn.client_gone is None:
+        conn.client_gone = time.monotonic()
+    scope.cancel()
+
+
+async def _play(stream: anyio.abc.SocketStream, response: _Response, conn: Connection) -> bool:
+    """Send ``response``; whether it ends with a reset.
+
+    ``conn.server_done`` is set the moment the last byte is handed to the socket (or the
+    connection cut), before yielding to anyone, so that a client that leaves after reading
+    the whole response is never taken for one that left a response under way.
+    """
+    if response.stall_first:
+        await anyio.sleep(STALL_CAP)
+        return False
+    steps: list[Part] = [_head(response)] if response.send_head else []
+    for part in response.body:
+        if isinstance(part, bytes):
+            size = response.piece or len(part) or 1
+            for start in range(0, len(part), size):
+                piece = part[start:start + size]
+                steps.append(b"%x\r\n" % len(piece) + piece + b"\r\n"
+                             if response.chunked else piece)
+        else:
+            steps.append(part)
+    if response.chunked and response.status == 200 and not any(
+            isinstance(step, _Mark) for step in steps):
+        steps.append(b"0\r\n\r\n")
+    last = len(steps) - 1
+    for number, step in enumerate(steps):
+        if step is RESET or step is CUT:
+            conn.server_done = time.monotonic()
+            return step is RESET
+        if step is STALL:
+            await anyio.sleep(STALL_CAP)
+            return False
+        if isinstance(step, Pause):
+            await anyio.sleep(step.seconds)
+            continue
+        assert isinstance(step, bytes)
+        await stream.send(step)
+        if number == last:
+            conn.server_done = time.monotonic()
+        else:
+            await anyio.sleep(0)  # the client reads this piece on its own
+    return False
+
+
+def _head(response: _Response) -> bytes:
+    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
+             "connection: close"]
+    headers = {"content-type": "text/event-stream", **response.headers}
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if response.status != 200:
+        body = b"".join(p for p in response.body if isinstance(p, bytes))
+        lines.append(f"content-length: {len(body)}")
+    elif response.chunked:
+        lines.append("transfer-encoding: chunked")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _abort(stream: anyio.abc.SocketStream) -> None:
+    # SO_LINGER with a zero timeout makes close() send a RST instead of a FIN.
+    raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+async def _read_request(stream: anyio.abc.SocketStream) -> dict[str, str] | None:
+    """The request's headers (lower-case names), its body read and dropped; ``None`` if the
+    client went first."""
+    buffer = bytearray()
+    try:
+        while b"\r\n\r\n" not in buffer:
+            buffer += await stream.receive()
+        end = buffer.index(b"\r\n\r\n")
+        lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(buffer) < end + 4 + length:
+            buffer += await stream.receive()
+    except (anyio.EndOfStream, anyio.BrokenResourceError):
+        return None
+    return headers
+
+
+@contextmanager
+def serve_in_thread(server: FaultServer) -> Iterator[FaultServer]:
+    """Run ``server`` on 127.0.0.1 (an ephemeral port), on an event loop in a thread of its
+    own, for the ``with`` block."""
+    with anyio.from_thread.start_blocking_portal(name="soak-server") as portal:
+        listener = portal.call(_listen)
+        server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        future = portal.start_task_soon(listener.serve, server.handle)
+        try:
+            yield server
+        finally:
+            future.cancel()
+            portal.call(listener.aclose)
+
+
+async def _listen() -> anyio.abc.SocketListener:
+    return await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0, backlog=512)

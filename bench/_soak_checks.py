@@ -1,0 +1,241 @@
+"""The soak's invariants: per run, from what the consumer saw and what the server saw; per
+process, from a snapshot of the process before and after all runs.
+
+Per run (:func:`check_run`):
+
+- *tree*: any error that reached the consumer is an :class:`rxagent.RxAgentError`;
+- *lost* / *repeated*: the text delivered is the first tokens of the reply, in order, none
+  twice (a retry restarts only before the first token); a reply that completed has them all;
+- *partial*: a :class:`rxagent.ModelCallError` keeps, as ``partial``, the text the consumer got
+  from that call;
+- *disconnect*: every connection of the run that the server had not finished when the consumer
+  left (broke out, exited, cancelled, disposed, or got an error) was seen closed by the
+  client, and how long after the leaving (the issue's bound is 200 ms);
+- *key*: the API key is in no error's ``str``/``repr`` (the whole cause chain) nor in any repr
+  of the model, messages or chunks the consumer kept.
+
+Per process (:class:`Snapshot`): asyncio tasks, threads, file descriptors, sockets, and RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from _faults import Connection
+from _soak_consumers import Seen
+from _soak_wire import tokens
+
+import rxagent
+
+DISCONNECT_BOUND = 0.200  # seconds, the issue's bound
+
+_TOKEN = re.compile(r"t(\d{6}) ")
+
+
+@dataclass
+class RunResult:
+    """The verdict on one run."""
+
+    index: int
+    wire: str
+    consumer: str
+    faults: tuple[str, ...]
+    outcome: str                   # completed, left, error:<Type>, hung
+    failures: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # disconnect latencies, seconds
+    must_complete: bool = False
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while error is not None and error not in seen and len(seen) < 20:
+        seen.append(error)
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return seen
+
+
+def tokens_verdict(text: str, expected: list[str]) -> list[str]:
+    """``[]`` if ``text`` is the first tokens of ``expected``; else what is wrong with it."""
+    whole = "".join(expected)
+    if whole.startswith(text) and len(text) % len(tokens(1)[0]) == 0:
+        return []
+    numbers = [int(n) for n in _TOKEN.findall(text)]
+    problems = []
+    if len(set(numbers)) != len(numbers):
+        problems.append("repeated")
+    if numbers != list(range(len(numbers))) and sorted(set(numbers)) != list(
+            range(len(set(numbers)))):
+        problems.append("lost")
+    if not problems:
+        problems.append("garbled")
+    return problems
+
+
+def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResult:
+    plan = seen.plan
+    error = seen.error
+    if hung:
+        outcome = "hung"
+    elif seen.completed:
+        outcome = "completed"
+    elif error is not None:
+        outcome = f"error:{type(error).__name__}"
+    else:
+        outcome = "left"
+    result = RunResult(plan.index, plan.wire, plan.consumer, plan.faults, outcome,
+                       must_complete=plan.must_complete)
+    fail = result.failures.append
+    if hung:
+        fail("hung")
+
+    if error is not None and not isinstance(error, rxagent.RxAgentError):
+        fail(f"outside-tree: {type(error).__module__}.{type(error).__name__}: {error}")
+
+    expected = tokens(plan.text_call.final.tokens)
+    text = seen.text if seen.final_text is None else seen.final_text
+    for problem in tokens_verdict(text, expected):
+        fail(f"{problem}: got {text[:80]!r}...")
+    if seen.completed:
+        delivered = seen.final_text if seen.final_text is not None else seen.text
+        if seen.final_text is None and not seen.texts:
+            pass  # a consumer that does not see text (none here)
+        elif delivered != "".join(expected):
+            fail(f"lost: completed with {len(delivered)} of {len(''.join(expected))} chars")
+
+    if isinstance(error, rxagent.ModelCallError) and seen.final_text is None and seen.texts:
+        partial = error.partial.text if error.partial is not None else ""
+        got = seen.by_message.get(seen.last_message or "", "")
+        if partial != got:
+            fail(f"partial: error keeps {len(partial)} chars, consumer got {len(got)}")
+
+    if seen.left_at is not None:
+        for conn in connections:
+            if conn.server_done is not None and conn.server_done <= seen.left_at:
+                continue  # the server had finished with it before the consumer left
+            gone = conn.client_gone
+            if gone is None and conn.server_done is not None:
+                # The server finished the response after the consumer left, and stopped
+                # watching: the connection was over by then at the latest.
+                gone = conn.server_done
+            if gone is None:
+                fail(f"disconnect: attempt {conn.attempt} ({conn.fault}) never seen closed "
+                     f"after {seen.left_how}")
+                continue
+            latency = max(0.0, gone - seen.left_at)
+            result.latencies.append(latency)
+            if latency > DISCONNECT_BOUND:
+                fail(f"disconnect: attempt {conn.attempt} ({conn.fault}) closed "
+                     f"{latency * 1000:.0f} ms after {seen.left_how}")
+
+    if seen.finished_at is not None and not seen.completed:
+        # After the consumer's code returned (having left, or with its error), nothing of
+        # the run may start a request; the server may read one sent just before late.
+        for conn in connections:
+            if conn.request_at is not None and \
+                    conn.request_at > seen.finished_at + DISCONNECT_BOUND:
+                fail(f"request-after-leaving: attempt {conn.attempt} read "
+                     f"{(conn.request_at - seen.finished_at) * 1000:.0f} ms after the "
+                     f"consumer returned ({seen.left_how})")
+
+    if not all(conn.key_ok for conn in connections):
+        fail("key: a request without the run's API key")
+    texts = [repr(seen.reprs)]
+    if error is not None:
+        for link in _chain(error):
+            texts += [str(link), repr(link), repr(getattr(link, "partial", None))]
+    if any(seen.key in t for t in texts):
+        fail("key: the API key in an error or a repr")
+    return result
+
+
+class KeyWatch(logging.Handler):
+    """A root-logger handler at DEBUG: counts every record (httpx, httpcore, rxagent...) and
+    every one that holds any of the soak's keys, formatted with its traceback."""
+
+    def __init__(self, secret_part: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.secret_part = secret_part
+        self.records = 0
+        self.leaks: list[str] = []
+        self._formatter = logging.Formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records += 1
+        try:
+            text = record.getMessage() + repr(record.args)
+            if record.exc_info:
+                text += self._formatter.formatException(record.exc_info)
+        except Exception as error:  # a record we cannot format is noted
+            text = f"unformattable record {record.name}: {error!r}"
+        if self.secret_part in text and len(self.leaks) < 5:
+            self.leaks.append(f"{record.name}: {text[:200]}")
+
+
+@dataclass
+class Snapshot:
+    """What the process holds that a soak could leak."""
+
+    tasks: int
+    threads: list[str]
+    fds: int
+    sockets: int
+    rss_mb: float
+    peak_rss_mb: float
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        gc.collect()
+        fds = os.listdir("/proc/self/fd")
+        sockets = 0
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                    sockets += 1
+            except OSError:
+                pass
+        status = _status()
+        try:
+            tasks = len(asyncio.all_tasks()) - 1
+        except RuntimeError:
+            tasks = 0
+        return cls(tasks, sorted(t.name for t in threading.enumerate()), len(fds), sockets,
+                   status.get("VmRSS", 0) / 1024, status.get("VmHWM", 0) / 1024)
+
+    def leaks_since(self, before: Snapshot, idle_workers: int) -> dict[str, Any]:
+        """What this snapshot holds more than ``before`` (only what grew).
+
+        rxagent keeps the threads that ran sync tools for a minute after their last job (a
+        pool that grows to the number of tools running at once); up to ``idle_workers`` of
+        them are not a leak.
+        """
+        extra_threads = list(self.threads)
+        for name in before.threads + ["rxagent-worker"] * idle_workers:
+            if name in extra_threads:
+                extra_threads.remove(name)
+        leaks: dict[str, Any] = {}
+        if self.tasks > before.tasks:
+            leaks["tasks"] = self.tasks - before.tasks
+        if extra_threads:
+            leaks["threads"] = extra_threads
+        if self.fds > before.fds:
+            leaks["fds"] = self.fds - before.fds
+        if self.sockets > before.sockets:
+            leaks["sockets"] = self.sockets - before.sockets
+        return leaks
+
+
+def _status() -> dict[str, int]:
+    values = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                values[name] = int(rest.split()[0])
+    return values

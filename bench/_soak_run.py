@@ -1,0 +1,219 @@
+"""The soak's driver: start the server, run every plan with its consumer, judge, summarise.
+
+Runs go :data:`CONCURRENCY` at a time on one asyncio loop; threaded consumers get a plain
+thread each. A run that has not ended by its deadline is *hung*: reported, cancelled if it can
+be, and left behind (its thread is a daemon) so that the soak itself always ends.
+
+Before the counted runs, one clean warm-up run per consumer starts everything that lives for
+the whole process by design (rxagent's background loop, imports, trio's first run); the leak
+check compares the process after the runs with the process after the warm-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict
+from typing import Any
+
+from _faults import FaultServer, serve_in_thread
+from _soak_checks import DISCONNECT_BOUND, KeyWatch, RunResult, Snapshot, check_run
+from _soak_consumers import ASYNC, THREADED, Seen
+from _soak_plan import CONSUMERS, Attempt, CallPlan, RunPlan, make_plans
+
+CONCURRENCY = 16
+RUN_DEADLINE = 20.0        # seconds a run may take before it counts as hung
+LONG_RUN_DEADLINE = 90.0   # for the runs with a 100,000-token reply
+DISCONNECT_WAIT = 2.0      # how long the server may take to see a leaving client, at most
+SETTLE = 1.0               # seconds given to the process to let go of everything at the end
+MEMORY_BOUND_MB = 256.0    # how much the RSS may grow over the warm-up's, at the end
+SURVIVABLE_FLOOR = 0.99
+
+
+def _warm_up_plans(first_index: int) -> list[RunPlan]:
+    plans = []
+    for offset, consumer in enumerate(CONSUMERS):
+        calls = [CallPlan((Attempt("clean", tool=True),))] if consumer.startswith("agent") else []
+        calls.append(CallPlan((Attempt("clean", tokens=5),)))
+        plans.append(RunPlan(first_index + offset, "openai" if offset % 2 else "anthropic",
+                             consumer, tuple(calls), leave_after=2, slow_every=2,
+                             faults=("clean",)))
+    return plans
+
+
+async def _run_one(plan: RunPlan, server: FaultServer, key: str) -> RunResult:
+    seen = Seen(plan, server.url, key)
+    deadline = LONG_RUN_DEADLINE if "long_reply" in plan.faults else RUN_DEADLINE
+    if plan.consumer in ASYNC:
+        consume = ASYNC[plan.consumer]
+
+        async def consumer() -> None:
+            await consume(seen)
+            seen.finished_at = time.monotonic()
+
+        task = asyncio.ensure_future(consumer())
+        done, _ = await asyncio.wait({task}, timeout=deadline)
+        hung = not done
+        if hung:
+            task.cancel()
+            await asyncio.wait({task}, timeout=5.0)
+    else:
+        loop = asyncio.get_running_loop()
+        finished = loop.create_future()
+
+        def target() -> None:
+            try:
+                THREADED[plan.consumer](seen)
+                seen.finished_at = time.monotonic()
+            finally:
+                loop.call_soon_threadsafe(
+                    lambda: finished.done() or finished.set_result(None))
+
+        threading.Thread(target=target, name=f"soak-consumer-{plan.index}", daemon=True).start()
+        done, _ = await asyncio.wait({finished}, timeout=deadline)
+        hung = not done
+    # Give the server time to see a leaving client go (the latency is measured from the
+    # times, not from this wait).
+    waited = 0.0
+    while waited < DISCONNECT_WAIT and any(
+            c.server_done is None and c.client_gone is None
+            for c in server.connections_of(plan.index)):
+        await asyncio.sleep(0.02)
+        waited += 0.02
+    return check_run(seen, server.connections_of(plan.index), hung)
+
+
+async def _run_all(plans: list[RunPlan], server: FaultServer, key: str,
+                   concurrency: int) -> list[RunResult]:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def guarded(plan: RunPlan) -> RunResult:
+        async with limit:
+            return await _run_one(plan, server, key)
+
+    return list(await asyncio.gather(*(guarded(plan) for plan in plans)))
+
+
+async def _soak(seed: int, runs: int, concurrency: int) -> dict[str, Any]:
+    secret = secrets.token_hex(16)
+    key = f"sk-soak-{secret}"
+    plans = make_plans(seed, runs)
+    warm = _warm_up_plans(runs)
+    server = FaultServer({p.index: p for p in plans + warm}, dict.fromkeys(
+        (p.index for p in plans + warm), key))
+    watch = KeyWatch(secret)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    try:
+        with serve_in_thread(server):
+            await _run_all(warm, server, key, concurrency)
+            await asyncio.sleep(SETTLE)
+            before = Snapshot.take()
+            started = time.monotonic()
+            results = await _run_all(plans, server, key, concurrency)
+            wall = time.monotonic() - started
+            for _ in range(int(5.0 / 0.05)):
+                if server.open == 0:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(SETTLE)
+            gc.collect()
+            after = Snapshot.take()
+            server_open = server.open
+    finally:
+        root.removeHandler(watch)
+        root.setLevel(old_level)
+    return _summary(seed, runs, concurrency, results, before, after, server, server_open,
+                    watch, wall)
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
+             before: Snapshot, after: Snapshot, server: FaultServer, server_open: int,
+             watch: KeyWatch, wall: float) -> dict[str, Any]:
+    kinds = Counter[str]()
+    for result in results:
+        for failure in result.failures:
+            kinds[failure.split(":")[0].split(" ")[0]] += 1
+    latencies = [x for r in results for x in r.latencies]
+    must = [r for r in results if r.must_complete]
+    completed = sum(r.outcome == "completed" for r in must)
+    leaks = after.leaks_since(before, idle_workers=concurrency)
+    if server_open:
+        leaks["server_connections_open"] = server_open
+    growth = after.rss_mb - before.rss_mb
+    summary: dict[str, Any] = {
+        "seed": seed,
+        "runs": runs,
+        "concurrency": concurrency,
+        "wall_seconds": round(wall, 2),
+        "outcomes": dict(Counter(r.outcome for r in results).most_common()),
+        "per_consumer": dict(sorted(Counter(r.consumer for r in results).items())),
+        "per_wire": dict(sorted(Counter(r.wire for r in results).items())),
+        "per_fault": dict(sorted(Counter(f for r in results for f in r.faults).items())),
+        "model_calls_checked": sum(1 for r in results),
+        "hung": kinds["hung"],
+        "lost": kinds["lost"],
+        "repeated": kinds["repeated"],
+        "garbled": kinds["garbled"],
+        "outside_tree": kinds["outside-tree"],
+        "partial_mismatch": kinds["partial"],
+        "disconnect_failures": kinds["disconnect"],
+        "requests_after_leaving": kinds["request-after-leaving"],
+        "key_leaks": kinds["key"] + len(watch.leaks),
+        "log_records": watch.records,
+        "disconnects_measured": len(latencies),
+        "disconnect_ms": {
+            "p50": _ms(_percentile(latencies, 0.50)),
+            "p99": _ms(_percentile(latencies, 0.99)),
+            "max": _ms(max(latencies) if latencies else None),
+            "bound": DISCONNECT_BOUND * 1000,
+        },
+        "survivable_runs": len(must),
+        "survivable_completed": completed,
+        "survivable_completion": round(completed / len(must), 4) if must else None,
+        "leaks": leaks,
+        "idle_tool_workers": after.threads.count("rxagent-worker"),
+        "rss_mb": {"after_warm_up": round(before.rss_mb, 1), "after_runs": round(after.rss_mb, 1),
+                   "growth": round(growth, 1), "peak": round(after.peak_rss_mb, 1),
+                   "bound": MEMORY_BOUND_MB},
+        "requests_beyond_plan": server.requests_beyond_plan,
+        "failures": [asdict(r) for r in results if r.failures][:50],
+        "log_leaks": watch.leaks,
+    }
+    problems = []
+    for name in ("hung", "lost", "repeated", "garbled", "outside_tree", "partial_mismatch",
+                 "disconnect_failures", "requests_after_leaving", "key_leaks"):
+        if summary[name]:
+            problems.append(f"{name}: {summary[name]}")
+    if leaks:
+        problems.append(f"leaks: {leaks}")
+    if must and completed / len(must) < SURVIVABLE_FLOOR:
+        problems.append(f"survivable completion {completed}/{len(must)} < {SURVIVABLE_FLOOR}")
+    if growth > MEMORY_BOUND_MB:
+        problems.append(f"RSS grew {growth:.0f} MB > {MEMORY_BOUND_MB:.0f} MB")
+    summary["problems"] = problems
+    summary["ok"] = not problems
+    return summary
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+def run_soak(seed: int, runs: int, concurrency: int = CONCURRENCY) -> dict[str, Any]:
+    """Run the soak on a fresh asyncio loop; its summary (``summary["ok"]`` is the verdict)."""
+    return asyncio.run(_soak(seed, runs, concurrency))
