@@ -11,27 +11,36 @@ client leaving (EOF or a reset) at once, and records when: a :class:`Connection`
 connection, with the time the server was done with it and the time it saw the client go. The
 soak compares the latter with the time its consumer left.
 
-It runs on anyio (so it could run under either backend); the soak runs it on an asyncio loop
-of its own, in its own thread (:func:`serve_in_thread`), so that the clients' loops and
-threads never wait on it.
+It runs on anyio (so it could run under either backend), in a process of its own
+(``python bench/_faults.py --seed S --runs N``, the key on stdin), so that it never competes
+with the clients for the GIL: a server starved by the process it tests would make a 1-byte
+trickle slower than the idle timeout and blame the library for it. It draws the same plans
+from the same seed as the soak. The soak reads what it saw over HTTP
+(``GET /_soak/connections/<run>``, ``GET /_soak/status``), through :class:`RemoteServer`.
+Times are ``time.monotonic()``, the same clock in both processes (CLOCK_MONOTONIC).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import json
 import random
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import _soak_wire as wire
 import anyio
 import anyio.abc
-import anyio.from_thread
-from _soak_plan import Attempt, RunPlan
+from _soak_plan import Attempt, RunPlan, make_plans, warm_up_plans
 
 # How long a stalled reply waits for the client to go before the server gives up on it.
 STALL_CAP = 30.0
@@ -201,9 +210,20 @@ class FaultServer:
     def connections_of(self, run: int) -> list[Connection]:
         return list(self.by_run.get(run, ()))
 
+    def _report(self, path: str) -> bytes:
+        """The answer to the soak's questions: a run's connections, or the totals."""
+        if path.startswith("/_soak/connections/"):
+            run = int(path.rsplit("/", 1)[1])
+            data: Any = [asdict(c) for c in self.connections_of(run)]
+        else:
+            data = {"open": self.open - 1, "connections": len(self.connections),
+                    "requests_beyond_plan": self.requests_beyond_plan}
+        body = json.dumps(data).encode()
+        return (b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n" % len(body) + body)
+
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
         conn = Connection(opened=time.monotonic())
-        self.connections.append(conn)
         self.open += 1
         reset = False
         try:
@@ -213,8 +233,14 @@ class FaultServer:
                 return
             conn.request_at = time.monotonic()
             headers = request
+            if headers[":path"].startswith("/_soak/"):
+                conn.run = None
+                await stream.send(self._report(headers[":path"]))
+                conn.server_done = time.monotonic()
+                return
             run = int(headers.get("x-soak-run", "-1"))
             conn.run = run
+            self.connections.append(conn)
             self.by_run.setdefault(run, []).append(conn)
             key = self.keys.get(run, "")
             conn.key_ok = bool(key) and key in (headers.get("x-api-key"),
@@ -332,7 +358,7 @@ async def _read_request(stream: anyio.abc.SocketStream) -> dict[str, str] | None
             buffer += await stream.receive()
         end = buffer.index(b"\r\n\r\n")
         lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
-        headers = {}
+        headers = {":path": lines[0].split(" ")[1] if " " in lines[0] else ""}
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
@@ -344,20 +370,79 @@ async def _read_request(stream: anyio.abc.SocketStream) -> dict[str, str] | None
     return headers
 
 
-@contextmanager
-def serve_in_thread(server: FaultServer) -> Iterator[FaultServer]:
-    """Run ``server`` on 127.0.0.1 (an ephemeral port), on an event loop in a thread of its
-    own, for the ``with`` block."""
-    with anyio.from_thread.start_blocking_portal(name="soak-server") as portal:
-        listener = portal.call(_listen)
-        server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        future = portal.start_task_soon(listener.serve, server.handle)
+async def _serve(seed: int, runs: int, key: str) -> None:
+    plans = make_plans(seed, runs) + warm_up_plans(runs)
+    server = FaultServer({p.index: p for p in plans}, dict.fromkeys((p.index for p in plans), key))
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0, backlog=512)
+    print(listener.extra(anyio.abc.SocketAttribute.local_port), flush=True)
+    await listener.serve(server.handle)
+
+
+class RemoteServer:
+    """The soak's side of the server process: start it, ask it what it saw, stop it."""
+
+    def __init__(self, seed: int, runs: int, key: str) -> None:
+        self._args = [sys.executable, str(Path(__file__)), "--seed", str(seed),
+                      "--runs", str(runs)]
+        self._key = key
+        self._process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> RemoteServer:
+        # The key goes on stdin: a command line is visible to every user of the machine.
+        self._process = subprocess.Popen(self._args, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(self._key + "\n")
+        self._process.stdin.close()
+        self.port = int(self._process.stdout.readline())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._process is not None
+        self._process.terminate()
         try:
-            yield server
+            self._process.wait(10.0)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+    async def _get(self, path: str) -> Any:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nhost: soak\r\n\r\n".encode())
+            data = await reader.read()
         finally:
-            future.cancel()
-            portal.call(listener.aclose)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+    async def connections_of(self, run: int) -> list[Connection]:
+        """What the server saw of the run's connections."""
+        return [Connection(**c) for c in await self._get(f"/_soak/connections/{run}")]
+
+    async def status(self) -> dict[str, int]:
+        """``open`` connections, ``connections`` served, ``requests_beyond_plan``."""
+        result: dict[str, int] = await self._get("/_soak/status")
+        return result
 
 
-async def _listen() -> anyio.abc.SocketListener:
-    return await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0, backlog=512)
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The soak's fault-injecting server.")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--runs", type=int, required=True)
+    args = parser.parse_args()
+    key = sys.stdin.readline().strip()
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(_serve, args.seed, args.runs, key)
+
+
+if __name__ == "__main__":
+    main()

@@ -51,6 +51,7 @@ class RunResult:
     failures: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # disconnect latencies, seconds
     must_complete: bool = False
+    error: str = ""                # the error that reached the consumer, if any
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -90,7 +91,8 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
     else:
         outcome = "left"
     result = RunResult(plan.index, plan.wire, plan.consumer, plan.faults, outcome,
-                       must_complete=plan.must_complete)
+                       must_complete=plan.must_complete,
+                       error="" if error is None else f"{type(error).__name__}: {error}"[:300])
     fail = result.failures.append
     if hung:
         fail("hung")

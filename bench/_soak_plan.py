@@ -196,3 +196,16 @@ def make_plans(seed: int, runs: int) -> list[RunPlan]:
                              leave_after=rng.randint(0, 30), slow_every=rng.randint(1, 8),
                              faults=faults))
     return plans
+
+
+def warm_up_plans(first_index: int) -> list[RunPlan]:
+    """One clean run per consumer, numbered from ``first_index``: the soak runs them before
+    the counted runs, so that what lives for the whole process by design (rxagent's
+    background loop, imports, trio's first run) is there before the leak check's baseline."""
+    plans = []
+    for offset, consumer in enumerate(CONSUMERS):
+        calls = [CallPlan((Attempt("clean", tool=True),))] if consumer.startswith("agent") else []
+        calls.append(CallPlan((Attempt("clean", tokens=5),)))
+        plans.append(RunPlan(first_index + offset, WIRES[offset % 2], consumer, tuple(calls),
+                             leave_after=2, slow_every=2, faults=("clean",)))
+    return plans

@@ -12,6 +12,7 @@ check compares the process after the runs with the process after the warm-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import secrets
@@ -21,10 +22,10 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
-from _faults import FaultServer, serve_in_thread
+from _faults import RemoteServer
 from _soak_checks import DISCONNECT_BOUND, KeyWatch, RunResult, Snapshot, check_run
 from _soak_consumers import ASYNC, THREADED, Seen
-from _soak_plan import CONSUMERS, Attempt, CallPlan, RunPlan, make_plans
+from _soak_plan import RunPlan, make_plans, warm_up_plans
 
 CONCURRENCY = 16
 RUN_DEADLINE = 20.0        # seconds a run may take before it counts as hung
@@ -35,18 +36,7 @@ MEMORY_BOUND_MB = 256.0    # how much the RSS may grow over the warm-up's, at th
 SURVIVABLE_FLOOR = 0.99
 
 
-def _warm_up_plans(first_index: int) -> list[RunPlan]:
-    plans = []
-    for offset, consumer in enumerate(CONSUMERS):
-        calls = [CallPlan((Attempt("clean", tool=True),))] if consumer.startswith("agent") else []
-        calls.append(CallPlan((Attempt("clean", tokens=5),)))
-        plans.append(RunPlan(first_index + offset, "openai" if offset % 2 else "anthropic",
-                             consumer, tuple(calls), leave_after=2, slow_every=2,
-                             faults=("clean",)))
-    return plans
-
-
-async def _run_one(plan: RunPlan, server: FaultServer, key: str) -> RunResult:
+async def _run_one(plan: RunPlan, server: RemoteServer, key: str) -> RunResult:
     seen = Seen(plan, server.url, key)
     deadline = LONG_RUN_DEADLINE if "long_reply" in plan.faults else RUN_DEADLINE
     if plan.consumer in ASYNC:
@@ -80,15 +70,30 @@ async def _run_one(plan: RunPlan, server: FaultServer, key: str) -> RunResult:
     # Give the server time to see a leaving client go (the latency is measured from the
     # times, not from this wait).
     waited = 0.0
+    connections = await server.connections_of(plan.index)
     while waited < DISCONNECT_WAIT and any(
-            c.server_done is None and c.client_gone is None
-            for c in server.connections_of(plan.index)):
-        await asyncio.sleep(0.02)
-        waited += 0.02
-    return check_run(seen, server.connections_of(plan.index), hung)
+            c.server_done is None and c.client_gone is None for c in connections):
+        await asyncio.sleep(0.05)
+        waited += 0.05
+        connections = await server.connections_of(plan.index)
+    return check_run(seen, connections, hung)
 
 
-async def _run_all(plans: list[RunPlan], server: FaultServer, key: str,
+class LoopLag:
+    """How late the soak's event loop wakes a task that sleeps 10 ms, over the counted runs:
+    when the loop lags by hundreds of milliseconds, a consumer on it cannot leave sooner."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+
+    async def watch(self) -> None:
+        while True:
+            start = time.monotonic()
+            await asyncio.sleep(0.01)
+            self.lags.append(time.monotonic() - start - 0.01)
+
+
+async def _run_all(plans: list[RunPlan], server: RemoteServer, key: str,
                    concurrency: int) -> list[RunResult]:
     limit = asyncio.Semaphore(concurrency)
 
@@ -99,39 +104,48 @@ async def _run_all(plans: list[RunPlan], server: FaultServer, key: str,
     return list(await asyncio.gather(*(guarded(plan) for plan in plans)))
 
 
-async def _soak(seed: int, runs: int, concurrency: int) -> dict[str, Any]:
+async def _soak(seed: int, runs: int, concurrency: int,
+                only: list[int] | None) -> dict[str, Any]:
     secret = secrets.token_hex(16)
     key = f"sk-soak-{secret}"
     plans = make_plans(seed, runs)
-    warm = _warm_up_plans(runs)
-    server = FaultServer({p.index: p for p in plans + warm}, dict.fromkeys(
-        (p.index for p in plans + warm), key))
+    if only:
+        plans = [plan for plan in plans if plan.index in only]
+    warm = warm_up_plans(runs)
     watch = KeyWatch(secret)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(watch)
     root.setLevel(logging.DEBUG)
     try:
-        with serve_in_thread(server):
+        with RemoteServer(seed, runs, key) as server:
             await _run_all(warm, server, key, concurrency)
             await asyncio.sleep(SETTLE)
             before = Snapshot.take()
             started = time.monotonic()
+            lag = LoopLag()
+            watcher = asyncio.ensure_future(lag.watch())
             results = await _run_all(plans, server, key, concurrency)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             wall = time.monotonic() - started
             for _ in range(int(5.0 / 0.05)):
-                if server.open == 0:
+                status = await server.status()
+                if status["open"] == 0:
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(SETTLE)
             gc.collect()
             after = Snapshot.take()
-            server_open = server.open
     finally:
         root.removeHandler(watch)
         root.setLevel(old_level)
-    return _summary(seed, runs, concurrency, results, before, after, server, server_open,
-                    watch, wall)
+    summary = _summary(seed, runs, concurrency, results, before, after, status, watch, wall)
+    summary["loop_lag_ms"] = {"p50": _ms(_percentile(lag.lags, 0.5)),
+                              "p99": _ms(_percentile(lag.lags, 0.99)),
+                              "max": _ms(max(lag.lags, default=None))}
+    return summary
 
 
 def _percentile(values: list[float], share: float) -> float | None:
@@ -142,8 +156,8 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 
 def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
-             before: Snapshot, after: Snapshot, server: FaultServer, server_open: int,
-             watch: KeyWatch, wall: float) -> dict[str, Any]:
+             before: Snapshot, after: Snapshot, status: dict[str, int], watch: KeyWatch,
+             wall: float) -> dict[str, Any]:
     kinds = Counter[str]()
     for result in results:
         for failure in result.failures:
@@ -152,19 +166,20 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
     must = [r for r in results if r.must_complete]
     completed = sum(r.outcome == "completed" for r in must)
     leaks = after.leaks_since(before, idle_workers=concurrency)
-    if server_open:
-        leaks["server_connections_open"] = server_open
+    if status["open"]:
+        leaks["server_connections_open"] = status["open"]
     growth = after.rss_mb - before.rss_mb
     summary: dict[str, Any] = {
         "seed": seed,
-        "runs": runs,
+        "runs": len(results),
         "concurrency": concurrency,
         "wall_seconds": round(wall, 2),
         "outcomes": dict(Counter(r.outcome for r in results).most_common()),
         "per_consumer": dict(sorted(Counter(r.consumer for r in results).items())),
         "per_wire": dict(sorted(Counter(r.wire for r in results).items())),
         "per_fault": dict(sorted(Counter(f for r in results for f in r.faults).items())),
-        "model_calls_checked": sum(1 for r in results),
+        "requests_served": status["connections"],
+        "final_fault_outcomes": _final_fault_outcomes(results),
         "hung": kinds["hung"],
         "lost": kinds["lost"],
         "repeated": kinds["repeated"],
@@ -190,9 +205,11 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
         "rss_mb": {"after_warm_up": round(before.rss_mb, 1), "after_runs": round(after.rss_mb, 1),
                    "growth": round(growth, 1), "peak": round(after.peak_rss_mb, 1),
                    "bound": MEMORY_BOUND_MB},
-        "requests_beyond_plan": server.requests_beyond_plan,
+        "requests_beyond_plan": status["requests_beyond_plan"],
         "failures": [asdict(r) for r in results if r.failures][:50],
+        "survivable_incomplete": [asdict(r) for r in must if r.outcome != "completed"][:50],
         "log_leaks": watch.leaks,
+        "runs_detail": [asdict(r) for r in results],
     }
     problems = []
     for name in ("hung", "lost", "repeated", "garbled", "outside_tree", "partial_mismatch",
@@ -210,10 +227,23 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
     return summary
 
 
+def _final_fault_outcomes(results: list[RunResult]) -> dict[str, dict[str, int]]:
+    """For each fault of a reply's final attempt, how the runs ended."""
+    table: dict[str, Counter[str]] = {}
+    for result in results:
+        table.setdefault(result.faults[-1], Counter())[result.outcome] += 1
+    return {fault: dict(counts.most_common()) for fault, counts in sorted(table.items())}
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 1)
 
 
-def run_soak(seed: int, runs: int, concurrency: int = CONCURRENCY) -> dict[str, Any]:
-    """Run the soak on a fresh asyncio loop; its summary (``summary["ok"]`` is the verdict)."""
-    return asyncio.run(_soak(seed, runs, concurrency))
+def run_soak(seed: int, runs: int, concurrency: int = CONCURRENCY,
+             only: list[int] | None = None) -> dict[str, Any]:
+    """Run the soak on a fresh asyncio loop; its summary (``summary["ok"]`` is the verdict).
+
+    ``only`` runs just the runs of those numbers (of the ``runs`` the seed draws), to
+    reproduce a failure.
+    """
+    return asyncio.run(_soak(seed, runs, concurrency, only))

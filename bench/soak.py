@@ -43,6 +43,9 @@ def _table(summary: dict[str, Any]) -> str:
     counts("per consumer", summary["per_consumer"])
     counts("per wire", summary["per_wire"])
     counts("per fault (attempts)", summary["per_fault"])
+    lines.append("  outcomes per fault of the reply's last attempt:")
+    for fault, outcomes in summary["final_fault_outcomes"].items():
+        lines.append(f"    {fault:<24}" + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
     lines.append("  invariants:")
     for name in ("hung", "lost", "repeated", "garbled", "outside_tree", "partial_mismatch",
                  "disconnect_failures", "requests_after_leaving", "key_leaks"):
@@ -52,6 +55,9 @@ def _table(summary: dict[str, Any]) -> str:
     lines.append(f"  disconnects seen: {summary['disconnects_measured']}, ms after leaving: "
                  f"p50 {latency['p50']}, p99 {latency['p99']}, max {latency['max']} "
                  f"(bound {latency['bound']:.0f})")
+    lag = summary["loop_lag_ms"]
+    lines.append(f"  the soak's event loop woke late by: p50 {lag['p50']} ms, p99 {lag['p99']} ms,"
+                 f" max {lag['max']} ms")
     lines.append(f"  survivable runs completed: {summary['survivable_completed']} of "
                  f"{summary['survivable_runs']} ({summary['survivable_completion']})")
     rss = summary["rss_mb"]
@@ -63,6 +69,10 @@ def _table(summary: dict[str, Any]) -> str:
     for failure in summary["failures"][:20]:
         lines.append(f"  FAIL run {failure['index']} {failure['wire']} {failure['consumer']} "
                      f"{','.join(failure['faults'])}: {'; '.join(failure['failures'])[:300]}")
+    for run in summary["survivable_incomplete"][:20]:
+        lines.append(f"  survivable run {run['index']} {run['wire']} {run['consumer']} "
+                     f"{','.join(run['faults'])} did not complete: {run['outcome']} "
+                     f"{run['error'][:200]}")
     lines.append("OK" if summary["ok"] else "FAILED: " + "; ".join(summary["problems"]))
     return "\n".join(lines)
 
@@ -73,8 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--only", type=int, action="append",
+                        help="run only this run of the seed's (repeatable), to reproduce one")
+    parser.add_argument("--show", action="store_true",
+                        help="print every run's plan and outcome, one line each")
     args = parser.parse_args(argv)
-    summary = run_soak(args.seed, args.runs, args.concurrency)
+    summary = run_soak(args.seed, args.runs, args.concurrency, args.only)
+    if args.show:
+        for run in summary["runs_detail"]:
+            print(f"run {run['index']} {run['wire']} {run['consumer']} {','.join(run['faults'])}"
+                  f" -> {run['outcome']} {run['error'][:120]}")
+    summary.pop("runs_detail")
     print(json.dumps(summary, indent=1) if args.json else _table(summary), flush=True)
     return 0 if summary["ok"] else 1
 
