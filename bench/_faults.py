@@ -96,6 +96,14 @@ class _Response:
     stall_first: bool = False  # send no headers at all, then stall
     send_head: bool = True  # False: go straight to the body's marks (a reset before headers)
 
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the connection stays usable after this response: it ends where its
+        framing says (chunked, or a content-length) and no fault breaks it."""
+        return (self.send_head and not self.stall_first
+                and (self.chunked or self.status != 200)
+                and not any(isinstance(part, _Mark) for part in self.body))
+
 
 def response_for(wire_name: str, attempt: Attempt) -> _Response:
     """The response that plays ``attempt`` in ``wire_name``'s format."""
@@ -223,61 +231,92 @@ class FaultServer:
                 b"content-length: %d\r\n\r\n" % len(body) + body)
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
-        conn = Connection(opened=time.monotonic())
+        """Serve one connection: requests one after another while the responses leave it
+        usable (HTTP/1.1 keep-alive), so that a client that never closes its connections
+        shows as connections left open at the end."""
         self.open += 1
-        reset = False
+        socket_ = _Socket(stream)
+        outcome = "close"
         try:
-            request = await _read_request(stream)
-            if request is None:
-                conn.client_gone = time.monotonic()
-                return
-            conn.request_at = time.monotonic()
-            headers = request
-            if headers[":path"].startswith("/_soak/"):
-                conn.run = None
-                await stream.send(self._report(headers[":path"]))
-                conn.server_done = time.monotonic()
-                return
-            run = int(headers.get("x-soak-run", "-1"))
-            conn.run = run
-            self.connections.append(conn)
-            self.by_run.setdefault(run, []).append(conn)
-            key = self.keys.get(run, "")
-            conn.key_ok = bool(key) and key in (headers.get("x-api-key"),
-                                                headers.get("authorization", "")[7:])
-            number, attempt = self._attempt_for(run) if run in self.plans else (0, None)
-            conn.attempt = number
-            if attempt is None:
-                self.requests_beyond_plan += 1
-                attempt = Attempt("status_400")
-            conn.fault = attempt.fault
-            response = response_for(self.plans[run].wire if run in self.plans else "openai",
-                                    attempt)
-            async with anyio.create_task_group() as group:
-                group.start_soon(_watch, stream, conn, group.cancel_scope)
-                try:
-                    reset = await _play(stream, response, conn)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                    # A write failed: the client is gone (a reset, or it closed first).
-                    if conn.client_gone is None:
-                        conn.client_gone = time.monotonic()
-                group.cancel_scope.cancel()
+            while True:
+                headers = await _read_request(socket_)
+                if headers is None:
+                    return  # the client closed the connection between requests
+                if headers[":path"].startswith("/_soak/"):
+                    await stream.send(self._report(headers[":path"]))
+                    return
+                conn, response = self._start(headers)
+                outcome = await _serve_one(socket_, response, conn)
+                if outcome != "kept":
+                    return
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
         finally:
-            if conn.server_done is None:
-                conn.server_done = time.monotonic()
             with anyio.CancelScope(shield=True):
-                if reset:
+                if outcome == "reset":
                     _abort(stream)
                 await stream.aclose()
             self.open -= 1
 
+    def _start(self, headers: dict[str, str]) -> tuple[Connection, _Response]:
+        """The record of a request of a run, and the response its plan says to play."""
+        now = time.monotonic()
+        run = int(headers.get("x-soak-run", "-1"))
+        conn = Connection(opened=now, request_at=now, run=run)
+        self.connections.append(conn)
+        self.by_run.setdefault(run, []).append(conn)
+        key = self.keys.get(run, "")
+        conn.key_ok = bool(key) and key in (headers.get("x-api-key"),
+                                            headers.get("authorization", "")[7:])
+        plan = self.plans.get(run)
+        number, attempt = self._attempt_for(run) if plan else (0, None)
+        conn.attempt = number
+        if attempt is None:
+            # A request the plan did not expect: a retry where none may happen (after the
+            # first token, past max_retries) or a model call too many. The reply starts
+            # again from token 0, as a real server's would, so a retry after the first
+            # token also shows as repeated tokens.
+            self.requests_beyond_plan += 1
+            attempt = Attempt("clean", tokens=plan.text_call.final.tokens if plan else 3)
+            conn.fault = "unplanned"
+        else:
+            conn.fault = attempt.fault
+        return conn, response_for(plan.wire if plan else "openai", attempt)
 
-async def _watch(stream: anyio.abc.SocketStream, conn: Connection,
-                 scope: anyio.CancelScope) -> None:
-    """Read the socket until the client goes; then stop the reply (the whole task group)."""
+
+class _Socket:
+    """A connection's stream and the bytes read from it that no request has used yet."""
+
+    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+        self.stream = stream
+        self.buffer = bytearray()
+
+
+async def _serve_one(socket_: _Socket, response: _Response, conn: Connection) -> str:
+    """Play one response while watching for the client going; how it ended: ``"kept"``
+    (complete, the connection reusable), ``"close"``, ``"reset"`` or ``"gone"``."""
+    outcome = "close"
+    async with anyio.create_task_group() as group:
+        group.start_soon(_watch, socket_, conn, group.cancel_scope)
+        try:
+            reset = await _play(socket_.stream, response, conn)
+            outcome = "reset" if reset else "kept" if response.keep_alive else "close"
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            # A write failed: the client is gone (a reset, or it closed first).
+            if conn.client_gone is None:
+                conn.client_gone = time.monotonic()
+        group.cancel_scope.cancel()
+    if conn.server_done is None:
+        conn.server_done = time.monotonic()
+    return "gone" if conn.client_gone is not None else outcome
+
+
+async def _watch(socket_: _Socket, conn: Connection, scope: anyio.CancelScope) -> None:
+    """Read the socket until the client goes; then stop the reply (the whole task group).
+    What it reads (a next request, sent as soon as the response ended) is kept."""
     try:
         while True:
-            await stream.receive()
+            socket_.buffer += await socket_.stream.receive()
     except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
         pass
     except anyio.ClosedResourceError:
@@ -331,8 +370,9 @@ async def _play(stream: anyio.abc.SocketStream, response: _Response, conn: Conne
 
 
 def _head(response: _Response) -> bytes:
-    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}",
-             "connection: close"]
+    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
+    if not response.keep_alive:
+        lines.append("connection: close")
     headers = {"content-type": "text/event-stream", **response.headers}
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if response.status != 200:
@@ -349,13 +389,13 @@ def _abort(stream: anyio.abc.SocketStream) -> None:
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-async def _read_request(stream: anyio.abc.SocketStream) -> dict[str, str] | None:
-    """The request's headers (lower-case names), its body read and dropped; ``None`` if the
-    client went first."""
-    buffer = bytearray()
+async def _read_request(socket_: _Socket) -> dict[str, str] | None:
+    """The next request's headers (lower-case names, the path as ``:path``), its body read
+    and dropped; ``None`` if the client closed the connection first."""
+    buffer = socket_.buffer
     try:
         while b"\r\n\r\n" not in buffer:
-            buffer += await stream.receive()
+            buffer += await socket_.stream.receive()
         end = buffer.index(b"\r\n\r\n")
         lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
         headers = {":path": lines[0].split(" ")[1] if " " in lines[0] else ""}
@@ -364,9 +404,10 @@ async def _read_request(stream: anyio.abc.SocketStream) -> dict[str, str] | None
             headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
         while len(buffer) < end + 4 + length:
-            buffer += await stream.receive()
+            buffer += await socket_.stream.receive()
     except (anyio.EndOfStream, anyio.BrokenResourceError):
         return None
+    del buffer[:end + 4 + length]
     return headers
 
 

@@ -11,6 +11,8 @@ Per run (:func:`check_run`):
 - *disconnect*: every connection of the run that the server had not finished when the consumer
   left (broke out, exited, cancelled, disposed, or got an error) was seen closed by the
   client, and how long after the leaving (the issue's bound is 200 ms);
+- *unplanned*: no request the plan did not expect (a retry after the first token or past
+  ``max_retries``, a model call too many);
 - *key*: the API key is in no error's ``str``/``repr`` (the whole cause chain) nor in any repr
   of the model, messages or chunks the consumer kept.
 
@@ -145,6 +147,11 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
                 fail(f"request-after-leaving: attempt {conn.attempt} read "
                      f"{(conn.request_at - seen.finished_at) * 1000:.0f} ms after the "
                      f"consumer returned ({seen.left_how})")
+
+    for conn in connections:
+        if conn.fault == "unplanned":
+            fail(f"unplanned-request: attempt {conn.attempt}: a retry after the first token or "
+                 "past max_retries, or a model call too many")
 
     if not all(conn.key_ok for conn in connections):
         fail("key: a request without the run's API key")

@@ -188,6 +188,7 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
         "partial_mismatch": kinds["partial"],
         "disconnect_failures": kinds["disconnect"],
         "requests_after_leaving": kinds["request-after-leaving"],
+        "unplanned_requests": kinds["unplanned-request"],
         "key_leaks": kinds["key"] + len(watch.leaks),
         "log_records": watch.records,
         "disconnects_measured": len(latencies),
@@ -213,7 +214,8 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
     }
     problems = []
     for name in ("hung", "lost", "repeated", "garbled", "outside_tree", "partial_mismatch",
-                 "disconnect_failures", "requests_after_leaving", "key_leaks"):
+                 "disconnect_failures", "requests_after_leaving", "unplanned_requests",
+                 "key_leaks"):
         if summary[name]:
             problems.append(f"{name}: {summary[name]}")
     if leaks:

@@ -48,7 +48,8 @@ def _table(summary: dict[str, Any]) -> str:
         lines.append(f"    {fault:<24}" + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
     lines.append("  invariants:")
     for name in ("hung", "lost", "repeated", "garbled", "outside_tree", "partial_mismatch",
-                 "disconnect_failures", "requests_after_leaving", "key_leaks"):
+                 "disconnect_failures", "requests_after_leaving", "unplanned_requests",
+                 "key_leaks"):
         lines.append(f"    {name:<24}{summary[name]:>6}")
     latency = summary["disconnect_ms"]
     lines.append(f"    {'leaks':<24}{json.dumps(summary['leaks'])}")
@@ -65,7 +66,7 @@ def _table(summary: dict[str, Any]) -> str:
                  f"{rss['after_runs']} (growth {rss['growth']}, bound {rss['bound']:.0f}), "
                  f"peak {rss['peak']}")
     lines.append(f"  log records scanned for the key: {summary['log_records']}; "
-                 f"requests beyond a plan: {summary['requests_beyond_plan']}")
+                 f"requests served: {summary['requests_served']}")
     for failure in summary["failures"][:20]:
         lines.append(f"  FAIL run {failure['index']} {failure['wire']} {failure['consumer']} "
                      f"{','.join(failure['faults'])}: {'; '.join(failure['failures'])[:300]}")

@@ -84,6 +84,10 @@ def test_no_request_starts_after_the_consumer_left(soak: dict[str, Any]) -> None
     assert soak["requests_after_leaving"] == 0, _failures(soak, "request-after-leaving")
 
 
+def test_no_retry_after_the_first_token_nor_past_max_retries(soak: dict[str, Any]) -> None:
+    assert soak["unplanned_requests"] == 0, _failures(soak, "unplanned-request")
+
+
 def test_the_key_is_in_no_error_repr_or_log_record(soak: dict[str, Any]) -> None:
     assert soak["log_records"] > 0  # the handler did see httpx's and rxagent's records
     assert soak["key_leaks"] == 0, (_failures(soak, "key"), soak["log_leaks"])
