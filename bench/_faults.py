@@ -40,7 +40,7 @@ from typing import Any
 import _soak_wire as wire
 import anyio
 import anyio.abc
-from _soak_plan import Attempt, RunPlan, make_plans, warm_up_plans
+from _soak_plan import MAX_RETRIES, Attempt, RunPlan, make_plans, warm_up_plans
 
 # How long a stalled reply waits for the client to go before the server gives up on it.
 STALL_CAP = 30.0
@@ -208,12 +208,21 @@ class FaultServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _attempt_for(self, run: int) -> tuple[int, Attempt | None]:
+    def _attempt_for(self, run: int) -> tuple[int, Attempt | None, bool]:
+        """The run's next attempt, its number, and whether the client may make it at all:
+        not once a call has failed ``max_retries + 1`` times (the run must end there)."""
         with self._lock:
             number = self._next.get(run, 0)
             self._next[run] = number + 1
-        attempts = [a for call in self.plans[run].calls for a in call.attempts]
-        return number, attempts[number] if number < len(attempts) else None
+        allowed = True
+        position = 0
+        for call in self.plans[run].calls:
+            for in_call, attempt in enumerate(call.attempts):
+                if position == number:
+                    return number, attempt, allowed and in_call <= MAX_RETRIES
+                position += 1
+            allowed = allowed and call.retries <= MAX_RETRIES
+        return number, None, False
 
     def connections_of(self, run: int) -> list[Connection]:
         return list(self.by_run.get(run, ()))
@@ -269,18 +278,18 @@ class FaultServer:
         conn.key_ok = bool(key) and key in (headers.get("x-api-key"),
                                             headers.get("authorization", "")[7:])
         plan = self.plans.get(run)
-        number, attempt = self._attempt_for(run) if plan else (0, None)
+        number, attempt, allowed = self._attempt_for(run) if plan else (0, None, False)
         conn.attempt = number
         if attempt is None:
             # A request the plan did not expect: a retry where none may happen (after the
-            # first token, past max_retries) or a model call too many. The reply starts
-            # again from token 0, as a real server's would, so a retry after the first
-            # token also shows as repeated tokens.
-            self.requests_beyond_plan += 1
+            # first token) or a model call too many. The reply starts again from token 0, as
+            # a real server's would, so a retry after the first token also shows as
+            # repeated tokens.
             attempt = Attempt("clean", tokens=plan.text_call.final.tokens if plan else 3)
-            conn.fault = "unplanned"
-        else:
-            conn.fault = attempt.fault
+        conn.fault = attempt.fault if allowed else "unplanned"
+        if not allowed:
+            # Also a retry past max_retries: played as planned, but a failure of the run.
+            self.requests_beyond_plan += 1
         return conn, response_for(plan.wire if plan else "openai", attempt)
 
 

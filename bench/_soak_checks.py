@@ -172,6 +172,7 @@ class KeyWatch(logging.Handler):
         super().__init__(logging.DEBUG)
         self.secret_part = secret_part
         self.records = 0
+        self.leak_count = 0
         self.leaks: list[str] = []
         self._formatter = logging.Formatter()
 
@@ -183,8 +184,10 @@ class KeyWatch(logging.Handler):
                 text += self._formatter.formatException(record.exc_info)
         except Exception as error:  # a record we cannot format is noted
             text = f"unformattable record {record.name}: {error!r}"
-        if self.secret_part in text and len(self.leaks) < 5:
-            self.leaks.append(f"{record.name}: {text[:200]}")
+        if self.secret_part in text:
+            self.leak_count += 1
+            if len(self.leaks) < 5:
+                self.leaks.append(f"{record.name}: {text[:200]}")
 
 
 @dataclass

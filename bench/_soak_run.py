@@ -189,7 +189,7 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
         "disconnect_failures": kinds["disconnect"],
         "requests_after_leaving": kinds["request-after-leaving"],
         "unplanned_requests": kinds["unplanned-request"],
-        "key_leaks": kinds["key"] + len(watch.leaks),
+        "key_leaks": kinds["key"] + watch.leak_count,
         "log_records": watch.records,
         "disconnects_measured": len(latencies),
         "disconnect_ms": {
