@@ -105,7 +105,7 @@ async def _run_all(plans: list[RunPlan], server: RemoteServer, key: str,
 
 
 async def _soak(seed: int, runs: int, concurrency: int,
-                only: list[int] | None) -> dict[str, Any]:
+                only: list[int] | None, gc_off: bool) -> dict[str, Any]:
     secret = secrets.token_hex(16)
     key = f"sk-soak-{secret}"
     plans = make_plans(seed, runs)
@@ -125,7 +125,14 @@ async def _soak(seed: int, runs: int, concurrency: int,
             started = time.monotonic()
             lag = LoopLag()
             watcher = asyncio.ensure_future(lag.watch())
-            results = await _run_all(plans, server, key, concurrency)
+            if gc_off:
+                gc.disable()
+            try:
+                results = await _run_all(plans, server, key, concurrency)
+            finally:
+                gc.enable()
+            # Before any collection: what only the garbage collector would have freed.
+            cyclic = gc.collect()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -142,6 +149,8 @@ async def _soak(seed: int, runs: int, concurrency: int,
         root.removeHandler(watch)
         root.setLevel(old_level)
     summary = _summary(seed, runs, concurrency, results, before, after, status, watch, wall)
+    summary["gc_off"] = gc_off
+    summary["cyclic_garbage_objects"] = cyclic
     summary["loop_lag_ms"] = {"p50": _ms(_percentile(lag.lags, 0.5)),
                               "p99": _ms(_percentile(lag.lags, 0.99)),
                               "max": _ms(max(lag.lags, default=None))}
@@ -242,10 +251,12 @@ def _ms(value: float | None) -> float | None:
 
 
 def run_soak(seed: int, runs: int, concurrency: int = CONCURRENCY,
-             only: list[int] | None = None) -> dict[str, Any]:
+             only: list[int] | None = None, gc_off: bool = True) -> dict[str, Any]:
     """Run the soak on a fresh asyncio loop; its summary (``summary["ok"]`` is the verdict).
 
     ``only`` runs just the runs of those numbers (of the ``runs`` the seed draws), to
-    reproduce a failure.
+    reproduce a failure. ``gc_off`` keeps the cyclic garbage collector off during the runs,
+    so that a connection that only a collection would close (an iterator caught in a
+    reference cycle) shows as a late disconnect instead of being rescued by chance.
     """
-    return asyncio.run(_soak(seed, runs, concurrency, only))
+    return asyncio.run(_soak(seed, runs, concurrency, only, gc_off))

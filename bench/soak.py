@@ -65,6 +65,9 @@ def _table(summary: dict[str, Any]) -> str:
     lines.append(f"  RSS MB: after warm-up {rss['after_warm_up']}, after runs "
                  f"{rss['after_runs']} (growth {rss['growth']}, bound {rss['bound']:.0f}), "
                  f"peak {rss['peak']}")
+    lines.append(f"  garbage collector {'off' if summary['gc_off'] else 'on'} during the runs; "
+                 f"cyclic garbage collected after them: {summary['cyclic_garbage_objects']} "
+                 "objects")
     lines.append(f"  log records scanned for the key: {summary['log_records']}; "
                  f"requests served: {summary['requests_served']}")
     for failure in summary["failures"][:20]:
@@ -88,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this run of the seed's (repeatable), to reproduce one")
     parser.add_argument("--show", action="store_true",
                         help="print every run's plan and outcome, one line each")
+    parser.add_argument("--gc", action="store_true",
+                        help="leave the cyclic garbage collector on during the runs")
     args = parser.parse_args(argv)
-    summary = run_soak(args.seed, args.runs, args.concurrency, args.only)
+    summary = run_soak(args.seed, args.runs, args.concurrency, args.only, gc_off=not args.gc)
     if args.show:
         for run in summary["runs_detail"]:
             print(f"run {run['index']} {run['wire']} {run['consumer']} {','.join(run['faults'])}"
