@@ -44,6 +44,8 @@ from _soak_plan import MAX_RETRIES, Attempt, RunPlan, make_plans, warm_up_plans
 
 # How long a stalled reply waits for the client to go before the server gives up on it.
 STALL_CAP = 30.0
+# Seconds between two token events of a text reply.
+TOKEN_PACE = 0.002
 # The longest body write; a long reply goes out in pieces of this size.
 PIECE = 64 * 1024
 
@@ -95,6 +97,7 @@ class _Response:
     piece: int | None = None  # write the body this many bytes at a time (1: a trickle)
     stall_first: bool = False  # send no headers at all, then stall
     send_head: bool = True  # False: go straight to the body's marks (a reset before headers)
+    pace: float = 0.0  # seconds between two writes: a model writes its tokens over time
 
     @property
     def keep_alive(self) -> bool:
@@ -186,8 +189,11 @@ def _text_response(wire_name: str, attempt: Attempt, rng: random.Random) -> _Res
         body = [*after, wire.error_event(wire_name)]
     else:
         body = [*events, wire.tail(wire_name)]
+    # Tokens come 2 ms apart (a trickle's bytes as fast as they go), so that most consumers
+    # that leave do so while the server is still writing, and the disconnect is measured.
+    trickle = fault == "trickle"
     return _Response(body=[wire.head(wire_name), *body], chunked=attempt.chunked,
-                     piece=1 if fault == "trickle" else None)
+                     piece=1 if trickle else None, pace=0.0 if trickle else TOKEN_PACE)
 
 
 class FaultServer:
@@ -374,7 +380,7 @@ async def _play(stream: anyio.abc.SocketStream, response: _Response, conn: Conne
         if number == last:
             conn.server_done = time.monotonic()
         else:
-            await anyio.sleep(0)  # the client reads this piece on its own
+            await anyio.sleep(response.pace)  # the client reads this piece on its own
     return False
 
 
