@@ -107,10 +107,9 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
     for problem in tokens_verdict(text, expected):
         fail(f"{problem}: got {text[:80]!r}...")
     if seen.completed:
+        # Every consumer sees the text: chunks, or the final answer in "updates".
         delivered = seen.final_text if seen.final_text is not None else seen.text
-        if seen.final_text is None and not seen.texts:
-            pass  # a consumer that does not see text (none here)
-        elif delivered != "".join(expected):
+        if delivered != "".join(expected):
             fail(f"lost: completed with {len(delivered)} of {len(''.join(expected))} chars")
 
     if isinstance(error, rxagent.ModelCallError) and seen.final_text is None and seen.texts:
