@@ -85,12 +85,24 @@ class LoopLag:
 
     def __init__(self) -> None:
         self.lags: list[float] = []
+        self.times: list[float] = []
+
+    def by_quarter(self) -> list[float | None]:
+        """The p99 lag in ms over each quarter of the runs' wall time: it should not grow."""
+        if not self.times:
+            return []
+        first, span = self.times[0], (self.times[-1] - self.times[0]) or 1.0
+        quarters: list[list[float]] = [[], [], [], []]
+        for at, lag in zip(self.times, self.lags, strict=True):
+            quarters[min(3, int(4 * (at - first) / span))].append(lag)
+        return [_ms(_percentile(q, 0.99)) for q in quarters]
 
     async def watch(self) -> None:
         while True:
             start = time.monotonic()
             await asyncio.sleep(0.01)
             self.lags.append(time.monotonic() - start - 0.01)
+            self.times.append(start)
 
 
 async def _run_all(plans: list[RunPlan], server: RemoteServer, key: str,
@@ -153,7 +165,8 @@ async def _soak(seed: int, runs: int, concurrency: int,
     summary["cyclic_garbage_objects"] = cyclic
     summary["loop_lag_ms"] = {"p50": _ms(_percentile(lag.lags, 0.5)),
                               "p99": _ms(_percentile(lag.lags, 0.99)),
-                              "max": _ms(max(lag.lags, default=None))}
+                              "max": _ms(max(lag.lags, default=None)),
+                              "p99_by_quarter": lag.by_quarter()}
     return summary
 
 

@@ -58,7 +58,7 @@ def _table(summary: dict[str, Any]) -> str:
                  f"(bound {latency['bound']:.0f})")
     lag = summary["loop_lag_ms"]
     lines.append(f"  the soak's event loop woke late by: p50 {lag['p50']} ms, p99 {lag['p99']} ms,"
-                 f" max {lag['max']} ms")
+                 f" max {lag['max']} ms; p99 per quarter of the runs {lag['p99_by_quarter']}")
     lines.append(f"  survivable runs completed: {summary['survivable_completed']} of "
                  f"{summary['survivable_runs']} ({summary['survivable_completion']})")
     rss = summary["rss_mb"]
