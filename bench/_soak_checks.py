@@ -26,7 +26,9 @@ import gc
 import logging
 import os
 import re
+import sys
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +173,8 @@ class KeyWatch(logging.Handler):
         super().__init__(logging.DEBUG)
         self.secret_part = secret_part
         self.records = 0
+        self.task_errors = 0  # asyncio's "Task was destroyed but it is pending!" and such
+        self.task_samples: list[str] = []
         self.leak_count = 0
         self.leaks: list[str] = []
         self._formatter = logging.Formatter()
@@ -183,10 +187,65 @@ class KeyWatch(logging.Handler):
                 text += self._formatter.formatException(record.exc_info)
         except Exception as error:  # a record we cannot format is noted
             text = f"unformattable record {record.name}: {error!r}"
+        if record.name == "asyncio" and record.levelno >= logging.ERROR:
+            self.task_errors += 1
+            if len(self.task_samples) < 5:
+                self.task_samples.append(text[:300])
         if self.secret_part in text:
             self.leak_count += 1
             if len(self.leaks) < 5:
                 self.leaks.append(f"{record.name}: {text[:200]}")
+
+
+class Finalizers:
+    """Counts what only a finalizer cleaned up, over the soak: a ``ResourceWarning`` (a socket,
+    a transport or a file closed by the garbage collector or a ``__del__``, not by its owner),
+    an error raised where nobody could catch it (``sys.unraisablehook``), and asyncio's "Task
+    was destroyed but it is pending" / "exception was never retrieved" records. Any of them is
+    a leak that the process happened to recover from, so the fd count alone would miss it."""
+
+    def __init__(self) -> None:
+        self.resource_warnings = 0
+        self.unraisable = 0
+        self.samples: list[str] = []
+        self._old_show: Any = None
+        self._old_hook: Any = None
+        self._catch: Any = None
+
+    def _note(self, text: str) -> None:
+        if len(self.samples) < 5:
+            self.samples.append(text[:300])
+
+    def __enter__(self) -> Finalizers:
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("always", ResourceWarning)
+        self._old_show = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, ResourceWarning):
+                self.resource_warnings += 1
+                self._note(f"ResourceWarning: {message}")
+            else:
+                self._old_show(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        self._old_hook = sys.unraisablehook
+
+        def hook(unraisable: Any) -> None:
+            if isinstance(unraisable.exc_value, ResourceWarning):
+                self.resource_warnings += 1
+            else:
+                self.unraisable += 1
+            self._note(f"unraisable in {unraisable.object!r}: {unraisable.exc_value!r}")
+
+        sys.unraisablehook = hook
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        warnings.showwarning = self._old_show
+        sys.unraisablehook = self._old_hook
+        self._catch.__exit__(*exc_info)
 
 
 @dataclass

@@ -23,7 +23,14 @@ from dataclasses import asdict
 from typing import Any
 
 from _faults import RemoteServer
-from _soak_checks import DISCONNECT_BOUND, KeyWatch, RunResult, Snapshot, check_run
+from _soak_checks import (
+    DISCONNECT_BOUND,
+    Finalizers,
+    KeyWatch,
+    RunResult,
+    Snapshot,
+    check_run,
+)
 from _soak_consumers import ASYNC, THREADED, Seen
 from _soak_plan import RunPlan, make_plans, warm_up_plans
 
@@ -137,30 +144,39 @@ async def _soak(seed: int, runs: int, concurrency: int,
             started = time.monotonic()
             lag = LoopLag()
             watcher = asyncio.ensure_future(lag.watch())
-            if gc_off:
-                gc.disable()
-            try:
-                results = await _run_all(plans, server, key, concurrency)
-            finally:
-                gc.enable()
-            # Before any collection: what only the garbage collector would have freed.
-            cyclic = gc.collect()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            wall = time.monotonic() - started
-            for _ in range(int(5.0 / 0.05)):
-                status = await server.status()
-                if status["open"] == 0:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(SETTLE)
-            gc.collect()
-            after = Snapshot.take()
+            with Finalizers() as finalizers:
+                if gc_off:
+                    gc.disable()
+                try:
+                    results = await _run_all(plans, server, key, concurrency)
+                finally:
+                    gc.enable()
+                # What only the garbage collector would have freed (and the warnings of what
+                # it finalizes count).
+                cyclic = gc.collect()
+                wall = time.monotonic() - started
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                for _ in range(int(5.0 / 0.05)):
+                    status = await server.status()
+                    if status["open"] == 0:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(SETTLE)
+                gc.collect()
+                after = Snapshot.take()
     finally:
         root.removeHandler(watch)
         root.setLevel(old_level)
     summary = _summary(seed, runs, concurrency, results, before, after, status, watch, wall)
+    finalized = {"resource_warnings": finalizers.resource_warnings,
+                 "unraisable": finalizers.unraisable, "asyncio_task_errors": watch.task_errors}
+    summary["finalized"] = finalized
+    summary["finalized_samples"] = finalizers.samples + watch.task_samples
+    if any(finalized.values()):
+        summary["problems"].append(f"finalized: {finalized}")
+        summary["ok"] = False
     summary["gc_off"] = gc_off
     summary["cyclic_garbage_objects"] = cyclic
     summary["loop_lag_ms"] = {"p50": _ms(_percentile(lag.lags, 0.5)),

@@ -53,6 +53,9 @@ def _table(summary: dict[str, Any]) -> str:
         lines.append(f"    {name:<24}{summary[name]:>6}")
     latency = summary["disconnect_ms"]
     lines.append(f"    {'leaks':<24}{json.dumps(summary['leaks'])}")
+    lines.append(f"    {'finalized':<24}{json.dumps(summary['finalized'])}")
+    for sample in summary["finalized_samples"]:
+        lines.append(f"      {sample[:200]}")
     lines.append(f"  disconnects seen: {summary['disconnects_measured']}, ms after leaving: "
                  f"p50 {latency['p50']}, p99 {latency['p99']}, max {latency['max']} "
                  f"(bound {latency['bound']:.0f})")

@@ -8,7 +8,9 @@ on its own, so that a failure names what broke. The seed was picked so that the 
 every fault and every consumer at least once (checked below too).
 
 The one timing figure asserted is the issue's own invariant: the server sees a client that
-left disconnect within 200 ms of its leaving.
+left disconnect within 200 ms of its leaving. The soak runs 8 at a time here (16 by default):
+the test suite may share the 2 cores with other work, and the soak's own load makes its event
+loop late by up to 200 ms at 16 (the figures are in ``docs/reliability.md``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ sys.path.remove(str(BENCH))
 def soak() -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, str(BENCH / "soak.py"), "--runs", str(RUNS), "--seed", str(SEED),
-         "--json"],
+         "--json", "--concurrency", "8"],
         capture_output=True, text=True, timeout=170,
     )
     assert done.stdout, f"the soak printed nothing; stderr:\n{done.stderr[-3000:]}"
@@ -95,6 +97,8 @@ def test_the_key_is_in_no_error_repr_or_log_record(soak: dict[str, Any]) -> None
 
 def test_nothing_leaks_and_memory_stays_bounded(soak: dict[str, Any]) -> None:
     assert soak["leaks"] == {}
+    # Nothing was left for a finalizer to close (a socket, a transport, a pending task).
+    assert not any(soak["finalized"].values()), soak["finalized_samples"]
     assert soak["rss_mb"]["growth"] <= soak["rss_mb"]["bound"], soak["rss_mb"]
 
 
