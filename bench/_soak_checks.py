@@ -36,8 +36,6 @@ from _faults import Connection
 from _soak_consumers import Seen
 from _soak_wire import tokens
 
-import rxagent
-
 DISCONNECT_BOUND = 0.200  # seconds, the bound
 
 _TOKEN = re.compile(r"t(\d{6}) ")
@@ -56,14 +54,7 @@ class RunResult:
     latencies: list[float] = field(default_factory=list)  # disconnect latencies, seconds
     must_complete: bool = False
     error: str = ""                # the error that reached the consumer, if any
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    while error is not None and error not in seen and len(seen) < 20:
-        seen.append(error)
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    return seen
+    model_outlived: bool = False   # the run's model was still alive after it (a cycle)
 
 
 def tokens_verdict(text: str, expected: list[str]) -> list[str]:
@@ -91,18 +82,21 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
     elif seen.completed:
         outcome = "completed"
     elif error is not None:
-        outcome = f"error:{type(error).__name__}"
+        outcome = f"error:{error.name}"
     else:
         outcome = "left"
     result = RunResult(plan.index, plan.wire, plan.consumer, plan.faults, outcome,
                        must_complete=plan.must_complete,
-                       error="" if error is None else f"{type(error).__name__}: {error}"[:300])
+                       error="" if error is None else f"{error.name}: {error.message}"[:300])
     fail = result.failures.append
+    # With the garbage collector off, a model still alive after its run is held by a reference
+    # cycle (a figure, not an invariant: see the xfail test in tests/test_soak.py).
+    result.model_outlived = not hung and any(ref() is not None for ref in seen.models)
     if hung:
         fail("hung")
 
-    if error is not None and not isinstance(error, rxagent.RxAgentError):
-        fail(f"outside-tree: {type(error).__module__}.{type(error).__name__}: {error}")
+    if error is not None and not error.in_tree:
+        fail(f"outside-tree: {error.qualname}: {error.message}")
 
     expected = tokens(plan.text_call.final.tokens)
     text = seen.text if seen.final_text is None else seen.final_text
@@ -114,8 +108,8 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
         if delivered != "".join(expected):
             fail(f"lost: completed with {len(delivered)} of {len(''.join(expected))} chars")
 
-    if isinstance(error, rxagent.ModelCallError) and seen.final_text is None and seen.texts:
-        partial = error.partial.text if error.partial is not None else ""
+    if error is not None and error.model_call and seen.final_text is None and seen.texts:
+        partial = error.partial_text or ""
         got = seen.by_message.get(seen.last_message or "", "")
         if partial != got:
             fail(f"partial: error keeps {len(partial)} chars, consumer got {len(got)}")
@@ -158,8 +152,7 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
         fail("key: a request without the run's API key")
     texts = [repr(seen.reprs)]
     if error is not None:
-        for link in _chain(error):
-            texts += [str(link), repr(link), repr(getattr(link, "partial", None))]
+        texts += error.texts
     if any(seen.key in t for t in texts):
         fail("key: the API key in an error or a repr")
     return result

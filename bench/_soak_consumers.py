@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,46 @@ TIMEOUTS = Timeouts(connect=5.0, first_token=1.0, idle=1.0)
 RETRY = RetryPolicy(initial=0.005, maximum=0.02)
 
 
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What the checks need of an error that reached a consumer, taken when it arrives.
+
+    The exception itself is not kept: its traceback holds the consumer's frames, whose locals
+    hold the :class:`Seen` that would hold it, a reference cycle that would make the soak's
+    own garbage look like the library's (the soak counts what only the garbage collector
+    frees).
+    """
+
+    name: str                 # the class name
+    qualname: str             # module and class name
+    in_tree: bool             # an rxagent.RxAgentError
+    model_call: bool          # an rxagent.ModelCallError
+    partial_text: str | None  # the text of its partial reply ("" for none), if a ModelCallError
+    message: str
+    texts: tuple[str, ...]    # str and repr of each link of the cause chain, and the partial's
+
+    @classmethod
+    def of(cls, error: BaseException) -> ErrorInfo:
+        texts: list[str] = []
+        link: BaseException | None = error
+        chain: list[BaseException] = []
+        while link is not None and link not in chain and len(chain) < 20:
+            chain.append(link)
+            texts += [str(link), repr(link), repr(getattr(link, "partial", None))]
+            link = link.__cause__ or link.__context__
+        model_call = isinstance(error, rxagent.ModelCallError)
+        partial = getattr(error, "partial", None) if model_call else None
+        return cls(
+            name=type(error).__name__,
+            qualname=f"{type(error).__module__}.{type(error).__name__}",
+            in_tree=isinstance(error, rxagent.RxAgentError),
+            model_call=model_call,
+            partial_text=(partial.text if partial is not None else "") if model_call else None,
+            message=str(error)[:300],
+            texts=tuple(texts),
+        )
+
+
 @dataclass
 class Seen:
     """What one consumer saw of its run."""
@@ -49,10 +90,11 @@ class Seen:
     last_message: str | None = None
     final_text: str | None = None  # the final answer, for consumers of "updates"
     completed: bool = False
-    error: BaseException | None = None
+    error: ErrorInfo | None = None
     left_at: float | None = None   # time.monotonic() when the consumer left or got its error
     left_how: str = ""
     finished_at: float | None = None  # the consumer's code had returned (set by the driver)
+    models: list[weakref.ref[HTTPChatModel]] = field(default_factory=list)
     reprs: list[str] = field(default_factory=list)  # reprs to scan for the key
     tokens_seen: int = 0
     progress: asyncio.Event | threading.Event | None = None
@@ -85,7 +127,7 @@ class Seen:
             self.left_how = how
 
     def failed(self, error: BaseException) -> None:
-        self.error = error
+        self.error = ErrorInfo.of(error)
         self.leave("error")
 
 
@@ -101,6 +143,7 @@ def make_model(seen: Seen) -> HTTPChatModel:
                               max_retries=MAX_RETRIES, default_headers=headers)
     model.retry_policy = RETRY
     seen.reprs.append(repr(model))
+    seen.models.append(weakref.ref(model))
     return model
 
 

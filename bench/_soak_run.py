@@ -83,6 +83,7 @@ async def _run_one(plan: RunPlan, server: RemoteServer, key: str) -> RunResult:
         await asyncio.sleep(0.05)
         waited += 0.05
         connections = await server.connections_of(plan.index)
+    await asyncio.sleep(0.05)  # work that a disposal stopped may take a moment to let go
     return check_run(seen, connections, hung)
 
 
@@ -217,6 +218,11 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
         "per_wire": dict(sorted(Counter(r.wire for r in results).items())),
         "per_fault": dict(sorted(Counter(f for r in results for f in r.faults).items())),
         "requests_served": status["connections"],
+        "model_outlived_run": dict(Counter(
+            f"{r.outcome.split(':')[0]} {r.consumer}" for r in results if r.model_outlived
+        ).most_common()),
+        "runs_with_errors": dict(Counter(
+            r.consumer for r in results if r.outcome.startswith("error")).most_common()),
         "final_fault_outcomes": _final_fault_outcomes(results),
         "hung": kinds["hung"],
         "lost": kinds["lost"],

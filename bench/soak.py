@@ -71,6 +71,8 @@ def _table(summary: dict[str, Any]) -> str:
     lines.append(f"  garbage collector {'off' if summary['gc_off'] else 'on'} during the runs; "
                  f"cyclic garbage collected after them: {summary['cyclic_garbage_objects']} "
                  "objects")
+    lines.append("  runs whose model outlived the run (freed only by the garbage collector): "
+                 f"{json.dumps(summary['model_outlived_run'])}")
     lines.append(f"  log records scanned for the key: {summary['log_records']}; "
                  f"requests served: {summary['requests_served']}")
     for failure in summary["failures"][:20]:
