@@ -55,6 +55,7 @@ class RunResult:
     must_complete: bool = False
     error: str = ""                # the error that reached the consumer, if any
     model_outlived: bool = False   # the run's model was still alive after it (a cycle)
+    late_requests: list[float] = field(default_factory=list)  # read after the consumer returned
 
 
 def tokens_verdict(text: str, expected: list[str]) -> list[str]:
@@ -110,7 +111,7 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
 
     if error is not None and error.model_call and seen.final_text is None and seen.texts:
         partial = error.partial_text or ""
-        got = seen.by_message.get(seen.last_message or "", "")
+        got = "".join(seen.by_message.get(seen.last_message or "", ()))
         if partial != got:
             fail(f"partial: error keeps {len(partial)} chars, consumer got {len(got)}")
 
@@ -137,6 +138,8 @@ def check_run(seen: Seen, connections: list[Connection], hung: bool) -> RunResul
         # After the consumer's code returned (having left, or with its error), nothing of
         # the run may start a request; the server may read one sent just before late.
         for conn in connections:
+            if conn.request_at is not None and conn.request_at > seen.finished_at:
+                result.late_requests.append(conn.request_at - seen.finished_at)
             if conn.request_at is not None and \
                     conn.request_at > seen.finished_at + DISCONNECT_BOUND:
                 fail(f"request-after-leaving: attempt {conn.attempt} read "

@@ -86,7 +86,7 @@ class Seen:
     url: str
     key: str
     texts: list[str] = field(default_factory=list)      # text of each AI chunk, in order
-    by_message: dict[str, str] = field(default_factory=dict)  # text per message id
+    by_message: dict[str, list[str]] = field(default_factory=dict)  # text per message id
     last_message: str | None = None
     final_text: str | None = None  # the final answer, for consumers of "updates"
     completed: bool = False
@@ -108,7 +108,10 @@ class Seen:
         text = chunk.text
         self.texts.append(text)
         ident = chunk.id or ""
-        self.by_message[ident] = self.by_message.get(ident, "") + text
+        pieces = self.by_message.get(ident)
+        if pieces is None:
+            pieces = self.by_message[ident] = []
+        pieces.append(text)  # joined once, by the checks: += would be quadratic in a long reply
         self.last_message = ident
         self.tokens_seen += text.count(" ")
         if chunk.chunk_position == "last" and len(self.reprs) < 4:

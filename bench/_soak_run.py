@@ -218,6 +218,8 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
         "per_wire": dict(sorted(Counter(r.wire for r in results).items())),
         "per_fault": dict(sorted(Counter(f for r in results for f in r.faults).items())),
         "requests_served": status["connections"],
+        "requests_read_after_leaving_ms": sorted(
+            round(x * 1000, 1) for r in results for x in r.late_requests)[-20:],
         "model_outlived_run": dict(Counter(
             f"{r.outcome.split(':')[0]} {r.consumer}" for r in results if r.model_outlived
         ).most_common()),
