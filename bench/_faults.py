@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import socket
@@ -156,14 +157,23 @@ def _tool_response(wire_name: str, attempt: Attempt) -> _Response:
     return _Response(body=list(events), chunked=attempt.chunked)
 
 
+@functools.cache
+def _long_reply(wire_name: str, count: int) -> tuple[bytes, ...]:
+    """A whole text reply of ``count`` tokens in pieces of :data:`PIECE` bytes. Built once per
+    process (at start-up for the soak's size): building it takes the server's loop a tenth of
+    a second, during which it would read no request and see no client go."""
+    texts = wire.tokens(count)
+    whole = wire.head(wire_name) + b"".join(wire.token_event(wire_name, t) for t in texts)
+    whole += wire.tail(wire_name)
+    return tuple(whole[i:i + PIECE] for i in range(0, len(whole), PIECE))
+
+
 def _text_response(wire_name: str, attempt: Attempt, rng: random.Random) -> _Response:
     fault = attempt.fault
     texts = wire.tokens(attempt.tokens)
     if fault == "long_reply":
-        whole = wire.head(wire_name) + b"".join(wire.token_event(wire_name, t) for t in texts)
-        whole += wire.tail(wire_name)
-        pieces: list[Part] = [whole[i:i + PIECE] for i in range(0, len(whole), PIECE)]
-        return _Response(body=pieces, chunked=attempt.chunked)
+        return _Response(body=list(_long_reply(wire_name, attempt.tokens)),
+                         chunked=attempt.chunked)
 
     events: list[Part] = [wire.token_event(wire_name, t) for t in texts]
     at = attempt.at
@@ -428,6 +438,10 @@ async def _read_request(socket_: _Socket) -> dict[str, str] | None:
 
 async def _serve(seed: int, runs: int, key: str) -> None:
     plans = make_plans(seed, runs) + warm_up_plans(runs)
+    for plan in plans:
+        for call in plan.calls:
+            if call.final.fault == "long_reply":
+                _long_reply(plan.wire, call.final.tokens)
     server = FaultServer({p.index: p for p in plans}, dict.fromkeys((p.index for p in plans), key))
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0, backlog=512)
     print(listener.extra(anyio.abc.SocketAttribute.local_port), flush=True)
