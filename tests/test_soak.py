@@ -8,9 +8,9 @@ on its own, so that a failure names what broke. The seed was picked so that the 
 every fault and every consumer at least once (checked below too).
 
 The one timing figure asserted is the issue's own invariant: the server sees a client that
-left disconnect within 200 ms of its leaving. The soak runs 8 at a time here (16 by default):
-the test suite may share the 2 cores with other work, and the soak's own load makes its event
-loop late by up to 200 ms at 16 (the figures are in ``docs/reliability.md``).
+left disconnect within 200 ms of its leaving. The soak runs 8 at a time here (16 by default),
+as the test suite may share the 2 cores with other work; the latencies at both are in
+``docs/reliability.md``.
 """
 
 from __future__ import annotations
