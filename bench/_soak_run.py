@@ -30,6 +30,7 @@ from _soak_checks import (
     RunResult,
     Snapshot,
     check_run,
+    live_threads,
 )
 from _soak_consumers import ASYNC, THREADED, Seen
 from _soak_plan import RunPlan, make_plans, warm_up_plans
@@ -38,6 +39,7 @@ CONCURRENCY = 16
 RUN_DEADLINE = 20.0        # seconds a run may take before it counts as hung
 LONG_RUN_DEADLINE = 90.0   # for the runs with a 100,000-token reply
 DISCONNECT_WAIT = 2.0      # how long the server may take to see a leaving client, at most
+FOREIGN_THREAD_WAIT = 12.0  # how long trio's idle worker threads may take to end, at most
 SETTLE = 1.0               # seconds given to the process to let go of everything at the end
 MEMORY_BOUND_MB = 256.0    # how much the RSS may grow over the warm-up's, at the end
 SURVIVABLE_FLOOR = 0.99
@@ -165,6 +167,13 @@ async def _soak(seed: int, runs: int, concurrency: int,
                         break
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(SETTLE)
+                # trio's idle worker threads end 10 s after their last job.
+                for _ in range(int(FOREIGN_THREAD_WAIT / 0.1)):
+                    live = live_threads()[0]
+                    if sum(n.startswith("Dummy") for n in live) <= sum(
+                            n.startswith("Dummy") for n in before.threads):
+                        break
+                    await asyncio.sleep(0.1)
                 gc.collect()
                 after = Snapshot.take()
     finally:
@@ -249,6 +258,8 @@ def _summary(seed: int, runs: int, concurrency: int, results: list[RunResult],
         "survivable_completion": round(completed / len(must), 4) if must else None,
         "leaks": leaks,
         "idle_tool_workers": after.threads.count("rxagent-worker"),
+        "threads": {"os_after_warm_up": before.os_threads, "os_after_runs": after.os_threads,
+                    "stale_foreign_thread_records": after.stale_thread_records},
         "rss_mb": {"after_warm_up": round(before.rss_mb, 1), "after_runs": round(after.rss_mb, 1),
                    "growth": round(growth, 1), "peak": round(after.peak_rss_mb, 1),
                    "bound": MEMORY_BOUND_MB},

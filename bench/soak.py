@@ -54,6 +54,11 @@ def _table(summary: dict[str, Any]) -> str:
     latency = summary["disconnect_ms"]
     lines.append(f"    {'leaks':<24}{json.dumps(summary['leaks'])}")
     lines.append(f"    {'finalized':<24}{json.dumps(summary['finalized'])}")
+    threads = summary["threads"]
+    lines.append(f"  threads: {threads['os_after_warm_up']} after the warm-up, "
+                 f"{threads['os_after_runs']} after the runs ({summary['idle_tool_workers']} "
+                 "idle sync-tool workers); records of ended foreign threads: "
+                 f"{threads['stale_foreign_thread_records']}")
     for sample in summary["finalized_samples"]:
         lines.append(f"      {sample[:200]}")
     lines.append(f"  disconnects seen: {summary['disconnects_measured']}, ms after leaving: "
