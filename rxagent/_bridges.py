@@ -257,7 +257,12 @@ class SyncIterator(Iterator[_T]):
                 self.close()
                 if sink.error is not None:
                     error, sink.error = sink.error, None
-                    raise error
+                    try:
+                        raise error
+                    finally:
+                        # The traceback holds this frame: a local naming the error would make
+                        # a cycle (error, frame, self) that only the collector frees.
+                        del error
                 raise StopIteration
             sink.release()
             if self._loop is not None:
@@ -370,7 +375,10 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
                 await self.aclose()
                 if sink.error is not None:
                     error, sink.error = sink.error, None
-                    raise error
+                    try:
+                        raise error
+                    finally:
+                        del error  # as in SyncIterator._next_slow
                 raise StopAsyncIteration
             sink.release()
             event = anyio.Event()

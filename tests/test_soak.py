@@ -15,11 +15,13 @@ as the test suite may share the 2 cores with other work; the latencies at both a
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import subprocess
 import sys
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ import anyio
 import pytest
 
 from rxagent import APIConnectionError
-from tests.chat_models.loopback import HANGUP, Reply, serve
+from tests.chat_models.loopback import HANGUP, Reply, serve, serve_in_thread
 from tests.chat_models.wires import OPENAI
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -118,31 +120,45 @@ def test_the_verdict_is_ok(soak: dict[str, Any]) -> None:
     assert soak["ok"], soak["problems"]
 
 
-# -- defects the soak found ------------------------------------------------------------------------
+# -- defects the soak found: reference cycles on the error path ---------------------------------
+
+
+# A reply cut short after two tokens: the iteration fails with APIConnectionError.
+_CUT_SHORT = [OPENAI.opening(["It's", " always"]), HANGUP]
+
+
+@contextlib.contextmanager
+def _collector_off() -> Iterator[None]:
+    # Off, so that only reference counting can free the iterator: a cycle keeps it.
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(strict=True, reason=(
-    "an error raised out of `async for` leaves the iterator in a reference cycle: the "
-    "exception's traceback holds the frame of AsyncIteratorBridge._anext_slow, whose local "
-    "`error` (and `self`) hold the exception and the bridge; _http._attempt's frame does the "
-    "same with its `error`. Only the cyclic garbage collector frees the bridge, the model "
-    "call and the partial reply"))
 async def test_an_error_out_of_async_for_leaves_no_reference_cycle() -> None:
-    body = [OPENAI.opening(["It's", " always"]), HANGUP]
-    async with serve(Reply(body)) as server:
+    async with serve(Reply(_CUT_SHORT)) as server:
         iterator = aiter(OPENAI.model(server.url, max_retries=0).stream("Hi"))
         bridge = weakref.ref(iterator)
-        gc.disable()
-        try:
-            with anyio.fail_after(10):
-                try:
-                    async for _ in iterator:
-                        pass
-                except APIConnectionError:
+        with _collector_off(), anyio.fail_after(10):
+            with pytest.raises(APIConnectionError):
+                async for _ in iterator:
                     pass
             del iterator
-            freed = bridge() is None  # before any collection
-        finally:
-            gc.enable()
+            freed = bridge() is None
+    assert freed, "the iterator outlived its last reference (it is in a reference cycle)"
+
+
+def test_an_error_out_of_a_for_loop_leaves_no_reference_cycle() -> None:
+    with serve_in_thread(Reply(_CUT_SHORT)) as (server, _):
+        iterator = iter(OPENAI.model(server.url, max_retries=0).stream("Hi"))
+        bridge = weakref.ref(iterator)
+        with _collector_off():
+            with pytest.raises(APIConnectionError):
+                for _ in iterator:
+                    pass
+            del iterator
+            freed = bridge() is None
     assert freed, "the iterator outlived its last reference (it is in a reference cycle)"

@@ -380,8 +380,11 @@ async def _attempt(http: httpx.AsyncClient, call: _Call) -> None:
             async with _open(http, call, decoder) as response:
                 await _read_reply(response, call, decoder, parser, deadline)
         except httpx.HTTPError as exc:
-            error = connection_error(exc, call.settings.label, started=call.started)
-            raise call.retry_or_fail(error, transient=True) from exc
+            # No local names the error: the traceback holds this frame, and the cycle would
+            # keep the call and its partial reply until the collector ran.
+            raise call.retry_or_fail(
+                connection_error(exc, call.settings.label, started=call.started), transient=True
+            ) from exc
         except APIConnectionError as error:
             # The body ended before the reply did, without a transport error (close-delimited).
             raise call.retry_or_fail(error, transient=True) from error.__cause__
