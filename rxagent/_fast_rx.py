@@ -148,7 +148,11 @@ async def consume(source: reactivex.Observable[Any], on_next: Callable[[Any], No
     finally:
         subscription.dispose()
     if sink.failure is not None:
-        raise sink.failure
+        failure, sink.failure = sink.failure, None
+        try:
+            raise failure
+        finally:
+            del failure  # the traceback holds this frame: no cycle through a local
 
 
 class _Consumer(Trusted[Any]):

@@ -28,7 +28,8 @@ from typing import Any
 import anyio
 import pytest
 
-from rxagent import APIConnectionError
+from rxagent import Agent, APIConnectionError, ModelCallError, create_agent
+from rxagent.testing import FunctionChatModel
 from tests.chat_models.loopback import HANGUP, Reply, serve, serve_in_thread
 from tests.chat_models.wires import OPENAI
 
@@ -162,3 +163,36 @@ def test_an_error_out_of_a_for_loop_leaves_no_reference_cycle() -> None:
             del iterator
             freed = bridge() is None
     assert freed, "the iterator outlived its last reference (it is in a reference cycle)"
+
+
+async def _iterate_async(agent: Agent) -> None:
+    # Caught in here: out of asyncio's runner, the error would be held in a cycle of asyncio's
+    # own (the task and the runner's frame).
+    with pytest.raises(ModelCallError):
+        async for _ in agent.astream({"messages": ["Hi"]}, stream_mode="messages"):
+            pass
+
+
+@pytest.mark.parametrize(("how", "backend"),
+                         [("for", ""), ("async for", "asyncio"), ("async for", "trio")])
+def test_an_error_out_of_an_agent_run_leaves_no_reference_cycle(how: str, backend: str) -> None:
+    # The run's model node waits for the call with consume(), which raised the call's error
+    # while holding it: a cycle through every frame of the run, up to the model.
+    def reply(messages: object, tools: object) -> Iterator[str]:
+        yield "It's"
+        raise ModelCallError("the provider went away")
+
+    model = FunctionChatModel(reply)
+    alive = weakref.ref(model)
+    agent = create_agent(model)
+    del model
+    with _collector_off():
+        if how == "for":
+            with pytest.raises(ModelCallError):
+                for _ in agent.stream({"messages": ["Hi"]}, stream_mode="messages"):
+                    pass
+        else:
+            anyio.run(_iterate_async, agent, backend=backend)
+        del agent
+        freed = alive() is None
+    assert freed, "the model outlived its last reference (it is in a reference cycle)"
