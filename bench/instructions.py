@@ -14,6 +14,7 @@ layouts, and with them the counts, repeat. Needs valgrind (on every machine of C
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import shutil
@@ -25,22 +26,23 @@ from pathlib import Path
 from _common import make_tokens
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = {  # name -> (entry in _with_rxagent, what one item is)
-    "messages-sync": ("messages_sync", "token"),
-    "messages-async": ("messages_async", "token"),
-    "custom-sync": ("custom_sync", "event"),
-    "custom-async": ("custom_async", "event"),
+WORKLOADS = {  # name -> (module, entry in it, what one item is)
+    "messages-sync": ("_with_rxagent", "messages_sync", "token"),
+    "messages-async": ("_with_rxagent", "messages_async", "token"),
+    "custom-sync": ("_with_rxagent", "custom_sync", "event"),
+    "custom-async": ("_with_rxagent", "custom_async", "event"),
+    # The provider path: a model's astream() over a reply in its wire format, without a socket.
+    "openai-wire-async": ("_wire_paths", "openai_async", "token"),
+    "anthropic-wire-async": ("_wire_paths", "anthropic_async", "token"),
 }
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def _child(workload: str, items: int) -> None:
     """Warm up on a small run, then run ``workload`` on ``items`` items (checked, as always)."""
-    import _with_rxagent
-
-    entry, _ = WORKLOADS[workload]
-    make: Callable[..., Callable[[], object]] = getattr(_with_rxagent, entry)
-    uses_tokens = workload.startswith("messages")
+    module, entry, item = WORKLOADS[workload]
+    make: Callable[..., Callable[[], object]] = getattr(importlib.import_module(module), entry)
+    uses_tokens = item == "token"
     make(make_tokens(100) if uses_tokens else 100)()
     make(make_tokens(items) if uses_tokens else items)()
 
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         small = _instructions(workload, args.small)
         large = _instructions(workload, args.large)
         per_item = (large - small) / (args.large - args.small)
-        print(f"| {workload} | {per_item:,.0f} per {WORKLOADS[workload][1]} |", flush=True)
+        print(f"| {workload} | {per_item:,.0f} per {WORKLOADS[workload][2]} |", flush=True)
     return 0
 
 

@@ -38,6 +38,7 @@ from .._messages import (
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._json import loads
 from ._retry import is_transient_error
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 
@@ -49,7 +50,7 @@ __all__ = [
     "to_anthropic_messages",
 ]
 
-_loads = json.loads  # looked up once: the parser calls it for every token
+_loads = loads  # looked up once: the parser calls it for every token
 
 ANTHROPIC_VERSION = "2023-06-01"
 """The ``anthropic-version`` header sent with every request."""

@@ -43,12 +43,13 @@ from .._messages import (
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._json import loads
 from ._retry import is_transient_error
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 
 __all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
 
-_loads = json.loads  # looked up once: the parser calls it for every token
+_loads = loads  # looked up once: the parser calls it for every token
 
 
 class ChatOpenAI(HTTPChatModel):
