@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -37,12 +38,18 @@ class _ThreadLoop:
     """A thread's event loop for sync code, ended when the thread ends (its thread-local
     storage is released) or, for the main thread, at exit."""
 
-    __slots__ = ("loop",)
+    __slots__ = ("loop", "pid")
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.pid = os.getpid()
 
     def end(self) -> None:
+        if os.getpid() != self.pid:
+            # A forked child, dropping the parent's threads: the loop's epoll instance is
+            # shared with the parent, and closing the loop here would unregister the parent's
+            # wake-up socket from it, so that the parent's loop never woke again.
+            return
         with contextlib.suppress(Exception):  # best effort: the thread or process is ending
             _end_loop(self.loop)
 
