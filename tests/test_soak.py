@@ -29,6 +29,7 @@ import anyio
 import pytest
 
 from rxagent import Agent, APIConnectionError, ModelCallError, create_agent
+from rxagent.chat_models import RetryPolicy
 from rxagent.testing import FunctionChatModel
 from tests.chat_models.loopback import HANGUP, Reply, serve, serve_in_thread
 from tests.chat_models.wires import OPENAI
@@ -138,13 +139,28 @@ def _collector_off() -> Iterator[None]:
         gc.enable()
 
 
+_FAILURES = {
+    "cut short": [Reply(_CUT_SHORT)],
+    # A status error, raised where the response is opened.
+    "HTTP 400": [Reply([b'{"error": {"message": "bad"}}'], status=400,
+                       content_type="application/json")],
+    # A retried one, raised once the retries have run out.
+    "HTTP 500 twice": [Reply([b"{}"], status=500, content_type="application/json")] * 2,
+}
+
+
 @pytest.mark.anyio
-async def test_an_error_out_of_async_for_leaves_no_reference_cycle() -> None:
-    async with serve(Reply(_CUT_SHORT)) as server:
-        iterator = aiter(OPENAI.model(server.url, max_retries=0).stream("Hi"))
+@pytest.mark.parametrize("failure", list(_FAILURES))
+async def test_an_error_out_of_async_for_leaves_no_reference_cycle(failure: str) -> None:
+    replies = _FAILURES[failure]
+    async with serve(*replies) as server:
+        model = OPENAI.model(server.url, max_retries=len(replies) - 1)
+        model.retry_policy = RetryPolicy(initial=0.0, maximum=0.0)
+        iterator = aiter(model.stream("Hi"))
+        del model
         bridge = weakref.ref(iterator)
         with _collector_off(), anyio.fail_after(10):
-            with pytest.raises(APIConnectionError):
+            with pytest.raises(ModelCallError):
                 async for _ in iterator:
                     pass
             del iterator

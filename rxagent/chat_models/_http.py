@@ -354,7 +354,14 @@ async def _with_retries(http: httpx.AsyncClient, call: _Call) -> None:
             return
         except _Retry as retry:
             if attempt >= settings.max_retries:
-                raise retry.error from retry.__cause__
+                # The retry becomes the error's __context__: a retry that still held the
+                # error, or a local naming it here, would make a cycle (see _attempt).
+                error = retry.error
+                del retry.error
+                try:
+                    raise error from retry.__cause__
+                finally:
+                    del error
             # Only a status reply names a delay; the others back off.
             delay = settings.policy.backoff(attempt) if retry.delay is None else retry.delay
             logger.info(
@@ -413,10 +420,10 @@ async def _open(
     ) as response:
         if not response.is_success:
             await response.aread()
-            error = status_error(response, settings.label, settings.key_hint)
             delay = retry_after(response.headers)
+            # No local names the error (see _attempt).
             raise call.retry_or_fail(
-                error,
+                status_error(response, settings.label, settings.key_hint),
                 transient=status_is_retryable(response.status_code, response.headers)
                 and (delay is None or delay <= settings.policy.max_retry_after),
                 delay=delay,
