@@ -101,3 +101,24 @@ def test_tls_first_token_measures_both_variants() -> None:
     ).stdout
     row = json.loads(out)
     assert row["calls"] == 3 and row["pooled"]["best_ms"] > 0 and row["fresh"]["best_ms"] > 0
+
+
+def test_providers_runs_every_library_on_both_wires_and_the_concurrency_rows() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "providers.py"), "--tokens", "50", "--repeat", "1",
+         "--concurrency", "3", "--concurrency-tokens", "10", "--json", "--quiet"],
+        check=True, capture_output=True, text=True, timeout=600,
+    ).stdout
+    results = json.loads(out)
+    rows = results["rows"]
+    assert all(row["error"] is None and len(row["us_per_token"]) == 1 for row in rows), rows
+    assert {(row["wire"], row["kind"]) for row in rows} == {
+        (w, k) for w in ("openai", "anthropic") for k in ("text", "tool")}
+    assert {row["library"] for row in rows} == {
+        "floor", "openai SDK", "anthropic SDK", "langchain", "pydantic-ai", "rxagent"}
+    rxagent = {(r["wire"], r["kind"], r["level"], r["mode"]) for r in rows
+               if r["library"] == "rxagent"}
+    assert len(rxagent) == 16  # model and agent, sync and async, on every wire and kind
+    assert [(c["library"], c["runs"]) for c in results["concurrency"]] == [
+        ("rxagent", 3), ("langchain", 3), ("pydantic-ai", 3)]
+    assert all(c["wall_s"] > 0 for c in results["concurrency"])
