@@ -21,7 +21,10 @@ Every run is checked: the text must equal the text sent and the tool call's argu
 arguments sent, or the row fails (shown in the table, and the exit status is 1). The figure
 is microseconds per token, the best of ``--repeat`` runs, the rows taking turns within each
 repeat so that a slow minute of the machine hits every library alike; the ratio is to the
-floor of the same wire, kind and mode (sync or async).
+floor of the same wire, kind and mode (sync or async). On a machine shared with other work,
+raise ``--repeat``: a run that shares its core with another process (the server's, or a
+stranger's) is about twice as slow, floor and libraries alike, and the best of three is not
+always clear of it (``--json`` keeps every run's figure, to see the spread).
 
 Then the concurrency rows (``_providers_concurrency``): 200 and 1,000 agent runs at once of
 500 tokens each, one fresh process per library and size: wall time and peak resident memory
