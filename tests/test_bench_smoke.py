@@ -6,6 +6,7 @@ with ``pytest -m bench tests/test_bench_smoke.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -114,11 +115,17 @@ def test_providers_runs_every_library_on_both_wires_and_the_concurrency_rows() -
     assert all(row["error"] is None and len(row["us_per_token"]) == 1 for row in rows), rows
     assert {(row["wire"], row["kind"]) for row in rows} == {
         (w, k) for w in ("openai", "anthropic") for k in ("text", "tool")}
-    assert {row["library"] for row in rows} == {
-        "floor", "openai SDK", "anthropic SDK", "langchain", "pydantic-ai", "rxagent"}
     rxagent = {(r["wire"], r["kind"], r["level"], r["mode"]) for r in rows
                if r["library"] == "rxagent"}
     assert len(rxagent) == 16  # model and agent, sync and async, on every wire and kind
-    assert [(c["library"], c["runs"]) for c in results["concurrency"]] == [
-        ("rxagent", 3), ("langchain", 3), ("pydantic-ai", 3)]
+    # The peers come with the bench extra, which CI does not install: they run where they are.
+    peers = all(importlib.util.find_spec(name) is not None for name in (
+        "openai", "anthropic", "langchain_openai", "langchain_anthropic", "pydantic_ai"))
+    libraries = {"floor", "rxagent"}
+    concurrent = [("rxagent", 3)]
+    if peers:
+        libraries |= {"openai SDK", "anthropic SDK", "langchain", "pydantic-ai"}
+        concurrent += [("langchain", 3), ("pydantic-ai", 3)]
+    assert {row["library"] for row in rows} == libraries, results["skipped"]
+    assert [(c["library"], c["runs"]) for c in results["concurrency"]] == concurrent
     assert all(c["wall_s"] > 0 for c in results["concurrency"])
