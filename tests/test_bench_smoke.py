@@ -6,6 +6,7 @@ with ``pytest -m bench tests/test_bench_smoke.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -102,3 +103,30 @@ def test_tls_first_token_measures_both_variants() -> None:
     ).stdout
     row = json.loads(out)
     assert row["calls"] == 3 and row["pooled"]["best_ms"] > 0 and row["fresh"]["best_ms"] > 0
+
+
+def test_providers_runs_every_library_on_both_wires_and_the_concurrency_rows() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "providers.py"), "--tokens", "50", "--repeat", "1",
+         "--concurrency", "3", "--concurrency-tokens", "10", "--json", "--quiet"],
+        check=True, capture_output=True, text=True, timeout=600,
+    ).stdout
+    results = json.loads(out)
+    rows = results["rows"]
+    assert all(row["error"] is None and len(row["us_per_token"]) == 1 for row in rows), rows
+    assert {(row["wire"], row["kind"]) for row in rows} == {
+        (w, k) for w in ("openai", "anthropic") for k in ("text", "tool")}
+    rxagent = {(r["wire"], r["kind"], r["level"], r["mode"]) for r in rows
+               if r["library"] == "rxagent"}
+    assert len(rxagent) == 16  # model and agent, sync and async, on every wire and kind
+    # The peers come with the bench extra, which CI does not install: they run where they are.
+    peers = all(importlib.util.find_spec(name) is not None for name in (
+        "openai", "anthropic", "langchain_openai", "langchain_anthropic", "pydantic_ai"))
+    libraries = {"floor", "rxagent"}
+    concurrent = [("rxagent", 3)]
+    if peers:
+        libraries |= {"openai SDK", "anthropic SDK", "langchain", "pydantic-ai"}
+        concurrent += [("langchain", 3), ("pydantic-ai", 3)]
+    assert {row["library"] for row in rows} == libraries, results["skipped"]
+    assert [(c["library"], c["runs"]) for c in results["concurrency"]] == concurrent
+    assert all(c["wall_s"] > 0 for c in results["concurrency"])
