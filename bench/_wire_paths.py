@@ -45,6 +45,27 @@ def openai_body(tokens: list[str]) -> bytes:
     return "".join(parts).encode()
 
 
+def openai_tool_body(tokens: list[str]) -> bytes:
+    """A streamed tool call: its id and name, then one arguments fragment per token."""
+
+    def event(delta: dict[str, object], finish: str | None = None) -> str:
+        chunk = {
+            "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
+            "model": "gpt-bench",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
+
+    opening = {"role": "assistant", "content": None, "tool_calls": [
+        {"index": 0, "id": "call_bench", "type": "function",
+         "function": {"name": "record", "arguments": ""}}]}
+    parts = [event(opening)]
+    parts += [event({"tool_calls": [{"index": 0, "function": {"arguments": token}}]})
+              for token in tokens]
+    parts.append(event({}, "tool_calls"))
+    return ("".join(parts) + "data: [DONE]\n\n").encode()
+
+
 def anthropic_body(tokens: list[str]) -> bytes:
     """A streamed message: message_start, a text block of one delta per token, the end."""
 
@@ -99,7 +120,9 @@ def _model_async(
             delivered = chars = 0
             start = time.perf_counter()
             async for chunk in model.astream("Hello"):
-                text = chunk.content
+                # The text, or a tool call's arguments: what each token carries.
+                fragments = chunk.tool_call_chunks
+                text = fragments[0]["args"] if fragments else chunk.content
                 if text:
                     delivered += 1
                     chars += len(text)
@@ -120,3 +143,9 @@ def anthropic_async(tokens: list[str]) -> Runner:
     """``ChatAnthropic.astream()`` over a rendered reply."""
     return _model_async(tokens, anthropic_body, lambda client: ChatAnthropic(
         "claude-bench", api_key="sk-bench", base_url="http://bench", http_client=client))
+
+
+def openai_tool_async(tokens: list[str]) -> Runner:
+    """``ChatOpenAI.astream()`` over a tool call whose arguments come one token at a time."""
+    return _model_async(tokens, openai_tool_body, lambda client: ChatOpenAI(
+        "gpt-bench", api_key="sk-bench", base_url="http://bench/v1", http_client=client))

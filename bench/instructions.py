@@ -33,6 +33,7 @@ WORKLOADS = {  # name -> (module, entry in it, what one item is)
     "custom-async": ("_with_rxagent", "custom_async", "event"),
     # The provider path: a model's astream() over a reply in its wire format, without a socket.
     "openai-wire-async": ("_wire_paths", "openai_async", "token"),
+    "openai-tool-wire-async": ("_wire_paths", "openai_tool_async", "token"),
     "anthropic-wire-async": ("_wire_paths", "anthropic_async", "token"),
 }
 _COLLECTED = re.compile(r"Collected : (\d+)")

@@ -1,9 +1,9 @@
-"""The per-token builders: :func:`make_chunk` and :func:`text_chunk`.
+"""The per-token builders: :func:`make_chunk`, :func:`text_chunk` and :func:`fragment_chunk`.
 
 They build an :class:`~rxagent.messages.AIMessageChunk` without pydantic validation, because
 every chunk a provider or a test model streams goes through one of them (why that matters,
-and what checks them against validation: ``rxagent/_construct.py``). Both are generated from
-the model's fields, so neither restates them.
+and what checks them against validation: ``rxagent/_construct.py``). All are generated from
+the model's fields, so none restates them.
 """
 
 from __future__ import annotations
@@ -14,13 +14,20 @@ from typing import Any, Literal
 from ._construct import compile_builder
 from ._messages import AIMessageChunk, Content, ToolCallChunk, UsageMetadata, tool_calls_of
 
-__all__ = ["make_chunk", "text_chunk"]
+__all__ = ["fragment_chunk", "make_chunk", "text_chunk"]
 
 text_chunk: Callable[[Content, str | None], AIMessageChunk] = compile_builder(
     AIMessageChunk,
     ("content", "id"),
     name="text_chunk",
     doc=":func:`make_chunk` for the commonest chunk of all, a token of text: nothing to decide.",
+)
+
+fragment_chunk: Callable[[list[ToolCallChunk], str | None], AIMessageChunk] = compile_builder(
+    AIMessageChunk,
+    ("tool_call_chunks", "id"),
+    name="fragment_chunk",
+    doc=":func:`make_chunk` for the commonest chunk of a tool call: fragments of it, no text.",
 )
 
 # Every field make_chunk can be given, and the tool calls it derives as validation would

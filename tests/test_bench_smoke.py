@@ -50,7 +50,7 @@ def test_compare_runs_every_workload_on_rxagent_and_the_floors() -> None:
 
 def test_instructions_workloads_run_and_the_counting_works() -> None:
     for workload in ("messages-sync", "messages-async", "custom-sync", "custom-async",
-                     "openai-wire-async", "anthropic-wire-async"):
+                     "openai-wire-async", "openai-tool-wire-async", "anthropic-wire-async"):
         subprocess.run(
             [sys.executable, str(BENCH / "instructions.py"), "--child", workload, "200"],
             check=True, capture_output=True, text=True, timeout=120,

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import make_chunk, text_chunk
+from .._chunks import fragment_chunk, make_chunk, text_chunk
 from .._exceptions import APIConnectionError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -395,11 +395,37 @@ class OpenAIStreamParser:
         if not delta:
             return None
         text = delta.get("content")
-        if len(delta) == 1 and type(text) is str:
-            # OpenAI's usual token, text alone, skips _delta_chunk's look at the other fields;
-            # test_each_kind_of_delta_makes_the_chunk_it_should keeps the two paths agreeing.
-            return text_chunk(text, self._id) if text else None
+        if len(delta) == 1:
+            # The usual tokens take shorter paths than _delta_chunk's look at every field:
+            # text alone, or a further piece of a tool call's arguments. The tests of
+            # test_each_kind_of_delta_makes_the_chunk_it_should keep the paths agreeing.
+            if type(text) is str:
+                return text_chunk(text, self._id) if text else None
+            fragment = self._arguments_piece(delta)
+            if fragment is not None:
+                return fragment_chunk([fragment], self._id)
         return self._delta_chunk(delta, text)
+
+    def _arguments_piece(self, delta: dict[str, Any]) -> ToolCallChunk | None:
+        # {"tool_calls": [{"index": 0, "function": {"arguments": "..."}}]} for a call that
+        # has begun: what _fragments makes of it, without its checks for ids and names.
+        raw_calls = delta.get("tool_calls")
+        if type(raw_calls) is not list or len(raw_calls) != 1:
+            return None
+        raw = raw_calls[0]
+        if type(raw) is not dict or len(raw) != 2:
+            return None
+        index = raw.get("index")
+        if type(index) is not int or not 0 <= index <= self._last_index:
+            return None  # (no index, or a call that has not begun: _fragments decides)
+        function = raw.get("function")
+        if type(function) is not dict or len(function) != 1:
+            return None
+        arguments = function.get("arguments")
+        if type(arguments) is not str:
+            return None
+        return {"name": None, "args": arguments, "id": None, "index": index,
+                "type": "tool_call_chunk"}
 
     def _delta_chunk(self, delta: dict[str, Any], text: Any) -> AIMessageChunk | None:
         # A delta with more fields than text, though they may be empty (a role, a null

@@ -597,6 +597,42 @@ def test_each_kind_of_delta_makes_the_chunk_it_should(delta: dict[str, Any], con
         assert chunk == AIMessageChunk(content=content, id="msg")
 
 
+FRAGMENT = {"name": None, "args": 'ty": "Z', "id": None, "index": 0, "type": "tool_call_chunk"}
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        # The usual piece of a call that has begun: the short path.
+        ({"index": 0, "function": {"arguments": 'ty": "Z'}}, FRAGMENT),
+        # The rest go through _fragments.
+        ({"index": 0, "id": None, "function": {"arguments": 'ty": "Z'}},
+         FRAGMENT),  # a null id, as some servers send
+        ({"index": 0, "function": {"name": None, "arguments": 'ty": "Z'}}, FRAGMENT),
+        ({"function": {"arguments": 'ty": "Z'}}, FRAGMENT),  # no index: the last call's
+        ({"index": 1, "function": {"arguments": "{}"}},  # a call with no opening fragment
+         {**FRAGMENT, "args": "{}", "index": 1}),
+        ({"index": 0, "function": {"arguments": {"city": "Z"}}},  # the object itself
+         {**FRAGMENT, "args": '{"city": "Z"}'}),
+    ],
+)
+def test_each_kind_of_arguments_fragment_makes_the_chunk_it_should(
+    call: dict[str, Any], fragment: dict[str, Any]
+) -> None:
+    # A further piece of a begun call takes a shorter path than the rest: they must agree,
+    # down to the fields counted as set.
+    parser = OpenAIStreamParser("msg", model_name="m", provider="openai", label="OpenAI")
+    opening = openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="get_weather",
+                                                       args='{"ci')]})
+    piece = openai_chunk({"tool_calls": [call]})
+    events = SSEDecoder().feed(sse(opening, piece, done=False).encode())
+    parser.on_event(events[0])
+    chunk = parser.on_event(events[1])
+    expected = AIMessageChunk(id="msg", tool_call_chunks=[fragment])  # (content left empty)
+    assert chunk == expected
+    assert chunk is not None and chunk.model_fields_set == expected.model_fields_set
+
+
 # -- any split of a transcript assembles the same message ---------------------------------------
 
 TOOL_TRANSCRIPT = sse(
