@@ -23,20 +23,21 @@ from rxagent.chat_models import ChatAnthropic, ChatOpenAI, HTTPChatModel
 _PIECE = 65_536
 
 
+def _openai_event(delta: dict[str, object], finish: str | None = None) -> str:
+    chunk = {
+        "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
+        "model": "gpt-bench",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
+
+
 def openai_body(tokens: list[str]) -> bytes:
     """A streamed chat completion: a role chunk, one chunk per token, the finish, usage."""
 
-    def event(delta: dict[str, object], finish: str | None = None) -> str:
-        chunk = {
-            "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
-            "model": "gpt-bench",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
-
-    parts = [event({"role": "assistant", "content": ""})]
-    parts += [event({"content": token}) for token in tokens]
-    parts.append(event({}, "stop"))
+    parts = [_openai_event({"role": "assistant", "content": ""})]
+    parts += [_openai_event({"content": token}) for token in tokens]
+    parts.append(_openai_event({}, "stop"))
     usage = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
              "model": "gpt-bench", "choices": [],
              "usage": {"prompt_tokens": 9, "completion_tokens": len(tokens),
@@ -48,21 +49,13 @@ def openai_body(tokens: list[str]) -> bytes:
 def openai_tool_body(tokens: list[str]) -> bytes:
     """A streamed tool call: its id and name, then one arguments fragment per token."""
 
-    def event(delta: dict[str, object], finish: str | None = None) -> str:
-        chunk = {
-            "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
-            "model": "gpt-bench",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
-
     opening = {"role": "assistant", "content": None, "tool_calls": [
         {"index": 0, "id": "call_bench", "type": "function",
          "function": {"name": "record", "arguments": ""}}]}
-    parts = [event(opening)]
-    parts += [event({"tool_calls": [{"index": 0, "function": {"arguments": token}}]})
+    parts = [_openai_event(opening)]
+    parts += [_openai_event({"tool_calls": [{"index": 0, "function": {"arguments": token}}]})
               for token in tokens]
-    parts.append(event({}, "tool_calls"))
+    parts.append(_openai_event({}, "tool_calls"))
     return ("".join(parts) + "data: [DONE]\n\n").encode()
 
 
