@@ -1,10 +1,11 @@
 """Building without validation: the fast builders must make what validation makes.
 
-``make_chunk`` and ``text_chunk`` skip pydantic validation on the per-token path; ``build``
-does for snapshots and finished messages. Every test here compares with validated
-construction field by field, over every field the model has, so a field added to a model is
-checked the moment it exists; ``test_a_field_added_to_a_model_reaches_its_builders`` adds
-some to show that the builders follow.
+``make_chunk``, ``text_chunk`` and ``fragment_chunk`` skip pydantic validation on the
+per-token path; ``build`` does for snapshots and finished messages. Every test here
+compares with validated construction field by field, over every field the model has, so a
+field added to a model is checked the moment it exists;
+``test_a_field_added_to_a_model_reaches_its_builders`` adds some to show that the builders
+follow.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field, PrivateAttr
 
 # The fast builders are private units, compared here with validated construction on purpose.
-from rxagent._chunks import make_chunk, text_chunk
+from rxagent._chunks import fragment_chunk, make_chunk, text_chunk
 from rxagent._construct import build, compile_builder, fields_of
 from rxagent.messages import AIMessage, AIMessageChunk, ToolCallChunk, ToolMessage
 
@@ -119,6 +120,16 @@ def test_text_chunk_makes_what_validation_makes(content: Any, id: str | None) ->
     arguments = {key: value for key, value in given_fields.items() if value is not None}
     fast = text_chunk(arguments.get("content", ""), arguments.get("id"))
     assert_indistinguishable(fast, AIMessageChunk(**arguments))
+
+
+@given(st.lists(fragments(), min_size=1, max_size=3), st.none() | texts)
+def test_fragment_chunk_makes_what_validation_makes(
+    tool_call_chunks: list[ToolCallChunk], id: str | None
+) -> None:
+    arguments: dict[str, Any] = {"tool_call_chunks": tool_call_chunks}
+    if id is not None:
+        arguments["id"] = id
+    assert_indistinguishable(fragment_chunk(tool_call_chunks, id), AIMessageChunk(**arguments))
 
 
 @given(

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import make_chunk, text_chunk
+from .._chunks import fragment_chunk, make_chunk, text_chunk
 from .._exceptions import APIConnectionError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -500,10 +500,8 @@ class AnthropicStreamParser:
             if not partial:
                 return None
             expect_str(partial, "partial_json")
-            return make_chunk(
-                "",
-                id=self._id,
-                tool_call_chunks=[
+            return fragment_chunk(
+                [
                     {
                         "name": None,
                         "args": partial,
@@ -512,6 +510,7 @@ class AnthropicStreamParser:
                         "type": "tool_call_chunk",
                     }
                 ],
+                self._id,
             )
         if kind == "thinking_delta":
             thought = delta.get("thinking")
