@@ -1,0 +1,202 @@
+"""What a checkpoint saver stores, and the interface every saver implements.
+
+A saver is storage and nothing else: it keeps opaque, JSON-able records and hands them back.
+What a record means (the state a step added, the steps still to run) is the agent's business
+(``rxagent/_thread_state.py``), so a saver of one's own (Postgres, say) is a few queries, and
+``rxagent.checkpoint.conformance`` tells whether it keeps its promises.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+
+__all__ = [
+    "BaseCheckpointSaver",
+    "Checkpoint",
+    "CheckpointTuple",
+    "PendingWrite",
+    "new_checkpoint_id",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One checkpoint of a thread, as a saver stores it.
+
+    Attributes:
+        thread_id: the conversation it belongs to.
+        checkpoint_ns: ``""`` for a top-level run; a nested run's namespace otherwise.
+        checkpoint_id: unique, and ordered by time within a thread (:func:`new_checkpoint_id`):
+            savers list a thread's checkpoints newest first by sorting on it.
+        parent_id: the checkpoint this one follows, ``None`` for a thread's first.
+        created_at: when it was made, ISO 8601 in UTC.
+        state: what the agent keeps (JSON-able; the saver never looks inside).
+        metadata: JSON-able facts about it (``source``, ``step``, ``run_id``...), which
+            :meth:`BaseCheckpointSaver.list` can filter on.
+    """
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_id: str | None
+    created_at: str
+    state: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """A value a task of an unfinished step wrote (a tool's result, an interrupt), kept with the
+    checkpoint the step started from, so that a resumed step does not run that task again."""
+
+    task_id: str
+    channel: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointTuple:
+    """A checkpoint as read back: the record, and the writes made on top of it so far (in the
+    order they were made)."""
+
+    checkpoint: Checkpoint
+    pending_writes: tuple[PendingWrite, ...] = ()
+
+
+class BaseCheckpointSaver(ABC):
+    """Where an agent keeps its threads' checkpoints.
+
+    Implement the five sync methods. The async ones run them in a worker thread, so a saver
+    that blocks (a file, a socket) never holds up the event loop; a saver that never blocks can
+    override them to call the sync ones directly, as ``InMemorySaver`` does. Values are
+    JSON-able (dicts with str keys, lists, str, int, float, bool, None); a saver may store them
+    as JSON text and must give back equal values.
+    """
+
+    @abstractmethod
+    def put(self, checkpoint: Checkpoint) -> None:
+        """Store ``checkpoint`` (replacing one of the same thread, namespace and id)."""
+
+    @abstractmethod
+    def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        writes: Sequence[tuple[str, Any]],
+    ) -> None:
+        """Add the ``(channel, value)`` writes of task ``task_id`` to the checkpoint.
+
+        Writing a task's writes again replaces them: a retried task never doubles its writes.
+        """
+
+    @abstractmethod
+    def get(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> CheckpointTuple | None:
+        """The checkpoint ``checkpoint_id`` of the thread (its latest when ``None``), with its
+        pending writes; ``None`` if there is none."""
+
+    @abstractmethod
+    def list(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        *,
+        before: str | None = None,
+        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """The thread's checkpoints in the namespace, newest first.
+
+        Args:
+            before: only those older than this checkpoint id.
+            limit: at most this many.
+            filter: only those whose metadata holds each of these keys with an equal value.
+        """
+
+    @abstractmethod
+    def delete_thread(self, thread_id: str) -> None:
+        """Forget the thread: its checkpoints and writes in every namespace."""
+
+    # -- async forms: the sync ones in a worker thread -----------------------------------------
+
+    async def aput(self, checkpoint: Checkpoint) -> None:
+        """:meth:`put`, awaited."""
+        await anyio.to_thread.run_sync(self.put, checkpoint)
+
+    async def aput_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        writes: Sequence[tuple[str, Any]],
+    ) -> None:
+        """:meth:`put_writes`, awaited."""
+        await anyio.to_thread.run_sync(
+            self.put_writes, thread_id, checkpoint_ns, checkpoint_id, task_id, writes
+        )
+
+    async def aget(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> CheckpointTuple | None:
+        """:meth:`get`, awaited."""
+        return await anyio.to_thread.run_sync(self.get, thread_id, checkpoint_ns, checkpoint_id)
+
+    async def alist(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        *,
+        before: str | None = None,
+        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """:meth:`list`, iterated with ``async for`` (read whole in a worker thread)."""
+
+        def read() -> list[CheckpointTuple]:
+            return list(
+                self.list(thread_id, checkpoint_ns, before=before, limit=limit, filter=filter)
+            )
+
+        for item in await anyio.to_thread.run_sync(read):
+            yield item
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """:meth:`delete_thread`, awaited."""
+        await anyio.to_thread.run_sync(self.delete_thread, thread_id)
+
+
+_id_lock = threading.Lock()
+_last_id_time = 0
+
+
+def new_checkpoint_id() -> str:
+    """A new checkpoint id: a UUID version 7 (RFC 9562), whose text sorts by time.
+
+    Ids made by one process sort in the order they were made, even within one millisecond:
+    the 74 bits after the time are a counter that starts at random and only goes up.
+    """
+    global _last_id_time
+    with _id_lock:
+        # Milliseconds in the top 48 bits; 12 + 62 bits of counter and randomness below,
+        # advanced by one when the clock has not moved on (or went back).
+        now = time.time_ns() // 1_000_000 << 74 | int.from_bytes(os.urandom(10)) >> 6
+        if now <= _last_id_time:
+            now = _last_id_time + 1
+        _last_id_time = now
+    # Lay out version 7 and the RFC variant around the 122 bits of time and counter.
+    high, low = now >> 62, now & (1 << 62) - 1
+    value = (high >> 12) << 80 | 0x7 << 76 | (high & 0xFFF) << 64 | 0b10 << 62 | low
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
