@@ -23,6 +23,7 @@ from ._exceptions import (
     IdleTimeoutError,
     InvalidMessageError,
     InvalidToolArgumentsError,
+    InvalidUpdateError,
     MissingAPIKeyError,
     ModelCallError,
     ModelCallIdleTimeoutError,
@@ -36,11 +37,15 @@ from ._exceptions import (
     ServerError,
     StreamProtocolError,
     StreamTimeoutError,
+    ThreadBusyError,
     ToolDefinitionError,
     UsageError,
 )
+from ._interrupts import GraphInterrupt
 from ._types import StreamPart
 from ._writer import StreamWriter, get_stream_writer
+
+GraphRecursionError = RecursionLimitError  # langgraph.errors' name for it
 
 try:
     __version__ = _version("rxagent")
@@ -54,9 +59,12 @@ __all__ = [
     "Agent",
     "BufferOverflowError",
     "FirstTokenTimeoutError",
+    "GraphInterrupt",
+    "GraphRecursionError",
     "IdleTimeoutError",
     "InvalidMessageError",
     "InvalidToolArgumentsError",
+    "InvalidUpdateError",
     "MissingAPIKeyError",
     "ModelCallError",
     "ModelCallIdleTimeoutError",
@@ -73,6 +81,7 @@ __all__ = [
     "StreamProtocolError",
     "StreamTimeoutError",
     "StreamWriter",
+    "ThreadBusyError",
     "ToolDefinitionError",
     "UsageError",
     "__version__",

@@ -7,7 +7,7 @@ with LangGraph's output shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
@@ -30,26 +30,42 @@ from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._demand import Demand
 from ._exceptions import ModelSpecError, RunCancelledError, UsageError
 from ._fast_rx import observable_from_task
+from ._interrupts import Command
 from ._loops import current_loop, waker
 from ._messages import HumanMessage, ToolCall, ToolMessage
 from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
+from ._thread_run import DURABILITIES, ThreadRun, thread_of
+from ._thread_state import (
+    Durability,
+    StateSnapshot,
+    apply_update,
+    history_snapshots,
+    load_head,
+    results_of,
+    snapshot,
+)
+from ._threads import run_sync
 from ._tools import BaseTool, as_tool
 from ._types import StreamPart
 from ._writer import StreamWriter
 from .chat_models._base import BaseChatModel
+from .checkpoint import BaseCheckpointSaver
 from .operators._modes import check_modes, select
 
 __all__ = ["Agent", "StreamMode", "create_agent"]
 
 StreamMode: TypeAlias = Literal["values", "updates", "messages", "custom"]
+AgentInput: TypeAlias = dict[str, Any] | Command | None
+"""A run's input: ``{"messages": [...]}``; on a thread also ``None`` or a ``Command``."""
 
 
 class Agent:
     """A model that calls tools in a loop until it answers without calling any.
 
-    Made by :func:`create_agent`. State is ``{"messages": [...]}``. Each run starts from the
-    input state; nothing is kept between runs.
+    Made by :func:`create_agent`. State is ``{"messages": [...]}``. Without a checkpointer each
+    run starts from its input state and nothing is kept between runs; with one, a run with a
+    ``thread_id`` starts from the thread's latest state (see :meth:`get_state`).
     """
 
     def __init__(
@@ -59,6 +75,9 @@ class Agent:
         *,
         system_prompt: str | None,
         name: str | None,
+        checkpointer: BaseCheckpointSaver | None = None,
+        interrupt_before: Sequence[str] = (),
+        interrupt_after: Sequence[str] = (),
     ) -> None:
         self.model = model
         self.tools = list(tools)
@@ -67,11 +86,18 @@ class Agent:
         self.tool_specs = [tool.tool_spec() for tool in self.tools]
         self.system_prompt = system_prompt
         self.name = name
+        self.checkpointer = checkpointer
+        self.interrupt_before = tuple(interrupt_before)
+        self.interrupt_after = tuple(interrupt_after)
 
     # -- the Rx-native entry ----------------------------------------------------------------
 
     def observe(
-        self, input: dict[str, Any], config: dict[str, Any] | None = None
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None = None,
+        *,
+        durability: Durability | None = None,
     ) -> IterableObservable[StreamPart]:
         """A cold Observable of the run's parts in every mode; each subscription is one run.
 
@@ -88,26 +114,39 @@ class Agent:
         run's slow consumer holds it back, and cancelling the other run cancels it
         (``RunCancelledError`` here).
         """
-        return iterable(self._observe(input, config, subgraphs=True))
+        return iterable(self._observe(input, config, subgraphs=True, durability=durability))
 
     def _observe(
-        self, input: dict[str, Any], config: dict[str, Any] | None, *, subgraphs: bool
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None,
+        *,
+        subgraphs: bool,
+        durability: Durability | None,
     ) -> reactivex.Observable[StreamPart]:
         _check_config(config)
         tags = (config or {}).get("tags", ())
+        thread_id, checkpoint_id = thread_of(config)
+        self._check_thread(thread_id, input, durability)
 
         async def produce(observer: abc.ObserverBase[StreamPart], demand: Demand) -> None:
             loop = current_loop()
             assert loop is not None
+            thread = None
+            if self.checkpointer is not None and thread_id is not None:
+                thread = ThreadRun(
+                    self.checkpointer, thread_id, checkpoint_id=checkpoint_id,
+                    durability=durability or "async",
+                )
             task = current_tool_task.get()
             if task is not None:
-                await _run_joined(self, input, config, task, observer, demand, subgraphs)
+                await _run_joined(self, input, config, task, observer, demand, subgraphs, thread)
                 return
             sink = RunSink(observer, demand, loop, subgraphs=subgraphs)
             run = RunContext(sink, ns=(), checkpoint_ns="", agent_name=self.name,
                              config_tags=tags)
             try:
-                await run_agent(self, input, config, run)
+                await run_agent(self, input, config, run, thread)
             finally:
                 sink.close()
 
@@ -117,42 +156,49 @@ class Agent:
 
     def stream(
         self,
-        input: dict[str, Any],
+        input: AgentInput,
         config: dict[str, Any] | None = None,
         *,
         stream_mode: StreamMode | Sequence[StreamMode] = "values",
         subgraphs: bool = False,
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,
+        durability: Durability | None = None,
     ) -> SyncIterator[Any]:
         """Run the agent and iterate over what it streams, from sync code.
 
         Args:
             input: ``{"messages": [...]}``: message objects, dicts, ``(role, text)`` or str.
-            config: ``{"recursion_limit": 25, "tags": [...]}``.
+                On a thread, also ``None`` (go on from the thread's checkpoint) or a
+                :class:`~rxagent.types.Command` (``resume=`` an interrupt, ``update=``).
+            config: ``{"recursion_limit": 25, "tags": [...], "configurable": {"thread_id":
+                "1"}}``; ``checkpoint_id`` in ``configurable`` starts from that checkpoint.
             stream_mode: one mode, giving its payloads, or a list of modes, giving
                 ``(mode, payload)`` pairs.
             subgraphs: also give the namespace: ``(ns, payload)`` / ``(ns, mode, payload)``.
             version: ``"v2"`` gives the part dicts ``{"type", "ns", "data"}`` instead.
             max_buffer: parts buffered before the run waits for the consumer.
+            durability: on a thread, when checkpoints are written: ``"sync"``, ``"async"``
+                (the default) or ``"exit"`` (see ``docs/checkpoints.md``).
 
         Leaving the loop early cancels the run (once the iterator is dropped; ``close()`` or
         ``with agent.stream(...) as stream:`` does it at once). An error is raised after every
         part that came before it.
         """
         shape = _output_shape(stream_mode, subgraphs, version)
-        source = self._observe(input, config, subgraphs=subgraphs)
+        source = self._observe(input, config, subgraphs=subgraphs, durability=durability)
         return to_iterator(source.pipe(shape), max_buffer=max_buffer)
 
     def astream(
         self,
-        input: dict[str, Any],
+        input: AgentInput,
         config: dict[str, Any] | None = None,
         *,
         stream_mode: StreamMode | Sequence[StreamMode] = "values",
         subgraphs: bool = False,
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,
+        durability: Durability | None = None,
     ) -> AsyncIteratorBridge[Any]:
         """Like :meth:`stream`, iterated with ``async for`` on asyncio or trio.
 
@@ -160,26 +206,180 @@ class Agent:
         run and waits until everything in it has stopped.
         """
         shape = _output_shape(stream_mode, subgraphs, version)
-        source = self._observe(input, config, subgraphs=subgraphs)
+        source = self._observe(input, config, subgraphs=subgraphs, durability=durability)
         return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
 
-    def invoke(self, input: dict[str, Any], config: dict[str, Any] | None = None
-               ) -> dict[str, Any]:
-        """Run the agent to the end and return the final state ``{"messages": [...]}``."""
+    def invoke(
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None = None,
+        *,
+        durability: Durability | None = None,
+    ) -> dict[str, Any]:
+        """Run the agent to the end and return the final state ``{"messages": [...]}`` (with
+        ``"__interrupt__"`` when an interrupt stopped it)."""
         final: dict[str, Any] = {}
-        with self.stream(input, config, stream_mode="values") as states:
+        with self.stream(input, config, stream_mode="values", durability=durability) as states:
             for state in states:
                 final = state
         return final
 
-    async def ainvoke(self, input: dict[str, Any], config: dict[str, Any] | None = None
-                      ) -> dict[str, Any]:
+    async def ainvoke(
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None = None,
+        *,
+        durability: Durability | None = None,
+    ) -> dict[str, Any]:
         """Like :meth:`invoke`, awaited on asyncio or trio."""
         final: dict[str, Any] = {}
-        async with self.astream(input, config, stream_mode="values") as states:
+        async with self.astream(
+            input, config, stream_mode="values", durability=durability
+        ) as states:
             async for state in states:
                 final = state
         return final
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def get_state(self, config: dict[str, Any]) -> StateSnapshot:
+        """The thread's state at its latest checkpoint (or at ``checkpoint_id`` in the config):
+        values, the nodes that run next, the pending interrupts...
+
+        Raises:
+            UsageError: the agent has no checkpointer, or the config names no ``thread_id``.
+        """
+        return run_sync(lambda: self.aget_state(config))
+
+    async def aget_state(self, config: dict[str, Any]) -> StateSnapshot:
+        """Like :meth:`get_state`, awaited on asyncio or trio."""
+        saver, thread_id, checkpoint_id = self._thread_config(config)
+        head = await load_head(saver, thread_id, "", checkpoint_id)
+        if head is None:
+            return StateSnapshot({}, (), config, None, None, None, ())
+        results: dict[str, Any] = {}
+        # A task that has run wrote its result in the next checkpoint. The latest checkpoint
+        # has none (a later one would be newer), so only an earlier one is looked up.
+        if head.next and checkpoint_id is not None:
+            async for child in saver.alist(thread_id, ""):
+                if child.checkpoint.parent_id == head.checkpoint_id:
+                    results = results_of(child)
+        return snapshot(head, results)
+
+    def get_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StateSnapshot]:
+        """The thread's checkpoints, newest first, each as a :class:`StateSnapshot`.
+
+        Args:
+            filter: only checkpoints whose metadata has these values (``{"source": "loop"}``).
+            before: only checkpoints older than the one this config names.
+            limit: at most this many.
+        """
+        return iter(run_sync(lambda: self._history(config, filter, before, limit)))
+
+    async def aget_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StateSnapshot]:
+        """Like :meth:`get_state_history`, iterated with ``async for``."""
+        for item in await self._history(config, filter, before, limit):
+            yield item
+
+    async def _history(
+        self,
+        config: dict[str, Any],
+        filter: dict[str, Any] | None,
+        before: dict[str, Any] | None,
+        limit: int | None,
+    ) -> list[StateSnapshot]:
+        saver, thread_id, _ = self._thread_config(config)
+        before_id = thread_of(before)[1] if before else None
+        thread = [item async for item in saver.alist(thread_id, "")]
+        selected = [item async for item in saver.alist(
+            thread_id, "", before=before_id, limit=limit, filter=filter
+        )]
+        return history_snapshots(saver, thread, selected)
+
+    def update_state(
+        self, config: dict[str, Any], values: Any, as_node: str | None = None
+    ) -> dict[str, Any]:
+        """Change the thread's state as if node ``as_node`` had written ``values``; the config
+        of the new checkpoint.
+
+        ``{"messages": [...]}`` adds messages, and replaces those whose ``id`` is already in the
+        state. Without ``as_node`` the update counts as the node that wrote the state last; what
+        runs next (``get_state(...).next``) is what follows that node. From an earlier
+        ``checkpoint_id`` the update starts a branch.
+
+        Raises:
+            InvalidUpdateError: ``values`` is not an update of the state, or ``as_node`` is not
+                ``"model"``, ``"tools"`` or ``"__start__"``.
+            ThreadBusyError: a run on the thread is going.
+        """
+        return run_sync(lambda: self.aupdate_state(config, values, as_node))
+
+    async def aupdate_state(
+        self, config: dict[str, Any], values: Any, as_node: str | None = None
+    ) -> dict[str, Any]:
+        """Like :meth:`update_state`, awaited on asyncio or trio."""
+        saver, thread_id, checkpoint_id = self._thread_config(config)
+        thread = ThreadRun(saver, thread_id, checkpoint_id=checkpoint_id, durability="sync")
+        async with thread.open():
+            head = apply_update(
+                thread.head, values, as_node, thread_id=thread_id, ns="", run_id=thread.run_id
+            )
+            await thread.save(head)
+        return head.config()
+
+    def _thread_config(self, config: dict[str, Any]) -> tuple[BaseCheckpointSaver, str, str | None]:
+        _check_config(config)
+        thread_id, checkpoint_id = thread_of(config)
+        if self.checkpointer is None:
+            raise UsageError(
+                "this agent keeps no threads: create_agent(..., checkpointer=InMemorySaver()) "
+                "(from rxagent.checkpoint) gives it a memory"
+            )
+        if thread_id is None:
+            raise UsageError(
+                "name the thread: config={'configurable': {'thread_id': '1'}}"
+            )
+        return self.checkpointer, thread_id, checkpoint_id
+
+    def _check_thread(
+        self, thread_id: str | None, input: AgentInput, durability: Durability | None
+    ) -> None:
+        if thread_id is not None and self.checkpointer is None:
+            raise UsageError(
+                f"config names thread_id {thread_id!r}, but this agent has no checkpointer to "
+                "keep the thread in, so the run would forget it; create_agent(..., "
+                "checkpointer=InMemorySaver()) (from rxagent.checkpoint) makes a conversation"
+            )
+        if durability is not None and durability not in DURABILITIES:
+            raise UsageError(f"durability is one of {DURABILITIES}, got {durability!r}")
+        if thread_id is None and (input is None or isinstance(input, Command)):
+            raise UsageError(
+                "None and Command(...) go on with a thread's run; name the thread: "
+                "config={'configurable': {'thread_id': '1'}}"
+            )
+        if (
+            thread_id is None
+            and self.checkpointer is not None
+            and current_tool_task.get() is None
+        ):
+            raise UsageError(
+                "this agent has a checkpointer, so its runs belong to threads: name one with "
+                "config={'configurable': {'thread_id': '1'}}"
+            )
 
     # -- as a tool of another agent -----------------------------------------------------------
 
@@ -220,12 +420,13 @@ class Agent:
 
 async def _run_joined(
     agent: Agent,
-    input: dict[str, Any],
+    input: AgentInput,
     config: dict[str, Any] | None,
     task: ToolTask,
     observer: abc.ObserverBase[StreamPart],
     demand: Demand,
     subgraphs: bool,
+    thread: ThreadRun | None,
 ) -> None:
     """Run ``agent`` for its own subscriber, joined to the run whose tool call ``task`` this
     code runs in (see :meth:`Agent.observe`)."""
@@ -247,7 +448,7 @@ async def _run_joined(
         withdraw_close = parent.sink.when_closed(stop)
         withdraw_cancel = when_cancelled(stop)  # a sync tool in a thread, given up on
         try:
-            await run_agent(agent, input, config, run)
+            await run_agent(agent, input, config, run, thread)
         finally:
             sink.close()
             withdraw_close()
@@ -350,6 +551,9 @@ def create_agent(
     *,
     system_prompt: str | None = None,
     name: str | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
+    interrupt_before: Sequence[str] | None = None,
+    interrupt_after: Sequence[str] | None = None,
 ) -> Agent:
     """Create an agent: ``model`` called with ``tools`` bound, in a loop, until it answers.
 
@@ -360,6 +564,11 @@ def create_agent(
             for none).
         system_prompt: put before the conversation on every model call.
         name: the agent's name, reported as ``lc_agent_name`` in ``messages`` metadata.
+        checkpointer: where the agent keeps its threads (:mod:`rxagent.checkpoint`); runs
+            then name their thread, ``config={"configurable": {"thread_id": "1"}}``.
+        interrupt_before: nodes (``"model"``, ``"tools"``) to stop before, for a human to
+            look; ``stream(None, config)`` goes on.
+        interrupt_after: nodes to stop after.
 
     Raises:
         ModelSpecError: ``model`` is neither a chat model nor a model string one resolves.
@@ -385,12 +594,24 @@ def create_agent(
     for option, value in (("system_prompt", system_prompt), ("name", name)):
         if value is not None and not isinstance(value, str):
             raise UsageError(f"{option} is a str or None, got {type(value).__name__}")
+    if checkpointer is not None and not isinstance(checkpointer, BaseCheckpointSaver):
+        raise UsageError(
+            "checkpointer is a saver from rxagent.checkpoint (InMemorySaver, SqliteSaver, "
+            f"RedisSaver), got {type(checkpointer).__name__}"
+        )
+    for option, nodes in (("interrupt_before", interrupt_before),
+                          ("interrupt_after", interrupt_after)):
+        if nodes is not None and (isinstance(nodes, str) or not set(nodes) <= {"model", "tools"}):
+            raise UsageError(f"{option} is a list of nodes, 'model' and 'tools'; got {nodes!r}")
     converted = [as_tool(item) for item in tools]
     names = [tool.name for tool in converted]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"two tools share the name(s) {duplicates}; tool names must be unique")
-    return Agent(model, converted, system_prompt=system_prompt, name=name)
+    return Agent(
+        model, converted, system_prompt=system_prompt, name=name, checkpointer=checkpointer,
+        interrupt_before=interrupt_before or (), interrupt_after=interrupt_after or (),
+    )
 
 
 def _model_from_string(spec: str) -> BaseChatModel:

@@ -13,15 +13,23 @@ installed for the run:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
 
 from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._convert import to_messages
-from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError
+from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError, UsageError
 from ._fast_rx import consume
+from ._interrupts import (
+    Command,
+    GraphInterrupt,
+    Interrupt,
+    TaskInterrupts,
+    current_task_interrupts,
+    resume_answers,
+)
 from ._loops import land_cancellation
 from ._messages import (
     AIMessage,
@@ -30,6 +38,16 @@ from ._messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
+)
+from ._thread_run import ThreadRun
+from ._thread_state import (
+    INTERRUPT,
+    RESUME,
+    Head,
+    Write,
+    apply_update,
+    new_checkpoint,
+    with_ids,
 )
 from ._tools import BaseTool
 from ._types import ToolSpec
@@ -53,6 +71,10 @@ class AgentDefinition(Protocol):
     def system_prompt(self) -> str | None: ...
     @property
     def name(self) -> str | None: ...
+    @property
+    def interrupt_before(self) -> Sequence[str]: ...
+    @property
+    def interrupt_after(self) -> Sequence[str]: ...
 
 
 def _input_messages(value: Any) -> list[BaseMessage]:
@@ -67,30 +89,229 @@ def _input_messages(value: Any) -> list[BaseMessage]:
 
 
 async def run_agent(
-    agent: AgentDefinition, input: Any, config: dict[str, Any] | None, run: RunContext
+    agent: AgentDefinition,
+    input: Any,
+    config: dict[str, Any] | None,
+    run: RunContext,
+    thread: ThreadRun | None = None,
 ) -> dict[str, Any]:
-    """Run the agent loop, pushing every event into ``run``; return the final state."""
+    """Run the agent loop, pushing every event into ``run``; return the final state.
+
+    With a ``thread``, the run starts from the thread's checkpoint: ``input`` (``{"messages":
+    [...]}``) is added to its state, ``None`` goes on with what the checkpoint has still to run,
+    a :class:`Command` first applies its update and answers its interrupts. Each step is saved.
+    """
     config = config or {}
     limit = int(config.get("recursion_limit", DEFAULT_RECURSION_LIMIT))
-    messages = _input_messages(input)
-    state: dict[str, Any] = {"messages": messages}
-    run.state({"messages": list(messages)})
     token = current_run.set(run)
     try:
-        while True:
+        if thread is None:
+            messages = _input_messages(input)
+            state: dict[str, Any] = {"messages": messages}
+            run.state({"messages": list(messages)})
+            node: str | None = "model"
+            steps = _Steps(None, run, set(), set())
+            steps.messages = messages
+        else:
+            async with thread.open():
+                steps = _Steps(thread, run, set(agent.interrupt_before),
+                               set(agent.interrupt_after))
+                node = await steps.begin(input)
+                state = {"messages": steps.messages}
+                if node is not None:
+                    await _loop(agent, run, steps, node, limit)
+                return state
+        await _loop(agent, run, steps, node, limit)
+        return state
+    finally:
+        current_run.reset(token)
+
+
+async def _loop(
+    agent: AgentDefinition, run: RunContext, steps: _Steps, node: str | None, limit: int
+) -> None:
+    messages = steps.messages
+    resumed = steps.resumed
+    while node is not None:
+        if not resumed and node in steps.interrupt_before:
+            await steps.stop(())
+            return
+        resumed = False
+        finished = node
+        if node == "model":
             reply = await _model_node(agent, run, messages, limit)
+            reply = steps.joined(reply)
             messages.append(reply)
             run.part("updates", {"model": {"messages": [reply]}})
             run.state({"messages": list(messages)})
             calls = reply.tool_calls
             invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
-            if not calls and not invalid:
-                return state
-            results = await _tools_node(agent, run, reply, limit)
-            messages.extend(results)
+            node = "tools" if calls or invalid else None
+            await steps.done([(steps.task_id("model"), "messages", [reply])], node)
+        else:
+            reply = _last_reply(messages)
+            results, interrupts = await _tools_node(agent, run, reply, limit, steps)
+            if interrupts:
+                await steps.stop(interrupts)
+                return
+            messages.extend(message for _, message in results)
             run.state({"messages": list(messages)})
-    finally:
-        current_run.reset(token)
+            node = "model"
+            await steps.done(
+                [(task_id, "messages", [message]) for task_id, message in results], node
+            )
+        if node is not None and finished in steps.interrupt_after:
+            await steps.stop(())
+            return
+
+
+def _last_reply(messages: list[BaseMessage]) -> AIMessage:
+    reply = messages[-1] if messages else None
+    if not isinstance(reply, AIMessage):
+        raise UsageError(
+            "the thread's next step is the tools node, but its last message is not the model's "
+            "reply with tool calls"
+        )
+    return reply
+
+
+class _Steps:
+    """The run's steps on its thread, or on none: where the run starts, each step saved, and
+    the interrupts that stop it."""
+
+    def __init__(
+        self,
+        thread: ThreadRun | None,
+        run: RunContext,
+        interrupt_before: set[str],
+        interrupt_after: set[str],
+    ) -> None:
+        self.thread = thread
+        self.run = run
+        self.interrupt_before = interrupt_before
+        self.interrupt_after = interrupt_after
+        self.messages: list[BaseMessage] = []
+        self.resumed = False  # going on from a checkpoint: its next node runs without stopping
+        self.answers: dict[str, Any] = {}  # the resume's answer to each interrupt, by id
+
+    def _head(self) -> Head:
+        assert self.thread is not None and self.thread.head is not None
+        return self.thread.head
+
+    async def begin(self, input: Any) -> str | None:
+        """Start from the thread's checkpoint; the node to run first (``None``: nothing)."""
+        thread = self.thread
+        assert thread is not None
+        head = thread.head
+        if isinstance(input, Command) or input is None:
+            if head is None:
+                raise UsageError(
+                    f"thread {thread.thread_id!r} has no checkpoint to go on from: start it with "
+                    "an input such as {'messages': [...]}"
+                )
+            self.resumed = True
+            if isinstance(input, Command):
+                if input.goto or input.graph is not None:
+                    raise UsageError("Command(goto=...) and Command(graph=...) are not supported "
+                                     "by rxagent's agents; use resume= and update=")
+                if input.update is not None:
+                    await self._save(apply_update(
+                        head, input.update, None, thread_id=thread.thread_id, ns=thread.ns,
+                        run_id=thread.run_id,
+                    ))
+                if input.resume is not None:
+                    self.answers = resume_answers(input.resume, self._head().interrupts())
+        else:
+            added = with_ids(_input_messages(input))
+            step = head.step + 1 if head is not None else -1
+            arrived = new_checkpoint(
+                head, thread_id=thread.thread_id, ns=thread.ns, step=step,
+                next_nodes=["__start__"], writes=[], source="input", run_id=thread.run_id,
+            )
+            await self._save(arrived)
+            await self._save(new_checkpoint(
+                arrived, thread_id=thread.thread_id, ns=thread.ns, step=step + 1,
+                next_nodes=["model"],
+                writes=[(arrived.task_id("__start__"), "messages", added)],
+                source="loop", run_id=thread.run_id,
+            ))
+        head = self._head()
+        self.messages = list(head.values["messages"])
+        self.run.step = self.run.step_base = head.step
+        self.run.state({"messages": list(self.messages)})
+        return head.next[0] if head.next else None
+
+    async def _save(self, head: Head) -> None:
+        assert self.thread is not None
+        await self.thread.save(head)
+
+    def joined(self, message: AIMessage) -> AIMessage:
+        """``message`` as it joins the state: with an id, on a thread."""
+        if self.thread is None or message.id:
+            return message
+        return message.model_copy(update={"id": str(uuid.uuid4())})
+
+    def joined_tool(self, message: ToolMessage) -> ToolMessage:
+        if self.thread is None or message.id:
+            return message
+        return message.model_copy(update={"id": str(uuid.uuid4())})
+
+    def task_id(self, name: str, position: int = 0) -> str:
+        """The id of a task of this step: derived from the checkpoint on a thread, so that a
+        resumed step's tasks are the same tasks."""
+        if self.thread is None:
+            return str(uuid.uuid4())
+        return self._head().task_id(name, position)
+
+    async def done(self, writes: list[Write], next_node: str | None) -> None:
+        """A step wrote ``writes``: save the checkpoint after it."""
+        if self.thread is None:
+            return
+        head = self._head()
+        await self._save(new_checkpoint(
+            head, thread_id=head.thread_id, ns=head.checkpoint_ns, step=head.step + 1,
+            next_nodes=[next_node] if next_node else [], writes=writes, source="loop",
+            run_id=self.thread.run_id,
+        ))
+
+    def restored(self, task_id: str) -> ToolMessage | None:
+        """The result a task of this step wrote before the run stopped, if it finished."""
+        if self.thread is None:
+            return None
+        for channel, value in self._head().pending.get(task_id, ()):
+            if channel == "messages" and value and isinstance(value[0], ToolMessage):
+                return value[0]
+        return None
+
+    def interrupts_of(self, task_id: str) -> TaskInterrupts | None:
+        """What a tool call's ``interrupt()`` calls answer this time (``None``: no thread)."""
+        if self.thread is None:
+            return None
+        earlier: list[Any] = []  # the answers of the interrupts it got past last time
+        now: list[Any] = []  # the answer to the one that stopped it, if this resume has one
+        for channel, value in self._head().pending.get(task_id, ()):
+            if channel == RESUME:
+                earlier = list(value)
+            elif channel == INTERRUPT:
+                now = [self.answers[item.id] for item in value if item.id in self.answers]
+        return TaskInterrupts(task_id, earlier + now)
+
+    async def task_done(self, task_id: str, message: ToolMessage) -> None:
+        if self.thread is not None:
+            await self.thread.save_task(task_id, [("messages", [message])])
+
+    async def task_interrupted(
+        self, task_id: str, interrupts: tuple[Interrupt, ...], task: TaskInterrupts
+    ) -> None:
+        assert self.thread is not None
+        await self.thread.save_task(
+            task_id, [(INTERRUPT, list(interrupts)), (RESUME, list(task.answers))]
+        )
+
+    async def stop(self, interrupts: tuple[Interrupt, ...]) -> None:
+        """Stop the run to ask a human (``interrupt()``, or ``interrupt_before``/``_after``)."""
+        self.run.part("updates", {"__interrupt__": interrupts})
+        self.run.state({"messages": list(self.messages)}, interrupts)
 
 
 async def run_nested(
@@ -110,7 +331,7 @@ async def run_nested(
 
 def _next_step(run: RunContext, node: str, limit: int) -> None:
     run.step += 1
-    if run.step > limit:
+    if run.step - run.step_base > limit:
         raise RecursionLimitError(
             f"Recursion limit of {limit} reached without hitting a stop condition. Raise it "
             "with config={'recursion_limit': N}, or check why the model keeps calling tools."
@@ -142,27 +363,46 @@ async def _model_node(
 
 
 async def _tools_node(
-    agent: AgentDefinition, run: RunContext, reply: AIMessage, limit: int
-) -> list[ToolMessage]:
+    agent: AgentDefinition, run: RunContext, reply: AIMessage, limit: int, steps: _Steps
+) -> tuple[list[tuple[str, ToolMessage]], tuple[Interrupt, ...]]:
+    """Run the reply's tool calls, each a task of its own; their results by task id, in the
+    calls' order, and the interrupts that stopped any of them."""
     _next_step(run, "tools", limit)
     calls = list(reply.tool_calls)
-    results: list[ToolMessage | None] = [None] * (len(calls) + len(reply.invalid_tool_calls))
-    # Each call is a task of its own, as in LangGraph: its namespace, its position.
-    task_nss = [f"tools:{uuid.uuid4()}" for _ in results]
+    invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
+    results: list[ToolMessage | None] = [None] * (len(calls) + len(invalid))
+    # Each call is a task of its own, as in LangGraph: its id, namespace and position.
+    task_ids = [steps.task_id("tools", position) for position in range(len(results))]
+    interrupted: list[Interrupt] = []
 
     def finish(position: int, message: ToolMessage) -> None:
         results[position] = message
-        run.part("messages", (message, run.tool_metadata(position, task_nss[position])))
+        run.part("messages", (message, run.tool_metadata(position, f"tools:{task_ids[position]}")))
         run.part("updates", {"tools": {"messages": [message]}})
 
     async def call_tool(position: int) -> None:
-        token = current_tool_task.set(ToolTask(run, position, task_nss[position]))
+        restored = steps.restored(task_ids[position])
+        if restored is not None:  # it finished before the run stopped: not run again
+            finish(position, restored)
+            return
+        task = steps.interrupts_of(task_ids[position])
+        token = current_tool_task.set(ToolTask(run, position, f"tools:{task_ids[position]}"))
+        asking = current_task_interrupts.set(task)
         try:
-            await run_tool(position)
+            message = await run_tool(position)
+        except GraphInterrupt as stop:
+            assert task is not None  # interrupt() raises UsageError without a thread
+            interrupted.extend(stop.interrupts)
+            await steps.task_interrupted(task_ids[position], stop.interrupts, task)
+            return
         finally:
+            current_task_interrupts.reset(asking)
             current_tool_task.reset(token)
+        message = steps.joined_tool(message)
+        finish(position, message)
+        await steps.task_done(task_ids[position], message)
 
-    async def run_tool(position: int) -> None:
+    async def run_tool(position: int) -> ToolMessage:
         # A run disposed of from another thread starts no tool, even before the loop has got
         # to the cancellation (a sync tool, once started, could not be stopped).
         await land_cancellation()
@@ -170,31 +410,33 @@ async def _tools_node(
         tool = agent.tools_by_name.get(call["name"])
         if tool is None:
             known = ", ".join(sorted(agent.tools_by_name)) or "none"
-            message = ToolMessage(
+            return ToolMessage(
                 content=f"Error: {call['name']!r} is not a valid tool, try one of [{known}].",
                 name=call["name"],
                 tool_call_id=call["id"] or "",
                 status="error",
             )
-        else:
-            message = await tool.arun(call, writer=run.writer())
-        finish(position, message)
+        return await tool.arun(call, writer=run.writer())
 
-    for offset, bad in enumerate(c for c in reply.invalid_tool_calls if c.get("id")):
-        finish(
-            len(calls) + offset,
-            ToolMessage(
-                content=f"Error: the arguments of {bad.get('name')!r} are not valid JSON "
-                f"({bad.get('error')}); send them again as a JSON object.",
-                name=bad.get("name"),
-                tool_call_id=bad.get("id") or "",
-                status="error",
-            ),
-        )
+    for offset, bad in enumerate(invalid):
+        message = steps.joined_tool(ToolMessage(
+            content=f"Error: the arguments of {bad.get('name')!r} are not valid JSON "
+            f"({bad.get('error')}); send them again as a JSON object.",
+            name=bad.get("name"),
+            tool_call_id=bad.get("id") or "",
+            status="error",
+        ))
+        finish(len(calls) + offset, message)
+        await steps.task_done(task_ids[len(calls) + offset], message)
     if len(calls) == 1:
         await call_tool(0)
     elif calls:
         async with anyio.create_task_group() as group:
             for position in range(len(calls)):
                 group.start_soon(call_tool, position)
-    return [message for message in results if message is not None]
+    finished = [
+        (task_id, message)
+        for task_id, message in zip(task_ids, results, strict=True)
+        if message is not None
+    ]
+    return finished, tuple(interrupted)

@@ -34,7 +34,7 @@ class RunContext:
 
     __slots__ = (
         "agent_name", "checkpoint_ns", "config_tags", "emit", "node", "ns", "sink", "step",
-        "task_ns",
+        "step_base", "task_ns",
     )
 
     def __init__(
@@ -54,6 +54,7 @@ class RunContext:
         self.config_tags = list(config_tags)
         self.node = "model"
         self.step = 0
+        self.step_base = 0  # the step the run started at (a thread's steps go on across runs)
         self.task_ns = ""  # checkpoint namespace of the node task being executed
 
     def nested(self, call_id: str, agent_name: str | None) -> RunContext:
@@ -76,9 +77,14 @@ class RunContext:
         part: StreamPart = {"type": mode, "ns": self.ns, "data": data}
         self.emit(part)
 
-    def state(self, values: dict[str, Any]) -> None:
-        """Emit the state as a ``values`` part (with no interrupts: none is raised yet)."""
-        part: StreamPart = {"type": "values", "ns": self.ns, "data": values, "interrupts": ()}
+    def state(self, values: dict[str, Any], interrupts: tuple[Any, ...] = ()) -> None:
+        """Emit the state as a ``values`` part, with the interrupts that stopped the run (also
+        under ``"__interrupt__"`` in the state, as LangGraph's ``values`` mode gives them)."""
+        if interrupts:
+            values = {**values, "__interrupt__": interrupts}
+        part: StreamPart = {
+            "type": "values", "ns": self.ns, "data": values, "interrupts": interrupts,
+        }
         self.emit(part)
 
     def call_metadata(self, model: ModelInfo) -> dict[str, Any]:

@@ -10,7 +10,9 @@ a stream going quiet for too long), so that callers can catch one without the ot
     │   ├── InvalidToolArgumentsError    (also ValueError) arguments a tool's schema refuses
     │   ├── ToolDefinitionError          (also TypeError) a function that cannot become a tool
     │   ├── ModelSpecError               (also ValueError) a model string nobody can resolve
-    │   └── MissingAPIKeyError           a provider with no key to send
+    │   ├── MissingAPIKeyError           a provider with no key to send
+    │   ├── InvalidUpdateError           (also ValueError) a state update that cannot apply
+    │   └── ThreadBusyError              a thread that already has a run going
     └── RunError                         a run (or a model call) failed under way
         ├── RecursionLimitError          the agent loop took more steps than allowed
         ├── RunCancelledError            the run that a sub-agent's run joined was cancelled
@@ -27,6 +29,9 @@ a stream going quiet for too long), so that callers can catch one without the ot
         │       └── ModelCallIdleTimeoutError  (also ModelCallError) a provider went quiet
         │                                mid-reply; ``partial`` keeps what arrived
         └── BufferOverflowError          a bounded buffer with strategy "error" overflowed
+
+``GraphInterrupt`` (``rxagent.types.interrupt()`` stopping a run to ask a human) is not an error
+and not in the tree: the run catches it, saves its state and ends normally.
 
 A run that fails still delivers every event that came before the failure; the error comes last.
 """
@@ -50,6 +55,7 @@ __all__ = [
     "IdleTimeoutError",
     "InvalidMessageError",
     "InvalidToolArgumentsError",
+    "InvalidUpdateError",
     "MissingAPIKeyError",
     "ModelCallError",
     "ModelCallIdleTimeoutError",
@@ -63,6 +69,7 @@ __all__ = [
     "ServerError",
     "StreamProtocolError",
     "StreamTimeoutError",
+    "ThreadBusyError",
     "ToolDefinitionError",
     "UsageError",
 ]
@@ -86,6 +93,19 @@ class ModelSpecError(UsageError, ValueError):
 
 class MissingAPIKeyError(UsageError):
     """A provider needs an API key and none was given or found in the environment."""
+
+
+class InvalidUpdateError(UsageError, ValueError):
+    """A state update (``update_state``, ``Command(update=...)``) that cannot apply: an unknown
+    key, a node the agent does not have, a value that is not the key's kind."""
+
+
+class ThreadBusyError(UsageError):
+    """A run was started on a thread while another run on it is still going.
+
+    One thread holds one conversation; two runs at once would each start from the same state
+    and one would overwrite the other's steps. Wait for the first run, or use another thread.
+    """
 
 
 class RunError(RxAgentError):

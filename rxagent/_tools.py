@@ -33,6 +33,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import InvalidToolArgumentsError, ToolDefinitionError
+from ._interrupts import GraphInterrupt
 from ._messages import ToolCall, ToolMessage
 from ._scheduler import SyncToolPlacement
 from ._writer import StreamWriter, current_writer
@@ -232,6 +233,8 @@ class BaseTool:
                     update["name"] = self.name
                 return result.model_copy(update=update)
             return ToolMessage(content=_to_text(result), name=self.name, tool_call_id=call_id)
+        except GraphInterrupt:  # interrupt(): the run stops to ask a human
+            raise
         except Exception as exc:  # only Exception: cancellation and interrupts propagate
             text = str(exc)
             content = (

@@ -23,7 +23,7 @@ def run_block(index: int) -> tuple[dict[str, object], str]:
 
 
 def test_the_readme_has_the_examples_these_tests_expect() -> None:
-    assert len(python_blocks()) == 4
+    assert len(python_blocks()) == 5
 
 
 def test_seed_example_prints_updates_and_custom_in_order() -> None:
@@ -57,6 +57,17 @@ def test_subagent_in_a_tool_example_streams_the_sub_agents_tokens_first() -> Non
         "0 None 'Sunny all week.'",
     ]
     assert lines[-1] == "0 None ' sunny.'"
+
+
+def test_threads_example_remembers_interrupts_and_resumes() -> None:
+    namespace, printed = run_block(4)
+    assert printed.splitlines() == [
+        "['model']", "['__interrupt__']", "{'question': 'Book the Ritz?'}",
+        "['human', 'ai', 'human', 'ai', 'tool', 'ai']",
+    ]
+    final = namespace["final"]
+    assert isinstance(final, dict)
+    assert final["messages"][-2].content == "Booked the Ritz."
 
 
 def test_ci_runs_the_readme_test_command() -> None:

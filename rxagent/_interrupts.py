@@ -1,0 +1,143 @@
+"""Interrupts: a tool stops the run to ask a human, and the run resumed with the answer gives it
+back (LangGraph's ``interrupt()`` and ``Command(resume=...)``).
+
+``interrupt(value)`` in a tool raises :class:`GraphInterrupt`. The tools node catches it, the
+run saves its state with the interrupt and ends normally. Resumed, the tools node runs the
+interrupted tool again from its start, and this time the tool's ``interrupt()`` calls give back,
+in order, the values the human answered: the first call the first answer, and so on. A call past
+the answers stops the run again. So a tool must do the same calls to ``interrupt()`` in the same
+order each time it runs, as in LangGraph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._exception_roots import RxAgentError
+from ._exceptions import UsageError
+
+__all__ = [
+    "Command",
+    "GraphInterrupt",
+    "Interrupt",
+    "TaskInterrupts",
+    "current_task_interrupts",
+    "interrupt",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """What a run stopped to ask: the ``value`` given to ``interrupt()``, and the ``id`` that a
+    resume answers it by (``Command(resume={interrupt.id: answer})``)."""
+
+    value: Any
+    id: str
+
+
+class GraphInterrupt(RxAgentError):
+    """Raised by :func:`interrupt` to stop the run; not an error. The run catches it, so code
+    outside a tool never sees it. A tool must not swallow it (``except Exception`` around an
+    ``interrupt()`` call would)."""
+
+    def __init__(self, interrupts: Sequence[Interrupt]) -> None:
+        super().__init__(interrupts)
+        self.interrupts = tuple(interrupts)
+
+
+@dataclass(frozen=True)
+class Command:
+    """What to run next on a thread, given as a run's input instead of ``{"messages": ...}``.
+
+    Attributes:
+        resume: the answer to the thread's interrupt; with several interrupts pending, a dict
+            from each interrupt's ``id`` to its answer.
+        update: a state update to apply before going on (``{"messages": [...]}``).
+        goto: not supported by rxagent's agents (LangGraph's node jumps); given, it is an error.
+        graph: not supported either (LangGraph's parent-graph commands).
+    """
+
+    graph: str | None = None
+    update: Any = None
+    resume: Any = None
+    goto: Any = field(default=())
+
+
+class TaskInterrupts:
+    """One tool call's interrupts in this run: the answers it has, and how many it asked."""
+
+    __slots__ = ("answers", "asked", "id_prefix")
+
+    def __init__(self, id_prefix: str, answers: Sequence[Any]) -> None:
+        self.id_prefix = id_prefix
+        self.answers = list(answers)
+        self.asked = 0
+
+    def interrupt_id(self, index: int) -> str:
+        """The id of the task's ``index``-th interrupt: the same each time the task runs."""
+        return hashlib.sha256(f"{self.id_prefix}|{index}".encode()).hexdigest()[:32]
+
+
+current_task_interrupts: ContextVar[TaskInterrupts | None] = ContextVar(
+    "rxagent_task_interrupts", default=None
+)
+"""The interrupts of the tool call that code runs in, when its run has a checkpointer."""
+
+
+def interrupt(value: Any) -> Any:
+    """Stop the run to ask a human ``value``; the answer, once the run is resumed.
+
+    Call it inside a tool of an agent made with a ``checkpointer``. The first time, it stops the
+    run: the stream's ``updates`` give ``{"__interrupt__": (Interrupt(value=..., id=...),)}``
+    and ``get_state(config).interrupts`` holds it. ``agent.stream(Command(resume=answer),
+    config)`` then runs the tool again, and this call returns ``answer``.
+
+    Args:
+        value: what to ask; JSON-able (it is saved with the thread).
+
+    Raises:
+        UsageError: called outside a tool of a run with a checkpointer, or ``value`` is not
+            JSON-able.
+    """
+    task = current_task_interrupts.get()
+    if task is None:
+        raise UsageError(
+            "interrupt() stops a run to ask a human, so it needs a run that can be resumed: call "
+            "it inside a tool of an agent made with create_agent(..., checkpointer=...), run "
+            "with config={'configurable': {'thread_id': ...}}"
+        )
+    index = task.asked
+    task.asked += 1
+    if index < len(task.answers):
+        return task.answers[index]
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"interrupt()'s value is saved with the thread, so it is JSON-able; got {value!r}"
+        ) from exc
+    raise GraphInterrupt([Interrupt(value, task.interrupt_id(index))])
+
+
+def resume_answers(resume: Any, pending: Sequence[Interrupt]) -> dict[str, Any]:
+    """The answer to each pending interrupt by id, from a ``Command``'s ``resume``.
+
+    Raises:
+        UsageError: nothing is pending, or several are and ``resume`` does not name them.
+    """
+    if not pending:
+        raise UsageError("Command(resume=...) answers an interrupt, and this thread has none")
+    ids = {item.id for item in pending}
+    if isinstance(resume, Mapping) and resume and set(resume) <= ids:
+        return dict(resume)
+    if len(pending) == 1:
+        return {pending[0].id: resume}
+    raise UsageError(
+        f"the thread has {len(pending)} interrupts pending; resume them with a dict from each "
+        f"interrupt's id to its answer: Command(resume={{{', '.join(sorted(ids))}...}})"
+    )

@@ -1,0 +1,201 @@
+"""One run's hold on its thread: the checkpoint it starts from, and the checkpoints it makes,
+written when its ``durability`` says.
+
+- ``"sync"``: each checkpoint and each finished tool's result is written before the run goes on,
+  so a process killed at any point loses nothing that had finished.
+- ``"async"`` (the default): they are written by a task of the run's own, in order, while the
+  run goes on; the run ends only once all are written.
+- ``"exit"``: only when the run ends (normally, interrupted or failed), as one checkpoint whose
+  writes are all the run's steps: the least writing, and a killed process loses the run.
+
+Checkpoint writes happen between steps, never per token.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from ._exceptions import ThreadBusyError, UsageError
+from ._thread_state import (
+    Durability,
+    Head,
+    Write,
+    as_record,
+    encode_task_writes,
+    load_head,
+    remember,
+)
+from .checkpoint import BaseCheckpointSaver
+
+__all__ = ["DURABILITIES", "ThreadRun", "thread_of"]
+
+DURABILITIES = ("exit", "async", "sync")
+
+# The threads with a run going in this process, by saver.
+_BUSY: weakref.WeakKeyDictionary[BaseCheckpointSaver, set[tuple[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+_Write = Callable[[], Awaitable[None]]
+
+
+def thread_of(config: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """The ``thread_id`` and ``checkpoint_id`` a run's config names (``configurable``)."""
+    configurable = (config or {}).get("configurable") or {}
+    if not isinstance(configurable, dict):
+        raise UsageError(f"config['configurable'] is a dict, got {configurable!r}")
+    thread_id = configurable.get("thread_id")
+    checkpoint_id = configurable.get("checkpoint_id")
+    for key, value in (("thread_id", thread_id), ("checkpoint_id", checkpoint_id)):
+        if value is not None and not isinstance(value, (str, int)):
+            raise UsageError(f"config['configurable'][{key!r}] is a str, got {value!r}")
+    return (
+        None if thread_id is None else str(thread_id),
+        None if checkpoint_id is None else str(checkpoint_id),
+    )
+
+
+class ThreadRun:
+    """A run on a thread: :meth:`open` it around the run, :meth:`save` each checkpoint and
+    :meth:`save_task` each finished or interrupted tool call."""
+
+    def __init__(
+        self,
+        saver: BaseCheckpointSaver,
+        thread_id: str,
+        *,
+        ns: str = "",
+        checkpoint_id: str | None = None,
+        durability: Durability = "async",
+    ) -> None:
+        if durability not in DURABILITIES:
+            raise UsageError(f"durability is one of {DURABILITIES}, got {durability!r}")
+        self.saver = saver
+        self.thread_id = thread_id
+        self.ns = ns
+        self.start_id = checkpoint_id
+        self.durability = durability
+        self.run_id = str(uuid.uuid4())
+        self.head: Head | None = None
+        self._saved_id: str | None = None  # the newest checkpoint written: the next one's parent
+        self._unsaved: list[Write] = []  # the writes made since
+        self._send: ObjectSendStream[_Write] | None = None
+        self._write_error: Exception | None = None
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[ThreadRun]:
+        """Hold the thread for the run: read where it starts, and write what is left at the end
+        (and for ``"async"``, run the writer)."""
+        busy = _BUSY.setdefault(self.saver, set())
+        key = (self.thread_id, self.ns)
+        if key in busy:
+            raise ThreadBusyError(
+                f"thread {self.thread_id!r} already has a run going; one thread holds one "
+                "conversation, so wait for that run to end (or use another thread_id)"
+            )
+        busy.add(key)
+        try:
+            self.head = await load_head(self.saver, self.thread_id, self.ns, self.start_id)
+            self._saved_id = self.head.checkpoint_id if self.head else None
+            if self.durability != "async":
+                try:
+                    yield self
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._write_at_exit()
+                return
+            async with self._writer():
+                yield self
+        finally:
+            busy.discard(key)
+
+    async def save(self, head: Head) -> None:
+        """``head`` is the run's newest checkpoint: write it as durability says."""
+        self.head = head
+        remember(self.saver, head)
+        self._unsaved.extend(head.writes)
+        if self.durability == "exit":
+            return
+        record = as_record(head, self._unsaved, self._saved_id)
+        self._unsaved = []
+        self._saved_id = head.checkpoint_id
+        await self._write(lambda: self.saver.aput(record))
+
+    async def save_task(self, task_id: str, writes: list[tuple[str, Any]]) -> None:
+        """A task of the newest checkpoint's next step wrote ``writes``: keep them with it."""
+        head = self.head
+        assert head is not None
+        head.pending[task_id] = writes
+        if self.durability == "exit":
+            return
+        encoded = encode_task_writes(writes)
+        await self._write(lambda: self.saver.aput_writes(
+            head.thread_id, head.checkpoint_ns, head.checkpoint_id, task_id, encoded
+        ))
+
+    async def _write(self, write: _Write) -> None:
+        if self._send is None:
+            await write()
+            return
+        if self._write_error is not None:  # the writer has stopped on a failed write
+            raise self._write_error
+        await self._send.send(write)
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[None]:
+        """Run the ``"async"`` writer around the run. Errors, the run's or a write's, are
+        raised as they are, not in an exception group."""
+        send, receive = anyio.create_memory_object_stream[_Write](math.inf)
+        done = anyio.Event()
+
+        async def drain(writes: ObjectReceiveStream[_Write]) -> None:
+            try:
+                async with writes:
+                    async for write in writes:
+                        await write()
+            except Exception as error:
+                self._write_error = error
+            finally:
+                done.set()
+
+        failed: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain, receive)
+            self._send = send
+            try:
+                yield
+            except Exception as error:
+                # The run failed, but what it finished stays written: a failed run goes on
+                # from there. (On cancellation the writes still queued are dropped.)
+                failed = error
+            finally:
+                self._send = None
+                send.close()
+            await done.wait()
+        if failed is not None:
+            raise failed
+        if self._write_error is not None:
+            raise self._write_error
+
+    async def _write_at_exit(self) -> None:
+        """``"exit"``: the run's checkpoints as one, with the newest one's pending writes."""
+        head = self.head
+        if self.durability != "exit" or head is None:
+            return
+        if head.checkpoint_id != self._saved_id:
+            await self.saver.aput(as_record(head, self._unsaved, self._saved_id))
+            self._unsaved = []
+            self._saved_id = head.checkpoint_id
+        for task_id, writes in head.pending.items():
+            await self.saver.aput_writes(
+                head.thread_id, head.checkpoint_ns, head.checkpoint_id, task_id,
+                encode_task_writes(writes),
+            )

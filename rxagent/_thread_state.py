@@ -1,0 +1,563 @@
+"""A thread's state in a checkpoint saver: what each step adds, and the state folded back from it.
+
+A checkpoint stores the writes of the step that made it, not the whole state: its ``state`` is
+``{"v": 1, "step", "next", "writes": [[task_id, channel, value], ...]}``, and the state at a
+checkpoint is its parent's state with its writes applied. So a step costs the same to save at the
+first turn of a conversation and at the hundredth (LangGraph writes the whole message list at
+every step). Reading a state back walks the chain of parents once; the states read or made in
+this process are kept by checkpoint id (a checkpoint never changes), so a conversation that goes
+on in one process reads nothing but its latest checkpoint's id.
+
+Messages are stored as their JSON (``model_dump``) with their ``type``; a tool's ``artifact``
+that is not JSON-able is stored as its ``repr``. Nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple, TypeAlias
+
+from ._convert import to_messages
+from ._exceptions import InvalidUpdateError, UsageError
+from ._interrupts import Interrupt
+from ._messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from .checkpoint import BaseCheckpointSaver, Checkpoint, CheckpointTuple, PendingWrite
+from .checkpoint._base import new_checkpoint_id
+
+__all__ = [
+    "FORMAT",
+    "Durability",
+    "Head",
+    "PregelTask",
+    "StateSnapshot",
+    "apply_writes",
+    "decode_messages",
+    "encode_messages",
+    "load_head",
+]
+
+FORMAT = 1
+"""The version of a checkpoint's ``state`` layout; a newer one is refused, never misread."""
+
+Durability: TypeAlias = Literal["exit", "async", "sync"]
+"""When a run's checkpoints are written: ``"sync"`` before the next step starts, ``"async"``
+while it runs (all of them before the run ends), ``"exit"`` only when the run ends."""
+
+Write: TypeAlias = tuple[str, str, Any]  # task id, channel, value (messages decoded)
+
+# Channels of a task's pending writes besides the state's own keys.
+INTERRUPT = "__interrupt__"
+RESUME = "__resume__"
+ERROR = "__error__"
+
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+}
+
+
+# -- the codec --------------------------------------------------------------------------------
+
+
+def encode_messages(messages: Iterable[BaseMessage]) -> list[dict[str, Any]]:
+    """Messages as JSON-able dicts (with ``type``)."""
+    return [message.model_dump(mode="json", fallback=repr) for message in messages]
+
+
+def decode_messages(data: Iterable[dict[str, Any]]) -> list[BaseMessage]:
+    """Messages back from :func:`encode_messages`."""
+    decoded: list[BaseMessage] = []
+    for item in data:
+        kind = _MESSAGE_TYPES.get(item.get("type", ""))
+        if kind is None:
+            raise InvalidUpdateError(f"a saved message of unknown type {item.get('type')!r}")
+        decoded.append(kind.model_validate(item))
+    return decoded
+
+
+def _encode_value(channel: str, value: Any) -> Any:
+    if channel == "messages":
+        return encode_messages(value)
+    if channel == INTERRUPT:
+        return [{"value": item.value, "id": item.id} for item in value]
+    return value
+
+
+def _decode_value(channel: str, value: Any) -> Any:
+    if channel == "messages":
+        return decode_messages(value)
+    if channel == INTERRUPT:
+        return [Interrupt(item["value"], item["id"]) for item in value]
+    return value
+
+
+# -- the state a checkpoint holds -------------------------------------------------------------
+
+
+def with_ids(messages: Iterable[BaseMessage]) -> list[BaseMessage]:
+    """The messages, each with an id (a new one where it had none), as they join a thread's
+    state: an id is how a later update replaces or removes a message."""
+    return [
+        message if message.id else message.model_copy(update={"id": str(uuid.uuid4())})
+        for message in messages
+    ]
+
+
+class MessageList:
+    """A thread's messages with an index by id, so that adding one costs the same however long
+    the conversation is: a message whose id is there replaces it, any other is appended."""
+
+    __slots__ = ("_positions", "messages")
+
+    def __init__(self, messages: Iterable[BaseMessage] = ()) -> None:
+        self.messages: list[BaseMessage] = []
+        self._positions: dict[str, int] = {}
+        self.add(messages)
+
+    def add(self, messages: Iterable[BaseMessage]) -> None:
+        for message in messages:
+            position = self._positions.get(message.id) if message.id else None
+            if position is None:
+                if message.id:
+                    self._positions[message.id] = len(self.messages)
+                self.messages.append(message)
+            else:
+                self.messages[position] = message
+
+
+def apply_writes(values: Mapping[str, Any], writes: Iterable[Write]) -> dict[str, Any]:
+    """``values`` with ``writes`` applied: messages added by id, other keys replaced."""
+    result = dict(values)
+    messages: MessageList | None = None
+    for _, channel, value in writes:
+        if channel == "messages":
+            if messages is None:
+                messages = MessageList(result.get("messages", ()))
+            messages.add(value)
+        elif not channel.startswith("__"):
+            result[channel] = value
+    if messages is not None:
+        result["messages"] = messages.messages
+    return result
+
+
+@dataclass
+class Head:
+    """A checkpoint of a thread, read back or just made: the state there and what comes next."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_id: str | None
+    step: int
+    next: tuple[str, ...]
+    values: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: str
+    writes: list[Write]  # the step's own, which made it from its parent
+    pending: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # by task id
+
+    def config(self) -> dict[str, Any]:
+        return _config(self.thread_id, self.checkpoint_ns, self.checkpoint_id)
+
+    def interrupts(self) -> tuple[Interrupt, ...]:
+        return tuple(
+            item
+            for writes in self.pending.values()
+            for channel, value in writes
+            if channel == INTERRUPT
+            for item in value
+        )
+
+    def task_id(self, name: str, position: int = 0) -> str:
+        """The id of a task run from this checkpoint: the same however often it is resumed."""
+        return str(uuid.uuid5(uuid.UUID(self.checkpoint_id), f"{name}:{position}"))
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
+    return {
+        "configurable": {
+            "thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _read_state(item: CheckpointTuple) -> tuple[int, tuple[str, ...], list[Write]]:
+    state = item.checkpoint.state
+    version = state.get("v")
+    if version != FORMAT:
+        raise UsageError(
+            f"checkpoint {item.checkpoint.checkpoint_id} of thread {item.checkpoint.thread_id!r} "
+            f"is in format {version!r}, and this rxagent reads format {FORMAT}"
+            + (": upgrade rxagent" if isinstance(version, int) and version > FORMAT else "")
+        )
+    writes = [
+        (task_id, channel, _decode_value(channel, value))
+        for task_id, channel, value in state["writes"]
+    ]
+    return int(state["step"]), tuple(state["next"]), writes
+
+
+def _pending(writes: Iterable[PendingWrite]) -> dict[str, list[tuple[str, Any]]]:
+    pending: dict[str, list[tuple[str, Any]]] = {}
+    for write in writes:
+        pending.setdefault(write.task_id, []).append(
+            (write.channel, _decode_value(write.channel, write.value))
+        )
+    return pending
+
+
+# The states read or made in this process, by saver and checkpoint id. A checkpoint never
+# changes once written, so an entry never goes stale; the oldest go when there are too many.
+_STATES: weakref.WeakKeyDictionary[BaseCheckpointSaver, OrderedDict[tuple[str, str, str], Any]]
+_STATES = weakref.WeakKeyDictionary()
+_STATES_KEPT = 256
+
+
+def remember(saver: BaseCheckpointSaver, head: Head) -> None:
+    states = _STATES.setdefault(saver, OrderedDict())
+    states[(head.thread_id, head.checkpoint_ns, head.checkpoint_id)] = _frozen(head.values)
+    if len(states) > _STATES_KEPT:
+        states.popitem(last=False)
+
+
+def _frozen(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: tuple(value) if key == "messages" else value for key, value in values.items()}
+
+
+def _thawed(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: list(value) if key == "messages" else value for key, value in values.items()}
+
+
+def _recalled(saver: BaseCheckpointSaver, key: tuple[str, str, str]) -> dict[str, Any] | None:
+    states = _STATES.get(saver)
+    if states is None or key not in states:
+        return None
+    states.move_to_end(key)
+    return _thawed(states[key])
+
+
+def head_of(item: CheckpointTuple, values: dict[str, Any]) -> Head:
+    checkpoint = item.checkpoint
+    step, next_nodes, writes = _read_state(item)
+    return Head(
+        checkpoint.thread_id, checkpoint.checkpoint_ns, checkpoint.checkpoint_id,
+        checkpoint.parent_id, step, next_nodes, values, dict(checkpoint.metadata),
+        checkpoint.created_at, writes, _pending(item.pending_writes),
+    )
+
+
+async def load_head(
+    saver: BaseCheckpointSaver, thread_id: str, ns: str, checkpoint_id: str | None
+) -> Head | None:
+    """The thread's checkpoint ``checkpoint_id`` (its latest when ``None``) with its state;
+    ``None`` for a thread with no checkpoint."""
+    item = await saver.aget(thread_id, ns, checkpoint_id)
+    if item is None:
+        if checkpoint_id is not None:
+            raise UsageError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
+        return None
+    key = (thread_id, ns, item.checkpoint.checkpoint_id)
+    values = _recalled(saver, key)
+    if values is None:
+        chain = {
+            other.checkpoint.checkpoint_id: other
+            async for other in saver.alist(thread_id, ns)
+        }
+        chain[item.checkpoint.checkpoint_id] = item
+        values = _fold(saver, chain, item.checkpoint.checkpoint_id)
+    head = head_of(item, values)
+    remember(saver, head)
+    return head
+
+
+def _fold(
+    saver: BaseCheckpointSaver, chain: Mapping[str, CheckpointTuple], checkpoint_id: str
+) -> dict[str, Any]:
+    """The state at ``checkpoint_id``: from the nearest state known (or the thread's start),
+    each checkpoint's writes applied in turn."""
+    path: list[CheckpointTuple] = []
+    values: dict[str, Any] | None = None
+    at: str | None = checkpoint_id
+    while at is not None:
+        item = chain.get(at)
+        if item is None:
+            raise UsageError(
+                f"checkpoint {at!r} of thread is missing from the saver: the thread's history "
+                "is broken"
+            )
+        values = _recalled(saver, (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, at))
+        if values is not None:
+            break
+        path.append(item)
+        at = item.checkpoint.parent_id
+    state: dict[str, Any] = values or {}
+    messages = MessageList(state.get("messages", ()))
+    for item in reversed(path):
+        _, _, writes = _read_state(item)
+        for _, channel, value in writes:
+            if channel == "messages":
+                messages.add(value)
+            elif not channel.startswith("__"):
+                state[channel] = value
+    state["messages"] = messages.messages
+    return state
+
+
+# -- what get_state() gives -------------------------------------------------------------------
+
+
+class PregelTask(NamedTuple):
+    """A task of a checkpoint's next step, as LangGraph describes it."""
+
+    id: str
+    name: str
+    path: tuple[Any, ...] = ()
+    error: Exception | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
+
+
+class StateSnapshot(NamedTuple):
+    """A thread's state at one checkpoint (``agent.get_state(config)``), as LangGraph gives it.
+
+    Attributes:
+        values: the state: ``{"messages": [...]}``.
+        next: the nodes that run next (``("tools",)``); empty when the run is over.
+        config: the config that names this checkpoint (``checkpoint_id``).
+        metadata: ``source`` (``"input"``, ``"loop"``, ``"update"``), ``step``, ``run_id``...
+        created_at: when it was made, ISO 8601.
+        parent_config: the config of the checkpoint before it, if any.
+        tasks: the tasks of the next step, with their interrupts and any result already written.
+        interrupts: every interrupt pending at this checkpoint.
+    """
+
+    values: dict[str, Any]
+    next: tuple[str, ...]
+    config: dict[str, Any]
+    metadata: dict[str, Any] | None
+    created_at: str | None
+    parent_config: dict[str, Any] | None
+    tasks: tuple[PregelTask, ...]
+    interrupts: tuple[Interrupt, ...] = ()
+
+
+def snapshot(head: Head, results: Mapping[str, Any] | None = None) -> StateSnapshot:
+    """``head`` as a :class:`StateSnapshot`; ``results`` are what its tasks wrote in the next
+    checkpoint, by task id, for a checkpoint that has one."""
+    found = dict(results or {})
+    for task_id, writes in head.pending.items():
+        task_messages = [m for channel, value in writes if channel == "messages" for m in value]
+        if task_messages:
+            found[task_id] = {"messages": task_messages}
+    tasks: list[PregelTask] = []
+    if head.next == ("tools",):
+        calls = last_tool_calls(head.values.get("messages", ()))
+        for position in range(len(calls)):
+            task_id = head.task_id("tools", position)
+            tasks.append(PregelTask(
+                task_id, "tools", ("__pregel_push", position, False),
+                interrupts=tuple(
+                    item
+                    for channel, value in head.pending.get(task_id, ())
+                    if channel == INTERRUPT
+                    for item in value
+                ),
+                result=found.get(task_id),
+            ))
+    elif head.next:
+        name = head.next[0]
+        task_id = head.task_id(name)
+        tasks.append(PregelTask(task_id, name, ("__pregel_pull", name), result=found.get(task_id)))
+    parent = (
+        _config(head.thread_id, head.checkpoint_ns, head.parent_id) if head.parent_id else None
+    )
+    return StateSnapshot(
+        values=head.values,
+        next=head.next,
+        config=head.config(),
+        metadata=head.metadata,
+        created_at=head.created_at,
+        parent_config=parent,
+        tasks=tuple(tasks),
+        interrupts=head.interrupts(),
+    )
+
+
+def results_by_task(writes: Sequence[Write]) -> dict[str, Any]:
+    """What each task wrote, by task id: ``{"messages": [...]}`` (the next checkpoint's writes
+    are its parent's tasks' results)."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    for task_id, channel, value in writes:
+        if channel == "messages":
+            found.setdefault(task_id, {"messages": []})["messages"].extend(value)
+    return found
+
+
+def results_of(child: CheckpointTuple) -> dict[str, Any]:
+    """What the tasks of ``child``'s parent wrote, by task id: ``child``'s own writes."""
+    return results_by_task(_read_state(child)[2])
+
+
+def last_tool_calls(messages: Sequence[BaseMessage]) -> list[Any]:
+    """The tool calls of the last message, if it is the model's."""
+    if messages and isinstance(messages[-1], AIMessage):
+        return list(messages[-1].tool_calls)
+    return []
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def new_checkpoint(
+    previous: Head | None,
+    *,
+    thread_id: str,
+    ns: str,
+    step: int,
+    next_nodes: Sequence[str],
+    writes: list[Write],
+    source: str,
+    run_id: str,
+) -> Head:
+    """The checkpoint after ``previous`` that ``writes`` make (not saved yet)."""
+    values = apply_writes(previous.values if previous else {}, writes)
+    values.setdefault("messages", [])
+    return Head(
+        thread_id, ns, new_checkpoint_id(), previous.checkpoint_id if previous else None,
+        step, tuple(next_nodes), values,
+        {"source": source, "step": step, "parents": {}, "run_id": run_id},
+        now(), writes,
+    )
+
+
+def as_record(head: Head, writes: Sequence[Write], parent_id: str | None) -> Checkpoint:
+    """``head`` as the record a saver stores, made from ``parent_id`` by ``writes``."""
+    return Checkpoint(
+        head.thread_id, head.checkpoint_ns, head.checkpoint_id, parent_id, head.created_at,
+        {
+            "v": FORMAT,
+            "step": head.step,
+            "next": list(head.next),
+            "writes": [
+                [task_id, channel, _encode_value(channel, value)]
+                for task_id, channel, value in writes
+            ],
+        },
+        head.metadata,
+    )
+
+
+def encode_task_writes(writes: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return [(channel, _encode_value(channel, value)) for channel, value in writes]
+
+
+def read_update(values: Any, *, what: str) -> list[tuple[str, Any]]:
+    """A state update's ``(channel, value)`` writes: ``{"messages": [...]}``.
+
+    Raises:
+        InvalidUpdateError: not a dict, or a key the agent's state does not have.
+    """
+    if not isinstance(values, Mapping):
+        raise InvalidUpdateError(f"{what} is a dict such as {{'messages': [...]}}, got {values!r}")
+    unknown = sorted(str(key) for key in values if key != "messages")
+    if unknown:
+        raise InvalidUpdateError(
+            f"{what} has key(s) {unknown} that the agent's state does not have; it has "
+            "'messages'"
+        )
+    if "messages" not in values:
+        return []
+    raw = values["messages"]
+    return [("messages", with_ids(to_messages(raw if isinstance(raw, list) else [raw])))]
+
+
+def history_snapshots(
+    saver: BaseCheckpointSaver,
+    thread: Sequence[CheckpointTuple],
+    selected: Sequence[CheckpointTuple],
+) -> list[StateSnapshot]:
+    """Snapshots of the ``selected`` checkpoints of a ``thread`` (all its checkpoints, newest
+    first), each state folded from its parent's, oldest first, so each is folded once."""
+    chain = {item.checkpoint.checkpoint_id: item for item in thread}
+    children: dict[str, list[Write]] = {}
+    for item in thread:  # newest first: a checkpoint's results are its first child's writes
+        parent = item.checkpoint.parent_id
+        if parent is not None:
+            children[parent] = _read_state(item)[2]
+    wanted = {item.checkpoint.checkpoint_id for item in selected}
+    found: dict[str, StateSnapshot] = {}
+    for item in reversed(thread):
+        checkpoint_id = item.checkpoint.checkpoint_id
+        key = (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, checkpoint_id)
+        values = _recalled(saver, key)
+        if values is None:
+            values = _fold(saver, chain, checkpoint_id)
+        head = head_of(item, values)
+        remember(saver, head)
+        if checkpoint_id in wanted:
+            found[checkpoint_id] = snapshot(
+                head, results_by_task(children.get(checkpoint_id, []))
+            )
+    return [found[item.checkpoint.checkpoint_id] for item in selected]
+
+
+def apply_update(
+    head: Head | None,
+    values: Any,
+    as_node: str | None,
+    *,
+    thread_id: str,
+    ns: str,
+    run_id: str,
+) -> Head:
+    """The checkpoint after ``head`` that a state update makes (``update_state``,
+    ``Command(update=...)``), as if node ``as_node`` had written it.
+
+    Without ``as_node``, the update counts as the node that wrote the state last: the model,
+    when its reply is the newest step. What runs next is what follows that node.
+
+    Raises:
+        InvalidUpdateError: ``values`` is not a state update, or ``as_node`` is not a node.
+    """
+    node = as_node if as_node is not None else _last_node(head)
+    if node not in _NODES:
+        raise InvalidUpdateError(f"as_node is one of {sorted(_NODES)}, got {node!r}")
+    task_id = head.task_id(node) if head is not None else str(uuid.uuid4())
+    writes = [(task_id, channel, value) for channel, value in read_update(values, what="update")]
+    after = apply_writes(head.values if head else {}, writes)
+    return new_checkpoint(
+        head, thread_id=thread_id, ns=ns, step=head.step + 1 if head else -1,
+        next_nodes=_next_after(node, after.get("messages", [])), writes=writes,
+        source="update", run_id=run_id,
+    )
+
+
+_NODES = frozenset({"__start__", "model", "tools"})
+
+
+def _last_node(head: Head | None) -> str:
+    if head is None or head.next == ("__start__",):
+        return "__start__"
+    if head.next == ("model",):
+        messages = head.values.get("messages", [])
+        return "tools" if messages and isinstance(messages[-1], ToolMessage) else "__start__"
+    return "model"
+
+
+def _next_after(node: str, messages: Sequence[BaseMessage]) -> list[str]:
+    if node == "model":
+        last = messages[-1] if messages else None
+        if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+            return ["tools"]
+        return []
+    return ["model"]

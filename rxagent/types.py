@@ -1,0 +1,13 @@
+"""The types of threads and interrupts (``langgraph.types``' home)::
+
+    from rxagent.types import Command, interrupt
+
+``interrupt(value)`` inside a tool stops the run to ask a human; ``agent.stream(Command(
+resume=answer), config)`` goes on, and ``interrupt()`` returns the answer. ``get_state()``
+gives a :class:`StateSnapshot`.
+"""
+
+from ._interrupts import Command, Interrupt, interrupt
+from ._thread_state import Durability, PregelTask, StateSnapshot
+
+__all__ = ["Command", "Durability", "Interrupt", "PregelTask", "StateSnapshot", "interrupt"]
