@@ -51,11 +51,13 @@ from ._types import StreamPart
 from ._writer import StreamWriter
 from .chat_models._base import BaseChatModel
 from .checkpoint import BaseCheckpointSaver
-from .operators._modes import check_modes, select
+from .operators._modes import ON_REQUEST, check_modes, select
 
 __all__ = ["Agent", "StreamMode", "create_agent"]
 
-StreamMode: TypeAlias = Literal["values", "updates", "messages", "custom"]
+StreamMode: TypeAlias = Literal[
+    "values", "updates", "messages", "custom", "checkpoints", "tasks", "debug"
+]
 AgentInput: TypeAlias = dict[str, Any] | Command | None
 """A run's input: ``{"messages": [...]}``; on a thread also ``None`` or a ``Command``."""
 
@@ -98,6 +100,7 @@ class Agent:
         config: dict[str, Any] | None = None,
         *,
         durability: Durability | None = None,
+        extra_modes: Sequence[str] = (),
     ) -> IterableObservable[StreamPart]:
         """A cold Observable of the run's parts in every mode; each subscription is one run.
 
@@ -114,7 +117,11 @@ class Agent:
         run's slow consumer holds it back, and cancelling the other run cancels it
         (``RunCancelledError`` here).
         """
-        return iterable(self._observe(input, config, subgraphs=True, durability=durability))
+        extra = frozenset(check_modes(extra_modes) if extra_modes else ())
+        if extra - set(ON_REQUEST):
+            raise UsageError(f"extra_modes are among {list(ON_REQUEST)}, got {list(extra_modes)}")
+        return iterable(self._observe(input, config, subgraphs=True, durability=durability,
+                                      extra_modes=extra))
 
     def _observe(
         self,
@@ -123,6 +130,7 @@ class Agent:
         *,
         subgraphs: bool,
         durability: Durability | None,
+        extra_modes: frozenset[str] = frozenset(),
     ) -> reactivex.Observable[StreamPart]:
         _check_config(config)
         tags = (config or {}).get("tags", ())
@@ -144,7 +152,7 @@ class Agent:
                 return
             sink = RunSink(observer, demand, loop, subgraphs=subgraphs)
             run = RunContext(sink, ns=(), checkpoint_ns="", agent_name=self.name,
-                             config_tags=tags)
+                             config_tags=tags, extra_modes=extra_modes)
             try:
                 await run_agent(self, input, config, run, thread)
             finally:
@@ -186,7 +194,8 @@ class Agent:
         part that came before it.
         """
         shape = _output_shape(stream_mode, subgraphs, version)
-        source = self._observe(input, config, subgraphs=subgraphs, durability=durability)
+        source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
+                               extra_modes=_requested(stream_mode))
         return to_iterator(source.pipe(shape), max_buffer=max_buffer)
 
     def astream(
@@ -206,7 +215,8 @@ class Agent:
         run and waits until everything in it has stopped.
         """
         shape = _output_shape(stream_mode, subgraphs, version)
-        source = self._observe(input, config, subgraphs=subgraphs, durability=durability)
+        source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
+                               extra_modes=_requested(stream_mode))
         return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
 
     def invoke(
@@ -535,10 +545,16 @@ def _output_shape(
         shape = operators.stream_mode(*modes, subgraphs=subgraphs, labelled=not single)
     else:
         raise UsageError(f"version is 'v1' or 'v2', got {version!r}")
-    if subgraphs or not {"updates", "values"} & set(modes):
+    if subgraphs or not {"updates", "values", *ON_REQUEST} & set(modes):
         return shape
     # Nested agents' steps and states are theirs, not the caller's: only with subgraphs=True.
     return lambda source: source.pipe(select(_not_a_nested_step, lambda part: part), shape)
+
+
+def _requested(stream_mode: StreamMode | Sequence[StreamMode]) -> frozenset[str]:
+    """The modes of ``stream_mode`` that a run emits only when asked for."""
+    modes = (stream_mode,) if isinstance(stream_mode, str) else stream_mode
+    return frozenset(modes) & frozenset(ON_REQUEST)
 
 
 def _not_a_nested_step(part: StreamPart) -> bool:

@@ -46,7 +46,9 @@ from ._thread_state import (
     Head,
     Write,
     apply_update,
+    checkpoint_payload,
     new_checkpoint,
+    now,
     with_ids,
 )
 from ._tools import BaseTool
@@ -139,15 +141,19 @@ async def _loop(
         resumed = False
         finished = node
         if node == "model":
-            reply = await _model_node(agent, run, messages, limit)
+            _next_step(run, "model", limit)
+            task_id = steps.task_id("model")
+            steps.task_started(task_id, "model", {"messages": list(messages)})
+            reply = await _model_node(agent, run, messages)
             reply = steps.joined(reply)
+            steps.task_finished(task_id, "model", {"messages": [reply]})
             messages.append(reply)
             run.part("updates", {"model": {"messages": [reply]}})
             run.state({"messages": list(messages)})
             calls = reply.tool_calls
             invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
             node = "tools" if calls or invalid else None
-            await steps.done([(steps.task_id("model"), "messages", [reply])], node)
+            await steps.done([(task_id, "messages", [reply])], node)
         else:
             reply = _last_reply(messages)
             results, interrupts = await _tools_node(agent, run, reply, limit, steps)
@@ -221,6 +227,8 @@ class _Steps:
                     ))
                 if input.resume is not None:
                     self.answers = resume_answers(input.resume, self._head().interrupts())
+            if self._head() is head:  # going on from it as it is: shown first, as LangGraph does
+                self._announce_checkpoint(head)
         else:
             added = with_ids(_input_messages(input))
             step = head.step + 1 if head is not None else -1
@@ -244,6 +252,38 @@ class _Steps:
     async def _save(self, head: Head) -> None:
         assert self.thread is not None
         await self.thread.save(head)
+        self._announce_checkpoint(head)
+
+    def _announce_checkpoint(self, head: Head) -> None:
+        extra = self.run.extra_modes
+        if extra and ("checkpoints" in extra or "debug" in extra):
+            self._announce("checkpoints", "checkpoint", head.step, checkpoint_payload(head))
+
+    def task_started(self, task_id: str, name: str, input: Any) -> None:
+        """A task starts: ``tasks`` and ``debug`` (when asked for) say so."""
+        if self.run.extra_modes:
+            self._announce("tasks", "task", self.run.step, {
+                "id": task_id, "name": name, "input": input,
+                "triggers": ("__pregel_push",) if name == "tools" else (f"branch:to:{name}",),
+                "metadata": {"ls_integration": "langchain_create_agent"},
+            })
+
+    def task_finished(
+        self, task_id: str, name: str, result: Any, interrupts: Sequence[Interrupt] = ()
+    ) -> None:
+        if self.run.extra_modes:
+            self._announce("tasks", "task_result", self.run.step, {
+                "id": task_id, "name": name, "error": None, "result": result,
+                "interrupts": list(interrupts),
+            })
+
+    def _announce(self, mode: str, kind: str, step: int, payload: dict[str, Any]) -> None:
+        extra = self.run.extra_modes
+        if mode in extra:
+            self.run.part(mode, payload)
+        if "debug" in extra:
+            self.run.part("debug", {"step": step, "timestamp": now(), "type": kind,
+                                    "payload": payload})
 
     def joined(self, message: AIMessage) -> AIMessage:
         """``message`` as it joins the state: with an id, on a thread."""
@@ -341,9 +381,8 @@ def _next_step(run: RunContext, node: str, limit: int) -> None:
 
 
 async def _model_node(
-    agent: AgentDefinition, run: RunContext, messages: list[BaseMessage], limit: int
+    agent: AgentDefinition, run: RunContext, messages: list[BaseMessage]
 ) -> AIMessage:
-    _next_step(run, "model", limit)
     # A new list (of the same messages): the state goes on growing while the call runs.
     prompt = list(messages)
     if agent.system_prompt is not None:
@@ -386,6 +425,7 @@ async def _tools_node(
             finish(position, restored)
             return
         task = steps.interrupts_of(task_ids[position])
+        steps.task_started(task_ids[position], "tools", [calls[position]])
         token = current_tool_task.set(ToolTask(run, position, f"tools:{task_ids[position]}"))
         asking = current_task_interrupts.set(task)
         try:
@@ -393,6 +433,7 @@ async def _tools_node(
         except GraphInterrupt as stop:
             assert task is not None  # interrupt() raises UsageError without a thread
             interrupted.extend(stop.interrupts)
+            steps.task_finished(task_ids[position], "tools", None, stop.interrupts)
             await steps.task_interrupted(task_ids[position], stop.interrupts, task)
             return
         finally:
@@ -400,6 +441,7 @@ async def _tools_node(
             current_tool_task.reset(token)
         message = steps.joined_tool(message)
         finish(position, message)
+        steps.task_finished(task_ids[position], "tools", {"messages": [message]})
         await steps.task_done(task_ids[position], message)
 
     async def run_tool(position: int) -> ToolMessage:

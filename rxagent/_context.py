@@ -33,8 +33,8 @@ class RunContext:
     """
 
     __slots__ = (
-        "agent_name", "checkpoint_ns", "config_tags", "emit", "node", "ns", "sink", "step",
-        "step_base", "task_ns",
+        "agent_name", "checkpoint_ns", "config_tags", "emit", "extra_modes", "node", "ns", "sink",
+        "step", "step_base", "task_ns",
     )
 
     def __init__(
@@ -45,6 +45,7 @@ class RunContext:
         checkpoint_ns: str,
         agent_name: str | None,
         config_tags: Sequence[str],
+        extra_modes: frozenset[str] = frozenset(),
     ) -> None:
         self.sink = sink
         self.emit = sink.emit  # a bound method kept: the loop emits a few parts per step
@@ -52,6 +53,7 @@ class RunContext:
         self.checkpoint_ns = checkpoint_ns  # "" at the top, "tools:<id>|..." when nested
         self.agent_name = agent_name
         self.config_tags = list(config_tags)
+        self.extra_modes = extra_modes  # "checkpoints", "tasks", "debug": only when asked for
         self.node = "model"
         self.step = 0
         self.step_base = 0  # the step the run started at (a thread's steps go on across runs)
@@ -66,6 +68,7 @@ class RunContext:
             checkpoint_ns="|".join(ns),
             agent_name=agent_name,
             config_tags=self.config_tags,
+            extra_modes=self.extra_modes,
         )
 
     def writer(self) -> StreamWriter:

@@ -402,6 +402,31 @@ def results_by_task(writes: Sequence[Write]) -> dict[str, Any]:
     return found
 
 
+def checkpoint_payload(head: Head) -> dict[str, Any]:
+    """A checkpoint as the ``checkpoints`` stream mode gives it, LangGraph's shape."""
+    state = snapshot(head)
+    configurable = state.config["configurable"]
+    tasks = []
+    for task in state.tasks:
+        described: dict[str, Any] = {"id": task.id, "name": task.name,
+                                     "interrupts": task.interrupts, "state": None}
+        if task.result is not None:
+            described["result"] = task.result
+        tasks.append(described)
+    return {
+        "config": {"configurable": {
+            "checkpoint_ns": configurable["checkpoint_ns"],
+            "thread_id": configurable["thread_id"],
+            "checkpoint_id": configurable["checkpoint_id"],
+        }},
+        "parent_config": state.parent_config,
+        "values": {**head.values, "messages": list(head.values.get("messages", ()))},
+        "metadata": head.metadata,
+        "next": list(head.next),
+        "tasks": tasks,
+    }
+
+
 def results_of(child: CheckpointTuple) -> dict[str, Any]:
     """What the tasks of ``child``'s parent wrote, by task id: ``child``'s own writes."""
     return results_by_task(_read_state(child)[2])

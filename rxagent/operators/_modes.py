@@ -23,7 +23,11 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 MODES: tuple[str, ...] = ("values", "updates", "messages", "custom")
-"""The stream modes a run emits, in LangGraph's names."""
+"""The stream modes every run emits, in LangGraph's names."""
+
+ON_REQUEST: tuple[str, ...] = ("checkpoints", "tasks", "debug")
+"""LangGraph's modes that a run emits only when asked for them (``stream(stream_mode=...)``,
+``observe(..., extra_modes=...)``): each builds a payload per step that few consumers read."""
 
 Operator = Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[Any]]
 
@@ -36,10 +40,11 @@ def check_modes(modes: Iterable[str]) -> tuple[str, ...]:
             f"stream_mode is a mode name or a list of them, got {type(modes).__name__}"
         )
     checked = tuple(modes)
-    unknown = [mode for mode in checked if not isinstance(mode, str) or mode not in MODES]
+    known = (*MODES, *ON_REQUEST)
+    unknown = [mode for mode in checked if not isinstance(mode, str) or mode not in known]
     if unknown or not checked:
         raise UsageError(
-            f"unknown stream_mode {unknown or '(none)'}; choose from {list(MODES)}"
+            f"unknown stream_mode {unknown or '(none)'}; choose from {list(known)}"
         )
     return checked
 
@@ -159,7 +164,8 @@ def parts(*modes: str) -> Operator:
         --u--m--m--c--v--|   parts("updates", "custom")   --u--------c-----|
 
     Raises:
-        UsageError: a mode that is not one of ``values``, ``updates``, ``messages``, ``custom``.
+        UsageError: a mode that is not one of ``values``, ``updates``, ``messages``, ``custom``,
+            ``checkpoints``, ``tasks``, ``debug``.
     """
     if not modes:
         return lambda source: source
