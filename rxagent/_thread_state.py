@@ -26,6 +26,7 @@ from ._convert import to_messages
 from ._exceptions import InvalidUpdateError, UsageError
 from ._interrupts import Interrupt
 from ._messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from ._removal import REMOVE_ALL_MESSAGES, RemoveMessage
 from .checkpoint import BaseCheckpointSaver, Checkpoint, CheckpointTuple, PendingWrite
 from .checkpoint._base import new_checkpoint_id
 
@@ -60,6 +61,7 @@ _MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
     "ai": AIMessage,
     "system": SystemMessage,
     "tool": ToolMessage,
+    "remove": RemoveMessage,
 }
 
 
@@ -112,7 +114,8 @@ def with_ids(messages: Iterable[BaseMessage]) -> list[BaseMessage]:
 
 class MessageList:
     """A thread's messages with an index by id, so that adding one costs the same however long
-    the conversation is: a message whose id is there replaces it, any other is appended."""
+    the conversation is: a message whose id is there replaces it, any other is appended, and a
+    :class:`RemoveMessage` removes the one it names (or all of them)."""
 
     __slots__ = ("_positions", "messages")
 
@@ -123,6 +126,9 @@ class MessageList:
 
     def add(self, messages: Iterable[BaseMessage]) -> None:
         for message in messages:
+            if isinstance(message, RemoveMessage):
+                self._remove(message.id or "")
+                continue
             position = self._positions.get(message.id) if message.id else None
             if position is None:
                 if message.id:
@@ -130,6 +136,18 @@ class MessageList:
                 self.messages.append(message)
             else:
                 self.messages[position] = message
+
+    def _remove(self, message_id: str) -> None:
+        if message_id == REMOVE_ALL_MESSAGES:
+            self.messages = []
+        elif message_id in self._positions:
+            del self.messages[self._positions[message_id]]
+        else:
+            raise InvalidUpdateError(
+                f"RemoveMessage(id={message_id!r}): the state has no message with that id"
+            )
+        # Removing is rare: the positions after it are found again.
+        self._positions = {m.id: n for n, m in enumerate(self.messages) if m.id}
 
 
 def apply_writes(values: Mapping[str, Any], writes: Iterable[Write]) -> dict[str, Any]:

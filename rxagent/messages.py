@@ -10,6 +10,7 @@ The types follow LangChain's, so code and printed output from its docs carry ove
   the last chunk of a reply (``chunk_position="last"``) carries the parsed ``tool_calls``.
 - :class:`ChunkAccumulator` adds chunks up as they arrive without keeping them alive;
   ``to_message()`` gives the finished :class:`AIMessage`.
+- :class:`RemoveMessage` takes a message out of a thread's state by id, in a state update.
 - :func:`to_message` / :func:`to_messages` read dicts (``{"role": "user", "content": ...}``),
   ``(role, content)`` tuples and strings as messages.
 
@@ -39,8 +40,10 @@ from ._messages import (
     ToolMessage,
     UsageMetadata,
 )
+from ._removal import REMOVE_ALL_MESSAGES, RemoveMessage
 
 __all__ = [
+    "REMOVE_ALL_MESSAGES",
     "AIMessage",
     "AIMessageChunk",
     "AnyMessage",
@@ -49,6 +52,7 @@ __all__ = [
     "HumanMessage",
     "InvalidToolCall",
     "MessageLike",
+    "RemoveMessage",
     "SystemMessage",
     "ToolCall",
     "ToolCallChunk",

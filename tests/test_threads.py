@@ -14,7 +14,14 @@ import pytest
 import rxagent
 from rxagent import create_agent
 from rxagent.checkpoint import BaseCheckpointSaver, Checkpoint, InMemorySaver
-from rxagent.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from rxagent.messages import (
+    REMOVE_ALL_MESSAGES,
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    ToolMessage,
+)
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
 from rxagent.tools import tool
 from rxagent.types import Command, Interrupt, interrupt
@@ -474,3 +481,23 @@ def test_tool_messages_restored_on_resume_are_the_same_objects_as_saved() -> Non
     assert isinstance(saved, ToolMessage) and saved.text == "ok"
     final = agent.invoke(Command(resume="fine"), CONFIG)
     assert [m.id for m in final["messages"] if isinstance(m, ToolMessage)][1] == saved.id
+
+
+def test_remove_message_takes_messages_out_of_the_thread() -> None:
+    store = InMemorySaver()
+    agent = create_agent(ScriptedChatModel(["one", "two", "three"]), checkpointer=store)
+    agent.invoke({"messages": [("user", "a")]}, CONFIG)
+    agent.invoke({"messages": [("user", "b")]}, CONFIG)
+    first_two = agent.get_state(CONFIG).values["messages"][:2]
+    agent.update_state(CONFIG, {"messages": [RemoveMessage(id=m.id) for m in first_two]})
+    assert texts(agent.get_state(CONFIG).values["messages"]) == ["human:b", "ai:two"]
+    # Another reader folds the same state from the steps.
+    fresh = create_agent(ScriptedChatModel(["four"]), checkpointer=Delegating(store))
+    assert texts(fresh.get_state(CONFIG).values["messages"]) == ["human:b", "ai:two"]
+    final = agent.invoke({"messages": [("user", "c")]}, CONFIG)
+    assert texts(final["messages"]) == ["human:b", "ai:two", "human:c", "ai:three"]
+    agent.update_state(CONFIG, {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES),
+                                             HumanMessage(content="fresh start")]})
+    assert texts(fresh.get_state(CONFIG).values["messages"]) == ["human:fresh start"]
+    with pytest.raises(rxagent.InvalidUpdateError, match="no message with that id"):
+        agent.update_state(CONFIG, {"messages": [RemoveMessage(id="nope")]})
