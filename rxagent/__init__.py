@@ -13,7 +13,7 @@ Chat models live in :mod:`rxagent.chat_models`, messages in :mod:`rxagent.messag
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from ._agent import Agent, StreamMode, create_agent
+from ._agent import Agent, AgentState, StreamMode, create_agent
 from ._bridges import DEFAULT_MAX_BUFFER, from_async_iterable, to_async_iterator, to_iterator
 from ._exceptions import (
     APIConnectionError,
@@ -57,6 +57,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "Agent",
+    "AgentState",
     "BufferOverflowError",
     "FirstTokenTimeoutError",
     "GraphInterrupt",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypedDict, get_type_hints
 
 import anyio
 import reactivex
@@ -32,7 +32,7 @@ from ._exceptions import ModelSpecError, RunCancelledError, UsageError
 from ._fast_rx import observable_from_task
 from ._interrupts import Command
 from ._loops import current_loop, waker
-from ._messages import HumanMessage, ToolCall, ToolMessage
+from ._messages import BaseMessage, HumanMessage, ToolCall, ToolMessage
 from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
 from ._thread_run import DURABILITIES, ThreadRun, thread_of
@@ -53,7 +53,7 @@ from .chat_models._base import BaseChatModel
 from .checkpoint import BaseCheckpointSaver
 from .operators._modes import ON_REQUEST, check_modes, select
 
-__all__ = ["Agent", "StreamMode", "create_agent"]
+__all__ = ["Agent", "AgentState", "StreamMode", "create_agent"]
 
 StreamMode: TypeAlias = Literal[
     "values", "updates", "messages", "custom", "checkpoints", "tasks", "debug"
@@ -80,6 +80,7 @@ class Agent:
         checkpointer: BaseCheckpointSaver | None = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
+        state_keys: Sequence[str] = (),
     ) -> None:
         self.model = model
         self.tools = list(tools)
@@ -91,6 +92,7 @@ class Agent:
         self.checkpointer = checkpointer
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
+        self.state_keys = tuple(state_keys)  # the state's keys besides messages
 
     # -- the Rx-native entry ----------------------------------------------------------------
 
@@ -346,7 +348,8 @@ class Agent:
         thread = ThreadRun(saver, thread_id, checkpoint_id=checkpoint_id, durability="sync")
         async with thread.open():
             head = apply_update(
-                thread.head, values, as_node, thread_id=thread_id, ns="", run_id=thread.run_id
+                thread.head, values, as_node, thread_id=thread_id, ns="", run_id=thread.run_id,
+                state_keys=self.state_keys,
             )
             await thread.save(head)
         return head.config()
@@ -570,6 +573,7 @@ def create_agent(
     checkpointer: BaseCheckpointSaver | None = None,
     interrupt_before: Sequence[str] | None = None,
     interrupt_after: Sequence[str] | None = None,
+    state_schema: type[Any] | None = None,
 ) -> Agent:
     """Create an agent: ``model`` called with ``tools`` bound, in a loop, until it answers.
 
@@ -585,6 +589,9 @@ def create_agent(
         interrupt_before: nodes (``"model"``, ``"tools"``) to stop before, for a human to
             look; ``stream(None, config)`` goes on.
         interrupt_after: nodes to stop after.
+        state_schema: an :class:`AgentState` subclass (a ``TypedDict``) whose keys besides
+            ``messages`` the state also holds: given in the input, kept on the thread, in
+            every ``values`` part and in ``update_state``. Their values are JSON-able.
 
     Raises:
         ModelSpecError: ``model`` is neither a chat model nor a model string one resolves.
@@ -627,7 +634,30 @@ def create_agent(
     return Agent(
         model, converted, system_prompt=system_prompt, name=name, checkpointer=checkpointer,
         interrupt_before=interrupt_before or (), interrupt_after=interrupt_after or (),
+        state_keys=_state_keys(state_schema),
     )
+
+
+class AgentState(TypedDict):
+    """An agent's state: the conversation. Subclass it to keep more keys, and pass the subclass
+    as ``create_agent(..., state_schema=...)`` (LangChain's ``AgentState``)."""
+
+    messages: list[BaseMessage]
+
+
+def _state_keys(schema: type[Any] | None) -> tuple[str, ...]:
+    if schema is None:
+        return ()
+    try:
+        hints = get_type_hints(schema)
+    except Exception as exc:
+        raise UsageError(f"state_schema's annotations cannot be read: {exc}") from exc
+    if not isinstance(schema, type) or "messages" not in hints:
+        raise UsageError(
+            "state_schema is a TypedDict with a 'messages' key: a subclass of rxagent.AgentState"
+            f", got {schema!r}"
+        )
+    return tuple(key for key in hints if key != "messages")
 
 
 def _model_from_string(spec: str) -> BaseChatModel:

@@ -20,7 +20,13 @@ import anyio
 
 from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._convert import to_messages
-from ._exceptions import InvalidMessageError, ModelCallError, RecursionLimitError, UsageError
+from ._exceptions import (
+    InvalidMessageError,
+    InvalidUpdateError,
+    ModelCallError,
+    RecursionLimitError,
+    UsageError,
+)
 from ._fast_rx import consume
 from ._interrupts import (
     Command,
@@ -77,6 +83,8 @@ class AgentDefinition(Protocol):
     def interrupt_before(self) -> Sequence[str]: ...
     @property
     def interrupt_after(self) -> Sequence[str]: ...
+    @property
+    def state_keys(self) -> Sequence[str]: ...
 
 
 def _input_messages(value: Any) -> list[BaseMessage]:
@@ -108,25 +116,33 @@ async def run_agent(
     token = current_run.set(run)
     try:
         if thread is None:
-            messages = _input_messages(input)
-            state: dict[str, Any] = {"messages": messages}
-            run.state({"messages": list(messages)})
-            node: str | None = "model"
-            steps = _Steps(None, run, set(), set())
-            steps.messages = messages
-        else:
-            async with thread.open():
-                steps = _Steps(thread, run, set(agent.interrupt_before),
-                               set(agent.interrupt_after))
-                node = await steps.begin(input)
-                state = {"messages": steps.messages}
-                if node is not None:
-                    await _loop(agent, run, steps, node, limit)
-                return state
-        await _loop(agent, run, steps, node, limit)
-        return state
+            steps = _Steps(None, run, agent.state_keys, set(), set())
+            steps.messages = _input_messages(input)
+            steps.others = _input_others(input, agent.state_keys)
+            run.state(steps.values())
+            await _loop(agent, run, steps, "model", limit)
+            return steps.state()
+        async with thread.open():
+            steps = _Steps(thread, run, agent.state_keys, set(agent.interrupt_before),
+                           set(agent.interrupt_after))
+            node = await steps.begin(input)
+            if node is not None:
+                await _loop(agent, run, steps, node, limit)
+            return steps.state()
     finally:
         current_run.reset(token)
+
+
+def _input_others(value: dict[str, Any], state_keys: Sequence[str]) -> dict[str, Any]:
+    """The input's state keys besides ``messages``, which the agent's state schema declares."""
+    unknown = sorted(str(key) for key in value if key != "messages" and key not in state_keys)
+    if unknown:
+        raise InvalidUpdateError(
+            f"the input has key(s) {unknown} that the agent's state does not have; declare "
+            "them in a state schema: create_agent(..., state_schema=MyState), with MyState an "
+            "AgentState subclass"
+        )
+    return {key: value[key] for key in state_keys if key in value}
 
 
 async def _loop(
@@ -149,7 +165,7 @@ async def _loop(
             steps.task_finished(task_id, "model", {"messages": [reply]})
             messages.append(reply)
             run.part("updates", {"model": {"messages": [reply]}})
-            run.state({"messages": list(messages)})
+            run.state(steps.values())
             calls = reply.tool_calls
             invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
             node = "tools" if calls or invalid else None
@@ -161,7 +177,7 @@ async def _loop(
                 await steps.stop(interrupts)
                 return
             messages.extend(message for _, message in results)
-            run.state({"messages": list(messages)})
+            run.state(steps.values())
             node = "model"
             await steps.done(
                 [(task_id, "messages", [message]) for task_id, message in results], node
@@ -189,16 +205,27 @@ class _Steps:
         self,
         thread: ThreadRun | None,
         run: RunContext,
+        state_keys: Sequence[str],
         interrupt_before: set[str],
         interrupt_after: set[str],
     ) -> None:
         self.thread = thread
         self.run = run
+        self.state_keys = tuple(state_keys)
+        self.others: dict[str, Any] = {}  # the state's keys besides messages
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
         self.messages: list[BaseMessage] = []
         self.resumed = False  # going on from a checkpoint: its next node runs without stopping
         self.answers: dict[str, Any] = {}  # the resume's answer to each interrupt, by id
+
+    def values(self) -> dict[str, Any]:
+        """The state now, for a ``values`` part: its own lists, as the state goes on growing."""
+        return {"messages": list(self.messages), **self.others}
+
+    def state(self) -> dict[str, Any]:
+        """The state at the run's end."""
+        return {"messages": self.messages, **self.others}
 
     def _head(self) -> Head:
         assert self.thread is not None and self.thread.head is not None
@@ -223,7 +250,7 @@ class _Steps:
                 if input.update is not None:
                     await self._save(apply_update(
                         head, input.update, None, thread_id=thread.thread_id, ns=thread.ns,
-                        run_id=thread.run_id,
+                        run_id=thread.run_id, state_keys=self.state_keys,
                     ))
                 if input.resume is not None:
                     self.answers = resume_answers(input.resume, self._head().interrupts())
@@ -231,6 +258,7 @@ class _Steps:
                 self._announce_checkpoint(head)
         else:
             added = with_ids(_input_messages(input))
+            others = _input_others(input, self.state_keys)
             step = head.step + 1 if head is not None else -1
             arrived = new_checkpoint(
                 head, thread_id=thread.thread_id, ns=thread.ns, step=step,
@@ -240,13 +268,15 @@ class _Steps:
             await self._save(new_checkpoint(
                 arrived, thread_id=thread.thread_id, ns=thread.ns, step=step + 1,
                 next_nodes=["model"],
-                writes=[(arrived.task_id("__start__"), "messages", added)],
+                writes=[(arrived.task_id("__start__"), channel, value)
+                        for channel, value in [("messages", added), *others.items()]],
                 source="loop", run_id=thread.run_id,
             ))
         head = self._head()
         self.messages = list(head.values["messages"])
+        self.others = {key: head.values[key] for key in self.state_keys if key in head.values}
         self.run.step = self.run.step_base = head.step
-        self.run.state({"messages": list(self.messages)})
+        self.run.state(self.values())
         return head.next[0] if head.next else None
 
     async def _save(self, head: Head) -> None:
@@ -351,7 +381,7 @@ class _Steps:
     async def stop(self, interrupts: tuple[Interrupt, ...]) -> None:
         """Stop the run to ask a human (``interrupt()``, or ``interrupt_before``/``_after``)."""
         self.run.part("updates", {"__interrupt__": interrupts})
-        self.run.state({"messages": list(self.messages)}, interrupts)
+        self.run.state(self.values(), interrupts)
 
 
 async def run_nested(

@@ -14,6 +14,7 @@ that is not JSON-able is stored as its ``repr``. Nothing is ever pickled.
 
 from __future__ import annotations
 
+import json
 import uuid
 import weakref
 from collections import OrderedDict
@@ -89,6 +90,14 @@ def _encode_value(channel: str, value: Any) -> Any:
         return encode_messages(value)
     if channel == INTERRUPT:
         return [{"value": item.value, "id": item.id} for item in value]
+    if not channel.startswith("__"):  # a key of the state schema: the user's value
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidUpdateError(
+                f"the state's {channel!r} is saved with the thread, so it is JSON-able; got "
+                f"{value!r}"
+            ) from exc
     return value
 
 
@@ -163,6 +172,8 @@ def apply_writes(values: Mapping[str, Any], writes: Iterable[Write]) -> dict[str
             result[channel] = value
     if messages is not None:
         result["messages"] = messages.messages
+    if "messages" in result:  # first, as LangGraph orders a state
+        return {"messages": result.pop("messages"), **result}
     return result
 
 
@@ -325,8 +336,8 @@ def _fold(
                 messages.add(value)
             elif not channel.startswith("__"):
                 state[channel] = value
-    state["messages"] = messages.messages
-    return state
+    state.pop("messages", None)
+    return {"messages": messages.messages, **state}
 
 
 # -- what get_state() gives -------------------------------------------------------------------
@@ -504,24 +515,31 @@ def encode_task_writes(writes: Sequence[tuple[str, Any]]) -> list[tuple[str, Any
     return [(channel, _encode_value(channel, value)) for channel, value in writes]
 
 
-def read_update(values: Any, *, what: str) -> list[tuple[str, Any]]:
-    """A state update's ``(channel, value)`` writes: ``{"messages": [...]}``.
+def read_update(
+    values: Any, *, what: str, state_keys: Sequence[str] = ()
+) -> list[tuple[str, Any]]:
+    """A state update's ``(channel, value)`` writes: ``{"messages": [...]}`` and the other keys
+    of the agent's state schema (``state_keys``).
 
     Raises:
         InvalidUpdateError: not a dict, or a key the agent's state does not have.
     """
     if not isinstance(values, Mapping):
         raise InvalidUpdateError(f"{what} is a dict such as {{'messages': [...]}}, got {values!r}")
-    unknown = sorted(str(key) for key in values if key != "messages")
+    unknown = sorted(str(key) for key in values if key != "messages" and key not in state_keys)
     if unknown:
         raise InvalidUpdateError(
             f"{what} has key(s) {unknown} that the agent's state does not have; it has "
-            "'messages'"
+            f"{['messages', *state_keys]}"
         )
-    if "messages" not in values:
-        return []
-    raw = values["messages"]
-    return [("messages", with_ids(to_messages(raw if isinstance(raw, list) else [raw])))]
+    writes: list[tuple[str, Any]] = []
+    if "messages" in values:
+        raw = values["messages"]
+        writes.append(
+            ("messages", with_ids(to_messages(raw if isinstance(raw, list) else [raw])))
+        )
+    writes.extend((key, values[key]) for key in state_keys if key in values)
+    return writes
 
 
 def history_snapshots(
@@ -562,6 +580,7 @@ def apply_update(
     thread_id: str,
     ns: str,
     run_id: str,
+    state_keys: Sequence[str] = (),
 ) -> Head:
     """The checkpoint after ``head`` that a state update makes (``update_state``,
     ``Command(update=...)``), as if node ``as_node`` had written it.
@@ -576,7 +595,10 @@ def apply_update(
     if node not in _NODES:
         raise InvalidUpdateError(f"as_node is one of {sorted(_NODES)}, got {node!r}")
     task_id = head.task_id(node) if head is not None else str(uuid.uuid4())
-    writes = [(task_id, channel, value) for channel, value in read_update(values, what="update")]
+    writes = [
+        (task_id, channel, value)
+        for channel, value in read_update(values, what="update", state_keys=state_keys)
+    ]
     after = apply_writes(head.values if head else {}, writes)
     return new_checkpoint(
         head, thread_id=thread_id, ns=ns, step=head.step + 1 if head else -1,

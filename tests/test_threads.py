@@ -501,3 +501,34 @@ def test_remove_message_takes_messages_out_of_the_thread() -> None:
     assert texts(fresh.get_state(CONFIG).values["messages"]) == ["human:fresh start"]
     with pytest.raises(rxagent.InvalidUpdateError, match="no message with that id"):
         agent.update_state(CONFIG, {"messages": [RemoveMessage(id="nope")]})
+
+
+class Preferences(rxagent.AgentState):
+    user_id: str
+    preferences: dict[str, Any]
+
+
+def test_a_state_schema_keeps_more_keys_on_the_thread() -> None:
+    store = InMemorySaver()
+    agent = create_agent(ScriptedChatModel(["hi", "again", "third"]), checkpointer=store,
+                         state_schema=Preferences)
+    first = agent.invoke({"messages": [("user", "a")], "user_id": "u1",
+                          "preferences": {"theme": "dark"}}, CONFIG)
+    assert first["user_id"] == "u1" and first["preferences"] == {"theme": "dark"}
+    values = list(agent.stream({"messages": [("user", "b")]}, CONFIG, stream_mode="values"))
+    assert all(v["user_id"] == "u1" for v in values)
+    agent.update_state(CONFIG, {"preferences": {"theme": "light"}})
+    fresh = create_agent(ScriptedChatModel([]), checkpointer=Delegating(store),
+                         state_schema=Preferences)
+    state = fresh.get_state(CONFIG).values
+    assert state["preferences"] == {"theme": "light"} and state["user_id"] == "u1"
+    assert list(state) == ["messages", "user_id", "preferences"]
+    with pytest.raises(rxagent.InvalidUpdateError, match="'mood'"):
+        agent.invoke({"messages": [("user", "c")], "mood": "ok"}, CONFIG)
+    with pytest.raises(rxagent.InvalidUpdateError, match="JSON-able"):
+        agent.update_state(CONFIG, {"preferences": {"when": object()}})
+    # Without a thread the keys pass through the run too.
+    plain = create_agent(ScriptedChatModel(["x"]), state_schema=Preferences)
+    assert plain.invoke({"messages": [("user", "a")], "user_id": "u2"})["user_id"] == "u2"
+    with pytest.raises(rxagent.UsageError, match="state_schema"):
+        create_agent(ScriptedChatModel([]), state_schema=dict)
