@@ -50,6 +50,7 @@ from ._thread_state import (
     INTERRUPT,
     RESUME,
     Head,
+    MessageList,
     Write,
     apply_update,
     checkpoint_payload,
@@ -163,7 +164,7 @@ async def _loop(
             reply = await _model_node(agent, run, messages)
             reply = steps.joined(reply)
             steps.task_finished(task_id, "model", {"messages": [reply]})
-            messages.append(reply)
+            steps.add([reply])
             run.part("updates", {"model": {"messages": [reply]}})
             run.state(steps.values())
             calls = reply.tool_calls
@@ -176,7 +177,7 @@ async def _loop(
             if interrupts:
                 await steps.stop(interrupts)
                 return
-            messages.extend(message for _, message in results)
+            steps.add([message for _, message in results])
             run.state(steps.values())
             node = "model"
             await steps.done(
@@ -216,8 +217,21 @@ class _Steps:
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
         self.messages: list[BaseMessage] = []
+        self._by_id: MessageList | None = None  # on a thread: the messages, indexed by id
+        self._taken: Head | None = None  # the checkpoint the running state was taken from
         self.resumed = False  # going on from a checkpoint: its next node runs without stopping
         self.answers: dict[str, Any] = {}  # the resume's answer to each interrupt, by id
+
+    def add(self, messages: list[BaseMessage]) -> None:
+        """Messages join the state: on a thread by id (one whose id is there replaces it)."""
+        if self._by_id is None:
+            self.messages.extend(messages)
+        else:
+            self._by_id.add(messages)
+
+    def _live(self) -> dict[str, Any]:
+        """The running state, shared (not copied) by the checkpoint a step makes."""
+        return {"messages": self.messages, **self.others}
 
     def values(self) -> dict[str, Any]:
         """The state now, for a ``values`` part: its own lists, as the state goes on growing."""
@@ -263,21 +277,32 @@ class _Steps:
             arrived = new_checkpoint(
                 head, thread_id=thread.thread_id, ns=thread.ns, step=step,
                 next_nodes=["__start__"], writes=[], source="input", run_id=thread.run_id,
+                values=head.values if head is not None else {"messages": []},
             )
             await self._save(arrived)
+            self._take(arrived)
+            self.add(added)
+            self.others.update(others)
             await self._save(new_checkpoint(
                 arrived, thread_id=thread.thread_id, ns=thread.ns, step=step + 1,
                 next_nodes=["model"],
                 writes=[(arrived.task_id("__start__"), channel, value)
                         for channel, value in [("messages", added), *others.items()]],
-                source="loop", run_id=thread.run_id,
+                source="loop", run_id=thread.run_id, values=self._live(),
             ))
         head = self._head()
-        self.messages = list(head.values["messages"])
-        self.others = {key: head.values[key] for key in self.state_keys if key in head.values}
+        if head is not self._taken:
+            self._take(head)
         self.run.step = self.run.step_base = head.step
         self.run.state(self.values())
         return head.next[0] if head.next else None
+
+    def _take(self, head: Head) -> None:
+        """Run on from ``head``'s state: a copy of its own, that the steps add to."""
+        self._by_id = MessageList(head.values["messages"])
+        self.messages = self._by_id.messages
+        self.others = {key: head.values[key] for key in self.state_keys if key in head.values}
+        self._taken = head
 
     async def _save(self, head: Head) -> None:
         assert self.thread is not None
@@ -341,7 +366,7 @@ class _Steps:
         await self._save(new_checkpoint(
             head, thread_id=head.thread_id, ns=head.checkpoint_ns, step=head.step + 1,
             next_nodes=[next_node] if next_node else [], writes=writes, source="loop",
-            run_id=self.thread.run_id,
+            run_id=self.thread.run_id, values=self._live(),
         ))
 
     def restored(self, task_id: str) -> ToolMessage | None:

@@ -111,16 +111,20 @@ class ThreadRun:
                 finally:
                     with anyio.CancelScope(shield=True):
                         await self._write_at_exit()
-                return
-            async with self._writer():
-                yield self
+            else:
+                async with self._writer():
+                    yield self
         finally:
             busy.discard(key)
+            # The run's newest state, for the thread's next run in this process. (Only now:
+            # the steps' states share the run's growing message list, so that no step copies
+            # the conversation.)
+            if self.head is not None and self._saved_id == self.head.checkpoint_id:
+                remember(self.saver, self.head)
 
     async def save(self, head: Head) -> None:
         """``head`` is the run's newest checkpoint: write it as durability says."""
         self.head = head
-        remember(self.saver, head)
         self._unsaved.extend(head.writes)
         if self.durability == "exit":
             return

@@ -148,7 +148,7 @@ class MessageList:
 
     def _remove(self, message_id: str) -> None:
         if message_id == REMOVE_ALL_MESSAGES:
-            self.messages = []
+            self.messages.clear()  # in place: a run's steps share this list
         elif message_id in self._positions:
             del self.messages[self._positions[message_id]]
         else:
@@ -482,10 +482,16 @@ def new_checkpoint(
     writes: list[Write],
     source: str,
     run_id: str,
+    values: dict[str, Any] | None = None,
 ) -> Head:
-    """The checkpoint after ``previous`` that ``writes`` make (not saved yet)."""
-    values = apply_writes(previous.values if previous else {}, writes)
-    values.setdefault("messages", [])
+    """The checkpoint after ``previous`` that ``writes`` make (not saved yet).
+
+    ``values``, when given, is the state with the writes applied already: a run passes its own
+    running state rather than have every step copy the conversation.
+    """
+    if values is None:
+        values = apply_writes(previous.values if previous else {}, writes)
+        values.setdefault("messages", [])
     return Head(
         thread_id, ns, new_checkpoint_id(), previous.checkpoint_id if previous else None,
         step, tuple(next_nodes), values,
