@@ -254,6 +254,20 @@ class Agent:
 
     # -- threads ------------------------------------------------------------------------------
 
+    def with_checkpointer(self, checkpointer: BaseCheckpointSaver | None) -> Agent:
+        """This agent with another checkpointer (a server gives the agents it serves its own);
+        the model, tools and everything else are shared."""
+        if checkpointer is not None and not isinstance(checkpointer, BaseCheckpointSaver):
+            raise UsageError(
+                "checkpointer is a saver from rxagent.checkpoint, got "
+                f"{type(checkpointer).__name__}"
+            )
+        return Agent(
+            self.model, self.tools, system_prompt=self.system_prompt, name=self.name,
+            checkpointer=checkpointer, interrupt_before=self.interrupt_before,
+            interrupt_after=self.interrupt_after, state_keys=self.state_keys,
+        )
+
     def get_state(self, config: dict[str, Any]) -> StateSnapshot:
         """The thread's state at its latest checkpoint (or at ``checkpoint_id`` in the config):
         values, the nodes that run next, the pending interrupts...

@@ -532,3 +532,18 @@ def test_a_state_schema_keeps_more_keys_on_the_thread() -> None:
     assert plain.invoke({"messages": [("user", "a")], "user_id": "u2"})["user_id"] == "u2"
     with pytest.raises(rxagent.UsageError, match="state_schema"):
         create_agent(ScriptedChatModel([]), state_schema=dict)
+
+
+def test_with_checkpointer_gives_the_same_agent_another_memory() -> None:
+    plain = create_agent(ScriptedChatModel(["one", "two"]), name="helper",
+                         state_schema=Preferences, interrupt_before=["tools"])
+    agent = plain.with_checkpointer(InMemorySaver())
+    assert agent.model is plain.model and agent.name == "helper"
+    assert agent.interrupt_before == ("tools",) and agent.state_keys == plain.state_keys
+    agent.invoke({"messages": [("user", "a")]}, CONFIG)
+    final = agent.invoke({"messages": [("user", "b")]}, CONFIG)
+    assert texts(final["messages"]) == ["human:a", "ai:one", "human:b", "ai:two"]
+    with pytest.raises(rxagent.UsageError, match="no checkpointer"):
+        plain.invoke({"messages": [("user", "a")]}, CONFIG)
+    with pytest.raises(rxagent.UsageError, match="a saver"):
+        plain.with_checkpointer("memory")  # type: ignore[arg-type]
