@@ -547,3 +547,19 @@ def test_with_checkpointer_gives_the_same_agent_another_memory() -> None:
         plain.invoke({"messages": [("user", "a")]}, CONFIG)
     with pytest.raises(rxagent.UsageError, match="a saver"):
         plain.with_checkpointer("memory")  # type: ignore[arg-type]
+
+
+def test_an_async_tool_interrupts_and_resumes_too() -> None:
+    @tool
+    async def approve(amount: int) -> str:
+        """Ask for approval."""
+        await anyio.sleep(0)
+        verdict = interrupt({"amount": amount})
+        return f"{amount}: {verdict}"
+
+    agent = create_agent(ScriptedChatModel([calling(("approve", {"amount": 5})), "ok"]),
+                         [approve], checkpointer=InMemorySaver())
+    asked = agent.invoke({"messages": [("user", "pay")]}, CONFIG)["__interrupt__"]
+    assert [i.value for i in asked] == [{"amount": 5}]
+    final = agent.invoke(Command(resume="approved"), CONFIG)
+    assert texts(final["messages"])[-2:] == ["tool:5: approved", "ai:ok"]
