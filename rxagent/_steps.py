@@ -1,0 +1,266 @@
+"""A run's steps, on its thread or on none: where the run starts, each step saved as a
+checkpoint, the tasks' results kept, and the interrupts that stop it.
+
+The agent loop (``_agent_loop.py``) runs the nodes; it tells a :class:`RunSteps` what each step
+did, and asks it where to start and what a resumed task already has. Without a thread most of
+this is nothing: no checkpoint, random task ids, no interrupts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from ._context import RunContext
+from ._convert import to_messages
+from ._exceptions import InvalidMessageError, InvalidUpdateError, UsageError
+from ._interrupts import Command, Interrupt, TaskInterrupts, resume_answers
+from ._messages import BaseMessage, ToolMessage
+from ._thread_run import ThreadRun
+from ._thread_state import (
+    INTERRUPT,
+    RESUME,
+    Head,
+    MessageList,
+    Write,
+    apply_update,
+    checkpoint_payload,
+    new_checkpoint,
+    now,
+    with_ids,
+)
+
+__all__ = ["RunSteps", "input_messages", "input_others"]
+
+_M = TypeVar("_M", bound=BaseMessage)
+
+
+def input_messages(value: Any) -> list[BaseMessage]:
+    """The messages of a run's input, ``{"messages": [...]}``."""
+    if isinstance(value, dict) and "messages" in value:
+        return to_messages(value["messages"])
+    raise InvalidMessageError(
+        "an agent's input is a dict with a 'messages' list, e.g. "
+        "{'messages': [{'role': 'user', 'content': 'Hi'}]}; got "
+        f"{type(value).__name__}"
+        + (f" with keys {sorted(map(str, value))}" if isinstance(value, dict) else "")
+    )
+
+
+def input_others(value: dict[str, Any], state_keys: Sequence[str]) -> dict[str, Any]:
+    """The input's state keys besides ``messages``, which the agent's state schema declares."""
+    unknown = sorted(str(key) for key in value if key != "messages" and key not in state_keys)
+    if unknown:
+        raise InvalidUpdateError(
+            f"the input has key(s) {unknown} that the agent's state does not have; declare "
+            "them in a state schema: create_agent(..., state_schema=MyState), with MyState an "
+            "AgentState subclass"
+        )
+    return {key: value[key] for key in state_keys if key in value}
+
+
+class RunSteps:
+    """The run's steps on its thread, or on none: where the run starts, each step saved, and
+    the interrupts that stop it."""
+
+    def __init__(
+        self,
+        thread: ThreadRun | None,
+        run: RunContext,
+        state_keys: Sequence[str],
+        interrupt_before: set[str],
+        interrupt_after: set[str],
+    ) -> None:
+        self.thread = thread
+        self.run = run
+        self.state_keys = tuple(state_keys)
+        self.others: dict[str, Any] = {}  # the state's keys besides messages
+        self.interrupt_before = interrupt_before
+        self.interrupt_after = interrupt_after
+        self.messages: list[BaseMessage] = []
+        self._by_id: MessageList | None = None  # on a thread: the messages, indexed by id
+        self._taken: Head | None = None  # the checkpoint the running state was taken from
+        self.resumed = False  # going on from a checkpoint: its next node runs without stopping
+        self.answers: dict[str, Any] = {}  # the resume's answer to each interrupt, by id
+
+    def add(self, messages: list[BaseMessage]) -> None:
+        """Messages join the state: on a thread by id (one whose id is there replaces it)."""
+        if self._by_id is None:
+            self.messages.extend(messages)
+        else:
+            self._by_id.add(messages)
+
+    def _live(self) -> dict[str, Any]:
+        """The running state, shared (not copied) by the checkpoint a step makes."""
+        return {"messages": self.messages, **self.others}
+
+    def values(self) -> dict[str, Any]:
+        """The state now, for a ``values`` part: its own lists, as the state goes on growing."""
+        return {"messages": list(self.messages), **self.others}
+
+    def state(self) -> dict[str, Any]:
+        """The state at the run's end."""
+        return {"messages": self.messages, **self.others}
+
+    def _head(self) -> Head:
+        assert self.thread is not None and self.thread.head is not None
+        return self.thread.head
+
+    async def begin(self, input: Any) -> str | None:
+        """Start from the thread's checkpoint; the node to run first (``None``: nothing)."""
+        thread = self.thread
+        assert thread is not None
+        head = thread.head
+        if isinstance(input, Command) or input is None:
+            if head is None:
+                raise UsageError(
+                    f"thread {thread.thread_id!r} has no checkpoint to go on from: start it with "
+                    "an input such as {'messages': [...]}"
+                )
+            self.resumed = True
+            if isinstance(input, Command):
+                if input.goto or input.graph is not None:
+                    raise UsageError("Command(goto=...) and Command(graph=...) are not supported "
+                                     "by rxagent's agents; use resume= and update=")
+                if input.update is not None:
+                    await self._save(apply_update(
+                        head, input.update, None, thread_id=thread.thread_id, ns=thread.ns,
+                        run_id=thread.run_id, state_keys=self.state_keys,
+                    ))
+                if input.resume is not None:
+                    self.answers = resume_answers(input.resume, self._head().interrupts())
+            if self._head() is head:  # going on from it as it is: shown first, as LangGraph does
+                self._announce_checkpoint(head)
+        else:
+            added = with_ids(input_messages(input))
+            others = input_others(input, self.state_keys)
+            step = head.step + 1 if head is not None else -1
+            arrived = new_checkpoint(
+                head, thread_id=thread.thread_id, ns=thread.ns, step=step,
+                next_nodes=["__start__"], writes=[], source="input", run_id=thread.run_id,
+                values=head.values if head is not None else {"messages": []},
+            )
+            await self._save(arrived)
+            self._take(arrived)
+            self.add(added)
+            self.others.update(others)
+            await self._save(new_checkpoint(
+                arrived, thread_id=thread.thread_id, ns=thread.ns, step=step + 1,
+                next_nodes=["model"],
+                writes=[(arrived.task_id("__start__"), channel, value)
+                        for channel, value in [("messages", added), *others.items()]],
+                source="loop", run_id=thread.run_id, values=self._live(),
+            ))
+        head = self._head()
+        if head is not self._taken:
+            self._take(head)
+        self.run.step = self.run.step_base = head.step
+        self.run.state(self.values())
+        return head.next[0] if head.next else None
+
+    def _take(self, head: Head) -> None:
+        """Run on from ``head``'s state: a copy of its own, that the steps add to."""
+        self._by_id = MessageList(head.values["messages"])
+        self.messages = self._by_id.messages
+        self.others = {key: head.values[key] for key in self.state_keys if key in head.values}
+        self._taken = head
+
+    async def _save(self, head: Head) -> None:
+        assert self.thread is not None
+        await self.thread.save(head)
+        self._announce_checkpoint(head)
+
+    def _announce_checkpoint(self, head: Head) -> None:
+        extra = self.run.extra_modes
+        if extra and ("checkpoints" in extra or "debug" in extra):
+            self._announce("checkpoints", "checkpoint", head.step, checkpoint_payload(head))
+
+    def task_started(self, task_id: str, name: str, input: Any) -> None:
+        """A task starts: ``tasks`` and ``debug`` (when asked for) say so."""
+        if self.run.extra_modes:
+            self._announce("tasks", "task", self.run.step, {
+                "id": task_id, "name": name, "input": input,
+                "triggers": ("__pregel_push",) if name == "tools" else (f"branch:to:{name}",),
+                "metadata": {"ls_integration": "langchain_create_agent"},
+            })
+
+    def task_finished(
+        self, task_id: str, name: str, result: Any, interrupts: Sequence[Interrupt] = ()
+    ) -> None:
+        if self.run.extra_modes:
+            self._announce("tasks", "task_result", self.run.step, {
+                "id": task_id, "name": name, "error": None, "result": result,
+                "interrupts": list(interrupts),
+            })
+
+    def _announce(self, mode: str, kind: str, step: int, payload: dict[str, Any]) -> None:
+        extra = self.run.extra_modes
+        if mode in extra:
+            self.run.part(mode, payload)
+        if "debug" in extra:
+            self.run.part("debug", {"step": step, "timestamp": now(), "type": kind,
+                                    "payload": payload})
+
+    def joined(self, message: _M) -> _M:
+        """``message`` as it joins the state: with an id, on a thread."""
+        if self.thread is None or message.id:
+            return message
+        return message.model_copy(update={"id": str(uuid.uuid4())})
+
+    def task_id(self, name: str, position: int = 0) -> str:
+        """The id of a task of this step: derived from the checkpoint on a thread, so that a
+        resumed step's tasks are the same tasks."""
+        if self.thread is None:
+            return str(uuid.uuid4())
+        return self._head().task_id(name, position)
+
+    async def done(self, writes: list[Write], next_node: str | None) -> None:
+        """A step wrote ``writes``: save the checkpoint after it."""
+        if self.thread is None:
+            return
+        head = self._head()
+        await self._save(new_checkpoint(
+            head, thread_id=head.thread_id, ns=head.checkpoint_ns, step=head.step + 1,
+            next_nodes=[next_node] if next_node else [], writes=writes, source="loop",
+            run_id=self.thread.run_id, values=self._live(),
+        ))
+
+    def restored(self, task_id: str) -> ToolMessage | None:
+        """The result a task of this step wrote before the run stopped, if it finished."""
+        if self.thread is None:
+            return None
+        for channel, value in self._head().pending.get(task_id, ()):
+            if channel == "messages" and value and isinstance(value[0], ToolMessage):
+                return value[0]
+        return None
+
+    def interrupts_of(self, task_id: str) -> TaskInterrupts | None:
+        """What a tool call's ``interrupt()`` calls answer this time (``None``: no thread)."""
+        if self.thread is None:
+            return None
+        earlier: list[Any] = []  # the answers of the interrupts it got past last time
+        answered: list[Any] = []  # the answer to the one that stopped it, if this resume has one
+        for channel, value in self._head().pending.get(task_id, ()):
+            if channel == RESUME:
+                earlier = list(value)
+            elif channel == INTERRUPT:
+                answered = [self.answers[item.id] for item in value if item.id in self.answers]
+        return TaskInterrupts(task_id, earlier + answered)
+
+    async def task_done(self, task_id: str, message: ToolMessage) -> None:
+        if self.thread is not None:
+            await self.thread.save_task(task_id, [("messages", [message])])
+
+    async def task_interrupted(
+        self, task_id: str, interrupts: tuple[Interrupt, ...], task: TaskInterrupts
+    ) -> None:
+        assert self.thread is not None
+        await self.thread.save_task(
+            task_id, [(INTERRUPT, list(interrupts)), (RESUME, list(task.answers))]
+        )
+
+    def stop(self, interrupts: tuple[Interrupt, ...]) -> None:
+        """Stop the run to ask a human (``interrupt()``, or ``interrupt_before``/``_after``)."""
+        self.run.part("updates", {"__interrupt__": interrupts})
+        self.run.state(self.values(), interrupts)
