@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from ._convert import to_messages
-from ._exceptions import InvalidUpdateError, UsageError
+from ._exceptions import CheckpointError, InvalidUpdateError, UsageError
 from ._interrupts import Interrupt
 from ._messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from ._removal import REMOVE_ALL_MESSAGES, RemoveMessage
@@ -33,14 +33,29 @@ from .checkpoint._base import new_checkpoint_id
 
 __all__ = [
     "FORMAT",
+    "INTERRUPT",
+    "RESUME",
     "Durability",
     "Head",
+    "MessageList",
     "PregelTask",
     "StateSnapshot",
+    "Write",
+    "apply_update",
     "apply_writes",
+    "as_record",
+    "checkpoint_payload",
     "decode_messages",
     "encode_messages",
+    "encode_task_writes",
+    "history_snapshots",
     "load_head",
+    "new_checkpoint",
+    "now",
+    "remember",
+    "results_of",
+    "snapshot",
+    "with_ids",
 ]
 
 FORMAT = 1
@@ -55,7 +70,6 @@ Write: TypeAlias = tuple[str, str, Any]  # task id, channel, value (messages dec
 # Channels of a task's pending writes besides the state's own keys.
 INTERRUPT = "__interrupt__"
 RESUME = "__resume__"
-ERROR = "__error__"
 
 _MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
     "human": HumanMessage,
@@ -80,7 +94,7 @@ def decode_messages(data: Iterable[dict[str, Any]]) -> list[BaseMessage]:
     for item in data:
         kind = _MESSAGE_TYPES.get(item.get("type", ""))
         if kind is None:
-            raise InvalidUpdateError(f"a saved message of unknown type {item.get('type')!r}")
+            raise CheckpointError(f"a saved message of unknown type {item.get('type')!r}")
         decoded.append(kind.model_validate(item))
     return decoded
 
@@ -219,19 +233,27 @@ def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
 
 
 def _read_state(item: CheckpointTuple) -> tuple[int, tuple[str, ...], list[Write]]:
+    """A stored checkpoint's step, next nodes and writes.
+
+    Raises:
+        CheckpointError: it is of another format, or not one that this module wrote.
+    """
     state = item.checkpoint.state
+    where = f"checkpoint {item.checkpoint.checkpoint_id} of thread {item.checkpoint.thread_id!r}"
     version = state.get("v")
     if version != FORMAT:
-        raise UsageError(
-            f"checkpoint {item.checkpoint.checkpoint_id} of thread {item.checkpoint.thread_id!r} "
-            f"is in format {version!r}, and this rxagent reads format {FORMAT}"
+        raise CheckpointError(
+            f"{where} is in format {version!r}, and this rxagent reads format {FORMAT}"
             + (": upgrade rxagent" if isinstance(version, int) and version > FORMAT else "")
         )
-    writes = [
-        (task_id, channel, _decode_value(channel, value))
-        for task_id, channel, value in state["writes"]
-    ]
-    return int(state["step"]), tuple(state["next"]), writes
+    try:
+        writes = [
+            (task_id, channel, _decode_value(channel, value))
+            for task_id, channel, value in state["writes"]
+        ]
+        return int(state["step"]), tuple(state["next"]), writes
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError included
+        raise CheckpointError(f"{where} is damaged: {exc}") from exc
 
 
 def _pending(writes: Iterable[PendingWrite]) -> dict[str, list[tuple[str, Any]]]:
@@ -318,9 +340,9 @@ def _fold(
     while at is not None:
         item = chain.get(at)
         if item is None:
-            raise UsageError(
-                f"checkpoint {at!r} of thread is missing from the saver: the thread's history "
-                "is broken"
+            raise CheckpointError(
+                f"checkpoint {at!r}, a parent of {checkpoint_id!r}, is missing from the saver: "
+                "the thread's history is broken"
             )
         values = _recalled(saver, (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, at))
         if values is not None:

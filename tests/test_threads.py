@@ -563,3 +563,22 @@ def test_an_async_tool_interrupts_and_resumes_too() -> None:
     assert [i.value for i in asked] == [{"amount": 5}]
     final = agent.invoke(Command(resume="approved"), CONFIG)
     assert texts(final["messages"])[-2:] == ["tool:5: approved", "ai:ok"]
+
+
+def test_a_checkpoint_of_another_format_or_damaged_is_a_checkpoint_error() -> None:
+    saver = InMemorySaver()
+    agent = create_agent(ScriptedChatModel(["one"]), checkpointer=saver)
+    saver.put(Checkpoint("1", "", "01a24400-0000-7000-8000-000000000001", None,
+                         "2026-12-05T00:00:00+00:00", {"v": 99, "step": 0, "next": [],
+                                                       "writes": []}))
+    with pytest.raises(rxagent.CheckpointError, match=r"format 99.*upgrade rxagent"):
+        agent.get_state(CONFIG)
+    saver.put(Checkpoint("2", "", "01a24400-0000-7000-8000-000000000002", None,
+                         "2026-12-05T00:00:00+00:00", {"v": 1, "step": 0, "next": [],
+                                                       "writes": [["t", "messages", [{}]]]}))
+    with pytest.raises(rxagent.CheckpointError, match="unknown type"):
+        agent.get_state({"configurable": {"thread_id": "2"}})
+    saver.put(Checkpoint("3", "", "01a24400-0000-7000-8000-000000000003", None,
+                         "2026-12-05T00:00:00+00:00", {"v": 1, "next": []}))
+    with pytest.raises(rxagent.CheckpointError, match="damaged"):
+        agent.invoke({"messages": [("user", "x")]}, {"configurable": {"thread_id": "3"}})
