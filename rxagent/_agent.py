@@ -136,6 +136,7 @@ class Agent:
     ) -> reactivex.Observable[StreamPart]:
         _check_config(config)
         tags = (config or {}).get("tags", ())
+        metadata = (config or {}).get("metadata")
         thread_id, checkpoint_id = thread_of(config)
         self._check_thread(thread_id, input, durability)
 
@@ -154,7 +155,8 @@ class Agent:
                 return
             sink = RunSink(observer, demand, loop, subgraphs=subgraphs)
             run = RunContext(sink, ns=(), checkpoint_ns="", agent_name=self.name,
-                             config_tags=tags, extra_modes=extra_modes)
+                             config_tags=tags, config_metadata=metadata,
+                             extra_modes=extra_modes)
             try:
                 await run_agent(self, input, config, run, thread)
             finally:
@@ -464,7 +466,8 @@ async def _run_joined(
                    joins=(parent.sink, (*parent.ns, task.ns)))
     checkpoint_ns = f"{parent.checkpoint_ns}|{task.ns}" if parent.checkpoint_ns else task.ns
     run = RunContext(sink, ns=(), checkpoint_ns=checkpoint_ns, agent_name=agent.name,
-                     config_tags=(config or {}).get("tags", ()))
+                     config_tags=(config or {}).get("tags", ()),
+                     config_metadata=(config or {}).get("metadata"))
     # The other run's consumer holds this run back too, unless a tool running in place holds
     # that consumer's loop: then nothing could ever let go.
     linked = not holds_the_loop()
@@ -534,20 +537,44 @@ class _Asker:
         return await run_nested(self.agent, request, _call_id.get(), parent)
 
 
+_CONFIG_KEYS = frozenset({
+    "configurable", "max_concurrency", "metadata", "recursion_limit", "run_id", "run_name", "tags",
+})
+
+
 def _check_config(config: dict[str, Any] | None) -> None:
+    """A run's config as LangChain's ``RunnableConfig``; a key rxagent cannot honour is an error
+    that names it, never silently dropped."""
     if config is None:
         return
     if not isinstance(config, dict):
         raise UsageError(f"config is a dict, got {type(config).__name__}")
-    limit = config.get("recursion_limit")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise UsageError(f"recursion_limit is a positive int, got {limit!r}")
+    unknown = sorted(str(key) for key in config if key not in _CONFIG_KEYS)
+    if "callbacks" in unknown:
+        raise UsageError(
+            "config['callbacks'] is not supported yet: rxagent would not call the handlers; "
+            "read the run's events from stream() or observe() instead"
+        )
+    if unknown:
+        raise UsageError(
+            f"config has key(s) {unknown} that rxagent does not know; it takes "
+            f"{sorted(_CONFIG_KEYS)}"
+        )
+    for key in ("recursion_limit", "max_concurrency"):
+        value = config.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise UsageError(f"config[{key!r}] is a positive int, got {value!r}")
     tags = config.get("tags")
     # A string would be spread into one tag per character; anything else fails mid-run.
     if tags is not None and (
         not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags)
     ):
         raise UsageError(f"config['tags'] is a list of str, got {tags!r}")
+    metadata = config.get("metadata")
+    if metadata is not None and (
+        not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata)
+    ):
+        raise UsageError(f"config['metadata'] is a dict with str keys, got {metadata!r}")
 
 
 def _output_shape(

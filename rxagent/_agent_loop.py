@@ -39,7 +39,8 @@ from .chat_models._base import BaseChatModel
 
 __all__ = ["DEFAULT_RECURSION_LIMIT", "AgentDefinition", "run_agent", "run_nested"]
 
-DEFAULT_RECURSION_LIMIT = 25
+DEFAULT_RECURSION_LIMIT = 10_007
+"""LangGraph 1.2's default: steps a run may take before :class:`RecursionLimitError`."""
 
 
 class AgentDefinition(Protocol):
@@ -77,7 +78,8 @@ async def run_agent(
     a :class:`Command` first applies its update and answers its interrupts. Each step is saved.
     """
     config = config or {}
-    limit = int(config.get("recursion_limit", DEFAULT_RECURSION_LIMIT))
+    limit = int(config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT)
+    parallel = config.get("max_concurrency")
     token = current_run.set(run)
     try:
         if thread is None:
@@ -85,21 +87,26 @@ async def run_agent(
             steps.messages = input_messages(input)
             steps.others = input_others(input, agent.state_keys)
             run.state(steps.values())
-            await _loop(agent, run, steps, "model", limit)
+            await _loop(agent, run, steps, "model", limit, parallel)
             return steps.state()
         async with thread.open():
             steps = RunSteps(thread, run, agent.state_keys, set(agent.interrupt_before),
                            set(agent.interrupt_after))
             node = await steps.begin(input)
             if node is not None:
-                await _loop(agent, run, steps, node, limit)
+                await _loop(agent, run, steps, node, limit, parallel)
             return steps.state()
     finally:
         current_run.reset(token)
 
 
 async def _loop(
-    agent: AgentDefinition, run: RunContext, steps: RunSteps, node: str | None, limit: int
+    agent: AgentDefinition,
+    run: RunContext,
+    steps: RunSteps,
+    node: str | None,
+    limit: int,
+    parallel: int | None,
 ) -> None:
     messages = steps.messages
     resumed = steps.resumed
@@ -125,7 +132,7 @@ async def _loop(
             await steps.done([(task_id, "messages", [reply])], node)
         else:
             reply = _last_reply(messages)
-            results, interrupts = await _tools_node(agent, run, reply, limit, steps)
+            results, interrupts = await _tools_node(agent, run, reply, limit, steps, parallel)
             if interrupts:
                 steps.stop(interrupts)
                 return
@@ -198,10 +205,15 @@ async def _model_node(
 
 
 async def _tools_node(
-    agent: AgentDefinition, run: RunContext, reply: AIMessage, limit: int, steps: RunSteps
+    agent: AgentDefinition,
+    run: RunContext,
+    reply: AIMessage,
+    limit: int,
+    steps: RunSteps,
+    parallel: int | None,
 ) -> tuple[list[tuple[str, ToolMessage]], tuple[Interrupt, ...]]:
-    """Run the reply's tool calls, each a task of its own; their results by task id, in the
-    calls' order, and the interrupts that stopped any of them."""
+    """Run the reply's tool calls, each a task of its own, at most ``parallel`` at once; their
+    results by task id, in the calls' order, and the interrupts that stopped any of them."""
     _next_step(run, "tools", limit)
     calls = list(reply.tool_calls)
     invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
@@ -269,9 +281,18 @@ async def _tools_node(
     if len(calls) == 1:
         await call_tool(0)
     elif calls:
+        limiter = anyio.CapacityLimiter(parallel) if parallel else None
+
+        async def limited(position: int) -> None:
+            if limiter is None:
+                await call_tool(position)
+            else:
+                async with limiter:
+                    await call_tool(position)
+
         async with anyio.create_task_group() as group:
             for position in range(len(calls)):
-                group.start_soon(call_tool, position)
+                group.start_soon(limited, position)
     finished = [
         (task_id, message)
         for task_id, message in zip(task_ids, results, strict=True)

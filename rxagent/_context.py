@@ -9,7 +9,7 @@ never on the agent loop that sets it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
@@ -33,8 +33,8 @@ class RunContext:
     """
 
     __slots__ = (
-        "agent_name", "checkpoint_ns", "config_tags", "emit", "extra_modes", "node", "ns", "sink",
-        "step", "step_base", "task_ns",
+        "agent_name", "checkpoint_ns", "config_metadata", "config_tags", "emit", "extra_modes",
+        "node", "ns", "sink", "step", "step_base", "task_ns",
     )
 
     def __init__(
@@ -45,6 +45,7 @@ class RunContext:
         checkpoint_ns: str,
         agent_name: str | None,
         config_tags: Sequence[str],
+        config_metadata: Mapping[str, Any] | None = None,
         extra_modes: frozenset[str] = frozenset(),
     ) -> None:
         self.sink = sink
@@ -53,6 +54,7 @@ class RunContext:
         self.checkpoint_ns = checkpoint_ns  # "" at the top, "tools:<id>|..." when nested
         self.agent_name = agent_name
         self.config_tags = list(config_tags)
+        self.config_metadata = dict(config_metadata or {})  # config["metadata"], in every event
         self.extra_modes = extra_modes  # "checkpoints", "tasks", "debug": only when asked for
         self.node = "model"
         self.step = 0
@@ -68,6 +70,7 @@ class RunContext:
             checkpoint_ns="|".join(ns),
             agent_name=agent_name,
             config_tags=self.config_tags,
+            config_metadata=self.config_metadata,
             extra_modes=self.extra_modes,
         )
 
@@ -110,6 +113,7 @@ class RunContext:
         metadata: dict[str, Any] = {"ls_integration": "langchain_chat_model"}
         if self.agent_name is not None:
             metadata["lc_agent_name"] = self.agent_name
+        metadata.update(self.config_metadata)  # the run's own keys below win, as in LangGraph
         metadata.update({
             "langgraph_step": self.step,
             "langgraph_node": node,
@@ -132,6 +136,7 @@ class RunContext:
         metadata: dict[str, Any] = {"ls_integration": "langchain_create_agent"}
         if self.agent_name is not None:
             metadata["lc_agent_name"] = self.agent_name
+        metadata.update(self.config_metadata)
         metadata.update({
             "langgraph_step": self.step,
             "langgraph_node": "tools",
@@ -143,9 +148,7 @@ class RunContext:
         })
         if self.checkpoint_ns:  # nested: the outermost segment, as for model calls
             metadata["checkpoint_ns"] = self.checkpoint_ns.partition("|")[0]
-        if self.config_tags:
-            metadata["tags"] = list(self.config_tags)
-        return metadata
+        return metadata  # no "tags": LangGraph gives a ToolMessage's none
 
     def model_call(
         self, model: ModelInfo, observer: abc.ObserverBase[AIMessageChunk]
