@@ -96,7 +96,8 @@ class BaseCheckpointSaver(ABC):
     ) -> None:
         """Add the ``(channel, value)`` writes of task ``task_id`` to the checkpoint.
 
-        Writing a task's writes again replaces them: a retried task never doubles its writes.
+        Writing a task's writes again replaces them where they stood (the task keeps its place
+        among the others): a retried task never doubles its writes.
         """
 
     @abstractmethod
