@@ -1,11 +1,12 @@
 """LangGraph's side of ``bench/threads.py``: LangChain's ``create_agent(model, [lookup],
 checkpointer=...)`` on LangGraph's own savers.
 
-The fake model streams the answer one token per chunk from ``_stream`` when LangGraph streams
-the call; a call it does not stream (``invoke``, ``stream_mode="updates"``) goes to
-``_generate``, which returns the whole message at once, as a non-streaming request to a provider
-would. That is the cheaper path for LangGraph, so the comparison does not favour rxagent (which
-always streams its model).
+The fake model is made with ``streaming=True`` (as one makes ``ChatOpenAI(streaming=True)``), so
+LangChain streams every call through ``_stream``, one chunk per token, and merges the chunks into
+the message, as rxagent does with its model's chunks. With ``whole=True`` (``--whole-answers``)
+it is not: ``invoke`` and ``stream_mode="updates"`` call ``_generate``, which returns the whole
+answer at once, as a request without streaming would (rxagent's model then yields the answer as
+one chunk).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def open_saver(kind: str, where: dict[str, Any]) -> tuple[Any, Callable[[], None
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         conn = sqlite3.connect(where["path"], check_same_thread=False)
-        return SqliteSaver(conn), conn.close
+        saver = SqliteSaver(conn)
+        saver.setup()  # its tables, made before the first turn as rxagent's saver makes its own
+        return saver, conn.close
     raise ImportError(f"LangGraph has no {kind} saver in this benchmark")
 
 
@@ -59,6 +62,7 @@ class ThreadChatModel(BaseChatModel):
 
     tokens: list[str]
     memory: Any  # Memory
+    streaming: bool = False
 
     @property
     def _llm_type(self) -> str:
@@ -97,20 +101,23 @@ class ThreadChatModel(BaseChatModel):
         if call is not None:
             yield ChatGenerationChunk(message=call)
             return
-        for token in self.tokens:
+        for token in self.tokens if self.streaming else ["".join(self.tokens)]:
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
 
 
 def conversation(
     kind: str, where: dict[str, Any], *, turns: int, tokens: int, api: str, durability: str,
+    whole: bool = False,
 ) -> list[float]:
     """One conversation of ``turns`` turns on a fresh saver: the seconds each turn took."""
     saver, close = open_saver(kind, where)
     try:
         answer = answer_tokens(tokens)
         memory = Memory(answer_chars=len("".join(answer)))
-        agent = create_agent(ThreadChatModel(tokens=answer, memory=memory), [lookup],
-                             checkpointer=saver)
+        # streaming is set only when it is True: LangChain reads it only when it was given.
+        model = (ThreadChatModel(tokens=answer, memory=memory) if whole else
+                 ThreadChatModel(tokens=answer, memory=memory, streaming=True))
+        agent = create_agent(model, [lookup], checkpointer=saver)
         config = {"configurable": {"thread_id": "bench"}}
         durations = []
         for turn in range(turns):

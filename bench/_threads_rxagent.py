@@ -1,7 +1,7 @@
 """rxagent's side of ``bench/threads.py``: ``create_agent(model, [lookup], checkpointer=...)``.
 
 The fake model is :class:`~rxagent.testing.FunctionChatModel` over a generator: a tool call as
-one chunk, then the answer one token per chunk (rxagent always streams its model).
+one chunk, then the answer one token per chunk (with ``whole=True``, the answer as one chunk).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def open_saver(kind: str, where: dict[str, Any]) -> tuple[Any, Callable[[], None
 
 
 def _agent(saver: Any, memory: Memory, tokens: list[str]) -> rxagent.Agent:
+    """The answer comes as ``tokens``, one chunk each."""
     def reply(messages: Any, tools: Any) -> Iterator[Any]:
         memory.saw([m.content for m in messages])
         last = messages[-1]
@@ -72,13 +73,14 @@ def _agent(saver: Any, memory: Memory, tokens: list[str]) -> rxagent.Agent:
 
 def conversation(
     kind: str, where: dict[str, Any], *, turns: int, tokens: int, api: str, durability: str,
+    whole: bool = False,
 ) -> list[float]:
     """One conversation of ``turns`` turns on a fresh saver: the seconds each turn took."""
     saver, close = open_saver(kind, where)
     try:
         answer = answer_tokens(tokens)
         memory = Memory(answer_chars=len("".join(answer)))
-        agent = _agent(saver, memory, answer)
+        agent = _agent(saver, memory, ["".join(answer)] if whole else answer)
         config = {"configurable": {"thread_id": "bench"}}
         durations = []
         for turn in range(turns):

@@ -8,7 +8,10 @@ Each turn on the thread (``_threads_script``): the user asks; the model calls a 
 answers; the model answers in ``--tokens`` text tokens. Three steps a turn (model, tools,
 model) and four messages, so the history grows by four messages a turn and the model is given
 all of it each call. Each library has an in-memory fake model of its own kind
-(``_threads_rxagent``, ``_threads_langgraph``) and its own saver of the same kind:
+(``_threads_rxagent``, ``_threads_langgraph``) that streams each answer one chunk per token
+(LangChain's made with ``streaming=True``, so ``invoke`` streams it too; ``--whole-answers``
+gives both the answer in one piece, and LangChain then calls ``_generate``). Each library has
+its own saver of the same kind:
 
 - ``memory``: ``rxagent.checkpoint.InMemorySaver`` / ``langgraph.checkpoint.memory.InMemorySaver``;
 - ``sqlite``: ``rxagent.checkpoint.sqlite.SqliteSaver(path)`` / LangGraph's ``SqliteSaver`` (from
@@ -19,14 +22,14 @@ all of it each call. Each library has an in-memory fake model of its own kind
 
 Each turn is timed, one call of the API (``invoke``, or ``stream(stream_mode="updates")``
 consumed to its end), with the saver's writes included (``--durability``, the same flag in both
-libraries; ``async`` is the default in both). Reported: microseconds per step over the first ten
-turns and over the last ten, how many times faster rxagent is than LangGraph (LangGraph's time
-over rxagent's), and the growth (last ten over first ten). Each cell is the median of
-``--repeat`` conversations (min-max), the libraries taking turns within each repetition and the
-first to go alternating between repetitions. Every conversation is checked: each model call was
-given the whole history (its length, the first question and the previous full answer), each
-``invoke`` returned four messages a turn, and the thread's state at the end holds them all;
-a conversation that fails a check stops the run.
+libraries; ``async`` is the default in both). Reported: microseconds per step in the first ten
+turns and in the last ten (the median turn of each, over its three steps), how many times
+faster rxagent is than LangGraph (LangGraph's time over rxagent's), and the growth (last ten
+over first ten). Each cell is the median of ``--repeat`` conversations (min-max), the libraries
+taking turns within each repetition and the first to go alternating between repetitions. Every
+conversation is checked: each model call was given the whole history (its length, the first
+question and the previous full answer), each ``invoke`` returned four messages a turn, and the
+thread's state at the end holds them all; a conversation that fails a check stops the run.
 
 A saver that cannot be imported (``langgraph-checkpoint-sqlite`` is in the ``bench`` extra, not
 in ``test``) is skipped and listed, as ``bench/providers.py`` does for missing peers.
@@ -68,7 +71,9 @@ Conversation = Callable[..., list[float]]
 
 @dataclass
 class Cell:
-    """One library on one saver and API: per repetition, µs per step in each window."""
+    """One library on one saver and API: per repetition, µs per step in each window (the
+    median turn of the window, divided by its steps: a turn that shared its core with another
+    process does not move it, a cost that grows with the history does)."""
 
     first: list[float] = field(default_factory=list)
     last: list[float] = field(default_factory=list)
@@ -76,9 +81,9 @@ class Cell:
 
     def add(self, durations: list[float], window: int) -> None:
         per_step = [1e6 * seconds / STEPS_PER_TURN for seconds in durations]
-        self.first.append(statistics.fmean(per_step[:window]))
-        self.last.append(statistics.fmean(per_step[-window:]))
-        self.overall.append(statistics.fmean(per_step))
+        self.first.append(statistics.median(per_step[:window]))
+        self.last.append(statistics.median(per_step[-window:]))
+        self.overall.append(statistics.median(per_step))
 
     def growth(self) -> list[float]:
         return [b / a for a, b in zip(self.first, self.last, strict=True)]
@@ -174,7 +179,8 @@ def _contenders(
 
 def measure(args: argparse.Namespace, places: Places, skipped: list[str]) -> dict[Any, Cell]:
     contenders = _contenders(args.saver, places, skipped)
-    size = {"turns": args.turns, "tokens": args.tokens, "durability": args.durability}
+    size = {"turns": args.turns, "tokens": args.tokens, "durability": args.durability,
+            "whole": args.whole_answers}
     window = min(args.window, args.turns)
     for saver, libraries in contenders.items():  # warm-up: imports, first calls, caches
         for conversation in libraries.values():
@@ -289,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeatable; default: every one that can run here")
     parser.add_argument("--api", action="append", choices=APIS, help="repeatable; default: both")
     parser.add_argument("--durability", choices=("sync", "async", "exit"), default="async")
+    parser.add_argument("--whole-answers", action="store_true",
+                        help="models answer in one piece instead of one chunk per token")
     parser.add_argument("--json", action="store_true", help="every figure, as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
@@ -308,13 +316,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({
             "turns": args.turns, "tokens": args.tokens, "repeat": args.repeat,
             "durability": args.durability, "window": min(args.window, args.turns),
+            "whole_answers": args.whole_answers,
             "rows": [{"saver": saver, "api": api, "library": library, "first_us": cell.first,
                       "last_us": cell.last, "all_us": cell.overall}
                      for (saver, api, library), cell in cells.items()],
             "skipped": skipped, "seconds": elapsed,
         }))
         return 0
-    print(f"{args.turns} turns, {args.tokens} tokens per answer, {STEPS_PER_TURN} steps a turn, "
+    pieces = "in one piece" if args.whole_answers else "one chunk per token"
+    print(f"{args.turns} turns, {args.tokens} tokens per answer ({pieces}), "
+          f"{STEPS_PER_TURN} steps a turn, "
           f"durability={args.durability!r}; median of {args.repeat} (min{RANGE}max); "
           f"{elapsed:.0f} s.\n")
     print("\n".join(table(cells, args)))
