@@ -53,6 +53,10 @@ def open_saver(kind: str, where: dict[str, Any]) -> tuple[Any, Callable[[], None
         conn = sqlite3.connect(where["path"], check_same_thread=False)
         saver = SqliteSaver(conn)
         saver.setup()  # its tables, made before the first turn as rxagent's saver makes its own
+        # Both in WAL mode; rxagent's saver commits with synchronous=NORMAL (no fsync per
+        # commit), LangGraph's with SQLite's default FULL (an fsync per commit, whose cost
+        # swings with the disk's other traffic). The same setting on both compares the savers.
+        conn.execute("PRAGMA synchronous=NORMAL")
         return saver, conn.close
     raise ImportError(f"LangGraph has no {kind} saver in this benchmark")
 

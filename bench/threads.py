@@ -16,7 +16,9 @@ its own saver of the same kind:
 - ``memory``: ``rxagent.checkpoint.InMemorySaver`` / ``langgraph.checkpoint.memory.InMemorySaver``;
 - ``sqlite``: ``rxagent.checkpoint.sqlite.SqliteSaver(path)`` / LangGraph's ``SqliteSaver`` (from
   ``langgraph-checkpoint-sqlite``) over ``sqlite3.connect(path, check_same_thread=False)``, a
-  fresh file in a temporary directory per conversation;
+  fresh file in a temporary directory per conversation; both in WAL mode with
+  ``synchronous=NORMAL`` (rxagent's setting; LangGraph's connection is given it, in place of
+  SQLite's default ``FULL``, which adds an fsync per commit);
 - ``redis``: ``rxagent.checkpoint.redis.RedisSaver`` on a ``redis-server`` started here on a free
   loopback port (when the binary is there), with no LangGraph peer.
 
