@@ -130,3 +130,27 @@ def test_providers_runs_every_library_on_both_wires_and_the_concurrency_rows() -
     assert {row["library"] for row in rows} == libraries, results["skipped"]
     assert [(c["library"], c["runs"]) for c in results["concurrency"]] == concurrent
     assert all(c["wall_s"] > 0 for c in results["concurrency"])
+
+
+def test_threads_runs_a_conversation_on_every_saver_through_both_apis() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "threads.py"), "--turns", "3", "--tokens", "5",
+         "--repeat", "1", "--window", "1", "--json", "--quiet"],
+        check=True, capture_output=True, text=True, timeout=300,
+    ).stdout
+    results = json.loads(out)
+    ran = {(row["saver"], row["api"], row["library"]) for row in results["rows"]}
+    assert all(len(row["first_us"]) == 1 and row["first_us"][0] > 0 for row in results["rows"])
+    expected = {("memory", api, library) for api in ("invoke", "stream")
+                for library in ("rxagent", "langgraph")}
+    # The SQLite and Redis rows run where their packages (and redis-server) are; else listed.
+    if importlib.util.find_spec("langgraph.checkpoint.sqlite") is not None:
+        expected |= {("sqlite", api, "langgraph") for api in ("invoke", "stream")}
+    if importlib.util.find_spec("rxagent.checkpoint.sqlite") is not None:
+        expected |= {("sqlite", api, "rxagent") for api in ("invoke", "stream")}
+    if (shutil.which("redis-server") is not None
+            and importlib.util.find_spec("rxagent.checkpoint.redis") is not None
+            and importlib.util.find_spec("redis") is not None):
+        expected |= {("redis", api, "rxagent") for api in ("invoke", "stream")}
+    assert ran == expected, results["skipped"]
+    assert any(line.startswith("redis") for line in results["skipped"])  # no LangGraph peer
