@@ -95,6 +95,9 @@ class RunSteps:
         """The running state, shared (not copied) by the checkpoint a step makes."""
         return {"messages": self.messages, **self.others}
 
+    def _live_index(self) -> dict[str, int] | None:
+        return self._by_id.positions if self._by_id is not None else None
+
     def values(self) -> dict[str, Any]:
         """The state now, for a ``values`` part: its own lists, as the state goes on growing."""
         return {"messages": list(self.messages), **self.others}
@@ -140,6 +143,7 @@ class RunSteps:
                 head, thread_id=thread.thread_id, ns=thread.ns, step=step,
                 next_nodes=["__start__"], writes=[], source="input", run_id=thread.run_id,
                 values=head.values if head is not None else {"messages": []},
+                index=head.index if head is not None else None,
             )
             await self._save(arrived)
             self._take(arrived)
@@ -151,6 +155,7 @@ class RunSteps:
                 writes=[(arrived.task_id("__start__"), channel, value)
                         for channel, value in [("messages", added), *others.items()]],
                 source="loop", run_id=thread.run_id, values=self._live(),
+                index=self._live_index(),
             ))
         head = self._head()
         if head is not self._taken:
@@ -161,7 +166,7 @@ class RunSteps:
 
     def _take(self, head: Head) -> None:
         """Run on from ``head``'s state: a copy of its own, that the steps add to."""
-        self._by_id = MessageList(head.values["messages"])
+        self._by_id = MessageList(head.values["messages"], head.index)
         self.messages = self._by_id.messages
         self.others = {key: head.values[key] for key in self.state_keys if key in head.values}
         self._taken = head
@@ -223,7 +228,7 @@ class RunSteps:
         await self._save(new_checkpoint(
             head, thread_id=head.thread_id, ns=head.checkpoint_ns, step=head.step + 1,
             next_nodes=[next_node] if next_node else [], writes=writes, source="loop",
-            run_id=self.thread.run_id, values=self._live(),
+            run_id=self.thread.run_id, values=self._live(), index=self._live_index(),
         ))
 
     def restored(self, task_id: str) -> ToolMessage | None:

@@ -13,15 +13,14 @@ Checkpoint writes happen between steps, never per token.
 
 from __future__ import annotations
 
-import math
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+import anyio.to_thread
 
 from ._exceptions import ThreadBusyError, UsageError
 from ._thread_state import (
@@ -44,8 +43,6 @@ _BUSY: weakref.WeakKeyDictionary[BaseCheckpointSaver, set[tuple[str, str]]] = (
     weakref.WeakKeyDictionary()
 )
 
-_Write = Callable[[], Awaitable[None]]
-
 
 def thread_of(config: dict[str, Any] | None) -> tuple[str | None, str | None]:
     """The ``thread_id`` and ``checkpoint_id`` a run's config names (``configurable``)."""
@@ -63,9 +60,20 @@ def thread_of(config: dict[str, Any] | None) -> tuple[str | None, str | None]:
     )
 
 
+# One write to a saver: ("put", (checkpoint,)) or ("put_writes", (thread, ns, id, task, writes)).
+_Op = tuple[str, tuple[Any, ...]]
+
+
 class ThreadRun:
     """A run on a thread: :meth:`open` it around the run, :meth:`save` each checkpoint and
-    :meth:`save_task` each finished or interrupted tool call."""
+    :meth:`save_task` each finished or interrupted tool call.
+
+    How a write reaches the saver depends on the saver. One whose methods never block
+    (``in_place``, as ``InMemorySaver``) is called at once, whatever the durability: there is
+    nothing to wait for. One that implements only the sync methods (SQLite, Redis) is called in
+    a worker thread, and the ``"async"`` writer hands it every write queued since its last hop in
+    one hop. One with async methods of its own is awaited.
+    """
 
     def __init__(
         self,
@@ -87,7 +95,9 @@ class ThreadRun:
         self.head: Head | None = None
         self._saved_id: str | None = None  # the newest checkpoint written: the next one's parent
         self._unsaved: list[Write] = []  # the writes made since
-        self._send: ObjectSendStream[_Write] | None = None
+        self._in_thread = type(saver).aput is BaseCheckpointSaver.aput  # sync methods only
+        self._queue: list[_Op] | None = None  # the "async" writer's, while it runs
+        self._wake: anyio.Event | None = None
         self._write_error: Exception | None = None
 
     @asynccontextmanager
@@ -105,15 +115,15 @@ class ThreadRun:
         try:
             self.head = await load_head(self.saver, self.thread_id, self.ns, self.start_id)
             self._saved_id = self.head.checkpoint_id if self.head else None
-            if self.durability != "async":
+            if self.durability == "async" and not self.saver.in_place:
+                async with self._writer():
+                    yield self
+            else:
                 try:
                     yield self
                 finally:
                     with anyio.CancelScope(shield=True):
                         await self._write_at_exit()
-            else:
-                async with self._writer():
-                    yield self
         finally:
             busy.discard(key)
             # The run's newest state, for the thread's next run in this process. (Only now:
@@ -131,7 +141,7 @@ class ThreadRun:
         record = as_record(head, self._unsaved, self._saved_id)
         self._unsaved = []
         self._saved_id = head.checkpoint_id
-        await self._write(lambda: self.saver.aput(record))
+        await self._write(("put", (record,)))
 
     async def save_task(self, task_id: str, writes: list[tuple[str, Any]]) -> None:
         """A task of the newest checkpoint's next step wrote ``writes``: keep them with it."""
@@ -141,39 +151,62 @@ class ThreadRun:
         if self.durability == "exit":
             return
         encoded = encode_task_writes(writes)
-        await self._write(lambda: self.saver.aput_writes(
-            head.thread_id, head.checkpoint_ns, head.checkpoint_id, task_id, encoded
-        ))
+        await self._write(("put_writes", (
+            head.thread_id, head.checkpoint_ns, head.checkpoint_id, task_id, encoded,
+        )))
 
-    async def _write(self, write: _Write) -> None:
-        if self._send is None:
-            await write()
+    async def _write(self, op: _Op) -> None:
+        if self._queue is None:
+            await self._apply([op])
             return
         if self._write_error is not None:  # the writer has stopped on a failed write
             raise self._write_error
-        await self._send.send(write)
+        self._queue.append(op)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _apply(self, ops: list[_Op]) -> None:
+        """Make ``ops`` on the saver, in order, as the saver wants to be called."""
+        saver = self.saver
+        if saver.in_place:
+            for name, args in ops:
+                getattr(saver, name)(*args)
+        elif self._in_thread:  # one hop to a worker thread for all of them
+
+            def apply() -> None:
+                for name, args in ops:
+                    getattr(saver, name)(*args)
+
+            await anyio.to_thread.run_sync(apply)
+        else:
+            for name, args in ops:
+                await getattr(saver, f"a{name}")(*args)
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
-        """Run the ``"async"`` writer around the run. Errors, the run's or a write's, are
-        raised as they are, not in an exception group."""
-        send, receive = anyio.create_memory_object_stream[_Write](math.inf)
-        done = anyio.Event()
+        """Run the ``"async"`` writer around the run: a task that takes what was queued since
+        its last round, all at once. Errors, the run's or a write's, are raised as they are, not
+        in an exception group."""
+        self._queue = []
+        closed = False
 
-        async def drain(writes: ObjectReceiveStream[_Write]) -> None:
+        async def drain() -> None:
             try:
-                async with writes:
-                    async for write in writes:
-                        await write()
+                while True:
+                    if self._queue:
+                        ops, self._queue = self._queue, []
+                        await self._apply(ops)
+                    elif closed:
+                        return
+                    else:
+                        self._wake = anyio.Event()
+                        await self._wake.wait()
             except Exception as error:
                 self._write_error = error
-            finally:
-                done.set()
 
         failed: Exception | None = None
         async with anyio.create_task_group() as group:
-            group.start_soon(drain, receive)
-            self._send = send
+            group.start_soon(drain)
             try:
                 yield
             except Exception as error:
@@ -181,9 +214,10 @@ class ThreadRun:
                 # from there. (On cancellation the writes still queued are dropped.)
                 failed = error
             finally:
-                self._send = None
-                send.close()
-            await done.wait()
+                closed = True
+                if self._wake is not None:
+                    self._wake.set()
+        self._queue = None
         if failed is not None:
             raise failed
         if self._write_error is not None:
@@ -194,12 +228,14 @@ class ThreadRun:
         head = self.head
         if self.durability != "exit" or head is None:
             return
+        ops: list[_Op] = []
         if head.checkpoint_id != self._saved_id:
-            await self.saver.aput(as_record(head, self._unsaved, self._saved_id))
+            ops.append(("put", (as_record(head, self._unsaved, self._saved_id),)))
             self._unsaved = []
             self._saved_id = head.checkpoint_id
-        for task_id, writes in head.pending.items():
-            await self.saver.aput_writes(
-                head.thread_id, head.checkpoint_ns, head.checkpoint_id, task_id,
-                encode_task_writes(writes),
-            )
+        ops.extend(
+            ("put_writes", (head.thread_id, head.checkpoint_ns, head.checkpoint_id, task_id,
+                            encode_task_writes(writes)))
+            for task_id, writes in head.pending.items()
+        )
+        await self._apply(ops)

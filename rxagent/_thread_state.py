@@ -140,11 +140,18 @@ class MessageList:
     the conversation is: a message whose id is there replaces it, any other is appended, and a
     :class:`RemoveMessage` removes the one it names (or all of them)."""
 
-    __slots__ = ("_positions", "messages")
+    __slots__ = ("messages", "positions")
 
-    def __init__(self, messages: Iterable[BaseMessage] = ()) -> None:
-        self.messages: list[BaseMessage] = []
-        self._positions: dict[str, int] = {}
+    def __init__(
+        self, messages: Iterable[BaseMessage] = (), positions: Mapping[str, int] | None = None
+    ) -> None:
+        """The messages, indexed; ``positions`` is their index already made (copied here)."""
+        if positions is not None:
+            self.messages: list[BaseMessage] = list(messages)
+            self.positions: dict[str, int] = dict(positions)
+            return
+        self.messages = []
+        self.positions = {}
         self.add(messages)
 
     def add(self, messages: Iterable[BaseMessage]) -> None:
@@ -152,10 +159,10 @@ class MessageList:
             if isinstance(message, RemoveMessage):
                 self._remove(message.id or "")
                 continue
-            position = self._positions.get(message.id) if message.id else None
+            position = self.positions.get(message.id) if message.id else None
             if position is None:
                 if message.id:
-                    self._positions[message.id] = len(self.messages)
+                    self.positions[message.id] = len(self.messages)
                 self.messages.append(message)
             else:
                 self.messages[position] = message
@@ -163,14 +170,16 @@ class MessageList:
     def _remove(self, message_id: str) -> None:
         if message_id == REMOVE_ALL_MESSAGES:
             self.messages.clear()  # in place: a run's steps share this list
-        elif message_id in self._positions:
-            del self.messages[self._positions[message_id]]
+        elif message_id in self.positions:
+            del self.messages[self.positions[message_id]]
         else:
             raise InvalidUpdateError(
                 f"RemoveMessage(id={message_id!r}): the state has no message with that id"
             )
-        # Removing is rare: the positions after it are found again.
-        self._positions = {m.id: n for n, m in enumerate(self.messages) if m.id}
+        # Removing is rare: the positions after it are found again (in place: a run's steps
+        # share this index).
+        self.positions.clear()
+        self.positions.update((m.id, n) for n, m in enumerate(self.messages) if m.id)
 
 
 def apply_writes(values: Mapping[str, Any], writes: Iterable[Write]) -> dict[str, Any]:
@@ -206,6 +215,7 @@ class Head:
     created_at: str
     writes: list[Write]  # the step's own, which made it from its parent
     pending: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # by task id
+    index: dict[str, int] | None = None  # the messages' positions by id, when at hand
 
     def config(self) -> dict[str, Any]:
         return _config(self.thread_id, self.checkpoint_ns, self.checkpoint_id)
@@ -265,43 +275,56 @@ def _pending(writes: Iterable[PendingWrite]) -> dict[str, list[tuple[str, Any]]]
     return pending
 
 
-# The states read or made in this process, by saver and checkpoint id. A checkpoint never
-# changes once written, so an entry never goes stale; the oldest go when there are too many.
-_STATES: weakref.WeakKeyDictionary[BaseCheckpointSaver, OrderedDict[tuple[str, str, str], Any]]
+# The states read or made in this process, by saver and checkpoint id, with their messages'
+# index (so that a run going on from one builds no index). A checkpoint never changes once
+# written, so an entry never goes stale; the oldest go when there are too many.
+class _Kept(NamedTuple):
+    messages: tuple[BaseMessage, ...]
+    positions: dict[str, int]
+    others: dict[str, Any]
+
+
+_STATES: weakref.WeakKeyDictionary[BaseCheckpointSaver, OrderedDict[tuple[str, str, str], _Kept]]
 _STATES = weakref.WeakKeyDictionary()
 _STATES_KEPT = 256
 
 
 def remember(saver: BaseCheckpointSaver, head: Head) -> None:
+    messages = head.values.get("messages", [])
+    positions = head.index
+    if positions is None:
+        positions = MessageList(messages).positions
+    kept = _Kept(
+        tuple(messages), dict(positions),
+        {key: value for key, value in head.values.items() if key != "messages"},
+    )
     states = _STATES.setdefault(saver, OrderedDict())
-    states[(head.thread_id, head.checkpoint_ns, head.checkpoint_id)] = _frozen(head.values)
+    states[(head.thread_id, head.checkpoint_ns, head.checkpoint_id)] = kept
     if len(states) > _STATES_KEPT:
         states.popitem(last=False)
 
 
-def _frozen(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: tuple(value) if key == "messages" else value for key, value in values.items()}
-
-
-def _thawed(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: list(value) if key == "messages" else value for key, value in values.items()}
-
-
-def _recalled(saver: BaseCheckpointSaver, key: tuple[str, str, str]) -> dict[str, Any] | None:
+def _recalled(
+    saver: BaseCheckpointSaver, key: tuple[str, str, str]
+) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """A remembered state (a copy of its own) and its messages' index."""
     states = _STATES.get(saver)
     if states is None or key not in states:
         return None
     states.move_to_end(key)
-    return _thawed(states[key])
+    kept = states[key]
+    return {"messages": list(kept.messages), **kept.others}, dict(kept.positions)
 
 
-def head_of(item: CheckpointTuple, values: dict[str, Any]) -> Head:
+def head_of(
+    item: CheckpointTuple, values: dict[str, Any], index: dict[str, int] | None = None
+) -> Head:
     checkpoint = item.checkpoint
     step, next_nodes, writes = _read_state(item)
     return Head(
         checkpoint.thread_id, checkpoint.checkpoint_ns, checkpoint.checkpoint_id,
         checkpoint.parent_id, step, next_nodes, values, dict(checkpoint.metadata),
-        checkpoint.created_at, writes, _pending(item.pending_writes),
+        checkpoint.created_at, writes, _pending(item.pending_writes), index,
     )
 
 
@@ -316,26 +339,27 @@ async def load_head(
             raise UsageError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
         return None
     key = (thread_id, ns, item.checkpoint.checkpoint_id)
-    values = _recalled(saver, key)
-    if values is None:
+    recalled = _recalled(saver, key)
+    if recalled is None:
         chain = {
             other.checkpoint.checkpoint_id: other
             async for other in saver.alist(thread_id, ns)
         }
         chain[item.checkpoint.checkpoint_id] = item
-        values = _fold(saver, chain, item.checkpoint.checkpoint_id)
-    head = head_of(item, values)
-    remember(saver, head)
-    return head
+        recalled = _fold(saver, chain, item.checkpoint.checkpoint_id)
+        head = head_of(item, *recalled)
+        remember(saver, head)
+        return head
+    return head_of(item, *recalled)
 
 
 def _fold(
     saver: BaseCheckpointSaver, chain: Mapping[str, CheckpointTuple], checkpoint_id: str
-) -> dict[str, Any]:
-    """The state at ``checkpoint_id``: from the nearest state known (or the thread's start),
-    each checkpoint's writes applied in turn."""
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The state at ``checkpoint_id`` and its messages' index: from the nearest state known (or
+    the thread's start), each checkpoint's writes applied in turn."""
     path: list[CheckpointTuple] = []
-    values: dict[str, Any] | None = None
+    recalled: tuple[dict[str, Any], dict[str, int]] | None = None
     at: str | None = checkpoint_id
     while at is not None:
         item = chain.get(at)
@@ -344,13 +368,13 @@ def _fold(
                 f"checkpoint {at!r}, a parent of {checkpoint_id!r}, is missing from the saver: "
                 "the thread's history is broken"
             )
-        values = _recalled(saver, (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, at))
-        if values is not None:
+        recalled = _recalled(saver, (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, at))
+        if recalled is not None:
             break
         path.append(item)
         at = item.checkpoint.parent_id
-    state: dict[str, Any] = values or {}
-    messages = MessageList(state.get("messages", ()))
+    state, positions = recalled if recalled is not None else ({}, None)
+    messages = MessageList(state.pop("messages", ()), positions)
     for item in reversed(path):
         _, _, writes = _read_state(item)
         for _, channel, value in writes:
@@ -358,8 +382,7 @@ def _fold(
                 messages.add(value)
             elif not channel.startswith("__"):
                 state[channel] = value
-    state.pop("messages", None)
-    return {"messages": messages.messages, **state}
+    return {"messages": messages.messages, **state}, messages.positions
 
 
 # -- what get_state() gives -------------------------------------------------------------------
@@ -505,6 +528,7 @@ def new_checkpoint(
     source: str,
     run_id: str,
     values: dict[str, Any] | None = None,
+    index: dict[str, int] | None = None,
 ) -> Head:
     """The checkpoint after ``previous`` that ``writes`` make (not saved yet).
 
@@ -518,7 +542,7 @@ def new_checkpoint(
         thread_id, ns, new_checkpoint_id(), previous.checkpoint_id if previous else None,
         step, tuple(next_nodes), values,
         {"source": source, "step": step, "parents": {}, "run_id": run_id},
-        now(), writes,
+        now(), writes, {}, index,
     )
 
 
@@ -588,10 +612,7 @@ def history_snapshots(
     for item in reversed(thread):
         checkpoint_id = item.checkpoint.checkpoint_id
         key = (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, checkpoint_id)
-        values = _recalled(saver, key)
-        if values is None:
-            values = _fold(saver, chain, checkpoint_id)
-        head = head_of(item, values)
+        head = head_of(item, *(_recalled(saver, key) or _fold(saver, chain, checkpoint_id)))
         remember(saver, head)
         if checkpoint_id in wanted:
             found[checkpoint_id] = snapshot(

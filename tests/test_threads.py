@@ -372,12 +372,32 @@ def test_interrupt_before_and_after_nodes() -> None:
 # -- durability and failures --------------------------------------------------------------------
 
 
+class InThreads(Delegating):
+    """A saver with sync methods only, as SQLite's and Redis's: a run calls it in a worker
+    thread. It records the threads it was called in, and can be made to fail."""
+
+    def __init__(self, store: BaseCheckpointSaver, fail_at: int = 0) -> None:
+        super().__init__(store)
+        self.threads: set[int] = set()
+        self.fail_at = fail_at
+        self.puts = 0
+
+    def put(self, checkpoint: Checkpoint) -> None:
+        self.threads.add(threading.get_ident())
+        self.puts += 1
+        if self.puts == self.fail_at:
+            raise OSError("disk full")
+        super().put(checkpoint)
+
+
+@pytest.mark.parametrize("where", ["in place", "in threads"])
 @pytest.mark.parametrize("durability", ["sync", "async", "exit"])
-def test_each_durability_keeps_the_same_thread(durability: str) -> None:
+def test_each_durability_keeps_the_same_thread(durability: str, where: str) -> None:
     saver = CountingSaver()
+    front = saver if where == "in place" else InThreads(saver)
     agent = create_agent(
         ScriptedChatModel([calling(("get", {})), "done", "again"]),
-        [simple("get", lambda: "ok")], checkpointer=saver,
+        [simple("get", lambda: "ok")], checkpointer=front,
     )
     agent.invoke({"messages": [("user", "go")]}, CONFIG, durability=durability)  # type: ignore[arg-type]
     agent.invoke({"messages": [("user", "more")]}, CONFIG, durability=durability)  # type: ignore[arg-type]
@@ -386,6 +406,22 @@ def test_each_durability_keeps_the_same_thread(durability: str) -> None:
         "human:go", "ai:", "tool:ok", "ai:done", "human:more", "ai:again"]
     # exit writes one checkpoint a run; the others one a step (5 and 3 here).
     assert len(saver.puts) == (2 if durability == "exit" else 8)
+    if isinstance(front, InThreads):  # never on the event loop's thread
+        assert threading.get_ident() not in front.threads and front.threads
+
+
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
+def test_a_saver_that_fails_fails_the_run_after_its_events(durability: str) -> None:
+    # The checkpoint after the model's reply; with "exit", the only one.
+    saver = InThreads(InMemorySaver(), fail_at=1 if durability == "exit" else 3)
+    agent = create_agent(ScriptedChatModel([calling(("get", {})), "done"]),
+                         [simple("get", lambda: "ok")], checkpointer=saver)
+    seen: list[str] = []
+    with pytest.raises(OSError, match="disk full"):
+        for update in agent.stream({"messages": [("user", "go")]}, CONFIG,
+                                   stream_mode="updates", durability=durability):  # type: ignore[arg-type]
+            seen.extend(update)
+    assert seen[:1] == ["model"]  # what came before the failure was delivered
 
 
 def test_a_failed_run_goes_on_from_its_last_step_without_running_finished_tools() -> None:

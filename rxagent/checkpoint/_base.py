@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio.to_thread
 
@@ -75,11 +75,15 @@ class BaseCheckpointSaver(ABC):
     """Where an agent keeps its threads' checkpoints.
 
     Implement the five sync methods. The async ones run them in a worker thread, so a saver
-    that blocks (a file, a socket) never holds up the event loop; a saver that never blocks can
-    override them to call the sync ones directly, as ``InMemorySaver`` does. Values are
+    that blocks (a file, a socket) never holds up the event loop; a saver that never blocks sets
+    ``in_place = True``, and a run then calls its sync methods directly, as for
+    ``InMemorySaver``. A saver with a native async driver overrides the async methods. Values are
     JSON-able (dicts with str keys, lists, str, int, float, bool, None); a saver may store them
     as JSON text and must give back equal values.
     """
+
+    in_place: ClassVar[bool] = False
+    """Whether the methods never block, so that an event loop may call the sync ones itself."""
 
     @abstractmethod
     def put(self, checkpoint: Checkpoint) -> None:

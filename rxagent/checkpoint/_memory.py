@@ -23,6 +23,8 @@ class InMemorySaver(BaseCheckpointSaver):
     here blocks.
     """
 
+    in_place = True
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], dict[str, _Row]] = {}
