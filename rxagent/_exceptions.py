@@ -26,7 +26,10 @@ a stream going quiet for too long), so that callers can catch one without the ot
         │   └── IdleTimeoutError         the gap between two items was too long
         │       └── ModelCallIdleTimeoutError  (also ModelCallError) a provider went quiet
         │                                mid-reply; ``partial`` keeps what arrived
-        └── BufferOverflowError          a bounded buffer with strategy "error" overflowed
+        ├── BufferOverflowError          a bounded buffer with strategy "error" overflowed
+        └── CheckpointError              a checkpoint saver could not read or store (its
+                                         storage failed or is out of reach, a file of a
+                                         newer schema)
 
 A run that fails still delivers every event that came before the failure; the error comes last.
 """
@@ -46,6 +49,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "BufferOverflowError",
+    "CheckpointError",
     "FirstTokenTimeoutError",
     "IdleTimeoutError",
     "InvalidMessageError",
@@ -90,6 +94,12 @@ class MissingAPIKeyError(UsageError):
 
 class RunError(RxAgentError):
     """A run, or a model call inside it, failed while under way."""
+
+
+class CheckpointError(RunError):
+    """A checkpoint saver could not read or store: its database or server failed or could not
+    be reached (``__cause__`` keeps the driver's error), or its file was written by a newer
+    rxagent whose schema this one cannot read."""
 
 
 class RecursionLimitError(RunError):

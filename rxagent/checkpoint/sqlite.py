@@ -1,0 +1,352 @@
+"""``SqliteSaver``: checkpoints in a SQLite file, the embedded durable saver.
+
+One file holds every thread; several threads of a process and several processes can use it at
+once. What it costs: one connection per saver, guarded by a lock, so the threads of one process
+take turns (a query takes well under a millisecond; the async forms wait in a worker thread, off
+the event loop); processes take turns to write (SQLite's write lock, waited for up to
+``busy_timeout``) while readers carry on beside them (write-ahead log).
+
+Layout (schema version 1, kept in ``rxagent_meta``)::
+
+    rxagent_meta         key, value                    ("schema_version", "1")
+    rxagent_checkpoints  thread_id, checkpoint_ns, checkpoint_id, parent_id, created_at,
+                         state, metadata               primary key (thread, ns, id)
+    rxagent_writes       thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
+                         task_order, channel, value    primary key (thread, ns, id, task, idx)
+
+Values are JSON text, never pickle. The primary keys are the indexes: the latest checkpoint, one
+checkpoint, a page of a listing and a checkpoint's writes are each a walk down one of them.
+Tables are prefixed so the file can be shared with other tables of one's own.
+
+Durability: ``synchronous=NORMAL`` in WAL mode, so a process killed at any point loses nothing
+it committed; a power cut may lose the last commits (``synchronous=FULL`` would not, for a sync
+per commit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+
+from .._exceptions import CheckpointError, UsageError
+from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, PendingWrite
+
+__all__ = ["SqliteSaver"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rxagent_checkpoints (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    parent_id TEXT,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+CREATE TABLE IF NOT EXISTS rxagent_writes (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    task_order INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+"""
+
+_COLUMNS = "checkpoint_id, parent_id, created_at, state, metadata"
+_PAGE = 100  # checkpoints read per query while a listing is iterated
+
+
+def _dumps(value: Any) -> str:
+    # ASCII-only text: a lone surrogate in a str still round-trips (UTF-8 would refuse it).
+    return json.dumps(value, separators=(",", ":"))
+
+
+@contextmanager
+def _storage_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise CheckpointError(f"SqliteSaver could not {what}: {error}") from error
+
+
+class SqliteSaver(BaseCheckpointSaver):
+    """Keeps checkpoints in a SQLite file, shared by the threads and processes that open it.
+
+    Args:
+        path: the database file (made if missing); ``":memory:"`` for one that lives as long
+            as the saver.
+        busy_timeout: seconds to wait for another process's write before failing with
+            :class:`~rxagent.CheckpointError`.
+
+    Raises:
+        CheckpointError: the file cannot be opened, is not a SQLite database, or holds
+            checkpoints of a newer schema than this rxagent reads.
+
+    Use it in a ``with`` block, or call :meth:`close` when done.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        with _storage_errors(f"open {self.path!r}"):
+            # Autocommit (isolation_level=None): each method opens its own transaction.
+            connection = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        try:
+            with _storage_errors(f"set up {self.path!r}"):
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                self._migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection: sqlite3.Connection | None = connection
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")  # one process sets up a new file; others wait
+        try:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS rxagent_meta (key TEXT PRIMARY KEY, value TEXT)"
+            )
+            row = connection.execute(
+                "SELECT value FROM rxagent_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if row is None:
+                # One statement at a time: executescript() would commit the transaction.
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute(
+                    "INSERT INTO rxagent_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise CheckpointError(
+                    f"{self.path!r} holds checkpoints of schema version {row[0]}, written by a "
+                    f"newer rxagent; this one reads version {SCHEMA_VERSION}: upgrade rxagent "
+                    "to open it"
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, path: str, *, busy_timeout: float = 30.0) -> Iterator[Self]:
+        """A saver on the file ``path``, closed when the ``with`` block ends."""
+        with cls(path, busy_timeout=busy_timeout) as saver:
+            yield saver
+
+    def close(self) -> None:
+        """Close the connection; the saver cannot be used afterwards. Closing twice is fine."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, what: str, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+        """The connection, inside a transaction and the lock, for one method's statements."""
+        with self._lock, _storage_errors(what):
+            connection = self._connection
+            if connection is None:
+                raise UsageError("this SqliteSaver is closed")
+            connection.execute(begin)
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    # -- the five methods ----------------------------------------------------------------------
+
+    def put(self, checkpoint: Checkpoint) -> None:
+        row = (
+            checkpoint.thread_id,
+            checkpoint.checkpoint_ns,
+            checkpoint.checkpoint_id,
+            checkpoint.parent_id,
+            checkpoint.created_at,
+            _dumps(checkpoint.state),
+            _dumps(checkpoint.metadata),
+        )
+        with self._transaction("store a checkpoint", "BEGIN IMMEDIATE") as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO rxagent_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)", row
+            )
+
+    def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        writes: Sequence[tuple[str, Any]],
+    ) -> None:
+        encoded = [(channel, _dumps(value)) for channel, value in writes]
+        where = "thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+        key = (thread_id, checkpoint_ns, checkpoint_id)
+        with self._transaction("store writes", "BEGIN IMMEDIATE") as connection:
+            # A task written again keeps its place; a new one goes after the others.
+            row = connection.execute(
+                f"SELECT task_order FROM rxagent_writes WHERE {where} AND task_id = ? LIMIT 1",
+                (*key, task_id),
+            ).fetchone()
+            if row is None:
+                row = connection.execute(
+                    f"SELECT coalesce(max(task_order) + 1, 0) FROM rxagent_writes WHERE {where}",
+                    key,
+                ).fetchone()
+            connection.execute(
+                f"DELETE FROM rxagent_writes WHERE {where} AND task_id = ?", (*key, task_id)
+            )
+            connection.executemany(
+                "INSERT INTO rxagent_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (*key, task_id, idx, row[0], channel, value)
+                    for idx, (channel, value) in enumerate(encoded)
+                ],
+            )
+
+    def get(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> CheckpointTuple | None:
+        query = (
+            f"SELECT {_COLUMNS} FROM rxagent_checkpoints"
+            " WHERE thread_id = ? AND checkpoint_ns = ?"
+        )
+        params: tuple[str, ...] = (thread_id, checkpoint_ns)
+        if checkpoint_id is None:
+            query += " ORDER BY checkpoint_id DESC LIMIT 1"
+        else:
+            query += " AND checkpoint_id = ?"
+            params += (checkpoint_id,)
+        with self._transaction("read a checkpoint") as connection:
+            rows = connection.execute(query, params).fetchall()
+            found = _tuples(connection, thread_id, checkpoint_ns, rows)
+        return found[0] if found else None
+
+    def list(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        *,
+        before: str | None = None,
+        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        # SQL narrows by the scalar filter values; Python then compares every value exactly
+        # (lists and objects, 1 against 1.0...), so the SQL need only never leave a match out.
+        conditions, filter_params = _filter_sql(filter or {})
+        found = 0
+        while limit is None or found < limit:
+            query = (
+                f"SELECT {_COLUMNS} FROM rxagent_checkpoints"
+                " WHERE thread_id = ? AND checkpoint_ns = ?"
+            )
+            params: list[Any] = [thread_id, checkpoint_ns]
+            if before is not None:
+                query += " AND checkpoint_id < ?"
+                params.append(before)
+            query += "".join(f" AND {condition}" for condition in conditions)
+            query += " ORDER BY checkpoint_id DESC LIMIT ?"
+            params += [*filter_params, _PAGE]
+            # The lock is held for one page at a time, never while the caller holds the
+            # iterator: a caller writing as it reads goes on.
+            with self._transaction("list checkpoints") as connection:
+                rows = connection.execute(query, params).fetchall()
+                page = _tuples(connection, thread_id, checkpoint_ns, rows)
+            for item in page:
+                if limit is not None and found >= limit:
+                    return
+                if filter and not _matches(item.checkpoint.metadata, filter):
+                    continue
+                found += 1
+                yield item
+            if len(rows) < _PAGE:
+                return
+            before = rows[-1][0]
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._transaction("delete a thread", "BEGIN IMMEDIATE") as connection:
+            connection.execute("DELETE FROM rxagent_checkpoints WHERE thread_id = ?", (thread_id,))
+            connection.execute("DELETE FROM rxagent_writes WHERE thread_id = ?", (thread_id,))
+
+
+def _tuples(
+    connection: sqlite3.Connection, thread_id: str, ns: str, rows: Sequence[Any]
+) -> list[CheckpointTuple]:
+    """Checkpoint rows (newest first) as tuples, with their writes read in one query."""
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    writes: dict[str, list[PendingWrite]] = {}
+    for checkpoint_id, task_id, channel, value in connection.execute(
+        "SELECT checkpoint_id, task_id, channel, value FROM rxagent_writes"
+        " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id BETWEEN ? AND ?"
+        " ORDER BY checkpoint_id, task_order, idx",
+        (thread_id, ns, ids[-1], ids[0]),
+    ):
+        writes.setdefault(checkpoint_id, []).append(
+            PendingWrite(task_id, channel, json.loads(value))
+        )
+    return [
+        CheckpointTuple(
+            Checkpoint(
+                thread_id, ns, checkpoint_id, parent_id, created_at,
+                json.loads(state), json.loads(metadata),
+            ),
+            tuple(writes.get(checkpoint_id, ())),
+        )
+        for checkpoint_id, parent_id, created_at, state, metadata in rows
+    ]
+
+
+def _filter_sql(filter: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+    """SQL conditions that keep every checkpoint whose metadata matches ``filter`` (and may
+    keep a few more: the caller checks exactly)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for key, value in filter.items():
+        if '"' in key or "\\" in key:
+            continue  # not writable as a JSON path: left to the exact check
+        path = f'$."{key}"'
+        if value is None:
+            conditions.append("json_type(metadata, ?) = 'null'")
+            params.append(path)
+        elif isinstance(value, str | int | float):  # bool is an int: true extracts as 1
+            conditions.append("json_extract(metadata, ?) = ?")
+            params += [path, value]
+    return conditions, params
+
+
+def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+    return all(name in metadata and metadata[name] == value for name, value in filter.items())

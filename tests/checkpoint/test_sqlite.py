@@ -1,0 +1,154 @@
+"""SqliteSaver on a real file: the conformance suite, and what only a file can show."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rxagent import CheckpointError, UsageError
+from rxagent.checkpoint import PendingWrite
+from rxagent.checkpoint.conformance import SaverConformance, make_checkpoint
+from rxagent.checkpoint.sqlite import SqliteSaver
+
+
+class TestSqliteSaver(SaverConformance):
+    @pytest.fixture
+    def saver(self, tmp_path: Path) -> Iterator[SqliteSaver]:
+        with SqliteSaver(tmp_path / "checkpoints.db") as saver:
+            yield saver
+
+
+def test_a_reopened_file_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "threads.db"
+    with SqliteSaver(path) as saver:
+        first = make_checkpoint(state={"messages": ["hi"]})
+        second = make_checkpoint(parent_id=first.checkpoint_id, state={"messages": ["ho"]})
+        child = make_checkpoint(checkpoint_ns="child")
+        for checkpoint in (first, second, child):
+            saver.put(checkpoint)
+        saver.put_writes("thread-1", "", second.checkpoint_id, "t", [("c", {"v": 1})])
+    with SqliteSaver.from_conn_string(str(path)) as reopened:
+        assert [item.checkpoint for item in reopened.list("thread-1")] == [second, first]
+        got = reopened.get("thread-1")
+        assert got is not None
+        assert got.pending_writes == (PendingWrite("t", "c", {"v": 1}),)
+        child_got = reopened.get("thread-1", "child")
+        assert child_got is not None and child_got.checkpoint == child
+
+
+def test_values_are_stored_as_json_text_in_a_wal_file(tmp_path: Path) -> None:
+    path = tmp_path / "threads.db"
+    with SqliteSaver(path) as saver:
+        checkpoint = make_checkpoint(state={"messages": ["é"]}, metadata={"step": 1})
+        saver.put(checkpoint)
+        saver.put_writes("thread-1", "", checkpoint.checkpoint_id, "t", [("c", [1])])
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        state, metadata = raw.execute("SELECT state, metadata FROM rxagent_checkpoints").fetchone()
+        assert (json.loads(state), json.loads(metadata)) == ({"messages": ["é"]}, {"step": 1})
+        (value,) = raw.execute("SELECT value FROM rxagent_writes").fetchone()
+        assert json.loads(value) == [1]
+    finally:
+        raw.close()
+
+
+def test_a_file_of_a_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "threads.db"
+    with SqliteSaver(path) as saver:
+        saver.put(make_checkpoint())
+    raw = sqlite3.connect(path)
+    with raw:
+        raw.execute("UPDATE rxagent_meta SET value = '2' WHERE key = 'schema_version'")
+    raw.close()
+    with pytest.raises(CheckpointError, match=r"schema version 2.*upgrade rxagent"):
+        SqliteSaver(path)
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("SELECT value FROM rxagent_meta").fetchall() == [("2",)]
+        assert raw.execute("SELECT count(*) FROM rxagent_checkpoints").fetchone() == (1,)
+    finally:
+        raw.close()
+
+
+def test_a_file_that_is_no_database_is_a_checkpoint_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, " * 100)
+    with pytest.raises(CheckpointError, match=r"notes\.txt"):
+        SqliteSaver(path)
+
+
+def test_a_closed_saver_says_so(tmp_path: Path) -> None:
+    with SqliteSaver.from_conn_string(str(tmp_path / "threads.db")) as saver:
+        pass
+    saver.close()  # closing again is fine
+    with pytest.raises(UsageError, match="closed"):
+        saver.get("thread-1")
+
+
+def test_lookups_walk_an_index_instead_of_scanning_a_table(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "threads.db") as saver:
+        chain = [make_checkpoint(metadata={"source": "loop", "step": n}) for n in range(3)]
+        for checkpoint in chain:
+            saver.put(checkpoint)
+            saver.put_writes("thread-1", "", checkpoint.checkpoint_id, "t", [("c", 1)])
+        statements: list[str] = []
+        connection = saver._connection
+        assert connection is not None
+        connection.set_trace_callback(statements.append)
+        saver.get("thread-1")
+        saver.get("thread-1", "", chain[0].checkpoint_id)
+        list(saver.list("thread-1", before=chain[2].checkpoint_id, limit=1))
+        list(saver.list("thread-1", filter={"source": "loop"}))
+        saver.put_writes("thread-1", "", chain[1].checkpoint_id, "u", [("c", 2)])
+        connection.set_trace_callback(None)
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) >= 10
+        for statement in selects:
+            plan = " ".join(
+                row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + statement)
+            )
+            assert plan.startswith("SEARCH") and "USING INDEX" in plan, (statement, plan)
+            assert "SCAN" not in plan, (statement, plan)
+            assert "TEMP B-TREE" not in plan or "rxagent_writes" in statement, (statement, plan)
+
+
+_WRITER = """
+import sys
+from rxagent.checkpoint.conformance import make_checkpoint
+from rxagent.checkpoint.sqlite import SqliteSaver
+
+path, name, shared_id = sys.argv[1:]
+with SqliteSaver(path) as saver:
+    for n in range(40):
+        saver.put(make_checkpoint("shared", metadata={"writer": name, "n": n}))
+        saver.put(make_checkpoint(name, metadata={"n": n}))
+        saver.put_writes("shared", "", shared_id, f"{name}-{n}", [("c", n)])
+"""
+
+
+def test_several_processes_write_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "threads.db"
+    shared = make_checkpoint("shared")
+    with SqliteSaver(path) as saver:
+        saver.put(shared)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), name, shared.checkpoint_id]
+        )
+        for name in ("one", "two", "three")
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
+    with SqliteSaver(path) as saver:
+        assert len(list(saver.list("shared"))) == 1 + 3 * 40
+        for name in ("one", "two", "three"):
+            assert len(list(saver.list("shared", filter={"writer": name}))) == 40
+            assert len(list(saver.list(name))) == 40
+        got = saver.get("shared", "", shared.checkpoint_id)
+        assert got is not None and len(got.pending_writes) == 3 * 40
