@@ -22,6 +22,7 @@ This module is the only part of rxagent that imports pytest; import it from test
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import threading
@@ -144,6 +145,8 @@ class SaverConformance:
         self, saver: BaseCheckpointSaver
     ) -> None:
         oldest, middle, newest = (make_checkpoint() for _ in range(3))
+        # The ids decide, not the times written in the checkpoints.
+        newest = dataclasses.replace(newest, created_at="2000-01-01T00:00:00+00:00")
         for checkpoint in (middle, newest, oldest):
             saver.put(checkpoint)
         got = saver.get("thread-1")
@@ -188,11 +191,31 @@ class SaverConformance:
 
     def test_list_gives_newest_first(self, saver: BaseCheckpointSaver) -> None:
         made = [make_checkpoint() for _ in range(6)]
+        made = [  # the ids decide, not the times written in the checkpoints
+            dataclasses.replace(c, created_at=f"2000-01-0{7 - n}T00:00:00+00:00")
+            for n, c in enumerate(made)
+        ]
         for checkpoint in random.Random(7).sample(made, len(made)):
             saver.put(checkpoint)
         listed = list(saver.list("thread-1"))
         assert _ids(listed) == [c.checkpoint_id for c in reversed(made)]
         assert [item.checkpoint for item in listed] == list(reversed(made))
+
+    def test_list_reads_a_long_thread_whole(self, saver: BaseCheckpointSaver) -> None:
+        # Long enough to span the pages of a saver that reads a listing a page at a time.
+        made = [
+            make_checkpoint(state={"n": n}, metadata={"even": n % 2 == 0, "n": n})
+            for n in range(450)
+        ]
+        for checkpoint in made:
+            saver.put(checkpoint)
+        ids = [c.checkpoint_id for c in reversed(made)]
+        assert _ids(saver.list("thread-1")) == ids
+        assert _ids(saver.list("thread-1", limit=301)) == ids[:301]
+        assert _ids(saver.list("thread-1", before=ids[99])) == ids[100:]
+        evens = [c.checkpoint_id for c in reversed(made) if c.metadata["even"]]
+        assert _ids(saver.list("thread-1", filter={"even": True})) == evens
+        assert _ids(saver.list("thread-1", filter={"even": True}, limit=120)) == evens[:120]
 
     def test_list_of_an_unknown_thread_is_empty(self, saver: BaseCheckpointSaver) -> None:
         _chain(saver, 2)
@@ -247,19 +270,21 @@ class SaverConformance:
 
     def test_list_limit_counts_after_the_filter(self, saver: BaseCheckpointSaver) -> None:
         made = [
-            make_checkpoint(metadata={"source": "loop" if step % 2 else "input", "step": step})
+            make_checkpoint(
+                metadata={"source": "loop" if step % 2 else "input", "tags": [step % 2]}
+            )
             for step in range(6)
         ]
         for checkpoint in made:
             saver.put(checkpoint)
-        assert _ids(saver.list("thread-1", filter={"source": "input"}, limit=2)) == [
-            made[4].checkpoint_id, made[2].checkpoint_id
-        ]
+        expected = [made[4].checkpoint_id, made[2].checkpoint_id]
+        assert _ids(saver.list("thread-1", filter={"source": "input"}, limit=2)) == expected
+        assert _ids(saver.list("thread-1", filter={"tags": [0]}, limit=2)) == expected
 
     def test_list_filter_compares_json_values_and_tells_null_from_missing(
         self, saver: BaseCheckpointSaver
     ) -> None:
-        with_null = make_checkpoint(metadata={"parent": None, "tags": ["a", "b"]})
+        with_null = make_checkpoint(metadata={"parent": None, "tags": ["a", "b"], 'q"': None})
         without = make_checkpoint(metadata={"tags": ["a"]})
         nested = make_checkpoint(metadata={"writes": {"tools": {"n": 1}}, "a.b": "dotted"})
         for checkpoint in (with_null, without, nested):
@@ -267,6 +292,7 @@ class SaverConformance:
         assert _ids(saver.list("thread-1", filter={"parent": None})) == [
             with_null.checkpoint_id
         ]
+        assert _ids(saver.list("thread-1", filter={'q"': None})) == [with_null.checkpoint_id]
         assert _ids(saver.list("thread-1", filter={"tags": ["a", "b"]})) == [
             with_null.checkpoint_id
         ]
@@ -377,8 +403,8 @@ class SaverConformance:
         cid = checkpoint.checkpoint_id
         saver.put_writes("thread-1", "", cid, "task-1", [("a", 1), ("b", 2), ("c", 3)])
         saver.put_writes("thread-1", "", cid, "task-2", [("d", 4)])
-        saver.put_writes("thread-1", "", cid, "task-1", [("e", 5)])
         saver.put_writes("thread-1", "", cid, "task-2", [("d", 4)])
+        saver.put_writes("thread-1", "", cid, "task-1", [("e", 5)])
         got = saver.get("thread-1")
         assert got is not None
         # Never doubled, nothing left of the longer first try, and each task where it first was.
