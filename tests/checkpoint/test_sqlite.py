@@ -152,3 +152,6 @@ def test_several_processes_write_one_file(tmp_path: Path) -> None:
             assert len(list(saver.list(name))) == 40
         got = saver.get("shared", "", shared.checkpoint_id)
         assert got is not None and len(got.pending_writes) == 3 * 40
+        for name in ("one", "two", "three"):  # each writer's tasks in the order it wrote them
+            mine = [w.value for w in got.pending_writes if w.task_id.startswith(f"{name}-")]
+            assert mine == list(range(40))
