@@ -357,7 +357,7 @@ class SaverConformance:
         places = [
             ("a", "b:c"), ("a:b", "c"), ("a", ""), ("a:", ""), ("a", ":"), ("", "a"),
             ("a/b", ""), ("a", "/b"), ("a|b", ""), ("a%3Ab", ""), ("a\\", ":"),
-            ("{a}", ""), ("a*", ""), ("é", "ns ✓"),
+            ("{a}", ""), ("a*", ""), ("é", "ns ✓"), ("a}:b", ""), ("a", "b}:"),
         ]
         shared_id = new_checkpoint_id()
         for thread_id, ns in places:
@@ -377,6 +377,12 @@ class SaverConformance:
             assert got.checkpoint.state == {"at": [thread_id, ns]}
             assert got.pending_writes == (PendingWrite("t", "at", [thread_id, ns]),)
             assert len(list(saver.list(thread_id, ns))) == 1
+        # Checkpoint ids are the caller's strings too: one named like a store's own suffix.
+        odd = make_checkpoint("b", "n", checkpoint_id="ids")
+        saver.put(odd)
+        saver.put(make_checkpoint("b", "n:checkpoint"))
+        assert _ids(saver.list("b", "n")) == ["ids"]
+        assert len(list(saver.list("b", "n:checkpoint"))) == 1
 
     # -- pending writes ------------------------------------------------------------------------
 
