@@ -87,7 +87,8 @@ class SqliteSaver(BaseCheckpointSaver):
 
     Args:
         path: the database file (made if missing); ``":memory:"`` for one that lives as long
-            as the saver.
+            as the saver; or an open ``sqlite3.Connection`` made with
+            ``check_same_thread=False``, which :meth:`close` leaves open.
         busy_timeout: seconds to wait for another process's write before failing with
             :class:`~rxagent.CheckpointError`.
 
@@ -98,21 +99,32 @@ class SqliteSaver(BaseCheckpointSaver):
     Use it in a ``with`` block, or call :meth:`close` when done.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
-        self.path = os.fspath(path)
+    def __init__(
+        self, path: str | os.PathLike[str] | sqlite3.Connection, *, busy_timeout: float = 30.0
+    ) -> None:
         self._lock = threading.Lock()
-        with _storage_errors(f"open {self.path!r}"):
-            # Autocommit (isolation_level=None): each method opens its own transaction.
-            connection = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
+        self._owns_connection = not isinstance(path, sqlite3.Connection)
+        if isinstance(path, sqlite3.Connection):
+            # LangGraph's form, SqliteSaver(sqlite3.connect(..., check_same_thread=False)):
+            # the connection stays its owner's, open after close(), its own timeout kept.
+            self._where = "the connection given"
+            connection = path
+        else:
+            self._where = repr(os.fspath(path))
+            with _storage_errors(f"open {self._where}"):
+                # Autocommit (isolation_level=None): each method opens its own transaction.
+                connection = sqlite3.connect(
+                    os.fspath(path), timeout=busy_timeout, isolation_level=None,
+                    check_same_thread=False,
+                )
         try:
-            with _storage_errors(f"set up {self.path!r}"):
+            with _storage_errors(f"set up {self._where}"):
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 self._migrate(connection)
         except BaseException:
-            connection.close()
+            if self._owns_connection:
+                connection.close()
             raise
         self._connection: sqlite3.Connection | None = connection
 
@@ -135,7 +147,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 )
             elif int(row[0]) > SCHEMA_VERSION:
                 raise CheckpointError(
-                    f"{self.path!r} holds checkpoints of schema version {row[0]}, written by a "
+                    f"{self._where} holds checkpoints of schema version {row[0]}, written by a "
                     f"newer rxagent; this one reads version {SCHEMA_VERSION}: upgrade rxagent "
                     "to open it"
                 )
@@ -154,11 +166,12 @@ class SqliteSaver(BaseCheckpointSaver):
             yield saver
 
     def close(self) -> None:
-        """Close the connection; the saver cannot be used afterwards. Closing twice is fine."""
+        """Close the connection (unless it was given); the saver cannot be used afterwards.
+        Closing twice is fine."""
         with self._lock:
-            if self._connection is not None:
+            if self._connection is not None and self._owns_connection:
                 self._connection.close()
-                self._connection = None
+            self._connection = None
 
     def __enter__(self) -> Self:
         return self

@@ -155,3 +155,17 @@ def test_several_processes_write_one_file(tmp_path: Path) -> None:
         for name in ("one", "two", "three"):  # each writer's tasks in the order it wrote them
             mine = [w.value for w in got.pending_writes if w.task_id.startswith(f"{name}-")]
             assert mine == list(range(40))
+
+
+def test_a_connection_of_ones_own_is_used_and_left_open(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "threads.db", check_same_thread=False)
+    with SqliteSaver(connection) as saver:
+        checkpoint = make_checkpoint()
+        saver.put(checkpoint)
+        saver.put_writes("thread-1", "", checkpoint.checkpoint_id, "t", [("c", 1)])
+        got = saver.get("thread-1")
+        assert got is not None and got.checkpoint == checkpoint
+    assert connection.execute("SELECT count(*) FROM rxagent_checkpoints").fetchone() == (1,)
+    connection.close()
+    with SqliteSaver(tmp_path / "threads.db") as reopened:
+        assert reopened.get("thread-1") == got
