@@ -169,3 +169,25 @@ def test_a_connection_of_ones_own_is_used_and_left_open(tmp_path: Path) -> None:
     connection.close()
     with SqliteSaver(tmp_path / "threads.db") as reopened:
         assert reopened.get("thread-1") == got
+
+
+_OPENER = """
+import sys
+from rxagent.checkpoint.conformance import make_checkpoint
+from rxagent.checkpoint.sqlite import SqliteSaver
+
+with SqliteSaver(sys.argv[1]) as saver:
+    for n in range(10):
+        saver.put(make_checkpoint(sys.argv[2]))
+"""
+
+
+def test_several_processes_can_set_up_a_new_file_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    openers = [
+        subprocess.Popen([sys.executable, "-c", _OPENER, str(path), f"thread-{n}"])
+        for n in range(6)
+    ]
+    assert [opener.wait(timeout=120) for opener in openers] == [0] * 6
+    with SqliteSaver(path) as saver:
+        assert [len(list(saver.list(f"thread-{n}"))) for n in range(6)] == [10] * 6
