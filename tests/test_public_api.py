@@ -40,6 +40,6 @@ def test_every_exception_descends_from_the_root() -> None:
 def test_private_modules_are_not_reexported_as_modules() -> None:
     public = {n for n in dir(rxagent) if not n.startswith("_")}
     leaked = {n for n in public if n not in rxagent.__all__ and n not in {
-        "chat_models", "messages", "notebook", "operators", "testing", "tools",
+        "chat_models", "checkpoint", "messages", "notebook", "operators", "testing", "tools",
     }}
     assert not leaked, f"public names outside __all__: {sorted(leaked)}"
