@@ -278,9 +278,11 @@ class SqliteSaver(BaseCheckpointSaver):
     ) -> Iterator[CheckpointTuple]:
         # SQL narrows by the scalar filter values; Python then compares every value exactly
         # (lists and objects, 1 against 1.0...), so the SQL need only never leave a match out.
-        conditions, filter_params = _filter_sql(filter or {})
+        conditions, filter_params, exact = _filter_sql(filter or {})
         found = 0
         while limit is None or found < limit:
+            # As many rows as are still wanted, when SQL alone decides which match.
+            page_size = _PAGE if limit is None or not exact else min(_PAGE, limit - found)
             query = (
                 f"SELECT {_COLUMNS} FROM rxagent_checkpoints"
                 " WHERE thread_id = ? AND checkpoint_ns = ?"
@@ -291,7 +293,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 params.append(before)
             query += "".join(f" AND {condition}" for condition in conditions)
             query += " ORDER BY checkpoint_id DESC LIMIT ?"
-            params += [*filter_params, _PAGE]
+            params += [*filter_params, page_size]
             # The lock is held for one page at a time, never while the caller holds the
             # iterator: a caller writing as it reads goes on.
             with self._transaction("list checkpoints") as connection:
@@ -304,7 +306,7 @@ class SqliteSaver(BaseCheckpointSaver):
                     continue
                 found += 1
                 yield item
-            if len(rows) < _PAGE:
+            if len(rows) < page_size:
                 return
             before = rows[-1][0]
 
@@ -343,22 +345,26 @@ def _tuples(
     ]
 
 
-def _filter_sql(filter: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
-    """SQL conditions that keep every checkpoint whose metadata matches ``filter`` (and may
-    keep a few more: the caller checks exactly)."""
+def _filter_sql(filter: Mapping[str, Any]) -> tuple[list[str], list[Any], bool]:
+    """SQL conditions that keep every checkpoint whose metadata matches ``filter``, and
+    whether they keep only those (else the caller's exact check drops a few more)."""
     conditions: list[str] = []
     params: list[Any] = []
+    exact = True
     for key, value in filter.items():
-        if '"' in key or "\\" in key:
-            continue  # not writable as a JSON path: left to the exact check
         path = f'$."{key}"'
-        if value is None:
+        if '"' in key or "\\" in key:
+            exact = False  # not writable as a JSON path: left to the exact check
+        elif value is None:
             conditions.append("json_type(metadata, ?) = 'null'")
             params.append(path)
         elif isinstance(value, str | int | float):  # bool is an int: true extracts as 1
             conditions.append("json_extract(metadata, ?) = ?")
             params += [path, value]
-    return conditions, params
+            # 1 == 1.0 == true in SQLite as in Python; a str never equals a number in either.
+        else:
+            exact = False  # a list or an object: compared in Python
+    return conditions, params, exact
 
 
 def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
