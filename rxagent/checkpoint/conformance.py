@@ -4,6 +4,7 @@ Every saver rxagent ships passes this suite, and so can one of your own (Postgre
 subclass :class:`SaverConformance` in a test module and give it a ``saver`` fixture that
 yields a fresh, empty saver for each test::
 
+    import pytest
     from rxagent.checkpoint.conformance import SaverConformance
 
     class TestPostgresSaver(SaverConformance):
