@@ -468,6 +468,31 @@ class SaverConformance:
             assert got is not None and got.checkpoint == checkpoint
             assert got.pending_writes == (PendingWrite("t", "c", 1),)
 
+    def test_delete_thread_removes_what_was_put_before_it_while_writers_go_on(
+        self, saver: BaseCheckpointSaver
+    ) -> None:
+        # Each put goes to a namespace of its own, so whatever was put before a delete_thread
+        # began must be gone when it returns, however the writer's puts fall around it.
+        finished: list[str] = []
+
+        def write() -> None:
+            for n in range(300):
+                saver.put(make_checkpoint("busy", f"ns-{n}"))
+                finished.append(f"ns-{n}")
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            while writer.is_alive():
+                put_before = list(finished)
+                saver.delete_thread("busy")
+                left = [ns for ns in put_before if saver.get("busy", ns) is not None]
+                assert left == [], f"delete_thread left {len(left)} namespaces behind"
+        finally:
+            writer.join()
+        saver.delete_thread("busy")
+        assert [ns for ns in finished if saver.get("busy", ns) is not None] == []
+
     # -- no aliasing ---------------------------------------------------------------------------
 
     def test_values_handed_back_are_copies(self, saver: BaseCheckpointSaver) -> None:
