@@ -24,6 +24,15 @@ class TestSqliteSaver(SaverConformance):
             yield saver
 
 
+class TestSqliteSaverInMemory(SaverConformance):
+    """``":memory:"``: one database as long as the saver, shared by the threads that use it."""
+
+    @pytest.fixture
+    def saver(self) -> Iterator[SqliteSaver]:
+        with SqliteSaver(":memory:") as saver:
+            yield saver
+
+
 def test_a_reopened_file_keeps_everything(tmp_path: Path) -> None:
     path = tmp_path / "threads.db"
     with SqliteSaver(path) as saver:
