@@ -4,6 +4,7 @@ Every saver rxagent ships passes this suite, and so can one of your own (Postgre
 subclass :class:`SaverConformance` in a test module and give it a ``saver`` fixture that
 yields a fresh, empty saver for each test::
 
+    import pytest
     from rxagent.checkpoint.conformance import SaverConformance
 
     class TestPostgresSaver(SaverConformance):
@@ -357,7 +358,7 @@ class SaverConformance:
         places = [
             ("a", "b:c"), ("a:b", "c"), ("a", ""), ("a:", ""), ("a", ":"), ("", "a"),
             ("a/b", ""), ("a", "/b"), ("a|b", ""), ("a%3Ab", ""), ("a\\", ":"),
-            ("{a}", ""), ("a*", ""), ("é", "ns ✓"),
+            ("{a}", ""), ("a*", ""), ("é", "ns ✓"), ("a}:b", ""), ("a", "b}:"),
         ]
         shared_id = new_checkpoint_id()
         for thread_id, ns in places:
@@ -377,6 +378,12 @@ class SaverConformance:
             assert got.checkpoint.state == {"at": [thread_id, ns]}
             assert got.pending_writes == (PendingWrite("t", "at", [thread_id, ns]),)
             assert len(list(saver.list(thread_id, ns))) == 1
+        # Checkpoint ids are the caller's strings too: one named like a store's own suffix.
+        odd = make_checkpoint("b", "n", checkpoint_id="ids")
+        saver.put(odd)
+        saver.put(make_checkpoint("b", "n:checkpoint"))
+        assert _ids(saver.list("b", "n")) == ["ids"]
+        assert len(list(saver.list("b", "n:checkpoint"))) == 1
 
     # -- pending writes ------------------------------------------------------------------------
 
@@ -460,6 +467,31 @@ class SaverConformance:
             got = saver.get(thread_id)
             assert got is not None and got.checkpoint == checkpoint
             assert got.pending_writes == (PendingWrite("t", "c", 1),)
+
+    def test_delete_thread_removes_what_was_put_before_it_while_writers_go_on(
+        self, saver: BaseCheckpointSaver
+    ) -> None:
+        # Each put goes to a namespace of its own, so whatever was put before a delete_thread
+        # began must be gone when it returns, however the writer's puts fall around it.
+        finished: list[str] = []
+
+        def write() -> None:
+            for n in range(300):
+                saver.put(make_checkpoint("busy", f"ns-{n}"))
+                finished.append(f"ns-{n}")
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            while writer.is_alive():
+                put_before = list(finished)
+                saver.delete_thread("busy")
+                left = [ns for ns in put_before if saver.get("busy", ns) is not None]
+                assert left == [], f"delete_thread left {len(left)} namespaces behind"
+        finally:
+            writer.join()
+        saver.delete_thread("busy")
+        assert [ns for ns in finished if saver.get("busy", ns) is not None] == []
 
     # -- no aliasing ---------------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ class RedisSaver(BaseCheckpointSaver):
 
     def __init__(self, client: str | redis.Redis, *, prefix: str = "rxagent:") -> None:
         self.prefix = prefix
+        self._closed = False
         self._owns_client = isinstance(client, str)
         # redis-py types each reply as "awaitable or not" (one annotation for both clients);
         # this one is the sync client, whose replies are plain values.
@@ -96,7 +97,9 @@ class RedisSaver(BaseCheckpointSaver):
             yield saver
 
     def close(self) -> None:
-        """Close the client if the saver made it (from a URL); closing twice is fine."""
+        """Close the client if the saver made it (from a URL); the saver cannot be used
+        afterwards. Closing twice is fine."""
+        self._closed = True
         if self._owns_client:
             self._redis.close()
 
@@ -113,6 +116,8 @@ class RedisSaver(BaseCheckpointSaver):
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
+        if self._closed:
+            raise UsageError("this RedisSaver is closed")
         try:
             yield
         except redis.RedisError as error:

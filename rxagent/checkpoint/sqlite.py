@@ -87,7 +87,8 @@ class SqliteSaver(BaseCheckpointSaver):
 
     Args:
         path: the database file (made if missing); ``":memory:"`` for one that lives as long
-            as the saver.
+            as the saver; or an open ``sqlite3.Connection`` made with
+            ``check_same_thread=False``, which :meth:`close` leaves open.
         busy_timeout: seconds to wait for another process's write before failing with
             :class:`~rxagent.CheckpointError`.
 
@@ -98,21 +99,32 @@ class SqliteSaver(BaseCheckpointSaver):
     Use it in a ``with`` block, or call :meth:`close` when done.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
-        self.path = os.fspath(path)
+    def __init__(
+        self, path: str | os.PathLike[str] | sqlite3.Connection, *, busy_timeout: float = 30.0
+    ) -> None:
         self._lock = threading.Lock()
-        with _storage_errors(f"open {self.path!r}"):
-            # Autocommit (isolation_level=None): each method opens its own transaction.
-            connection = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
+        self._owns_connection = not isinstance(path, sqlite3.Connection)
+        if isinstance(path, sqlite3.Connection):
+            # LangGraph's form, SqliteSaver(sqlite3.connect(..., check_same_thread=False)):
+            # the connection stays its owner's, open after close(), its own timeout kept.
+            self._where = "the connection given"
+            connection = path
+        else:
+            self._where = repr(os.fspath(path))
+            with _storage_errors(f"open {self._where}"):
+                # Autocommit (isolation_level=None): each method opens its own transaction.
+                connection = sqlite3.connect(
+                    os.fspath(path), timeout=busy_timeout, isolation_level=None,
+                    check_same_thread=False,
+                )
         try:
-            with _storage_errors(f"set up {self.path!r}"):
+            with _storage_errors(f"set up {self._where}"):
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 self._migrate(connection)
         except BaseException:
-            connection.close()
+            if self._owns_connection:
+                connection.close()
             raise
         self._connection: sqlite3.Connection | None = connection
 
@@ -135,7 +147,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 )
             elif int(row[0]) > SCHEMA_VERSION:
                 raise CheckpointError(
-                    f"{self.path!r} holds checkpoints of schema version {row[0]}, written by a "
+                    f"{self._where} holds checkpoints of schema version {row[0]}, written by a "
                     f"newer rxagent; this one reads version {SCHEMA_VERSION}: upgrade rxagent "
                     "to open it"
                 )
@@ -154,11 +166,12 @@ class SqliteSaver(BaseCheckpointSaver):
             yield saver
 
     def close(self) -> None:
-        """Close the connection; the saver cannot be used afterwards. Closing twice is fine."""
+        """Close the connection (unless it was given); the saver cannot be used afterwards.
+        Closing twice is fine."""
         with self._lock:
-            if self._connection is not None:
+            if self._connection is not None and self._owns_connection:
                 self._connection.close()
-                self._connection = None
+            self._connection = None
 
     def __enter__(self) -> Self:
         return self
@@ -265,9 +278,11 @@ class SqliteSaver(BaseCheckpointSaver):
     ) -> Iterator[CheckpointTuple]:
         # SQL narrows by the scalar filter values; Python then compares every value exactly
         # (lists and objects, 1 against 1.0...), so the SQL need only never leave a match out.
-        conditions, filter_params = _filter_sql(filter or {})
+        conditions, filter_params, exact = _filter_sql(filter or {})
         found = 0
         while limit is None or found < limit:
+            # As many rows as are still wanted, when SQL alone decides which match.
+            page_size = _PAGE if limit is None or not exact else min(_PAGE, limit - found)
             query = (
                 f"SELECT {_COLUMNS} FROM rxagent_checkpoints"
                 " WHERE thread_id = ? AND checkpoint_ns = ?"
@@ -278,7 +293,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 params.append(before)
             query += "".join(f" AND {condition}" for condition in conditions)
             query += " ORDER BY checkpoint_id DESC LIMIT ?"
-            params += [*filter_params, _PAGE]
+            params += [*filter_params, page_size]
             # The lock is held for one page at a time, never while the caller holds the
             # iterator: a caller writing as it reads goes on.
             with self._transaction("list checkpoints") as connection:
@@ -291,7 +306,7 @@ class SqliteSaver(BaseCheckpointSaver):
                     continue
                 found += 1
                 yield item
-            if len(rows) < _PAGE:
+            if len(rows) < page_size:
                 return
             before = rows[-1][0]
 
@@ -330,22 +345,26 @@ def _tuples(
     ]
 
 
-def _filter_sql(filter: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
-    """SQL conditions that keep every checkpoint whose metadata matches ``filter`` (and may
-    keep a few more: the caller checks exactly)."""
+def _filter_sql(filter: Mapping[str, Any]) -> tuple[list[str], list[Any], bool]:
+    """SQL conditions that keep every checkpoint whose metadata matches ``filter``, and
+    whether they keep only those (else the caller's exact check drops a few more)."""
     conditions: list[str] = []
     params: list[Any] = []
+    exact = True
     for key, value in filter.items():
-        if '"' in key or "\\" in key:
-            continue  # not writable as a JSON path: left to the exact check
         path = f'$."{key}"'
-        if value is None:
+        if '"' in key or "\\" in key:
+            exact = False  # not writable as a JSON path: left to the exact check
+        elif value is None:
             conditions.append("json_type(metadata, ?) = 'null'")
             params.append(path)
         elif isinstance(value, str | int | float):  # bool is an int: true extracts as 1
             conditions.append("json_extract(metadata, ?) = ?")
             params += [path, value]
-    return conditions, params
+            # 1 == 1.0 == true in SQLite as in Python; a str never equals a number in either.
+        else:
+            exact = False  # a list or an object: compared in Python
+    return conditions, params, exact
 
 
 def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:

@@ -135,3 +135,11 @@ def test_several_processes_write_one_redis(redis_url: str, redis_client: Any) ->
         for name in ("one", "two", "three"):  # each writer's tasks in the order it wrote them
             mine = [w.value for w in got.pending_writes if w.task_id.startswith(f"{name}-")]
             assert mine == list(range(40))
+
+
+def test_a_closed_saver_says_so(redis_url: str) -> None:
+    with RedisSaver.from_conn_string(redis_url) as saver:
+        pass
+    saver.close()  # closing again is fine
+    with pytest.raises(UsageError, match="closed"):
+        saver.get("thread-1")

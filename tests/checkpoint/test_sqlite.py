@@ -24,6 +24,15 @@ class TestSqliteSaver(SaverConformance):
             yield saver
 
 
+class TestSqliteSaverInMemory(SaverConformance):
+    """``":memory:"``: one database as long as the saver, shared by the threads that use it."""
+
+    @pytest.fixture
+    def saver(self) -> Iterator[SqliteSaver]:
+        with SqliteSaver(":memory:") as saver:
+            yield saver
+
+
 def test_a_reopened_file_keeps_everything(tmp_path: Path) -> None:
     path = tmp_path / "threads.db"
     with SqliteSaver(path) as saver:
@@ -155,3 +164,39 @@ def test_several_processes_write_one_file(tmp_path: Path) -> None:
         for name in ("one", "two", "three"):  # each writer's tasks in the order it wrote them
             mine = [w.value for w in got.pending_writes if w.task_id.startswith(f"{name}-")]
             assert mine == list(range(40))
+
+
+def test_a_connection_of_ones_own_is_used_and_left_open(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "threads.db", check_same_thread=False)
+    with SqliteSaver(connection) as saver:
+        checkpoint = make_checkpoint()
+        saver.put(checkpoint)
+        saver.put_writes("thread-1", "", checkpoint.checkpoint_id, "t", [("c", 1)])
+        got = saver.get("thread-1")
+        assert got is not None and got.checkpoint == checkpoint
+    assert connection.execute("SELECT count(*) FROM rxagent_checkpoints").fetchone() == (1,)
+    connection.close()
+    with SqliteSaver(tmp_path / "threads.db") as reopened:
+        assert reopened.get("thread-1") == got
+
+
+_OPENER = """
+import sys
+from rxagent.checkpoint.conformance import make_checkpoint
+from rxagent.checkpoint.sqlite import SqliteSaver
+
+with SqliteSaver(sys.argv[1]) as saver:
+    for n in range(10):
+        saver.put(make_checkpoint(sys.argv[2]))
+"""
+
+
+def test_several_processes_can_set_up_a_new_file_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    openers = [
+        subprocess.Popen([sys.executable, "-c", _OPENER, str(path), f"thread-{n}"])
+        for n in range(6)
+    ]
+    assert [opener.wait(timeout=120) for opener in openers] == [0] * 6
+    with SqliteSaver(path) as saver:
+        assert [len(list(saver.list(f"thread-{n}"))) for n in range(6)] == [10] * 6
