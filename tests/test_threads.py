@@ -390,11 +390,25 @@ class InThreads(Delegating):
         super().put(checkpoint)
 
 
-@pytest.mark.parametrize("where", ["in place", "in threads"])
+class NativeAsync(Delegating):
+    """A saver with async methods of its own (as over an async database driver)."""
+
+    async def aput(self, checkpoint: Checkpoint) -> None:
+        await anyio.sleep(0)
+        self.put(checkpoint)
+
+    async def aput_writes(self, *args: Any) -> None:
+        await anyio.sleep(0)
+        self.put_writes(*args)
+
+
+@pytest.mark.parametrize("where", ["in place", "in threads", "native async"])
 @pytest.mark.parametrize("durability", ["sync", "async", "exit"])
 def test_each_durability_keeps_the_same_thread(durability: str, where: str) -> None:
     saver = CountingSaver()
-    front = saver if where == "in place" else InThreads(saver)
+    front: BaseCheckpointSaver = {
+        "in place": saver, "in threads": InThreads(saver), "native async": NativeAsync(saver),
+    }[where]
     agent = create_agent(
         ScriptedChatModel([calling(("get", {})), "done", "again"]),
         [simple("get", lambda: "ok")], checkpointer=front,
@@ -408,6 +422,8 @@ def test_each_durability_keeps_the_same_thread(durability: str, where: str) -> N
     assert len(saver.puts) == (2 if durability == "exit" else 8)
     if isinstance(front, InThreads):  # never on the event loop's thread
         assert threading.get_ident() not in front.threads and front.threads
+        if durability == "async":  # all on the saver's own writer thread
+            assert len(front.threads) == 1
 
 
 @pytest.mark.parametrize("durability", ["sync", "async", "exit"])
