@@ -11,6 +11,9 @@ The types follow LangChain's, so code and printed output from its docs carry ove
 - :class:`ChunkAccumulator` adds chunks up as they arrive without keeping them alive;
   ``to_message()`` gives the finished :class:`AIMessage`.
 - :class:`RemoveMessage` takes a message out of a thread's state by id, in a state update.
+- :func:`trim_messages`, :func:`filter_messages`, :func:`count_tokens_approximately`,
+  :func:`messages_to_dict` / :func:`messages_from_dict` and :func:`convert_to_messages`:
+  LangChain's helpers over lists of messages, with its rules.
 - :func:`to_message` / :func:`to_messages` read dicts (``{"role": "user", "content": ...}``),
   ``(role, content)`` tuples and strings as messages.
 
@@ -25,6 +28,14 @@ Example::
 """
 
 from ._convert import to_message, to_messages
+from ._message_utils import (
+    convert_to_messages,
+    count_tokens_approximately,
+    filter_messages,
+    messages_from_dict,
+    messages_to_dict,
+    trim_messages,
+)
 from ._messages import (
     AIMessage,
     AIMessageChunk,
@@ -58,6 +69,12 @@ __all__ = [
     "ToolCallChunk",
     "ToolMessage",
     "UsageMetadata",
+    "convert_to_messages",
+    "count_tokens_approximately",
+    "filter_messages",
+    "messages_from_dict",
+    "messages_to_dict",
     "to_message",
     "to_messages",
+    "trim_messages",
 ]
