@@ -505,7 +505,9 @@ class _AgentTool(BaseTool):
         super().__init__(_Asker(agent).ask, name=name, description=description)
         self.agent = agent
 
-    async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
+    async def arun(
+        self, call: ToolCall, *, writer: StreamWriter | None = None
+    ) -> ToolMessage | Command:
         token = _call_id.set(call.get("id") or "")
         try:
             return await super().arun(call, writer=writer)

@@ -21,7 +21,7 @@ import anyio
 from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._exceptions import ModelCallError, RecursionLimitError, UsageError
 from ._fast_rx import consume
-from ._interrupts import GraphInterrupt, Interrupt, current_task_interrupts
+from ._interrupts import Command, GraphInterrupt, Interrupt, current_task_interrupts
 from ._loops import land_cancellation
 from ._messages import (
     AIMessage,
@@ -136,15 +136,26 @@ async def _loop(
             if interrupts:
                 steps.stop(interrupts)
                 return
-            steps.add([message for _, message in results])
+            for _, writes in results:
+                steps.apply(writes)
             run.state(steps.values())
-            node = "model"
+            node = None if _returns_directly(agent, reply) else "model"
             await steps.done(
-                [(task_id, "messages", [message]) for task_id, message in results], node
+                [(task_id, channel, value)
+                 for task_id, writes in results for channel, value in writes],
+                node,
             )
         if node is not None and finished in steps.interrupt_after:
             steps.stop(())
             return
+
+
+def _returns_directly(agent: AgentDefinition, reply: AIMessage) -> bool:
+    """Whether a tool the reply called has ``return_direct``: its result ends the run."""
+    tools = agent.tools_by_name
+    return any(
+        getattr(tools.get(call["name"]), "return_direct", False) for call in reply.tool_calls
+    )
 
 
 def _last_reply(messages: list[BaseMessage]) -> AIMessage:
@@ -204,6 +215,9 @@ async def _model_node(
     return reply
 
 
+TaskWrites = list[tuple[str, Any]]  # a tool call's (channel, value) writes to the state
+
+
 async def _tools_node(
     agent: AgentDefinition,
     run: RunContext,
@@ -211,21 +225,29 @@ async def _tools_node(
     limit: int,
     steps: RunSteps,
     parallel: int | None,
-) -> tuple[list[tuple[str, ToolMessage]], tuple[Interrupt, ...]]:
-    """Run the reply's tool calls, each a task of its own, at most ``parallel`` at once; their
-    results by task id, in the calls' order, and the interrupts that stopped any of them."""
+) -> tuple[list[tuple[str, TaskWrites]], tuple[Interrupt, ...]]:
+    """Run the reply's tool calls, each a task of its own, at most ``parallel`` at once; what
+    each wrote (its ToolMessage, and what a ``Command(update=...)`` it returned adds) by task id,
+    in the calls' order, and the interrupts that stopped any of them."""
     _next_step(run, "tools", limit)
     calls = list(reply.tool_calls)
     invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
-    results: list[ToolMessage | None] = [None] * (len(calls) + len(invalid))
+    results: list[TaskWrites | None] = [None] * (len(calls) + len(invalid))
     # Each call is a task of its own, as in LangGraph: its id, namespace and position.
     task_ids = [steps.task_id("tools", position) for position in range(len(results))]
     interrupted: list[Interrupt] = []
 
-    def finish(position: int, message: ToolMessage) -> None:
-        results[position] = message
-        run.part("messages", (message, run.tool_metadata(position, f"tools:{task_ids[position]}")))
-        run.part("updates", {"tools": {"messages": [message]}})
+    def finish(position: int, writes: TaskWrites) -> None:
+        results[position] = writes
+        task_ns = f"tools:{task_ids[position]}"
+        update: dict[str, Any] = {}
+        for channel, value in writes:
+            if channel == "messages":
+                for message in value:
+                    if isinstance(message, ToolMessage):
+                        run.part("messages", (message, run.tool_metadata(position, task_ns)))
+            update[channel] = value
+        run.part("updates", {"tools": update})
 
     async def call_tool(position: int) -> None:
         restored = steps.restored(task_ids[position])
@@ -237,7 +259,7 @@ async def _tools_node(
         token = current_tool_task.set(ToolTask(run, position, f"tools:{task_ids[position]}"))
         asking = current_task_interrupts.set(task)
         try:
-            message = await run_tool(position)
+            result = await run_tool(position)
         except GraphInterrupt as stop:
             assert task is not None  # interrupt() raises UsageError without a thread
             interrupted.extend(stop.interrupts)
@@ -247,12 +269,12 @@ async def _tools_node(
         finally:
             current_task_interrupts.reset(asking)
             current_tool_task.reset(token)
-        message = steps.joined(message)
-        finish(position, message)
-        steps.task_finished(task_ids[position], "tools", {"messages": [message]})
-        await steps.task_done(task_ids[position], message)
+        writes = steps.task_writes(result)
+        finish(position, writes)
+        steps.task_finished(task_ids[position], "tools", dict(writes))
+        await steps.task_done(task_ids[position], writes)
 
-    async def run_tool(position: int) -> ToolMessage:
+    async def run_tool(position: int) -> ToolMessage | Command:
         # A run disposed of from another thread starts no tool, even before the loop has got
         # to the cancellation (a sync tool, once started, could not be stopped).
         await land_cancellation()
@@ -269,15 +291,15 @@ async def _tools_node(
         return await tool.arun(call, writer=run.writer())
 
     for offset, bad in enumerate(invalid):
-        message = steps.joined(ToolMessage(
+        writes = steps.task_writes(ToolMessage(
             content=f"Error: the arguments of {bad.get('name')!r} are not valid JSON "
             f"({bad.get('error')}); send them again as a JSON object.",
             name=bad.get("name"),
             tool_call_id=bad.get("id") or "",
             status="error",
         ))
-        finish(len(calls) + offset, message)
-        await steps.task_done(task_ids[len(calls) + offset], message)
+        finish(len(calls) + offset, writes)
+        await steps.task_done(task_ids[len(calls) + offset], writes)
     if len(calls) == 1:
         await call_tool(0)
     elif calls:
@@ -294,8 +316,8 @@ async def _tools_node(
             for position in range(len(calls)):
                 group.start_soon(limited, position)
     finished = [
-        (task_id, message)
-        for task_id, message in zip(task_ids, results, strict=True)
-        if message is not None
+        (task_id, writes)
+        for task_id, writes in zip(task_ids, results, strict=True)
+        if writes is not None
     ]
     return finished, tuple(interrupted)

@@ -208,7 +208,7 @@ class RunSteps:
                                     "payload": payload})
 
     def joined(self, message: _M) -> _M:
-        """``message`` as it joins the state: with an id, on a thread."""
+        """``message`` as it joins the state: with an id, on a thread (or as it is)."""
         if self.thread is None or message.id:
             return message
         return message.model_copy(update={"id": str(uuid.uuid4())})
@@ -231,14 +231,38 @@ class RunSteps:
             run_id=self.thread.run_id, values=self._live(), index=self._live_index(),
         ))
 
-    def restored(self, task_id: str) -> ToolMessage | None:
-        """The result a task of this step wrote before the run stopped, if it finished."""
+    def restored(self, task_id: str) -> list[tuple[str, Any]] | None:
+        """What a task of this step wrote before the run stopped, if it finished."""
         if self.thread is None:
             return None
-        for channel, value in self._head().pending.get(task_id, ()):
-            if channel == "messages" and value and isinstance(value[0], ToolMessage):
-                return value[0]
-        return None
+        writes = self._head().pending.get(task_id, ())
+        if any(channel in (INTERRUPT, RESUME) for channel, _ in writes) or not writes:
+            return None
+        return list(writes)
+
+    def task_writes(self, result: ToolMessage | Command) -> list[tuple[str, Any]]:
+        """What a tool call's result writes to the state: its ToolMessage, or the update of the
+        ``Command`` it returned (messages, and keys of the state schema)."""
+        if isinstance(result, ToolMessage):
+            return [("messages", [self.joined(result)])]
+        update = result.update
+        unknown = sorted(str(k) for k in update if k != "messages" and k not in self.state_keys)
+        if unknown:
+            raise InvalidUpdateError(
+                f"a tool's Command updates key(s) {unknown} that the agent's state does not "
+                "have; declare them with create_agent(..., state_schema=...)"
+            )
+        messages = [self.joined(message) for message in to_messages(update["messages"])]
+        return [("messages", messages),
+                *((key, update[key]) for key in self.state_keys if key in update)]
+
+    def apply(self, writes: list[tuple[str, Any]]) -> None:
+        """A task's writes join the state."""
+        for channel, value in writes:
+            if channel == "messages":
+                self.add(value)
+            else:
+                self.others[channel] = value
 
     def interrupts_of(self, task_id: str) -> TaskInterrupts | None:
         """What a tool call's ``interrupt()`` calls answer this time (``None``: no thread)."""
@@ -253,9 +277,9 @@ class RunSteps:
                 answered = [self.answers[item.id] for item in value if item.id in self.answers]
         return TaskInterrupts(task_id, earlier + answered)
 
-    async def task_done(self, task_id: str, message: ToolMessage) -> None:
+    async def task_done(self, task_id: str, writes: list[tuple[str, Any]]) -> None:
         if self.thread is not None:
-            await self.thread.save_task(task_id, [("messages", [message])])
+            await self.thread.save_task(task_id, writes)
 
     async def task_interrupted(
         self, task_id: str, interrupts: tuple[Interrupt, ...], task: TaskInterrupts

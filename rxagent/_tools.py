@@ -22,7 +22,7 @@ import types
 import typing
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, NamedTuple, overload
+from typing import Annotated, Any, Literal, NamedTuple, overload
 
 import anyio
 import anyio.lowlevel
@@ -33,12 +33,17 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._exceptions import InvalidToolArgumentsError, ToolDefinitionError
-from ._interrupts import GraphInterrupt
+from ._interrupts import Command, GraphInterrupt
 from ._messages import ToolCall, ToolMessage
 from ._scheduler import SyncToolPlacement
 from ._writer import StreamWriter, current_writer
 
-__all__ = ["BaseTool", "as_tool", "tool"]
+__all__ = [
+    "BaseTool",
+    "InjectedToolCallId",
+    "as_tool",
+    "tool",
+]
 
 # What OpenAI accepts for a function name (Anthropic allows up to 128 characters); checking it
 # here turns a provider's HTTP 400 in the middle of a run into an error at definition time.
@@ -107,21 +112,53 @@ class BaseTool:
         name: str | None = None,
         description: str | None = None,
         thread: bool | None = None,
+        args_schema: type[BaseModel] | None = None,
+        return_direct: bool = False,
+        response_format: ResponseFormat = "content",
     ) -> None:
         _check_callable(func)
         if thread is not None and not isinstance(thread, bool):
             raise ToolDefinitionError(f"thread must be True, False or None, got {thread!r}")
+        if response_format not in ("content", "content_and_artifact"):
+            raise ToolDefinitionError(
+                "response_format is 'content' or 'content_and_artifact', got "
+                f"{response_format!r}"
+            )
         derived = derive(func, name, description)
         self.func = func
         self.name = derived.name
         self.description = derived.description
         self.is_async = derived.is_async
         self.args_schema = derived.args_schema
+        self.return_direct = bool(return_direct)
+        self.response_format = response_format
         self._params = derived.params
         self._writer_params = derived.writer_params
+        self._call_id_params = derived.call_id_params
         self._parameters = derived.parameters
+        if args_schema is not None:
+            self._use_schema(func, args_schema)
         # A tool that takes its writer as a parameter reaches for the run on every call.
         self._placement = SyncToolPlacement(thread, reaches_run=bool(self._writer_params))
+
+    def _use_schema(self, func: Callable[..., Any], schema: type[BaseModel]) -> None:
+        """Arguments described and checked by ``schema`` instead of the signature: each of its
+        fields is passed as the keyword argument of that name."""
+        if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            raise ToolDefinitionError(
+                f"args_schema is a pydantic model class, got {schema!r}"
+            )
+        accepted = inspect.signature(func).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+        missing = [field for field in schema.model_fields if field not in accepted]
+        if missing and not takes_any:
+            raise ToolDefinitionError(
+                f"{self.name}'s args_schema has field(s) {missing} that the function does not "
+                "take as parameters"
+            )
+        self.args_schema = schema
+        self._params = types.MappingProxyType({field: field for field in schema.model_fields})
+        self._parameters = _parameters_schema(schema, self.name)
 
     @property
     def thread(self) -> bool | None:
@@ -189,8 +226,11 @@ class BaseTool:
         kwargs = self._checked(args)
         return await self._acall(kwargs, writer if writer is not None else current_writer.get())
 
-    async def arun(self, call: ToolCall, *, writer: StreamWriter | None = None) -> ToolMessage:
-        """Run the tool for one tool call of the model and answer it with a ToolMessage.
+    async def arun(
+        self, call: ToolCall, *, writer: StreamWriter | None = None
+    ) -> ToolMessage | Command:
+        """Run the tool for one tool call of the model and answer it with a ToolMessage (or the
+        tool's ``Command(update=...)``, which holds one).
 
         This is what the agent loop calls. The answer always has ``name=self.name`` and
         ``tool_call_id=call["id"]`` (``""`` when the call has no id).
@@ -224,9 +264,22 @@ class BaseTool:
                 kwargs = self._validate(call.get("args"))
             except ValidationError as exc:  # only the arguments' own; the tool's go below
                 return self._error(_describe_invalid_args(self.name, exc), exc, call_id)
+            for param in self._call_id_params:
+                kwargs[param] = call_id
             result = await self._acall(
                 kwargs, writer if writer is not None else current_writer.get()
             )
+            if isinstance(result, Command):
+                return self._command(result, call_id)
+            if self.response_format == "content_and_artifact":
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise TypeError(
+                        "a tool with response_format='content_and_artifact' returns a "
+                        f"(content, artifact) pair, got {type(result).__name__}"
+                    )
+                content, artifact = result
+                return ToolMessage(content=_to_text(content), artifact=artifact,
+                                   name=self.name, tool_call_id=call_id)
             if isinstance(result, ToolMessage):
                 update: dict[str, Any] = {"tool_call_id": call_id}
                 if result.name is None:
@@ -264,6 +317,24 @@ class BaseTool:
         # as in a plain Python call.
         return {self._params[field]: getattr(checked, field) for field in checked.model_fields_set}
 
+    def _command(self, command: Command, call_id: str) -> Command:
+        """A tool's ``Command(update=...)``, checked: a state update whose ``messages`` answer
+        this call with a ToolMessage, as LangGraph requires."""
+        update = command.update
+        if command.resume is not None or command.goto or command.graph is not None:
+            raise TypeError("a tool's Command only updates the state: Command(update={...})")
+        messages = update.get("messages") if isinstance(update, dict) else None
+        if not isinstance(messages, list) or not any(
+            isinstance(message, ToolMessage) and message.tool_call_id == call_id
+            for message in messages
+        ):
+            raise TypeError(
+                f"the Command that tool {self.name!r} returned updates the state without "
+                f"answering its call: update={{'messages': [ToolMessage(..., tool_call_id="
+                f"{call_id!r})], ...}}"
+            )
+        return command
+
     def _error(self, content: str, exc: Exception, call_id: str) -> ToolMessage:
         return ToolMessage(
             content=content, name=self.name, tool_call_id=call_id, status="error", artifact=exc
@@ -299,19 +370,43 @@ class BaseTool:
         return result
 
 
-@overload
-def tool(func: Callable[..., Any], /, *, thread: bool | None = None) -> BaseTool: ...
+ResponseFormat = Literal["content", "content_and_artifact"]
 
 
 @overload
 def tool(
-    name: str | None = None, /, *, description: str | None = None, thread: bool | None = None
+    func: Callable[..., Any],
+    /,
+    *,
+    thread: bool | None = None,
+    args_schema: type[BaseModel] | None = None,
+    return_direct: bool = False,
+    response_format: ResponseFormat = "content",
+) -> BaseTool: ...
+
+
+@overload
+def tool(
+    name: str | None = None,
+    /,
+    *,
+    description: str | None = None,
+    thread: bool | None = None,
+    args_schema: type[BaseModel] | None = None,
+    return_direct: bool = False,
+    response_format: ResponseFormat = "content",
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, thread: bool | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    thread: bool | None = None,
+    args_schema: type[BaseModel] | None = None,
+    return_direct: bool = False,
+    response_format: ResponseFormat = "content",
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
@@ -322,6 +417,9 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     thread: bool | None = None,
+    args_schema: type[BaseModel] | None = None,
+    return_direct: bool = False,
+    response_format: ResponseFormat = "content",
 ) -> BaseTool | Callable[[Callable[..., Any]], BaseTool]:
     """Make a function (sync or async) into a :class:`BaseTool`.
 
@@ -343,17 +441,30 @@ def tool(
         description: what the tool does; by default the docstring up to its first section.
         thread: where a sync function runs: learned from its calls by default (see
             :class:`BaseTool`); ``True`` always in a worker thread, ``False`` always in place.
+        args_schema: a pydantic model that describes and checks the arguments instead of the
+            signature; each field is passed as the keyword argument of its name.
+        return_direct: the tool's result ends the agent's run (no model call after it).
+        response_format: ``"content_and_artifact"``: the function returns ``(content,
+            artifact)``, the artifact kept on the ToolMessage and never shown to the model.
+
+    A tool may also return ``Command(update={"messages": [ToolMessage(..., tool_call_id=...)],
+    ...})`` (:mod:`rxagent.types`) to update the agent's state; a parameter annotated
+    ``Annotated[str, InjectedToolCallId]`` gives it the call's id.
 
     Raises:
         ToolDefinitionError: the function cannot become a tool (see :class:`BaseTool`).
     """
+    options: dict[str, Any] = {
+        "thread": thread, "args_schema": args_schema, "return_direct": return_direct,
+        "response_format": response_format,
+    }
     if callable(name_or_func):
         if name is not None or description is not None:
             raise ToolDefinitionError(
                 "use @tool(name=..., description=...) with keywords only, "
                 "or @tool(...) on the function with no arguments"
             )
-        return BaseTool(name_or_func, thread=thread)
+        return BaseTool(name_or_func, **options)
     if name_or_func is not None:
         if name is not None:
             raise ToolDefinitionError(
@@ -362,7 +473,7 @@ def tool(
         name = name_or_func
 
     def decorate(func: Callable[..., Any]) -> BaseTool:
-        return BaseTool(func, name=name, description=description, thread=thread)
+        return BaseTool(func, name=name, description=description, **options)
 
     return decorate
 
@@ -412,6 +523,7 @@ class Derived(NamedTuple):
     params: Mapping[str, str]  # field name -> parameter name
     writer_params: tuple[str, ...]
     parameters: dict[str, Any]  # the JSON schema; tool_spec() hands out deep copies
+    call_id_params: tuple[str, ...] = ()  # Annotated[str, InjectedToolCallId]
 
 
 # Function -> {(bound?, name, description): (fingerprint, Derived)}. Weak, so a function's
@@ -466,7 +578,7 @@ def derive_uncached(
     """:func:`derive` without the cache (the reference in ``bench/tool_schemas.py``)."""
     tool_name = _tool_name(func, name)
     summary, arg_docs = _parse_docstring(_docstring(func))
-    args_schema, params, writer_params = _args_model(func, tool_name, arg_docs)
+    args_schema, params, writer_params, call_id_params = _args_model(func, tool_name, arg_docs)
     return Derived(
         name=tool_name,
         description=(
@@ -477,6 +589,7 @@ def derive_uncached(
         params=types.MappingProxyType(params),
         writer_params=writer_params,
         parameters=_parameters_schema(args_schema, tool_name),
+        call_id_params=call_id_params,
     )
 
 
@@ -608,6 +721,22 @@ def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
         ) from exc
 
 
+class InjectedToolCallId:
+    """Marks a tool parameter that receives the id of the tool call being answered, and that
+    the model never sees (LangChain's): ``tool_call_id: Annotated[str, InjectedToolCallId]``.
+    A tool returning ``Command(update={"messages": [ToolMessage(..., tool_call_id=...)]})``
+    needs it."""
+
+
+def _is_call_id(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is not Annotated:
+        return False
+    return any(
+        meta is InjectedToolCallId or isinstance(meta, InjectedToolCallId)
+        for meta in annotation.__metadata__
+    )
+
+
 def _is_writer(annotation: Any) -> bool:
     if typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
@@ -638,9 +767,10 @@ def _hint_description(annotation: Any) -> str | None:
 
 def _args_model(
     func: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
-) -> tuple[type[BaseModel], dict[str, str], tuple[str, ...]]:
-    """The arguments' pydantic model, its field names mapped to the parameters' names, and the
-    parameters that take the run's writer (never shown to the model)."""
+) -> tuple[type[BaseModel], dict[str, str], tuple[str, ...], tuple[str, ...]]:
+    """The arguments' pydantic model, its field names mapped to the parameters' names, the
+    parameters that take the run's writer and those that take the call's id (neither ever
+    shown to the model)."""
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
@@ -649,11 +779,15 @@ def _args_model(
     fields: dict[str, Any] = {}
     params: dict[str, str] = {}  # field name -> parameter name
     writers: list[str] = []
+    call_ids: list[str] = []
     for position, param in enumerate(signature.parameters.values()):
         _check_parameter(param, position, tool_name)
         annotation = hints.get(param.name, Any)
         if _is_writer(annotation):
             writers.append(param.name)
+            continue
+        if _is_call_id(annotation):
+            call_ids.append(param.name)
             continue
         field_name = _field_name(param.name, position, signature)
         fields[field_name] = _field(param, annotation, arg_docs, alias=field_name != param.name)
@@ -668,7 +802,7 @@ def _args_model(
         raise ToolDefinitionError(
             f"tool {tool_name!r}: a parameter's type cannot be validated from JSON: {exc}"
         ) from exc
-    return model, params, tuple(writers)
+    return model, params, tuple(writers), tuple(call_ids)
 
 
 def _check_parameter(param: inspect.Parameter, position: int, tool_name: str) -> None:
