@@ -139,5 +139,6 @@ def resume_answers(resume: Any, pending: Sequence[Interrupt]) -> dict[str, Any]:
         return {pending[0].id: resume}
     raise UsageError(
         f"the thread has {len(pending)} interrupts pending; resume them with a dict from each "
-        f"interrupt's id to its answer: Command(resume={{{', '.join(sorted(ids))}...}})"
+        "interrupt's id to its answer, Command(resume={interrupt.id: answer, ...}); their ids: "
+        f"{sorted(ids)}"
     )
