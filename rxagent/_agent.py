@@ -36,15 +36,8 @@ from ._messages import BaseMessage, HumanMessage, ToolCall, ToolMessage
 from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
 from ._thread_run import DURABILITIES, ThreadRun, thread_of
-from ._thread_state import (
-    Durability,
-    StateSnapshot,
-    apply_update,
-    history_snapshots,
-    load_head,
-    results_of,
-    snapshot,
-)
+from ._thread_state import Durability, apply_update, load_head
+from ._thread_views import StateSnapshot, history_snapshots, results_of, snapshot
 from ._threads import run_sync
 from ._tools import BaseTool, as_tool
 from ._types import StreamPart

@@ -25,11 +25,11 @@ from ._thread_state import (
     MessageList,
     Write,
     apply_update,
-    checkpoint_payload,
     new_checkpoint,
     now,
     with_ids,
 )
+from ._thread_views import checkpoint_payload
 
 __all__ = ["RunSteps", "input_messages", "input_others"]
 

@@ -38,23 +38,22 @@ __all__ = [
     "Durability",
     "Head",
     "MessageList",
-    "PregelTask",
-    "StateSnapshot",
     "Write",
     "apply_update",
     "apply_writes",
     "as_record",
-    "checkpoint_payload",
+    "config_of",
     "decode_messages",
     "encode_messages",
     "encode_task_writes",
-    "history_snapshots",
+    "fold",
+    "head_of",
     "load_head",
     "new_checkpoint",
     "now",
+    "read_state",
+    "recall",
     "remember",
-    "results_of",
-    "snapshot",
     "with_ids",
 ]
 
@@ -218,7 +217,7 @@ class Head:
     index: dict[str, int] | None = None  # the messages' positions by id, when at hand
 
     def config(self) -> dict[str, Any]:
-        return _config(self.thread_id, self.checkpoint_ns, self.checkpoint_id)
+        return config_of(self.thread_id, self.checkpoint_ns, self.checkpoint_id)
 
     def interrupts(self) -> tuple[Interrupt, ...]:
         return tuple(
@@ -234,7 +233,7 @@ class Head:
         return str(uuid.uuid5(uuid.UUID(self.checkpoint_id), f"{name}:{position}"))
 
 
-def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
+def config_of(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
     return {
         "configurable": {
             "thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id,
@@ -242,7 +241,7 @@ def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
     }
 
 
-def _read_state(item: CheckpointTuple) -> tuple[int, tuple[str, ...], list[Write]]:
+def read_state(item: CheckpointTuple) -> tuple[int, tuple[str, ...], list[Write]]:
     """A stored checkpoint's step, next nodes and writes.
 
     Raises:
@@ -304,7 +303,7 @@ def remember(saver: BaseCheckpointSaver, head: Head) -> None:
         states.popitem(last=False)
 
 
-def _recalled(
+def recall(
     saver: BaseCheckpointSaver, key: tuple[str, str, str]
 ) -> tuple[dict[str, Any], dict[str, int]] | None:
     """A remembered state (a copy of its own) and its messages' index."""
@@ -320,7 +319,7 @@ def head_of(
     item: CheckpointTuple, values: dict[str, Any], index: dict[str, int] | None = None
 ) -> Head:
     checkpoint = item.checkpoint
-    step, next_nodes, writes = _read_state(item)
+    step, next_nodes, writes = read_state(item)
     return Head(
         checkpoint.thread_id, checkpoint.checkpoint_ns, checkpoint.checkpoint_id,
         checkpoint.parent_id, step, next_nodes, values, dict(checkpoint.metadata),
@@ -339,21 +338,21 @@ async def load_head(
             raise UsageError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
         return None
     key = (thread_id, ns, item.checkpoint.checkpoint_id)
-    recalled = _recalled(saver, key)
+    recalled = recall(saver, key)
     if recalled is None:
         chain = {
             other.checkpoint.checkpoint_id: other
             async for other in saver.alist(thread_id, ns)
         }
         chain[item.checkpoint.checkpoint_id] = item
-        recalled = _fold(saver, chain, item.checkpoint.checkpoint_id)
+        recalled = fold(saver, chain, item.checkpoint.checkpoint_id)
         head = head_of(item, *recalled)
         remember(saver, head)
         return head
     return head_of(item, *recalled)
 
 
-def _fold(
+def fold(
     saver: BaseCheckpointSaver, chain: Mapping[str, CheckpointTuple], checkpoint_id: str
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """The state at ``checkpoint_id`` and its messages' index: from the nearest state known (or
@@ -368,7 +367,7 @@ def _fold(
                 f"checkpoint {at!r}, a parent of {checkpoint_id!r}, is missing from the saver: "
                 "the thread's history is broken"
             )
-        recalled = _recalled(saver, (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, at))
+        recalled = recall(saver, (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, at))
         if recalled is not None:
             break
         path.append(item)
@@ -376,141 +375,13 @@ def _fold(
     state, positions = recalled if recalled is not None else ({}, None)
     messages = MessageList(state.pop("messages", ()), positions)
     for item in reversed(path):
-        _, _, writes = _read_state(item)
+        _, _, writes = read_state(item)
         for _, channel, value in writes:
             if channel == "messages":
                 messages.add(value)
             elif not channel.startswith("__"):
                 state[channel] = value
     return {"messages": messages.messages, **state}, messages.positions
-
-
-# -- what get_state() gives -------------------------------------------------------------------
-
-
-class PregelTask(NamedTuple):
-    """A task of a checkpoint's next step, as LangGraph describes it."""
-
-    id: str
-    name: str
-    path: tuple[Any, ...] = ()
-    error: Exception | None = None
-    interrupts: tuple[Interrupt, ...] = ()
-    state: Any = None
-    result: Any = None
-
-
-class StateSnapshot(NamedTuple):
-    """A thread's state at one checkpoint (``agent.get_state(config)``), as LangGraph gives it.
-
-    Attributes:
-        values: the state: ``{"messages": [...]}``.
-        next: the nodes that run next (``("tools",)``); empty when the run is over.
-        config: the config that names this checkpoint (``checkpoint_id``).
-        metadata: ``source`` (``"input"``, ``"loop"``, ``"update"``), ``step``, ``run_id``...
-        created_at: when it was made, ISO 8601.
-        parent_config: the config of the checkpoint before it, if any.
-        tasks: the tasks of the next step, with their interrupts and any result already written.
-        interrupts: every interrupt pending at this checkpoint.
-    """
-
-    values: dict[str, Any]
-    next: tuple[str, ...]
-    config: dict[str, Any]
-    metadata: dict[str, Any] | None
-    created_at: str | None
-    parent_config: dict[str, Any] | None
-    tasks: tuple[PregelTask, ...]
-    interrupts: tuple[Interrupt, ...] = ()
-
-
-def snapshot(head: Head, results: Mapping[str, Any] | None = None) -> StateSnapshot:
-    """``head`` as a :class:`StateSnapshot`; ``results`` are what its tasks wrote in the next
-    checkpoint, by task id, for a checkpoint that has one."""
-    found = dict(results or {})
-    for task_id, writes in head.pending.items():
-        task_messages = [m for channel, value in writes if channel == "messages" for m in value]
-        if task_messages:
-            found[task_id] = {"messages": task_messages}
-    tasks: list[PregelTask] = []
-    if head.next == ("tools",):
-        calls = last_tool_calls(head.values.get("messages", ()))
-        for position in range(len(calls)):
-            task_id = head.task_id("tools", position)
-            tasks.append(PregelTask(
-                task_id, "tools", ("__pregel_push", position, False),
-                interrupts=tuple(
-                    item
-                    for channel, value in head.pending.get(task_id, ())
-                    if channel == INTERRUPT
-                    for item in value
-                ),
-                result=found.get(task_id),
-            ))
-    elif head.next:
-        name = head.next[0]
-        task_id = head.task_id(name)
-        tasks.append(PregelTask(task_id, name, ("__pregel_pull", name), result=found.get(task_id)))
-    parent = (
-        _config(head.thread_id, head.checkpoint_ns, head.parent_id) if head.parent_id else None
-    )
-    return StateSnapshot(
-        values=head.values,
-        next=head.next,
-        config=head.config(),
-        metadata=head.metadata,
-        created_at=head.created_at,
-        parent_config=parent,
-        tasks=tuple(tasks),
-        interrupts=head.interrupts(),
-    )
-
-
-def results_by_task(writes: Sequence[Write]) -> dict[str, Any]:
-    """What each task wrote, by task id: ``{"messages": [...]}`` (the next checkpoint's writes
-    are its parent's tasks' results)."""
-    found: dict[str, dict[str, list[Any]]] = {}
-    for task_id, channel, value in writes:
-        if channel == "messages":
-            found.setdefault(task_id, {"messages": []})["messages"].extend(value)
-    return found
-
-
-def checkpoint_payload(head: Head) -> dict[str, Any]:
-    """A checkpoint as the ``checkpoints`` stream mode gives it, LangGraph's shape."""
-    state = snapshot(head)
-    configurable = state.config["configurable"]
-    tasks = []
-    for task in state.tasks:
-        described: dict[str, Any] = {"id": task.id, "name": task.name,
-                                     "interrupts": task.interrupts, "state": None}
-        if task.result is not None:
-            described["result"] = task.result
-        tasks.append(described)
-    return {
-        "config": {"configurable": {
-            "checkpoint_ns": configurable["checkpoint_ns"],
-            "thread_id": configurable["thread_id"],
-            "checkpoint_id": configurable["checkpoint_id"],
-        }},
-        "parent_config": state.parent_config,
-        "values": {**head.values, "messages": list(head.values.get("messages", ()))},
-        "metadata": head.metadata,
-        "next": list(head.next),
-        "tasks": tasks,
-    }
-
-
-def results_of(child: CheckpointTuple) -> dict[str, Any]:
-    """What the tasks of ``child``'s parent wrote, by task id: ``child``'s own writes."""
-    return results_by_task(_read_state(child)[2])
-
-
-def last_tool_calls(messages: Sequence[BaseMessage]) -> list[Any]:
-    """The tool calls of the last message, if it is the model's."""
-    if messages and isinstance(messages[-1], AIMessage):
-        return list(messages[-1].tool_calls)
-    return []
 
 
 def now() -> str:
@@ -592,33 +463,6 @@ def read_update(
         )
     writes.extend((key, values[key]) for key in state_keys if key in values)
     return writes
-
-
-def history_snapshots(
-    saver: BaseCheckpointSaver,
-    thread: Sequence[CheckpointTuple],
-    selected: Sequence[CheckpointTuple],
-) -> list[StateSnapshot]:
-    """Snapshots of the ``selected`` checkpoints of a ``thread`` (all its checkpoints, newest
-    first), each state folded from its parent's, oldest first, so each is folded once."""
-    chain = {item.checkpoint.checkpoint_id: item for item in thread}
-    children: dict[str, list[Write]] = {}
-    for item in thread:  # newest first: a checkpoint's results are its first child's writes
-        parent = item.checkpoint.parent_id
-        if parent is not None:
-            children[parent] = _read_state(item)[2]
-    wanted = {item.checkpoint.checkpoint_id for item in selected}
-    found: dict[str, StateSnapshot] = {}
-    for item in reversed(thread):
-        checkpoint_id = item.checkpoint.checkpoint_id
-        key = (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, checkpoint_id)
-        head = head_of(item, *(_recalled(saver, key) or _fold(saver, chain, checkpoint_id)))
-        remember(saver, head)
-        if checkpoint_id in wanted:
-            found[checkpoint_id] = snapshot(
-                head, results_by_task(children.get(checkpoint_id, []))
-            )
-    return [found[item.checkpoint.checkpoint_id] for item in selected]
 
 
 def apply_update(

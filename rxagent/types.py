@@ -8,6 +8,7 @@ gives a :class:`StateSnapshot`.
 """
 
 from ._interrupts import Command, Interrupt, interrupt
-from ._thread_state import Durability, PregelTask, StateSnapshot
+from ._thread_state import Durability
+from ._thread_views import PregelTask, StateSnapshot
 
 __all__ = ["Command", "Durability", "Interrupt", "PregelTask", "StateSnapshot", "interrupt"]

@@ -1,0 +1,184 @@
+"""What a thread's checkpoints look like from outside: ``get_state()``'s
+:class:`StateSnapshot` with its tasks, the history, and the ``checkpoints`` stream mode's
+payload, all in LangGraph's shapes, made from :mod:`rxagent._thread_state`'s checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from ._interrupts import Interrupt
+from ._messages import AIMessage, BaseMessage
+from ._thread_state import (
+    INTERRUPT,
+    Head,
+    Write,
+    config_of,
+    fold,
+    head_of,
+    read_state,
+    recall,
+    remember,
+)
+from .checkpoint import BaseCheckpointSaver, CheckpointTuple
+
+__all__ = [
+    "PregelTask",
+    "StateSnapshot",
+    "checkpoint_payload",
+    "history_snapshots",
+    "results_of",
+    "snapshot",
+]
+
+
+class PregelTask(NamedTuple):
+    """A task of a checkpoint's next step, as LangGraph describes it."""
+
+    id: str
+    name: str
+    path: tuple[Any, ...] = ()
+    error: Exception | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
+
+
+class StateSnapshot(NamedTuple):
+    """A thread's state at one checkpoint (``agent.get_state(config)``), as LangGraph gives it.
+
+    Attributes:
+        values: the state: ``{"messages": [...]}``.
+        next: the nodes that run next (``("tools",)``); empty when the run is over.
+        config: the config that names this checkpoint (``checkpoint_id``).
+        metadata: ``source`` (``"input"``, ``"loop"``, ``"update"``), ``step``, ``run_id``...
+        created_at: when it was made, ISO 8601.
+        parent_config: the config of the checkpoint before it, if any.
+        tasks: the tasks of the next step, with their interrupts and any result already written.
+        interrupts: every interrupt pending at this checkpoint.
+    """
+
+    values: dict[str, Any]
+    next: tuple[str, ...]
+    config: dict[str, Any]
+    metadata: dict[str, Any] | None
+    created_at: str | None
+    parent_config: dict[str, Any] | None
+    tasks: tuple[PregelTask, ...]
+    interrupts: tuple[Interrupt, ...] = ()
+
+
+def snapshot(head: Head, results: Mapping[str, Any] | None = None) -> StateSnapshot:
+    """``head`` as a :class:`StateSnapshot`; ``results`` are what its tasks wrote in the next
+    checkpoint, by task id, for a checkpoint that has one."""
+    found = dict(results or {})
+    for task_id, writes in head.pending.items():
+        task_messages = [m for channel, value in writes if channel == "messages" for m in value]
+        if task_messages:
+            found[task_id] = {"messages": task_messages}
+    tasks: list[PregelTask] = []
+    if head.next == ("tools",):
+        calls = last_tool_calls(head.values.get("messages", ()))
+        for position in range(len(calls)):
+            task_id = head.task_id("tools", position)
+            tasks.append(PregelTask(
+                task_id, "tools", ("__pregel_push", position, False),
+                interrupts=tuple(
+                    item
+                    for channel, value in head.pending.get(task_id, ())
+                    if channel == INTERRUPT
+                    for item in value
+                ),
+                result=found.get(task_id),
+            ))
+    elif head.next:
+        name = head.next[0]
+        task_id = head.task_id(name)
+        tasks.append(PregelTask(task_id, name, ("__pregel_pull", name), result=found.get(task_id)))
+    parent = (
+        config_of(head.thread_id, head.checkpoint_ns, head.parent_id) if head.parent_id else None
+    )
+    return StateSnapshot(
+        values=head.values,
+        next=head.next,
+        config=head.config(),
+        metadata=head.metadata,
+        created_at=head.created_at,
+        parent_config=parent,
+        tasks=tuple(tasks),
+        interrupts=head.interrupts(),
+    )
+
+
+def results_by_task(writes: Sequence[Write]) -> dict[str, Any]:
+    """What each task wrote, by task id: ``{"messages": [...]}`` (the next checkpoint's writes
+    are its parent's tasks' results)."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    for task_id, channel, value in writes:
+        if channel == "messages":
+            found.setdefault(task_id, {"messages": []})["messages"].extend(value)
+    return found
+
+
+def checkpoint_payload(head: Head) -> dict[str, Any]:
+    """A checkpoint as the ``checkpoints`` stream mode gives it, LangGraph's shape."""
+    state = snapshot(head)
+    configurable = state.config["configurable"]
+    tasks = []
+    for task in state.tasks:
+        described: dict[str, Any] = {"id": task.id, "name": task.name,
+                                     "interrupts": task.interrupts, "state": None}
+        if task.result is not None:
+            described["result"] = task.result
+        tasks.append(described)
+    return {
+        "config": {"configurable": {
+            "checkpoint_ns": configurable["checkpoint_ns"],
+            "thread_id": configurable["thread_id"],
+            "checkpoint_id": configurable["checkpoint_id"],
+        }},
+        "parent_config": state.parent_config,
+        "values": {**head.values, "messages": list(head.values.get("messages", ()))},
+        "metadata": head.metadata,
+        "next": list(head.next),
+        "tasks": tasks,
+    }
+
+
+def results_of(child: CheckpointTuple) -> dict[str, Any]:
+    """What the tasks of ``child``'s parent wrote, by task id: ``child``'s own writes."""
+    return results_by_task(read_state(child)[2])
+
+
+def last_tool_calls(messages: Sequence[BaseMessage]) -> list[Any]:
+    """The tool calls of the last message, if it is the model's."""
+    if messages and isinstance(messages[-1], AIMessage):
+        return list(messages[-1].tool_calls)
+    return []
+
+
+def history_snapshots(
+    saver: BaseCheckpointSaver,
+    thread: Sequence[CheckpointTuple],
+    selected: Sequence[CheckpointTuple],
+) -> list[StateSnapshot]:
+    """Snapshots of the ``selected`` checkpoints of a ``thread`` (all its checkpoints, newest
+    first), each state folded from its parent's, oldest first, so each is folded once."""
+    chain = {item.checkpoint.checkpoint_id: item for item in thread}
+    children: dict[str, list[Write]] = {}
+    for item in thread:  # newest first: a checkpoint's results are its first child's writes
+        parent = item.checkpoint.parent_id
+        if parent is not None:
+            children[parent] = read_state(item)[2]
+    wanted = {item.checkpoint.checkpoint_id for item in selected}
+    found: dict[str, StateSnapshot] = {}
+    for item in reversed(thread):
+        checkpoint_id = item.checkpoint.checkpoint_id
+        key = (item.checkpoint.thread_id, item.checkpoint.checkpoint_ns, checkpoint_id)
+        head = head_of(item, *(recall(saver, key) or fold(saver, chain, checkpoint_id)))
+        remember(saver, head)
+        if checkpoint_id in wanted:
+            found[checkpoint_id] = snapshot(
+                head, results_by_task(children.get(checkpoint_id, []))
+            )
+    return [found[item.checkpoint.checkpoint_id] for item in selected]
