@@ -164,7 +164,7 @@ class Agent:
         input: AgentInput,
         config: dict[str, Any] | None = None,
         *,
-        stream_mode: StreamMode | Sequence[StreamMode] = "values",
+        stream_mode: StreamMode | Sequence[StreamMode] = "updates",
         subgraphs: bool = False,
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,
@@ -179,7 +179,7 @@ class Agent:
             config: ``{"recursion_limit": 25, "tags": [...], "configurable": {"thread_id":
                 "1"}}``; ``checkpoint_id`` in ``configurable`` starts from that checkpoint.
             stream_mode: one mode, giving its payloads, or a list of modes, giving
-                ``(mode, payload)`` pairs.
+                ``(mode, payload)`` pairs; ``"updates"`` by default, as in LangGraph.
             subgraphs: also give the namespace: ``(ns, payload)`` / ``(ns, mode, payload)``.
             version: ``"v2"`` gives the part dicts ``{"type", "ns", "data"}`` instead.
             max_buffer: parts buffered before the run waits for the consumer.
@@ -200,7 +200,7 @@ class Agent:
         input: AgentInput,
         config: dict[str, Any] | None = None,
         *,
-        stream_mode: StreamMode | Sequence[StreamMode] = "values",
+        stream_mode: StreamMode | Sequence[StreamMode] = "updates",
         subgraphs: bool = False,
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,

@@ -92,3 +92,10 @@ def test_a_config_key_rxagent_cannot_honour_is_an_error(config: dict[str, Any],
         agent.invoke({"messages": [("user", "x")]}, config)
     # Accepted: LangChain's other keys.
     agent.invoke({"messages": [("user", "x")]}, {"run_name": "mine", "run_id": "r1"})
+
+
+def test_stream_gives_updates_by_default_as_langgraph_does() -> None:
+    def run(lib: Any) -> list[Any]:
+        return [sorted(update) for update in tool_agent(lib).stream(QUESTION)]
+
+    assert run(RXAGENT) == run(LANGGRAPH) == [["model"], ["tools"], ["model"]]

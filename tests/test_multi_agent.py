@@ -90,7 +90,8 @@ def test_nested_steps_show_only_with_subgraphs() -> None:
     nested = list(supervisor(researcher(), writer_agent()).stream(
         QUESTION, stream_mode="updates", subgraphs=True))
     assert len([ns for ns, _ in nested if ns == ("tools:c1",)]) == 3  # model, tools, model
-    states = list(supervisor(researcher(), writer_agent()).stream(QUESTION))
+    states = list(supervisor(researcher(), writer_agent()).stream(QUESTION,
+                                                                  stream_mode="values"))
     assert all(type(s["messages"][0]).__name__ == "HumanMessage" for s in states)
     assert states[-1]["messages"][-1].text == "Report: sunny."
     custom = list(supervisor(researcher(), writer_agent()).stream(QUESTION,
