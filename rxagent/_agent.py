@@ -39,7 +39,7 @@ from ._thread_run import DURABILITIES, ThreadRun, thread_of
 from ._thread_state import Durability, apply_update, load_head
 from ._thread_views import StateSnapshot, history_snapshots, results_of, snapshot
 from ._threads import run_sync
-from ._tools import BaseTool, as_tool
+from ._tools import BaseTool, ToolRuntime, as_tool
 from ._types import StreamPart
 from ._writer import StreamWriter
 from .chat_models._base import BaseChatModel
@@ -74,6 +74,7 @@ class Agent:
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
         state_keys: Sequence[str] = (),
+        context_schema: type[Any] | None = None,
     ) -> None:
         self.model = model
         self.tools = list(tools)
@@ -86,6 +87,7 @@ class Agent:
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
         self.state_keys = tuple(state_keys)  # the state's keys besides messages
+        self.context_schema = context_schema
 
     # -- the Rx-native entry ----------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class Agent:
         *,
         durability: Durability | None = None,
         extra_modes: Sequence[str] = (),
+        context: Any = None,
     ) -> IterableObservable[StreamPart]:
         """A cold Observable of the run's parts in every mode; each subscription is one run.
 
@@ -116,7 +119,7 @@ class Agent:
         if extra - set(ON_REQUEST):
             raise UsageError(f"extra_modes are among {list(ON_REQUEST)}, got {list(extra_modes)}")
         return iterable(self._observe(input, config, subgraphs=True, durability=durability,
-                                      extra_modes=extra))
+                                      extra_modes=extra, context=context))
 
     def _observe(
         self,
@@ -126,6 +129,7 @@ class Agent:
         subgraphs: bool,
         durability: Durability | None,
         extra_modes: frozenset[str] = frozenset(),
+        context: Any = None,
     ) -> reactivex.Observable[StreamPart]:
         _check_config(config)
         tags = (config or {}).get("tags", ())
@@ -144,12 +148,13 @@ class Agent:
                 )
             task = current_tool_task.get()
             if task is not None:
-                await _run_joined(self, input, config, task, observer, demand, subgraphs, thread)
+                await _run_joined(self, input, config, task, observer, demand, subgraphs, thread,
+                                  context)
                 return
             sink = RunSink(observer, demand, loop, subgraphs=subgraphs)
             run = RunContext(sink, ns=(), checkpoint_ns="", agent_name=self.name,
                              config_tags=tags, config_metadata=metadata,
-                             extra_modes=extra_modes)
+                             extra_modes=extra_modes, config=config, context=context)
             try:
                 await run_agent(self, input, config, run, thread)
             finally:
@@ -169,6 +174,7 @@ class Agent:
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,
         durability: Durability | None = None,
+        context: Any = None,
     ) -> SyncIterator[Any]:
         """Run the agent and iterate over what it streams, from sync code.
 
@@ -185,6 +191,8 @@ class Agent:
             max_buffer: parts buffered before the run waits for the consumer.
             durability: on a thread, when checkpoints are written: ``"sync"``, ``"async"``
                 (the default) or ``"exit"`` (see ``docs/checkpoints.md``).
+            context: what the run's tools get as ``runtime.context`` (a ``ToolRuntime``
+                parameter), typically an instance of ``create_agent``'s ``context_schema``.
 
         Leaving the loop early cancels the run (once the iterator is dropped; ``close()`` or
         ``with agent.stream(...) as stream:`` does it at once). An error is raised after every
@@ -192,7 +200,7 @@ class Agent:
         """
         shape = _output_shape(stream_mode, subgraphs, version)
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
-                               extra_modes=_requested(stream_mode))
+                               extra_modes=_requested(stream_mode), context=context)
         return to_iterator(source.pipe(shape), max_buffer=max_buffer)
 
     def astream(
@@ -205,6 +213,7 @@ class Agent:
         version: Literal["v1", "v2"] = "v1",
         max_buffer: int = DEFAULT_MAX_BUFFER,
         durability: Durability | None = None,
+        context: Any = None,
     ) -> AsyncIteratorBridge[Any]:
         """Like :meth:`stream`, iterated with ``async for`` on asyncio or trio.
 
@@ -213,7 +222,7 @@ class Agent:
         """
         shape = _output_shape(stream_mode, subgraphs, version)
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
-                               extra_modes=_requested(stream_mode))
+                               extra_modes=_requested(stream_mode), context=context)
         return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
 
     def invoke(
@@ -222,11 +231,13 @@ class Agent:
         config: dict[str, Any] | None = None,
         *,
         durability: Durability | None = None,
+        context: Any = None,
     ) -> dict[str, Any]:
         """Run the agent to the end and return the final state ``{"messages": [...]}`` (with
         ``"__interrupt__"`` when an interrupt stopped it)."""
         final: dict[str, Any] = {}
-        with self.stream(input, config, stream_mode="values", durability=durability) as states:
+        with self.stream(input, config, stream_mode="values", durability=durability,
+                         context=context) as states:
             for state in states:
                 final = state
         return final
@@ -237,11 +248,12 @@ class Agent:
         config: dict[str, Any] | None = None,
         *,
         durability: Durability | None = None,
+        context: Any = None,
     ) -> dict[str, Any]:
         """Like :meth:`invoke`, awaited on asyncio or trio."""
         final: dict[str, Any] = {}
         async with self.astream(
-            input, config, stream_mode="values", durability=durability
+            input, config, stream_mode="values", durability=durability, context=context
         ) as states:
             async for state in states:
                 final = state
@@ -261,6 +273,7 @@ class Agent:
             self.model, self.tools, system_prompt=self.system_prompt, name=self.name,
             checkpointer=checkpointer, interrupt_before=self.interrupt_before,
             interrupt_after=self.interrupt_after, state_keys=self.state_keys,
+            context_schema=self.context_schema,
         )
 
     def get_state(self, config: dict[str, Any]) -> StateSnapshot:
@@ -449,6 +462,7 @@ async def _run_joined(
     demand: Demand,
     subgraphs: bool,
     thread: ThreadRun | None,
+    context: Any,
 ) -> None:
     """Run ``agent`` for its own subscriber, joined to the run whose tool call ``task`` this
     code runs in (see :meth:`Agent.observe`)."""
@@ -460,7 +474,8 @@ async def _run_joined(
     checkpoint_ns = f"{parent.checkpoint_ns}|{task.ns}" if parent.checkpoint_ns else task.ns
     run = RunContext(sink, ns=(), checkpoint_ns=checkpoint_ns, agent_name=agent.name,
                      config_tags=(config or {}).get("tags", ()),
-                     config_metadata=(config or {}).get("metadata"))
+                     config_metadata=(config or {}).get("metadata"), config=config,
+                     context=context)
     # The other run's consumer holds this run back too, unless a tool running in place holds
     # that consumer's loop: then nothing could ever let go.
     linked = not holds_the_loop()
@@ -499,11 +514,15 @@ class _AgentTool(BaseTool):
         self.agent = agent
 
     async def arun(
-        self, call: ToolCall, *, writer: StreamWriter | None = None
+        self,
+        call: ToolCall,
+        *,
+        writer: StreamWriter | None = None,
+        runtime: ToolRuntime[Any, Any] | None = None,
     ) -> ToolMessage | Command:
         token = _call_id.set(call.get("id") or "")
         try:
-            return await super().arun(call, writer=writer)
+            return await super().arun(call, writer=writer, runtime=runtime)
         finally:
             _call_id.reset(token)
 
@@ -610,6 +629,7 @@ def create_agent(
     interrupt_before: Sequence[str] | None = None,
     interrupt_after: Sequence[str] | None = None,
     state_schema: type[Any] | None = None,
+    context_schema: type[Any] | None = None,
 ) -> Agent:
     """Create an agent: ``model`` called with ``tools`` bound, in a loop, until it answers.
 
@@ -628,6 +648,8 @@ def create_agent(
         state_schema: an :class:`AgentState` subclass (a ``TypedDict``) whose keys besides
             ``messages`` the state also holds: given in the input, kept on the thread, in
             every ``values`` part and in ``update_state``. Their values are JSON-able.
+        context_schema: the type of what runs are given as ``context=`` (kept for reference,
+            as LangChain keeps it; the context reaches tools as ``runtime.context``).
 
     Raises:
         ModelSpecError: ``model`` is neither a chat model nor a model string one resolves.
@@ -670,7 +692,7 @@ def create_agent(
     return Agent(
         model, converted, system_prompt=system_prompt, name=name, checkpointer=checkpointer,
         interrupt_before=interrupt_before or (), interrupt_after=interrupt_after or (),
-        state_keys=_state_keys(state_schema),
+        state_keys=_state_keys(state_schema), context_schema=context_schema,
     )
 
 

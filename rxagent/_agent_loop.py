@@ -33,7 +33,7 @@ from ._messages import (
 )
 from ._steps import RunSteps, input_messages, input_others
 from ._thread_run import ThreadRun
-from ._tools import BaseTool
+from ._tools import BaseTool, ToolRuntime
 from ._types import ToolSpec
 from .chat_models._base import BaseChatModel
 
@@ -288,7 +288,12 @@ async def _tools_node(
                 tool_call_id=call["id"] or "",
                 status="error",
             )
-        return await tool.arun(call, writer=run.writer())
+        writer = run.writer()
+        runtime = ToolRuntime(
+            state=steps.values(), context=run.context, config=run.config, stream_writer=writer,
+            tool_call_id=call["id"],
+        ) if tool.wants_runtime else None
+        return await tool.arun(call, writer=writer, runtime=runtime)
 
     for offset, bad in enumerate(invalid):
         writes = steps.task_writes(ToolMessage(

@@ -33,8 +33,8 @@ class RunContext:
     """
 
     __slots__ = (
-        "agent_name", "checkpoint_ns", "config_metadata", "config_tags", "emit", "extra_modes",
-        "node", "ns", "sink", "step", "step_base", "task_ns",
+        "agent_name", "checkpoint_ns", "config", "config_metadata", "config_tags", "context",
+        "emit", "extra_modes", "node", "ns", "sink", "step", "step_base", "task_ns",
     )
 
     def __init__(
@@ -47,6 +47,8 @@ class RunContext:
         config_tags: Sequence[str],
         config_metadata: Mapping[str, Any] | None = None,
         extra_modes: frozenset[str] = frozenset(),
+        config: Mapping[str, Any] | None = None,
+        context: Any = None,
     ) -> None:
         self.sink = sink
         self.emit = sink.emit  # a bound method kept: the loop emits a few parts per step
@@ -56,6 +58,8 @@ class RunContext:
         self.config_tags = list(config_tags)
         self.config_metadata = dict(config_metadata or {})  # config["metadata"], in every event
         self.extra_modes = extra_modes  # "checkpoints", "tasks", "debug": only when asked for
+        self.config = dict(config or {})  # the run's config, as given
+        self.context = context  # the run's context= (a ToolRuntime's context)
         self.node = "model"
         self.step = 0
         self.step_base = 0  # the step the run started at (a thread's steps go on across runs)
@@ -72,6 +76,8 @@ class RunContext:
             config_tags=self.config_tags,
             config_metadata=self.config_metadata,
             extra_modes=self.extra_modes,
+            config=self.config,
+            context=self.context,
         )
 
     def writer(self) -> StreamWriter:

@@ -14,6 +14,7 @@ it is quick) is decided by :mod:`rxagent._scheduler`, which owns that policy.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import inspect
 import json
@@ -22,7 +23,7 @@ import types
 import typing
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, NamedTuple, overload
+from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar, overload
 
 import anyio
 import anyio.lowlevel
@@ -41,6 +42,7 @@ from ._writer import StreamWriter, current_writer
 __all__ = [
     "BaseTool",
     "InjectedToolCallId",
+    "ToolRuntime",
     "as_tool",
     "tool",
 ]
@@ -134,7 +136,7 @@ class BaseTool:
         self.response_format = response_format
         self._params = derived.params
         self._writer_params = derived.writer_params
-        self._call_id_params = derived.call_id_params
+        self._injected = derived.injected
         self._parameters = derived.parameters
         if args_schema is not None:
             self._use_schema(func, args_schema)
@@ -199,8 +201,8 @@ class BaseTool:
             writer: the writer the tool gets; by default the current one, which outside a run
                 discards what it is given.
         """
-        kwargs = self._checked(args)
         chosen = writer if writer is not None else current_writer.get()
+        kwargs = self._with_runtime(self._checked(args), chosen)
         if self.is_async:
             from ._threads import run_sync  # here: only this case needs it
 
@@ -223,11 +225,20 @@ class BaseTool:
             args: the arguments by name, as the model would send them.
             writer: the writer the tool gets; by default the current one.
         """
-        kwargs = self._checked(args)
-        return await self._acall(kwargs, writer if writer is not None else current_writer.get())
+        chosen = writer if writer is not None else current_writer.get()
+        return await self._acall(self._with_runtime(self._checked(args), chosen), chosen)
+
+    @property
+    def wants_runtime(self) -> bool:
+        """Whether a parameter takes the :class:`ToolRuntime` (the run builds one only then)."""
+        return any(kind == "runtime" for _, kind in self._injected)
 
     async def arun(
-        self, call: ToolCall, *, writer: StreamWriter | None = None
+        self,
+        call: ToolCall,
+        *,
+        writer: StreamWriter | None = None,
+        runtime: ToolRuntime[Any, Any] | None = None,
     ) -> ToolMessage | Command:
         """Run the tool for one tool call of the model and answer it with a ToolMessage (or the
         tool's ``Command(update=...)``, which holds one).
@@ -257,6 +268,8 @@ class BaseTool:
             call: the tool call, ``{"name", "args", "id", "type": "tool_call"}``.
             writer: the writer for the tool; by default the current one (discarding outside
                 a run).
+            runtime: what a ``runtime: ToolRuntime`` parameter gets (the state, the context...);
+                by default an empty one.
         """
         call_id = call.get("id") or ""
         try:
@@ -264,8 +277,10 @@ class BaseTool:
                 kwargs = self._validate(call.get("args"))
             except ValidationError as exc:  # only the arguments' own; the tool's go below
                 return self._error(_describe_invalid_args(self.name, exc), exc, call_id)
-            for param in self._call_id_params:
-                kwargs[param] = call_id
+            for param, kind in self._injected:
+                kwargs[param] = call_id if kind == "call_id" else (
+                    runtime or ToolRuntime(stream_writer=writer or current_writer.get())
+                )._for(call_id)
             result = await self._acall(
                 kwargs, writer if writer is not None else current_writer.get()
             )
@@ -339,6 +354,13 @@ class BaseTool:
         return ToolMessage(
             content=content, name=self.name, tool_call_id=call_id, status="error", artifact=exc
         )
+
+    def _with_runtime(self, kwargs: dict[str, Any], writer: StreamWriter) -> dict[str, Any]:
+        """A direct call's runtime parameters: an empty runtime, with this writer."""
+        for param, kind in self._injected:
+            if kind == "runtime":
+                kwargs[param] = ToolRuntime(stream_writer=writer)
+        return kwargs
 
     def _inject(self, kwargs: dict[str, Any], writer: StreamWriter) -> dict[str, Any]:
         for param in self._writer_params:
@@ -523,7 +545,8 @@ class Derived(NamedTuple):
     params: Mapping[str, str]  # field name -> parameter name
     writer_params: tuple[str, ...]
     parameters: dict[str, Any]  # the JSON schema; tool_spec() hands out deep copies
-    call_id_params: tuple[str, ...] = ()  # Annotated[str, InjectedToolCallId]
+    # Parameters the run fills in, never shown to the model: (name, "call_id" | "runtime").
+    injected: tuple[tuple[str, str], ...] = ()
 
 
 # Function -> {(bound?, name, description): (fingerprint, Derived)}. Weak, so a function's
@@ -578,7 +601,7 @@ def derive_uncached(
     """:func:`derive` without the cache (the reference in ``bench/tool_schemas.py``)."""
     tool_name = _tool_name(func, name)
     summary, arg_docs = _parse_docstring(_docstring(func))
-    args_schema, params, writer_params, call_id_params = _args_model(func, tool_name, arg_docs)
+    args_schema, params, writer_params, injected = _args_model(func, tool_name, arg_docs)
     return Derived(
         name=tool_name,
         description=(
@@ -589,7 +612,7 @@ def derive_uncached(
         params=types.MappingProxyType(params),
         writer_params=writer_params,
         parameters=_parameters_schema(args_schema, tool_name),
-        call_id_params=call_id_params,
+        injected=injected,
     )
 
 
@@ -728,6 +751,44 @@ class InjectedToolCallId:
     needs it."""
 
 
+ContextT = TypeVar("ContextT")
+StateT = TypeVar("StateT")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolRuntime(Generic[ContextT, StateT]):
+    """What a tool reaches of the run through a parameter annotated ``ToolRuntime`` (the model
+    never sees it), as in LangChain: ``def tool(x: int, runtime: ToolRuntime) -> str``.
+
+    Attributes:
+        state: the agent's state as the tool call began: ``{"messages": [...], ...}`` with the
+            keys of its ``state_schema``.
+        context: what the run was given as ``context=`` (``create_agent(context_schema=...)``).
+        config: the run's config.
+        stream_writer: the run's writer (its ``custom`` stream).
+        tool_call_id: the id of the call being answered.
+        store: a long-term memory store; ``None`` (not supported yet).
+    """
+
+    state: StateT = dataclasses.field(default_factory=dict)  # type: ignore[assignment]
+    context: ContextT = None  # type: ignore[assignment]
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    stream_writer: StreamWriter | None = None
+    tool_call_id: str | None = None
+    store: Any = None
+
+    def _for(self, call_id: str) -> ToolRuntime[ContextT, StateT]:
+        return self if self.tool_call_id == call_id else dataclasses.replace(
+            self, tool_call_id=call_id
+        )
+
+
+def _is_runtime(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation is ToolRuntime or typing.get_origin(annotation) is ToolRuntime
+
+
 def _is_call_id(annotation: Any) -> bool:
     if typing.get_origin(annotation) is not Annotated:
         return False
@@ -767,10 +828,10 @@ def _hint_description(annotation: Any) -> str | None:
 
 def _args_model(
     func: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
-) -> tuple[type[BaseModel], dict[str, str], tuple[str, ...], tuple[str, ...]]:
+) -> tuple[type[BaseModel], dict[str, str], tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The arguments' pydantic model, its field names mapped to the parameters' names, the
-    parameters that take the run's writer and those that take the call's id (neither ever
-    shown to the model)."""
+    parameters that take the run's writer, and those that take the call's id or the tool
+    runtime (none of them ever shown to the model)."""
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
@@ -779,7 +840,7 @@ def _args_model(
     fields: dict[str, Any] = {}
     params: dict[str, str] = {}  # field name -> parameter name
     writers: list[str] = []
-    call_ids: list[str] = []
+    injected: list[tuple[str, str]] = []
     for position, param in enumerate(signature.parameters.values()):
         _check_parameter(param, position, tool_name)
         annotation = hints.get(param.name, Any)
@@ -787,7 +848,10 @@ def _args_model(
             writers.append(param.name)
             continue
         if _is_call_id(annotation):
-            call_ids.append(param.name)
+            injected.append((param.name, "call_id"))
+            continue
+        if _is_runtime(annotation):
+            injected.append((param.name, "runtime"))
             continue
         field_name = _field_name(param.name, position, signature)
         fields[field_name] = _field(param, annotation, arg_docs, alias=field_name != param.name)
@@ -802,7 +866,7 @@ def _args_model(
         raise ToolDefinitionError(
             f"tool {tool_name!r}: a parameter's type cannot be validated from JSON: {exc}"
         ) from exc
-    return model, params, tuple(writers), tuple(call_ids)
+    return model, params, tuple(writers), tuple(injected)
 
 
 def _check_parameter(param: inspect.Parameter, position: int, tool_name: str) -> None:

@@ -24,13 +24,14 @@ The schema comes from the type hints (pydantic types and models included) and th
 a run the writer discards what it is given.
 """
 
-from ._tools import BaseTool, InjectedToolCallId, as_tool, tool
+from ._tools import BaseTool, InjectedToolCallId, ToolRuntime, as_tool, tool
 from ._writer import StreamWriter, get_stream_writer
 
 __all__ = [
     "BaseTool",
     "InjectedToolCallId",
     "StreamWriter",
+    "ToolRuntime",
     "as_tool",
     "get_stream_writer",
     "tool",

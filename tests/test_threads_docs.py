@@ -3,12 +3,14 @@ with only their imports (and the model, a scripted one) changed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from rxagent import create_agent
+from rxagent import AgentState, create_agent
 from rxagent.checkpoint import InMemorySaver
-from rxagent.messages import AIMessage
+from rxagent.messages import AIMessage, ToolMessage
 from rxagent.testing import ScriptedChatModel
+from rxagent.tools import ToolRuntime, tool
 from rxagent.types import Command, interrupt
 
 
@@ -77,3 +79,105 @@ def test_short_term_memory_the_first_example() -> None:
     )
     assert [m.text for m in result["messages"]] == [
         "Hi! My name is Bob.", "Hi Bob!", "What's my name?", "You are Bob."]
+
+
+
+# The short-term memory docs' programs with ToolRuntime (module-level, as in the docs: a tool's
+# hints are read from its module).
+
+
+class UserIdState(AgentState):
+    user_id: str
+
+
+@tool
+def get_user_info(runtime: ToolRuntime) -> str:
+    """Look up user info."""
+    user_id = runtime.state["user_id"]
+    return "User is John Smith" if user_id == "user_123" else "Unknown user"
+
+
+def test_read_short_term_memory_in_a_tool() -> None:
+    assert get_user_info.tool_spec()["parameters"]["properties"] == {}
+    call = AIMessage(content="", tool_calls=[{"name": "get_user_info", "args": {}, "id": "c1"}])
+    agent = create_agent(
+        model=ScriptedChatModel([call, "You are John Smith."]),
+        tools=[get_user_info],
+        state_schema=UserIdState,
+    )
+    result = agent.invoke({
+        "messages": "look up user information",
+        "user_id": "user_123",
+    })
+    assert result["messages"][2].content == "User is John Smith"
+    assert result["messages"][-1].content == "You are John Smith."
+
+
+class UserNameState(AgentState):
+    user_name: str
+
+
+@dataclass
+class CustomContext:
+    user_id: str
+
+
+@tool
+def update_user_info(runtime: ToolRuntime[CustomContext, UserNameState]) -> Command:
+    """Look up and update user info."""
+    user_id = runtime.context.user_id
+    name = "John Smith" if user_id == "user_123" else "Unknown user"
+    return Command(update={
+        "user_name": name,
+        # update the message history
+        "messages": [
+            ToolMessage(
+                "Successfully looked up user information",
+                tool_call_id=runtime.tool_call_id,
+            )
+        ],
+    })
+
+
+@tool
+def greet(runtime: ToolRuntime[CustomContext, UserNameState]) -> str | Command:
+    """Use this to greet the user once you found their info."""
+    user_name = runtime.state.get("user_name", None)
+    if user_name is None:
+        return Command(update={
+            "messages": [
+                ToolMessage(
+                    "Please call the 'update_user_info' tool it will get and update the "
+                    "user's name.",
+                    tool_call_id=runtime.tool_call_id,
+                )
+            ]
+        })
+    return f"Hello {user_name}!"
+
+
+def test_write_short_term_memory_from_tools() -> None:
+    script = [
+        AIMessage(content="", tool_calls=[{"name": "update_user_info", "args": {}, "id": "u"}]),
+        AIMessage(content="", tool_calls=[{"name": "greet", "args": {}, "id": "g"}]),
+        "Greeted.",
+    ]
+    agent = create_agent(
+        model=ScriptedChatModel(script),
+        tools=[update_user_info, greet],
+        state_schema=UserNameState,
+        context_schema=CustomContext,
+    )
+    result = agent.invoke(
+        {"messages": [{"role": "user", "content": "greet the user"}]},
+        context=CustomContext(user_id="user_123"),
+    )
+    assert result["user_name"] == "John Smith"
+    assert [m.content for m in result["messages"][2::2]] == [
+        "Successfully looked up user information", "Hello John Smith!"]
+    # Before the name is known, greet asks for it, through a Command of its own.
+    early = create_agent(
+        ScriptedChatModel([script[1], "ok"]), [update_user_info, greet],
+        state_schema=UserNameState, context_schema=CustomContext,
+    ).invoke({"messages": "greet"}, context=CustomContext(user_id="x"))
+    assert early["messages"][2].content.startswith("Please call the 'update_user_info' tool")
