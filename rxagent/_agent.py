@@ -114,6 +114,14 @@ class Agent:
         (``("tools:<task id>",)``), which ``stream(..., subgraphs=True)`` shows; the other
         run's slow consumer holds it back, and cancelling the other run cancels it
         (``RunCancelledError`` here).
+
+        Args:
+            input: as for :meth:`stream`.
+            config: as for :meth:`stream`.
+            durability: as for :meth:`stream`.
+            extra_modes: LangGraph's ``"checkpoints"``, ``"tasks"`` and ``"debug"`` parts too,
+                which a run builds only when asked for.
+            context: as for :meth:`stream`.
         """
         extra = frozenset(check_modes(extra_modes) if extra_modes else ())
         if extra - set(ON_REQUEST):

@@ -3,8 +3,9 @@ written when its ``durability`` says.
 
 - ``"sync"``: each checkpoint and each finished tool's result is written before the run goes on,
   so a process killed at any point loses nothing that had finished.
-- ``"async"`` (the default): they are written by a task of the run's own, in order, while the
-  run goes on; the run ends only once all are written.
+- ``"async"`` (the default): they are written in order while the run goes on (by one writer
+  thread per saver, for a saver with sync methods only); the run ends only once all are
+  written.
 - ``"exit"``: only when the run ends (normally, interrupted or failed), as one checkpoint whose
   writes are all the run's steps: the least writing, and a killed process loses the run.
 
@@ -13,6 +14,7 @@ Checkpoint writes happen between steps, never per token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -112,7 +114,10 @@ class _SaverThread:
         while (item := queue.get()) is not None:
             owner, op = item
             if callable(op):
-                op()
+                # A loop that closed before its run ended must not end the thread, which goes
+                # on for the other runs.
+                with contextlib.suppress(Exception):
+                    op()
                 continue
             saver = saver_ref()
             if saver is None:
@@ -146,9 +151,10 @@ class ThreadRun:
 
     How a write reaches the saver depends on the saver. One whose methods never block
     (``in_place``, as ``InMemorySaver``) is called at once, whatever the durability: there is
-    nothing to wait for. One that implements only the sync methods (SQLite, Redis) is called in
-    a worker thread, and the ``"async"`` writer hands it every write queued since its last hop in
-    one hop. One with async methods of its own is awaited.
+    nothing to wait for. One that implements only the sync methods (SQLite, Redis) never runs
+    on the event loop: its ``"async"`` writes go to its writer thread (:class:`_SaverThread`),
+    the others to a worker thread, all of a batch in one hop. One with async methods of its own
+    is awaited, for ``"async"`` by a task of the run's.
     """
 
     def __init__(
