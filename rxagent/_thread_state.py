@@ -408,7 +408,7 @@ def new_checkpoint(
     """
     if values is None:
         values = apply_writes(previous.values if previous else {}, writes)
-        values.setdefault("messages", [])
+    values.setdefault("messages", [])
     return Head(
         thread_id, ns, new_checkpoint_id(), previous.checkpoint_id if previous else None,
         step, tuple(next_nodes), values,
@@ -496,7 +496,7 @@ def apply_update(
     return new_checkpoint(
         head, thread_id=thread_id, ns=ns, step=head.step + 1 if head else -1,
         next_nodes=_next_after(node, after.get("messages", [])), writes=writes,
-        source="update", run_id=run_id,
+        source="update", run_id=run_id, values=after,
     )
 
 

@@ -634,3 +634,13 @@ def test_a_checkpoint_of_another_format_or_damaged_is_a_checkpoint_error() -> No
                          "2026-12-05T00:00:00+00:00", {"v": 1, "next": []}))
     with pytest.raises(rxagent.CheckpointError, match="damaged"):
         agent.invoke({"messages": [("user", "x")]}, {"configurable": {"thread_id": "3"}})
+
+
+def test_update_state_on_a_new_thread_starts_it() -> None:
+    agent = create_agent(ScriptedChatModel(["hi"]), checkpointer=InMemorySaver(),
+                         state_schema=Preferences)
+    agent.update_state(CONFIG, {"user_id": "u9"})
+    state = agent.get_state(CONFIG)
+    assert state.values == {"messages": [], "user_id": "u9"} and state.next == ("model",)
+    final = agent.invoke(None, CONFIG)
+    assert final["user_id"] == "u9" and texts(final["messages"]) == ["ai:hi"]
