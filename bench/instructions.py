@@ -26,23 +26,38 @@ from pathlib import Path
 from _common import make_tokens
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = {  # name -> (module, entry in it, what one item is)
-    "messages-sync": ("_with_rxagent", "messages_sync", "token"),
-    "messages-async": ("_with_rxagent", "messages_async", "token"),
-    "custom-sync": ("_with_rxagent", "custom_sync", "event"),
-    "custom-async": ("_with_rxagent", "custom_async", "event"),
-    # The provider path: a model's astream() over a reply in its wire format, without a socket.
-    "openai-wire-async": ("_wire_paths", "openai_async", "token"),
-    "openai-tool-wire-async": ("_wire_paths", "openai_tool_async", "token"),
-    "anthropic-wire-async": ("_wire_paths", "anthropic_async", "token"),
+WORKLOADS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    # name -> (module, entry in it, what one item is, arguments that make the entry a workload)
+    "messages-sync": ("_with_rxagent", "messages_sync", "token", ()),
+    "messages-async": ("_with_rxagent", "messages_async", "token", ()),
+    "custom-sync": ("_with_rxagent", "custom_sync", "event", ()),
+    "custom-async": ("_with_rxagent", "custom_async", "event", ()),
+    # The provider path: a reply in its wire format read through httpx without a socket, as
+    # bench/providers.py's rows (wire, text or a tool call's arguments, model or agent, sync
+    # or async), and the floor over the same bodies. The first three keep their first names.
+    "openai-wire-async": ("_wire_paths", "openai_async", "token", ()),
+    "openai-tool-wire-async": ("_wire_paths", "openai_tool_async", "token", ()),
+    "anthropic-wire-async": ("_wire_paths", "anthropic_async", "token", ()),
 }
+for _wire in ("openai", "anthropic"):
+    for _kind in ("text", "tool"):
+        _tool = "-tool" if _kind == "tool" else ""
+        WORKLOADS[f"floor-{_wire}{_tool}-async"] = (
+            "_wire_paths", "floor_row", "token", (_wire, _kind))
+        for _level in ("model", "agent"):
+            for _mode in ("sync", "async"):
+                _agent = "-agent" if _level == "agent" else ""
+                WORKLOADS.setdefault(f"{_wire}{_tool}{_agent}-wire-{_mode}", (
+                    "_wire_paths", "wire_row", "token", (_wire, _kind, _level, _mode)))
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def _child(workload: str, items: int) -> None:
     """Warm up on a small run, then run ``workload`` on ``items`` items (checked, as always)."""
-    module, entry, item = WORKLOADS[workload]
+    module, entry, item, arguments = WORKLOADS[workload]
     make: Callable[..., Callable[[], object]] = getattr(importlib.import_module(module), entry)
+    if arguments:
+        make = make(*arguments)
     uses_tokens = item == "token"
     make(make_tokens(100) if uses_tokens else 100)()
     make(make_tokens(items) if uses_tokens else items)()
