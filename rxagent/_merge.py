@@ -300,6 +300,37 @@ class ChunkMerger(Generic[_C]):
         ):
             self._add_rest(fields)
 
+    def add_pieces(
+        self, texts: list[str], fragments: list[Mapping[str, Any]], id: str | None
+    ) -> None:
+        """:meth:`add` over chunks that each carry one piece and nothing else, all with ``id``:
+        a token of text (``texts``) or one tool-call fragment (``fragments``), each in order.
+
+        Text and tool-call fragments merge into fields of their own, so how the two kinds
+        interleaved does not matter. A wire parser's per-token fast path hands its pieces over
+        here once per read instead of a chunk at a time (``chat_models/_reply.py``).
+        """
+        count = len(texts) + len(fragments)
+        if not count:
+            return
+        self._count += count
+        if self._id is None:
+            self._id = id
+        if texts:
+            if self._blocks is None:
+                pieces = self._pieces
+                pieces.extend(texts)
+                if len(pieces) >= _PIECES_PER_RUN:
+                    self._runs.append("".join(pieces))
+                    self._pieces = []
+            else:
+                for text in texts:
+                    self._blocks.add(text)
+        if fragments:
+            add_fragment = self._calls.add
+            for fragment in fragments:
+                add_fragment(fragment)
+
     def _add_content(self, content: str | list[Any]) -> None:
         blocks = self._blocks
         if isinstance(content, str):  # a str subclass, or text after list content
