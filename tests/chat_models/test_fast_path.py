@@ -68,6 +68,9 @@ OPENAI_STREAMS = {
         openai_chunk({"tool_calls": [openai_call(0, args="}")]}),  # back to the first call
         openai_chunk({"tool_calls": [openai_call(None, args="more")]}),  # no index
         openai_chunk({"tool_calls": [openai_call(5, args="{}")]}),  # never begun
+        openai_chunk({"tool_calls": [openai_call(2, id="call_3", name="h")]}),  # no arguments
+        openai_chunk({"tool_calls": [openai_call(2, args="{")]}),
+        openai_chunk({"tool_calls": [openai_call(2, args="}")]}),
         openai_chunk({"tool_calls": [{"index": 0, "function": {"arguments": {"a": 1}}}]}),
         openai_chunk({"tool_calls": [{"index": True, "function": {"arguments": "t"}}]}),
         openai_chunk({"tool_calls": [{"index": 0, "function": {"arguments": "x", "n": 1}}]}),
@@ -292,3 +295,33 @@ def _delivered_one_by_one(chunks: list[AIMessageChunk]) -> AIMessageChunk:
     for chunk in chunks:
         reply.deliver(chunk)
     return reply.snapshot()
+
+
+@pytest.mark.parametrize(
+    "fragments",
+    [
+        [{"index": 0, "id": "a", "name": "f", "args": None}, {"index": 0, "args": "{"},
+         {"index": 0, "args": "}"}],
+        [{"index": 0, "id": "a", "name": None, "args": "{"},
+         {"index": 0, "name": "f", "args": "}"}],
+        [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "id": "b", "name": "g", "args": "}"}],
+        [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "id": "b", "args": "}"},
+         {"index": 0, "id": "b", "args": "!"}],
+        [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "args": None}, {"index": None,
+                                                                          "args": "x"}],
+        [{"index": None, "id": "a", "args": "{"}, {"index": None, "id": "a", "args": "}"}],
+        [{"index": 1, "args": "{"}, {"index": 1, "args": "}"}, {"index": 0, "args": "{}"}],
+    ],
+)
+def test_pieces_merge_as_their_chunks_do(fragments: list[dict[str, Any]]) -> None:
+    # ChunkMerger.add_pieces (with _Calls.add_all's short way for a further piece of a call)
+    # against adding each fragment's chunk.
+    full = [{"name": None, "args": None, "id": None, "index": None, "type": "tool_call_chunk",
+             **fragment} for fragment in fragments]
+    one_by_one = DeliveredReply(lambda chunk: None)
+    for fragment in full:
+        one_by_one.deliver(AIMessageChunk(id="m", tool_call_chunks=[dict(fragment)]))
+    pieces = DeliveredReply(lambda chunk: None)
+    pieces.piece_id = "m"
+    pieces.fragments.extend(dict(fragment) for fragment in full)  # type: ignore[misc]
+    assert _fields(pieces.snapshot()) == _fields(one_by_one.snapshot())
