@@ -351,8 +351,12 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
 
     async def __anext__(self) -> _T:
         sink = self._sink
-        if sink.buffer:
-            return sink.take()
+        buffer = sink.buffer
+        if buffer:  # the per-item path: take() inlined, as in SyncIterator.__next__
+            item = buffer.popleft()
+            if sink.held and len(buffer) <= sink.low:
+                sink.caught_up()
+            return item
         return await self._anext_slow()
 
     async def _anext_slow(self) -> _T:

@@ -193,6 +193,27 @@ class _Calls:
             else:
                 call[1].append(args)
 
+    def add_all(self, fragments: list[Mapping[str, Any]]) -> None:
+        """:meth:`add` each fragment. The usual one, a further piece of the arguments of the
+        latest call of its index, with no name or id of its own, is appended here without a
+        call: what :meth:`add` does with it (``tests/chat_models/test_fast_path.py`` compares
+        the two on every kind of fragment)."""
+        by_index = self.by_index
+        for fragment in fragments:
+            index = fragment.get("index")
+            call = by_index.get(index) if index is not None else None
+            args = fragment.get("args")
+            if (
+                call is not None
+                and call[1] is not None
+                and args is not None
+                and fragment.get("id") is None
+                and fragment.get("name") is None
+            ):
+                call[1].append(args)
+            else:
+                self.add(fragment)
+
     def result(self) -> list[dict[str, Any]]:
         # The merged fragments, one per call, as ToolCallChunk dicts.
         chunks: list[dict[str, Any]] = []
@@ -299,6 +320,35 @@ class ChunkMerger(Generic[_C]):
             or fields["chunk_position"] is not None
         ):
             self._add_rest(fields)
+
+    def add_pieces(
+        self, texts: list[str], fragments: list[Mapping[str, Any]], id: str | None
+    ) -> None:
+        """:meth:`add` over chunks that each carry one piece and nothing else, all with ``id``:
+        a token of text (``texts``) or one tool-call fragment (``fragments``), each in order.
+
+        Text and tool-call fragments merge into fields of their own, so how the two kinds
+        interleaved does not matter. A wire parser's per-token fast path hands its pieces over
+        here once per read instead of a chunk at a time (``chat_models/_reply.py``).
+        """
+        count = len(texts) + len(fragments)
+        if not count:
+            return
+        self._count += count
+        if self._id is None:
+            self._id = id
+        if texts:
+            if self._blocks is None:
+                pieces = self._pieces
+                pieces.extend(texts)
+                if len(pieces) >= _PIECES_PER_RUN:
+                    self._runs.append("".join(pieces))
+                    self._pieces = []
+            else:
+                for text in texts:
+                    self._blocks.add(text)
+        if fragments:
+            self._calls.add_all(fragments)
 
     def _add_content(self, content: str | list[Any]) -> None:
         blocks = self._blocks

@@ -32,13 +32,15 @@ from .._messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
+    ToolCallChunk,
     ToolMessage,
     UsageMetadata,
 )
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
-from ._json import loads
+from ._json import loads, scan
+from ._reply import DeliveredReply
 from ._retry import is_transient_error
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 _loads = loads  # looked up once: the parser calls it for every token
+_scan = scan
 
 ANTHROPIC_VERSION = "2023-06-01"
 """The ``anthropic-version`` header sent with every request."""
@@ -410,6 +413,62 @@ class AnthropicStreamParser:
         except WRONG_SHAPE as exc:
             raise wrong_shape(self._label, data, exc) from exc
         return None
+
+    def on_events(self, events: Sequence[ServerSentEvent], reply: DeliveredReply) -> bool:
+        """:meth:`on_event` over one read's events, delivering into ``reply`` up to the end
+        marker; whether a chunk went out.
+
+        The per-token fast path (``chat_models/_reply.py``): a ``content_block_delta`` of
+        non-empty text, or of a non-empty piece of a tool call's input, is read here, without
+        the calls of :meth:`on_event`, and what it makes is what :meth:`_delta` makes. Any
+        other event takes :meth:`on_event`.
+        """
+        texts, fragments, emit = reply.texts, reply.fragments, reply.emit
+        message_id = reply.piece_id = self._id
+        produced = False
+        for event in events:
+            data = event[1]
+            try:
+                payload, end = _scan(data, 0)
+            except (StopIteration, ValueError):  # no JSON: on_event's business
+                end = -1
+            if (
+                end == len(data)
+                and type(payload) is dict
+                and payload.get("type") == "content_block_delta"
+            ):
+                delta = payload.get("delta")
+                if type(delta) is dict:
+                    kind = delta.get("type")
+                    if kind == "text_delta":
+                        text = delta.get("text")
+                        if type(text) is str and text:
+                            texts.append(text)
+                            emit(text_chunk(text, message_id))
+                            produced = True
+                            continue
+                    elif kind == "input_json_delta":
+                        partial = delta.get("partial_json")
+                        index = payload.get("index")
+                        if type(partial) is str and partial and type(index) is int:
+                            fragment: ToolCallChunk = {
+                                "name": None,
+                                "args": partial,
+                                "id": None,
+                                "index": index,
+                                "type": "tool_call_chunk",
+                            }
+                            fragments.append(fragment)
+                            emit(fragment_chunk([fragment], message_id))
+                            produced = True
+                            continue
+            chunk = self.on_event(event)
+            if chunk is not None:
+                reply.deliver(chunk)
+                produced = True
+            if self.finished:
+                break
+        return produced
 
     def _malformed(self, data: str, what: str) -> StreamProtocolError:
         return StreamProtocolError(

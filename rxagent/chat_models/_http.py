@@ -59,10 +59,11 @@ from .._exceptions import (
     UsageError,
 )
 from .._loops import land_cancellation
-from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
+from .._messages import AIMessageChunk, BaseMessage
 from .._per_loop import PerLoop
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._errors import connection_error, error_message, scrub_error, status_error
+from ._reply import DeliveredReply, events_reader
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 
@@ -213,12 +214,13 @@ class _Retry(Exception):
 class _Call:
     """One model call, as every step of :func:`stream_reply` sees it.
 
-    The only owner of the reply delivered so far: :meth:`deliver` adds to it, :attr:`started`
-    reads it, and :meth:`failed` attaches it to the error the call ends with.
+    The only owner of the reply delivered so far (:attr:`reply`, which every chunk goes out
+    through): :attr:`started` reads it, and :meth:`failed` attaches it to the error the call
+    ends with.
     """
 
-    __slots__ = ("_delivered", "_emit", "content", "demand", "new_decoder", "new_parser",
-                 "request", "settings")
+    __slots__ = ("content", "demand", "new_decoder", "new_parser", "reply", "request",
+                 "settings")
 
     def __init__(
         self,
@@ -235,18 +237,12 @@ class _Call:
         self.new_parser = new_parser
         self.new_decoder = new_decoder
         self.demand = demand
-        self._emit = emit
-        self._delivered = ChunkAccumulator()
+        self.reply = DeliveredReply(emit)
 
     @property
     def started(self) -> bool:
         """Whether a chunk has gone out (then no retry, and the idle deadline runs)."""
-        return not self._delivered.empty
-
-    def deliver(self, chunk: AIMessageChunk) -> None:
-        """Hand a chunk to the consumer, and keep it for the partial reply."""
-        self._delivered.add(chunk)
-        self._emit(chunk)
+        return self.reply.started
 
     def retry_or_fail(
         self, error: ModelCallError, *, transient: bool, delay: float | None = None
@@ -261,7 +257,7 @@ class _Call:
     def failed(self, error: ModelCallError) -> None:
         """Attach the reply delivered so far to the error the call ends with."""
         if error.partial is None and self.started:
-            error.partial = self._delivered.snapshot()
+            error.partial = self.reply.snapshot()
 
 
 class _Deadline:
@@ -458,7 +454,7 @@ async def _read_reply(
             raise
         except Exception as exc:
             raise _wire_failure(call.settings.label, exc) from exc
-        call.deliver(last)
+        call.reply.deliver(last)
         if not body.exhausted:
             # The reply is complete: nothing that goes wrong from here is a failure.
             deadline.stop()
@@ -482,8 +478,8 @@ async def _read_events(
     """Read the body until the reply's end marker or the body's end, only while the consumer
     has room, decoding it into events and parsing those into delivered chunks."""
     demand = call.demand
-    on_event = parser.on_event
-    deliver = call.deliver
+    reply = call.reply
+    read_events = events_reader(parser)  # a whole read's events in one call
     while True:
         if not demand.ready:
             # The consumer is full: stop reading, and stop the clock with it.
@@ -491,26 +487,16 @@ async def _read_events(
             await demand.wait()
             deadline.restart(call.started)
         data = await body.read()
-        try:  # (free in Python 3.11 when nothing is raised, like the one per event below)
+        try:  # (free in Python 3.11 when nothing is raised)
             events = decoder.flush() if data is None else decoder.feed(data)
+            # From the first chunk delivered, an error, even one later in this same read,
+            # is not retried.
+            produced = read_events(events, reply) if events else False
         except RxAgentError:
             raise
         except Exception as exc:
             raise _wire_failure(call.settings.label, exc) from exc
-        produced = False
-        for event in events:
-            try:
-                chunk = on_event(event)
-            except RxAgentError:
-                raise
-            except Exception as exc:
-                raise _wire_failure(call.settings.label, exc) from exc
-            if chunk is not None:
-                # From here an error, even one later in this same read, is not retried.
-                deliver(chunk)
-                produced = True
-            if parser.finished:
-                break
+        reply.settle()
         if produced:
             deadline.restart(True)
         if parser.finished or data is None:

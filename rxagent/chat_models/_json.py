@@ -13,11 +13,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["loads"]
+__all__ = ["loads", "scan"]
 
 # The C scanner, as json.loads's own decoder has it (set in JSONDecoder.__init__, so typeshed
 # does not list it). It clears its key memo after each call.
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+scan = _scan
+"""The scanner itself, for a loop that calls it inline: ``(value, end)`` for the JSON value
+at the start of the text, ``StopIteration`` or ``json.JSONDecodeError`` when there is none.
+The value is the whole text's only when ``end`` is its length; else see :func:`loads`."""
 
 
 def loads(text: str) -> Any:

@@ -43,13 +43,15 @@ from .._messages import (
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
-from ._json import loads
+from ._json import loads, scan
+from ._reply import DeliveredReply
 from ._retry import is_transient_error
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
 
 __all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
 
 _loads = loads  # looked up once: the parser calls it for every token
+_scan = scan
 
 
 class ChatOpenAI(HTTPChatModel):
@@ -361,6 +363,64 @@ class OpenAIStreamParser:
             return self._chunk_of(payload)
         except WRONG_SHAPE as exc:
             raise wrong_shape(self._label, data, exc) from exc
+
+    def on_events(self, events: Sequence[ServerSentEvent], reply: DeliveredReply) -> bool:
+        """:meth:`on_event` over one read's events, delivering into ``reply`` up to the end
+        marker; whether a chunk went out.
+
+        The per-token fast path (``chat_models/_reply.py``): an event whose only choice has a
+        delta of nothing but text, or of nothing but a further piece of a begun tool call's
+        arguments, with no finish reason, usage or error, is read here, without the calls of
+        :meth:`on_event`, and what it makes is what :meth:`_chunk_of` makes. Any other event
+        takes :meth:`on_event`.
+        """
+        texts, fragments, emit = reply.texts, reply.fragments, reply.emit
+        message_id = reply.piece_id = self._id
+        produced = False
+        for event in events:
+            data = event[1]
+            try:
+                payload, end = _scan(data, 0)
+            except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's business
+                end = -1
+            if (
+                end == len(data)
+                and type(payload) is dict
+                and event[0] == "message"
+                and self._model is not None  # the metadata is read
+                and payload.get("error") is None
+                and not payload.get("usage")
+                and "x_groq" not in payload
+            ):
+                choices = payload.get("choices")
+                if type(choices) is list and choices:
+                    choice = choices[0]
+                    if (
+                        type(choice) is dict
+                        and not choice.get("finish_reason")
+                        and choice.get("index", 0) == 0
+                    ):
+                        delta = choice.get("delta")
+                        if type(delta) is dict and len(delta) == 1:
+                            text = delta.get("content")
+                            if type(text) is str and text:
+                                texts.append(text)
+                                emit(text_chunk(text, message_id))
+                                produced = True
+                                continue
+                            fragment = self._arguments_piece(delta)
+                            if fragment is not None:
+                                fragments.append(fragment)
+                                emit(fragment_chunk([fragment], message_id))
+                                produced = True
+                                continue
+            chunk = self.on_event(event)
+            if chunk is not None:
+                reply.deliver(chunk)
+                produced = True
+            if self.finished:
+                break
+        return produced
 
     def _malformed(self, data: str, what: str) -> StreamProtocolError:
         return StreamProtocolError(

@@ -26,6 +26,34 @@ def test_data_events_with_and_without_the_space() -> None:
     assert all(e.event == "message" and e.id is None and e.retry is None for e in events)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The events read whole (a data line, alone or after an event line) and their near
+        # misses, which go line by line: each must come out as the general way reads it.
+        ("event: \ndata: x\n\n", [ServerSentEvent("message", "x")]),  # an empty name
+        ("event: a\ndata: x\n\n", [ServerSentEvent("a", "x")]),
+        ("event: a\ndata: x\ndata: y\n\n", [ServerSentEvent("a", "x\ny")]),
+        ("event: a\n\n", []),
+        ("event: a\nid: 3\n\ndata: x\n\n", [ServerSentEvent("message", "x", "3")]),
+        ("event:a\ndata:x\n\n", [ServerSentEvent("a", "x")]),
+        ("data: x\nevent: a\n\n", [ServerSentEvent("a", "x")]),
+        ("data: \n\ndata: : x\n\n", [ServerSentEvent("message", ""),
+                                      ServerSentEvent("message", ": x")]),
+        ("\n\n\ndata: x\n\n\n\n", [ServerSentEvent("message", "x")]),
+        ("retry: 5\ndata: x\n\ndata: y\n\n", [ServerSentEvent("message", "x", retry=5),
+                                               ServerSentEvent("message", "y")]),
+    ],
+)
+def test_events_read_whole_come_out_as_read_line_by_line(
+    text: str, expected: list[ServerSentEvent]
+) -> None:
+    raw = text.encode()
+    assert decode(raw) == expected
+    assert decode(*[raw[i:i + 1] for i in range(len(raw))]) == expected
+    assert decode(b"data: 0\n\n" + raw) == [ServerSentEvent("message", "0"), *expected]
+
+
 def test_lf_crlf_and_cr_line_endings_give_the_same_events() -> None:
     text = "event: a\ndata: 1\n\nevent: b\ndata: 2\ndata: 3\n\n"
     expected = [ServerSentEvent("a", "1"), ServerSentEvent("b", "2\n3")]

@@ -1,0 +1,113 @@
+"""The reply delivered so far: what a model call hands its consumer, kept for the partial reply.
+
+One :class:`DeliveredReply` per call (``_http.py``'s ``_Call`` holds it). Every chunk goes out
+through it, so it alone knows whether the reply has started (then no retry) and what the
+:class:`~rxagent.ModelCallError` of a failure carries as ``partial``.
+
+**The per-token fast path, and why it is here.** On the wire, most events are a token of
+text or a piece of a tool call's arguments, and a call per event for parsing it, one for
+delivering it and one for adding it to the partial reply cost more than the JSON itself
+(``bench/instructions.py``, the wire workloads). So a wire parser may take a whole read's
+events in one loop (``on_events``; both of ours do) and, for those two kinds of event:
+
+- emit the chunk :func:`~rxagent._chunks.text_chunk` or :func:`~rxagent._chunks.fragment_chunk`
+  builds, itself, with :attr:`DeliveredReply.emit`;
+- append the text to :attr:`~DeliveredReply.texts` or the fragment to
+  :attr:`~DeliveredReply.fragments`, instead of adding the chunk to an accumulator.
+
+This duplicates :meth:`DeliveredReply.deliver` (``ChunkAccumulator.add``, then ``emit``) for
+those two chunk shapes. The pieces are merged once per read (:meth:`~DeliveredReply.settle`),
+and always before any other chunk, through ``ChunkMerger.add_pieces``, which gives what
+``add`` on each chunk would. ``tests/chat_models/test_fast_path.py`` checks, for each wire
+format and every kind of event, that a stream read through the fast path delivers the same
+chunks, and keeps the same partial reply, as one read an event at a time through
+``on_event`` and :meth:`~DeliveredReply.deliver`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from .._messages import AIMessageChunk, ChunkAccumulator, ToolCallChunk
+
+__all__ = ["DeliveredReply", "EventsReader", "events_reader"]
+
+EventsReader = Callable[[Sequence[Any], "DeliveredReply"], bool]
+"""Delivers the chunks of one read's events, up to the end marker; whether any went out."""
+
+
+class _Parser(Protocol):
+    # WireParser, as far as reading events goes (``_http.py`` defines it and imports this).
+    @property
+    def finished(self) -> bool: ...
+
+    def on_event(self, event: Any) -> AIMessageChunk | None: ...
+
+
+class DeliveredReply:
+    """A call's chunks on their way out, and the partial reply they add up to.
+
+    Attributes:
+        emit: hands a chunk to the consumer.
+        texts: the text tokens a fast path emitted since the last :meth:`settle`.
+        fragments: the tool-call fragments a fast path emitted since then.
+        piece_id: the message id of those chunks (set by the fast path).
+    """
+
+    __slots__ = ("_accumulator", "emit", "fragments", "piece_id", "texts")
+
+    def __init__(self, emit: Callable[[AIMessageChunk], None]) -> None:
+        self.emit = emit
+        self.texts: list[str] = []
+        self.fragments: list[ToolCallChunk] = []
+        self.piece_id: str | None = None
+        self._accumulator = ChunkAccumulator()
+
+    @property
+    def started(self) -> bool:
+        """Whether a chunk has gone out (then no retry)."""
+        return bool(self.texts or self.fragments) or not self._accumulator.empty
+
+    def deliver(self, chunk: AIMessageChunk) -> None:
+        """Keep a chunk for the partial reply, and hand it to the consumer."""
+        if self.texts or self.fragments:
+            self.settle()
+        self._accumulator.add(chunk)
+        self.emit(chunk)
+
+    def settle(self) -> None:
+        """Merge the pieces a fast path emitted into the partial reply (once per read)."""
+        texts, fragments = self.texts, self.fragments
+        if texts or fragments:
+            self._accumulator.add_pieces(texts, fragments, self.piece_id)  # type: ignore[arg-type]
+            texts.clear()
+            fragments.clear()
+
+    def snapshot(self) -> AIMessageChunk:
+        """The reply delivered so far, as one merged chunk."""
+        self.settle()
+        return self._accumulator.snapshot()
+
+
+def events_reader(parser: _Parser) -> EventsReader:
+    """How a read's events reach the reply: the parser's own ``on_events`` (the fast path
+    above), or else each event through ``on_event`` and :meth:`DeliveredReply.deliver`."""
+    fast: EventsReader | None = getattr(parser, "on_events", None)
+    if fast is not None:
+        return fast
+    on_event = parser.on_event
+
+    def each(events: Sequence[Any], reply: DeliveredReply) -> bool:
+        produced = False
+        for event in events:
+            chunk = on_event(event)
+            if chunk is not None:
+                # From here an error, even one later in this same read, is not retried.
+                reply.deliver(chunk)
+                produced = True
+            if parser.finished:
+                break
+        return produced
+
+    return each

@@ -1,0 +1,327 @@
+"""The per-token fast path (``on_events``) against the general one (``on_event``, ``deliver``).
+
+Both wire parsers read the usual token (text, or a piece of a tool call's arguments) of a
+whole read in one loop, and keep the partial reply as pieces merged once per read
+(``rxagent/chat_models/_reply.py``). For every kind of event, however the events are cut into
+reads, that must deliver the same chunks (down to the fields counted as set), end at the same
+place with the same error, and keep the same partial reply as reading each event through
+``on_event`` and :meth:`DeliveredReply.deliver`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rxagent.chat_models._anthropic import AnthropicStreamParser
+from rxagent.chat_models._openai import OpenAIStreamParser
+from rxagent.chat_models._reply import DeliveredReply, events_reader
+from rxagent.chat_models._sse import ServerSentEvent, SSEDecoder
+from rxagent.messages import AIMessageChunk
+
+from .transcripts import (
+    ANTHROPIC_TOOL_USE,
+    MESSAGE_STOP,
+    OPENAI_TEXT,
+    PING,
+    USAGE,
+    anthropic_events,
+    block_delta,
+    block_start,
+    block_stop,
+    json_delta,
+    message_delta,
+    message_start,
+    openai_call,
+    openai_chunk,
+    sse,
+    text_delta,
+)
+
+Parser = OpenAIStreamParser | AnthropicStreamParser
+
+
+def _openai() -> OpenAIStreamParser:
+    return OpenAIStreamParser("msg", model_name="m", provider="openai", label="OpenAI")
+
+
+def _anthropic() -> AnthropicStreamParser:
+    return AnthropicStreamParser("msg", model_name="m", provider="anthropic", label="Anthropic")
+
+
+_TOKEN = openai_chunk({"content": "a"})
+_PIECE = openai_chunk({"tool_calls": [openai_call(0, args='y": 1')]})
+
+OPENAI_STREAMS = {
+    "text": OPENAI_TEXT,
+    "tool calls": sse(
+        openai_chunk({"role": "assistant", "content": None}),
+        openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="f", args="")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args='{"x')]}),
+        _PIECE,
+        openai_chunk({"tool_calls": [openai_call(1, id="call_2", name="g", args="{")]}),
+        openai_chunk({"tool_calls": [openai_call(1, args="}")]}),
+        openai_chunk({"tool_calls": [openai_call(0, args="}")]}),  # back to the first call
+        openai_chunk({"tool_calls": [openai_call(None, args="more")]}),  # no index
+        openai_chunk({"tool_calls": [openai_call(5, args="{}")]}),  # never begun
+        openai_chunk({"tool_calls": [openai_call(2, id="call_3", name="h")]}),  # no arguments
+        openai_chunk({"tool_calls": [openai_call(2, args="{")]}),
+        openai_chunk({"tool_calls": [openai_call(2, args="}")]}),
+        openai_chunk({"tool_calls": [{"index": 0, "function": {"arguments": {"a": 1}}}]}),
+        openai_chunk({"tool_calls": [{"index": True, "function": {"arguments": "t"}}]}),
+        openai_chunk({"tool_calls": [{"index": 0, "function": {"arguments": "x", "n": 1}}]}),
+        openai_chunk(finish="tool_calls"),
+        openai_chunk(usage=USAGE, choices=False),
+    ),
+    "text, reasoning, refusal and calls mixed": sse(
+        openai_chunk({"role": "assistant", "content": ""}),
+        _TOKEN,
+        openai_chunk({"reasoning_content": "think"}),
+        _TOKEN,
+        openai_chunk({"reasoning": "more", "content": "b"}),
+        openai_chunk({"content": ""}),
+        openai_chunk({"content": None}),
+        openai_chunk({"content": ["c", {"type": "text", "text": "d"}]}),
+        openai_chunk({"content": "e", "role": None}),
+        openai_chunk({"refusal": "no"}),
+        openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="f", args="{")]}),
+        _TOKEN,
+        _PIECE,
+        openai_chunk({"content": 7}),
+        openai_chunk({"content": "f"}, finish="stop"),
+        {**_TOKEN, "x_groq": {"usage": USAGE}},
+        {**_TOKEN, "usage": {**USAGE, "total_tokens": 500}},  # the last usage counts
+        {**_TOKEN, "choices": [{"index": 1, "delta": {"content": "second"}}, _TOKEN["choices"][0]]},
+        {**_TOKEN, "choices": [{"index": 1, "delta": {"content": "only the second"}}]},
+        {**_TOKEN, "choices": [{"delta": {"content": "no index"}}]},
+        {**_TOKEN, "choices": [{"index": 0.0, "delta": {"content": "a float"}}]},
+        openai_chunk({"content": "g"}) | {"model": 5},
+        " " + json.dumps(_TOKEN),  # whitespace around the JSON
+        json.dumps(_TOKEN) + " ",
+    ),
+    "groq's usage": sse(
+        openai_chunk({"role": "assistant", "content": ""}),
+        _TOKEN,
+        {**_TOKEN, "x_groq": {"usage": USAGE}},
+        openai_chunk(finish="stop"),
+    ),
+    "an error after tokens": sse(
+        openai_chunk({"role": "assistant", "content": ""}),
+        _TOKEN,
+        _PIECE,
+        {"error": {"type": "server_error", "message": "boom"}},
+        _TOKEN,
+    ),
+    "an error riding on a token": sse(
+        openai_chunk({"role": "assistant", "content": ""}),
+        _TOKEN,
+        {**_TOKEN, "error": {"type": "server_error", "message": "boom"}},
+    ),
+    "an error event after tokens": sse(
+        openai_chunk({"role": "assistant", "content": ""}), _TOKEN, done=False
+    )
+    + "event: error\n"
+    + sse(_TOKEN, done=False),
+    "a delta of the wrong shape": sse(
+        openai_chunk({"role": "assistant", "content": ""}), _TOKEN, {**_TOKEN, "choices": 7}
+    ),
+    "a delta that is a string": sse(
+        openai_chunk({"role": "assistant", "content": ""}),
+        _TOKEN,
+        {**_TOKEN, "choices": [{"index": 0, "delta": "text"}]},
+    ),
+    "not JSON": sse(openai_chunk({"role": "assistant", "content": ""}), _TOKEN, "{nope"),
+    "events after [DONE]": sse(_TOKEN, done=True) + sse(_TOKEN, done=False),
+    "a token before the model is named": sse(
+        openai_chunk({"content": "early"}) | {"model": ""}, _TOKEN
+    ),
+}
+
+_WORDS = text_delta(0, "a")
+_ARGS = json_delta(1, '"x": 1')
+
+ANTHROPIC_STREAMS = {
+    "tool use": ANTHROPIC_TOOL_USE,
+    "thinking, text and calls mixed": anthropic_events(
+        message_start(),
+        block_start(0, {"type": "thinking", "thinking": ""}),
+        block_delta(0, {"type": "thinking_delta", "thinking": "hm"}),
+        block_delta(0, {"type": "signature_delta", "signature": "sig"}),
+        block_stop(0),
+        block_start(1, {"type": "text", "text": "Hi"}),
+        _WORDS | {"index": 1},
+        text_delta(1, ""),
+        block_delta(1, {"type": "text_delta"}),
+        block_delta(1, {"type": "citations_delta", "citation": {}}),
+        block_stop(1),
+        PING,
+        PING | {"index": 1, "delta": {"type": "text_delta", "text": "not a token"}},
+        block_start(2, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        json_delta(2, ""),
+        json_delta(2, '{"x":'),
+        _WORDS | {"index": 3},
+        json_delta(2, " 1}"),
+        block_stop(2),
+        block_start(3, {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {"a": 1}}),
+        json_delta(3, "{}"),
+        message_delta("tool_use", 40),
+        MESSAGE_STOP,
+        _WORDS,  # after the end
+    ),
+    "an error after tokens": anthropic_events(
+        message_start(), block_start(0, {"type": "text", "text": ""}), _WORDS, _WORDS,
+        {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+        _WORDS,
+    ),
+    "an index of the wrong shape": anthropic_events(
+        message_start(), block_start(1, {"type": "tool_use", "id": "t", "name": "f"}), _ARGS,
+        _ARGS | {"index": "1"},
+    ),
+    "text of the wrong shape": anthropic_events(
+        message_start(), _WORDS, block_delta(0, {"type": "text_delta", "text": 5}),
+    ),
+    "a delta of the wrong shape": anthropic_events(
+        message_start(), _WORDS, {"type": "content_block_delta", "index": 0, "delta": "x"},
+    ),
+    "a piece of the wrong shape": anthropic_events(
+        message_start(), _ARGS, block_delta(1, {"type": "input_json_delta", "partial_json": 5}),
+    ),
+    "an event type only in the event line": (
+        anthropic_events(message_start(), _WORDS)
+        + "event: content_block_delta\n"
+        + 'data: {"index": 0, "delta": {"type": "text_delta", "text": "named"}}\n\n'
+        + anthropic_events(_WORDS, message_delta("end_turn", 3), MESSAGE_STOP)
+    ),
+}
+
+CASES = [(_openai, stream) for stream in OPENAI_STREAMS.values()] + [
+    (_anthropic, stream) for stream in ANTHROPIC_STREAMS.values()
+]
+IDS = [f"openai: {name}" for name in OPENAI_STREAMS] + [
+    f"anthropic: {name}" for name in ANTHROPIC_STREAMS
+]
+
+
+class _EventAtATime:
+    """A parser seen without its ``on_events``: the general path."""
+
+    def __init__(self, parser: Parser) -> None:
+        self._parser = parser
+        self.on_event = parser.on_event
+
+    @property
+    def finished(self) -> bool:
+        return self._parser.finished
+
+
+def _read(
+    parser: Any, events: list[ServerSentEvent], cuts: list[int]
+) -> tuple[list[Any], list[Any], str | None, Any]:
+    # Feed the events in reads cut at ``cuts``, as _http._read_events does: the chunks that
+    # went out, the partial reply after each read, the error, and the closing chunk (or why
+    # there is none).
+    chunks: list[AIMessageChunk] = []
+    reply = DeliveredReply(chunks.append)
+    read = events_reader(parser)
+    partials: list[Any] = []
+    error = None
+    bounds = [0, *cuts, len(events)]
+    for start, stop in itertools.pairwise(bounds):
+        try:
+            read(events[start:stop], reply)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        reply.settle()
+        partials.append(_fields(reply.snapshot()) if reply.started else None)
+        if error is not None or parser.finished:
+            break
+    try:
+        last = _fields(parser._parser.last_chunk() if isinstance(parser, _EventAtATime)
+                       else parser.last_chunk())
+    except Exception as exc:
+        last = f"{type(exc).__name__}: {exc}"
+    return [_fields(chunk) for chunk in chunks], partials, error, last
+
+
+def _fields(chunk: AIMessageChunk) -> Any:
+    return (chunk, chunk.model_fields_set, chunk.model_dump())
+
+
+def _cuttings(count: int) -> list[list[int]]:
+    return [[], list(range(1, count)), [count // 2], [1, count - 1]]
+
+
+@pytest.mark.parametrize(("make", "stream"), CASES, ids=IDS)
+def test_the_fast_path_delivers_and_keeps_what_the_general_one_does(
+    make: Callable[[], Parser], stream: str
+) -> None:
+    events = SSEDecoder().feed(stream.encode())
+    for cuts in _cuttings(len(events)):
+        fast = _read(make(), events, cuts)
+        general = _read(_EventAtATime(make()), events, cuts)
+        assert fast == general, cuts
+
+
+def test_the_streams_take_the_fast_path() -> None:
+    # Guard against a fast path that is never taken: the usual tokens must not reach on_event.
+    for cls, stream, tokens in [
+        (OpenAIStreamParser, OPENAI_TEXT, 3),
+        (AnthropicStreamParser, ANTHROPIC_TOOL_USE, 4),
+    ]:
+
+        class Counting(cls):  # type: ignore[valid-type, misc]
+            seen: list[Any]
+
+            def on_event(self, event: Any) -> Any:
+                self.seen.append(event)
+                return super().on_event(event)
+
+        parser = Counting("msg", model_name="m", provider="p", label="P")
+        parser.seen = seen = []
+        events = SSEDecoder().feed(stream.encode())
+        chunks: list[AIMessageChunk] = []
+        reply = DeliveredReply(chunks.append)
+        assert parser.on_events(events, reply)
+        assert len(seen) == len(events) - tokens
+        assert reply.snapshot() == _delivered_one_by_one(chunks)
+
+
+def _delivered_one_by_one(chunks: list[AIMessageChunk]) -> AIMessageChunk:
+    reply = DeliveredReply(lambda chunk: None)
+    for chunk in chunks:
+        reply.deliver(chunk)
+    return reply.snapshot()
+
+
+@pytest.mark.parametrize(
+    "fragments",
+    [
+        [{"index": 0, "id": "a", "name": "f", "args": None}, {"index": 0, "args": "{"},
+         {"index": 0, "args": "}"}],
+        [{"index": 0, "id": "a", "name": None, "args": "{"},
+         {"index": 0, "name": "f", "args": "}"}],
+        [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "id": "b", "name": "g", "args": "}"}],
+        [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "id": "b", "args": "}"},
+         {"index": 0, "id": "b", "args": "!"}],
+        [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "args": None}, {"index": None,
+                                                                          "args": "x"}],
+        [{"index": None, "id": "a", "args": "{"}, {"index": None, "id": "a", "args": "}"}],
+        [{"index": 1, "args": "{"}, {"index": 1, "args": "}"}, {"index": 0, "args": "{}"}],
+    ],
+)
+def test_pieces_merge_as_their_chunks_do(fragments: list[dict[str, Any]]) -> None:
+    # ChunkMerger.add_pieces (with _Calls.add_all's short way for a further piece of a call)
+    # against adding each fragment's chunk.
+    full = [{"name": None, "args": None, "id": None, "index": None, "type": "tool_call_chunk",
+             **fragment} for fragment in fragments]
+    one_by_one = DeliveredReply(lambda chunk: None)
+    for fragment in full:
+        one_by_one.deliver(AIMessageChunk(id="m", tool_call_chunks=[dict(fragment)]))
+    pieces = DeliveredReply(lambda chunk: None)
+    pieces.piece_id = "m"
+    pieces.fragments.extend(dict(fragment) for fragment in full)  # type: ignore[misc]
+    assert _fields(pieces.snapshot()) == _fields(one_by_one.snapshot())
