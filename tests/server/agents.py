@@ -123,3 +123,12 @@ def booking_agent() -> Agent:
 def broken_agent() -> Agent:
     """Its model has no reply: every run fails with ``ScriptExhaustedError``."""
     return create_agent(ScriptedChatModel([]), [])
+
+
+def _crash(messages: Any, tools: Any) -> str:
+    raise RuntimeError("upstream refused key sk-secret")
+
+
+def crashing_agent() -> Agent:
+    """Its model raises an error that is not rxagent's, with a secret in its text."""
+    return create_agent(FunctionChatModel(_crash), [])

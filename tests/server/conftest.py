@@ -16,6 +16,7 @@ from rxagent.server import create_app
 from .agents import (
     booking_agent,
     broken_agent,
+    crashing_agent,
     echo_agent,
     gated_agent,
     token_agent,
@@ -62,6 +63,7 @@ def server() -> Iterator[ServerThread]:
         "gated": gated_agent(),
         "booking": booking_agent(),
         "broken": broken_agent(),
+        "crashing": crashing_agent(),
     }, retention=60)
     with ServerThread(app) as running:
         yield running
