@@ -11,7 +11,10 @@ import httpx
 import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 
-from .agents import new_gate
+from rxagent.server import create_app
+
+from .agents import echo_agent, new_gate
+from .conftest import ServerThread
 from .sse import parse_frames
 
 
@@ -105,8 +108,9 @@ def test_cancel_stops_a_running_run(client: SyncLangGraphClient) -> None:
     thread = client.threads.create()["thread_id"]
     run = client.runs.create(thread, "gated", input=say(gate.key), stream_resumable=True)
     gate.started.wait(10)
-    client.runs.cancel(thread, run["run_id"], wait=True)
-    assert client.runs.get(thread, run["run_id"])["status"] == "interrupted"
+    client.runs.cancel(thread, run["run_id"])
+    eventually(lambda: client.runs.get(thread, run["run_id"])["status"] == "interrupted",
+               "the run is cancelled")
     produced = gate.produced
     gate.open()
     # The stream of a cancelled run ends; the model was not let on.
@@ -179,3 +183,17 @@ def test_a_client_that_leaves(client: SyncLangGraphClient, url: str, on_disconne
                    "the run finishes")
         final = client.threads.get_state(thread)["values"]["messages"][-1]["content"]
         assert final == "".join(f"g{i} " for i in range(60))
+
+
+def test_a_finished_run_is_forgotten_after_its_retention() -> None:
+    with ServerThread(create_app({"echo": echo_agent()}, retention=0)) as server:
+        base = server.url
+        thread = httpx.post(f"{base}/threads", json={}).json()["thread_id"]
+        done = httpx.post(f"{base}/threads/{thread}/runs/wait", timeout=10, json={
+            "assistant_id": "echo", "input": say("hi"), "stream_resumable": True})
+        run_path = done.headers["content-location"]
+        assert httpx.get(f"{base}{run_path}").status_code == 404
+        assert httpx.get(f"{base}{run_path}/stream").status_code == 404
+        # The thread keeps the conversation.
+        state = httpx.get(f"{base}/threads/{thread}/state").json()
+        assert len(state["values"]["messages"]) == 2
