@@ -71,7 +71,7 @@ def create_app(
     runs = MemoryRunRegistry(spawn, threads, retention=retention)
     from .. import __version__  # the public package, one layer down
 
-    server = Server(served, threads, runs, __version__)
+    server = Server(served, saver, threads, runs, __version__)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from .._agent import Agent, AgentInput
 from .._interrupts import Command
+from ..checkpoint import BaseCheckpointSaver
 from ._events import LogReader
 from ._modes import check_stream_modes
 from ._response import EventStreamResponse
@@ -86,15 +87,22 @@ class Server:
 
     Args:
         graphs: the agents served, by graph id, each with the server's checkpointer.
+        saver: that checkpointer.
         threads: where thread records are kept.
         runs: where runs are kept and started.
         version: what ``/info`` reports.
     """
 
     def __init__(
-        self, graphs: Mapping[str, Agent], threads: ThreadStore, runs: RunRegistry, version: str
+        self,
+        graphs: Mapping[str, Agent],
+        saver: BaseCheckpointSaver,
+        threads: ThreadStore,
+        runs: RunRegistry,
+        version: str,
     ) -> None:
         self.graphs = dict(graphs)
+        self.saver = saver
         self.threads = threads
         self.runs = runs
         self.version = version
@@ -201,8 +209,15 @@ class Server:
 
     # -- threads ------------------------------------------------------------------------------
 
-    def _thread(self, thread_id: str) -> ThreadRecord:
+    async def _find_thread(self, thread_id: str) -> ThreadRecord | None:
         record = self.threads.get(thread_id)
+        if record is None and await self.saver.aget(thread_id) is not None:
+            # Kept by a saver that outlives the process (SQLite): the thread is still there.
+            record = self.threads.create(thread_id, {})
+        return record
+
+    async def _thread(self, thread_id: str) -> ThreadRecord:
+        record = await self._find_thread(thread_id)
         if record is None:
             raise ApiError(404, f"no thread {thread_id!r}")
         return record
@@ -230,7 +245,7 @@ class Server:
         thread_id = _field(body, "thread_id", str, None) or str(uuid.uuid4())
         metadata = _field(body, "metadata", dict, {})
         if_exists = _choice(body, "if_exists", ("raise", "do_nothing"), "raise")
-        record = self.threads.get(thread_id)
+        record = await self._find_thread(thread_id)
         if record is not None:
             if if_exists == "raise":
                 raise ApiError(409, f"thread {thread_id!r} exists already")
@@ -239,11 +254,11 @@ class Server:
         return json_response(await self._thread_json(record))
 
     async def get_thread(self, request: Request) -> Response:
-        return json_response(await self._thread_json(self._thread(
+        return json_response(await self._thread_json(await self._thread(
             request.path_params["thread_id"])))
 
     async def delete_thread(self, request: Request) -> Response:
-        record = self._thread(request.path_params["thread_id"])
+        record = await self._thread(request.path_params["thread_id"])
         self.runs.forget_thread(record.thread_id)
         agent = self._agent_of(record)
         if agent is not None and agent.checkpointer is not None:
@@ -261,7 +276,7 @@ class Server:
         return json_response([await self._thread_json(record) for record in found])
 
     async def get_state(self, request: Request) -> Response:
-        record = self._thread(request.path_params["thread_id"])
+        record = await self._thread(request.path_params["thread_id"])
         agent = self._agent_of(record)
         if agent is None:
             return json_response({"values": {}, "next": [], "tasks": [], "checkpoint": None,
@@ -271,7 +286,7 @@ class Server:
         return json_response(state_json(state))
 
     async def history(self, request: Request) -> Response:
-        record = self._thread(request.path_params["thread_id"])
+        record = await self._thread(request.path_params["thread_id"])
         body = await _body(request)
         limit = _field(body, "limit", int, 10)
         before = _field(body, "before", (str, dict), None)
@@ -340,7 +355,7 @@ class Server:
             thread_id = str(uuid.uuid4())
             self.threads.create(thread_id, {})
             temporary = on_completion == "delete"
-        elif self.threads.get(thread_id) is None:
+        elif await self._find_thread(thread_id) is None:
             if if_not_exists == "reject":
                 raise ApiError(404, f"no thread {thread_id!r}")
             self.threads.create(thread_id, {})
@@ -413,7 +428,7 @@ class Server:
             "content-location": f"/threads/{run.thread_id}/runs/{run.run_id}"})
 
     async def list_runs(self, request: Request) -> Response:
-        record = self._thread(request.path_params["thread_id"])
+        record = await self._thread(request.path_params["thread_id"])
         return json_response([run.json() for run in self.runs.on_thread(record.thread_id)])
 
     def _run(self, request: Request, thread_id: str | None) -> Run:
