@@ -100,6 +100,30 @@ def _parser() -> argparse.ArgumentParser:
         "--no-color", dest="color", action="store_false",
         help="plain text (the default when piped, with NO_COLOR set, or with TERM=dumb)",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="serve agents over HTTP to LangGraph's clients (langgraph-sdk, RemoteGraph...)",
+        description=(
+            "Serve agents over LangGraph Server's HTTP API, in this process. A TARGET is "
+            "path/to/file.py:attr or package.module:attr naming an agent; its graph id (the "
+            "assistant_id clients name) is the attribute's name, or name=TARGET chooses it. "
+            "Needs the server extra: pip install 'rxagent[server]'."
+        ),
+        epilog=(
+            "examples:\n"
+            "  rxagent serve agent.py:agent\n"
+            "  rxagent serve weather=app/agents.py:weather_agent --port 8000\n"
+            "  rxagent serve --config langgraph.json --sqlite threads.db\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("targets", nargs="*", metavar="TARGET", help="an agent to serve")
+    serve.add_argument("--config", metavar="PATH",
+                       help='a langgraph.json: {"graphs": {"id": "./file.py:attr"}}')
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=int, default=2024, help="default: 2024")
+    serve.add_argument("--sqlite", metavar="PATH",
+                       help="keep threads in this SQLite file (default: in memory)")
     return parser
 
 
@@ -118,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "serve":
+        return _serve(args, parser)
     if args.speed is not None and args.speed < 0:
         parser.error("--speed must not be negative")
     return _demo(args, sys.stdout)
@@ -156,6 +182,35 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 1
+    return 0
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``rxagent serve``; return the exit status."""
+    if bool(args.targets) == bool(args.config):
+        parser.error("serve takes TARGETs or --config, one of the two")
+    try:
+        from .server._serve import load_config, load_target, serve
+    except ImportError as error:
+        print(f"rxagent: error: {error}; pip install 'rxagent[server]'", file=sys.stderr)
+        return 1
+    try:
+        if args.config:
+            graphs = load_config(args.config)
+        else:
+            graphs = {}
+            for target in args.targets:
+                graph_id, agent = load_target(target)
+                if graph_id in graphs:
+                    parser.error(f"two targets are named {graph_id!r}; name one with "
+                                 f"name={target}")
+                graphs[graph_id] = agent
+        serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite)
+    except RxAgentError as error:
+        print(f"rxagent: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

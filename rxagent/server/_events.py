@@ -1,0 +1,165 @@
+"""A run's event log: what every client of the run reads, from the start or from an id.
+
+Each event gets the next integer id of its run (1, 2, 3...), so a client that resumes after
+event N gets exactly N+1 onwards: no id repeats, and there is one store, so the switch from
+stored to live events cannot skip or repeat one. Each client is a :class:`LogReader` with its
+own cursor.
+
+:class:`EventLog` is the interface; :class:`MemoryEventLog` keeps one process's runs. A log for
+many processes (a Redis Stream, say) implements the same three calls: ``append`` (waiting while
+its readers are too far behind), ``close``, and a reader's ``read`` with a timeout.
+
+Memory: a log that is not kept for resuming drops what all its readers have read, and its
+writer waits while the slowest reader is ``max_lag`` events behind, so a slow HTTP client holds
+the run back instead of growing a buffer. A kept log (``stream_resumable``) holds every event
+until the registry forgets the run.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import anyio
+
+__all__ = ["Entry", "EventLog", "LogReader", "MemoryEventLog", "ReadBatch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One event: its id in the run, and its frame without the id (``_sse.frame``)."""
+
+    id: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """What a read found: the events after the reader's cursor (maybe none, when the wait timed
+    out), and whether the log is closed and the reader has had everything."""
+
+    entries: list[Entry]
+    done: bool
+
+
+class LogReader(ABC):
+    """One client's position in a log."""
+
+    @abstractmethod
+    async def read(self, timeout: float) -> ReadBatch:
+        """The events after the cursor, waiting up to ``timeout`` seconds for one to come."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop reading (the writer no longer waits for this reader)."""
+
+
+class EventLog(ABC):
+    """The events of one run, in order, with consecutive ids from 1."""
+
+    @abstractmethod
+    async def append(self, body: bytes) -> int:
+        """Add an event; its id. May wait while the readers are too far behind."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """The run is over: readers end once they have read everything."""
+
+    @abstractmethod
+    def reader(self, after: int | None) -> LogReader:
+        """A reader of the events after id ``after``; ``0`` (or ``-1``) reads from the first,
+        ``None`` from the next event to come (live only)."""
+
+
+class MemoryEventLog(EventLog):
+    """An event log in this process's memory.
+
+    Args:
+        keep: keep every event (for joins with ``Last-Event-ID``); otherwise drop what every
+            reader has read.
+        max_lag: the writer waits while a reader is this many events behind.
+    """
+
+    def __init__(self, *, keep: bool, max_lag: int = 1024) -> None:
+        self.keep = keep
+        self.max_lag = max_lag
+        self._entries: list[Entry] = []
+        self._first = 1  # the id of _entries[0]
+        self._last = 0
+        self._closed = False
+        self._readers: set[_MemoryReader] = set()
+        self._changed = anyio.Event()
+        self._room = anyio.Event()
+
+    @property
+    def last_id(self) -> int:
+        return self._last
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def append(self, body: bytes) -> int:
+        while self._readers and self._last - self._slowest() >= self.max_lag:
+            self._room = anyio.Event() if self._room.is_set() else self._room
+            await self._room.wait()
+        self._last += 1
+        if self.keep or self._readers:  # an event nobody reads, or will, is not kept
+            self._entries.append(Entry(self._last, body))
+            self._wake()
+        return self._last
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def reader(self, after: int | None) -> LogReader:
+        start = self._last if after is None else max(after, 0)
+        reader = _MemoryReader(self, start)
+        self._readers.add(reader)
+        return reader
+
+    # -- for the readers ---------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _slowest(self) -> int:
+        return min(reader.cursor for reader in self._readers)
+
+    def _after(self, cursor: int) -> list[Entry]:
+        return self._entries[max(cursor + 1 - self._first, 0):]
+
+    def _moved(self) -> None:
+        """A reader read or left: let the writer on, and drop what nobody needs."""
+        self._room.set()
+        if self.keep:
+            return
+        upto = self._slowest() if self._readers else self._last
+        drop = upto + 1 - self._first
+        if drop > 0:
+            del self._entries[:drop]
+            self._first += drop
+
+
+class _MemoryReader(LogReader):
+    def __init__(self, log: MemoryEventLog, cursor: int) -> None:
+        self.log = log
+        self.cursor = cursor
+
+    async def read(self, timeout: float) -> ReadBatch:
+        log = self.log
+        if self.cursor >= log.last_id and not log.closed:
+            changed = log._changed
+            with anyio.move_on_after(timeout):
+                await changed.wait()
+        entries = log._after(self.cursor)
+        if entries:
+            self.cursor = entries[-1].id
+            log._moved()
+        return ReadBatch(entries, log.closed and self.cursor >= log.last_id)
+
+    def close(self) -> None:
+        self.log._readers.discard(self)
+        self.log._moved()

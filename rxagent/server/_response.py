@@ -1,0 +1,105 @@
+"""The streaming response: one client reading a run's log, with heartbeats, told apart from a
+client that left.
+
+The client has left only when the ASGI server says so (``http.disconnect``) or a write fails;
+a quiet run is kept alive with ``: heartbeat`` comments after ``RXAGENT_HEARTBEAT_S`` seconds
+(5 by default) of silence, so that proxies do not cut it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+import anyio
+from starlette.types import Receive, Scope, Send
+
+from ._events import LogReader
+from ._sse import HEARTBEAT, with_id
+
+__all__ = ["EventStreamResponse", "heartbeat_seconds"]
+
+SSE_HEADERS = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-store",
+    "x-accel-buffering": "no",
+}
+
+
+def heartbeat_seconds() -> float:
+    """Seconds of silence before a heartbeat: ``RXAGENT_HEARTBEAT_S``, 5 by default."""
+    value = os.environ.get("RXAGENT_HEARTBEAT_S", "")
+    try:
+        seconds = float(value) if value else 5.0
+    except ValueError:
+        seconds = 5.0
+    return seconds if seconds > 0 else 5.0
+
+
+class EventStreamResponse:
+    """An ASGI response that sends a log reader's events as SSE frames.
+
+    Args:
+        reader: where the events come from; closed when the response ends.
+        headers: added to the SSE headers (``Location``...).
+        with_ids: send each event's id (a resumable run).
+        on_disconnect: called once if the client leaves before the run ends.
+    """
+
+    def __init__(
+        self,
+        reader: LogReader,
+        *,
+        headers: Mapping[str, str],
+        with_ids: bool,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> None:
+        self.reader = reader
+        self.headers = {**SSE_HEADERS, **{k.lower(): v for k, v in headers.items()}}
+        self.with_ids = with_ids
+        self.on_disconnect = on_disconnect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        left = False
+        try:
+            await send({
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()],
+            })
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    nonlocal left
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    left = True
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch)
+                await self._pump(send)
+                group.cancel_scope.cancel()
+            if not left:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the write failed: the client is gone
+            left = True
+        finally:
+            self.reader.close()
+            if left and self.on_disconnect is not None:
+                self.on_disconnect()
+
+    async def _pump(self, send: Send) -> None:
+        period = heartbeat_seconds()
+        while True:
+            batch = await self.reader.read(period)
+            if batch.entries:
+                body = b"".join(
+                    with_id(entry.body, entry.id if self.with_ids else None)
+                    for entry in batch.entries
+                )
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            elif not batch.done:
+                await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+            if batch.done:
+                return
+

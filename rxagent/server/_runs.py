@@ -1,0 +1,272 @@
+"""The server's runs: their records, their event logs, and running them in this process.
+
+A run is created by a request and executed by a task of the app's task group, not of the
+request, so that it outlives its client (``on_disconnect="continue"``), and so that any number
+of clients can follow it through its :class:`~rxagent.server._events.EventLog`. Runs on one
+thread go one at a time: each waits for the one created before it (``multitask_strategy=
+"enqueue"``); the routes refuse a second run on a busy thread unless asked to queue it.
+
+:class:`RunRegistry` is the interface the routes use (create, find, cancel, forget);
+:class:`MemoryRunRegistry` keeps one process's runs. The run's own work, from the agent's parts
+to the log, is :func:`execute`, which knows nothing of where runs are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import anyio
+import anyio.abc
+
+from .._agent import Agent, AgentInput, StreamMode
+from .._exceptions import RxAgentError
+from ._events import EventLog, LogReader, MemoryEventLog
+from ._modes import EventNamer, rxagent_modes
+from ._sse import frame
+from ._threads import ThreadStatus, ThreadStore, now
+
+__all__ = ["MemoryRunRegistry", "Run", "RunRegistry", "RunRequest", "RunStatus", "execute"]
+
+RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+
+logger = logging.getLogger("rxagent.server")
+
+
+@dataclass(slots=True)
+class RunRequest:
+    """What a run does: the agent, its input and config, and how its events are named."""
+
+    graph_id: str
+    assistant_id: str
+    agent: Agent
+    input: AgentInput
+    config: dict[str, Any]
+    modes: list[str]
+    subgraphs: bool
+    resumable: bool
+    durability: Any = None
+    temporary: bool = False  # a stateless run's thread, deleted at the end
+
+
+@dataclass(slots=True)
+class Run:
+    """One run: the record ``GET /threads/{t}/runs/{r}`` shows, and its in-process handles."""
+
+    run_id: str
+    thread_id: str
+    request: RunRequest
+    metadata: dict[str, Any]
+    multitask_strategy: str
+    log: EventLog
+    created_at: str = field(default_factory=now)
+    updated_at: str = ""
+    status: RunStatus = "pending"
+    values: Any = None  # the last ``values`` payload, for ``runs.wait``
+    error: dict[str, str] | None = None
+    done: anyio.Event = field(default_factory=anyio.Event)
+    cancel_requested: bool = False
+    scope: anyio.CancelScope | None = None
+    ended_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("pending", "running")
+
+    def set_status(self, status: RunStatus) -> None:
+        self.status = status
+        self.updated_at = now()
+
+    def cancel(self) -> None:
+        """Cancel the run, pending or running; its status becomes ``interrupted``."""
+        self.cancel_requested = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "thread_id": self.thread_id,
+            "assistant_id": self.request.assistant_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at or self.created_at,
+            "status": self.status,
+            "metadata": self.metadata,
+            "kwargs": {
+                "stream_mode": self.request.modes,
+                "stream_subgraphs": self.request.subgraphs,
+                "stream_resumable": self.request.resumable,
+            },
+            "multitask_strategy": self.multitask_strategy,
+        }
+
+
+class RunRegistry(ABC):
+    """Where the server keeps its runs and starts them."""
+
+    @abstractmethod
+    async def create(
+        self,
+        run_id: str,
+        thread_id: str,
+        request: RunRequest,
+        *,
+        metadata: Mapping[str, Any],
+        multitask_strategy: str,
+        follow: bool,
+    ) -> tuple[Run, LogReader | None]:
+        """Record a run and start it (after the runs already on its thread); with ``follow``,
+        also a reader of all its events, made before the first."""
+
+    @abstractmethod
+    def get(self, run_id: str) -> Run | None:
+        """The run, or ``None`` (never created, or forgotten after its retention)."""
+
+    @abstractmethod
+    def on_thread(self, thread_id: str) -> list[Run]:
+        """The thread's runs, newest first."""
+
+    @abstractmethod
+    def forget_thread(self, thread_id: str) -> None:
+        """Forget a deleted thread's runs (cancelling those still active)."""
+
+
+class MemoryRunRegistry(RunRegistry):
+    """Runs kept and executed in this process.
+
+    Args:
+        spawn: starts a task in the app's task group.
+        threads: the thread records, whose status the runs keep up to date.
+        retention: seconds a finished run's record and events are kept for joins.
+    """
+
+    def __init__(
+        self,
+        spawn: Callable[[Callable[[], Any]], None],
+        threads: ThreadStore,
+        *,
+        retention: float = 600.0,
+    ) -> None:
+        self._spawn = spawn
+        self._threads = threads
+        self.retention = retention
+        self._runs: dict[str, Run] = {}
+        self._last_on_thread: dict[str, Run] = {}
+
+    async def create(
+        self,
+        run_id: str,
+        thread_id: str,
+        request: RunRequest,
+        *,
+        metadata: Mapping[str, Any],
+        multitask_strategy: str,
+        follow: bool,
+    ) -> tuple[Run, LogReader | None]:
+        self._expire()
+        run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy,
+                  MemoryEventLog(keep=request.resumable))
+        previous = self._last_on_thread.get(thread_id)
+        self._runs[run_id] = run
+        self._last_on_thread[thread_id] = run
+        reader = run.log.reader(0) if follow else None
+        # The first frame, written now so that a client sees it before the run's turn comes.
+        await run.log.append(frame("metadata", {"run_id": run_id, "attempt": 1}))
+        self._spawn(lambda: self._execute(run, previous))
+        return run, reader
+
+    def get(self, run_id: str) -> Run | None:
+        self._expire()
+        return self._runs.get(run_id)
+
+    def on_thread(self, thread_id: str) -> list[Run]:
+        runs = [run for run in self._runs.values() if run.thread_id == thread_id]
+        return runs[::-1]
+
+    def forget_thread(self, thread_id: str) -> None:
+        for run in self.on_thread(thread_id):
+            run.cancel()
+            del self._runs[run.run_id]
+        self._last_on_thread.pop(thread_id, None)
+
+    def _expire(self) -> None:
+        horizon = anyio.current_time() - self.retention
+        for run in [r for r in self._runs.values() if r.ended_at and r.ended_at < horizon]:
+            del self._runs[run.run_id]
+            if self._last_on_thread.get(run.thread_id) is run:
+                del self._last_on_thread[run.thread_id]
+
+    async def _execute(self, run: Run, previous: Run | None) -> None:
+        with anyio.CancelScope() as scope:
+            run.scope = scope
+            if run.cancel_requested:
+                scope.cancel()
+            if previous is not None:
+                await previous.done.wait()
+            self._threads.touch(run.thread_id, status="busy")
+            run.set_status("running")
+            await execute(run)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await self._finish(run)
+
+    async def _finish(self, run: Run) -> None:
+        if run.status in ("pending", "running"):
+            run.set_status("interrupted")  # cancelled
+        thread_status: ThreadStatus = "error" if run.status == "error" else "idle"
+        request = run.request
+        if request.temporary:
+            await request.agent.checkpointer.adelete_thread(run.thread_id)  # type: ignore[union-attr]
+            self._threads.delete(run.thread_id)
+        else:
+            try:
+                state = await request.agent.aget_state(request.config)
+                if state.interrupts:
+                    thread_status = "interrupted"
+            except RxAgentError:  # pragma: no cover - the saver failed; the run's error says so
+                pass
+            self._threads.touch(run.thread_id, status=thread_status)
+        # The status is final before the log closes: a client whose stream ends reads it to
+        # decide whether to reconnect.
+        run.ended_at = anyio.current_time()
+        run.log.close()
+        run.done.set()
+
+
+async def execute(run: Run) -> None:
+    """Run the agent and write its events to the run's log; set the run's status.
+
+    A failure ends the log with one ``error`` frame ``{"error": type, "message": text}``. The
+    text is the error's own for rxagent's errors, which are written to be shown; any other
+    exception's text may hold internals (paths, keys in URLs), so it is logged, not sent.
+    """
+    request = run.request
+    namer = EventNamer(request.modes, subgraphs=request.subgraphs, run_metadata={
+        "thread_id": run.thread_id, "run_id": run.run_id, "graph_id": request.graph_id,
+        "assistant_id": request.assistant_id,
+    })
+    log = run.log
+    modes = cast(list[StreamMode], [*rxagent_modes(request.modes), "values"])
+    try:
+        async with request.agent.astream(
+            request.input, request.config, stream_mode=modes,
+            subgraphs=request.subgraphs, version="v2", durability=request.durability,
+        ) as parts:
+            async for part in parts:
+                if part["type"] == "values" and not part["ns"]:
+                    run.values = part["data"]
+                for name, data in namer.events(part):
+                    await log.append(frame(name, data))
+    except Exception as error:
+        if isinstance(error, RxAgentError):
+            message = str(error)
+        else:
+            logger.exception("run %s failed", run.run_id)
+            message = "the run failed; the server's log has the details"
+        run.error = {"error": type(error).__name__, "message": message}
+        run.set_status("error")
+        await log.append(frame("error", run.error))
+        return
+    run.set_status("success")

@@ -1,0 +1,104 @@
+"""``rxagent serve``: find the agents a command line names, and serve them with uvicorn.
+
+A target is ``path/to/file.py:attr`` or ``package.module:attr``; its graph id is the
+attribute's name, or ``name=...`` chooses it. ``--config langgraph.json`` reads LangGraph's
+``{"graphs": {"id": "./file.py:attr"}}``, paths relative to the file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._agent import Agent
+from .._exceptions import UsageError
+
+__all__ = ["load_config", "load_target", "serve"]
+
+
+def _module_from_file(path: Path) -> Any:
+    if not path.is_file():
+        raise UsageError(f"no file {str(path)!r}")
+    # The file's folder goes on the path, so that it can import its neighbours.
+    folder = str(path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = f"_rxagent_serve_{path.stem}_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load {str(path)!r} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_target(target: str, *, base: Path | None = None) -> tuple[str, Agent]:
+    """The graph id and the agent that ``target`` names.
+
+    Args:
+        target: ``[name=]path/to/file.py:attr`` or ``[name=]package.module:attr``.
+        base: the folder relative file paths start from (the config file's).
+
+    Raises:
+        UsageError: the target is malformed, cannot be imported, or is not an agent.
+    """
+    name, equals, reference = target.partition("=")
+    if not equals or not name or any(c in name for c in "/\\:."):
+        name, reference = "", target
+    where, colon, attr = reference.rpartition(":")
+    if not colon or not where or not attr.isidentifier():
+        raise UsageError(
+            f"a target is path/to/file.py:attr or package.module:attr (name=... to choose "
+            f"its graph id), got {target!r}"
+        )
+    if where.endswith(".py") or "/" in where or "\\" in where:
+        path = Path(where)
+        module = _module_from_file(path if base is None or path.is_absolute() else base / path)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as error:
+            raise UsageError(f"cannot import {where!r}: {error}") from None
+    agent = getattr(module, attr, None)
+    if not isinstance(agent, Agent):
+        raise UsageError(
+            f"{reference} is {'missing' if agent is None else type(agent).__name__}, not an "
+            "agent from rxagent.create_agent"
+        )
+    return name or attr, agent
+
+
+def load_config(path: str | Path) -> dict[str, Agent]:
+    """The graphs of a ``langgraph.json``: ``{"graphs": {"id": "./file.py:attr"}}``."""
+    config_path = Path(path)
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read {str(config_path)!r}: {error}") from None
+    graphs = config.get("graphs") if isinstance(config, dict) else None
+    if not isinstance(graphs, dict) or not graphs:
+        raise UsageError(f"{str(config_path)!r} has no \"graphs\": {{\"id\": \"./file.py:attr\"}}")
+    found = {}
+    for graph_id, target in graphs.items():
+        if not isinstance(target, str):
+            raise UsageError(f"graph {graph_id!r} is a 'file.py:attr' string, got {target!r}")
+        found[graph_id] = load_target(target, base=config_path.parent)[1]
+    return found
+
+
+def serve(
+    graphs: dict[str, Agent], *, host: str, port: int, sqlite: str | None = None
+) -> None:
+    """Serve ``graphs`` with uvicorn until interrupted."""
+    import uvicorn
+
+    from ..checkpoint.sqlite import SqliteSaver
+    from ._app import create_app
+
+    app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None)
+    uvicorn.run(app, host=host, port=port, log_level="info", ws="none")
