@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .._thread_state import StateSnapshot
+from .._thread_views import StateSnapshot
 
 __all__ = [
     "MemoryThreadStore",
