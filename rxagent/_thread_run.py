@@ -22,10 +22,9 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from queue import SimpleQueue
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import anyio
-import anyio.to_thread
 
 from ._exceptions import ThreadBusyError, UsageError
 from ._loops import current_loop, waker
@@ -66,6 +65,8 @@ def thread_of(config: dict[str, Any] | None) -> tuple[str | None, str | None]:
     )
 
 
+_T = TypeVar("_T")
+
 # One write to a saver: ("put", (checkpoint,)) or ("put_writes", (thread, ns, id, task, writes)).
 _Op = tuple[str, tuple[Any, ...]]
 
@@ -81,13 +82,16 @@ class _Writes:
 
 
 class _SaverThread:
-    """The thread that makes the ``"async"`` writes of every run on one saver with sync methods
-    only (SQLite, Redis), in the order they were made.
+    """The thread that makes every call a run makes on one saver with sync methods only
+    (SQLite, Redis), in the order they were made: its reads, and its writes.
 
-    A run hands it each write and goes on: putting it in a queue costs the event loop a few
-    microseconds, where a hop to a worker thread and back costs it two wake-ups, 0.1-0.3 ms on a
-    busy 2-core machine, five times a turn. The loop is woken once per run, when the run waits
-    for its last writes. The thread holds the saver weakly and ends with it.
+    A run hands it each ``"async"`` write and goes on: putting it in a queue costs the event
+    loop a few microseconds, where a hop to a worker thread and back costs it two wake-ups,
+    0.1-0.3 ms on a busy 2-core machine, five times a turn; the loop is woken once per run,
+    when the run waits for its last writes. Reads, and the writes a run waits for, are one hop
+    each. anyio's worker threads would do the same, but every sync ``invoke()`` started a new
+    one for its first call (20 threads for 20 calls), and starting a thread costs more than
+    the hop. The thread holds the saver weakly and ends with it.
     """
 
     def __init__(self, saver: BaseCheckpointSaver) -> None:
@@ -105,6 +109,30 @@ class _SaverThread:
     def then(self, owner: _Writes, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from the thread) once every write handed over so far is made."""
         self._queue.put((owner, callback))
+
+    async def call(self, work: Callable[[], _T]) -> _T:
+        """``work()`` on the thread, after every write handed over before it (so a run reads
+        what the runs before it wrote); its result, or its exception, here."""
+        loop = current_loop()
+        assert loop is not None
+        done = anyio.Event()
+        wake = waker(loop, done.set)
+        outcome: list[tuple[bool, Any]] = []
+
+        def job() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as error:  # handed to the caller, raised there
+                outcome.append((False, error))
+            finally:
+                wake()
+
+        self._queue.put((_Writes(), job))
+        await done.wait()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return cast(_T, value)
 
     @staticmethod
     def _work(
@@ -196,7 +224,10 @@ class ThreadRun:
             )
         busy.add(key)
         try:
-            self.head = await load_head(self.saver, self.thread_id, self.ns, self.start_id)
+            read = _saver_thread(self.saver).call if self._in_thread else None
+            self.head = await load_head(
+                self.saver, self.thread_id, self.ns, self.start_id, read=read
+            )
             self._saved_id = self.head.checkpoint_id if self.head else None
             if self.durability == "async" and self._in_thread:
                 async with self._on_saver_thread():
@@ -263,13 +294,13 @@ class ThreadRun:
         if saver.in_place:
             for name, args in ops:
                 getattr(saver, name)(*args)
-        elif self._in_thread:  # one hop to a worker thread for all of them
+        elif self._in_thread:  # one hop to the saver's thread for all of them
 
             def apply() -> None:
                 for name, args in ops:
                     getattr(saver, name)(*args)
 
-            await anyio.to_thread.run_sync(apply)
+            await _saver_thread(saver).call(apply)
         else:
             for name, args in ops:
                 await getattr(saver, f"a{name}")(*args)

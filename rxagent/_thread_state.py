@@ -18,7 +18,7 @@ import json
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, TypeAlias
@@ -328,11 +328,22 @@ def head_of(
 
 
 async def load_head(
-    saver: BaseCheckpointSaver, thread_id: str, ns: str, checkpoint_id: str | None
+    saver: BaseCheckpointSaver,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str | None,
+    *,
+    read: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None,
 ) -> Head | None:
     """The thread's checkpoint ``checkpoint_id`` (its latest when ``None``) with its state;
-    ``None`` for a thread with no checkpoint."""
-    item = await saver.aget(thread_id, ns, checkpoint_id)
+    ``None`` for a thread with no checkpoint.
+
+    ``read`` runs a sync call of the saver off the event loop (by default its async forms do).
+    """
+    if read is None:
+        item = await saver.aget(thread_id, ns, checkpoint_id)
+    else:
+        item = await read(lambda: saver.get(thread_id, ns, checkpoint_id))
     if item is None:
         if checkpoint_id is not None:
             raise UsageError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
@@ -340,10 +351,11 @@ async def load_head(
     key = (thread_id, ns, item.checkpoint.checkpoint_id)
     recalled = recall(saver, key)
     if recalled is None:
-        chain = {
-            other.checkpoint.checkpoint_id: other
-            async for other in saver.alist(thread_id, ns)
-        }
+        if read is None:
+            listed = [other async for other in saver.alist(thread_id, ns)]
+        else:
+            listed = await read(lambda: list(saver.list(thread_id, ns)))
+        chain = {other.checkpoint.checkpoint_id: other for other in listed}
         chain[item.checkpoint.checkpoint_id] = item
         recalled = fold(saver, chain, item.checkpoint.checkpoint_id)
         head = head_of(item, *recalled)
