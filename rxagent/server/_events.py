@@ -104,9 +104,12 @@ class MemoryEventLog(EventLog):
             self._room = anyio.Event() if self._room.is_set() else self._room
             await self._room.wait()
         self._last += 1
-        if self.keep or self._readers:  # an event nobody reads, or will, is not kept
+        if self.keep or self._readers:
             self._entries.append(Entry(self._last, body))
             self._wake()
+        else:  # nobody reads it, and nobody will: a later reader starts live
+            self._entries.clear()
+            self._first = self._last + 1
         return self._last
 
     def close(self) -> None:
