@@ -79,3 +79,11 @@ async def test_a_read_waits_until_its_timeout_then_returns_nothing() -> None:
     assert batch.entries == [] and not batch.done
     log.close()
     assert (await reader.read(10)).done
+
+
+async def test_a_live_reader_after_events_nobody_kept_gets_the_next_one() -> None:
+    log = MemoryEventLog(keep=False)
+    await fill(log, 3)
+    reader = log.reader(None)
+    await log.append(b"next")
+    assert [(e.id, e.body) for e in (await reader.read(0)).entries] == [(4, b"next")]
