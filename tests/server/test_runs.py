@@ -197,3 +197,13 @@ def test_a_finished_run_is_forgotten_after_its_retention() -> None:
         # The thread keeps the conversation.
         state = httpx.get(f"{base}/threads/{thread}/state").json()
         assert len(state["values"]["messages"]) == 2
+
+
+def test_a_stateless_run_is_joined_at_its_location(url: str) -> None:
+    response = httpx.post(f"{url}/runs/stream", timeout=10, json={
+        "assistant_id": "echo", "input": say("hi"), "stream_mode": "values",
+        "stream_resumable": True})
+    whole = parse_frames(response.content)
+    joined = httpx.get(url + response.headers["location"], timeout=10,
+                       headers={"Last-Event-ID": "1"})
+    assert parse_frames(joined.content) == whole[1:]

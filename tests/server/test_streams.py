@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client
 from langgraph_sdk.client import SyncLangGraphClient
 
@@ -128,3 +129,16 @@ def test_runs_wait_gives_the_final_state(client: SyncLangGraphClient) -> None:
     agent = weather_agent().with_checkpointer(InMemorySaver())
     expected = jsonable(agent.invoke(QUESTION, THREAD))
     assert normalized([("values", result)]) == normalized([("values", expected)])
+
+
+def test_remote_graph_streams_and_invokes_as_the_local_agent(
+    client: SyncLangGraphClient,
+) -> None:
+    remote = RemoteGraph("weather", sync_client=client)
+    served = [("values", jsonable(state)) for state in remote.stream(
+        QUESTION, THREAD, stream_mode="values")]
+    assert normalized(served) == normalized(local_events(["values"]))
+    final = remote.invoke(QUESTION)
+    agent = weather_agent().with_checkpointer(InMemorySaver())
+    expected = jsonable(agent.invoke(QUESTION, THREAD))
+    assert normalized([("values", final)]) == normalized([("values", expected)])

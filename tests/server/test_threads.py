@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 
 
@@ -60,3 +62,15 @@ def test_a_stateless_run_leaves_no_thread(client: SyncLangGraphClient) -> None:
     before = {t["thread_id"] for t in client.threads.search(limit=1000)}
     client.runs.wait(None, "echo", input=say("hi"))
     assert {t["thread_id"] for t in client.threads.search(limit=1000)} == before
+
+
+def test_deleting_a_thread_forgets_its_conversation(client: SyncLangGraphClient) -> None:
+    thread = client.threads.create()["thread_id"]
+    client.runs.wait(thread, "echo", input=say("secret"))
+    client.threads.delete(thread)
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        client.threads.get(thread)
+    assert gone.value.response.status_code == 404
+    # A thread of the same id starts afresh.
+    result = client.runs.wait(thread, "echo", input=say("hi"), if_not_exists="create")
+    assert result["messages"][-1]["content"] == "You said: hi"  # type: ignore[index]
