@@ -22,7 +22,7 @@ from .._interrupts import Command
 from ..checkpoint import BaseCheckpointSaver
 from ._events import LogReader
 from ._modes import check_stream_modes
-from ._response import EventStreamResponse
+from ._response import EventStreamResponse, WaitResponse
 from ._runs import Run, RunRegistry, RunRequest
 from ._sse import dumps
 from ._threads import ThreadRecord, ThreadStore, now, state_json
@@ -410,17 +410,20 @@ class Server:
             return {"__error__": run.error}
         return run.values
 
-    async def wait_run(self, request: Request) -> Response:
-        run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False)
-        await run.done.wait()
-        base = f"/threads/{run.thread_id}/runs/{run.run_id}"
-        return json_response(self._outcome(run), headers={
-            "location": f"{base}/join", "content-location": base})
+    def _wait(self, run: Run, body: Mapping[str, Any], headers: Mapping[str, str]) -> WaitResponse:
+        cancel = body.get("on_disconnect") == "cancel"
+        return WaitResponse(run.done, lambda: dumps(self._outcome(run)), headers=headers,
+                            on_disconnect=run.cancel if cancel else None)
 
-    async def wait_stateless(self, request: Request) -> Response:
-        run, _, _ = await self._start(request, None, follow=False)
-        await run.done.wait()
-        return json_response(self._outcome(run))
+    async def wait_run(self, request: Request) -> WaitResponse:
+        run, _, body = await self._start(request, request.path_params["thread_id"],
+                                         follow=False)
+        base = f"/threads/{run.thread_id}/runs/{run.run_id}"
+        return self._wait(run, body, {"location": f"{base}/join", "content-location": base})
+
+    async def wait_stateless(self, request: Request) -> WaitResponse:
+        run, _, body = await self._start(request, None, follow=False)
+        return self._wait(run, body, {})
 
     async def background_run(self, request: Request) -> Response:
         run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False)
@@ -467,10 +470,9 @@ class Server:
     async def join_stateless(self, request: Request) -> EventStreamResponse:
         return self._join(request, self._run(request, None))
 
-    async def join_wait(self, request: Request) -> Response:
+    async def join_wait(self, request: Request) -> WaitResponse:
         run = self._run(request, request.path_params["thread_id"])
-        await run.done.wait()
-        return json_response(self._outcome(run))
+        return self._wait(run, {}, {})
 
     async def cancel_run(self, request: Request) -> Response:
         run = self._run(request, request.path_params["thread_id"])

@@ -3,6 +3,8 @@ happens when a client leaves."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -207,3 +209,29 @@ def test_a_stateless_run_is_joined_at_its_location(url: str) -> None:
     joined = httpx.get(url + response.headers["location"], timeout=10,
                        headers={"Last-Event-ID": "1"})
     assert parse_frames(joined.content) == whole[1:]
+
+
+@pytest.mark.parametrize("on_disconnect", ["cancel", "continue"])
+def test_a_client_that_leaves_a_wait(
+    client: SyncLangGraphClient, url: str, on_disconnect: str,
+) -> None:
+    gate = new_gate()
+    thread = client.threads.create()["thread_id"]
+    body = json.dumps({"assistant_id": "gated", "input": say(gate.key),
+                       "on_disconnect": on_disconnect}).encode()
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), 10) as sock:
+        sock.sendall(
+            f"POST /threads/{thread}/runs/wait HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body)
+        gate.started.wait(10)
+    # The socket is closed while the run waits at its gate.
+    run_id = client.runs.list(thread)[0]["run_id"]
+    if on_disconnect == "cancel":
+        eventually(lambda: client.runs.get(thread, run_id)["status"] == "interrupted",
+                   "the run is cancelled")
+        gate.open()
+    else:
+        gate.open()
+        eventually(lambda: client.runs.get(thread, run_id)["status"] == "success",
+                   "the run finishes")
