@@ -74,3 +74,19 @@ def test_deleting_a_thread_forgets_its_conversation(client: SyncLangGraphClient)
     # A thread of the same id starts afresh.
     result = client.runs.wait(thread, "echo", input=say("hi"), if_not_exists="create")
     assert result["messages"][-1]["content"] == "You said: hi"  # type: ignore[index]
+
+
+def test_assistants_and_info(client: SyncLangGraphClient, url: str) -> None:
+    found = client.assistants.search(limit=100)
+    assert sorted(a["graph_id"] for a in found) == sorted(
+        ["weather", "echo", "tokens", "gated", "booking", "broken", "crashing"])
+    echo = client.assistants.search(graph_id="echo")
+    assert [a["graph_id"] for a in echo] == ["echo"]
+    by_id = client.assistants.get(echo[0]["assistant_id"])
+    assert by_id == client.assistants.get("echo") == echo[0]
+    # A run may name the assistant by its id.
+    result = client.runs.wait(None, echo[0]["assistant_id"], input=say("by id"))
+    assert result["messages"][-1]["content"] == "You said: by id"  # type: ignore[index]
+    info = httpx.get(f"{url}/info").json()
+    assert info["version"] and info["flags"]["assistants"] is True
+    assert httpx.get(f"{url}/ok").json() == {"ok": True}
