@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from .._agent import Agent, AgentInput
 from .._interrupts import Command
+from .._thread_state import Durability
 from ..checkpoint import BaseCheckpointSaver
 from ._events import LogReader
 from ._modes import check_stream_modes
@@ -340,7 +341,7 @@ class Server:
         metadata = _field(body, "metadata", dict, {})
         config = dict(_field(body, "config", dict, {}))
         strategy = _choice(body, "multitask_strategy", _MULTITASK, "reject")
-        durability = _choice(body, "durability", _DURABILITY, "") or None
+        durability = cast(Durability | None, _choice(body, "durability", _DURABILITY, "") or None)
         if_not_exists = _choice(body, "if_not_exists", ("reject", "create"), "reject")
         on_completion = _choice(body, "on_completion", ("delete", "keep"), "delete")
         _choice(body, "on_disconnect", ("cancel", "continue"), "continue")

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import anyio
-import anyio.abc
 
 from .._agent import Agent, AgentInput, StreamMode
 from .._exceptions import RxAgentError
+from .._thread_state import Durability
 from ._events import EventLog, LogReader, MemoryEventLog
 from ._modes import EventNamer, rxagent_modes
 from ._sse import frame
@@ -48,7 +48,7 @@ class RunRequest:
     modes: list[str]
     subgraphs: bool
     resumable: bool
-    durability: Any = None
+    durability: Durability | None = None
     temporary: bool = False  # a stateless run's thread, deleted at the end
 
 
