@@ -18,10 +18,13 @@ from .agents import (
     broken_agent,
     crashing_agent,
     echo_agent,
+    flood_agent,
     gated_agent,
     token_agent,
     weather_agent,
 )
+
+FLOOD_TOKENS = 60_000
 
 
 def free_port() -> int:
@@ -64,6 +67,7 @@ def server() -> Iterator[ServerThread]:
         "booking": booking_agent(),
         "broken": broken_agent(),
         "crashing": crashing_agent(),
+        "flood": flood_agent(FLOOD_TOKENS),
     }, retention=60)
     with ServerThread(app) as running:
         yield running
