@@ -150,3 +150,17 @@ def flood_agent(tokens: int) -> Agent:
             yield "x"
 
     return create_agent(FunctionChatModel(reply), [])
+
+
+def _outer_reply(messages: Sequence[BaseMessage], tools: Any) -> Any:
+    last = messages[-1]
+    if isinstance(last, HumanMessage):
+        return AIMessage(content="", tool_calls=[
+            {"name": "helper", "args": {"request": "weather?"}, "id": f"call_{len(messages)}"}])
+    return f"Helper said: {last.text}"
+
+
+def nested_agent() -> Agent:
+    """Calls an agent as a tool, whose run streams under the call's namespace."""
+    helper = create_agent(FunctionChatModel(_echo_reply), [], name="helper")
+    return create_agent(FunctionChatModel(_outer_reply), [helper.as_tool("helper", "Helps.")])

@@ -20,6 +20,7 @@ from .agents import (
     echo_agent,
     flood_agent,
     gated_agent,
+    nested_agent,
     token_agent,
     weather_agent,
 )
@@ -68,6 +69,7 @@ def server() -> Iterator[ServerThread]:
         "broken": broken_agent(),
         "crashing": crashing_agent(),
         "flood": flood_agent(FLOOD_TOKENS),
+        "nested": nested_agent(),
     }, retention=60)
     with ServerThread(app) as running:
         yield running

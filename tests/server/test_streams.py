@@ -14,7 +14,7 @@ from langgraph_sdk.client import SyncLangGraphClient
 from rxagent.checkpoint import InMemorySaver
 from rxagent.server._sse import jsonable
 
-from .agents import weather_agent
+from .agents import nested_agent, weather_agent
 
 QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?"}]}
 # Ids differ between two runs (messages, runs, checkpoints, tasks): each is replaced by its
@@ -104,10 +104,24 @@ def test_legacy_messages_mode(client: SyncLangGraphClient) -> None:
 
 
 def test_subgraph_events_are_named_with_their_namespace(client: SyncLangGraphClient) -> None:
-    parts = list(client.runs.stream(None, "weather", input=QUESTION, stream_mode="updates",
+    modes = ["updates", "messages-tuple"]
+    parts = list(client.runs.stream(None, "nested", input=QUESTION, stream_mode=modes,
                                     stream_subgraphs=True))
-    # The weather agent has no nested runs: plain names, as without stream_subgraphs.
-    assert {part.event for part in parts} == {"metadata", "updates"}
+    agent = nested_agent().with_checkpointer(InMemorySaver())
+    expected = [
+        (("messages" if part["type"] == "messages" else part["type"])
+         + "".join("|" + step for step in part["ns"]))
+        for part in agent.stream(QUESTION, THREAD, stream_mode=["updates", "messages"],
+                                 subgraphs=True, version="v2")
+    ]
+    names = [part.event for part in parts[1:]]
+    assert normalized([(name, None) for name in names]) == normalized(
+        [(name, None) for name in expected])
+    assert any(name.startswith("updates|tools:") for name in names)
+    # Without stream_subgraphs the nested run's steps are left out, and names stay plain.
+    plain = list(client.runs.stream(None, "nested", input=QUESTION, stream_mode="updates"))
+    assert {part.event for part in plain} == {"metadata", "updates"}
+    assert len(plain) < len([n for n in names if n.startswith("updates")]) + 1
 
 
 @pytest.fixture
