@@ -44,6 +44,7 @@ class EventStreamResponse:
         headers: added to the SSE headers (``Location``...).
         with_ids: send each event's id (a resumable run).
         on_disconnect: called once if the client leaves before the run ends.
+        wanted: which events to send, by name (all when ``None``).
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class EventStreamResponse:
         headers: Mapping[str, str],
         with_ids: bool,
         on_disconnect: Callable[[], None] | None = None,
+        wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.reader = reader
+        self.wanted = wanted
         self.headers = {**SSE_HEADERS, **{k.lower(): v for k, v in headers.items()}}
         self.with_ids = with_ids
         self.on_disconnect = on_disconnect
@@ -79,19 +82,25 @@ class EventStreamResponse:
 
     async def _pump(self, send: Send) -> None:
         period = heartbeat_seconds()
+        last_sent = anyio.current_time()
         while True:
-            batch = await self.reader.read(period)
-            if batch.entries:
+            batch = await self.reader.read(max(period - (anyio.current_time() - last_sent), 0))
+            entries = batch.entries
+            if self.wanted is not None:
+                entries = [entry for entry in entries if self.wanted(entry.event)]
+            if entries:
                 body = b"".join(
                     with_id(entry.body, entry.id if self.with_ids else None)
-                    for entry in batch.entries
+                    for entry in entries
                 )
                 await send({"type": "http.response.body", "body": body, "more_body": True})
-            elif not batch.done:
+                last_sent = anyio.current_time()
+            elif not batch.done and anyio.current_time() - last_sent >= period:
+                # Silence on this stream (events this client did not ask for are silence too).
                 await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+                last_sent = anyio.current_time()
             if batch.done:
                 return
-
 
 
 async def _unless_disconnected(receive: Receive, work: Awaitable[None]) -> bool:

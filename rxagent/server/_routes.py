@@ -22,7 +22,7 @@ from .._interrupts import Command
 from .._thread_state import Durability
 from ..checkpoint import BaseCheckpointSaver
 from ._events import LogReader
-from ._modes import check_stream_modes
+from ._modes import check_stream_modes, event_filter
 from ._response import EventStreamResponse, WaitResponse
 from ._runs import Run, RunRegistry, RunRequest
 from ._sse import dumps
@@ -458,11 +458,19 @@ class Server:
                 raise ApiError(422, f"Last-Event-ID is an event id of this run (an integer; "
                                     f"-1 replays the whole run), got {last!r}") from None
         cancel = request.query_params.get("cancel_on_disconnect", "").lower() == "true"
+        asked = [mode for mode in request.query_params.getlist("stream_mode") if mode]
+        wanted = None
+        if asked:
+            try:
+                wanted = event_filter(check_stream_modes(asked))
+            except ValueError as error:
+                raise ApiError(422, str(error)) from None
         return EventStreamResponse(
             run.log.reader(after),
             headers={},
             with_ids=run.request.resumable,
             on_disconnect=run.cancel if cancel else None,
+            wanted=wanted,
         )
 
     async def join_run(self, request: Request) -> EventStreamResponse:

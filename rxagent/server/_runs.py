@@ -174,7 +174,7 @@ class MemoryRunRegistry(RunRegistry):
         self._last_on_thread[thread_id] = run
         reader = run.log.reader(0) if follow else None
         # The first frame, written now so that a client sees it before the run's turn comes.
-        await run.log.append(frame("metadata", {"run_id": run_id, "attempt": 1}))
+        await run.log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
         self._spawn(lambda: self._execute(run, previous))
         return run, reader
 
@@ -270,7 +270,7 @@ async def execute(run: Run) -> None:
                 if part["type"] == "values" and not part["ns"]:
                     run.values = part["data"]
                 for name, data in namer.events(part):
-                    await log.append(frame(name, data))
+                    await log.append(name, frame(name, data))
     except Exception as error:
         if isinstance(error, RxAgentError):
             message = str(error)
@@ -279,6 +279,6 @@ async def execute(run: Run) -> None:
             message = "the run failed; the server's log has the details"
         run.error = {"error": type(error).__name__, "message": message}
         run.set_status("error")
-        await log.append(frame("error", run.error))
+        await log.append("error", frame("error", run.error))
         return
     run.set_status("success")

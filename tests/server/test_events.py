@@ -12,7 +12,7 @@ pytestmark = pytest.mark.anyio
 
 async def fill(log: MemoryEventLog, count: int) -> None:
     for i in range(count):
-        await log.append(f"e{i}".encode())
+        await log.append("e", f"e{i}".encode())
 
 
 async def test_ids_are_consecutive_and_a_reader_starts_where_asked() -> None:
@@ -24,7 +24,7 @@ async def test_ids_are_consecutive_and_a_reader_starts_where_asked() -> None:
     assert [e.id for e in (await log.reader(0).read(0)).entries] == [1, 2, 3, 4, 5]
     live = log.reader(None)
     assert (await live.read(0)).entries == []
-    await log.append(b"e5")
+    await log.append("e", b"e5")
     log.close()
     batch = await live.read(0)
     assert [e.id for e in batch.entries] == [6] and batch.done
@@ -56,7 +56,7 @@ async def test_the_writer_waits_for_a_reader_that_falls_behind() -> None:
     appended = anyio.Event()
 
     async def one_more() -> None:
-        await log.append(b"more")
+        await log.append("e", b"more")
         appended.set()
 
     async with anyio.create_task_group() as group:
@@ -85,5 +85,5 @@ async def test_a_live_reader_after_events_nobody_kept_gets_the_next_one() -> Non
     log = MemoryEventLog(keep=False)
     await fill(log, 3)
     reader = log.reader(None)
-    await log.append(b"next")
+    await log.append("e", b"next")
     assert [(e.id, e.body) for e in (await reader.read(0)).entries] == [(4, b"next")]

@@ -235,3 +235,14 @@ def test_a_client_that_leaves_a_wait(
         gate.open()
         eventually(lambda: client.runs.get(thread, run_id)["status"] == "success",
                    "the run finishes")
+
+
+def test_a_join_may_ask_for_fewer_modes(client: SyncLangGraphClient) -> None:
+    thread = client.threads.create()["thread_id"]
+    whole = events(client.runs.stream(thread, "weather", input=say("hi"),
+                                      stream_mode=["updates", "custom"], stream_resumable=True))
+    run_id = whole[0][2]["run_id"]
+    joined = events(client.runs.join_stream(thread, run_id, last_event_id="-1",
+                                            stream_mode="custom"))
+    assert joined == [event for event in whole if event[1] in ("metadata", "custom")]
+    assert [name for _, name, _ in joined].count("custom") == 2

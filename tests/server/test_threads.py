@@ -79,7 +79,8 @@ def test_deleting_a_thread_forgets_its_conversation(client: SyncLangGraphClient)
 def test_assistants_and_info(client: SyncLangGraphClient, url: str) -> None:
     found = client.assistants.search(limit=100)
     assert sorted(a["graph_id"] for a in found) == sorted(
-        ["weather", "echo", "tokens", "gated", "booking", "broken", "crashing"])
+        ["weather", "echo", "tokens", "gated", "booking", "broken", "crashing", "flood",
+         "nested"])
     echo = client.assistants.search(graph_id="echo")
     assert [a["graph_id"] for a in echo] == ["echo"]
     by_id = client.assistants.get(echo[0]["assistant_id"])
