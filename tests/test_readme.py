@@ -23,7 +23,7 @@ def run_block(index: int) -> tuple[dict[str, object], str]:
 
 
 def test_the_readme_has_the_examples_these_tests_expect() -> None:
-    assert len(python_blocks()) == 5
+    assert len(python_blocks()) == 6
 
 
 def test_seed_example_prints_updates_and_custom_in_order() -> None:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import __version__
 from .._agent import Agent
 from .._exceptions import UsageError
 from ..checkpoint import BaseCheckpointSaver, InMemorySaver
@@ -69,8 +70,6 @@ def create_app(
 
     threads = MemoryThreadStore()
     runs = MemoryRunRegistry(spawn, threads, retention=retention)
-    from .. import __version__  # the public package, one layer down
-
     server = Server(served, saver, threads, runs, __version__)
 
     @asynccontextmanager

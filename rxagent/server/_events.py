@@ -27,9 +27,11 @@ __all__ = ["Entry", "EventLog", "LogReader", "MemoryEventLog", "ReadBatch"]
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One event: its id in the run, and its frame without the id (``_sse.frame``)."""
+    """One event: its id in the run, its name, and its frame without the id
+    (``_sse.frame``)."""
 
     id: int
+    event: str
     body: bytes
 
 
@@ -58,8 +60,9 @@ class EventLog(ABC):
     """The events of one run, in order, with consecutive ids from 1."""
 
     @abstractmethod
-    async def append(self, body: bytes) -> int:
-        """Add an event; its id. May wait while the readers are too far behind."""
+    async def append(self, event: str, body: bytes) -> int:
+        """Add an event named ``event``; its id. May wait while the readers are too far
+        behind."""
 
     @abstractmethod
     def close(self) -> None:
@@ -99,14 +102,17 @@ class MemoryEventLog(EventLog):
     def closed(self) -> bool:
         return self._closed
 
-    async def append(self, body: bytes) -> int:
+    async def append(self, event: str, body: bytes) -> int:
         while self._readers and self._last - self._slowest() >= self.max_lag:
             self._room = anyio.Event() if self._room.is_set() else self._room
             await self._room.wait()
         self._last += 1
-        if self.keep or self._readers:  # an event nobody reads, or will, is not kept
-            self._entries.append(Entry(self._last, body))
+        if self.keep or self._readers:
+            self._entries.append(Entry(self._last, event, body))
             self._wake()
+        else:  # nobody reads it, and nobody will: a later reader starts live
+            self._entries.clear()
+            self._first = self._last + 1
         return self._last
 
     def close(self) -> None:

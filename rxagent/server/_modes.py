@@ -17,12 +17,12 @@ No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._messages import AIMessageChunk, ChunkAccumulator
 
-__all__ = ["API_MODES", "EventNamer", "check_stream_modes", "rxagent_modes"]
+__all__ = ["API_MODES", "EventNamer", "check_stream_modes", "event_filter", "rxagent_modes"]
 
 # Each mode of the HTTP API, and the rxagent mode it is made from.
 API_MODES: Mapping[str, str] = {
@@ -48,6 +48,18 @@ def check_stream_modes(value: Any) -> list[str]:
             f"unsupported stream_mode {unknown[0]!r}; supported: {', '.join(API_MODES)}"
         )
     return list(dict.fromkeys(modes))
+
+
+def event_filter(modes: Sequence[str]) -> Callable[[str], bool]:
+    """Whether an event belongs to one of these API modes (``metadata`` and ``error`` always
+    do); for a join that asks for fewer modes than its run streams."""
+    names = {"metadata", "error"}
+    for mode in modes:
+        if mode == "messages":
+            names.update(("messages/metadata", "messages/partial", "messages/complete"))
+        else:
+            names.add("messages" if mode == "messages-tuple" else mode)
+    return lambda event: event.partition("|")[0] in names
 
 
 def rxagent_modes(modes: Sequence[str]) -> list[str]:

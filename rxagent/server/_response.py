@@ -9,7 +9,7 @@ a quiet run is kept alive with ``: heartbeat`` comments after ``RXAGENT_HEARTBEA
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 from starlette.types import Receive, Scope, Send
@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from ._events import LogReader
 from ._sse import HEARTBEAT, with_id
 
-__all__ = ["EventStreamResponse", "heartbeat_seconds"]
+__all__ = ["EventStreamResponse", "WaitResponse", "heartbeat_seconds"]
 
 SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -44,6 +44,7 @@ class EventStreamResponse:
         headers: added to the SSE headers (``Location``...).
         with_ids: send each event's id (a resumable run).
         on_disconnect: called once if the client leaves before the run ends.
+        wanted: which events to send, by name (all when ``None``).
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class EventStreamResponse:
         headers: Mapping[str, str],
         with_ids: bool,
         on_disconnect: Callable[[], None] | None = None,
+        wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.reader = reader
+        self.wanted = wanted
         self.headers = {**SSE_HEADERS, **{k.lower(): v for k, v in headers.items()}}
         self.with_ids = with_ids
         self.on_disconnect = on_disconnect
@@ -67,18 +70,7 @@ class EventStreamResponse:
                 "status": 200,
                 "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()],
             })
-            async with anyio.create_task_group() as group:
-
-                async def watch() -> None:
-                    nonlocal left
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    left = True
-                    group.cancel_scope.cancel()
-
-                group.start_soon(watch)
-                await self._pump(send)
-                group.cancel_scope.cancel()
+            left = await _unless_disconnected(receive, self._pump(send))
             if not left:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the write failed: the client is gone
@@ -90,16 +82,79 @@ class EventStreamResponse:
 
     async def _pump(self, send: Send) -> None:
         period = heartbeat_seconds()
+        last_sent = anyio.current_time()
         while True:
-            batch = await self.reader.read(period)
-            if batch.entries:
+            batch = await self.reader.read(max(period - (anyio.current_time() - last_sent), 0))
+            entries = batch.entries
+            if self.wanted is not None:
+                entries = [entry for entry in entries if self.wanted(entry.event)]
+            if entries:
                 body = b"".join(
                     with_id(entry.body, entry.id if self.with_ids else None)
-                    for entry in batch.entries
+                    for entry in entries
                 )
                 await send({"type": "http.response.body", "body": body, "more_body": True})
-            elif not batch.done:
+                last_sent = anyio.current_time()
+            elif not batch.done and anyio.current_time() - last_sent >= period:
+                # Silence on this stream (events this client did not ask for are silence too).
                 await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+                last_sent = anyio.current_time()
             if batch.done:
                 return
 
+
+async def _unless_disconnected(receive: Receive, work: Awaitable[None]) -> bool:
+    """Await ``work`` unless the client leaves first; whether it left."""
+    left = False
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            nonlocal left
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            left = True
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        await work
+        group.cancel_scope.cancel()
+    return left
+
+
+class WaitResponse:
+    """An ASGI response that answers once ``done`` is set, with the JSON ``body()`` gives then.
+
+    Args:
+        done: set when the run has ended.
+        body: the answer's JSON bytes, read once ``done`` is set.
+        headers: the answer's headers besides its content type.
+        on_disconnect: called if the client leaves before the run ends.
+    """
+
+    def __init__(
+        self,
+        done: anyio.Event,
+        body: Callable[[], bytes],
+        *,
+        headers: Mapping[str, str],
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> None:
+        self.done = done
+        self.body = body
+        self.headers = {"content-type": "application/json",
+                        **{k.lower(): v for k, v in headers.items()}}
+        self.on_disconnect = on_disconnect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if await _unless_disconnected(receive, self.done.wait()):
+            if self.on_disconnect is not None:
+                self.on_disconnect()
+            return
+        body = self.body()
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(k.encode(), v.encode()) for k, v in
+                        {**self.headers, "content-length": str(len(body))}.items()],
+        })
+        await send({"type": "http.response.body", "body": body})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,10 +19,11 @@ from starlette.routing import Route
 
 from .._agent import Agent, AgentInput
 from .._interrupts import Command
+from .._thread_state import Durability
 from ..checkpoint import BaseCheckpointSaver
 from ._events import LogReader
-from ._modes import check_stream_modes
-from ._response import EventStreamResponse
+from ._modes import check_stream_modes, event_filter
+from ._response import EventStreamResponse, WaitResponse
 from ._runs import Run, RunRegistry, RunRequest
 from ._sse import dumps
 from ._threads import ThreadRecord, ThreadStore, now, state_json
@@ -340,7 +341,7 @@ class Server:
         metadata = _field(body, "metadata", dict, {})
         config = dict(_field(body, "config", dict, {}))
         strategy = _choice(body, "multitask_strategy", _MULTITASK, "reject")
-        durability = _choice(body, "durability", _DURABILITY, "") or None
+        durability = cast(Durability | None, _choice(body, "durability", _DURABILITY, "") or None)
         if_not_exists = _choice(body, "if_not_exists", ("reject", "create"), "reject")
         on_completion = _choice(body, "on_completion", ("delete", "keep"), "delete")
         _choice(body, "on_disconnect", ("cancel", "continue"), "continue")
@@ -410,17 +411,20 @@ class Server:
             return {"__error__": run.error}
         return run.values
 
-    async def wait_run(self, request: Request) -> Response:
-        run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False)
-        await run.done.wait()
-        base = f"/threads/{run.thread_id}/runs/{run.run_id}"
-        return json_response(self._outcome(run), headers={
-            "location": f"{base}/join", "content-location": base})
+    def _wait(self, run: Run, body: Mapping[str, Any], headers: Mapping[str, str]) -> WaitResponse:
+        cancel = body.get("on_disconnect") == "cancel"
+        return WaitResponse(run.done, lambda: dumps(self._outcome(run)), headers=headers,
+                            on_disconnect=run.cancel if cancel else None)
 
-    async def wait_stateless(self, request: Request) -> Response:
-        run, _, _ = await self._start(request, None, follow=False)
-        await run.done.wait()
-        return json_response(self._outcome(run))
+    async def wait_run(self, request: Request) -> WaitResponse:
+        run, _, body = await self._start(request, request.path_params["thread_id"],
+                                         follow=False)
+        base = f"/threads/{run.thread_id}/runs/{run.run_id}"
+        return self._wait(run, body, {"location": f"{base}/join", "content-location": base})
+
+    async def wait_stateless(self, request: Request) -> WaitResponse:
+        run, _, body = await self._start(request, None, follow=False)
+        return self._wait(run, body, {})
 
     async def background_run(self, request: Request) -> Response:
         run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False)
@@ -454,11 +458,19 @@ class Server:
                 raise ApiError(422, f"Last-Event-ID is an event id of this run (an integer; "
                                     f"-1 replays the whole run), got {last!r}") from None
         cancel = request.query_params.get("cancel_on_disconnect", "").lower() == "true"
+        asked = [mode for mode in request.query_params.getlist("stream_mode") if mode]
+        wanted = None
+        if asked:
+            try:
+                wanted = event_filter(check_stream_modes(asked))
+            except ValueError as error:
+                raise ApiError(422, str(error)) from None
         return EventStreamResponse(
             run.log.reader(after),
             headers={},
             with_ids=run.request.resumable,
             on_disconnect=run.cancel if cancel else None,
+            wanted=wanted,
         )
 
     async def join_run(self, request: Request) -> EventStreamResponse:
@@ -467,10 +479,9 @@ class Server:
     async def join_stateless(self, request: Request) -> EventStreamResponse:
         return self._join(request, self._run(request, None))
 
-    async def join_wait(self, request: Request) -> Response:
+    async def join_wait(self, request: Request) -> WaitResponse:
         run = self._run(request, request.path_params["thread_id"])
-        await run.done.wait()
-        return json_response(self._outcome(run))
+        return self._wait(run, {}, {})
 
     async def cancel_run(self, request: Request) -> Response:
         run = self._run(request, request.path_params["thread_id"])

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import anyio
-import anyio.abc
 
 from .._agent import Agent, AgentInput, StreamMode
 from .._exceptions import RxAgentError
+from .._thread_state import Durability
 from ._events import EventLog, LogReader, MemoryEventLog
 from ._modes import EventNamer, rxagent_modes
 from ._sse import frame
@@ -48,7 +48,7 @@ class RunRequest:
     modes: list[str]
     subgraphs: bool
     resumable: bool
-    durability: Any = None
+    durability: Durability | None = None
     temporary: bool = False  # a stateless run's thread, deleted at the end
 
 
@@ -174,7 +174,7 @@ class MemoryRunRegistry(RunRegistry):
         self._last_on_thread[thread_id] = run
         reader = run.log.reader(0) if follow else None
         # The first frame, written now so that a client sees it before the run's turn comes.
-        await run.log.append(frame("metadata", {"run_id": run_id, "attempt": 1}))
+        await run.log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
         self._spawn(lambda: self._execute(run, previous))
         return run, reader
 
@@ -200,39 +200,51 @@ class MemoryRunRegistry(RunRegistry):
                 del self._last_on_thread[run.thread_id]
 
     async def _execute(self, run: Run, previous: Run | None) -> None:
-        with anyio.CancelScope() as scope:
-            run.scope = scope
-            if run.cancel_requested:
-                scope.cancel()
-            if previous is not None:
-                await previous.done.wait()
-            self._threads.touch(run.thread_id, status="busy")
-            run.set_status("running")
-            await execute(run)
-        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-            await self._finish(run)
+        try:
+            with anyio.CancelScope() as scope:
+                run.scope = scope
+                if run.cancel_requested:
+                    scope.cancel()
+                if previous is not None:
+                    await previous.done.wait()
+                self._threads.touch(run.thread_id, status="busy")
+                run.set_status("running")
+                await execute(run)
+        except Exception:  # a bug of ours: it must not take the app's other runs down with it
+            logger.exception("run %s failed in the server", run.run_id)
+            run.set_status("error")
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await self._finish(run)
 
     async def _finish(self, run: Run) -> None:
         if run.status in ("pending", "running"):
             run.set_status("interrupted")  # cancelled
-        thread_status: ThreadStatus = "error" if run.status == "error" else "idle"
+        try:
+            await self._settle_thread(run)
+        except Exception:  # the saver failed; the run's own status stands
+            logger.exception("run %s: the thread's state could not be read", run.run_id)
+        finally:
+            # The status is final before the log closes: a client whose stream ends reads it
+            # to decide whether to reconnect.
+            run.ended_at = anyio.current_time()
+            run.log.close()
+            run.done.set()
+
+    async def _settle_thread(self, run: Run) -> None:
+        """The thread's status after the run, or the stateless run's thread deleted."""
         request = run.request
         if request.temporary:
-            await request.agent.checkpointer.adelete_thread(run.thread_id)  # type: ignore[union-attr]
+            assert request.agent.checkpointer is not None
+            await request.agent.checkpointer.adelete_thread(run.thread_id)
             self._threads.delete(run.thread_id)
-        else:
-            try:
-                state = await request.agent.aget_state(request.config)
-                if state.interrupts:
-                    thread_status = "interrupted"
-            except RxAgentError:  # pragma: no cover - the saver failed; the run's error says so
-                pass
-            self._threads.touch(run.thread_id, status=thread_status)
-        # The status is final before the log closes: a client whose stream ends reads it to
-        # decide whether to reconnect.
-        run.ended_at = anyio.current_time()
-        run.log.close()
-        run.done.set()
+            return
+        if any(other.active for other in self.on_thread(run.thread_id) if other is not run):
+            return  # the next run on the thread says what the thread is doing
+        status: ThreadStatus = "error" if run.status == "error" else "idle"
+        if status == "idle" and (await request.agent.aget_state(request.config)).interrupts:
+            status = "interrupted"
+        self._threads.touch(run.thread_id, status=status)
 
 
 async def execute(run: Run) -> None:
@@ -258,7 +270,7 @@ async def execute(run: Run) -> None:
                 if part["type"] == "values" and not part["ns"]:
                     run.values = part["data"]
                 for name, data in namer.events(part):
-                    await log.append(frame(name, data))
+                    await log.append(name, frame(name, data))
     except Exception as error:
         if isinstance(error, RxAgentError):
             message = str(error)
@@ -267,6 +279,6 @@ async def execute(run: Run) -> None:
             message = "the run failed; the server's log has the details"
         run.error = {"error": type(error).__name__, "message": message}
         run.set_status("error")
-        await log.append(frame("error", run.error))
+        await log.append("error", frame("error", run.error))
         return
     run.set_status("success")

@@ -132,3 +132,35 @@ def _crash(messages: Any, tools: Any) -> str:
 def crashing_agent() -> Agent:
     """Its model raises an error that is not rxagent's, with a secret in its text."""
     return create_agent(FunctionChatModel(_crash), [])
+
+
+class Flood:
+    """Counts the tokens a :func:`flood_agent` run has produced."""
+
+    produced = 0
+
+
+def flood_agent(tokens: int) -> Agent:
+    """Answers ``tokens`` one-letter tokens as fast as it is let (a generator: pulled only
+    when the run has room)."""
+
+    def reply(messages: Any, tools: Any) -> Any:
+        for _ in range(tokens):
+            Flood.produced += 1
+            yield "x"
+
+    return create_agent(FunctionChatModel(reply), [])
+
+
+def _outer_reply(messages: Sequence[BaseMessage], tools: Any) -> Any:
+    last = messages[-1]
+    if isinstance(last, HumanMessage):
+        return AIMessage(content="", tool_calls=[
+            {"name": "helper", "args": {"request": "weather?"}, "id": f"call_{len(messages)}"}])
+    return f"Helper said: {last.text}"
+
+
+def nested_agent() -> Agent:
+    """Calls an agent as a tool, whose run streams under the call's namespace."""
+    helper = create_agent(FunctionChatModel(_echo_reply), [], name="helper")
+    return create_agent(FunctionChatModel(_outer_reply), [helper.as_tool("helper", "Helps.")])

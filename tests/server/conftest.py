@@ -18,10 +18,14 @@ from .agents import (
     broken_agent,
     crashing_agent,
     echo_agent,
+    flood_agent,
     gated_agent,
+    nested_agent,
     token_agent,
     weather_agent,
 )
+
+FLOOD_TOKENS = 60_000
 
 
 def free_port() -> int:
@@ -64,6 +68,8 @@ def server() -> Iterator[ServerThread]:
         "booking": booking_agent(),
         "broken": broken_agent(),
         "crashing": crashing_agent(),
+        "flood": flood_agent(FLOOD_TOKENS),
+        "nested": nested_agent(),
     }, retention=60)
     with ServerThread(app) as running:
         yield running

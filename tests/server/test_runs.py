@@ -3,6 +3,8 @@ happens when a client leaves."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -197,3 +199,50 @@ def test_a_finished_run_is_forgotten_after_its_retention() -> None:
         # The thread keeps the conversation.
         state = httpx.get(f"{base}/threads/{thread}/state").json()
         assert len(state["values"]["messages"]) == 2
+
+
+def test_a_stateless_run_is_joined_at_its_location(url: str) -> None:
+    response = httpx.post(f"{url}/runs/stream", timeout=10, json={
+        "assistant_id": "echo", "input": say("hi"), "stream_mode": "values",
+        "stream_resumable": True})
+    whole = parse_frames(response.content)
+    joined = httpx.get(url + response.headers["location"], timeout=10,
+                       headers={"Last-Event-ID": "1"})
+    assert parse_frames(joined.content) == whole[1:]
+
+
+@pytest.mark.parametrize("on_disconnect", ["cancel", "continue"])
+def test_a_client_that_leaves_a_wait(
+    client: SyncLangGraphClient, url: str, on_disconnect: str,
+) -> None:
+    gate = new_gate()
+    thread = client.threads.create()["thread_id"]
+    body = json.dumps({"assistant_id": "gated", "input": say(gate.key),
+                       "on_disconnect": on_disconnect}).encode()
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), 10) as sock:
+        sock.sendall(
+            f"POST /threads/{thread}/runs/wait HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body)
+        gate.started.wait(10)
+    # The socket is closed while the run waits at its gate.
+    run_id = client.runs.list(thread)[0]["run_id"]
+    if on_disconnect == "cancel":
+        eventually(lambda: client.runs.get(thread, run_id)["status"] == "interrupted",
+                   "the run is cancelled")
+        gate.open()
+    else:
+        gate.open()
+        eventually(lambda: client.runs.get(thread, run_id)["status"] == "success",
+                   "the run finishes")
+
+
+def test_a_join_may_ask_for_fewer_modes(client: SyncLangGraphClient) -> None:
+    thread = client.threads.create()["thread_id"]
+    whole = events(client.runs.stream(thread, "weather", input=say("hi"),
+                                      stream_mode=["updates", "custom"], stream_resumable=True))
+    run_id = whole[0][2]["run_id"]
+    joined = events(client.runs.join_stream(thread, run_id, last_event_id="-1",
+                                            stream_mode="custom"))
+    assert joined == [event for event in whole if event[1] in ("metadata", "custom")]
+    assert [name for _, name, _ in joined].count("custom") == 2

@@ -7,13 +7,14 @@ import re
 from typing import Any
 
 import pytest
+from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client
 from langgraph_sdk.client import SyncLangGraphClient
 
 from rxagent.checkpoint import InMemorySaver
 from rxagent.server._sse import jsonable
 
-from .agents import weather_agent
+from .agents import nested_agent, weather_agent
 
 QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?"}]}
 # Ids differ between two runs (messages, runs, checkpoints, tasks): each is replaced by its
@@ -103,10 +104,24 @@ def test_legacy_messages_mode(client: SyncLangGraphClient) -> None:
 
 
 def test_subgraph_events_are_named_with_their_namespace(client: SyncLangGraphClient) -> None:
-    parts = list(client.runs.stream(None, "weather", input=QUESTION, stream_mode="updates",
+    modes = ["updates", "messages-tuple"]
+    parts = list(client.runs.stream(None, "nested", input=QUESTION, stream_mode=modes,
                                     stream_subgraphs=True))
-    # The weather agent has no nested runs: plain names, as without stream_subgraphs.
-    assert {part.event for part in parts} == {"metadata", "updates"}
+    agent = nested_agent().with_checkpointer(InMemorySaver())
+    expected = [
+        (("messages" if part["type"] == "messages" else part["type"])
+         + "".join("|" + step for step in part["ns"]))
+        for part in agent.stream(QUESTION, THREAD, stream_mode=["updates", "messages"],
+                                 subgraphs=True, version="v2")
+    ]
+    names = [part.event for part in parts[1:]]
+    assert normalized([(name, None) for name in names]) == normalized(
+        [(name, None) for name in expected])
+    assert any(name.startswith("updates|tools:") for name in names)
+    # Without stream_subgraphs the nested run's steps are left out, and names stay plain.
+    plain = list(client.runs.stream(None, "nested", input=QUESTION, stream_mode="updates"))
+    assert {part.event for part in plain} == {"metadata", "updates"}
+    assert len(plain) < len([n for n in names if n.startswith("updates")]) + 1
 
 
 @pytest.fixture
@@ -128,3 +143,16 @@ def test_runs_wait_gives_the_final_state(client: SyncLangGraphClient) -> None:
     agent = weather_agent().with_checkpointer(InMemorySaver())
     expected = jsonable(agent.invoke(QUESTION, THREAD))
     assert normalized([("values", result)]) == normalized([("values", expected)])
+
+
+def test_remote_graph_streams_and_invokes_as_the_local_agent(
+    client: SyncLangGraphClient,
+) -> None:
+    remote = RemoteGraph("weather", sync_client=client)
+    served = [("values", jsonable(state)) for state in remote.stream(
+        QUESTION, THREAD, stream_mode="values")]
+    assert normalized(served) == normalized(local_events(["values"]))
+    final = remote.invoke(QUESTION)
+    agent = weather_agent().with_checkpointer(InMemorySaver())
+    expected = jsonable(agent.invoke(QUESTION, THREAD))
+    assert normalized([("values", final)]) == normalized([("values", expected)])

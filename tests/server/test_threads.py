@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 
 
@@ -60,3 +62,32 @@ def test_a_stateless_run_leaves_no_thread(client: SyncLangGraphClient) -> None:
     before = {t["thread_id"] for t in client.threads.search(limit=1000)}
     client.runs.wait(None, "echo", input=say("hi"))
     assert {t["thread_id"] for t in client.threads.search(limit=1000)} == before
+
+
+def test_deleting_a_thread_forgets_its_conversation(client: SyncLangGraphClient) -> None:
+    thread = client.threads.create()["thread_id"]
+    client.runs.wait(thread, "echo", input=say("secret"))
+    client.threads.delete(thread)
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        client.threads.get(thread)
+    assert gone.value.response.status_code == 404
+    # A thread of the same id starts afresh.
+    result = client.runs.wait(thread, "echo", input=say("hi"), if_not_exists="create")
+    assert result["messages"][-1]["content"] == "You said: hi"  # type: ignore[index]
+
+
+def test_assistants_and_info(client: SyncLangGraphClient, url: str) -> None:
+    found = client.assistants.search(limit=100)
+    assert sorted(a["graph_id"] for a in found) == sorted(
+        ["weather", "echo", "tokens", "gated", "booking", "broken", "crashing", "flood",
+         "nested"])
+    echo = client.assistants.search(graph_id="echo")
+    assert [a["graph_id"] for a in echo] == ["echo"]
+    by_id = client.assistants.get(echo[0]["assistant_id"])
+    assert by_id == client.assistants.get("echo") == echo[0]
+    # A run may name the assistant by its id.
+    result = client.runs.wait(None, echo[0]["assistant_id"], input=say("by id"))
+    assert result["messages"][-1]["content"] == "You said: by id"  # type: ignore[index]
+    info = httpx.get(f"{url}/info").json()
+    assert info["version"] and info["flags"]["assistants"] is True
+    assert httpx.get(f"{url}/ok").json() == {"ok": True}

@@ -1,0 +1,89 @@
+"""The in-memory event log: ids, what a reader gets from where, what is kept, who waits."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from rxagent.server._events import MemoryEventLog
+
+pytestmark = pytest.mark.anyio
+
+
+async def fill(log: MemoryEventLog, count: int) -> None:
+    for i in range(count):
+        await log.append("e", f"e{i}".encode())
+
+
+async def test_ids_are_consecutive_and_a_reader_starts_where_asked() -> None:
+    log = MemoryEventLog(keep=True)
+    await fill(log, 5)
+    assert log.last_id == 5
+    batch = await log.reader(2).read(0)
+    assert [(e.id, e.body) for e in batch.entries] == [(3, b"e2"), (4, b"e3"), (5, b"e4")]
+    assert [e.id for e in (await log.reader(0).read(0)).entries] == [1, 2, 3, 4, 5]
+    live = log.reader(None)
+    assert (await live.read(0)).entries == []
+    await log.append("e", b"e5")
+    log.close()
+    batch = await live.read(0)
+    assert [e.id for e in batch.entries] == [6] and batch.done
+
+
+async def test_a_log_not_kept_drops_what_every_reader_has_read() -> None:
+    log = MemoryEventLog(keep=False)
+    await fill(log, 3)  # nobody reads: nothing is kept
+    late = log.reader(0)
+    assert (await late.read(0)).entries == []
+    late.close()
+    slow, fast = log.reader(None), log.reader(None)
+    await fill(log, 3)
+    assert len((await fast.read(0)).entries) == 3
+    assert len(log._entries) == 3  # the slow reader has not read them
+    assert len((await slow.read(0)).entries) == 3
+    assert log._entries == []
+    kept = MemoryEventLog(keep=True)
+    reader = kept.reader(0)
+    await fill(kept, 3)
+    await reader.read(0)
+    assert len(kept._entries) == 3
+
+
+async def test_the_writer_waits_for_a_reader_that_falls_behind() -> None:
+    log = MemoryEventLog(keep=False, max_lag=4)
+    reader = log.reader(0)
+    await fill(log, 4)
+    appended = anyio.Event()
+
+    async def one_more() -> None:
+        await log.append("e", b"more")
+        appended.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(one_more)
+        await anyio.wait_all_tasks_blocked()
+        assert not appended.is_set()  # four behind: the writer waits
+        await reader.read(0)
+        await appended.wait()
+    # A reader that leaves is not waited for.
+    await fill(log, 3)  # four behind again
+    reader.close()
+    with anyio.fail_after(5):
+        await fill(log, 10)
+
+
+async def test_a_read_waits_until_its_timeout_then_returns_nothing() -> None:
+    log = MemoryEventLog(keep=True)
+    reader = log.reader(None)
+    batch = await reader.read(0.01)
+    assert batch.entries == [] and not batch.done
+    log.close()
+    assert (await reader.read(10)).done
+
+
+async def test_a_live_reader_after_events_nobody_kept_gets_the_next_one() -> None:
+    log = MemoryEventLog(keep=False)
+    await fill(log, 3)
+    reader = log.reader(None)
+    await log.append("e", b"next")
+    assert [(e.id, e.body) for e in (await reader.read(0)).entries] == [(4, b"next")]
