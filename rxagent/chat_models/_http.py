@@ -62,7 +62,7 @@ from .._loops import land_cancellation
 from .._messages import AIMessageChunk, BaseMessage
 from .._per_loop import PerLoop
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
-from ._errors import connection_error, error_message, scrub_error, status_error
+from ._errors import connection_error, error_message, scrub_error, status_error, wire_failure
 from ._reply import DeliveredReply, events_reader
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
@@ -376,7 +376,7 @@ async def _attempt(http: httpx.AsyncClient, call: _Call) -> None:
     except RxAgentError:
         raise
     except Exception as exc:
-        raise _wire_failure(call.settings.label, exc) from exc
+        raise wire_failure(call.settings.label, exc) from exc
     deadline = _Deadline(call.settings.timeouts)
     with deadline.scope:
         try:
@@ -453,7 +453,7 @@ async def _read_reply(
         except RxAgentError:
             raise
         except Exception as exc:
-            raise _wire_failure(call.settings.label, exc) from exc
+            raise wire_failure(call.settings.label, exc) from exc
         call.reply.deliver(last)
         if not body.exhausted:
             # The reply is complete: nothing that goes wrong from here is a failure.
@@ -463,15 +463,6 @@ async def _read_reply(
         await body.abandon()
 
 
-def _wire_failure(label: str, exc: Exception) -> StreamProtocolError:
-    """What a decoder or parser (a third party's, say) that failed with an exception from
-    outside the tree fails the call with; it keeps the partial reply like any other."""
-    return StreamProtocolError(
-        f"{label} stream could not be read: the decoder or parser failed with "
-        f"{type(exc).__name__}: {exc}"
-    )
-
-
 async def _read_events(
     body: _Body, call: _Call, decoder: EventDecoder, parser: WireParser, deadline: _Deadline
 ) -> None:
@@ -479,7 +470,9 @@ async def _read_events(
     has room, decoding it into events and parsing those into delivered chunks."""
     demand = call.demand
     reply = call.reply
-    read_events = events_reader(parser)  # a whole read's events in one call
+    # A whole read's events in one call; from the first chunk delivered, an error, even one
+    # later in the same read, is not retried.
+    read_events = events_reader(parser, call.settings.label)
     while True:
         if not demand.ready:
             # The consumer is full: stop reading, and stop the clock with it.
@@ -489,13 +482,11 @@ async def _read_events(
         data = await body.read()
         try:  # (free in Python 3.11 when nothing is raised)
             events = decoder.flush() if data is None else decoder.feed(data)
-            # From the first chunk delivered, an error, even one later in this same read,
-            # is not retried.
-            produced = read_events(events, reply) if events else False
         except RxAgentError:
             raise
         except Exception as exc:
-            raise _wire_failure(call.settings.label, exc) from exc
+            raise wire_failure(call.settings.label, exc) from exc
+        produced = read_events(events, reply) if events else False
         reply.settle()
         if produced:
             deadline.restart(True)

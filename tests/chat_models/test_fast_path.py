@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from rxagent import StreamProtocolError
 from rxagent.chat_models._anthropic import AnthropicStreamParser
 from rxagent.chat_models._openai import OpenAIStreamParser
 from rxagent.chat_models._reply import DeliveredReply, events_reader
@@ -211,6 +212,7 @@ class _EventAtATime:
 
     def __init__(self, parser: Parser) -> None:
         self._parser = parser
+        self._label = parser._label
         self.on_event = parser.on_event
 
     @property
@@ -226,7 +228,7 @@ def _read(
     # there is none).
     chunks: list[AIMessageChunk] = []
     reply = DeliveredReply(chunks.append)
-    read = events_reader(parser)
+    read = events_reader(parser, parser._label)
     partials: list[Any] = []
     error = None
     bounds = [0, *cuts, len(events)]
@@ -325,3 +327,33 @@ def test_pieces_merge_as_their_chunks_do(fragments: list[dict[str, Any]]) -> Non
     pieces.piece_id = "m"
     pieces.fragments.extend(dict(fragment) for fragment in full)  # type: ignore[misc]
     assert _fields(pieces.snapshot()) == _fields(one_by_one.snapshot())
+
+
+class _Refused(Exception):
+    """What a consumer raises from its on_next."""
+
+
+def _refuse(chunk: AIMessageChunk) -> None:
+    raise _Refused
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["fast", "general"])
+@pytest.mark.parametrize(("make", "stream"), [(_openai, OPENAI_TEXT),
+                                              (_anthropic, ANTHROPIC_TOOL_USE)])
+def test_what_the_consumer_raises_goes_on_and_what_parsing_raises_is_a_stream_error(
+    general: bool, make: Callable[[], Parser], stream: str
+) -> None:
+    events = SSEDecoder().feed(stream.encode())
+    parser = make()
+    reader = events_reader(_EventAtATime(parser) if general else parser, parser._label)
+    with pytest.raises(_Refused):
+        reader(events, DeliveredReply(_refuse))
+
+    class Broken(type(parser)):  # type: ignore[misc]
+        def on_event(self, event: Any) -> Any:
+            raise LookupError("lost")
+
+    broken = Broken("msg", model_name="m", provider="p", label="P")
+    reader = events_reader(_EventAtATime(broken) if general else broken, "P")
+    with pytest.raises(StreamProtocolError, match=r"P stream could not be read.*LookupError"):
+        reader(events, DeliveredReply(lambda chunk: None))
