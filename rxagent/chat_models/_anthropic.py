@@ -25,7 +25,7 @@ import httpx
 from pydantic import SecretStr
 
 from .._chunks import fragment_chunk, make_chunk, text_chunk
-from .._exceptions import APIConnectionError, StreamProtocolError
+from .._exceptions import APIConnectionError, RxAgentError, StreamProtocolError
 from .._messages import (
     AIMessage,
     AIMessageChunk,
@@ -37,7 +37,7 @@ from .._messages import (
     UsageMetadata,
 )
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
-from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
+from ._errors import WRONG_SHAPE, error_message, expect_str, wire_failure, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
 from ._json import loads, scan
 from ._reply import DeliveredReply
@@ -427,42 +427,50 @@ class AnthropicStreamParser:
         message_id = reply.piece_id = self._id
         produced = False
         for event in events:
-            data = event[1]
+            # Parsing raises into the tree (as _http does for on_event); what emit raises, the
+            # consumer's, goes on as it is.
             try:
-                payload, end = _scan(data, 0)
-            except (StopIteration, ValueError):  # no JSON: on_event's business
-                end = -1
-            if (
-                end == len(data)
-                and type(payload) is dict
-                and payload.get("type") == "content_block_delta"
-            ):
-                delta = payload.get("delta")
-                if type(delta) is dict:
-                    kind = delta.get("type")
-                    if kind == "text_delta":
-                        text = delta.get("text")
-                        if type(text) is str and text:
-                            texts.append(text)
-                            emit(text_chunk(text, message_id))
-                            produced = True
-                            continue
-                    elif kind == "input_json_delta":
-                        partial = delta.get("partial_json")
-                        index = payload.get("index")
-                        if type(partial) is str and partial and type(index) is int:
-                            fragment: ToolCallChunk = {
-                                "name": None,
-                                "args": partial,
-                                "id": None,
-                                "index": index,
-                                "type": "tool_call_chunk",
-                            }
-                            fragments.append(fragment)
-                            emit(fragment_chunk([fragment], message_id))
-                            produced = True
-                            continue
-            chunk = self.on_event(event)
+                fast = None
+                data = event[1]
+                try:
+                    payload, end = _scan(data, 0)
+                except (StopIteration, ValueError):  # no JSON: on_event's business
+                    end = -1
+                if (
+                    end == len(data)
+                    and type(payload) is dict
+                    and payload.get("type") == "content_block_delta"
+                ):
+                    delta = payload.get("delta")
+                    if type(delta) is dict:
+                        kind = delta.get("type")
+                        if kind == "text_delta":
+                            text = delta.get("text")
+                            if type(text) is str and text:
+                                texts.append(text)
+                                fast = text_chunk(text, message_id)
+                        elif kind == "input_json_delta":
+                            partial = delta.get("partial_json")
+                            index = payload.get("index")
+                            if type(partial) is str and partial and type(index) is int:
+                                fragment: ToolCallChunk = {
+                                    "name": None,
+                                    "args": partial,
+                                    "id": None,
+                                    "index": index,
+                                    "type": "tool_call_chunk",
+                                }
+                                fragments.append(fragment)
+                                fast = fragment_chunk([fragment], message_id)
+                chunk = self.on_event(event) if fast is None else None
+            except RxAgentError:
+                raise
+            except Exception as exc:
+                raise wire_failure(self._label, exc) from exc
+            if fast is not None:
+                emit(fast)
+                produced = True
+                continue
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True

@@ -29,6 +29,7 @@ __all__ = [
     "expect_str",
     "scrub_error",
     "status_error",
+    "wire_failure",
     "wrong_shape",
 ]
 
@@ -146,3 +147,12 @@ def scrub_error(error: ModelCallError, secret: str | None) -> None:
         )
     if isinstance(error, APIStatusError) and error.body and secret in error.body:
         error.body = error.body.replace(secret, "***")
+
+
+def wire_failure(label: str, exc: Exception) -> StreamProtocolError:
+    """What a decoder or parser (a third party's, say) that failed with an exception from
+    outside the tree fails the call with; it keeps the partial reply like any other."""
+    return StreamProtocolError(
+        f"{label} stream could not be read: the decoder or parser failed with "
+        f"{type(exc).__name__}: {exc}"
+    )

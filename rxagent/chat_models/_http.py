@@ -16,7 +16,8 @@ each do one thing, like httpx's ``send``:
    go; check the status and that a stream, not a JSON document, came back;
 4. :func:`_read_reply`: read the body with ``aiter_bytes()``, checking the consumer's demand
    before every read, so that a slow consumer stops the socket reads themselves; feed the bytes
-   to the decoder, the events to the parser and the chunks to the consumer;
+   to the decoder, the events to the parser and the chunks to the consumer, letting the
+   consumer take them every few dozen events;
 5. the wire parser, the provider's own, with no I/O.
 
 The steps share one :class:`_Call`: the request, the settings, the demand, and the reply
@@ -62,7 +63,7 @@ from .._loops import land_cancellation
 from .._messages import AIMessageChunk, BaseMessage
 from .._per_loop import PerLoop
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
-from ._errors import connection_error, error_message, scrub_error, status_error
+from ._errors import connection_error, error_message, scrub_error, status_error, wire_failure
 from ._reply import DeliveredReply, events_reader
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
@@ -298,6 +299,14 @@ def _deadline(seconds: float | None) -> float:
     return math.inf if seconds is None else anyio.current_time() + seconds
 
 
+# The events of one read parsed before the consumer may take their chunks. A read's worth (a
+# few hundred chunks, six containers each) alive at once outlived the collector's young
+# generations, and their promotions set off full collections, which walk the whole process:
+# 1.4 us a token on a sync stream, more than the chunks cost to build. The sync iterator's loop
+# runs one more slice before it stops, so its consumer takes up to twice this many at a time.
+# (tests/chat_models/test_fast_path.py, test_a_large_read_is_handed_over_in_parts_*)
+_HAND_OVER = 32
+
 # The last resort of a drain after the end marker: a server that keeps the body open after it.
 _DRAIN_SECONDS = 1.0
 
@@ -376,7 +385,7 @@ async def _attempt(http: httpx.AsyncClient, call: _Call) -> None:
     except RxAgentError:
         raise
     except Exception as exc:
-        raise _wire_failure(call.settings.label, exc) from exc
+        raise wire_failure(call.settings.label, exc) from exc
     deadline = _Deadline(call.settings.timeouts)
     with deadline.scope:
         try:
@@ -453,7 +462,7 @@ async def _read_reply(
         except RxAgentError:
             raise
         except Exception as exc:
-            raise _wire_failure(call.settings.label, exc) from exc
+            raise wire_failure(call.settings.label, exc) from exc
         call.reply.deliver(last)
         if not body.exhausted:
             # The reply is complete: nothing that goes wrong from here is a failure.
@@ -463,15 +472,6 @@ async def _read_reply(
         await body.abandon()
 
 
-def _wire_failure(label: str, exc: Exception) -> StreamProtocolError:
-    """What a decoder or parser (a third party's, say) that failed with an exception from
-    outside the tree fails the call with; it keeps the partial reply like any other."""
-    return StreamProtocolError(
-        f"{label} stream could not be read: the decoder or parser failed with "
-        f"{type(exc).__name__}: {exc}"
-    )
-
-
 async def _read_events(
     body: _Body, call: _Call, decoder: EventDecoder, parser: WireParser, deadline: _Deadline
 ) -> None:
@@ -479,7 +479,9 @@ async def _read_events(
     has room, decoding it into events and parsing those into delivered chunks."""
     demand = call.demand
     reply = call.reply
-    read_events = events_reader(parser)  # a whole read's events in one call
+    # A whole read's events in one call; from the first chunk delivered, an error, even one
+    # later in the same read, is not retried.
+    read_events = events_reader(parser, call.settings.label)
     while True:
         if not demand.ready:
             # The consumer is full: stop reading, and stop the clock with it.
@@ -489,13 +491,18 @@ async def _read_events(
         data = await body.read()
         try:  # (free in Python 3.11 when nothing is raised)
             events = decoder.flush() if data is None else decoder.feed(data)
-            # From the first chunk delivered, an error, even one later in this same read,
-            # is not retried.
-            produced = read_events(events, reply) if events else False
         except RxAgentError:
             raise
         except Exception as exc:
-            raise _wire_failure(call.settings.label, exc) from exc
+            raise wire_failure(call.settings.label, exc) from exc
+        produced = False
+        for start in range(0, len(events), _HAND_OVER):
+            if start:
+                # Let the consumer take what this read made so far (see _HAND_OVER).
+                await anyio.lowlevel.checkpoint()
+            produced = read_events(events[start:start + _HAND_OVER], reply) or produced
+            if parser.finished:
+                break
         reply.settle()
         if produced:
             deadline.restart(True)

@@ -29,7 +29,7 @@ import httpx
 from pydantic import SecretStr
 
 from .._chunks import fragment_chunk, make_chunk, text_chunk
-from .._exceptions import APIConnectionError, StreamProtocolError
+from .._exceptions import APIConnectionError, RxAgentError, StreamProtocolError
 from .._messages import (
     AIMessage,
     AIMessageChunk,
@@ -41,7 +41,7 @@ from .._messages import (
     UsageMetadata,
 )
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
-from ._errors import WRONG_SHAPE, error_message, expect_str, wrong_shape
+from ._errors import WRONG_SHAPE, error_message, expect_str, wire_failure, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
 from ._json import loads, scan
 from ._reply import DeliveredReply
@@ -378,43 +378,52 @@ class OpenAIStreamParser:
         message_id = reply.piece_id = self._id
         produced = False
         for event in events:
-            data = event[1]
+            # Parsing raises into the tree (as _http does for on_event); what emit raises, the
+            # consumer's, goes on as it is.
             try:
-                payload, end = _scan(data, 0)
-            except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's business
-                end = -1
-            if (
-                end == len(data)
-                and type(payload) is dict
-                and event[0] == "message"
-                and self._model is not None  # the metadata is read
-                and payload.get("error") is None
-                and not payload.get("usage")
-                and "x_groq" not in payload
-            ):
-                choices = payload.get("choices")
-                if type(choices) is list and choices:
-                    choice = choices[0]
-                    if (
-                        type(choice) is dict
-                        and not choice.get("finish_reason")
-                        and choice.get("index", 0) == 0
-                    ):
-                        delta = choice.get("delta")
-                        if type(delta) is dict and len(delta) == 1:
-                            text = delta.get("content")
-                            if type(text) is str and text:
-                                texts.append(text)
-                                emit(text_chunk(text, message_id))
-                                produced = True
-                                continue
-                            fragment = self._arguments_piece(delta)
-                            if fragment is not None:
-                                fragments.append(fragment)
-                                emit(fragment_chunk([fragment], message_id))
-                                produced = True
-                                continue
-            chunk = self.on_event(event)
+                fast = None
+                data = event[1]
+                try:
+                    payload, end = _scan(data, 0)
+                except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's business
+                    end = -1
+                if (
+                    end == len(data)
+                    and type(payload) is dict
+                    and event[0] == "message"
+                    and self._model is not None  # the metadata is read
+                    and payload.get("error") is None
+                    and not payload.get("usage")
+                    and "x_groq" not in payload
+                ):
+                    choices = payload.get("choices")
+                    if type(choices) is list and choices:
+                        choice = choices[0]
+                        if (
+                            type(choice) is dict
+                            and not choice.get("finish_reason")
+                            and choice.get("index", 0) == 0
+                        ):
+                            delta = choice.get("delta")
+                            if type(delta) is dict and len(delta) == 1:
+                                text = delta.get("content")
+                                if type(text) is str and text:
+                                    texts.append(text)
+                                    fast = text_chunk(text, message_id)
+                                else:
+                                    fragment = self._arguments_piece(delta)
+                                    if fragment is not None:
+                                        fragments.append(fragment)
+                                        fast = fragment_chunk([fragment], message_id)
+                chunk = self.on_event(event) if fast is None else None
+            except RxAgentError:
+                raise
+            except Exception as exc:
+                raise wire_failure(self._label, exc) from exc
+            if fast is not None:
+                emit(fast)
+                produced = True
+                continue
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True

@@ -29,7 +29,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .._exceptions import RxAgentError
 from .._messages import AIMessageChunk, ChunkAccumulator, ToolCallChunk
+from ._errors import wire_failure
 
 __all__ = ["DeliveredReply", "EventsReader", "events_reader"]
 
@@ -90,9 +92,14 @@ class DeliveredReply:
         return self._accumulator.snapshot()
 
 
-def events_reader(parser: _Parser) -> EventsReader:
+def events_reader(parser: _Parser, label: str) -> EventsReader:
     """How a read's events reach the reply: the parser's own ``on_events`` (the fast path
-    above), or else each event through ``on_event`` and :meth:`DeliveredReply.deliver`."""
+    above), or else each event through ``on_event`` and :meth:`DeliveredReply.deliver`.
+
+    Either way, an exception from outside the tree that parsing raises becomes
+    :func:`~._errors.wire_failure` (``label`` names the provider); one that delivering
+    raises (the consumer's) goes on as it is.
+    """
     fast: EventsReader | None = getattr(parser, "on_events", None)
     if fast is not None:
         return fast
@@ -101,9 +108,13 @@ def events_reader(parser: _Parser) -> EventsReader:
     def each(events: Sequence[Any], reply: DeliveredReply) -> bool:
         produced = False
         for event in events:
-            chunk = on_event(event)
+            try:
+                chunk = on_event(event)
+            except RxAgentError:
+                raise
+            except Exception as exc:
+                raise wire_failure(label, exc) from exc
             if chunk is not None:
-                # From here an error, even one later in this same read, is not retried.
                 reply.deliver(chunk)
                 produced = True
             if parser.finished:

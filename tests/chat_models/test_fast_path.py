@@ -15,8 +15,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
+from rxagent import StreamProtocolError
+from rxagent.chat_models import ChatOpenAI
 from rxagent.chat_models._anthropic import AnthropicStreamParser
 from rxagent.chat_models._openai import OpenAIStreamParser
 from rxagent.chat_models._reply import DeliveredReply, events_reader
@@ -211,6 +214,7 @@ class _EventAtATime:
 
     def __init__(self, parser: Parser) -> None:
         self._parser = parser
+        self._label = parser._label
         self.on_event = parser.on_event
 
     @property
@@ -226,7 +230,7 @@ def _read(
     # there is none).
     chunks: list[AIMessageChunk] = []
     reply = DeliveredReply(chunks.append)
-    read = events_reader(parser)
+    read = events_reader(parser, parser._label)
     partials: list[Any] = []
     error = None
     bounds = [0, *cuts, len(events)]
@@ -325,3 +329,72 @@ def test_pieces_merge_as_their_chunks_do(fragments: list[dict[str, Any]]) -> Non
     pieces.piece_id = "m"
     pieces.fragments.extend(dict(fragment) for fragment in full)  # type: ignore[misc]
     assert _fields(pieces.snapshot()) == _fields(one_by_one.snapshot())
+
+
+class _Refused(Exception):
+    """What a consumer raises from its on_next."""
+
+
+def _refuse(chunk: AIMessageChunk) -> None:
+    raise _Refused
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["fast", "general"])
+@pytest.mark.parametrize(("make", "stream"), [(_openai, OPENAI_TEXT),
+                                              (_anthropic, ANTHROPIC_TOOL_USE)])
+def test_what_the_consumer_raises_goes_on_and_what_parsing_raises_is_a_stream_error(
+    general: bool, make: Callable[[], Parser], stream: str
+) -> None:
+    events = SSEDecoder().feed(stream.encode())
+    parser = make()
+    reader = events_reader(_EventAtATime(parser) if general else parser, parser._label)
+    with pytest.raises(_Refused):
+        reader(events, DeliveredReply(_refuse))
+
+    class Broken(type(parser)):  # type: ignore[misc]
+        def on_event(self, event: Any) -> Any:
+            raise LookupError("lost")
+
+    broken = Broken("msg", model_name="m", provider="p", label="P")
+    reader = events_reader(_EventAtATime(broken) if general else broken, "P")
+    with pytest.raises(StreamProtocolError, match=r"P stream could not be read.*LookupError"):
+        reader(events, DeliveredReply(lambda chunk: None))
+
+
+def _one_read_client(tokens: int) -> httpx.AsyncClient:
+    # The whole reply in one piece of the body, as one large socket read gives it.
+    body = sse(openai_chunk({"role": "assistant", "content": ""}),
+               *[openai_chunk({"content": f"{i:04d}"}) for i in range(tokens)],
+               openai_chunk(finish="stop")).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def test_a_large_read_is_handed_over_in_parts_sync() -> None:
+    # A read's chunks go to the consumer a few dozen at a time, not all at once: a read's
+    # worth alive at once outlives the collector's young generations (_http._HAND_OVER).
+    model = ChatOpenAI("m", api_key="k", http_client=_one_read_client(400))
+    stream = iter(model.stream("hi"))
+    most = 0
+    texts = []
+    for chunk in stream:
+        most = max(most, len(stream._sink.buffer) + 1)  # type: ignore[attr-defined]
+        texts.append(chunk.content)
+    assert "".join(texts) == "".join(f"{i:04d}" for i in range(400))
+    assert most <= 2 * 32  # (_HAND_OVER, and one more slice the loop runs before it stops)
+
+
+@pytest.mark.anyio
+async def test_a_large_read_is_handed_over_in_parts_async() -> None:
+    model = ChatOpenAI("m", api_key="k", http_client=_one_read_client(400))
+    stream = aiter(model.astream("hi"))
+    most = 0
+    texts = []
+    async for chunk in stream:
+        most = max(most, len(stream._sink.buffer) + 1)  # type: ignore[attr-defined]
+        texts.append(chunk.content)
+    assert "".join(texts) == "".join(f"{i:04d}" for i in range(400))
+    assert most <= 2 * 32  # (_HAND_OVER, and one more slice the loop runs before it stops)
