@@ -21,7 +21,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -139,24 +139,53 @@ class _SaverThread:
         saver_ref: weakref.ref[BaseCheckpointSaver],
         queue: SimpleQueue[tuple[_Writes, _Op | Callable[[], None]] | None],
     ) -> None:
-        while (item := queue.get()) is not None:
+        item = queue.get()
+        while item is not None:
             owner, op = item
             if callable(op):
                 # A loop that closed before its run ended must not end the thread, which goes
                 # on for the other runs.
                 with contextlib.suppress(Exception):
                     op()
+                item = queue.get()
                 continue
+            # The writes queued meanwhile go with this one, in one unit of storage work.
+            writes = [(owner, op)]
+            following = _next_queued(queue)
+            while following is not _NOTHING and following is not None:
+                if callable(following[1]):
+                    break
+                writes.append((following[0], cast(_Op, following[1])))
+                following = _next_queued(queue)
             saver = saver_ref()
             if saver is None:
                 return
-            if owner.error is None:  # after a failed write, the run's later ones are moot
-                name, args = op
-                try:
-                    getattr(saver, name)(*args)
-                except Exception as error:
-                    owner.error = error
+            _store(saver, writes)
             del saver
+            item = queue.get() if following is _NOTHING else following
+
+
+_NOTHING: Any = object()
+
+
+def _next_queued(queue: SimpleQueue[Any]) -> Any:
+    try:
+        return queue.get_nowait()
+    except Empty:
+        return _NOTHING
+
+
+def _store(saver: BaseCheckpointSaver, writes: list[tuple[_Writes, _Op]]) -> None:
+    """Make the writes of the runs that have not failed, as one unit of the saver's work; if
+    that fails, every run in it fails with the error (a transaction undoes all of it)."""
+    pending = [(owner, op) for owner, op in writes if owner.error is None]
+    try:
+        with saver.batch():
+            for _, (name, args) in pending:
+                getattr(saver, name)(*args)
+    except Exception as error:
+        for owner, _ in pending:
+            owner.error = error
 
 
 _SAVER_THREADS: weakref.WeakKeyDictionary[BaseCheckpointSaver, _SaverThread] = (
@@ -297,8 +326,9 @@ class ThreadRun:
         elif self._in_thread:  # one hop to the saver's thread for all of them
 
             def apply() -> None:
-                for name, args in ops:
-                    getattr(saver, name)(*args)
+                with saver.batch():
+                    for name, args in ops:
+                        getattr(saver, name)(*args)
 
             await _saver_thread(saver).call(apply)
         else:

@@ -8,11 +8,13 @@ What a record means (the state a step added, the steps still to run) is the agen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -132,6 +134,12 @@ class BaseCheckpointSaver(ABC):
     @abstractmethod
     def delete_thread(self, thread_id: str) -> None:
         """Forget the thread: its checkpoints and writes in every namespace."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Make the calls inside the ``with`` block (from one thread) one unit of work, as one
+        transaction, if the storage has them: all or none of them are stored. A run's writer
+        stores what it has queued that way. By default each call is a unit of its own."""
+        return contextlib.nullcontext()
 
     # -- async forms: the sync ones in a worker thread -----------------------------------------
 

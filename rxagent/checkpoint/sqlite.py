@@ -102,7 +102,8 @@ class SqliteSaver(BaseCheckpointSaver):
     def __init__(
         self, path: str | os.PathLike[str] | sqlite3.Connection, *, busy_timeout: float = 30.0
     ) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by the calls inside batch()
+        self._batching = False
         self._owns_connection = not isinstance(path, sqlite3.Connection)
         if isinstance(path, sqlite3.Connection):
             # LangGraph's form, SqliteSaver(sqlite3.connect(..., check_same_thread=False)):
@@ -191,12 +192,36 @@ class SqliteSaver(BaseCheckpointSaver):
             connection = self._connection
             if connection is None:
                 raise UsageError("this SqliteSaver is closed")
+            if self._batching:  # inside batch(): its transaction holds this call's statements
+                yield connection
+                return
             connection.execute(begin)
             try:
                 yield connection
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
+            connection.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The calls inside the block in one transaction (and one commit), from this thread."""
+        with self._lock, _storage_errors("store a batch"):
+            connection = self._connection
+            if connection is None:
+                raise UsageError("this SqliteSaver is closed")
+            if self._batching:  # nested: the outer batch decides
+                yield
+                return
+            connection.execute("BEGIN IMMEDIATE")
+            self._batching = True
+            try:
+                yield
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            finally:
+                self._batching = False
             connection.execute("COMMIT")
 
     # -- the five methods ----------------------------------------------------------------------
