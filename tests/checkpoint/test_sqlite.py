@@ -200,3 +200,21 @@ def test_several_processes_can_set_up_a_new_file_at_once(tmp_path: Path) -> None
     assert [opener.wait(timeout=120) for opener in openers] == [0] * 6
     with SqliteSaver(path) as saver:
         assert [len(list(saver.list(f"thread-{n}"))) for n in range(6)] == [10] * 6
+
+
+def test_a_batch_is_one_transaction_stored_whole_or_not_at_all(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "t.db") as saver, SqliteSaver(tmp_path / "t.db") as other:
+        first, second = make_checkpoint(), make_checkpoint()
+        with saver.batch():
+            saver.put(first)
+            saver.put_writes("thread-1", "", first.checkpoint_id, "task", [("messages", [1])])
+            # Not committed yet: another connection does not see it.
+            assert other.get("thread-1") is None
+        assert other.get("thread-1", checkpoint_id=first.checkpoint_id) is not None
+        with pytest.raises(RuntimeError, match="halfway"), saver.batch():
+            saver.put(second)
+            raise RuntimeError("halfway")
+        assert other.get("thread-1", checkpoint_id=second.checkpoint_id) is None
+        # The saver goes on working after a rolled-back batch.
+        saver.put(second)
+        assert other.get("thread-1", checkpoint_id=second.checkpoint_id) is not None
