@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import langchain_core.messages as lc_messages
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver as LgSaver
 from langgraph.types import Command as LgCommand
 from langgraph.types import interrupt as lg_interrupt
 
+import rxagent.messages as rx_messages
 from rxagent.checkpoint import InMemorySaver as RxSaver
 from rxagent.types import Command as RxCommand
 from rxagent.types import interrupt as rx_interrupt
@@ -135,3 +137,39 @@ def test_state_and_history_as_in_langgraph() -> None:
         ]
 
     assert history("rxagent") == history("langgraph")
+
+
+def test_interrupt_before_and_update_state_as_in_langgraph() -> None:
+    def run(name: str) -> list[Any]:
+        lib, saver, _, _ = LIBS[name]
+        messages = (rx_messages if name == "rxagent" else lc_messages)
+
+        def get(q: str) -> str:
+            """Get."""
+            return "ok"
+
+        model = lib.model([[{"name": "get", "args": {"q": "x"}, "id": "c1"}], "done",
+                           "again", "more"])
+        agent = lib.create_agent(model, tools=[lib.tool(get)], checkpointer=saver(),
+                                 interrupt_before=["tools"])
+        seen: list[Any] = [[sorted(u) for u in agent.stream({"messages": [("user", "x")]},
+                                                             CONFIG)]]
+
+        def state() -> tuple[Any, ...]:
+            s = agent.get_state(CONFIG)
+            return (s.next, s.metadata["step"], s.metadata["source"], len(s.values["messages"]),
+                    [t.name for t in s.tasks])
+
+        seen.append(state())
+        seen.append([sorted(u) for u in agent.stream(None, CONFIG)])
+        seen.append(state())
+        agent.update_state(CONFIG, {"messages": [messages.HumanMessage("note")]})
+        seen.append(state())
+        agent.update_state(CONFIG, {"messages": [messages.AIMessage("", tool_calls=[
+            {"name": "get", "args": {"q": "y"}, "id": "c2"}])]}, as_node="model")
+        seen.append(state())
+        agent.update_state(CONFIG, {"messages": [messages.HumanMessage("n2")]}, as_node="tools")
+        seen.append(state())
+        return seen
+
+    assert run("rxagent") == run("langgraph")
