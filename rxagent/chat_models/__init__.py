@@ -2,7 +2,9 @@
 
 Providers speak their wire format over an injectable ``httpx.AsyncClient``: :class:`ChatOpenAI`
 (OpenAI's Chat Completions, and every server that speaks it), :class:`ChatOllama` (the same,
-pointed at a local Ollama) and :class:`ChatAnthropic` (Anthropic's Messages API).
+pointed at a local Ollama), the same again with the URL and key variable of Groq, DeepSeek,
+Together, Fireworks, xAI, Mistral, OpenRouter, Gemini and the local vLLM, LM Studio and
+llama.cpp servers (:class:`ChatGroq`...), and :class:`ChatAnthropic` (Anthropic's Messages API).
 :func:`init_chat_model` makes one from a model string such as ``"openai:gpt-4o-mini"``. The
 test models live in :mod:`rxagent.testing`.
 
@@ -23,6 +25,19 @@ from .._chunks import make_chunk
 from .._demand import Demand
 from ._anthropic import ChatAnthropic
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
+from ._compatible import (
+    ChatDeepSeek,
+    ChatFireworks,
+    ChatGeminiOpenAI,
+    ChatGroq,
+    ChatLlamaCpp,
+    ChatLMStudio,
+    ChatMistralAI,
+    ChatOpenRouter,
+    ChatTogether,
+    ChatVLLM,
+    ChatXAI,
+)
 from ._http import EventDecoder, HTTPChatModel, StreamRequest, Timeouts, WireParser
 from ._init import init_chat_model
 from ._openai import ChatOllama, ChatOpenAI
@@ -32,8 +47,19 @@ from ._sse import ServerSentEvent, SSEDecoder
 __all__ = [
     "BaseChatModel",
     "ChatAnthropic",
+    "ChatDeepSeek",
+    "ChatFireworks",
+    "ChatGeminiOpenAI",
+    "ChatGroq",
+    "ChatLMStudio",
+    "ChatLlamaCpp",
+    "ChatMistralAI",
     "ChatOllama",
     "ChatOpenAI",
+    "ChatOpenRouter",
+    "ChatTogether",
+    "ChatVLLM",
+    "ChatXAI",
     "Demand",
     "DisableStreaming",
     "EventDecoder",

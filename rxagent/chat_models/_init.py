@@ -7,6 +7,7 @@ from typing import Any
 from .._exceptions import ModelSpecError
 from ._anthropic import ChatAnthropic
 from ._base import BaseChatModel
+from ._compatible import COMPATIBLE
 from ._http import HTTPChatModel
 from ._openai import ChatOllama, ChatOpenAI
 
@@ -16,16 +17,25 @@ _PROVIDERS: dict[str, type[HTTPChatModel]] = {
     "openai": ChatOpenAI,
     "anthropic": ChatAnthropic,
     "ollama": ChatOllama,
+    **COMPATIBLE,
 }
 
-# Bare names, the way the LangChain docs write them.
-_OPENAI_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
-_ANTHROPIC_PREFIXES = ("claude",)
+# Bare names, the way the LangChain docs write them: prefix -> provider.
+_PREFIXES = (
+    (("gpt-", "o1", "o3", "o4", "chatgpt-"), "openai"),
+    (("claude",), "anthropic"),
+    (("mistral", "codestral", "magistral"), "mistralai"),
+    (("deepseek",), "deepseek"),
+    (("grok",), "xai"),
+    (("gemini",), "google_genai"),
+)
 
 SUPPORTED_FORMS = (
-    "'openai:<model>', 'anthropic:<model>', 'ollama:<model>'; a bare OpenAI name "
-    "('gpt-...', 'o1...', 'o3...', 'o4...', 'chatgpt-...') or Anthropic name ('claude-...'); "
-    "any OpenAI-compatible server as 'openai:<model>' with base_url=... (or OPENAI_BASE_URL)"
+    "'<provider>:<model>' with provider one of "
+    + ", ".join(repr(name) for name in ("openai", "anthropic", "ollama", *COMPATIBLE))
+    + "; a bare OpenAI name ('gpt-...', 'o1...', 'o3...', 'o4...', 'chatgpt-...'), Anthropic "
+    "name ('claude-...'), Mistral, DeepSeek, Grok or Gemini name; any OpenAI-compatible "
+    "server as 'openai:<model>' with base_url=... (or OPENAI_BASE_URL)"
 )
 """The model strings :func:`init_chat_model` understands, as its errors list them."""
 
@@ -33,10 +43,9 @@ SUPPORTED_FORMS = (
 def infer_provider(model: str) -> str | None:
     """The provider of a bare model name (``"gpt-5-nano"`` is OpenAI's), or ``None``."""
     name = model.strip().lower()
-    if name.startswith(_OPENAI_PREFIXES):
-        return "openai"
-    if name.startswith(_ANTHROPIC_PREFIXES):
-        return "anthropic"
+    for prefixes, provider in _PREFIXES:
+        if name.startswith(prefixes):
+            return provider
     return None
 
 
@@ -45,11 +54,15 @@ def init_chat_model(
 ) -> BaseChatModel:
     """A chat model from a model string.
 
-    ``"provider:model"`` names the provider (``openai``, ``anthropic``, ``ollama``); a bare
-    name is matched by its prefix (``gpt-``, ``o1``, ``o3``, ``o4``, ``chatgpt-`` for OpenAI,
-    ``claude`` for Anthropic), or ``model_provider`` says which. The result is a
-    :class:`ChatOpenAI`, :class:`ChatAnthropic` or :class:`ChatOllama`. Nothing touches the
-    network and no key is needed yet: a missing key shows when the model is called.
+    ``"provider:model"`` names the provider: ``openai``, ``anthropic``, ``ollama``, or a
+    server that speaks OpenAI's wire format with its own URL and key (``groq``, ``deepseek``,
+    ``together``, ``fireworks``, ``xai``, ``mistralai``, ``openrouter``, ``google_genai``,
+    and the local ``vllm``, ``lmstudio``, ``llamacpp``). A bare name is matched by its prefix
+    (``gpt-``, ``o1``, ``o3``, ``o4``, ``chatgpt-`` for OpenAI, ``claude`` for Anthropic,
+    ``mistral``, ``deepseek``, ``grok``, ``gemini``), or ``model_provider`` says which. Each
+    reads its own key variable (``GROQ_API_KEY``...), never ``OPENAI_API_KEY``. Nothing
+    touches the network and no key is needed yet: a missing key shows when the model is
+    called.
 
     Example::
 
@@ -86,7 +99,7 @@ def _provider_and_name(model: str, model_provider: str | None) -> tuple[str, str
                 f"{model!r} names the provider {prefix!r} but model_provider={model_provider!r}"
             )
         provider, name = prefix.lower(), rest.strip()
-    elif provider is None:
+    elif provider is None and not colon:  # "who:model" with an unknown "who" is not guessed
         provider = infer_provider(name)
     if provider is None or provider not in _PROVIDERS:
         what = f"the provider {model_provider!r}" if model_provider else f"the model {model!r}"
