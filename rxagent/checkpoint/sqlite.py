@@ -258,14 +258,15 @@ class SqliteSaver(BaseCheckpointSaver):
                 f"SELECT task_order FROM rxagent_writes WHERE {where} AND task_id = ? LIMIT 1",
                 (*key, task_id),
             ).fetchone()
-            if row is None:
+            if row is None:  # a new task: nothing of it to delete
                 row = connection.execute(
                     f"SELECT coalesce(max(task_order) + 1, 0) FROM rxagent_writes WHERE {where}",
                     key,
                 ).fetchone()
-            connection.execute(
-                f"DELETE FROM rxagent_writes WHERE {where} AND task_id = ?", (*key, task_id)
-            )
+            else:
+                connection.execute(
+                    f"DELETE FROM rxagent_writes WHERE {where} AND task_id = ?", (*key, task_id)
+                )
             connection.executemany(
                 "INSERT INTO rxagent_writes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
