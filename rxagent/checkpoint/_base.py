@@ -16,7 +16,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from types import TracebackType
+from typing import Any, ClassVar, Self
 
 import anyio.to_thread
 
@@ -134,6 +135,22 @@ class BaseCheckpointSaver(ABC):
     @abstractmethod
     def delete_thread(self, thread_id: str) -> None:
         """Forget the thread: its checkpoints and writes in every namespace."""
+
+    def close(self) -> None:
+        """Let go of what the saver holds (a connection, a client); by default nothing. A saver
+        is also a context manager that closes it: ``with SqliteSaver(path) as saver:``."""
+        return  # nothing to let go of, unless a saver says otherwise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def batch(self) -> AbstractContextManager[None]:
         """Make the calls inside the ``with`` block (from one thread) one unit of work, as one

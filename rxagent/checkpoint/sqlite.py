@@ -31,7 +31,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, Self
 
 from .._exceptions import CheckpointError, UsageError
@@ -173,17 +172,6 @@ class SqliteSaver(BaseCheckpointSaver):
             if self._connection is not None and self._owns_connection:
                 self._connection.close()
             self._connection = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _transaction(self, what: str, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
