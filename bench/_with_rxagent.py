@@ -55,6 +55,35 @@ def _text_agent(tokens: list[str], *, suspend: bool = False) -> rxagent.Agent:
     return create_agent(FunctionChatModel(reply))
 
 
+def _middleware_agent(tokens: list[str]) -> rxagent.Agent:
+    """The text agent with a hook of every kind that is a step, and a tool-call wrapper: none
+    wraps the model call, so its tokens take the same path."""
+    from rxagent.middleware import (
+        after_agent,
+        after_model,
+        before_agent,
+        before_model,
+        wrap_tool_call,
+    )
+
+    def nothing(state: Any, runtime: Any) -> None:
+        return None
+
+    def passing(request: Any, handler: Any) -> Any:
+        return handler(request)
+
+    plain = _text_agent(tokens)
+    hooks = [before_agent(nothing, name="first"), before_model(nothing, name="before"),
+             after_model(nothing, name="after"), after_agent(nothing, name="last"),
+             wrap_tool_call(passing, name="wrap")]
+    return create_agent(plain.model, middleware=hooks)
+
+
+def messages_sync_middleware(tokens: list[str]) -> Runner:
+    """:func:`messages_sync` through an agent with middleware that does not wrap the model."""
+    return messages_sync(tokens, agent=_middleware_agent(tokens))
+
+
 def _count_text(chunk: Any, counts: list[int]) -> None:
     text = chunk.content
     if text:
@@ -65,8 +94,8 @@ def _count_text(chunk: Any, counts: list[int]) -> None:
 # -- messages ----------------------------------------------------------------------------------
 
 
-def messages_sync(tokens: list[str]) -> Runner:
-    agent = _text_agent(tokens)
+def messages_sync(tokens: list[str], *, agent: rxagent.Agent | None = None) -> Runner:
+    agent = agent or _text_agent(tokens)
 
     def run() -> Metrics:
         delivered = chars = 0

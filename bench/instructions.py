@@ -33,6 +33,8 @@ WORKLOADS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     # name -> (module, entry in it, what one item is, arguments that make the entry a workload)
     "messages-sync": ("_with_rxagent", "messages_sync", "token", ()),
     "messages-async": ("_with_rxagent", "messages_async", "token", ()),
+    # The same with middleware hooks that do not wrap the model call (issue 19's bound).
+    "messages-sync-middleware": ("_with_rxagent", "messages_sync_middleware", "token", ()),
     "custom-sync": ("_with_rxagent", "custom_sync", "event", ()),
     "custom-async": ("_with_rxagent", "custom_async", "event", ()),
     # The provider path: a reply in its wire format read through httpx without a socket, as

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, Literal, TypeAlias, TypedDict, get_type_hints
+from typing import Any, Literal, TypeAlias
 
 import anyio
 import reactivex
 from reactivex import abc
 
 from . import operators
+from ._agent_graph import AgentGraph, check_middleware, middleware_state_keys, middleware_tools
 from ._agent_loop import run_agent, run_nested
 from ._bridges import (
     DEFAULT_MAX_BUFFER,
@@ -32,9 +33,10 @@ from ._exceptions import ModelSpecError, RunCancelledError, UsageError
 from ._fast_rx import observable_from_task
 from ._interrupts import Command
 from ._loops import current_loop, waker
-from ._messages import BaseMessage, HumanMessage, ToolCall, ToolMessage
+from ._messages import HumanMessage, ToolCall, ToolMessage
 from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
+from ._state_schema import AgentState, StateKey, state_keys_of
 from ._thread_run import DURABILITIES, ThreadRun, thread_of
 from ._thread_state import Durability, apply_update, load_head
 from ._thread_views import StateSnapshot, history_snapshots, results_of, snapshot
@@ -44,6 +46,7 @@ from ._types import StreamPart
 from ._writer import StreamWriter
 from .chat_models._base import BaseChatModel
 from .checkpoint import BaseCheckpointSaver
+from .middleware._types import AgentMiddleware
 from .operators._modes import ON_REQUEST, check_modes, select
 
 __all__ = ["Agent", "AgentState", "StreamMode", "create_agent"]
@@ -73,12 +76,17 @@ class Agent:
         checkpointer: BaseCheckpointSaver | None = None,
         interrupt_before: Sequence[str] = (),
         interrupt_after: Sequence[str] = (),
-        state_keys: Sequence[str] = (),
+        state_keys: Sequence[StateKey] = (),
         context_schema: type[Any] | None = None,
+        middleware: Sequence[AgentMiddleware[Any, Any]] = (),
+        store: Any = None,
     ) -> None:
         self.model = model
         self.tools = list(tools)
         self.tools_by_name = {tool.name: tool for tool in self.tools}
+        self.middleware = tuple(middleware)
+        self.graph = AgentGraph(self.middleware, has_tools=bool(self.tools))
+        self.store = store
         # Described once: every model call of every run sends the same specs.
         self.tool_specs = [tool.tool_spec() for tool in self.tools]
         self.system_prompt = system_prompt
@@ -86,7 +94,11 @@ class Agent:
         self.checkpointer = checkpointer
         self.interrupt_before = tuple(interrupt_before)
         self.interrupt_after = tuple(interrupt_after)
-        self.state_keys = tuple(state_keys)  # the state's keys besides messages
+        keys = {key.name: key for key in state_keys}  # a later schema's say wins
+        self.state_key_specs = tuple(keys.values())
+        self.state_keys = tuple(keys)  # the state's keys besides messages
+        self.hidden_keys = frozenset(k.name for k in keys.values() if not k.in_output)
+        self.untracked_keys = frozenset(k.name for k in keys.values() if not k.saved)
         self.context_schema = context_schema
 
     # -- the Rx-native entry ----------------------------------------------------------------
@@ -162,7 +174,8 @@ class Agent:
             sink = RunSink(observer, demand, loop, subgraphs=subgraphs)
             run = RunContext(sink, ns=(), checkpoint_ns="", agent_name=self.name,
                              config_tags=tags, config_metadata=metadata,
-                             extra_modes=extra_modes, config=config, context=context)
+                             extra_modes=extra_modes, config=config, context=context,
+                             store=self.store)
             try:
                 await run_agent(self, input, config, run, thread)
             finally:
@@ -280,8 +293,8 @@ class Agent:
         return Agent(
             self.model, self.tools, system_prompt=self.system_prompt, name=self.name,
             checkpointer=checkpointer, interrupt_before=self.interrupt_before,
-            interrupt_after=self.interrupt_after, state_keys=self.state_keys,
-            context_schema=self.context_schema,
+            interrupt_after=self.interrupt_after, state_keys=self.state_key_specs,
+            context_schema=self.context_schema, middleware=self.middleware, store=self.store,
         )
 
     def get_state(self, config: dict[str, Any]) -> StateSnapshot:
@@ -632,8 +645,10 @@ def create_agent(
     tools: Sequence[Any] | None = (),
     *,
     system_prompt: str | None = None,
+    middleware: Sequence[AgentMiddleware[Any, Any]] = (),
     name: str | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
+    store: Any = None,
     interrupt_before: Sequence[str] | None = None,
     interrupt_after: Sequence[str] | None = None,
     state_schema: type[Any] | None = None,
@@ -647,23 +662,30 @@ def create_agent(
         tools: plain functions (sync or async), ``@tool`` objects, or other agents (``None``
             for none).
         system_prompt: put before the conversation on every model call.
+        middleware: :class:`~rxagent.middleware.AgentMiddleware` instances: hooks that run as
+            steps of their own (``"<name>.before_model"`` in ``updates``) and wrappers of the
+            model and tool calls, as LangChain runs them (:mod:`rxagent.middleware`).
         name: the agent's name, reported as ``lc_agent_name`` in ``messages`` metadata.
         checkpointer: where the agent keeps its threads (:mod:`rxagent.checkpoint`); runs
             then name their thread, ``config={"configurable": {"thread_id": "1"}}``.
-        interrupt_before: nodes (``"model"``, ``"tools"``) to stop before, for a human to
-            look; ``stream(None, config)`` goes on.
+        store: a long-term memory store, reached as ``runtime.store`` from tools and
+            middleware.
+        interrupt_before: nodes (``"model"``, ``"tools"``, a middleware step's name) to stop
+            before, for a human to look; ``stream(None, config)`` goes on.
         interrupt_after: nodes to stop after.
         state_schema: an :class:`AgentState` subclass (a ``TypedDict``) whose keys besides
             ``messages`` the state also holds: given in the input, kept on the thread, in
             every ``values`` part and in ``update_state``. Their values are JSON-able.
         context_schema: the type of what runs are given as ``context=`` (kept for reference,
-            as LangChain keeps it; the context reaches tools as ``runtime.context``).
+            as LangChain keeps it; the context reaches tools and middleware as
+            ``runtime.context``).
 
     Raises:
         ModelSpecError: ``model`` is neither a chat model nor a model string one resolves.
         ToolDefinitionError: an item of ``tools`` cannot become a tool.
-        UsageError: ``tools`` is not a list, two tools share a name, or ``system_prompt`` or
-            ``name`` is not a str.
+        UsageError: ``tools`` is not a list, two tools share a name, ``middleware`` is not a
+            list of middleware (or two share a name), or ``system_prompt`` or ``name`` is not
+            a str.
     """
     if isinstance(model, str):
         model = _model_from_string(model)
@@ -688,42 +710,25 @@ def create_agent(
             "checkpointer is a saver from rxagent.checkpoint (InMemorySaver, SqliteSaver, "
             f"RedisSaver), got {type(checkpointer).__name__}"
         )
-    for option, nodes in (("interrupt_before", interrupt_before),
-                          ("interrupt_after", interrupt_after)):
-        if nodes is not None and (isinstance(nodes, str) or not set(nodes) <= {"model", "tools"}):
-            raise UsageError(f"{option} is a list of nodes, 'model' and 'tools'; got {nodes!r}")
-    converted = [as_tool(item) for item in tools]
+    chosen = check_middleware(middleware)
+    converted = [as_tool(item) for item in [*tools, *middleware_tools(chosen)]]
     names = [tool.name for tool in converted]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"two tools share the name(s) {duplicates}; tool names must be unique")
-    return Agent(
+    agent = Agent(
         model, converted, system_prompt=system_prompt, name=name, checkpointer=checkpointer,
         interrupt_before=interrupt_before or (), interrupt_after=interrupt_after or (),
-        state_keys=_state_keys(state_schema), context_schema=context_schema,
+        state_keys=[*state_keys_of(state_schema), *middleware_state_keys(chosen)],
+        context_schema=context_schema, middleware=chosen, store=store,
     )
-
-
-class AgentState(TypedDict):
-    """An agent's state: the conversation. Subclass it to keep more keys, and pass the subclass
-    as ``create_agent(..., state_schema=...)`` (LangChain's ``AgentState``)."""
-
-    messages: list[BaseMessage]
-
-
-def _state_keys(schema: type[Any] | None) -> tuple[str, ...]:
-    if schema is None:
-        return ()
-    try:
-        hints = get_type_hints(schema)
-    except Exception as exc:
-        raise UsageError(f"state_schema's annotations cannot be read: {exc}") from exc
-    if not isinstance(schema, type) or "messages" not in hints:
-        raise UsageError(
-            "state_schema is a TypedDict with a 'messages' key: a subclass of rxagent.AgentState"
-            f", got {schema!r}"
-        )
-    return tuple(key for key in hints if key != "messages")
+    for option, nodes in (("interrupt_before", interrupt_before),
+                          ("interrupt_after", interrupt_after)):
+        known = agent.graph.nodes | {"model", "tools"}
+        if nodes is not None and (isinstance(nodes, str) or not set(nodes) <= known):
+            raise UsageError(f"{option} is a list of the agent's nodes, among "
+                             f"{sorted(known)}; got {nodes!r}")
+    return agent
 
 
 def _model_from_string(spec: str) -> BaseChatModel:

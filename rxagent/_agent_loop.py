@@ -13,12 +13,14 @@ installed for the run:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
 
+from ._agent_graph import AgentGraph, hook_update
 from ._context import RunContext, ToolTask, current_run, current_tool_task
+from ._convert import to_messages
 from ._exceptions import ModelCallError, RecursionLimitError, UsageError
 from ._fast_rx import consume
 from ._interrupts import Command, GraphInterrupt, Interrupt, current_task_interrupts
@@ -29,13 +31,20 @@ from ._messages import (
     ChunkAccumulator,
     HumanMessage,
     SystemMessage,
+    ToolCall,
     ToolMessage,
 )
+from ._removal import RemoveMessage
+from ._state_schema import JUMP_TO
 from ._steps import RunSteps, input_messages, input_others
 from ._thread_run import ThreadRun
+from ._thread_state import read_update
+from ._thread_views import last_reply, pending_calls
 from ._tools import BaseTool, ToolRuntime
 from ._types import ToolSpec
-from .chat_models._base import BaseChatModel
+from .chat_models._base import BaseChatModel, tool_specs
+from .middleware._types import ModelRequest, ModelResponse, ToolCallRequest
+from .runtime import runtime_of
 
 __all__ = ["DEFAULT_RECURSION_LIMIT", "AgentDefinition", "run_agent", "run_nested"]
 
@@ -48,6 +57,8 @@ class AgentDefinition(Protocol):
 
     @property
     def model(self) -> BaseChatModel: ...
+    @property
+    def tools(self) -> Sequence[BaseTool]: ...
     @property
     def tools_by_name(self) -> Mapping[str, BaseTool]: ...
     @property
@@ -62,6 +73,12 @@ class AgentDefinition(Protocol):
     def interrupt_after(self) -> Sequence[str]: ...
     @property
     def state_keys(self) -> Sequence[str]: ...
+    @property
+    def hidden_keys(self) -> frozenset[str]: ...
+    @property
+    def untracked_keys(self) -> frozenset[str]: ...
+    @property
+    def graph(self) -> AgentGraph: ...
 
 
 async def run_agent(
@@ -83,15 +100,18 @@ async def run_agent(
     token = current_run.set(run)
     try:
         if thread is None:
-            steps = RunSteps(None, run, agent.state_keys, set(), set())
+            steps = RunSteps(None, run, agent.state_keys, set(), set(),
+                             hidden=agent.hidden_keys, untracked=agent.untracked_keys,
+                             entry=agent.graph.entry)
             steps.messages = input_messages(input)
             steps.others = input_others(input, agent.state_keys)
             run.state(steps.values())
-            await _loop(agent, run, steps, "model", limit, parallel)
+            await _loop(agent, run, steps, agent.graph.entry, limit, parallel)
             return steps.state()
         async with thread.open():
             steps = RunSteps(thread, run, agent.state_keys, set(agent.interrupt_before),
-                           set(agent.interrupt_after))
+                             set(agent.interrupt_after), hidden=agent.hidden_keys,
+                             untracked=agent.untracked_keys, entry=agent.graph.entry)
             node = await steps.begin(input)
             if node is not None:
                 await _loop(agent, run, steps, node, limit, parallel)
@@ -108,7 +128,7 @@ async def _loop(
     limit: int,
     parallel: int | None,
 ) -> None:
-    messages = steps.messages
+    graph = agent.graph
     resumed = steps.resumed
     while node is not None:
         if not resumed and node in steps.interrupt_before:
@@ -116,22 +136,29 @@ async def _loop(
             return
         resumed = False
         finished = node
+        jump_to = None
         if node == "model":
             _next_step(run, "model", limit)
             task_id = steps.task_id("model")
-            steps.task_started(task_id, "model", {"messages": list(messages)})
-            reply = await _model_node(agent, run, messages)
-            reply = steps.joined(reply)
-            steps.task_finished(task_id, "model", {"messages": [reply]})
-            steps.add([reply])
-            run.part("updates", {"model": {"messages": [reply]}})
+            steps.task_started(task_id, "model", {"messages": list(steps.messages)})
+            replies, extra = await _model_node(agent, run, steps)
+            replies = [steps.joined(reply) for reply in replies]
+            writes: TaskWrites = [("messages", replies), *extra]
+            steps.task_finished(task_id, "model", {"messages": replies})
+            steps.apply(writes)
+            run.part("updates", {"model": dict(writes) if extra else {"messages": replies}})
             run.state(steps.values())
-            calls = reply.tool_calls
-            invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
-            node = "tools" if calls or invalid else None
-            await steps.done([(task_id, "messages", [reply])], node)
-        else:
-            reply = _last_reply(messages)
+            jump_to = dict(extra).get(JUMP_TO)
+            node = graph.after("model", jump_to, steps.messages, _returns_directly(agent))
+            await steps.done([(task_id, ch, v) for ch, v in writes if ch not in steps.untracked],
+                             node)
+        elif node == "tools":
+            reply, _ = last_reply(steps.messages)
+            if reply is None:
+                raise UsageError(
+                    "the thread's next step is the tools node, but it has no model reply with "
+                    "tool calls"
+                )
             results, interrupts = await _tools_node(agent, run, reply, limit, steps, parallel)
             if interrupts:
                 steps.stop(interrupts)
@@ -139,33 +166,92 @@ async def _loop(
             for _, writes in results:
                 steps.apply(writes)
             run.state(steps.values())
-            node = None if _returns_directly(agent, reply) else "model"
+            node = graph.after("tools", None, steps.messages, _returns_directly(agent))
             await steps.done(
                 [(task_id, channel, value)
-                 for task_id, writes in results for channel, value in writes],
+                 for task_id, writes in results for channel, value in writes
+                 if channel not in steps.untracked],
                 node,
             )
+        else:
+            following = await _hook_node(agent, run, steps, node, limit)
+            if following is _STOPPED:
+                return
+            node = following
         if node is not None and finished in steps.interrupt_after:
             steps.stop(())
             return
 
 
-def _returns_directly(agent: AgentDefinition, reply: AIMessage) -> bool:
-    """Whether a tool the reply called has ``return_direct``: its result ends the run."""
+_STOPPED = "__stopped__"  # a hook asked a human: the run stops
+
+
+async def _hook_node(
+    agent: AgentDefinition, run: RunContext, steps: RunSteps, node: str, limit: int
+) -> str | None:
+    """Run the middleware hook ``node`` as a step; the node after it."""
+    hook = agent.graph.hooks[node]
+    _next_step(run, node, limit)
+    task_id = steps.task_id(node)
+    state = steps.values()
+    steps.task_started(task_id, node, state)
+    task = steps.interrupts_of(task_id)
+    asking = current_task_interrupts.set(task)
+    try:
+        returned = await hook(state, runtime_of(run))
+    except GraphInterrupt as stop:
+        if task is None:
+            raise UsageError(
+                f"{node} called interrupt(), which needs a run that can be resumed: create the "
+                "agent with a checkpointer and run it with config={'configurable': "
+                "{'thread_id': ...}}"
+            ) from None
+        steps.task_finished(task_id, node, None, stop.interrupts)
+        await steps.task_interrupted(task_id, stop.interrupts, task)
+        steps.stop(stop.interrupts)
+        return _STOPPED
+    finally:
+        current_task_interrupts.reset(asking)
+    update = hook_update(node, returned, agent.state_keys)
+    writes: TaskWrites = []
+    for key, value in update.items():
+        if key == "messages":
+            # With ids, as LangGraph's reducer gives them, thread or not: a hook's messages
+            # may replace or remove others by id.
+            update[key] = [_with_id(m) for m in to_messages(value)]
+            writes.append(("messages", update[key]))
+            _report_new_messages(run, update[key], steps.messages)
+        elif key != JUMP_TO:
+            writes.append((key, value))
+    steps.apply(writes, by_id=True)
+    run.part("updates", {node: update if returned is not None else None})
+    if update:  # LangGraph shows the state again only after a step that wrote to it
+        values = steps.values()
+        if JUMP_TO in update:  # the step's own jump, shown with the state it leaves
+            values[JUMP_TO] = update[JUMP_TO]
+        run.state(values)
+    following = agent.graph.after(node, update.get(JUMP_TO), steps.messages,
+                                  _returns_directly(agent))
+    steps.task_finished(task_id, node, update or None)
+    await steps.done([(task_id, ch, v) for ch, v in writes if ch not in steps.untracked],
+                     following)
+    return following
+
+
+def _returns_directly(
+    agent: AgentDefinition,
+) -> Callable[[AIMessage, Sequence[ToolMessage]], bool]:
+    """Whether the tools a reply's calls ran all have ``return_direct``: their results end
+    the run (a call a middleware answered itself does not count)."""
     tools = agent.tools_by_name
-    return any(
-        getattr(tools.get(call["name"]), "return_direct", False) for call in reply.tool_calls
-    )
 
+    def check(reply: AIMessage, answers: Sequence[ToolMessage]) -> bool:
+        ran = {m.tool_call_id: m.name for m in answers if m.name and m.name in tools}
+        names = [name for call in reply.tool_calls
+                 if (name := ran.get(call["id"] or "", call["name"])) in tools]
+        return bool(names) and all(getattr(tools[n], "return_direct", False) for n in names)
 
-def _last_reply(messages: list[BaseMessage]) -> AIMessage:
-    reply = messages[-1] if messages else None
-    if not isinstance(reply, AIMessage):
-        raise UsageError(
-            "the thread's next step is the tools node, but its last message is not the model's "
-            "reply with tool calls"
-        )
-    return reply
+    return check
 
 
 async def run_nested(
@@ -183,6 +269,33 @@ async def run_nested(
     return str(state["messages"][-1].text)
 
 
+def _report_new_messages(
+    run: RunContext, written: list[BaseMessage], state: Sequence[BaseMessage]
+) -> None:
+    """A hook's messages that are new to the state go to ``messages`` mode, as LangGraph
+    shows messages a node writes without streaming them (one it replaces was seen)."""
+    there = {m.id for m in state if m.id}
+    for message in written:
+        if message.id not in there and not isinstance(message, RemoveMessage):
+            run.part("messages", (message, run.node_metadata()))
+
+
+def _with_id(message: BaseMessage) -> BaseMessage:
+    if message.id:
+        return message
+    return message.model_copy(update={"id": str(uuid.uuid4())})
+
+
+def _not_a_tool(agent: AgentDefinition, call: ToolCall) -> ToolMessage:
+    known = ", ".join(sorted(agent.tools_by_name)) or "none"
+    return ToolMessage(
+        content=f"Error: {call['name']!r} is not a valid tool, try one of [{known}].",
+        name=call["name"],
+        tool_call_id=call["id"] or "",
+        status="error",
+    )
+
+
 def _next_step(run: RunContext, node: str, limit: int) -> None:
     run.step += 1
     if run.step - run.step_base > limit:
@@ -195,23 +308,69 @@ def _next_step(run: RunContext, node: str, limit: int) -> None:
 
 
 async def _model_node(
-    agent: AgentDefinition, run: RunContext, messages: list[BaseMessage]
+    agent: AgentDefinition, run: RunContext, steps: RunSteps
+) -> tuple[list[BaseMessage], TaskWrites]:
+    """The model step: its reply (or what ``wrap_model_call`` middleware made of it), and the
+    state writes of the commands the middleware returned with it."""
+    calls = agent.graph.model_calls
+    if not calls:
+        # A new list (of the same messages): the state goes on growing while the call runs.
+        prompt = list(steps.messages)
+        if agent.system_prompt is not None:
+            prompt.insert(0, SystemMessage(content=agent.system_prompt))
+        return [_named(agent, await _call_model(agent.model, prompt, agent.tool_specs, {}))], []
+
+    async def base(request: ModelRequest[Any]) -> ModelResponse:
+        prompt = list(request.messages)
+        if request.system_message is not None:
+            prompt.insert(0, request.system_message)
+        specs = (agent.tool_specs if _same_tools(request.tools, agent.tools)
+                 else tool_specs(request.tools))
+        kwargs = dict(request.model_settings)
+        if request.tool_choice is not None:
+            kwargs["tool_choice"] = request.tool_choice
+        return ModelResponse(result=[await _call_model(request.model, prompt, specs, kwargs)])
+
+    system = SystemMessage(content=agent.system_prompt) if agent.system_prompt else None
+    request: ModelRequest[Any] = ModelRequest(
+        model=agent.model, messages=list(steps.messages), system_message=system,
+        tools=list(agent.tools), state=steps.values(), runtime=runtime_of(run),
+    )
+    commands: list[Command] = []
+    response = await calls(request, base, commands)
+    extra: TaskWrites = []
+    for command in commands:
+        if command.goto or command.resume is not None or command.graph is not None:
+            raise UsageError("a Command returned by wrap_model_call may only update the state")
+        extra.extend(read_update(command.update, what="a wrap_model_call Command's update",
+                                 state_keys=agent.state_keys))
+    if response.structured_response is not None:
+        extra.append(("structured_response", response.structured_response))
+    return [_named(agent, m) if isinstance(m, AIMessage) else m for m in response.result], extra
+
+
+def _same_tools(tools: Sequence[Any], agent_tools: Sequence[BaseTool]) -> bool:
+    return len(tools) == len(agent_tools) and all(
+        a is b for a, b in zip(tools, agent_tools, strict=True))
+
+
+async def _call_model(
+    model: BaseChatModel, prompt: list[BaseMessage], specs: list[ToolSpec], kwargs: dict[str, Any]
 ) -> AIMessage:
-    # A new list (of the same messages): the state goes on growing while the call runs.
-    prompt = list(messages)
-    if agent.system_prompt is not None:
-        prompt.insert(0, SystemMessage(content=agent.system_prompt))
     accumulator = ChunkAccumulator()
     try:
-        call = agent.model.stream_prepared(prompt, agent.tool_specs)
+        call = model.stream_prepared(prompt, specs, **kwargs)
         await consume(call, accumulator.add)
     except ModelCallError as error:
         if error.partial is None and not accumulator.empty:
             error.partial = accumulator.snapshot()
         raise
-    reply = accumulator.to_message()
+    return accumulator.to_message()
+
+
+def _named(agent: AgentDefinition, reply: AIMessage) -> AIMessage:
     if agent.name is not None and reply.name is None:
-        reply = reply.model_copy(update={"name": agent.name})
+        return reply.model_copy(update={"name": agent.name})
     return reply
 
 
@@ -230,8 +389,11 @@ async def _tools_node(
     each wrote (its ToolMessage, and what a ``Command(update=...)`` it returned adds) by task id,
     in the calls' order, and the interrupts that stopped any of them."""
     _next_step(run, "tools", limit)
-    calls = list(reply.tool_calls)
-    invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
+    _, answers = last_reply(steps.messages)
+    answered = {m.tool_call_id for m in answers}
+    # Calls a middleware answered already (a human rejected them, say) are not run.
+    calls = pending_calls(reply, answers)
+    invalid = [c for c in reply.invalid_tool_calls if c.get("id") and c["id"] not in answered]
     results: list[TaskWrites | None] = [None] * (len(calls) + len(invalid))
     # Each call is a task of its own, as in LangGraph: its id, namespace and position.
     task_ids = [steps.task_id("tools", position) for position in range(len(results))]
@@ -280,20 +442,30 @@ async def _tools_node(
         await land_cancellation()
         call = calls[position]
         tool = agent.tools_by_name.get(call["name"])
-        if tool is None:
-            known = ", ".join(sorted(agent.tools_by_name)) or "none"
-            return ToolMessage(
-                content=f"Error: {call['name']!r} is not a valid tool, try one of [{known}].",
-                name=call["name"],
-                tool_call_id=call["id"] or "",
-                status="error",
-            )
         writer = run.writer()
-        runtime = ToolRuntime(
-            state=steps.values(), context=run.context, config=run.config, stream_writer=writer,
-            tool_call_id=call["id"],
-        ) if tool.wants_runtime else None
-        return await tool.arun(call, writer=writer, runtime=runtime)
+        if not agent.graph.tool_calls:
+            if tool is None:
+                return _not_a_tool(agent, call)
+            runtime = ToolRuntime(
+                state=steps.values(), context=run.context, config=run.config,
+                stream_writer=writer, tool_call_id=call["id"], store=run.store,
+            ) if tool.wants_runtime else None
+            return await tool.arun(call, writer=writer, runtime=runtime)
+
+        async def base(request: ToolCallRequest) -> ToolMessage | Command:
+            if request.tool is None:
+                return _not_a_tool(agent, request.tool_call)
+            return await request.tool.arun(
+                request.tool_call, writer=writer,
+                runtime=request.runtime if request.tool.wants_runtime else None,
+            )
+
+        state = steps.values()
+        return await agent.graph.tool_calls(ToolCallRequest(
+            tool_call=call, tool=tool, state=state,
+            runtime=ToolRuntime(state=state, context=run.context, config=run.config,
+                                stream_writer=writer, tool_call_id=call["id"], store=run.store),
+        ), base)
 
     for offset, bad in enumerate(invalid):
         writes = steps.task_writes(ToolMessage(

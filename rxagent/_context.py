@@ -34,7 +34,7 @@ class RunContext:
 
     __slots__ = (
         "agent_name", "checkpoint_ns", "config", "config_metadata", "config_tags", "context",
-        "emit", "extra_modes", "node", "ns", "sink", "step", "step_base", "task_ns",
+        "emit", "extra_modes", "node", "ns", "sink", "step", "step_base", "store", "task_ns",
     )
 
     def __init__(
@@ -49,6 +49,7 @@ class RunContext:
         extra_modes: frozenset[str] = frozenset(),
         config: Mapping[str, Any] | None = None,
         context: Any = None,
+        store: Any = None,
     ) -> None:
         self.sink = sink
         self.emit = sink.emit  # a bound method kept: the loop emits a few parts per step
@@ -60,6 +61,7 @@ class RunContext:
         self.extra_modes = extra_modes  # "checkpoints", "tasks", "debug": only when asked for
         self.config = dict(config or {})  # the run's config, as given
         self.context = context  # the run's context= (a ToolRuntime's context)
+        self.store = store  # the agent's long-term memory store, if it has one
         self.node = "model"
         self.step = 0
         self.step_base = 0  # the step the run started at (a thread's steps go on across runs)
@@ -78,6 +80,7 @@ class RunContext:
             extra_modes=self.extra_modes,
             config=self.config,
             context=self.context,
+            store=self.store,
         )
 
     def writer(self) -> StreamWriter:
@@ -99,6 +102,37 @@ class RunContext:
         }
         self.emit(part)
 
+    def _metadata(
+        self, integration: str, node: str, triggers: tuple[str, ...], path: tuple[Any, ...],
+        task_ns: str,
+    ) -> dict[str, Any]:
+        """The keys every message's metadata starts with, in LangGraph's order: the run's
+        ``config["metadata"]`` first, so that its own keys win."""
+        metadata: dict[str, Any] = {"ls_integration": integration}
+        if self.agent_name is not None:
+            metadata["lc_agent_name"] = self.agent_name
+        metadata.update(self.config_metadata)
+        metadata.update({
+            "langgraph_step": self.step,
+            "langgraph_node": node,
+            "langgraph_triggers": triggers,
+            "langgraph_path": path,
+            "langgraph_checkpoint_ns": (
+                f"{self.checkpoint_ns}|{task_ns}" if self.checkpoint_ns else task_ns
+            ),
+        })
+        return metadata
+
+    def node_metadata(self) -> dict[str, Any]:
+        """The metadata of a message the node running now (a middleware hook) writes to the
+        state, as LangGraph gives it in ``messages`` mode."""
+        node = self.node
+        metadata = self._metadata("langchain_create_agent", node, (f"branch:to:{node}",),
+                                  ("__pregel_pull", node), self.task_ns)
+        if self.checkpoint_ns:  # nested: the outermost segment, as for model calls
+            metadata["checkpoint_ns"] = self.checkpoint_ns.partition("|")[0]
+        return metadata
+
     def call_metadata(self, model: ModelInfo) -> dict[str, Any]:
         """The metadata of one model call, built once and shared by all its chunks.
 
@@ -115,18 +149,9 @@ class RunContext:
             node = self.node
             task_ns = self.task_ns or f"{node}:{uuid.uuid4()}"
             triggers, path = (f"branch:to:{node}",), ("__pregel_pull", node)
-        full_ns = f"{self.checkpoint_ns}|{task_ns}" if self.checkpoint_ns else task_ns
-        metadata: dict[str, Any] = {"ls_integration": "langchain_chat_model"}
-        if self.agent_name is not None:
-            metadata["lc_agent_name"] = self.agent_name
-        metadata.update(self.config_metadata)  # the run's own keys below win, as in LangGraph
+        metadata = self._metadata("langchain_chat_model", node, triggers, path, task_ns)
         metadata.update({
-            "langgraph_step": self.step,
-            "langgraph_node": node,
-            "langgraph_triggers": triggers,
-            "langgraph_path": path,
-            "langgraph_checkpoint_ns": full_ns,
-            "checkpoint_ns": full_ns.partition("|")[0],
+            "checkpoint_ns": metadata["langgraph_checkpoint_ns"].partition("|")[0],
             "ls_provider": model.provider,
             "ls_model_type": "chat",
             "ls_model_name": model.model_name,
@@ -139,19 +164,8 @@ class RunContext:
     def tool_metadata(self, position: int, task_ns: str) -> dict[str, Any]:
         """The metadata of the ToolMessage of the tools node's call at ``position``, run as
         the task ``task_ns`` (``"tools:<id>"``), as LangGraph gives it."""
-        metadata: dict[str, Any] = {"ls_integration": "langchain_create_agent"}
-        if self.agent_name is not None:
-            metadata["lc_agent_name"] = self.agent_name
-        metadata.update(self.config_metadata)
-        metadata.update({
-            "langgraph_step": self.step,
-            "langgraph_node": "tools",
-            "langgraph_triggers": ("__pregel_push",),
-            "langgraph_path": ("__pregel_push", position, False),
-            "langgraph_checkpoint_ns": (
-                f"{self.checkpoint_ns}|{task_ns}" if self.checkpoint_ns else task_ns
-            ),
-        })
+        metadata = self._metadata("langchain_create_agent", "tools", ("__pregel_push",),
+                                  ("__pregel_push", position, False), task_ns)
         if self.checkpoint_ns:  # nested: the outermost segment, as for model calls
             metadata["checkpoint_ns"] = self.checkpoint_ns.partition("|")[0]
         return metadata  # no "tags": LangGraph gives a ToolMessage's none

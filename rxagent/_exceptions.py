@@ -58,6 +58,7 @@ __all__ = [
     "FirstTokenTimeoutError",
     "IdleTimeoutError",
     "InvalidMessageError",
+    "InvalidResumeError",
     "InvalidToolArgumentsError",
     "InvalidUpdateError",
     "MissingAPIKeyError",
@@ -102,6 +103,11 @@ class MissingAPIKeyError(UsageError):
 class InvalidUpdateError(UsageError, ValueError):
     """A state update (``update_state``, ``Command(update=...)``) that cannot apply: an unknown
     key, a node the agent does not have, a value that is not the key's kind."""
+
+
+class InvalidResumeError(UsageError, ValueError):
+    """A ``Command(resume=...)`` value that the interrupt it answers cannot use (a reviewer's
+    decisions that do not fit the tool calls they review)."""
 
 
 class ThreadBusyError(UsageError):

@@ -17,6 +17,7 @@ from ._convert import to_messages
 from ._exceptions import InvalidMessageError, InvalidUpdateError, UsageError
 from ._interrupts import Command, Interrupt, TaskInterrupts, resume_answers
 from ._messages import BaseMessage, ToolMessage
+from ._removal import RemoveMessage
 from ._thread_run import ThreadRun
 from ._thread_state import (
     INTERRUPT,
@@ -29,7 +30,7 @@ from ._thread_state import (
     now,
     with_ids,
 )
-from ._thread_views import checkpoint_payload
+from ._thread_views import checkpoint_payload, last_reply, pending_calls
 
 __all__ = ["RunSteps", "input_messages", "input_others"]
 
@@ -71,11 +72,19 @@ class RunSteps:
         state_keys: Sequence[str],
         interrupt_before: set[str],
         interrupt_after: set[str],
+        *,
+        hidden: frozenset[str] = frozenset(),
+        untracked: frozenset[str] = frozenset(),
+        entry: str = "model",
     ) -> None:
         self.thread = thread
         self.run = run
         self.state_keys = tuple(state_keys)
+        self.hidden = hidden  # keys left out of what the run shows (private middleware state)
+        self.untracked = untracked  # keys kept for the run only, never saved
+        self.entry = entry  # the first node of a run from input
         self.others: dict[str, Any] = {}  # the state's keys besides messages
+        self.run_only: dict[str, Any] = {}  # the untracked keys' values
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
         self.messages: list[BaseMessage] = []
@@ -84,12 +93,19 @@ class RunSteps:
         self.resumed = False  # going on from a checkpoint: its next node runs without stopping
         self.answers: dict[str, Any] = {}  # the resume's answer to each interrupt, by id
 
-    def add(self, messages: list[BaseMessage]) -> None:
-        """Messages join the state: on a thread by id (one whose id is there replaces it)."""
-        if self._by_id is None:
-            self.messages.extend(messages)
-        else:
+    def add(self, messages: list[BaseMessage], *, by_id: bool = False) -> None:
+        """Messages join the state: on a thread by id (one whose id is there replaces it, a
+        ``RemoveMessage`` removes); off a thread appended, unless ``by_id``."""
+        if self._by_id is not None:
             self._by_id.add(messages)
+        elif by_id or any(isinstance(m, RemoveMessage) for m in messages):
+            # Off a thread only a middleware's writes replace or remove messages: the index is
+            # made for them alone, and the list changed in place.
+            index = MessageList(self.messages)
+            index.add(messages)
+            self.messages[:] = index.messages
+        else:
+            self.messages.extend(messages)
 
     def _live(self) -> dict[str, Any]:
         """The running state, shared (not copied) by the checkpoint a step makes."""
@@ -99,11 +115,17 @@ class RunSteps:
         return self._by_id.positions if self._by_id is not None else None
 
     def values(self) -> dict[str, Any]:
-        """The state now, for a ``values`` part: its own lists, as the state goes on growing."""
+        """The state now, every key (as a ``values`` part and a hook or tool see it): its own
+        lists, as the state goes on growing."""
+        if self.run_only:
+            return {"messages": list(self.messages), **self.others, **self.run_only}
         return {"messages": list(self.messages), **self.others}
 
     def state(self) -> dict[str, Any]:
-        """The state at the run's end."""
+        """The state at the run's end, as ``invoke`` gives it: without private keys."""
+        if self.hidden:
+            return {"messages": self.messages,
+                    **{k: v for k, v in self.others.items() if k not in self.hidden}}
         return {"messages": self.messages, **self.others}
 
     def _head(self) -> Head:
@@ -151,7 +173,7 @@ class RunSteps:
             self.others.update(others)
             await self._save(new_checkpoint(
                 arrived, thread_id=thread.thread_id, ns=thread.ns, step=step + 1,
-                next_nodes=["model"],
+                next_nodes=[self.entry],
                 writes=[(arrived.task_id("__start__"), channel, value)
                         for channel, value in [("messages", added), *others.items()]],
                 source="loop", run_id=thread.run_id, values=self._live(),
@@ -225,9 +247,15 @@ class RunSteps:
         if self.thread is None:
             return
         head = self._head()
+        next_nodes = [next_node] if next_node else []
+        if next_node == "tools":  # a task per call to run, as LangGraph sends them
+            reply, answers = last_reply(self.messages)
+            if reply is not None:
+                next_nodes *= max(1, len(pending_calls(reply, answers)) + len(
+                    [c for c in reply.invalid_tool_calls if c.get("id")]))
         await self._save(new_checkpoint(
             head, thread_id=head.thread_id, ns=head.checkpoint_ns, step=head.step + 1,
-            next_nodes=[next_node] if next_node else [], writes=writes, source="loop",
+            next_nodes=next_nodes, writes=writes, source="loop",
             run_id=self.thread.run_id, values=self._live(), index=self._live_index(),
         ))
 
@@ -256,11 +284,13 @@ class RunSteps:
         return [("messages", messages),
                 *((key, update[key]) for key in self.state_keys if key in update)]
 
-    def apply(self, writes: list[tuple[str, Any]]) -> None:
-        """A task's writes join the state."""
+    def apply(self, writes: list[tuple[str, Any]], *, by_id: bool = False) -> None:
+        """A task's writes join the state (messages by id off a thread too, if ``by_id``)."""
         for channel, value in writes:
             if channel == "messages":
-                self.add(value)
+                self.add(value, by_id=by_id)
+            elif channel in self.untracked:
+                self.run_only[channel] = value
             else:
                 self.others[channel] = value
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ._interrupts import Interrupt
-from ._messages import AIMessage, BaseMessage
+from ._messages import AIMessage, BaseMessage, ToolMessage
 from ._thread_state import (
     INTERRUPT,
     Head,
@@ -27,6 +27,8 @@ __all__ = [
     "StateSnapshot",
     "checkpoint_payload",
     "history_snapshots",
+    "last_reply",
+    "pending_calls",
     "results_of",
     "snapshot",
 ]
@@ -77,8 +79,9 @@ def snapshot(head: Head, results: Mapping[str, Any] | None = None) -> StateSnaps
         if task_messages:
             found[task_id] = {"messages": task_messages}
     tasks: list[PregelTask] = []
-    if head.next == ("tools",):
-        calls = last_tool_calls(head.values.get("messages", ()))
+    if head.next and head.next[0] == "tools":
+        reply, answers = last_reply(head.values.get("messages", ()))
+        calls = pending_calls(reply, answers) if reply is not None else []
         for position in range(len(calls)):
             task_id = head.task_id("tools", position)
             tasks.append(PregelTask(
@@ -150,11 +153,21 @@ def results_of(child: CheckpointTuple) -> dict[str, Any]:
     return results_by_task(read_state(child)[2])
 
 
-def last_tool_calls(messages: Sequence[BaseMessage]) -> list[Any]:
-    """The tool calls of the last message, if it is the model's."""
-    if messages and isinstance(messages[-1], AIMessage):
-        return list(messages[-1].tool_calls)
-    return []
+def last_reply(messages: Sequence[BaseMessage]) -> tuple[AIMessage | None, list[ToolMessage]]:
+    """The conversation's last model reply and the tool messages after it."""
+    for position in range(len(messages) - 1, -1, -1):
+        message = messages[position]
+        if isinstance(message, AIMessage):
+            return message, [m for m in messages[position + 1:] if isinstance(m, ToolMessage)]
+    return None, []
+
+
+def pending_calls(reply: AIMessage, answers: Sequence[ToolMessage]) -> list[Any]:
+    """The reply's tool calls that no tool message answers yet."""
+    if not answers:
+        return list(reply.tool_calls)
+    answered = {message.tool_call_id for message in answers}
+    return [call for call in reply.tool_calls if call["id"] not in answered]
 
 
 def history_snapshots(

@@ -1,0 +1,329 @@
+"""An agent's steps with its middleware: which node follows which, and how hooks are called.
+
+Without middleware the loop is two nodes, ``model`` and ``tools``. Each middleware hook is a
+node of its own, named and ordered as LangChain's ``create_agent`` names and orders them, so
+``updates`` shows the same steps:
+
+- ``before_agent`` hooks once (in the middleware's order), then the loop;
+- the loop: ``before_model`` hooks (in order), ``model``, ``after_model`` hooks (in reverse
+  order), then ``tools`` if the reply called any (and its calls are not all answered), back to
+  the first ``before_model``;
+- ``after_agent`` hooks once, in reverse order, as the run ends.
+
+A hook's ``"jump_to"`` (``"model"``, ``"tools"``, ``"end"``) sends the run elsewhere where the
+hook allows it (:func:`~rxagent.middleware.hook_config`); the last ``after_model`` hook's jump is
+always followed, as LangChain's edge after it reads it.
+
+``wrap_model_call`` and ``wrap_tool_call`` wrap the call inside the ``model`` and ``tools``
+steps, the first middleware outermost. A sync hook or wrapper runs where a sync tool runs
+(``rxagent/_scheduler.py``); a sync wrapper's ``handler`` makes its call on the worker
+thread's own loop, stopped if the run is cancelled.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from ._exceptions import InvalidUpdateError, UsageError
+from ._interrupts import Command
+from ._messages import AIMessage, BaseMessage, ToolMessage
+from ._per_loop import thread_loop
+from ._scheduler import SyncToolPlacement, when_cancelled
+from ._state_schema import StateKey, state_keys_of
+from ._thread_views import last_reply, pending_calls
+from ._tools import BaseTool
+from .middleware._types import (
+    HOOKS,
+    AgentMiddleware,
+    ExtendedModelResponse,
+    ModelRequest,
+    ModelResponse,
+    ToolCallRequest,
+    can_jump_to,
+    overrides,
+)
+from .runtime import Runtime
+
+__all__ = ["AgentGraph", "HookNode", "ModelCalls", "ToolCalls"]
+
+END = None  # where the run ends: no node
+
+
+class HookNode:
+    """One middleware hook, a node of the agent's graph."""
+
+    __slots__ = ("_async", "_placement", "_sync", "hook", "jumps", "middleware", "name")
+
+    def __init__(self, middleware: AgentMiddleware[Any, Any], hook: str) -> None:
+        self.middleware = middleware
+        self.hook = hook
+        self.name = f"{middleware.name}.{hook}"
+        self.jumps = frozenset(can_jump_to(middleware, hook))
+        has_sync, has_async = overrides(middleware, hook)
+        self._async = getattr(middleware, "a" + hook) if has_async else None
+        self._sync = getattr(middleware, hook) if has_sync else None
+        self._placement = SyncToolPlacement(None, reaches_run=False)
+
+    async def __call__(self, state: dict[str, Any], runtime: Runtime[Any]) -> Any:
+        """The hook's update of the state (or ``None``)."""
+        if self._async is not None:
+            return await self._async(state, runtime)
+        return await self._placement.call(
+            contextvars.copy_context(), _positional, {"fn": self._sync, "args": (state, runtime)}
+        )
+
+
+def _positional(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    return fn(*args)
+
+
+class AgentGraph:
+    """The nodes of an agent with its middleware, and the edges between them."""
+
+    def __init__(self, middleware: Sequence[AgentMiddleware[Any, Any]], *, has_tools: bool) -> None:
+        names = [m.name for m in middleware]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise UsageError(f"two middleware share the name(s) {repeated}; each middleware "
+                             "appears once (a name is its class name, or the function's)")
+        chains: dict[str, list[HookNode]] = {hook: [] for hook in HOOKS}
+        for item in middleware:
+            for hook in HOOKS:
+                if any(overrides(item, hook)):
+                    chains[hook].append(HookNode(item, hook))
+        # after_* hooks run from the last middleware to the first, as LangChain runs them.
+        chains["after_model"].reverse()
+        chains["after_agent"].reverse()
+        self.hooks: dict[str, HookNode] = {h.name: h for c in chains.values() for h in c}
+        self._following: dict[str, str | None] = {}
+        self.has_tools = has_tools
+        self.loop_entry = chains["before_model"][0].name if chains["before_model"] else "model"
+        self.entry = chains["before_agent"][0].name if chains["before_agent"] else self.loop_entry
+        self.exit = chains["after_agent"][0].name if chains["after_agent"] else END
+        self.loop_exit = chains["after_model"][-1].name if chains["after_model"] else "model"
+        for chain, then in (("before_agent", self.loop_entry), ("before_model", "model"),
+                            ("after_model", None), ("after_agent", END)):
+            nodes = chains[chain]
+            if not nodes:
+                continue
+            for node, following in zip(nodes, [*(n.name for n in nodes[1:]), then],
+                                       strict=True):
+                self._following[node.name] = following
+        if chains["after_model"]:
+            self._following["model"] = chains["after_model"][0].name
+        self.nodes = frozenset({"model", *(("tools",) if has_tools else ()), *self.hooks})
+        self.model_calls = ModelCalls([m for m in middleware
+                                       if any(overrides(m, "wrap_model_call"))])
+        self.tool_calls = ToolCalls([m for m in middleware if any(overrides(m, "wrap_tool_call"))])
+
+    def after(self, node: str, jump_to: Any, messages: Sequence[BaseMessage],
+              returns_directly: Callable[[AIMessage, Sequence[ToolMessage]], bool]) -> str | None:
+        """The node after ``node``, which wrote ``jump_to`` (or ``None``); ``messages`` is the
+        state's conversation after it."""
+        if node == "tools":
+            reply, answers = last_reply(messages)
+            if reply is not None and returns_directly(reply, answers):
+                return self.exit
+            return self.loop_entry
+        hook = self.hooks.get(node)
+        if jump_to and ((node == self.loop_exit and self.has_tools)
+                        or (hook is not None and jump_to in hook.jumps)):
+            return self._jump(jump_to)
+        if node == self.loop_exit:
+            if not self.has_tools:
+                return self.exit
+            reply, answers = last_reply(messages)
+            if reply is None or (not reply.tool_calls and not _invalid_calls(reply)):
+                return self.exit
+            if pending_calls(reply, answers) or _invalid_calls(reply):
+                return "tools"
+            return self.loop_entry  # every call answered already (a middleware answered them)
+        return self._following[node]
+
+    def _jump(self, jump_to: Any) -> str | None:
+        if jump_to == "model":
+            return self.loop_entry
+        if jump_to == "end":
+            return self.exit
+        if jump_to == "tools":
+            return "tools" if self.has_tools else self.exit
+        raise UsageError(f"jump_to is 'model', 'tools' or 'end', got {jump_to!r}")
+
+
+def _invalid_calls(reply: AIMessage) -> list[Any]:
+    return [c for c in reply.invalid_tool_calls if c.get("id")]
+
+
+def middleware_state_keys(middleware: Sequence[AgentMiddleware[Any, Any]]) -> list[StateKey]:
+    """The state keys the middleware's schemas add."""
+    keys: list[StateKey] = []
+    for item in middleware:
+        keys.extend(state_keys_of(type(item).state_schema,
+                                  what=f"{item.name}'s state_schema"))
+    return keys
+
+
+def middleware_tools(middleware: Sequence[AgentMiddleware[Any, Any]]) -> list[BaseTool]:
+    return [tool for item in middleware for tool in (item.tools or ())]
+
+
+def check_middleware(middleware: Any) -> list[AgentMiddleware[Any, Any]]:
+    """``create_agent``'s ``middleware=``, checked.
+
+    Raises:
+        UsageError: it is not a list of :class:`AgentMiddleware` instances.
+    """
+    if middleware is None:
+        return []
+    if isinstance(middleware, AgentMiddleware) or not isinstance(middleware, Sequence):
+        raise UsageError("middleware is a list of AgentMiddleware instances, got "
+                         f"{type(middleware).__name__}; a single one goes in a list of one")
+    for item in middleware:
+        if not isinstance(item, AgentMiddleware):
+            hint = " (a class: instantiate it)" if isinstance(item, type) else ""
+            raise UsageError(f"middleware items are AgentMiddleware instances, got "
+                             f"{item!r}{hint}")
+    return list(middleware)
+
+
+# -- calls wrapped by middleware ------------------------------------------------------------
+
+
+def _blocking(work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run ``work()`` from a sync wrapper in a worker thread, on that thread's own loop, so
+    that a ``handler(request)`` call blocks as LangChain's does; the run's cancellation
+    stops it (it is a task there)."""
+    loop = thread_loop()
+
+    async def main() -> Any:
+        return await work()
+
+    task = loop.create_task(main())
+
+    def cancel() -> None:
+        loop.call_soon_threadsafe(task.cancel)
+
+    withdraw = when_cancelled(cancel)
+    try:
+        return loop.run_until_complete(task)
+    finally:
+        withdraw()
+
+
+class ModelCalls:
+    """The ``wrap_model_call`` chain: the first middleware outermost, the model call inside."""
+
+    def __init__(self, wrappers: Sequence[AgentMiddleware[Any, Any]]) -> None:
+        self._links = [(m, overrides(m, "wrap_model_call")[1],
+                        SyncToolPlacement(True, reaches_run=True)) for m in wrappers]
+
+    def __bool__(self) -> bool:
+        return bool(self._links)
+
+    async def __call__(
+        self,
+        request: ModelRequest[Any],
+        base: Callable[[ModelRequest[Any]], Awaitable[ModelResponse]],
+        commands: list[Command],
+    ) -> ModelResponse:
+        """The response of ``request`` through the chain; the commands of any
+        ``ExtendedModelResponse`` go into ``commands``, innermost first."""
+
+        async def call(index: int, request: ModelRequest[Any]) -> ModelResponse:
+            if index == len(self._links):
+                return await base(request)
+            middleware, is_async, placement = self._links[index]
+
+            def inner(request: ModelRequest[Any]) -> Awaitable[ModelResponse]:
+                return call(index + 1, request)
+
+            if is_async:
+                result = await middleware.awrap_model_call(request, inner)
+            else:
+                def handler(request: ModelRequest[Any]) -> ModelResponse:
+                    response: ModelResponse = _blocking(lambda: inner(request))
+                    return response
+
+                result = await placement.call(contextvars.copy_context(), _positional, {
+                    "fn": middleware.wrap_model_call, "args": (request, handler)})
+            return _response(result, middleware, commands)
+
+        return await call(0, request)
+
+
+def _response(result: Any, middleware: AgentMiddleware[Any, Any],
+              commands: list[Command]) -> ModelResponse:
+    if isinstance(result, ModelResponse):
+        return result
+    if isinstance(result, AIMessage):
+        return ModelResponse(result=[result])
+    if isinstance(result, ExtendedModelResponse):
+        if result.command is not None:
+            commands.append(result.command)
+        return result.model_response
+    raise UsageError(f"{middleware.name}.wrap_model_call returns a ModelResponse, an AIMessage "
+                     f"or an ExtendedModelResponse, got {type(result).__name__}")
+
+
+class ToolCalls:
+    """The ``wrap_tool_call`` chain: the first middleware outermost, the tool call inside."""
+
+    def __init__(self, wrappers: Sequence[AgentMiddleware[Any, Any]]) -> None:
+        self._links = [(m, overrides(m, "wrap_tool_call")[1],
+                        SyncToolPlacement(None, reaches_run=False)) for m in wrappers]
+
+    def __bool__(self) -> bool:
+        return bool(self._links)
+
+    async def __call__(
+        self,
+        request: ToolCallRequest,
+        base: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]],
+    ) -> ToolMessage | Command:
+        async def call(index: int, request: ToolCallRequest) -> ToolMessage | Command:
+            if index == len(self._links):
+                return await base(request)
+            middleware, is_async, placement = self._links[index]
+
+            def inner(request: ToolCallRequest) -> Awaitable[ToolMessage | Command]:
+                return call(index + 1, request)
+
+            if is_async:
+                result = await middleware.awrap_tool_call(request, inner)
+            else:
+                def handler(request: ToolCallRequest) -> ToolMessage | Command:
+                    return _blocking(lambda: inner(request))  # type: ignore[no-any-return]
+
+                result = await placement.call(contextvars.copy_context(), _positional, {
+                    "fn": middleware.wrap_tool_call, "args": (request, handler)})
+            if not isinstance(result, (ToolMessage, Command)):
+                raise UsageError(f"{middleware.name}.wrap_tool_call returns a ToolMessage or a "
+                                 f"Command, got {type(result).__name__}")
+            return result
+
+        return await call(0, request)
+
+
+def hook_update(node: str, update: Any, known: Sequence[str]) -> dict[str, Any]:
+    """A hook's return value as a state update (``{}`` for ``None``).
+
+    Raises:
+        InvalidUpdateError: it is not a dict, or it writes a key the state does not have.
+    """
+    if update is None:
+        return {}
+    if isinstance(update, Command):
+        raise UsageError(f"{node} returned a Command; a hook returns a dict update (use "
+                         "'jump_to' in it to go elsewhere)")
+    if not isinstance(update, Mapping):
+        raise InvalidUpdateError(f"{node} returns a dict update of the state or None, got "
+                                 f"{type(update).__name__}")
+    unknown = sorted(str(k) for k in update if k not in ("messages", "jump_to") and k not in known)
+    if unknown:
+        raise InvalidUpdateError(
+            f"{node} updates key(s) {unknown} that the agent's state does not have; declare "
+            "them in the middleware's state_schema"
+        )
+    return dict(update)

@@ -1,0 +1,75 @@
+"""Middleware: LangChain v1's hooks on an agent's run (``langchain.agents.middleware``' home)::
+
+    from rxagent.middleware import AgentMiddleware, before_model, HumanInTheLoopMiddleware
+
+Pass instances as ``create_agent(..., middleware=[...])``. Hooks (``before_agent``,
+``before_model``, ``after_model``, ``after_agent``) are steps of the run, shown in ``updates``
+as ``"<name>.<hook>"``; ``wrap_model_call`` and ``wrap_tool_call`` wrap each model and tool
+call, whose tokens and writes still stream. ``docs/middleware.md`` lists what is here.
+"""
+
+from .._state_schema import (
+    AgentState,
+    JumpTo,
+    OmitFromInput,
+    OmitFromOutput,
+    OmitFromSchema,
+    PrivateStateAttr,
+    UntrackedValue,
+)
+from ._decorators import (
+    after_agent,
+    after_model,
+    before_agent,
+    before_model,
+    dynamic_prompt,
+    wrap_model_call,
+    wrap_tool_call,
+)
+from ._human_in_the_loop import (
+    ActionRequest,
+    HITLRequest,
+    HITLResponse,
+    HumanInTheLoopMiddleware,
+    InterruptOnConfig,
+    ReviewConfig,
+)
+from ._types import (
+    AgentMiddleware,
+    ExtendedModelResponse,
+    ModelCallResult,
+    ModelRequest,
+    ModelResponse,
+    ToolCallRequest,
+    hook_config,
+)
+
+__all__ = [
+    "ActionRequest",
+    "AgentMiddleware",
+    "AgentState",
+    "ExtendedModelResponse",
+    "HITLRequest",
+    "HITLResponse",
+    "HumanInTheLoopMiddleware",
+    "InterruptOnConfig",
+    "JumpTo",
+    "ModelCallResult",
+    "ModelRequest",
+    "ModelResponse",
+    "OmitFromInput",
+    "OmitFromOutput",
+    "OmitFromSchema",
+    "PrivateStateAttr",
+    "ReviewConfig",
+    "ToolCallRequest",
+    "UntrackedValue",
+    "after_agent",
+    "after_model",
+    "before_agent",
+    "before_model",
+    "dynamic_prompt",
+    "hook_config",
+    "wrap_model_call",
+    "wrap_tool_call",
+]

@@ -1,0 +1,312 @@
+"""``HumanInTheLoopMiddleware``: a person approves, edits, rejects or answers tool calls
+before they run.
+
+After each model step that calls a tool named in ``interrupt_on``, the run stops with one
+interrupt (LangChain's "batched" mode) whose value is a :class:`HITLRequest` listing the gated
+calls. ``Command(resume={"decisions": [...]})`` answers them, one decision per call, in order:
+
+- ``{"type": "approve"}``: the call runs as the model made it;
+- ``{"type": "edit", "edited_action": {"name": ..., "args": {...}}}``: the reviewer's call runs
+  instead; the model's own call stays in its message, and the result says what ran instead;
+- ``{"type": "reject", "message": "why"}``: the call does not run; the model is told so;
+- ``{"type": "respond", "message": "..."}``: the call does not run; the message is its result.
+
+The answers are checked against the decisions each tool allows; a wrong one is an
+:class:`~rxagent.InvalidResumeError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from .._exceptions import InvalidResumeError, UsageError
+from .._interrupts import Command, interrupt
+from .._messages import AIMessage, ToolCall, ToolMessage
+from .._state_schema import AgentState, PrivateStateAttr
+from .._tools import ToolRuntime
+from ..runtime import Runtime
+from ._types import AgentMiddleware, ToolCallRequest
+
+__all__ = [
+    "ActionRequest",
+    "HITLRequest",
+    "HITLResponse",
+    "HumanInTheLoopMiddleware",
+    "InterruptOnConfig",
+    "ReviewConfig",
+]
+
+DecisionType = Literal["approve", "edit", "reject", "respond"]
+_ALL_DECISIONS: list[DecisionType] = ["approve", "edit", "reject", "respond"]
+_EDITED = "hitl_edited_tool_calls"  # state: the reviewer's call for each edited call id
+
+EDIT_NOTICE = (
+    "Note: a human reviewer replaced this tool call before it ran. The call recorded in "
+    "your message is the one you produced, not the one that executed. This was "
+    "intentional and authorized. Do not re-issue your original call."
+)
+
+
+class ActionRequest(TypedDict):
+    """One gated tool call, as the reviewer sees it."""
+
+    name: str
+    args: dict[str, Any]
+    description: NotRequired[str]
+
+
+class ReviewConfig(TypedDict):
+    """The decisions allowed for a gated call."""
+
+    action_name: str
+    allowed_decisions: list[DecisionType]
+
+
+class HITLRequest(TypedDict):
+    """The interrupt's value: the gated calls of one model reply, and what each allows."""
+
+    action_requests: list[ActionRequest]
+    review_configs: list[ReviewConfig]
+
+
+class HITLResponse(TypedDict):
+    """The resume value: one decision per gated call, in order."""
+
+    decisions: list[dict[str, Any]]
+
+
+class InterruptOnConfig(TypedDict):
+    """How one tool is gated.
+
+    Attributes:
+        allowed_decisions: among ``"approve"``, ``"edit"``, ``"reject"``, ``"respond"``.
+        description: shown to the reviewer: a str, or ``(tool_call, state, runtime) -> str``.
+        when: ``(ToolCallRequest) -> bool``: gate this call (``True``) or let it run.
+    """
+
+    allowed_decisions: list[DecisionType]
+    description: NotRequired[str | Callable[[ToolCall, Any, Runtime[Any]], str]]
+    when: NotRequired[Callable[[ToolCallRequest], bool]]
+
+
+class _ReviewState(AgentState):
+    hitl_edited_tool_calls: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
+
+
+class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
+    """Stop the run for a person to review tool calls before they run.
+
+    The agent needs a checkpointer (the stop is an interrupt, resumed with
+    ``Command(resume={"decisions": [...]})``).
+
+    Args:
+        interrupt_on: tool name → ``True`` (every decision allowed), ``False`` (never gated)
+            or an :class:`InterruptOnConfig`. Tools not named run without review.
+        description_prefix: the start of each call's description, when its config gives none.
+        edit_notice: put before the result of a call a reviewer edited (``None``: nothing).
+        interrupt_mode: ``"batched"`` (one interrupt per model reply); LangChain's
+            ``"per_call"`` mode is not supported.
+
+    Raises:
+        UsageError: a config without ``allowed_decisions``, an unknown decision, or
+            ``interrupt_mode="per_call"``.
+    """
+
+    state_schema = _ReviewState
+
+    def __init__(
+        self,
+        interrupt_on: Mapping[str, bool | InterruptOnConfig],
+        *,
+        description_prefix: str = "Tool execution requires approval",
+        edit_notice: str | None = EDIT_NOTICE,
+        interrupt_mode: Literal["batched"] = "batched",
+    ) -> None:
+        if interrupt_mode != "batched":
+            raise UsageError(f"interrupt_mode is 'batched' (LangChain's 'per_call' is not "
+                             f"supported by rxagent yet), got {interrupt_mode!r}")
+        self.interrupt_on: dict[str, InterruptOnConfig] = {}
+        for tool_name, config in interrupt_on.items():
+            if config is True:
+                self.interrupt_on[tool_name] = {"allowed_decisions": list(_ALL_DECISIONS)}
+            elif config is False:
+                continue
+            elif isinstance(config, Mapping) and config.get("allowed_decisions"):
+                unknown = set(config["allowed_decisions"]) - set(_ALL_DECISIONS)
+                if unknown:
+                    raise UsageError(f"interrupt_on[{tool_name!r}] allows unknown decision(s) "
+                                     f"{sorted(unknown)}; they are among {_ALL_DECISIONS}")
+                self.interrupt_on[tool_name] = config
+            else:
+                raise UsageError(
+                    f"interrupt_on[{tool_name!r}] is True, False or a config with a non-empty "
+                    f"'allowed_decisions' list such as ['approve', 'reject']; got {config!r}"
+                )
+        self.description_prefix = description_prefix
+        self.edit_notice = edit_notice
+
+    def after_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Ask about the last reply's gated calls; write what the reviewer decided."""
+        reply = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
+        if reply is None or not reply.tool_calls:
+            return None
+        requests: list[ActionRequest] = []
+        configs: list[ReviewConfig] = []
+        gated: list[int] = []
+        for position, call in enumerate(reply.tool_calls):
+            config = self.interrupt_on.get(call["name"])
+            if config is None or not self._gates(call, config, state, runtime):
+                continue
+            requests.append({"name": call["name"], "args": call["args"],
+                             "description": self._describe(call, config, state, runtime)})
+            configs.append({"action_name": call["name"],
+                            "allowed_decisions": list(config["allowed_decisions"])})
+            gated.append(position)
+        if not requests:
+            # An earlier reply's edits must not apply to this reply's calls.
+            return {_EDITED: {}} if state.get(_EDITED) else None
+        answer = interrupt(HITLRequest(action_requests=requests, review_configs=configs))
+        decisions = _decisions(answer)
+        if len(decisions) != len(gated):
+            raise InvalidResumeError(
+                f"{len(decisions)} decision(s) for {len(gated)} gated tool call(s): resume with "
+                "one decision per call, in order"
+            )
+        answers: list[ToolMessage] = []
+        edited: dict[str, Any] = {}
+        for position, decision in zip(gated, decisions, strict=True):
+            call = reply.tool_calls[position]
+            kind = self._check(decision, call)
+            if kind == "edit":
+                action = decision.get("edited_action")
+                if not (isinstance(action, Mapping) and isinstance(action.get("name"), str)
+                        and isinstance(action.get("args"), Mapping)):
+                    raise InvalidResumeError(
+                        "an edit decision is {'type': 'edit', 'edited_action': {'name': ..., "
+                        f"'args': {{...}}}}}}, got {decision!r}"
+                    )
+                if call["id"]:
+                    edited[call["id"]] = {"name": action["name"], "args": dict(action["args"])}
+            elif kind in ("reject", "respond"):
+                answers.append(_answer(call, decision))
+        return {"messages": [reply, *answers], _EDITED: edited}
+
+    async def aafter_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """As :meth:`after_model` (it only reads the state and asks)."""
+        return self.after_model(state, runtime)
+
+    def wrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolMessage | Command],
+    ) -> ToolMessage | Command:
+        """Run the reviewer's call in place of an edited one, and say so in its result."""
+        action = self._edit_of(request)
+        if action is None:
+            return handler(request)
+        return self._noted(handler(self._edited(request, action)), action)
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]],
+    ) -> ToolMessage | Command:
+        """As :meth:`wrap_tool_call`, for the async handler."""
+        action = self._edit_of(request)
+        if action is None:
+            return await handler(request)
+        return self._noted(await handler(self._edited(request, action)), action)
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def _gates(self, call: ToolCall, config: InterruptOnConfig, state: Any,
+               runtime: Runtime[Any]) -> bool:
+        when = config.get("when")
+        if when is None:
+            return True
+        tool_runtime: ToolRuntime[Any, Any] = ToolRuntime(
+            state=state, context=runtime.context, stream_writer=runtime.stream_writer,
+            tool_call_id=call["id"], store=runtime.store,
+        )
+        return bool(when(ToolCallRequest(tool_call=call, tool=None, state=state,
+                                         runtime=tool_runtime)))
+
+    def _describe(self, call: ToolCall, config: InterruptOnConfig, state: Any,
+                  runtime: Runtime[Any]) -> str:
+        description = config.get("description")
+        if callable(description):
+            return str(description(call, state, runtime))
+        if description is not None:
+            return description
+        return f"{self.description_prefix}\n\nTool: {call['name']}\nArgs: {call['args']}"
+
+    def _check(self, decision: Any, call: ToolCall) -> str:
+        allowed = self.interrupt_on[call["name"]]["allowed_decisions"]
+        kind = decision.get("type") if isinstance(decision, Mapping) else None
+        if kind not in allowed:
+            raise InvalidResumeError(
+                f"decision {decision!r} for tool {call['name']!r}: its type is one of "
+                f"{list(allowed)}, as interrupt_on allows for this tool"
+            )
+        if kind == "respond" and not isinstance(decision.get("message"), str):
+            raise InvalidResumeError(f"a respond decision has a 'message' str, got {decision!r}")
+        return str(kind)
+
+    @staticmethod
+    def _edit_of(request: ToolCallRequest) -> dict[str, Any] | None:
+        call_id = request.tool_call.get("id")
+        edits = request.state.get(_EDITED) or {}
+        return edits.get(call_id) if call_id else None
+
+    @staticmethod
+    def _edited(request: ToolCallRequest, action: Mapping[str, Any]) -> ToolCallRequest:
+        call: ToolCall = {**request.tool_call, "name": action["name"], "args": action["args"]}
+        if action["name"] != request.tool_call["name"]:
+            raise InvalidResumeError(
+                f"the reviewer edited tool call {request.tool_call['id']!r} into a call of "
+                f"{action['name']!r}; an edit keeps the tool and changes its arguments"
+            )
+        return request.override(tool_call=call)
+
+    def _noted(self, result: ToolMessage | Command, action: Mapping[str, Any]
+               ) -> ToolMessage | Command:
+        if not self.edit_notice or not isinstance(result, ToolMessage):
+            return result
+        notice = (f"{self.edit_notice} Executed instead: {action['name']} with arguments "
+                  f"{json.dumps(action['args'], default=str)}.")
+        content = result.content
+        if isinstance(content, str):
+            text = f"{notice}\n\nTool response:\n{content}" if content else notice
+            return result.model_copy(update={"content": text})
+        return result.model_copy(update={
+            "content": [{"type": "text", "text": f"{notice}\n\nTool response:"}, *content]})
+
+
+def _decisions(answer: Any) -> list[Any]:
+    decisions = answer.get("decisions") if isinstance(answer, Mapping) else None
+    if not isinstance(decisions, list):
+        raise InvalidResumeError(
+            "resume a HumanInTheLoopMiddleware interrupt with {'decisions': [...]}, one "
+            f"decision per gated tool call; got {answer!r}"
+        )
+    return decisions
+
+
+def _answer(call: ToolCall, decision: Mapping[str, Any]) -> ToolMessage:
+    """The tool message that stands for a call the reviewer rejected or answered."""
+    if decision["type"] == "respond":
+        content = decision["message"]
+    elif reason := decision.get("message"):
+        content = f"User rejected the tool call for `{call['name']}` with reason: {reason}"
+    else:
+        content = (f"User rejected the tool call for `{call['name']}` with id {call['id']}. "
+                   "The tool was not executed. Do not retry this tool call unless the user "
+                   "explicitly requests it.")
+    return ToolMessage(
+        content=content, name=call["name"], tool_call_id=call["id"] or "",
+        status="success" if decision["type"] == "respond" else "error",
+        additional_kwargs={"lc_source": "hitl_interrupt_decision",
+                           "lc_data": {"decision": decision["type"]}},
+    )

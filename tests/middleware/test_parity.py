@@ -1,0 +1,315 @@
+"""Middleware under rxagent and under LangChain itself: the same programs, the same streams.
+
+Each program is written once against ``lib`` (LangChain's modules, or rxagent's, named as the
+import map names them) with the same scripted replies; the two runs' ``updates`` and ``values``
+(and, where it matters, ``messages``) are compared step for step, and so is what the model was
+given on each call. Random ids are numbered in order of appearance.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, NotRequired
+
+import langchain.agents as lc_agents
+import langchain.agents.middleware as lc_middleware
+import langchain_core.messages as lc_messages
+import langgraph.types as lg_types
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver as LgSaver
+
+import rxagent
+import rxagent.messages as rx_messages
+import rxagent.middleware as rx_middleware
+import rxagent.types as rx_types
+from rxagent.checkpoint import InMemorySaver as RxSaver
+
+from ..test_langgraph_parity import LANGGRAPH, RXAGENT, ChatFake, Numbering, RxFake, message_shape
+from ..test_threads_parity import Ids
+
+LIBS = {
+    "langchain": SimpleNamespace(agents=lc_agents, mw=lc_middleware, messages=lc_messages,
+                                 types=lg_types, saver=LgSaver, base=LANGGRAPH),
+    "rxagent": SimpleNamespace(agents=rxagent, mw=rx_middleware, messages=rx_messages,
+                               types=rx_types, saver=RxSaver, base=RXAGENT),
+}
+CONFIG = {"configurable": {"thread_id": "t"}}
+
+
+class SeenLc(ChatFake):
+    """LangChain's fake model, also keeping what each call was given."""
+
+    seen: list[Any] = []
+
+    def _get_ls_params(self, *args: Any, **kwargs: Any) -> Any:
+        return {**super()._get_ls_params(*args, **kwargs), "ls_provider": "fake"}
+
+    def _stream(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+        self.seen.append(list(messages))
+        return super()._stream(messages, *args, **kwargs)
+
+    def _generate(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+        self.seen.append(list(messages))
+        return super()._generate(messages, *args, **kwargs)
+
+
+def model(name: str, replies: list[Any]) -> Any:
+    """A fake model of ``name``'s kind; its ``seen`` holds the prompts it got."""
+    if name == "langchain":
+        return SeenLc(replies=list(replies), seen=[])
+    fake = RxFake(replies)
+    seen: list[Any] = []
+    inner = fake.fn
+
+    def reply(messages: Any, tools: Any) -> Any:
+        seen.append(list(messages))
+        return inner(messages, tools)
+
+    fake.fn = reply
+    fake.seen = seen  # type: ignore[attr-defined]
+    return fake
+
+
+def weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+def shape(mode: str, data: Any, number: Numbering) -> Any:
+    """A part, comparable across the libraries."""
+    if mode == "messages":
+        return message_shape(data[0], number), number(dict(data[1]))
+    if mode == "values":
+        return {key: [message_shape(m, number) for m in value] if key == "messages"
+                else [item.value for item in value] if key == "__interrupt__" else value
+                for key, value in data.items()}
+    out: dict[str, Any] = {}
+    for node, update in data.items():
+        if node == "__interrupt__":
+            out[node] = [item.value for item in update]
+        elif isinstance(update, dict):
+            out[node] = {key: [message_shape(m, number) for m in value]
+                         if key == "messages" else value for key, value in update.items()}
+        else:
+            out[node] = update
+    return out
+
+
+def prompts(seen: list[Any], number: Numbering) -> list[Any]:
+    return [[(type(m).__name__, m.content) for m in call] for call in seen]
+
+
+def stream(agent: Any, input: Any, modes: list[str], number: Numbering,
+           config: Any = None) -> list[Any]:
+    return settled([(mode, shape(mode, data, number))
+                    for mode, data in agent.stream(input, config, stream_mode=modes)])
+
+
+def settled(events: list[Any]) -> list[Any]:
+    """``events`` with each run of parallel tool calls' updates in a fixed order: both
+    libraries show them as the calls finish, which is up to the threads they run in."""
+    out: list[Any] = []
+    run: list[Any] = []
+    for event in [*events, None]:
+        if event is not None and event[0] == "updates" and list(event[1]) == ["tools"]:
+            run.append(event)
+            continue
+        out.extend(sorted(run, key=repr))
+        run = []
+        if event is not None:
+            out.append(event)
+    return out
+
+
+QUESTION = {"messages": [{"role": "user", "content": "Weather in Paris?"}]}
+TOOL_THEN_TEXT = [[{"name": "weather", "args": {"city": "Paris"}, "id": "w1"}], "It is sunny."]
+
+
+# -- the programs, written once ------------------------------------------------------------
+
+
+def every_hook(name: str) -> tuple[Any, Any]:
+    """Every state hook, in the class form and the decorator forms, with a state key.
+    (Sync hooks: LangChain's sync ``stream`` cannot call async ones.)"""
+    lib = LIBS[name]
+    mw = lib.mw
+
+    class Counted(mw.AgentState):
+        count: NotRequired[int]
+
+    @mw.before_agent
+    def start(state: Any, runtime: Any) -> None:
+        return None
+
+    @mw.before_model(state_schema=Counted)
+    def count(state: Any, runtime: Any) -> dict[str, Any]:
+        return {"count": state.get("count", 0) + 1}
+
+    @mw.after_model
+    def look(state: Any, runtime: Any) -> None:
+        return None
+
+    class Nothing(mw.AgentMiddleware):
+        def after_model(self, state: Any, runtime: Any) -> dict[str, Any]:
+            return {"messages": []}
+
+    @mw.after_agent
+    def finish(state: Any, runtime: Any) -> dict[str, Any]:
+        return {"count": 100}
+
+    fake = model(name, TOOL_THEN_TEXT)
+    agent = lib.agents.create_agent(fake, tools=[lib.base.tool(weather)],
+                                    middleware=[start, count, look, Nothing(), finish])
+    return agent, fake
+
+
+def jumping(name: str) -> tuple[Any, Any]:
+    """``jump_to``: a call limit that ends the run before the second model call, with a
+    message; an after_model hook that is not allowed to jump (its jump is ignored)."""
+    lib = LIBS[name]
+    mw = lib.mw
+
+    @mw.before_model(can_jump_to=["end"])
+    def limit(state: Any, runtime: Any) -> dict[str, Any] | None:
+        if sum(isinstance(m, lib.messages.AIMessage) for m in state["messages"]) >= 1:
+            return {"jump_to": "end",
+                    "messages": [lib.messages.AIMessage(content="Limit reached.")]}
+        return None
+
+    @mw.after_model
+    def tries(state: Any, runtime: Any) -> dict[str, Any]:
+        return {"jump_to": "model"}
+
+    class Last(mw.AgentMiddleware):
+        def after_model(self, state: Any, runtime: Any) -> None:
+            return None
+
+    fake = model(name, TOOL_THEN_TEXT)
+    agent = lib.agents.create_agent(fake, tools=[lib.base.tool(weather)],
+                                    middleware=[limit, Last(), tries])
+    return agent, fake
+
+
+def wrapped_calls(name: str) -> tuple[Any, Any]:
+    """``wrap_model_call`` (a dynamic prompt, a wrapper that edits the reply) and
+    ``wrap_tool_call`` (changes the arguments and the result)."""
+    lib = LIBS[name]
+    mw = lib.mw
+
+    @mw.dynamic_prompt
+    def prompt(request: Any) -> str:
+        return f"You have seen {len(request.messages)} messages."
+
+    @mw.wrap_model_call
+    def shout(request: Any, handler: Any) -> Any:
+        response = handler(request.override(messages=[*request.messages]))
+        reply = response.result[0]
+        if reply.content:
+            return lib.messages.AIMessage(content=reply.content.upper(), id=reply.id)
+        return response
+
+    @mw.wrap_tool_call
+    def london(request: Any, handler: Any) -> Any:
+        call = {**request.tool_call, "args": {"city": "London"}}
+        result = handler(request.override(tool_call=call))
+        return lib.messages.ToolMessage(content=f"[{result.content}]",
+                                        tool_call_id=result.tool_call_id, name=result.name)
+
+    fake = model(name, TOOL_THEN_TEXT)
+    agent = lib.agents.create_agent(fake, tools=[lib.base.tool(weather)],
+                                    system_prompt="Be brief.",
+                                    middleware=[prompt, shout, london])
+    return agent, fake
+
+
+PROGRAMS = {"every hook": every_hook, "jump_to": jumping, "wrapped calls": wrapped_calls}
+
+
+@pytest.mark.parametrize("modes", [["updates", "values"], ["updates", "messages"]])
+@pytest.mark.parametrize("program", list(PROGRAMS))
+def test_middleware_streams_as_in_langchain(program: str, modes: list[str]) -> None:
+    results = {}
+    for name in LIBS:
+        agent, fake = PROGRAMS[program](name)
+        number = Ids()
+        results[name] = (stream(agent, QUESTION, modes, number), prompts(fake.seen, number))
+    ours, theirs = results["rxagent"], results["langchain"]
+    assert [e[1] for e in ours[0] if e[0] == "updates"] == \
+        [e[1] for e in theirs[0] if e[0] == "updates"]
+    assert ours == theirs
+
+
+# -- human in the loop ------------------------------------------------------------------------
+
+
+def reviewed(name: str, replies: list[Any]) -> tuple[Any, Any]:
+    lib = LIBS[name]
+
+    def send_email(to: str, body: str) -> str:
+        """Send an email."""
+        return f"sent to {to}: {body}"
+
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        return f"deleted {path}"
+
+    fake = model(name, replies)
+    agent = lib.agents.create_agent(
+        fake, tools=[lib.base.tool(weather), lib.base.tool(send_email),
+                     lib.base.tool(delete_file)],
+        middleware=[lib.mw.HumanInTheLoopMiddleware(interrupt_on={
+            "send_email": True,
+            "delete_file": {"allowed_decisions": ["approve", "reject"],
+                            "description": "Deleting is forever"},
+            "weather": False,
+        })],
+        checkpointer=lib.saver(),
+    )
+    return agent, fake
+
+
+THREE_CALLS = [
+    [{"name": "send_email", "args": {"to": "ann", "body": "hi"}, "id": "e1"},
+     {"name": "weather", "args": {"city": "Oslo"}, "id": "w1"},
+     {"name": "delete_file", "args": {"path": "/tmp/x"}, "id": "d1"}],
+    "Done.",
+]
+
+DECISIONS = {
+    "approve both": [{"type": "approve"}, {"type": "approve"}],
+    "edit and reject": [
+        {"type": "edit", "edited_action": {"name": "send_email",
+                                           "args": {"to": "bob", "body": "hello"}}},
+        {"type": "reject", "message": "keep it"},
+    ],
+    "respond and reject without a reason": [
+        {"type": "respond", "message": "I sent it myself."}, {"type": "reject"}],
+}
+
+
+@pytest.mark.parametrize("decisions", list(DECISIONS))
+def test_human_in_the_loop_as_in_langchain(decisions: str) -> None:
+    results = {}
+    for name, lib in LIBS.items():
+        agent, fake = reviewed(name, THREE_CALLS)
+        number = Ids()
+        first = stream(agent, QUESTION, ["updates", "values"], number, CONFIG)
+        pending = agent.get_state(CONFIG)
+        waiting = (pending.next, [i.value for i in pending.interrupts])
+        resumed = stream(agent, lib.types.Command(resume={"decisions": DECISIONS[decisions]}),
+                         ["updates", "values"], number, CONFIG)
+        history = [(h.next, [message_shape(m, number) for m in h.values["messages"]])
+                   for h in agent.get_state_history(CONFIG)]
+        results[name] = (first, waiting, resumed, history, prompts(fake.seen, number))
+    assert results["rxagent"] == results["langchain"]
+
+
+def test_a_decision_the_tool_does_not_allow_is_an_error() -> None:
+    agent, _ = reviewed("rxagent", THREE_CALLS)
+    list(agent.stream(QUESTION, CONFIG))
+    with pytest.raises(rxagent.InvalidResumeError, match="delete_file"):
+        list(agent.stream(rx_types.Command(resume={"decisions": [
+            {"type": "approve"}, {"type": "edit", "edited_action": {"name": "delete_file",
+                                                                      "args": {}}}]}), CONFIG))
+    with pytest.raises(rxagent.InvalidResumeError, match="2 gated"):
+        list(agent.stream(rx_types.Command(resume={"decisions": [{"type": "approve"}]}), CONFIG))
