@@ -253,7 +253,9 @@ def _count(name: str, value: Any, *, optional: bool = False) -> None:
 
 def validate_op(op: Op) -> None:
     """Raise a :class:`~rxagent.UsageError` for an operation that cannot work: a bad namespace,
-    key, value, filter, limit or offset, or an operation of an unknown kind."""
+    key, value, limit or offset, a filter that is no dict, or an operation of an unknown kind.
+    (A filter's operators are checked by ``_match.check_filter``, beside the code that applies
+    them.)"""
     if isinstance(op, PutOp):
         # A delete only has its labels checked: deleting from a namespace no item can live in
         # is a no-op, as in LangGraph.
@@ -276,12 +278,8 @@ def validate_op(op: Op) -> None:
         validate_namespace(op.namespace_prefix)
         _count("limit", op.limit)
         _count("offset", op.offset)
-        if op.filter is not None:
-            if not isinstance(op.filter, Mapping):
-                raise UsageError(f"filter is a dict of field: value; got {op.filter!r}")
-            from ._match import check_filter  # the filter's grammar lives with its matcher
-
-            check_filter(op.filter)
+        if op.filter is not None and not isinstance(op.filter, Mapping):
+            raise UsageError(f"filter is a dict of field: value; got {op.filter!r}")
         if op.query is not None and not isinstance(op.query, str):
             raise UsageError(f"query is a str; got {op.query!r}")
     elif isinstance(op, ListNamespacesOp):

@@ -16,7 +16,7 @@ import anyio.to_thread
 
 from .._exceptions import UsageError
 from ._base import BaseStore, IndexConfig, Op, PutOp, Result, SearchOp, validate_op
-from ._match import texts_at
+from ._match import check_filter, texts_at
 
 __all__ = ["Embedder", "Plan", "PlannedStore", "Vectors"]
 
@@ -160,6 +160,8 @@ class PlannedStore(BaseStore):
         queries: dict[str, None] = {}
         for op in plan.ops:
             validate_op(op)
+            if isinstance(op, SearchOp) and op.filter:
+                check_filter(op.filter)
             if isinstance(op, PutOp):
                 item = (op.namespace, op.key)
                 plan.puts.pop(item, None)  # the last put of an item decides; it goes last
