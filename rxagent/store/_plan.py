@@ -164,7 +164,7 @@ class PlannedStore(BaseStore):
                 check_filter(op.filter)
             if isinstance(op, PutOp):
                 item = (op.namespace, op.key)
-                plan.puts.pop(item, None)  # the last put of an item decides; it goes last
+                # The last put of an item decides, in the place of its first (as in LangGraph).
                 plan.puts[item] = (op, None if op.value is None else _encode(op))
                 plan.texts.pop(item, None)
                 if self._embedder is not None:

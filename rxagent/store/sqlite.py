@@ -282,14 +282,14 @@ def _search_item(row: tuple[Any, ...], score: float | None) -> SearchItem:
 
 
 def _list_namespaces(connection: sqlite3.Connection, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-    # A prefix's labels before its first "*" narrow the rows in SQL; the rest is Python's.
+    # The first prefix's labels before its first "*" narrow the rows in SQL; the rest of the
+    # conditions are Python's.
     fixed: tuple[str, ...] = ()
-    for condition in op.match_conditions or ():
-        if condition.match_type == "prefix":
-            for label in condition.path:
-                if label == "*":
-                    break
-                fixed += (label,)
+    prefixes = [c.path for c in op.match_conditions or () if c.match_type == "prefix"]
+    for label in prefixes[0] if prefixes else ():
+        if label == "*":
+            break
+        fixed += (label,)
     where, params = _under(fixed)
     rows = connection.execute(
         "SELECT n.namespace FROM rxagent_store_namespaces n WHERE"
