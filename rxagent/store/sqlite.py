@@ -197,6 +197,13 @@ class SqliteStore(PlannedStore):
         with cls(path, index=index, busy_timeout=busy_timeout) as store:
             yield store
 
+    def setup(self) -> None:
+        """Nothing left to do: the store set its file up when it was made. Here for LangGraph
+        code, which calls ``store.setup()`` before using a ``SqliteStore``."""
+        with self._lock:
+            if self._connection is None:
+                raise UsageError("this SqliteStore is closed")
+
     def close(self) -> None:
         """Close the connection (unless it was given); the store cannot be used afterwards.
         Closing twice is fine."""
