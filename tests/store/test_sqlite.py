@@ -121,10 +121,11 @@ def test_a_file_that_is_no_database_is_a_store_error(tmp_path: Path) -> None:
 
 def test_a_closed_store_says_so(tmp_path: Path) -> None:
     with SqliteStore.from_conn_string(str(tmp_path / "store.db")) as store:
-        pass
+        store.setup()  # LangGraph code calls it; nothing left to do
     store.close()  # closing again is fine
-    with pytest.raises(UsageError, match="closed"):
-        store.get(("m",), "k")
+    for call in (lambda: store.get(("m",), "k"), store.setup):
+        with pytest.raises(UsageError, match="closed"):
+            call()
 
 
 def test_one_file_holds_a_store_and_a_saver(tmp_path: Path) -> None:
