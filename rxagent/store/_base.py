@@ -90,9 +90,12 @@ class Item:
         }
 
     def __eq__(self, other: object) -> bool:
+        # A SearchItem equals the Item it was found as, whatever its score, as in LangGraph.
         if not isinstance(other, Item):
             return NotImplemented
-        return self.dict() == other.dict()
+        return (self.namespace, self.key, self.value, self.created_at, self.updated_at) == (
+            other.namespace, other.key, other.value, other.created_at, other.updated_at
+        )
 
     def __hash__(self) -> int:
         return hash((self.namespace, self.key))
