@@ -89,7 +89,7 @@ class Embedder:
         self._async_query: Callable[[str], Awaitable[Any]] | None = None
         if hasattr(embed, "embed_documents") and hasattr(embed, "embed_query"):
             self._sync, self._sync_query = embed.embed_documents, embed.embed_query
-            if hasattr(embed, "aembed_documents") and hasattr(embed, "aembed_query"):
+            if _own_async(embed, "aembed_documents") and _own_async(embed, "aembed_query"):
                 self._async, self._async_query = embed.aembed_documents, embed.aembed_query
         elif callable(embed):
             if inspect.iscoroutinefunction(embed) or inspect.iscoroutinefunction(
@@ -145,6 +145,16 @@ class Embedder:
                     f"says {self.dims}"
                 )
         return checked
+
+
+def _own_async(embed: Any, name: str) -> bool:
+    """Whether ``embed`` has an async method ``name`` of its own. LangChain's ``Embeddings``
+    gives every subclass ``aembed_*`` methods that run the sync ones in asyncio's executor,
+    which trio has not: those are left out, and the sync method runs in a worker thread."""
+    method = getattr(type(embed), name, None)
+    return method is not None and not str(getattr(method, "__module__", "")).startswith(
+        "langchain_core."
+    )
 
 
 class PlannedStore(BaseStore):
