@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal, NamedTuple, Self, TypedDict
+from typing import Any, ClassVar, Literal, NamedTuple, Self, TypedDict, cast
 
 import anyio.to_thread
 
@@ -348,9 +348,7 @@ class BaseStore(ABC):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """The item ``key`` of ``namespace``, or ``None``."""
-        result = self.batch([_get_op(namespace, key, refresh_ttl)])[0]
-        assert result is None or isinstance(result, Item)
-        return result
+        return cast("Item | None", self.batch([_get_op(namespace, key, refresh_ttl)])[0])
 
     def put(
         self,
@@ -408,9 +406,7 @@ class BaseStore(ABC):
             offset: skip this many first.
         """
         op = SearchOp(namespace_prefix, filter, limit, offset, query, _refresh(refresh_ttl))
-        result = self.batch([op])[0]
-        assert isinstance(result, list)
-        return result  # type: ignore[return-value]
+        return cast("list[SearchItem]", self.batch([op])[0])
 
     def list_namespaces(
         self,
@@ -430,9 +426,8 @@ class BaseStore(ABC):
             limit: at most this many.
             offset: skip this many first.
         """
-        result = self.batch([_list_op(prefix, suffix, max_depth, limit, offset)])[0]
-        assert isinstance(result, list)
-        return result  # type: ignore[return-value]
+        op = _list_op(prefix, suffix, max_depth, limit, offset)
+        return cast("list[tuple[str, ...]]", self.batch([op])[0])
 
     # -- the same, awaited ---------------------------------------------------------------------
 
@@ -440,9 +435,7 @@ class BaseStore(ABC):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """:meth:`get`, awaited."""
-        result = (await self.abatch([_get_op(namespace, key, refresh_ttl)]))[0]
-        assert result is None or isinstance(result, Item)
-        return result
+        return cast("Item | None", (await self.abatch([_get_op(namespace, key, refresh_ttl)]))[0])
 
     async def aput(
         self,
@@ -473,9 +466,7 @@ class BaseStore(ABC):
     ) -> list[SearchItem]:
         """:meth:`search`, awaited."""
         op = SearchOp(namespace_prefix, filter, limit, offset, query, _refresh(refresh_ttl))
-        result = (await self.abatch([op]))[0]
-        assert isinstance(result, list)
-        return result  # type: ignore[return-value]
+        return cast("list[SearchItem]", (await self.abatch([op]))[0])
 
     async def alist_namespaces(
         self,
@@ -488,9 +479,7 @@ class BaseStore(ABC):
     ) -> list[tuple[str, ...]]:
         """:meth:`list_namespaces`, awaited."""
         op = _list_op(prefix, suffix, max_depth, limit, offset)
-        result = (await self.abatch([op]))[0]
-        assert isinstance(result, list)
-        return result  # type: ignore[return-value]
+        return cast("list[tuple[str, ...]]", (await self.abatch([op]))[0])
 
     def _put_op(
         self,

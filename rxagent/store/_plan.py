@@ -18,7 +18,7 @@ from .._exceptions import UsageError
 from ._base import BaseStore, IndexConfig, Op, PutOp, Result, SearchOp, validate_op
 from ._match import check_filter, texts_at
 
-__all__ = ["Embedder", "Plan", "PlannedStore", "Vectors"]
+__all__ = ["Embedded", "Embedder", "Plan", "PlannedStore", "Vectors"]
 
 Vectors = list[list[float]]
 ItemKey = tuple[tuple[str, ...], str]
