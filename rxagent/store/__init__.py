@@ -30,6 +30,7 @@ from ._base import (
     Result,
     SearchItem,
     SearchOp,
+    TTLConfig,
 )
 from ._memory import InMemoryStore
 
@@ -51,4 +52,5 @@ __all__ = [
     "SearchItem",
     "SearchOp",
     "StoreError",
+    "TTLConfig",
 ]

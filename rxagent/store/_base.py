@@ -31,6 +31,7 @@ __all__ = [
     "Result",
     "SearchItem",
     "SearchOp",
+    "TTLConfig",
     "validate_namespace",
     "validate_op",
 ]
@@ -212,6 +213,23 @@ class IndexConfig(TypedDict, total=False):
     fields: list[str] | None
 
 
+class TTLConfig(TypedDict, total=False):
+    """How a store expires items (``SqliteStore(path, ttl=...)``), as in LangGraph.
+
+    Keys:
+        default_ttl: minutes an item is kept when ``put`` names no ``ttl`` (``None``: forever).
+        refresh_on_read: whether ``get`` and ``search`` start an item's time again when they
+            read it, unless told otherwise with ``refresh_ttl=``; ``True`` by default.
+        sweep_interval_minutes: how often expired items are removed for good: the first write
+            after that long removes them (no thread of its own). Unread either way: an expired
+            item is never read back.
+    """
+
+    default_ttl: float | None
+    refresh_on_read: bool
+    sweep_interval_minutes: int | None
+
+
 # -- validation ----------------------------------------------------------------------------------
 
 
@@ -273,6 +291,10 @@ def validate_op(op: Op) -> None:
             not isinstance(op.index, list) or not all(isinstance(f, str) for f in op.index)
         ):
             raise UsageError(f"index is a list of field paths, False or None; got {op.index!r}")
+        if op.ttl is not None and (
+            isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float) or not op.ttl >= 0
+        ):
+            raise UsageError(f"ttl is minutes, 0 or more, or None for ever; got {op.ttl!r}")
     elif isinstance(op, GetOp):
         validate_namespace(op.namespace)
         if not isinstance(op.key, str):
@@ -319,6 +341,9 @@ class BaseStore(ABC):
     supports_ttl: ClassVar[bool] = False
     """Whether items may be given a time to live (``put(..., ttl=minutes)``)."""
 
+    ttl_config: TTLConfig | None = None
+    """The store's :class:`TTLConfig`, if it was given one."""
+
     @abstractmethod
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops`` as one unit and give back their results, in order.
@@ -348,7 +373,8 @@ class BaseStore(ABC):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """The item ``key`` of ``namespace``, or ``None``."""
-        return cast("Item | None", self.batch([_get_op(namespace, key, refresh_ttl)])[0])
+        op = GetOp(namespace, str(key), self._refresh(refresh_ttl))
+        return cast("Item | None", self.batch([op])[0])
 
     def put(
         self,
@@ -365,7 +391,8 @@ class BaseStore(ABC):
         Args:
             index: the value's fields to embed for semantic search, when the store has an
                 ``index``: ``None`` for the store's ``fields``, ``False`` for none.
-            ttl: minutes to keep the item, for a store that :attr:`supports_ttl`.
+            ttl: minutes to keep the item (``None``: for ever), for a store that
+                :attr:`supports_ttl`; left out, the store's ``default_ttl``.
 
         Raises:
             InvalidNamespaceError: the namespace is not one an item can live in.
@@ -405,7 +432,7 @@ class BaseStore(ABC):
             limit: at most this many items.
             offset: skip this many first.
         """
-        op = SearchOp(namespace_prefix, filter, limit, offset, query, _refresh(refresh_ttl))
+        op = SearchOp(namespace_prefix, filter, limit, offset, query, self._refresh(refresh_ttl))
         return cast("list[SearchItem]", self.batch([op])[0])
 
     def list_namespaces(
@@ -435,7 +462,8 @@ class BaseStore(ABC):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """:meth:`get`, awaited."""
-        return cast("Item | None", (await self.abatch([_get_op(namespace, key, refresh_ttl)]))[0])
+        op = GetOp(namespace, str(key), self._refresh(refresh_ttl))
+        return cast("Item | None", (await self.abatch([op]))[0])
 
     async def aput(
         self,
@@ -465,7 +493,7 @@ class BaseStore(ABC):
         refresh_ttl: bool | None = None,
     ) -> list[SearchItem]:
         """:meth:`search`, awaited."""
-        op = SearchOp(namespace_prefix, filter, limit, offset, query, _refresh(refresh_ttl))
+        op = SearchOp(namespace_prefix, filter, limit, offset, query, self._refresh(refresh_ttl))
         return cast("list[SearchItem]", (await self.abatch([op]))[0])
 
     async def alist_namespaces(
@@ -481,6 +509,11 @@ class BaseStore(ABC):
         op = _list_op(prefix, suffix, max_depth, limit, offset)
         return cast("list[tuple[str, ...]]", (await self.abatch([op]))[0])
 
+    def _refresh(self, refresh_ttl: bool | None) -> bool:
+        if refresh_ttl is not None:
+            return refresh_ttl
+        return (self.ttl_config or {}).get("refresh_on_read", True)
+
     def _put_op(
         self,
         namespace: tuple[str, ...],
@@ -490,7 +523,7 @@ class BaseStore(ABC):
         ttl: float | NotProvided | None,
     ) -> PutOp:
         if isinstance(ttl, NotProvided):
-            ttl = None
+            ttl = (self.ttl_config or {}).get("default_ttl")
         if ttl is not None and not self.supports_ttl:
             raise UsageError(
                 f"{type(self).__name__} keeps items until they are deleted: it takes no ttl "
@@ -498,13 +531,6 @@ class BaseStore(ABC):
             )
         return PutOp(namespace, str(key), value, index, ttl)
 
-
-def _refresh(refresh_ttl: bool | None) -> bool:
-    return True if refresh_ttl is None else refresh_ttl
-
-
-def _get_op(namespace: tuple[str, ...], key: str, refresh_ttl: bool | None) -> GetOp:
-    return GetOp(namespace, str(key), _refresh(refresh_ttl))
 
 
 def _delete_op(namespace: tuple[str, ...], key: str) -> PutOp:

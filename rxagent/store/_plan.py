@@ -10,12 +10,13 @@ import json
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import anyio.to_thread
 
 from .._exceptions import UsageError
-from ._base import BaseStore, IndexConfig, Op, PutOp, Result, SearchOp, validate_op
+from ._base import BaseStore, IndexConfig, Op, PutOp, Result, SearchOp, TTLConfig, validate_op
 from ._match import check_filter, texts_at
 
 __all__ = ["Embedded", "Embedder", "Plan", "PlannedStore", "Vectors"]
@@ -157,13 +158,64 @@ def _own_async(embed: Any, name: str) -> bool:
     )
 
 
-class PlannedStore(BaseStore):
-    """A store whose batches are planned and embedded here, then run by :meth:`_run`."""
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, index: IndexConfig | None) -> None:
+
+def _checked_ttl(ttl: TTLConfig | None) -> TTLConfig | None:
+    if ttl is None:
+        return None
+    if not isinstance(ttl, dict):
+        raise UsageError(f"ttl is a dict (a TTLConfig); got {ttl!r}")
+    unknown = set(ttl) - {"default_ttl", "refresh_on_read", "sweep_interval_minutes"}
+    if unknown:
+        raise UsageError(
+            "ttl takes 'default_ttl', 'refresh_on_read' and 'sweep_interval_minutes'; "
+            f"got {sorted(unknown)}"
+        )
+    for name in ("default_ttl", "sweep_interval_minutes"):
+        value = ttl.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+        ):
+            raise UsageError(f"ttl[{name!r}] is minutes, more than 0, or None; got {value!r}")
+    if not isinstance(ttl.get("refresh_on_read", True), bool):
+        raise UsageError(f"ttl['refresh_on_read'] is True or False; got {ttl['refresh_on_read']!r}")
+    return ttl.copy()
+
+
+class PlannedStore(BaseStore):
+    """A store whose batches are planned and embedded here, then run by :meth:`_run`.
+
+    Items may have a time to live: an item is read back until ``expires_at`` (seconds since
+    the epoch), never after; reading it with ``refresh_ttl`` starts its time again.
+    """
+
+    supports_ttl = True
+
+    def __init__(self, index: IndexConfig | None, ttl: TTLConfig | None) -> None:
         self._embedder = None if index is None else Embedder(index)
         self.index_config: IndexConfig | None = None if index is None else index.copy()
         """The ``index`` the store was made with (``None``: no semantic search)."""
+        self.ttl_config = _checked_ttl(ttl)
+        self._clock: Callable[[], datetime] = _utc_now  # tests move time on
+        self._last_sweep = 0.0
+
+    def _sweep_due(self, now: float) -> bool:
+        """Whether a write at ``now`` should sweep expired items (``sweep_interval_minutes``)."""
+        interval = (self.ttl_config or {}).get("sweep_interval_minutes")
+        if interval is None or now - self._last_sweep < interval * 60:
+            return False
+        self._last_sweep = now
+        return True
+
+    @abstractmethod
+    def sweep_ttl(self) -> int:
+        """Remove the expired items for good (they are never read back anyway); how many."""
+
+    async def asweep_ttl(self) -> int:
+        """:meth:`sweep_ttl`, awaited (in a worker thread)."""
+        return await anyio.to_thread.run_sync(self.sweep_ttl)
 
     def _plan(self, ops: Iterable[Op]) -> Plan:
         plan = Plan(list(ops))

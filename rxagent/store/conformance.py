@@ -224,13 +224,26 @@ class StoreConformance:
             store.put(("a",), "k", value)
         assert store.get(("a",), "k") is None
 
-    def test_a_ttl_the_store_cannot_keep_is_refused(self, store: BaseStore) -> None:
-        if store.supports_ttl:
-            pytest.skip("the store keeps TTLs")
-        with pytest.raises(UsageError, match="ttl"):
-            store.put(("a",), "k", {"v": 1}, ttl=5)
-        store.put(("a",), "k", {"v": 1}, ttl=None)
-        assert store.get(("a",), "k") is not None
+    def test_a_ttl_is_kept_or_refused(self, store: BaseStore) -> None:
+        if not store.supports_ttl:
+            with pytest.raises(UsageError, match="ttl"):
+                store.put(("a",), "k", {"v": 1}, ttl=5)
+            store.put(("a",), "k", {"v": 1}, ttl=None)
+            assert store.get(("a",), "k") is not None
+            return
+        # A ttl of 0 is up at once, and one of ten hours is not, whatever the clock does.
+        store.put(("a",), "gone", {"v": 1}, ttl=0)
+        store.put(("a",), "kept", {"v": 2}, ttl=600)
+        store.put(("a",), "ever", {"v": 3}, ttl=None)
+        store.put(("only-gone",), "k", {"v": 4}, ttl=0)
+        assert store.get(("a",), "gone") is None
+        assert _keys(store.search(("a",))) == ["kept", "ever"]
+        assert store.list_namespaces() == [("a",)]
+        store.put(("a",), "gone", {"v": 5})  # put again: a new item, last in order
+        assert _keys(store.search(("a",))) == ["kept", "ever", "gone"]
+        for bad in (-1, "5", True):
+            with pytest.raises(UsageError, match="ttl"):
+                store.put(("a",), "k", {"v": 1}, ttl=bad)  # type: ignore[arg-type]
 
     @pytest.mark.parametrize(
         "options",
