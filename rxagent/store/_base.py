@@ -372,7 +372,12 @@ class BaseStore(ABC):
     def get(
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
-        """The item ``key`` of ``namespace``, or ``None``."""
+        """The item ``key`` of ``namespace``, or ``None``.
+
+        Args:
+            refresh_ttl: whether reading the item starts its time to live again (``None``:
+                the store's ``refresh_on_read``, ``True`` unless it says otherwise).
+        """
         op = GetOp(namespace, str(key), self._refresh(refresh_ttl))
         return cast("Item | None", self.batch([op])[0])
 
@@ -431,6 +436,8 @@ class BaseStore(ABC):
                 missing field or another kind never matches).
             limit: at most this many items.
             offset: skip this many first.
+            refresh_ttl: whether the items found start their time to live again, as for
+                :meth:`get`.
         """
         op = SearchOp(namespace_prefix, filter, limit, offset, query, self._refresh(refresh_ttl))
         return cast("list[SearchItem]", self.batch([op])[0])
