@@ -12,6 +12,8 @@ a stream going quiet for too long), so that callers can catch one without the ot
     │   ├── ModelSpecError               (also ValueError) a model string nobody can resolve
     │   ├── MissingAPIKeyError           a provider with no key to send
     │   ├── InvalidUpdateError           (also ValueError) a state update that cannot apply
+    │   ├── InvalidResumeError           (also ValueError) an answer its interrupt cannot use
+    │   ├── InvalidNamespaceError        (also ValueError) a store namespace that is not one
     │   └── ThreadBusyError              a thread that already has a run going
     └── RunError                         a run (or a model call) failed under way
         ├── RecursionLimitError          the agent loop took more steps than allowed
@@ -29,9 +31,10 @@ a stream going quiet for too long), so that callers can catch one without the ot
         │       └── ModelCallIdleTimeoutError  (also ModelCallError) a provider went quiet
         │                                mid-reply; ``partial`` keeps what arrived
         ├── BufferOverflowError          a bounded buffer with strategy "error" overflowed
-        └── CheckpointError              a checkpoint saver could not read or store (its
-                                         storage failed or is out of reach, a file of a
-                                         newer schema)
+        ├── CheckpointError              a checkpoint saver could not read or store (its
+        │                                storage failed or is out of reach, a file of a
+        │                                newer schema)
+        └── StoreError                   a long-term memory store could not read or store
 
 ``GraphInterrupt`` (``rxagent.types.interrupt()`` stopping a run to ask a human) is not an error
 and not in the tree: the run catches it, saves its state and ends normally.
@@ -58,6 +61,7 @@ __all__ = [
     "FirstTokenTimeoutError",
     "IdleTimeoutError",
     "InvalidMessageError",
+    "InvalidNamespaceError",
     "InvalidResumeError",
     "InvalidToolArgumentsError",
     "InvalidUpdateError",
@@ -72,6 +76,7 @@ __all__ = [
     "RxAgentError",
     "ScriptExhaustedError",
     "ServerError",
+    "StoreError",
     "StreamProtocolError",
     "StreamTimeoutError",
     "ThreadBusyError",
@@ -110,6 +115,13 @@ class InvalidResumeError(UsageError, ValueError):
     decisions that do not fit the tool calls they review)."""
 
 
+class InvalidNamespaceError(UsageError, ValueError):
+    """A namespace given to a store (``rxagent.store``) that is not one: empty where an item
+    goes, a label that is not a non-empty ``str``, or one holding a ``.`` or a NUL, or a first
+    label ``"langgraph"``, which LangGraph keeps for itself. (LangGraph's error of the same name
+    is a ``ValueError`` too.)"""
+
+
 class ThreadBusyError(UsageError):
     """A run was started on a thread while another run on it is still going.
 
@@ -126,6 +138,12 @@ class CheckpointError(RunError):
     """A checkpoint saver could not read or store: its database or server failed or could not
     be reached (``__cause__`` keeps the driver's error), or its file was written by a newer
     rxagent whose schema this one cannot read."""
+
+
+class StoreError(RunError):
+    """A long-term memory store (``rxagent.store``) could not read or store: its database failed
+    (``__cause__`` keeps the driver's error), or its file was written by a newer rxagent whose
+    schema this one cannot read."""
 
 
 class RecursionLimitError(RunError):

@@ -17,6 +17,7 @@ import langchain_core.messages as lc_messages
 import langgraph.types as lg_types
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver as LgSaver
+from pydantic import Field
 
 import rxagent
 import rxagent.messages as rx_messages
@@ -39,7 +40,7 @@ CONFIG = {"configurable": {"thread_id": "t"}}
 class SeenLc(ChatFake):
     """LangChain's fake model, also keeping what each call was given."""
 
-    seen: list[Any] = []
+    seen: list[Any] = Field(default_factory=list)
 
     def _get_ls_params(self, *args: Any, **kwargs: Any) -> Any:
         return {**super()._get_ls_params(*args, **kwargs), "ls_provider": "fake"}
@@ -58,7 +59,7 @@ def model(name: str, replies: list[Any]) -> Any:
     if name == "langchain":
         return SeenLc(replies=list(replies), seen=[])
     fake = RxFake(replies)
-    seen: list[Any] = []
+    seen: list[Any] = Field(default_factory=list)
     inner = fake.fn
 
     def reply(messages: Any, tools: Any) -> Any:
