@@ -17,7 +17,6 @@ import langchain_core.messages as lc_messages
 import langgraph.types as lg_types
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver as LgSaver
-from pydantic import Field
 
 import rxagent
 import rxagent.messages as rx_messages
@@ -40,7 +39,7 @@ CONFIG = {"configurable": {"thread_id": "t"}}
 class SeenLc(ChatFake):
     """LangChain's fake model, also keeping what each call was given."""
 
-    seen: list[Any] = Field(default_factory=list)
+    seen: list[Any] = []  # noqa: RUF012 - a pydantic field: each model gets its own copy
 
     def _get_ls_params(self, *args: Any, **kwargs: Any) -> Any:
         return {**super()._get_ls_params(*args, **kwargs), "ls_provider": "fake"}
@@ -59,7 +58,7 @@ def model(name: str, replies: list[Any]) -> Any:
     if name == "langchain":
         return SeenLc(replies=list(replies), seen=[])
     fake = RxFake(replies)
-    seen: list[Any] = Field(default_factory=list)
+    seen: list[Any] = []
     inner = fake.fn
 
     def reply(messages: Any, tools: Any) -> Any:
