@@ -46,8 +46,9 @@ from ._exceptions import (
     UsageError,
 )
 from ._interrupts import GraphInterrupt
-from ._types import StreamPart
+from ._types import RunnableConfig, StreamPart
 from ._writer import StreamWriter, get_stream_writer
+from .runtime import get_config, get_store
 
 GraphRecursionError = RecursionLimitError  # langgraph.errors' name for it
 
@@ -81,6 +82,7 @@ __all__ = [
     "RecursionLimitError",
     "RunCancelledError",
     "RunError",
+    "RunnableConfig",
     "RxAgentError",
     "ScriptExhaustedError",
     "ServerError",
@@ -96,6 +98,8 @@ __all__ = [
     "__version__",
     "create_agent",
     "from_async_iterable",
+    "get_config",
+    "get_store",
     "get_stream_writer",
     "to_async_iterator",
     "to_iterator",

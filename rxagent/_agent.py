@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 import anyio
 import reactivex
@@ -31,7 +31,7 @@ from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._demand import Demand
 from ._exceptions import ModelSpecError, RunCancelledError, UsageError
 from ._fast_rx import observable_from_task
-from ._interrupts import Command
+from ._interrupts import Command, GraphOutput
 from ._loops import current_loop, waker
 from ._messages import HumanMessage, ToolCall, ToolMessage
 from ._scheduler import holds_the_loop, when_cancelled
@@ -246,6 +246,18 @@ class Agent:
                                extra_modes=_requested(stream_mode), context=context)
         return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
 
+    @overload
+    def invoke(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        durability: Durability | None = None, context: Any = None,
+        version: Literal["v1"] = "v1",
+    ) -> dict[str, Any]: ...
+    @overload
+    def invoke(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        durability: Durability | None = None, context: Any = None, version: Literal["v2"],
+    ) -> GraphOutput: ...
+
     def invoke(
         self,
         input: AgentInput,
@@ -253,15 +265,31 @@ class Agent:
         *,
         durability: Durability | None = None,
         context: Any = None,
-    ) -> dict[str, Any]:
+        version: Literal["v1", "v2"] = "v1",
+    ) -> dict[str, Any] | GraphOutput:
         """Run the agent to the end and return the final state ``{"messages": [...]}`` (with
-        ``"__interrupt__"`` when an interrupt stopped it)."""
+        ``"__interrupt__"`` when an interrupt stopped it); ``version="v2"`` gives a
+        :class:`~rxagent.types.GraphOutput` (``.value``, ``.interrupts``) instead. Private
+        state keys (a middleware's) are left out."""
+        _check_version(version)
         final: dict[str, Any] = {}
         with self.stream(input, config, stream_mode="values", durability=durability,
                          context=context) as states:
             for state in states:
                 final = state
-        return final
+        return self._result(final, version)
+
+    @overload
+    async def ainvoke(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        durability: Durability | None = None, context: Any = None,
+        version: Literal["v1"] = "v1",
+    ) -> dict[str, Any]: ...
+    @overload
+    async def ainvoke(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        durability: Durability | None = None, context: Any = None, version: Literal["v2"],
+    ) -> GraphOutput: ...
 
     async def ainvoke(
         self,
@@ -270,15 +298,27 @@ class Agent:
         *,
         durability: Durability | None = None,
         context: Any = None,
-    ) -> dict[str, Any]:
+        version: Literal["v1", "v2"] = "v1",
+    ) -> dict[str, Any] | GraphOutput:
         """Like :meth:`invoke`, awaited on asyncio or trio."""
+        _check_version(version)
         final: dict[str, Any] = {}
         async with self.astream(
             input, config, stream_mode="values", durability=durability, context=context
         ) as states:
             async for state in states:
                 final = state
-        return final
+        return self._result(final, version)
+
+    def _result(self, state: dict[str, Any], version: str) -> dict[str, Any] | GraphOutput:
+        """The last ``values`` part as ``invoke`` returns it."""
+        hidden = self.hidden_keys
+        if hidden:
+            state = {key: value for key, value in state.items() if key not in hidden}
+        if version == "v1":
+            return state
+        interrupts = state.pop("__interrupt__", ())
+        return GraphOutput(value=state, interrupts=tuple(interrupts))
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -610,6 +650,11 @@ def _check_config(config: dict[str, Any] | None) -> None:
         not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata)
     ):
         raise UsageError(f"config['metadata'] is a dict with str keys, got {metadata!r}")
+
+
+def _check_version(version: str) -> None:
+    if version not in ("v1", "v2"):
+        raise UsageError(f"version is 'v1' or 'v2', got {version!r}")
 
 
 def _output_shape(

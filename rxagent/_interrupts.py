@@ -24,6 +24,7 @@ from ._exceptions import UsageError
 __all__ = [
     "Command",
     "GraphInterrupt",
+    "GraphOutput",
     "Interrupt",
     "TaskInterrupts",
     "current_task_interrupts",
@@ -66,6 +67,20 @@ class Command:
     update: Any = None
     resume: Any = None
     goto: Any = field(default=())
+
+
+@dataclass(frozen=True)
+class GraphOutput:
+    """What ``invoke(..., version="v2")`` returns: the final state and the interrupts that
+    stopped the run, apart (LangGraph's).
+
+    Attributes:
+        value: the final state, ``{"messages": [...], ...}``.
+        interrupts: the interrupts that stopped the run (empty if it finished).
+    """
+
+    value: dict[str, Any]
+    interrupts: tuple[Interrupt, ...] = ()
 
 
 class TaskInterrupts:

@@ -37,10 +37,13 @@ from ._exceptions import InvalidToolArgumentsError, ToolDefinitionError
 from ._interrupts import Command, GraphInterrupt
 from ._messages import ToolCall, ToolMessage
 from ._scheduler import SyncToolPlacement
+from ._types import RunnableConfig
 from ._writer import StreamWriter, current_writer
 
 __all__ = [
     "BaseTool",
+    "InjectedState",
+    "InjectedStore",
     "InjectedToolCallId",
     "ToolRuntime",
     "as_tool",
@@ -230,8 +233,9 @@ class BaseTool:
 
     @property
     def wants_runtime(self) -> bool:
-        """Whether a parameter takes the :class:`ToolRuntime` (the run builds one only then)."""
-        return any(kind == "runtime" for _, kind in self._injected)
+        """Whether a parameter takes the :class:`ToolRuntime` or a part of it (the state, the
+        store): the run builds one only then."""
+        return any(kind != "call_id" for _, kind in self._injected)
 
     async def arun(
         self,
@@ -277,10 +281,11 @@ class BaseTool:
                 kwargs = self._validate(call.get("args"))
             except ValidationError as exc:  # only the arguments' own; the tool's go below
                 return self._error(_describe_invalid_args(self.name, exc), exc, call_id)
-            for param, kind in self._injected:
-                kwargs[param] = call_id if kind == "call_id" else (
-                    runtime or ToolRuntime(stream_writer=writer or current_writer.get())
-                )._for(call_id)
+            if self._injected:
+                given = (runtime or ToolRuntime(stream_writer=writer or current_writer.get())
+                         )._for(call_id)
+                for param, kind in self._injected:
+                    kwargs[param] = _injected_value(kind, call_id, given)
             result = await self._acall(
                 kwargs, writer if writer is not None else current_writer.get()
             )
@@ -751,6 +756,51 @@ class InjectedToolCallId:
     needs it."""
 
 
+class InjectedState:
+    """Marks a tool parameter that receives the agent's state, or one key of it, and that the
+    model never sees (``langgraph.prebuilt``'s): ``state: Annotated[dict, InjectedState]``, or
+    ``user_id: Annotated[str, InjectedState("user_id")]``."""
+
+    def __init__(self, field: str | None = None) -> None:
+        self.field = field
+
+
+class InjectedStore:
+    """Marks a tool parameter that receives the agent's long-term memory store
+    (``create_agent(store=...)``), never shown to the model:
+    ``store: Annotated[BaseStore, InjectedStore()]``."""
+
+
+def _injected_kind(annotation: Any) -> str | None:
+    """``"state"``, ``"state:<key>"``, ``"store"`` or ``"config"`` for a parameter marked so."""
+    if annotation is RunnableConfig:
+        return "config"
+    if typing.get_origin(annotation) is not Annotated:
+        return None
+    for meta in annotation.__metadata__:
+        if meta is InjectedStore or isinstance(meta, InjectedStore):
+            return "store"
+        if meta is InjectedState:
+            return "state"
+        if isinstance(meta, InjectedState):
+            return "state" if meta.field is None else f"state:{meta.field}"
+    return None
+
+
+def _injected_value(kind: str, call_id: str, runtime: ToolRuntime[Any, Any]) -> Any:
+    """What a parameter of ``kind`` gets for the call ``call_id``."""
+    if kind == "call_id":
+        return call_id
+    if kind == "runtime":
+        return runtime
+    if kind == "store":
+        return runtime.store
+    if kind == "config":
+        return runtime.config
+    state: Any = runtime.state
+    return state if kind == "state" else state.get(kind.removeprefix("state:"))
+
+
 ContextT = TypeVar("ContextT")
 StateT = TypeVar("StateT")
 
@@ -767,7 +817,7 @@ class ToolRuntime(Generic[ContextT, StateT]):
         config: the run's config.
         stream_writer: the run's writer (its ``custom`` stream).
         tool_call_id: the id of the call being answered.
-        store: a long-term memory store; ``None`` (not supported yet).
+        store: the agent's long-term memory store (``create_agent(store=...)``), or ``None``.
     """
 
     state: StateT = dataclasses.field(default_factory=dict)  # type: ignore[assignment]
@@ -852,6 +902,10 @@ def _args_model(
             continue
         if _is_runtime(annotation):
             injected.append((param.name, "runtime"))
+            continue
+        kind = _injected_kind(annotation)
+        if kind is not None:
+            injected.append((param.name, kind))
             continue
         field_name = _field_name(param.name, position, signature)
         fields[field_name] = _field(param, annotation, arg_docs, alias=field_name != param.name)

@@ -16,6 +16,7 @@ __all__ = [
     "KeptPayloads",
     "ModelInfo",
     "PayloadSink",
+    "RunnableConfig",
     "StreamPart",
     "ToolSpec",
 ]
@@ -29,6 +30,19 @@ class StreamPart(TypedDict):
     ns: tuple[str, ...]
     data: Any
     interrupts: NotRequired[tuple[Any, ...]]
+
+
+class RunnableConfig(TypedDict, total=False):
+    """A run's config (LangChain's ``RunnableConfig``): a plain dict of these keys. A tool
+    parameter annotated with it gets the run's config, never shown to the model."""
+
+    configurable: dict[str, Any]
+    tags: list[str]
+    metadata: dict[str, Any]
+    recursion_limit: int
+    max_concurrency: int
+    run_name: str
+    run_id: Any
 
 
 ToolSpec: TypeAlias = dict[str, Any]

@@ -16,7 +16,7 @@ from ._context import RunContext, current_run
 from ._exceptions import UsageError
 from ._writer import StreamWriter
 
-__all__ = ["Runtime", "get_runtime"]
+__all__ = ["Runtime", "get_config", "get_runtime", "get_store"]
 
 ContextT = TypeVar("ContextT")
 
@@ -44,14 +44,37 @@ def runtime_of(run: RunContext) -> Runtime[Any]:
     return Runtime(context=run.context, store=run.store, stream_writer=run.writer())
 
 
+def _current(what: str) -> RunContext:
+    run = current_run.get()
+    if run is None:
+        raise UsageError(f"{what}() is called inside an agent's run (a tool, a middleware "
+                         "hook); there is no run here")
+    return run
+
+
 def get_runtime() -> Runtime[Any]:
     """The runtime of the run this code executes in.
 
     Raises:
         UsageError: called outside an agent's run.
     """
-    run = current_run.get()
-    if run is None:
-        raise UsageError("get_runtime() is called inside an agent's run (a tool, a middleware "
-                         "hook); there is no run here")
-    return runtime_of(run)
+    return runtime_of(_current("get_runtime"))
+
+
+def get_store() -> Any:
+    """The store of the agent whose run this code executes in (``create_agent(store=...)``),
+    or ``None`` (``langgraph.config``'s).
+
+    Raises:
+        UsageError: called outside an agent's run.
+    """
+    return _current("get_store").store
+
+
+def get_config() -> dict[str, Any]:
+    """The config of the run this code executes in (``langgraph.config``'s).
+
+    Raises:
+        UsageError: called outside an agent's run.
+    """
+    return dict(_current("get_config").config)

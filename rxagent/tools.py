@@ -21,14 +21,27 @@ Any function can be given to an agent as it is; :func:`tool` (or :func:`as_tool`
 The schema comes from the type hints (pydantic types and models included) and the docstring's
 ``Args:`` section. A tool reaches the run's ``custom`` stream through a parameter annotated
 :class:`StreamWriter`, which the model never sees, or through :func:`get_stream_writer`; outside
-a run the writer discards what it is given.
+a run the writer discards what it is given. Parameters annotated :class:`ToolRuntime`,
+``Annotated[..., InjectedState]``, ``Annotated[..., InjectedStore()]`` and
+``Annotated[str, InjectedToolCallId]`` get the run's state, store and the call's id, and are
+never shown to the model either (``langgraph.prebuilt``'s names).
 """
 
-from ._tools import BaseTool, InjectedToolCallId, ToolRuntime, as_tool, tool
+from ._tools import (
+    BaseTool,
+    InjectedState,
+    InjectedStore,
+    InjectedToolCallId,
+    ToolRuntime,
+    as_tool,
+    tool,
+)
 from ._writer import StreamWriter, get_stream_writer
 
 __all__ = [
     "BaseTool",
+    "InjectedState",
+    "InjectedStore",
     "InjectedToolCallId",
     "StreamWriter",
     "ToolRuntime",

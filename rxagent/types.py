@@ -7,8 +7,16 @@ resume=answer), config)`` goes on, and ``interrupt()`` returns the answer. ``get
 gives a :class:`StateSnapshot`.
 """
 
-from ._interrupts import Command, Interrupt, interrupt
+from ._interrupts import Command, GraphOutput, Interrupt, interrupt
 from ._thread_state import Durability
 from ._thread_views import PregelTask, StateSnapshot
 
-__all__ = ["Command", "Durability", "Interrupt", "PregelTask", "StateSnapshot", "interrupt"]
+__all__ = [
+    "Command",
+    "Durability",
+    "GraphOutput",
+    "Interrupt",
+    "PregelTask",
+    "StateSnapshot",
+    "interrupt",
+]
