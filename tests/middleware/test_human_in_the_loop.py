@@ -1,0 +1,289 @@
+"""``HumanInTheLoopMiddleware`` as LangChain's human-in-the-loop docs use it (their programs,
+with only the imports and the model changed), through ``stream()``, and across a restart of
+the process on a SQLite checkpointer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rxagent
+from rxagent import create_agent
+from rxagent.checkpoint import InMemorySaver
+from rxagent.messages import AIMessage, ToolMessage
+from rxagent.middleware import HumanInTheLoopMiddleware, ToolCallRequest
+from rxagent.testing import FunctionChatModel
+from rxagent.types import Command
+
+ran: list[tuple[str, dict[str, Any]]] = []
+
+
+def write_file(path: str, content: str) -> str:
+    """Write a file."""
+    ran.append(("write_file", {"path": path, "content": content}))
+    return f"Wrote {len(content)} characters to {path}"
+
+
+def execute_sql(query: str) -> str:
+    """Run SQL."""
+    ran.append(("execute_sql", {"query": query}))
+    return "3 rows"
+
+
+def read_data(table: str) -> str:
+    """Read a table."""
+    ran.append(("read_data", {"table": table}))
+    return "id,total"
+
+
+DELETE = "DELETE FROM records WHERE created_at < NOW() - INTERVAL '30 days';"
+
+
+def model_calling(*calls: tuple[str, dict[str, Any]]) -> FunctionChatModel:
+    """Calls the tools once, then answers with what the tools said."""
+
+    def reply(messages: Any, tools: Any) -> Any:
+        if isinstance(messages[-1], ToolMessage):
+            return " | ".join(m.content for m in messages if isinstance(m, ToolMessage))
+        return AIMessage(content="", tool_calls=[
+            {"name": name, "args": args, "id": f"call_{n}"}
+            for n, (name, args) in enumerate(calls)])
+
+    return FunctionChatModel(reply)
+
+
+def docs_agent(model: Any) -> Any:
+    # The docs' configuration, as written there.
+    return create_agent(
+        model=model,
+        tools=[write_file, execute_sql, read_data],
+        middleware=[
+            HumanInTheLoopMiddleware(
+                interrupt_on={
+                    "write_file": True,  # All decisions (approve, edit, reject, respond) allowed
+                    "execute_sql": {"allowed_decisions": ["approve", "reject"]},  # No editing
+                    "read_data": False,  # Safe operation, no approval needed
+                },
+                # Prefix for interrupt messages - combined with tool name and args
+                description_prefix="Tool execution pending approval",
+            ),
+        ],
+        # Human-in-the-loop requires checkpointing to handle interrupts.
+        checkpointer=InMemorySaver(),
+    )
+
+
+def test_responding_to_interrupts_as_the_docs_do() -> None:
+    ran.clear()
+    agent = docs_agent(model_calling(("execute_sql", {"query": DELETE})))
+    config = {"configurable": {"thread_id": "some_id"}}
+    result = agent.invoke(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "Delete old records from the database",
+                }
+            ]
+        },
+        config=config,
+        version="v2",
+    )
+    # result is a GraphOutput with .value and .interrupts
+    print(result.interrupts)
+    (pending,) = result.interrupts
+    assert pending.value == {
+        "action_requests": [{
+            "name": "execute_sql", "args": {"query": DELETE},
+            "description": f"Tool execution pending approval\n\nTool: execute_sql\nArgs: "
+                           f"{{'query': {DELETE!r}}}",
+        }],
+        "review_configs": [{"action_name": "execute_sql",
+                            "allowed_decisions": ["approve", "reject"]}],
+    }
+    assert ran == []
+
+    # Resume with approval decision
+    final = agent.invoke(
+        Command(
+            resume={"decisions": [{"type": "approve"}]}  # or "reject"
+        ),
+        config=config,  # Same thread ID to resume the paused conversation
+        version="v2",
+    )
+    assert ran == [("execute_sql", {"query": DELETE})]
+    assert final.interrupts == () and final.value["messages"][-1].content == "3 rows"
+
+
+@pytest.mark.parametrize(("decision", "ran_as", "answer"), [
+    ({"type": "approve"}, {"path": "orders.csv", "content": "id,total\n"},
+     "Wrote 9 characters to orders.csv"),
+    ({"type": "edit", "edited_action": {
+        "name": "write_file",
+        "args": {"path": "archive/orders_2024.csv", "content": "id,total\n1,20\n"}}},
+     {"path": "archive/orders_2024.csv", "content": "id,total\n1,20\n"},
+     "Note: a human reviewer replaced this tool call before it ran. The call recorded in your "
+     "message is the one you produced, not the one that executed. This was intentional and "
+     "authorized. Do not re-issue your original call. Executed instead: write_file with "
+     'arguments {"path": "archive/orders_2024.csv", "content": "id,total\\n1,20\\n"}.\n\n'
+     "Tool response:\nWrote 14 characters to archive/orders_2024.csv"),
+    ({"type": "reject", "message": "Write to the archive/ folder instead."}, None,
+     "User rejected the tool call for `write_file` with reason: Write to the archive/ folder "
+     "instead."),
+    ({"type": "respond", "message": "Saved orders_archive.csv to the shared drive myself."},
+     None, "Saved orders_archive.csv to the shared drive myself."),
+])
+def test_each_decision_type_through_stream(
+    decision: dict[str, Any], ran_as: dict[str, Any] | None, answer: str
+) -> None:
+    ran.clear()
+    agent = docs_agent(model_calling(
+        ("write_file", {"path": "orders.csv", "content": "id,total\n"}),
+        ("read_data", {"table": "orders"})))
+    config = {"configurable": {"thread_id": "1"}}
+    first = list(agent.stream({"messages": [("user", "archive the orders")]}, config,
+                              stream_mode="updates"))
+    assert list(first[-1]) == ["__interrupt__"] and ran == []
+    resumed = list(agent.stream(Command(resume={"decisions": [decision]}), config,
+                                stream_mode=["updates", "messages"]))
+    assert [call for call in ran if call[0] == "write_file"] == (
+        [("write_file", ran_as)] if ran_as else [])
+    assert ("read_data", {"table": "orders"}) in ran  # not gated: it ran, once
+    tool_messages = {m.tool_call_id: m for m in agent.get_state(config).values["messages"]
+                     if isinstance(m, ToolMessage)}
+    assert tool_messages["call_0"].content == answer
+    assert tool_messages["call_0"].status == (
+        "error" if decision["type"] == "reject" else "success")
+    # The rejection or the human's answer streams in messages mode, from the hook's step.
+    streamed = [(data[0].content, data[1]["langgraph_node"])
+                for mode, data in resumed if mode == "messages"]
+    if decision["type"] in ("reject", "respond"):
+        assert (answer, "HumanInTheLoopMiddleware.after_model") in streamed
+
+
+def test_conditional_interrupts_with_when() -> None:
+    def writes_outside_workspace(request: ToolCallRequest) -> bool:
+        """Pause writes to paths outside the workspace directory."""
+        path = request.tool_call["args"].get("path", "")
+        return not path.startswith("/workspace/")
+
+    ran.clear()
+    agent = create_agent(
+        model=model_calling(("write_file", {"path": "/workspace/a", "content": "x"}),
+                            ("write_file", {"path": "/etc/passwd", "content": "y"})),
+        tools=[write_file, execute_sql, read_data],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={
+            "write_file": {"allowed_decisions": ["approve", "edit", "reject"],
+                           "when": writes_outside_workspace}})],
+        checkpointer=InMemorySaver(),
+    )
+    config = {"configurable": {"thread_id": "1"}}
+    stopped = agent.invoke({"messages": [("user", "write")]}, config, version="v2")
+    (pending,) = stopped.interrupts
+    assert [a["args"]["path"] for a in pending.value["action_requests"]] == ["/etc/passwd"]
+    agent.invoke(Command(resume={"decisions": [{"type": "reject"}]}), config)
+    assert ran == [("write_file", {"path": "/workspace/a", "content": "x"})]
+
+
+def test_bad_configs_and_answers_are_usage_errors() -> None:
+    with pytest.raises(rxagent.UsageError, match="allowed_decisions"):
+        HumanInTheLoopMiddleware(interrupt_on={"x": {"allowed_decisions": []}})
+    with pytest.raises(rxagent.UsageError, match="unknown decision"):
+        HumanInTheLoopMiddleware(interrupt_on={"x": {"allowed_decisions": ["maybe"]}})
+    with pytest.raises(rxagent.UsageError, match="per_call"):
+        HumanInTheLoopMiddleware(interrupt_on={"x": True},
+                                 interrupt_mode="per_call")  # type: ignore[arg-type]
+    agent = docs_agent(model_calling(("execute_sql", {"query": "x"})))
+    config = {"configurable": {"thread_id": "1"}}
+    agent.invoke({"messages": [("user", "go")]}, config)
+    with pytest.raises(rxagent.InvalidResumeError, match="decisions"):
+        agent.invoke(Command(resume="yes"), config)
+    with pytest.raises(rxagent.InvalidResumeError, match="execute_sql"):
+        agent.invoke(Command(resume={"decisions": [{"type": "edit", "edited_action": {
+            "name": "execute_sql", "args": {"query": "y"}}}]}), config)
+    # Nothing was lost: the interrupt still waits, and a good answer goes on.
+    assert agent.get_state(config).interrupts
+    assert agent.invoke(Command(resume={"decisions": [{"type": "reject"}]}), config)[
+        "messages"][-1].content.startswith("User rejected")
+
+
+# The agent of both processes: the model calls the tool once, the tool logs its calls.
+PROGRAM = textwrap.dedent('''
+    import json, sys
+    from pathlib import Path
+    from rxagent import create_agent
+    from rxagent.checkpoint.sqlite import SqliteSaver
+    from rxagent.messages import AIMessage, ToolMessage
+    from rxagent.middleware import HumanInTheLoopMiddleware
+    from rxagent.testing import FunctionChatModel
+    from rxagent.types import Command
+
+    here = Path(sys.argv[1])
+
+    def reply(messages, tools):
+        if isinstance(messages[-1], ToolMessage):
+            return "Finished: " + " | ".join(
+                m.content for m in messages if isinstance(m, ToolMessage))
+        return AIMessage(content="", tool_calls=[
+            {"name": "send_email", "args": {"to": "ann", "body": "hi"}, "id": "e1"},
+            {"name": "delete_file", "args": {"path": "/tmp/x"}, "id": "d1"}])
+
+    def send_email(to: str, body: str) -> str:
+        """Send an email."""
+        with open(here / "sent.txt", "a") as sent:
+            sent.write(json.dumps({"to": to, "body": body}) + "\\n")
+        return f"sent to {to}"
+
+    def delete_file(path: str) -> str:
+        """Delete a file."""
+        with open(here / "deleted.txt", "a") as deleted:
+            deleted.write(path + "\\n")
+        return f"deleted {path}"
+
+    agent = create_agent(
+        FunctionChatModel(reply), [send_email, delete_file],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"send_email": True,
+                                                           "delete_file": True})],
+        checkpointer=SqliteSaver(str(here / "threads.db")))
+    config = {"configurable": {"thread_id": "review"}}
+    source = ({"messages": [("user", "email ann, delete x")]} if sys.argv[2] == "start"
+              else Command(resume=json.loads(sys.argv[2])))
+    for mode, data in agent.stream(source, config, stream_mode=["updates", "messages"]):
+        if mode == "updates":
+            print("STEP", json.dumps(sorted(data)), flush=True)
+    state = agent.get_state(config)
+    print("NEXT", json.dumps(list(state.next)), flush=True)
+    print("LAST", json.dumps(state.values["messages"][-1].content), flush=True)
+''')
+
+
+def run_program(here: Path, argument: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", PROGRAM, str(here), argument],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_review_goes_on_after_a_restart_of_the_process(tmp_path: Path) -> None:
+    first = run_program(tmp_path, "start")
+    assert first[-2] == 'NEXT ["HumanInTheLoopMiddleware.after_model"]'
+    assert 'STEP ["__interrupt__"]' in first
+    assert not (tmp_path / "sent.txt").exists() and not (tmp_path / "deleted.txt").exists()
+    decisions = {"decisions": [
+        {"type": "edit", "edited_action": {"name": "send_email",
+                                           "args": {"to": "bob", "body": "hello"}}},
+        {"type": "reject", "message": "keep it"}]}
+    second = run_program(tmp_path, json.dumps(decisions))  # a new process
+    assert second[-2] == "NEXT []"
+    assert (tmp_path / "sent.txt").read_text().splitlines() == [
+        json.dumps({"to": "bob", "body": "hello"})]
+    assert not (tmp_path / "deleted.txt").exists()
+    last = json.loads(second[-1].removeprefix("LAST "))
+    assert last.startswith("Finished: User rejected the tool call for `delete_file`")
+    assert "Executed instead: send_email" in last and last.endswith("sent to bob")
