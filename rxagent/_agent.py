@@ -17,7 +17,7 @@ from reactivex import abc
 
 from . import operators
 from ._agent_graph import AgentGraph, check_middleware, middleware_state_keys, middleware_tools
-from ._agent_loop import run_agent, run_nested
+from ._agent_loop import returns_directly, run_agent, run_nested
 from ._bridges import (
     DEFAULT_MAX_BUFFER,
     AsyncIteratorBridge,
@@ -33,13 +33,13 @@ from ._exceptions import ModelSpecError, RunCancelledError, UsageError
 from ._fast_rx import observable_from_task
 from ._interrupts import Command, GraphOutput
 from ._loops import current_loop, waker
-from ._messages import HumanMessage, ToolCall, ToolMessage
+from ._messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
 from ._state_schema import AgentState, StateKey, state_keys_of
 from ._thread_run import DURABILITIES, ThreadRun, thread_of
-from ._thread_state import Durability, apply_update, load_head
-from ._thread_views import StateSnapshot, history_snapshots, results_of, snapshot
+from ._thread_state import Durability, Route, apply_update, load_head
+from ._thread_views import StateSnapshot, history_snapshots, results_of, snapshot, task_nodes
 from ._threads import run_sync
 from ._tools import BaseTool, ToolRuntime, as_tool
 from ._types import StreamPart
@@ -86,6 +86,7 @@ class Agent:
         self.tools_by_name = {tool.name: tool for tool in self.tools}
         self.middleware = tuple(middleware)
         self.graph = AgentGraph(self.middleware, has_tools=bool(self.tools))
+        self.route = _route(self.graph, returns_directly(self))
         self.store = store
         # Described once: every model call of every run sends the same specs.
         self.tool_specs = [tool.tool_spec() for tool in self.tools]
@@ -418,7 +419,8 @@ class Agent:
 
         Raises:
             InvalidUpdateError: ``values`` is not an update of the state, or ``as_node`` is not
-                ``"model"``, ``"tools"`` or ``"__start__"``.
+                one of the agent's nodes (``"model"``, ``"tools"``, ``"__start__"``, a
+                middleware step such as ``"trim.before_model"``).
             ThreadBusyError: a run on the thread is going.
         """
         return run_sync(lambda: self.aupdate_state(config, values, as_node))
@@ -432,7 +434,7 @@ class Agent:
         async with thread.open():
             head = apply_update(
                 thread.head, values, as_node, thread_id=thread_id, ns="", run_id=thread.run_id,
-                state_keys=self.state_keys,
+                state_keys=self.state_keys, route=self.route,
             )
             await thread.save(head)
         return head.config()
@@ -650,6 +652,20 @@ def _check_config(config: dict[str, Any] | None) -> None:
         not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata)
     ):
         raise UsageError(f"config['metadata'] is a dict with str keys, got {metadata!r}")
+
+
+def _route(
+    graph: AgentGraph, ends: Callable[[AIMessage, Sequence[ToolMessage]], bool]
+) -> Route:
+    """The nodes a state update may count as, and what runs after each. (Made of the graph,
+    not the agent: an agent holding its own bound method would be a reference cycle.)"""
+
+    def after(node: str, messages: Sequence[BaseMessage]) -> list[str]:
+        following = graph.entry if node == "__start__" else graph.after(
+            node, None, messages, ends)
+        return task_nodes(following, messages)
+
+    return Route(frozenset({"__start__", *graph.nodes}), after, graph.before)
 
 
 def _check_version(version: str) -> None:

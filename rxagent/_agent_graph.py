@@ -142,6 +142,25 @@ class AgentGraph:
             return self.loop_entry  # every call answered already (a middleware answered them)
         return self._following[node]
 
+    def before(self, next_nodes: Sequence[str], messages: Sequence[BaseMessage]) -> str:
+        """The node that ran last before a checkpoint whose ``next`` is ``next_nodes`` (the
+        node a state update without ``as_node`` counts as)."""
+        if not next_nodes:  # the run ended: after its last after_agent hook, or the loop
+            last_exit = [n for n, f in self._following.items()
+                         if f is None and self.hooks[n].hook == "after_agent"]
+            return last_exit[0] if last_exit else self.loop_exit
+        following = next_nodes[0]
+        if following == "__start__":
+            return "__start__"
+        if following == "tools":
+            return self.loop_exit
+        if following == self.loop_entry and messages and isinstance(messages[-1], ToolMessage):
+            return "tools"
+        if following == self.entry:
+            return "__start__"
+        earlier = [n for n, f in self._following.items() if f == following]
+        return earlier[0] if earlier else "__start__"
+
     def _jump(self, jump_to: Any) -> str | None:
         if jump_to == "model":
             return self.loop_entry

@@ -38,7 +38,7 @@ from ._removal import RemoveMessage
 from ._state_schema import JUMP_TO
 from ._steps import RunSteps, input_messages, input_others
 from ._thread_run import ThreadRun
-from ._thread_state import read_update
+from ._thread_state import Route, read_update
 from ._thread_views import last_reply, pending_calls
 from ._tools import BaseTool, ToolRuntime
 from ._types import ToolSpec
@@ -46,7 +46,9 @@ from .chat_models._base import BaseChatModel, tool_specs
 from .middleware._types import ModelRequest, ModelResponse, ToolCallRequest
 from .runtime import runtime_of
 
-__all__ = ["DEFAULT_RECURSION_LIMIT", "AgentDefinition", "run_agent", "run_nested"]
+__all__ = [
+    "DEFAULT_RECURSION_LIMIT", "AgentDefinition", "returns_directly", "run_agent", "run_nested",
+]
 
 DEFAULT_RECURSION_LIMIT = 10_007
 """LangGraph 1.2's default: steps a run may take before :class:`RecursionLimitError`."""
@@ -79,6 +81,8 @@ class AgentDefinition(Protocol):
     def untracked_keys(self) -> frozenset[str]: ...
     @property
     def graph(self) -> AgentGraph: ...
+    @property
+    def route(self) -> Route: ...
 
 
 async def run_agent(
@@ -111,7 +115,8 @@ async def run_agent(
         async with thread.open():
             steps = RunSteps(thread, run, agent.state_keys, set(agent.interrupt_before),
                              set(agent.interrupt_after), hidden=agent.hidden_keys,
-                             untracked=agent.untracked_keys, entry=agent.graph.entry)
+                             untracked=agent.untracked_keys, entry=agent.graph.entry,
+                             route=agent.route)
             node = await steps.begin(input)
             if node is not None:
                 await _loop(agent, run, steps, node, limit, parallel)
@@ -149,7 +154,7 @@ async def _loop(
             run.part("updates", {"model": dict(writes) if extra else {"messages": replies}})
             run.state(steps.values())
             jump_to = dict(extra).get(JUMP_TO)
-            node = graph.after("model", jump_to, steps.messages, _returns_directly(agent))
+            node = graph.after("model", jump_to, steps.messages, returns_directly(agent))
             await steps.done([(task_id, ch, v) for ch, v in writes if ch not in steps.untracked],
                              node)
         elif node == "tools":
@@ -166,7 +171,7 @@ async def _loop(
             for _, writes in results:
                 steps.apply(writes)
             run.state(steps.values())
-            node = graph.after("tools", None, steps.messages, _returns_directly(agent))
+            node = graph.after("tools", None, steps.messages, returns_directly(agent))
             await steps.done(
                 [(task_id, channel, value)
                  for task_id, writes in results for channel, value in writes
@@ -231,14 +236,14 @@ async def _hook_node(
             values[JUMP_TO] = update[JUMP_TO]
         run.state(values)
     following = agent.graph.after(node, update.get(JUMP_TO), steps.messages,
-                                  _returns_directly(agent))
+                                  returns_directly(agent))
     steps.task_finished(task_id, node, update or None)
     await steps.done([(task_id, ch, v) for ch, v in writes if ch not in steps.untracked],
                      following)
     return following
 
 
-def _returns_directly(
+def returns_directly(
     agent: AgentDefinition,
 ) -> Callable[[AIMessage, Sequence[ToolMessage]], bool]:
     """Whether the tools a reply's calls ran all have ``return_direct``: their results end

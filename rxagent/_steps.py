@@ -24,13 +24,14 @@ from ._thread_state import (
     RESUME,
     Head,
     MessageList,
+    Route,
     Write,
     apply_update,
     new_checkpoint,
     now,
     with_ids,
 )
-from ._thread_views import checkpoint_payload, last_reply, pending_calls
+from ._thread_views import checkpoint_payload, task_nodes
 
 __all__ = ["RunSteps", "input_messages", "input_others"]
 
@@ -76,6 +77,7 @@ class RunSteps:
         hidden: frozenset[str] = frozenset(),
         untracked: frozenset[str] = frozenset(),
         entry: str = "model",
+        route: Route | None = None,
     ) -> None:
         self.thread = thread
         self.run = run
@@ -83,6 +85,7 @@ class RunSteps:
         self.hidden = hidden  # keys left out of what the run shows (private middleware state)
         self.untracked = untracked  # keys kept for the run only, never saved
         self.entry = entry  # the first node of a run from input
+        self.route = route  # the nodes after one that an update counts as
         self.others: dict[str, Any] = {}  # the state's keys besides messages
         self.run_only: dict[str, Any] = {}  # the untracked keys' values
         self.interrupt_before = interrupt_before
@@ -151,7 +154,7 @@ class RunSteps:
                 if input.update is not None:
                     await self._save(apply_update(
                         head, input.update, None, thread_id=thread.thread_id, ns=thread.ns,
-                        run_id=thread.run_id, state_keys=self.state_keys,
+                        run_id=thread.run_id, state_keys=self.state_keys, route=self.route,
                     ))
                 if input.resume is not None:
                     self.answers = resume_answers(input.resume, self._head().interrupts())
@@ -247,15 +250,9 @@ class RunSteps:
         if self.thread is None:
             return
         head = self._head()
-        next_nodes = [next_node] if next_node else []
-        if next_node == "tools":  # a task per call to run, as LangGraph sends them
-            reply, answers = last_reply(self.messages)
-            if reply is not None:
-                next_nodes *= max(1, len(pending_calls(reply, answers)) + len(
-                    [c for c in reply.invalid_tool_calls if c.get("id")]))
         await self._save(new_checkpoint(
             head, thread_id=head.thread_id, ns=head.checkpoint_ns, step=head.step + 1,
-            next_nodes=next_nodes, writes=writes, source="loop",
+            next_nodes=task_nodes(next_node, self.messages), writes=writes, source="loop",
             run_id=self.thread.run_id, values=self._live(), index=self._live_index(),
         ))
 

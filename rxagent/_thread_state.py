@@ -38,6 +38,7 @@ __all__ = [
     "Durability",
     "Head",
     "MessageList",
+    "Route",
     "Write",
     "apply_update",
     "apply_writes",
@@ -486,19 +487,28 @@ def apply_update(
     ns: str,
     run_id: str,
     state_keys: Sequence[str] = (),
+    route: Route | None = None,
 ) -> Head:
     """The checkpoint after ``head`` that a state update makes (``update_state``,
     ``Command(update=...)``), as if node ``as_node`` had written it.
 
     Without ``as_node``, the update counts as the node that wrote the state last: the model,
-    when its reply is the newest step. What runs next is what follows that node.
+    when its reply is the newest step. What runs next is what follows that node: ``route``
+    says, for an agent with more nodes than the model and its tools (its middleware's).
 
     Raises:
         InvalidUpdateError: ``values`` is not a state update, or ``as_node`` is not a node.
     """
-    node = as_node if as_node is not None else _last_node(head)
-    if node not in _NODES:
-        raise InvalidUpdateError(f"as_node is one of {sorted(_NODES)}, got {node!r}")
+    if as_node is not None:
+        node = as_node
+    elif route is not None:
+        node = route.before(head.next if head else ("__start__",),
+                            head.values.get("messages", []) if head else [])
+    else:
+        node = _last_node(head)
+    nodes = route.nodes if route is not None else _NODES
+    if node not in nodes:
+        raise InvalidUpdateError(f"as_node is one of {sorted(nodes)}, got {node!r}")
     task_id = head.task_id(node) if head is not None else str(uuid.uuid4())
     writes = [
         (task_id, channel, value)
@@ -507,12 +517,22 @@ def apply_update(
     after = apply_writes(head.values if head else {}, writes)
     return new_checkpoint(
         head, thread_id=thread_id, ns=ns, step=head.step + 1 if head else -1,
-        next_nodes=_next_after(node, after.get("messages", [])), writes=writes,
+        next_nodes=(route.after if route is not None else _next_after)(
+            node, after.get("messages", [])),
+        writes=writes,
         source="update", run_id=run_id, values=after,
     )
 
 
 _NODES = frozenset({"__start__", "model", "tools"})
+
+
+class Route(NamedTuple):
+    """An agent's nodes, and the ``next`` of a checkpoint after each (given the messages)."""
+
+    nodes: frozenset[str]
+    after: Callable[[str, Sequence[BaseMessage]], list[str]]
+    before: Callable[[Sequence[str], Sequence[BaseMessage]], str]
 
 
 def _last_node(head: Head | None) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "pending_calls",
     "results_of",
     "snapshot",
+    "task_nodes",
 ]
 
 
@@ -160,6 +161,20 @@ def last_reply(messages: Sequence[BaseMessage]) -> tuple[AIMessage | None, list[
         if isinstance(message, AIMessage):
             return message, [m for m in messages[position + 1:] if isinstance(m, ToolMessage)]
     return None, []
+
+
+def task_nodes(next_node: str | None, messages: Sequence[BaseMessage]) -> list[str]:
+    """A checkpoint's ``next``: the node to run, once per task: ``tools`` once per call still
+    to answer, as LangGraph sends each call as a task of its own."""
+    if next_node is None:
+        return []
+    if next_node != "tools":
+        return [next_node]
+    reply, answers = last_reply(messages)
+    if reply is None:
+        return ["tools"]
+    invalid = [c for c in reply.invalid_tool_calls if c.get("id")]
+    return ["tools"] * max(1, len(pending_calls(reply, answers)) + len(invalid))
 
 
 def pending_calls(reply: AIMessage, answers: Sequence[ToolMessage]) -> list[Any]:

@@ -313,3 +313,29 @@ def test_a_decision_the_tool_does_not_allow_is_an_error() -> None:
                                                                       "args": {}}}]}), CONFIG))
     with pytest.raises(rxagent.InvalidResumeError, match="2 gated"):
         list(agent.stream(rx_types.Command(resume={"decisions": [{"type": "approve"}]}), CONFIG))
+
+
+@pytest.mark.parametrize("every_hook", [False, True])
+@pytest.mark.parametrize("as_node", [None, "look.before_model", "look.after_model", "model",
+                                     "tools", "__start__"])
+def test_update_state_as_a_middleware_step_as_in_langchain(
+    as_node: str | None, every_hook: bool
+) -> None:
+    results = {}
+    for name, lib in LIBS.items():
+        def nothing(self: Any, state: Any, runtime: Any) -> None:
+            return None
+
+        hooks = ["before_model", "after_model"] + (
+            ["before_agent", "after_agent"] if every_hook else [])
+        look = type("look", (lib.mw.AgentMiddleware,), dict.fromkeys(hooks, nothing))
+        agent = lib.agents.create_agent(
+            model(name, [*TOOL_THEN_TEXT, "again"]), tools=[lib.base.tool(weather)],
+            middleware=[look()], checkpointer=lib.saver())
+        number = Ids()
+        agent.invoke(QUESTION, CONFIG)
+        agent.update_state(CONFIG, {"messages": [
+            lib.messages.HumanMessage(content="and Rome?", id="h2")]}, as_node=as_node)
+        state = agent.get_state(CONFIG)
+        results[name] = (state.next, [message_shape(m, number) for m in state.values["messages"]])
+    assert results["rxagent"] == results["langchain"]
