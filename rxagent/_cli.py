@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
             "  rxagent serve agent.py:agent\n"
             "  rxagent serve weather=app/agents.py:weather_agent --port 8000\n"
             "  rxagent serve --config langgraph.json --sqlite threads.db\n"
+            "  rxagent serve agent.py:agent --redis-url redis://127.0.0.1:6379/0 --port 2025\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -124,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=2024, help="default: 2024")
     serve.add_argument("--sqlite", metavar="PATH",
                        help="keep threads in this SQLite file (default: in memory)")
+    serve.add_argument("--redis-url", metavar="URL",
+                       help="keep runs, their events and threads in Redis (redis://host:6379/0), "
+                       "so that many processes serve the same runs; threads' state too unless "
+                       "--sqlite")
+    serve.add_argument("--retention", type=float, default=600.0, metavar="SECONDS",
+                       help="how long a finished run's events are kept for joins (default: 600)")
     return parser
 
 
@@ -205,7 +212,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                     parser.error(f"two targets are named {graph_id!r}; name one with "
                                  f"name={target}")
                 graphs[graph_id] = agent
-        serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite)
+        serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite,
+              redis_url=args.redis_url, retention=args.retention)
     except RxAgentError as error:
         print(f"rxagent: error: {error}", file=sys.stderr)
         return 1

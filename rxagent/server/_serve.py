@@ -92,13 +92,22 @@ def load_config(path: str | Path) -> dict[str, Agent]:
 
 
 def serve(
-    graphs: dict[str, Agent], *, host: str, port: int, sqlite: str | None = None
+    graphs: dict[str, Agent],
+    *,
+    host: str,
+    port: int,
+    sqlite: str | None = None,
+    redis_url: str | None = None,
+    retention: float = 600.0,
 ) -> None:
-    """Serve ``graphs`` with uvicorn until interrupted."""
+    """Serve ``graphs`` with uvicorn until interrupted (on Redis with ``redis_url``)."""
     import uvicorn
 
     from ..checkpoint.sqlite import SqliteSaver
     from ._app import create_app
 
-    app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None)
-    uvicorn.run(app, host=host, port=port, log_level="info", ws="none")
+    app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None,
+                     redis_url=redis_url, retention=retention)
+    # asyncio, not uvloop: the Redis client is asyncio's, and one loop behaves the same
+    # everywhere.
+    uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio")
