@@ -179,6 +179,11 @@ class Tails:
     def __len__(self) -> int:
         return len(self._tails)
 
+    def attached(self, run_id: str) -> int:
+        """How many clients here read the run from its tail."""
+        tail = self._tails.get(run_id)
+        return 0 if tail is None else tail.users
+
     def reader(self, run_id: str, after: int | None) -> LogReader:
         """A reader of the run's events after ``after`` (``None``: live only)."""
         return _RedisReader(self, run_id, after)
