@@ -24,6 +24,10 @@ from ._threads import MemoryThreadStore, ThreadStore
 __all__ = ["create_app"]
 
 
+def _served(graphs: Mapping[str, Agent], saver: BaseCheckpointSaver) -> dict[str, Agent]:
+    return {graph_id: agent.with_checkpointer(saver) for graph_id, agent in graphs.items()}
+
+
 def create_app(
     graphs: Mapping[str, Agent],
     *,
@@ -84,6 +88,7 @@ def create_app(
     runs: RunRegistry
     if redis_url is None:
         saver = checkpointer if checkpointer is not None else InMemorySaver()
+        served = _served(graphs, saver)
         threads = MemoryThreadStore()
         runs = MemoryRunRegistry(spawn, threads, retention=retention)
     else:
@@ -102,12 +107,13 @@ def create_app(
             closers.append(close_saver)
             checkpointer = owned
         saver = checkpointer
+        served = _served(graphs, saver)
         threads = RedisThreadStore(client, prefix=redis_prefix)
-        redis_runs = RedisRunRegistry(client, spawn, threads, prefix=redis_prefix,
-                                      retention=retention, lease=lease, max_events=max_events)
+        redis_runs = RedisRunRegistry(
+            client, spawn, threads, prefix=redis_prefix, retention=retention, lease=lease,
+            max_events=max_events, graphs=served)
         background = redis_runs.serve
         runs = redis_runs
-    served = {graph_id: agent.with_checkpointer(saver) for graph_id, agent in graphs.items()}
     server = Server(served, saver, threads, runs, __version__)
 
     @asynccontextmanager

@@ -16,6 +16,10 @@ streams it, joins it, cancels it or waits for it. Layout, every key under a pref
     {p}thread:{t}         hash: created_at, updated_at, metadata (JSON), status
     {p}threads            sorted set: thread ids by creation time
     {p}cancel             pub/sub channel: ids of runs to cancel
+    {p}worker:{name}      string, with the lease as its time to live: a process taking runs
+                          from the queue, while it lives
+    {p}queue              stream: background runs, one entry per run ({run: id}), taken by
+                          the consumer group "workers"
 
 Each process follows a run's stream with one tail (a blocking XREAD) shared by all its clients
 of that run: the tail feeds a :class:`~rxagent.server._events.MemoryEventLog` that starts where
@@ -34,13 +38,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import anyio
 
+from .._agent import Agent
 from .._exceptions import UsageError
+from .._interrupts import Command
 from ._events import Entry, EventLog, LogReader, MemoryEventLog, ReadBatch
 from ._runs import LocalRunner, Run, RunRequest, RunStatus, ThreadBusy
 from ._sse import dumps, frame
@@ -75,6 +83,14 @@ _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2])
 else return 0 end
 """
+# Take a thread's lock for a run, or keep it if the run has it already (a background run whose
+# creator took it, with ``reject``, for the worker that runs it).
+_TAKE = """
+local holder = redis.call('get', KEYS[1])
+if holder == false then return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) and 1 end
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
 else return 0 end
@@ -101,6 +117,7 @@ class Keys:
         self.prefix = prefix
         self.threads = f"{prefix}threads"
         self.cancel = f"{prefix}cancel"
+        self.queue = f"{prefix}queue"
 
     def run(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}"
@@ -117,8 +134,14 @@ class Keys:
     def thread_lock(self, thread_id: str) -> str:
         return f"{self.prefix}thread-lock:{thread_id}"
 
+    def worker(self, consumer: str) -> str:
+        return f"{self.prefix}worker:{consumer}"
+
 
 # -- events -----------------------------------------------------------------------------------
+
+
+_GROUP = "workers"  # the queue's consumer group
 
 
 class RedisEventLog(EventLog):
@@ -150,6 +173,10 @@ class RedisEventLog(EventLog):
         await self._redis.xadd(self._key, {"e": event, "b": body}, id=f"{self._last}-0",
                                maxlen=self._max_events, approximate=True)
         return self._last
+
+    def resume_after(self, last: int) -> None:
+        """Write on after event ``last`` (a run going on in a new attempt)."""
+        self._last = last
 
     async def aclose(self) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -273,9 +300,11 @@ class _Tail:
                 return
 
     async def _lives(self) -> bool:
-        status, lease = await self._redis.hmget(self._keys.run(self.run_id), ["status", "lease"])
+        status, lease, queued = await self._redis.hmget(self._keys.run(self.run_id),
+                                                        ["status", "lease", "queued"])
+        # A queued run whose worker died lives on: another worker will take it.
         return (status is not None and _text(status) in _ACTIVE
-                and int(lease or 0) >= _ms())
+                and (int(lease or 0) >= _ms() or queued is not None))
 
 
 class _RedisReader(LogReader):
@@ -324,6 +353,29 @@ class _RedisReader(LogReader):
 # -- runs -------------------------------------------------------------------------------------
 
 
+def _request_json(request: RunRequest) -> str:
+    """What a worker needs to run a queued run (the agent is the worker's, by graph id)."""
+    run_input: Any = request.input
+    if isinstance(run_input, Command):
+        run_input = {"__command__": {"resume": run_input.resume, "update": run_input.update}}
+    return json.dumps({
+        "input": run_input, "config": request.config, "durability": request.durability,
+        "temporary": request.temporary,
+    })
+
+
+def _request_from(record: Mapping[str, Any], queued: Mapping[str, Any], agent: Agent,
+                  *, resume: bool) -> RunRequest:
+    """A queued run's request; ``resume``: going on from the thread's last checkpoint."""
+    run_input = queued["input"]
+    if isinstance(run_input, dict) and "__command__" in run_input:
+        run_input = Command(**run_input["__command__"])
+    return RunRequest(record["graph_id"], record["assistant_id"], agent,
+                      None if resume else run_input, queued["config"], record["modes"],
+                      record["subgraphs"], record["resumable"], queued["durability"],
+                      queued["temporary"])
+
+
 def _record(run: Run) -> str:
     request = run.request
     return json.dumps({
@@ -345,8 +397,11 @@ def _run_from(fields: Mapping[bytes, bytes]) -> Run:
     run.updated_at = _text(fields.get(b"updated_at", b""))
     status = _text(fields.get(b"status", b"pending"))
     if status in _ACTIVE and int(fields.get(b"lease", b"0")) < _ms():
-        status = "error"  # its process stopped renewing it: it died
-        run.error = {"error": "RunLost", "message": "the process running it stopped"}
+        if b"queued" in fields:
+            status = "pending"  # its worker died: another one will take it
+        else:
+            status = "error"  # its process stopped renewing it: it died
+            run.error = {"error": "RunLost", "message": "the process running it stopped"}
     run.status = cast(RunStatus, status)
     if b"outcome" in fields:
         outcome = json.loads(fields[b"outcome"])
@@ -366,6 +421,9 @@ class RedisRunRegistry(LocalRunner):
         retention: seconds a finished run's record and events are kept for joins.
         lease: seconds a run (and its thread's lock) outlives its process.
         max_events: a run's stream is trimmed to about this many events.
+        graphs: the agents, by graph id, to run background runs with: a registry given them
+            takes background runs from the queue (:meth:`serve`), any process's.
+        consumer: this process's name in the queue's consumer group.
     """
 
     def __init__(
@@ -378,8 +436,13 @@ class RedisRunRegistry(LocalRunner):
         retention: float = 600.0,
         lease: float = 10.0,
         max_events: int = 100_000,
+        graphs: Mapping[str, Agent] | None = None,
+        consumer: str | None = None,
     ) -> None:
         super().__init__(threads)
+        self.graphs = dict(graphs or {})
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+        self._queued: dict[str, str] = {}  # run id -> its queue entry, for runs taken here
         self._redis: Any = redis  # see _ANY
         self._spawn = spawn
         self.keys = Keys(prefix)
@@ -391,6 +454,7 @@ class RedisRunRegistry(LocalRunner):
         self._last_on_thread: dict[str, Run] = {}
         self._holding: set[str] = set()  # runs here that hold their thread's lock
         self._renew = redis.register_script(_RENEW)
+        self._take = redis.register_script(_TAKE)
         self._release = redis.register_script(_RELEASE)
 
     @property
@@ -404,8 +468,8 @@ class RedisRunRegistry(LocalRunner):
         return int((self.retention + self.lease) * 1000)
 
     async def _lock(self, thread_id: str, run_id: str) -> bool:
-        taken = await self._redis.set(self.keys.thread_lock(thread_id), run_id, nx=True,
-                                      px=self._lease_ms)
+        taken = await self._take(keys=[self.keys.thread_lock(thread_id)],
+                                 args=[run_id, self._lease_ms])
         if taken:
             self._holding.add(run_id)
         return bool(taken)
@@ -419,6 +483,7 @@ class RedisRunRegistry(LocalRunner):
         metadata: Mapping[str, Any],
         multitask_strategy: str,
         follow: bool,
+        background: bool = False,
     ) -> tuple[Run, LogReader | None]:
         if multitask_strategy == "reject":
             busy = [run for run in await self.on_thread(thread_id) if run.active]
@@ -432,25 +497,33 @@ class RedisRunRegistry(LocalRunner):
                             max_events=self.max_events, retention=self.retention)
         run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy, log)
         previous = self._last_on_thread.get(thread_id)
-        self._local[run_id] = run
-        self._last_on_thread[thread_id] = run
+        if not background:
+            self._local[run_id] = run
+            self._last_on_thread[thread_id] = run
+        fields = {"record": _record(run), "status": run.status, "updated_at": run.created_at,
+                  "lease": _ms() + self._lease_ms, "attempt": 1}
+        if background:
+            fields |= {"queued": _request_json(request)}
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(self.keys.run(run_id), mapping={
-                    "record": _record(run), "status": run.status, "updated_at": run.created_at,
-                    "lease": _ms() + self._lease_ms,
-                })
+                pipe.hset(self.keys.run(run_id), mapping=fields)
                 pipe.pexpire(self.keys.run(run_id), self._alive_ttl_ms)
                 pipe.zadd(self.keys.thread_runs(thread_id), {run_id: time.time()})
                 await pipe.execute()
             # The first frame, written now so that a client sees it before the run's turn.
             await log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
             await self._redis.pexpire(self.keys.events(run_id), self._alive_ttl_ms)
+            if background:
+                # Whichever worker takes it runs it (the thread's lock, if taken here, is the
+                # run's: the worker keeps it).
+                self._holding.discard(run_id)
+                await self._redis.xadd(self.keys.queue, {"run": run_id})
         except BaseException:
             await self._ended(run)
             raise
         reader = self.reader(run, 0) if follow else None
-        self._spawn(lambda: self._execute(run, previous))
+        if not background:
+            self._spawn(lambda: self._execute(run, previous))
         return run, reader
 
     async def get(self, run_id: str) -> Run | None:
@@ -556,6 +629,12 @@ class RedisRunRegistry(LocalRunner):
 
     async def _ended(self, run: Run) -> None:
         self._local.pop(run.run_id, None)
+        entry = self._queued.pop(run.run_id, None)
+        if entry is not None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.keys.queue, _GROUP, entry)
+                pipe.xdel(self.keys.queue, entry)
+                await pipe.execute()
         if self._last_on_thread.get(run.thread_id) is run:
             del self._last_on_thread[run.thread_id]
         if run.run_id in self._holding:
@@ -570,28 +649,103 @@ class RedisRunRegistry(LocalRunner):
         async with anyio.create_task_group() as group:
             group.start_soon(self._renew_leases)
             group.start_soon(self._listen_for_cancels)
+            if self.graphs:
+                group.start_soon(self._take_queued)
+                group.start_soon(self._claim_orphans)
 
     async def _renew_leases(self) -> None:
         while True:
-            await anyio.sleep(self.lease / 3)
             try:
                 await self._renew_once()
             except RedisError:
                 logger.exception("the runs' leases could not be renewed")
+            await anyio.sleep(self.lease / 3)
 
     async def _renew_once(self) -> None:
         runs = list(self._local.values())
         async with self._redis.pipeline(transaction=False) as pipe:
+            if self.graphs:
+                pipe.set(self.keys.worker(self.consumer), _ms(), px=self._lease_ms)
             for run in runs:
                 pipe.hset(self.keys.run(run.run_id), "lease", _ms() + self._lease_ms)
                 pipe.pexpire(self.keys.run(run.run_id), self._alive_ttl_ms)
                 pipe.pexpire(self.keys.events(run.run_id), self._alive_ttl_ms)
-            if runs:
-                await pipe.execute()
+            await pipe.execute()
         for run in runs:
             if run.run_id in self._holding:
                 await self._renew(keys=[self.keys.thread_lock(run.thread_id)],
                                   args=[run.run_id, self._lease_ms])
+        if self._queued:
+            # Claiming its entries again resets their idle time: no other worker claims them
+            # while this one lives.
+            await self._redis.xclaim(self.keys.queue, _GROUP, self.consumer, 0,
+                                     list(self._queued.values()), justid=True)
+
+    # -- background runs: the queue -----------------------------------------------------------
+
+    async def _take_queued(self) -> None:
+        """Take background runs from the queue, as one consumer of the group, and run them."""
+        try:
+            await self._redis.xgroup_create(self.keys.queue, _GROUP, id="0", mkstream=True)
+        except RedisError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        while True:
+            try:
+                reply = await self._redis.xreadgroup(_GROUP, self.consumer,
+                                                     {self.keys.queue: ">"}, count=1,
+                                                     block=_BLOCK_MS)
+                for entry_id, fields in reply[0][1] if reply else []:
+                    await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+            except RedisError:
+                logger.exception("taking runs from the queue failed; trying again")
+                await anyio.sleep(1)
+
+    async def _claim_orphans(self) -> None:
+        """Claim the queued runs whose worker stopped renewing them (it died): they go on from
+        their thread's last checkpoint, as their next attempt."""
+        while True:
+            await anyio.sleep(self.lease / 3)
+            try:
+                reply = await self._redis.xautoclaim(self.keys.queue, _GROUP, self.consumer,
+                                                     self._lease_ms, "0-0", count=16)
+                for entry_id, fields in reply[1]:
+                    if fields:  # deleted entries come back empty
+                        await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+            except RedisError:
+                logger.exception("claiming orphaned runs failed; trying again")
+
+    async def _start_queued(self, run_id: str, entry_id: str) -> None:
+        fields = await self._redis.hgetall(self.keys.run(run_id))
+        if not fields or _text(fields.get(b"status", b"")) not in _ACTIVE:
+            # Forgotten, or ended before its worker could acknowledge it.
+            await self._redis.xack(self.keys.queue, _GROUP, entry_id)
+            return
+        record = json.loads(fields[b"record"])
+        agent = self.graphs.get(record["graph_id"])
+        if agent is None:
+            logger.error("run %s is of graph %r, which this worker does not serve", run_id,
+                         record["graph_id"])
+            return  # left pending: a worker that serves it claims it after the lease
+        attempt = await self._redis.hincrby(self.keys.run(run_id), "attempt", 1) - 1
+        run = _run_from(fields)
+        run.request = _request_from(record, json.loads(fields[b"queued"]), agent,
+                                    resume=attempt > 1)
+        run.status = "pending"
+        log = RedisEventLog(self._redis, self.keys, self.tails, run_id,
+                            max_events=self.max_events, retention=self.retention)
+        run.log = log
+        self._local[run_id] = run
+        self._queued[run_id] = entry_id
+        await self._redis.hset(self.keys.run(run_id), "worker", self.consumer)
+        await self._save(run)
+        # The stream has the creator's metadata frame, and a killed attempt's events.
+        top = await self._redis.xrevrange(self.keys.events(run_id), count=1)
+        log.resume_after(_entry_id(top[0][0])[0] if top else 0)
+        if attempt > 1:
+            await log.append("metadata", frame("metadata", {"run_id": run_id,
+                                                             "attempt": attempt}))
+        self._spawn(lambda: self._execute(run, None))
 
     async def _listen_for_cancels(self) -> None:
         while True:

@@ -323,7 +323,7 @@ class Server:
         return Command(resume=command.get("resume"), update=command.get("update"))
 
     async def _start(
-        self, request: Request, thread_id: str | None, *, follow: bool
+        self, request: Request, thread_id: str | None, *, follow: bool, background: bool = False
     ) -> tuple[Run, LogReader | None, dict[str, Any]]:
         """Check a run request and start the run; the run, a reader if asked, and the body."""
         body = await _body(request)
@@ -377,7 +377,7 @@ class Server:
         try:
             run, reader = await self.runs.create(
                 str(uuid.uuid4()), thread_id, run_request, metadata=metadata,
-                multitask_strategy=strategy, follow=follow,
+                multitask_strategy=strategy, follow=follow, background=background,
             )
         except ThreadBusy as busy:
             raise ApiError(409, f"{busy}; multitask_strategy='enqueue' queues a run after "
@@ -438,7 +438,8 @@ class Server:
         return self._wait(run, body, {})
 
     async def background_run(self, request: Request) -> Response:
-        run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False)
+        run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False,
+                                      background=True)
         return json_response(run.json(), headers={
             "content-location": f"/threads/{run.thread_id}/runs/{run.run_id}"})
 

@@ -139,9 +139,11 @@ class RunRegistry(ABC):
         metadata: Mapping[str, Any],
         multitask_strategy: str,
         follow: bool,
+        background: bool = False,
     ) -> tuple[Run, LogReader | None]:
         """Record a run and start it (after the runs already on its thread); with ``follow``,
-        also a reader of all its events, made before the first.
+        also a reader of all its events, made before the first. A ``background`` run may be
+        run by another process (a registry with a queue of them).
 
         Raises:
             ThreadBusy: ``multitask_strategy`` is ``reject`` and the thread has an active run.
@@ -286,6 +288,7 @@ class MemoryRunRegistry(LocalRunner):
         metadata: Mapping[str, Any],
         multitask_strategy: str,
         follow: bool,
+        background: bool = False,
     ) -> tuple[Run, LogReader | None]:
         self._expire()
         if multitask_strategy == "reject":

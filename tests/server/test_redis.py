@@ -9,6 +9,7 @@ that must be caught mid-way is held by a gate: a file the test creates (``redis_
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from langgraph_sdk.client import SyncLangGraphClient
 
 from rxagent import Agent, create_agent
 from rxagent.checkpoint import InMemorySaver
+from rxagent.checkpoint.redis import RedisSaver
 from rxagent.server._events import LogReader
 from rxagent.server._redis import RedisRunRegistry, RedisThreadStore
 from rxagent.server._runs import Run, RunRequest, ThreadBusy
@@ -43,15 +45,15 @@ def say(text: str) -> dict[str, object]:
 
 
 @contextmanager
-def serving(redis_url: str, log: Path) -> Iterator[str]:
-    """``rxagent serve --redis-url`` in a subprocess; its URL once it answers ``/ok``."""
+def serving(redis_url: str, log: Path, *args: str, **env: str) -> Iterator[str]:
+    """``rxagent serve --redis-url ARGS`` in a subprocess; its URL once it answers ``/ok``."""
     port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "rxagent", "serve", *TARGETS, "--redis-url", redis_url,
-             "--port", str(port)],
+             "--port", str(port), *args],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": ""},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "", **env},
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -201,6 +203,93 @@ def test_a_busy_thread_is_refused_by_the_other_process_and_a_queued_run_waits(
     assert b.runs.join(thread, queued["run_id"])["messages"][-1]["content"] == "p0 p1 p2 "
     assert a.runs.get(thread, first["run_id"])["status"] == "success"
     assert a.runs.get(thread, queued["run_id"])["status"] == "success"
+
+
+def test_a_background_run_whose_process_is_killed_is_finished_by_another(
+    redis_url: str, tmp_path: Path, gate: Path,
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/3"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    with ExitStack() as stack:
+        # Two processes with a 1 s lease: either may take the run from the queue. (Heartbeats
+        # slower than the clients' timeout, so that a run never finished fails the test.)
+        urls = [stack.enter_context(serving(url, tmp_path / f"s{i}.log", "--lease", "1",
+                                            RXAGENT_HEARTBEAT_S="60"))
+                for i in range(2)]
+        sdks = [stack.enter_context(get_sync_client(url=u, timeout=30)) for u in urls]
+        thread = sdks[0].threads.create()["thread_id"]
+        run = sdks[0].runs.create(thread, "paced", input=say(f"5 {gate}"),
+                                  stream_mode="messages-tuple", stream_resumable=True)
+        key = f"rxagent:server:run:{run['run_id']}"
+        events_key = f"rxagent:server:events:{run['run_id']}"
+        saver = stack.enter_context(RedisSaver(url))
+        deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+        # Held at the gate after its first token, with its input checkpoint saved.
+        while not (store.xlen(events_key) >= 2 and saver.get(thread) is not None):
+            assert time.monotonic() < deadline, "the run never reached its gate"
+            time.sleep(0.02)
+        worker = store.hget(key, "worker").decode()  # type: ignore[union-attr]
+        pid = int(worker.rsplit(":", 1)[1])
+        os.kill(pid, signal.SIGKILL)
+        alive = [sdk for sdk, u in zip(sdks, urls, strict=True) if answers(u)]
+        assert len(alive) == 1
+        joined = []
+        for part in alive[0].runs.join_stream(thread, run["run_id"]):
+            joined.append((part.id, part.event, part.data))
+            if part.event == "metadata" and part.data["attempt"] == 2:
+                gate.touch()  # the new attempt is running: let it finish
+        assert [int(event_id) for event_id, _, _ in joined] == list(  # type: ignore[arg-type]
+            range(1, len(joined) + 1))
+        assert [data["attempt"] for _, event, data in joined if event == "metadata"] == [1, 2]
+        second = joined.index(next(e for e in joined if e[1] == "metadata" and e[2]["attempt"]
+                                   == 2))
+        assert tokens(joined[:second]) == ["p0 "]  # the first attempt, killed at its gate
+        assert tokens(joined[second:]) == [f"p{i} " for i in range(5)]  # from the checkpoint
+        assert alive[0].runs.get(thread, run["run_id"])["status"] == "success"
+        messages = alive[0].threads.get_state(thread)["values"]["messages"]
+        assert [m["type"] for m in messages] == ["human", "ai"]
+        assert messages[-1]["content"] == "p0 p1 p2 p3 p4 "
+    store.close()
+
+
+def test_serve_workers_starts_worker_processes_that_take_from_the_queue_and_stop_with_it(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/4"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    with serving(url, tmp_path / "s.log", "--workers", "2") as server, get_sync_client(
+            url=server, timeout=30) as sdk:
+        deadline = time.monotonic() + 60  # only keeps a broken command from hanging the test
+        while len(consumers(store)) < 3:  # the server and its two workers
+            assert time.monotonic() < deadline, consumers(store)
+            time.sleep(0.05)
+        thread = sdk.threads.create()["thread_id"]
+        runs = [sdk.runs.create(thread, "echo", input=say(f"m{i}"),
+                                multitask_strategy="enqueue") for i in range(6)]
+        for run in runs:
+            sdk.runs.join(thread, run["run_id"])
+        assert sdk.threads.get_state(thread)["values"]["messages"][-1]["content"] == (
+            "You said: " + " | ".join(f"m{i}" for i in range(6)))  # in the order made
+        pids = [int(name.rsplit(":", 1)[1]) for name in consumers(store)]
+    for pid in pids:  # the server and its workers are gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    store.close()
+
+
+def consumers(store: redis.Redis) -> list[str]:
+    """The processes taking runs from the queue, by the names they give themselves."""
+    prefix = "rxagent:server:worker:"
+    return [key.decode()[len(prefix):] for key in store.keys(prefix + "*")]  # type: ignore[union-attr]
+
+
+def answers(url: str) -> bool:
+    try:
+        return bool(httpx.get(f"{url}/ok", timeout=2).status_code == 200)
+    except httpx.TransportError:
+        return False
 
 
 # -- one process's registry, in the test's own event loop ---------------------------------------
