@@ -103,6 +103,10 @@ def events(parts: Any) -> list[tuple[str | None, str, Any]]:
     return [(part.id, part.event, part.data) for part in parts]
 
 
+def ids(parts: list[tuple[str | None, str, Any]]) -> list[int]:
+    return [int(event_id or 0) for event_id, _, _ in parts]
+
+
 def tokens(parts: list[tuple[str | None, str, Any]]) -> list[str]:
     return [data[0]["content"] for _, event, data in parts
             if event == "messages" and data[0]["content"]]
@@ -123,7 +127,7 @@ def test_a_run_made_on_one_process_is_joined_on_the_other_live_and_after_its_end
             assert a.runs.get(thread, run["run_id"])["status"] == "running"
             gate.touch()
     assert live[0][1:] == ("metadata", {"run_id": run["run_id"], "attempt": 1})
-    assert [int(event_id) for event_id, _, _ in live] == list(range(1, len(live) + 1))  # type: ignore[arg-type]
+    assert ids(live) == list(range(1, len(live) + 1))
     assert tokens(live) == [f"p{i} " for i in range(300)]  # each once, in order
     assert b.runs.get(thread, run["run_id"])["status"] == "success"
     # After the end, from either process: the same events, the same ids.
@@ -141,7 +145,7 @@ def test_a_join_on_the_other_process_replays_exactly_the_suffix_after_last_event
     whole = events(a.runs.stream(thread, "paced", input=say("700"),
                                  stream_mode="messages-tuple", stream_resumable=True))
     run_id = whole[0][2]["run_id"]
-    assert [int(event_id) for event_id, _, _ in whole] == list(range(1, len(whole) + 1))  # type: ignore[arg-type]
+    assert ids(whole) == list(range(1, len(whole) + 1))
     for last in (1, 2, 255, 256, 257, len(whole) // 2, len(whole) - 1, len(whole)):
         joined = events(b.runs.join_stream(thread, run_id, last_event_id=str(last)))
         assert joined == whole[last:], last
@@ -239,8 +243,7 @@ def test_a_background_run_whose_process_is_killed_is_finished_by_another(
             joined.append((part.id, part.event, part.data))
             if part.event == "metadata" and part.data["attempt"] == 2:
                 gate.touch()  # the new attempt is running: let it finish
-        assert [int(event_id) for event_id, _, _ in joined] == list(  # type: ignore[arg-type]
-            range(1, len(joined) + 1))
+        assert ids(joined) == list(range(1, len(joined) + 1))
         assert [data["attempt"] for _, event, data in joined if event == "metadata"] == [1, 2]
         second = joined.index(next(e for e in joined if e[1] == "metadata" and e[2]["attempt"]
                                    == 2))
@@ -282,7 +285,7 @@ def test_serve_workers_starts_worker_processes_that_take_from_the_queue_and_stop
 def consumers(store: redis.Redis) -> list[str]:
     """The processes taking runs from the queue, by the names they give themselves."""
     prefix = "rxagent:server:worker:"
-    return [key.decode()[len(prefix):] for key in store.keys(prefix + "*")]  # type: ignore[union-attr]
+    return [key.decode()[len(prefix):] for key in store.keys(prefix + "*")]
 
 
 def answers(url: str) -> bool:
