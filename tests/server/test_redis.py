@@ -365,6 +365,11 @@ async def test_a_processs_clients_of_a_run_share_one_tail(redis_client: aredis.R
         first.close()
         late.close()
         assert len(runs.tails) == 0  # the last client gone, the tail stops
+        assert (await runs.wait(run)).status == "success"
+        # Ended: kept for the retention, then gone; the thread is free.
+        for key in (runs.keys.events("r"), runs.keys.run("r")):
+            assert 0 < await redis_client.pttl(key) <= runs.retention * 1000
+        assert await redis_client.get(runs.keys.thread_lock("t")) is None
 
 
 @pytest.mark.anyio
