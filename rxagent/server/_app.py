@@ -83,6 +83,7 @@ def create_app(
         group.start_soon(work)
 
     background: Callable[[], Coroutine[Any, Any, None]] | None = None
+    stop: Callable[[], None] | None = None
     closers: list[Callable[[], Awaitable[None]]] = []
     threads: ThreadStore
     runs: RunRegistry
@@ -112,7 +113,7 @@ def create_app(
         redis_runs = RedisRunRegistry(
             client, spawn, threads, prefix=redis_prefix, retention=retention, lease=lease,
             max_events=max_events, graphs=served)
-        background = redis_runs.serve
+        background, stop = redis_runs.serve, redis_runs.stop
         runs = redis_runs
     server = Server(served, saver, threads, runs, __version__)
 
@@ -124,6 +125,8 @@ def create_app(
                 if background is not None:
                     group.start_soon(background)
                 yield
+                if stop is not None:
+                    stop()
                 group.cancel_scope.cancel()
         finally:
             group = None

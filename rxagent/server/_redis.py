@@ -443,6 +443,7 @@ class RedisRunRegistry(LocalRunner):
         self.graphs = dict(graphs or {})
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
         self._queued: dict[str, str] = {}  # run id -> its queue entry, for runs taken here
+        self._stopping = False
         self._redis: Any = redis  # see _ANY
         self._spawn = spawn
         self.keys = Keys(prefix)
@@ -626,6 +627,22 @@ class RedisRunRegistry(LocalRunner):
             pipe.pexpire(self.keys.run(run.run_id), int(self.retention * 1000)
                          if ended else self._alive_ttl_ms)
             await pipe.execute()
+
+    def stop(self) -> None:
+        """This process is stopping: the background runs it executes are handed over (left
+        in the queue, unacknowledged, for another worker to claim after the lease), not
+        ended. Call it before cancelling the runs' task group."""
+        self._stopping = True
+
+    async def _finish(self, run: Run) -> None:
+        if self._stopping and run.run_id in self._queued and not run.cancel_requested:
+            logger.info("run %s is left for another worker", run.run_id)
+            self._local.pop(run.run_id, None)
+            self._queued.pop(run.run_id, None)
+            self._holding.discard(run.run_id)
+            run.done.set()
+            return
+        await super()._finish(run)
 
     async def _ended(self, run: Run) -> None:
         self._local.pop(run.run_id, None)

@@ -123,7 +123,8 @@ def work(
     lease: float = 10.0,
     prefix: str = "rxagent:server:",
 ) -> None:
-    """Run background runs from the queue on Redis until interrupted (``rxagent worker``)."""
+    """Run background runs from the queue on Redis until SIGTERM or SIGINT
+    (``rxagent worker``); the runs it is running then are left to other workers."""
     import asyncio
 
     asyncio.run(_work(graphs, redis_url, retention, lease, prefix))
@@ -132,6 +133,8 @@ def work(
 async def _work(
     graphs: dict[str, Agent], redis_url: str, retention: float, lease: float, prefix: str
 ) -> None:
+    import signal
+
     import anyio
 
     from ..checkpoint.redis import RedisSaver
@@ -150,7 +153,12 @@ async def _work(
                 client, spawn, threads, prefix=prefix, retention=retention,
                 lease=lease, graphs={key: agent.with_checkpointer(saver)
                                      for key, agent in graphs.items()})
-            await runs.serve()
+            group.start_soon(runs.serve)
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    break
+            runs.stop()  # its runs are handed over, not ended
+            group.cancel_scope.cancel()
     finally:
         await client.aclose()
         saver.close()

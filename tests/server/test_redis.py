@@ -209,9 +209,12 @@ def test_a_busy_thread_is_refused_by_the_other_process_and_a_queued_run_waits(
     assert a.runs.get(thread, queued["run_id"])["status"] == "success"
 
 
-def test_a_background_run_whose_process_is_killed_is_finished_by_another(
-    redis_url: str, tmp_path: Path, gate: Path,
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_a_background_run_whose_process_is_killed_or_stopped_is_finished_by_another(
+    redis_url: str, tmp_path: Path, gate: Path, how: signal.Signals,
 ) -> None:
+    # SIGKILL: the run's lease runs out and another process claims it. SIGTERM: the process
+    # stops cleanly and leaves the run in the queue, where another claims it the same way.
     url = redis_url.rsplit("/", 1)[0] + "/3"
     store = redis.Redis.from_url(url)
     store.flushdb()
@@ -235,9 +238,11 @@ def test_a_background_run_whose_process_is_killed_is_finished_by_another(
             time.sleep(0.02)
         worker = store.hget(key, "worker").decode()  # type: ignore[union-attr]
         pid = int(worker.rsplit(":", 1)[1])
-        os.kill(pid, signal.SIGKILL)
-        alive = [sdk for sdk, u in zip(sdks, urls, strict=True) if answers(u)]
-        assert len(alive) == 1
+        os.kill(pid, how)
+        alive = sdks
+        while len(alive) != 1:  # until the stopped one has stopped answering
+            assert time.monotonic() < deadline, "the process did not stop"
+            alive = [sdk for sdk, u in zip(sdks, urls, strict=True) if answers(u)]
         joined = []
         for part in alive[0].runs.join_stream(thread, run["run_id"]):
             joined.append((part.id, part.event, part.data))
@@ -247,7 +252,7 @@ def test_a_background_run_whose_process_is_killed_is_finished_by_another(
         assert [data["attempt"] for _, event, data in joined if event == "metadata"] == [1, 2]
         second = joined.index(next(e for e in joined if e[1] == "metadata" and e[2]["attempt"]
                                    == 2))
-        assert tokens(joined[:second]) == ["p0 "]  # the first attempt, killed at its gate
+        assert tokens(joined[:second]) == ["p0 "]  # the first attempt, stopped at its gate
         assert tokens(joined[second:]) == [f"p{i} " for i in range(5)]  # from the checkpoint
         assert alive[0].runs.get(thread, run["run_id"])["status"] == "success"
         messages = alive[0].threads.get_state(thread)["values"]["messages"]
