@@ -733,6 +733,9 @@ class RedisRunRegistry(LocalRunner):
                 logger.exception("claiming orphaned runs failed; trying again")
 
     async def _start_queued(self, run_id: str, entry_id: str) -> None:
+        if run_id in self._local:  # claimed back from ourselves (renewing it came late)
+            self._queued[run_id] = entry_id
+            return
         fields = await self._redis.hgetall(self.keys.run(run_id))
         if not fields or _text(fields.get(b"status", b"")) not in _ACTIVE:
             # Forgotten, or ended before its worker could acknowledge it.
