@@ -28,8 +28,8 @@ goes over to the tail. The tail stops when its last client leaves. While a run l
 process running it renews its lease, its keys' time to live and its thread's lock every third of
 the lease; a run whose lease has run out (its process died) reads as ``error``.
 
-Costs: one round trip per event written (XADD), and a client that joins late reads the stream
-from Redis in pages. The writer does not wait for slow clients in other processes (the stream
+Costs: one round trip per batch of events written (pipelined XADDs), and a client that joins
+late reads the stream from Redis in pages. The writer does not wait for slow clients in other processes (the stream
 is the buffer, trimmed to ``max_events``): backpressure reaches the model only from the tail's
 clients in the process that follows the run.
 """
@@ -147,38 +147,85 @@ _GROUP = "workers"  # the queue's consumer group
 class RedisEventLog(EventLog):
     """The writing end of a run's stream, in the process that runs it.
 
+    Events are written in batches: ``append`` queues an event and returns; a task of the
+    log's writes all that is queued in one pipelined round trip, then what was queued
+    meanwhile, and so on. ``append`` waits while ``max_pending`` events are queued (a Redis
+    slower than the run holds the run back), and raises the error a write met.
+
     Args:
         redis: the client.
         keys: the key names.
         tails: this process's tails, for :meth:`reader`.
         run_id: the run.
+        spawn: starts the writing task.
         max_events: the stream is trimmed (approximately) to this many entries.
         retention: seconds the stream is kept once closed.
+        max_pending: ``append`` waits while this many events are not yet written.
     """
 
     def __init__(
-        self, redis: aredis.Redis, keys: Keys, tails: Tails, run_id: str, *,
-        max_events: int, retention: float,
+        self, redis: aredis.Redis, keys: Keys, tails: Tails, run_id: str, spawn: Spawn, *,
+        max_events: int, retention: float, max_pending: int = 1024,
     ) -> None:
         self._redis: Any = redis  # see _ANY
         self._key = keys.events(run_id)
         self._tails = tails
         self._run_id = run_id
+        self._spawn = spawn
         self._max_events = max_events
         self._retention_ms = int(retention * 1000)
+        self._max_pending = max_pending
         self._last = 0
+        self._pending: list[tuple[int, str, bytes]] = []
+        self._writing = False  # a writing task runs; always so while events are pending
+        self._written = anyio.Event()  # set when the writing task ends
+        self._room = anyio.Event()  # set when the writing task takes a batch
+        self._error: Exception | None = None
 
     async def append(self, event: str, body: bytes) -> int:
+        while len(self._pending) >= self._max_pending and self._error is None:
+            await self._room.wait()
+        if self._error is not None:
+            raise self._error
         self._last += 1
-        await self._redis.xadd(self._key, {"e": event, "b": body}, id=f"{self._last}-0",
-                               maxlen=self._max_events, approximate=True)
+        self._pending.append((self._last, event, body))
+        if not self._writing:
+            self._writing = True
+            self._written = anyio.Event()
+            self._spawn(self._write)
         return self._last
+
+    async def _write(self) -> None:
+        try:
+            while self._pending and self._error is None:
+                batch, self._pending = self._pending, []
+                self._room.set()
+                self._room = anyio.Event()
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for event_id, event, body in batch:
+                        pipe.xadd(self._key, {"e": event, "b": body}, id=f"{event_id}-0",
+                                  maxlen=self._max_events, approximate=True)
+                    await pipe.execute()
+        except Exception as error:  # the run's next append raises it
+            logger.exception("run %s: its events could not be written", self._run_id)
+            self._error = error
+        finally:
+            self._pending.clear()
+            self._writing = False
+            self._room.set()
+            self._written.set()
+
+    async def flush(self) -> None:
+        """Wait until every event appended so far is written (or failed to be)."""
+        while self._writing:
+            await self._written.wait()
 
     def resume_after(self, last: int) -> None:
         """Write on after event ``last`` (a run going on in a new attempt)."""
         self._last = last
 
     async def aclose(self) -> None:
+        await self.flush()
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(self._key, {"end": "1"}, id=f"{self._last}-{_END}")
             pipe.pexpire(self._key, self._retention_ms)
@@ -494,7 +541,7 @@ class RedisRunRegistry(LocalRunner):
             if not await self._lock(thread_id, run_id):
                 holder = await self._redis.get(self.keys.thread_lock(thread_id))
                 raise ThreadBusy(thread_id, None if holder is None else _text(holder))
-        log = RedisEventLog(self._redis, self.keys, self.tails, run_id,
+        log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
                             max_events=self.max_events, retention=self.retention)
         run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy, log)
         previous = self._last_on_thread.get(thread_id)
@@ -513,6 +560,7 @@ class RedisRunRegistry(LocalRunner):
                 await pipe.execute()
             # The first frame, written now so that a client sees it before the run's turn.
             await log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
+            await log.flush()  # in the stream before the stream's TTL is set, or a worker runs it
             await self._redis.pexpire(self.keys.events(run_id), self._alive_ttl_ms)
             if background:
                 # Whichever worker takes it runs it (the thread's lock, if taken here, is the
@@ -620,6 +668,10 @@ class RedisRunRegistry(LocalRunner):
         fields: dict[str, Any] = {"status": run.status, "updated_at": run.updated_at,
                                   "lease": _ms() + self._lease_ms}
         ended = not run.active
+        if ended and isinstance(run.log, RedisEventLog):
+            # Every event is in the stream before the status says the run has ended: a tail
+            # that finds the run ended reads what the stream has, and stops.
+            await run.log.flush()
         if ended:
             fields["outcome"] = dumps({"values": run.values, "error": run.error})
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -752,7 +804,7 @@ class RedisRunRegistry(LocalRunner):
         run.request = _request_from(record, json.loads(fields[b"queued"]), agent,
                                     resume=attempt > 1)
         run.status = "pending"
-        log = RedisEventLog(self._redis, self.keys, self.tails, run_id,
+        log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
                             max_events=self.max_events, retention=self.retention)
         run.log = log
         self._local[run_id] = run

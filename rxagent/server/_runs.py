@@ -220,23 +220,28 @@ class LocalRunner(RunRegistry):
         if run.status in ("pending", "running"):
             run.set_status("interrupted")  # cancelled
         try:
-            await self._settle_thread(run)
-        except Exception:  # the saver failed; the run's own status stands
-            logger.exception("run %s: the thread's state could not be read", run.run_id)
-        try:
-            # The status is final before the log closes: a client whose stream ends reads it
-            # to decide whether to reconnect.
-            await self._save(run)
-        except Exception:
-            logger.exception("run %s: its status could not be saved", run.run_id)
-        finally:
-            run.ended_at = anyio.current_time()
+            try:
+                await self._settle_thread(run)
+            except Exception:  # the saver failed; the run's own status stands
+                logger.exception("run %s: the thread's state could not be read", run.run_id)
+            try:
+                # The status is final before the log closes: a client whose stream ends
+                # reads it to decide whether to reconnect.
+                await self._save(run)
+            except Exception:
+                logger.exception("run %s: its status could not be saved", run.run_id)
             try:
                 if run.log is not None:
                     await run.log.aclose()
-            finally:
-                run.done.set()
+            except Exception:  # its clients' streams end once they find the run ended
+                logger.exception("run %s: its event log could not be closed", run.run_id)
+        finally:
+            run.ended_at = anyio.current_time()
+            run.done.set()
+            try:
                 await self._ended(run)
+            except Exception:  # the run has ended, whatever its store could record
+                logger.exception("run %s: its end could not be recorded", run.run_id)
 
     async def _settle_thread(self, run: Run) -> None:
         """The thread's status after the run, or the stateless run's thread deleted."""

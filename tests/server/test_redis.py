@@ -411,3 +411,21 @@ async def test_processes_refusing_at_once_let_exactly_one_run_on_a_thread(
         with pytest.raises(ThreadBusy, match="theirs"):
             await registries[1].create("late", "t", request(agent, "t"), metadata={},
                                        multitask_strategy="reject", follow=False)
+
+
+@pytest.mark.anyio
+async def test_a_run_whose_events_cannot_be_written_ends_in_error(
+    redis_client: aredis.Redis,
+) -> None:
+    gate = anyio.Event()
+    gate.set()
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads)
+        await threads.create("t", {})
+        # An entry the run's ids cannot come after: its events' XADDs are refused. The run
+        # ends in error, and the app's other work goes on (the task group is not torn down).
+        await redis_client.xadd(runs.keys.events("r"), {"e": "x", "b": b""}, id="2-0")
+        run, _ = await runs.create("r", "t", request(held_agent(gate), "t"), metadata={},
+                                   multitask_strategy="reject", follow=False)
+        assert (await runs.wait(run)).status == "error"
