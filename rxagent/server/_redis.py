@@ -29,9 +29,8 @@ process running it renews its lease, its keys' time to live and its thread's loc
 the lease; a run whose lease has run out (its process died) reads as ``error``.
 
 Costs: one round trip per batch of events written (pipelined XADDs), and a client that joins
-late reads the stream from Redis in pages. The writer does not wait for slow clients in other processes (the stream
-is the buffer, trimmed to ``max_events``): backpressure reaches the model only from the tail's
-clients in the process that follows the run.
+late reads the stream from Redis in pages. The writer does not wait for slow clients in other
+processes (the stream is the buffer, trimmed to ``max_events``).
 """
 
 from __future__ import annotations
@@ -690,9 +689,17 @@ class RedisRunRegistry(LocalRunner):
         if self._stopping and run.run_id in self._queued and not run.cancel_requested:
             logger.info("run %s is left for another worker", run.run_id)
             self._local.pop(run.run_id, None)
-            self._queued.pop(run.run_id, None)
+            entry = self._queued.pop(run.run_id)
             self._holding.discard(run.run_id)
             run.done.set()
+            try:
+                # Marked idle for a whole lease already, and its lease over: the next worker
+                # to look claims it at once rather than a lease from now.
+                await self._redis.xclaim(self.keys.queue, _GROUP, self.consumer, 0, [entry],
+                                         idle=self._lease_ms, justid=True)
+                await self._redis.hset(self.keys.run(run.run_id), "lease", 0)
+            except RedisError:  # then it is claimed after the lease, as if this one had died
+                logger.exception("run %s could not be handed over at once", run.run_id)
             return
         await super()._finish(run)
 
