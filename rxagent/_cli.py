@@ -10,9 +10,10 @@ when asked for (a terminal without ``NO_COLOR``, or ``--color``); plain text oth
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 from . import __version__
@@ -114,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
             "  rxagent serve agent.py:agent\n"
             "  rxagent serve weather=app/agents.py:weather_agent --port 8000\n"
             "  rxagent serve --config langgraph.json --sqlite threads.db\n"
+            "  rxagent serve agent.py:agent --redis-url redis://127.0.0.1:6379/0 --port 2025\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -124,6 +126,36 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=2024, help="default: 2024")
     serve.add_argument("--sqlite", metavar="PATH",
                        help="keep threads in this SQLite file (default: in memory)")
+    serve.add_argument("--redis-url", metavar="URL",
+                       help="keep runs, their events and threads in Redis (redis://host:6379/0), "
+                       "so that many processes serve the same runs; threads' state too unless "
+                       "--sqlite")
+    serve.add_argument("--retention", type=float, default=600.0, metavar="SECONDS",
+                       help="how long a finished run's events are kept for joins (default: 600)")
+    serve.add_argument("--workers", type=int, default=0, metavar="N",
+                       help="with --redis-url, also start N 'rxagent worker' processes that "
+                       "run background runs (default: 0; this process runs them too)")
+    serve.add_argument("--lease", type=float, default=10.0, metavar="SECONDS",
+                       help="with --redis-url, how long a run outlives a process that died "
+                       "before another takes it over or it reads as failed (default: 10)")
+    worker = commands.add_parser(
+        "worker",
+        help="run background runs from a Redis queue that 'rxagent serve --redis-url' fills",
+        description=(
+            "Take background runs from the queue on Redis and run them, beside any number of "
+            "'rxagent serve --redis-url' processes and other workers serving the same agents. "
+            "A run whose worker dies is taken over by another after the lease, from its "
+            "thread's last checkpoint."
+        ),
+    )
+    worker.add_argument("targets", nargs="*", metavar="TARGET", help="an agent to run")
+    worker.add_argument("--config", metavar="PATH",
+                        help='a langgraph.json: {"graphs": {"id": "./file.py:attr"}}')
+    worker.add_argument("--redis-url", metavar="URL", required=True, help="redis://host:6379/0")
+    worker.add_argument("--retention", type=float, default=600.0, metavar="SECONDS",
+                        help="how long a finished run's events are kept (default: 600)")
+    worker.add_argument("--lease", type=float, default=10.0, metavar="SECONDS",
+                        help="how long a run outlives a worker that died (default: 10)")
     return parser
 
 
@@ -142,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command == "serve":
+    if args.command in ("serve", "worker"):
         return _serve(args, parser)
     if args.speed is not None and args.speed < 0:
         parser.error("--speed must not be negative")
@@ -186,11 +218,15 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Run ``rxagent serve``; return the exit status."""
+    """Run ``rxagent serve`` or ``rxagent worker``; return the exit status."""
     if bool(args.targets) == bool(args.config):
-        parser.error("serve takes TARGETs or --config, one of the two")
+        parser.error(f"{args.command} takes TARGETs or --config, one of the two")
+    if args.command == "serve" and args.workers and not args.redis_url:
+        parser.error("--workers takes runs from a queue on Redis: give --redis-url too")
+    if args.command == "serve" and args.workers < 0:
+        parser.error("--workers must not be negative")
     try:
-        from .server._serve import load_config, load_target, serve
+        from .server._serve import load_config, load_target, serve, work
     except ImportError as error:
         print(f"rxagent: error: {error}; pip install 'rxagent[server]'", file=sys.stderr)
         return 1
@@ -205,13 +241,52 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                     parser.error(f"two targets are named {graph_id!r}; name one with "
                                  f"name={target}")
                 graphs[graph_id] = agent
-        serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite)
+        if args.command == "worker":
+            work(graphs, redis_url=args.redis_url, retention=args.retention, lease=args.lease)
+            return 0
+        with _workers(args):
+            serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite,
+                  redis_url=args.redis_url, retention=args.retention, lease=args.lease)
     except RxAgentError as error:
         print(f"rxagent: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+@contextlib.contextmanager
+def _workers(args: argparse.Namespace) -> Iterator[None]:
+    """``--workers N``: N ``rxagent worker`` processes on the same agents, stopped at the end."""
+    import signal
+    import subprocess
+
+    if args.workers:
+        # uvicorn stops on SIGTERM, then raises it again once it has: as an exception here, so
+        # that the workers are stopped too rather than left behind.
+        def stop(signum: int, frame: object) -> None:
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
+
+    what = ["--config", args.config] if args.config else list(args.targets)
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "rxagent", "worker", *what, "--redis-url",
+                          args.redis_url, "--retention", str(args.retention), "--lease",
+                          str(args.lease)])
+        for _ in range(args.workers)
+    ]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _fail(renderer: TerminalRenderer | None, error: Exception) -> None:

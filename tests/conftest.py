@@ -1,8 +1,13 @@
-"""Shared test set-up: async tests run under both asyncio and trio; a clock for tool timing."""
+"""Shared test set-up: async tests run under both asyncio and trio; a clock for tool timing;
+a real redis-server for the tests that need one (the Redis saver, the server on Redis)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from .redis_server import running_redis_server
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -26,3 +31,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr("rxagent._scheduler._clock", fake)
     return fake
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a redis-server started once per session on a free loopback port."""
+    with running_redis_server(tmp_path_factory.mktemp("redis")) as (url, _):
+        yield url

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,10 +18,14 @@ from .._agent import Agent
 from .._exceptions import UsageError
 from ..checkpoint import BaseCheckpointSaver, InMemorySaver
 from ._routes import Server, json_response
-from ._runs import MemoryRunRegistry
-from ._threads import MemoryThreadStore
+from ._runs import MemoryRunRegistry, RunRegistry
+from ._threads import MemoryThreadStore, ThreadStore
 
 __all__ = ["create_app"]
+
+
+def _served(graphs: Mapping[str, Agent], saver: BaseCheckpointSaver) -> dict[str, Agent]:
+    return {graph_id: agent.with_checkpointer(saver) for graph_id, agent in graphs.items()}
 
 
 def create_app(
@@ -29,27 +33,39 @@ def create_app(
     *,
     checkpointer: BaseCheckpointSaver | None = None,
     retention: float = 600.0,
+    redis_url: str | None = None,
+    redis_prefix: str = "rxagent:server:",
+    lease: float = 10.0,
+    max_events: int = 100_000,
 ) -> Starlette:
     """The ASGI app that serves ``graphs`` over LangGraph Server's HTTP API.
 
     ``langgraph-sdk`` clients, ``RemoteGraph`` and other clients of that API talk to it
     unchanged: assistants (one per graph), threads, and runs streamed, awaited or in the
-    background. Runs execute in this process, on the app's event loop (see
-    ``docs/serving.md``).
+    background. Runs execute in the process that creates them, on the app's event loop (see
+    ``docs/serving.md``). With ``redis_url``, runs, their events and threads are kept in Redis,
+    so that any number of processes serving the same graphs on the same Redis serve any
+    request: a run made on one is joined, cancelled or awaited through any other.
 
     Args:
         graphs: the agents to serve, by graph id (the ``assistant_id`` clients name).
         checkpointer: where threads are kept; every agent gets it
-            (``Agent.with_checkpointer``). ``InMemorySaver()`` when ``None``; a ``SqliteSaver``
-            keeps them across restarts.
+            (``Agent.with_checkpointer``). When ``None``: a ``RedisSaver`` on ``redis_url``
+            if given, else ``InMemorySaver()``. A ``SqliteSaver`` keeps them across restarts.
         retention: seconds a finished run's record and events are kept, for joins.
+        redis_url: a ``redis://`` URL: keep runs, events and threads there (needs the
+            ``redis`` package, and an asyncio event loop: uvicorn's).
+        redis_prefix: put before the server's keys in Redis.
+        lease: with Redis, seconds a run and its thread's lock outlive a process that died.
+        max_events: with Redis, a run's stream is trimmed to about this many events.
 
     Returns:
         A Starlette app. It runs its runs in a task group its lifespan opens: an app mounted
         in another one needs that lifespan run (``lifespan=app.router.lifespan_context``).
 
     Raises:
-        UsageError: no graphs, or a graph that is not an rxagent ``Agent``.
+        UsageError: no graphs, a graph that is not an rxagent ``Agent``, or ``redis_url``
+            without the ``redis`` package.
     """
     if not graphs:
         raise UsageError("create_app needs at least one graph: {'agent': agent}")
@@ -59,8 +75,6 @@ def create_app(
                 f"graph {graph_id!r} is a {type(agent).__name__}, not an agent from "
                 "rxagent.create_agent"
             )
-    saver = checkpointer if checkpointer is not None else InMemorySaver()
-    served = {graph_id: agent.with_checkpointer(saver) for graph_id, agent in graphs.items()}
     group: anyio.abc.TaskGroup | None = None
 
     def spawn(work: Callable[[], Any]) -> None:
@@ -68,17 +82,56 @@ def create_app(
             raise RuntimeError("the app's lifespan has not started: runs have nowhere to run")
         group.start_soon(work)
 
-    threads = MemoryThreadStore()
-    runs = MemoryRunRegistry(spawn, threads, retention=retention)
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None
+    stop: Callable[[], None] | None = None
+    closers: list[Callable[[], Awaitable[None]]] = []
+    threads: ThreadStore
+    runs: RunRegistry
+    if redis_url is None:
+        saver = checkpointer if checkpointer is not None else InMemorySaver()
+        served = _served(graphs, saver)
+        threads = MemoryThreadStore()
+        runs = MemoryRunRegistry(spawn, threads, retention=retention)
+    else:
+        from ._redis import RedisRunRegistry, RedisThreadStore, aredis
+
+        client = aredis.Redis.from_url(redis_url)
+        closers.append(client.aclose)
+        if checkpointer is None:
+            from ..checkpoint.redis import RedisSaver
+
+            owned = RedisSaver(redis_url)
+
+            async def close_saver() -> None:
+                owned.close()
+
+            closers.append(close_saver)
+            checkpointer = owned
+        saver = checkpointer
+        served = _served(graphs, saver)
+        threads = RedisThreadStore(client, prefix=redis_prefix)
+        redis_runs = RedisRunRegistry(
+            client, spawn, threads, prefix=redis_prefix, retention=retention, lease=lease,
+            max_events=max_events, graphs=served)
+        background, stop = redis_runs.serve, redis_runs.stop
+        runs = redis_runs
     server = Server(served, saver, threads, runs, __version__)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal group
-        async with anyio.create_task_group() as group:
-            yield
-            group.cancel_scope.cancel()
-        group = None
+        try:
+            async with anyio.create_task_group() as group:
+                if background is not None:
+                    group.start_soon(background)
+                yield
+                if stop is not None:
+                    stop()
+                group.cancel_scope.cancel()
+        finally:
+            group = None
+            for close in closers:
+                await close()
 
     async def not_found(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)

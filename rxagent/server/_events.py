@@ -5,9 +5,10 @@ event N gets exactly N+1 onwards: no id repeats, and there is one store, so the 
 stored to live events cannot skip or repeat one. Each client is a :class:`LogReader` with its
 own cursor.
 
-:class:`EventLog` is the interface; :class:`MemoryEventLog` keeps one process's runs. A log for
-many processes (a Redis Stream, say) implements the same three calls: ``append`` (waiting while
-its readers are too far behind), ``close``, and a reader's ``read`` with a timeout.
+:class:`EventLog` is the interface; :class:`MemoryEventLog` keeps one process's runs. The log
+for many processes (``_redis.RedisEventLog``, a Redis Stream) implements the same three calls:
+``append``, ``aclose``, and a reader's ``read`` with a timeout; each process follows a run's
+stream with one tail that feeds a :class:`MemoryEventLog` starting where the tail started.
 
 Memory: a log that is not kept for resuming drops what all its readers have read, and its
 writer waits while the slowest reader is ``max_lag`` events behind, so a slow HTTP client holds
@@ -17,6 +18,7 @@ until the registry forgets the run.
 
 from __future__ import annotations
 
+import bisect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -65,7 +67,7 @@ class EventLog(ABC):
         behind."""
 
     @abstractmethod
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """The run is over: readers end once they have read everything."""
 
     @abstractmethod
@@ -81,14 +83,15 @@ class MemoryEventLog(EventLog):
         keep: keep every event (for joins with ``Last-Event-ID``); otherwise drop what every
             reader has read.
         max_lag: the writer waits while a reader is this many events behind.
+        start: the id before the first event (a log that follows a run from its middle).
     """
 
-    def __init__(self, *, keep: bool, max_lag: int = 1024) -> None:
+    def __init__(self, *, keep: bool, max_lag: int = 1024, start: int = 0) -> None:
         self.keep = keep
         self.max_lag = max_lag
         self._entries: list[Entry] = []
-        self._first = 1  # the id of _entries[0]
-        self._last = 0
+        self._first = start + 1  # the id of _entries[0]
+        self._last = start
         self._closed = False
         self._readers: set[_MemoryReader] = set()
         self._changed = anyio.Event()
@@ -103,10 +106,19 @@ class MemoryEventLog(EventLog):
         return self._closed
 
     async def append(self, event: str, body: bytes) -> int:
+        return await self.append_at(self._last + 1, event, body)
+
+    async def append_at(self, event_id: int, event: str, body: bytes) -> int:
+        """Add an event with the id it has elsewhere (a tail of a Redis Stream, whose oldest
+        events may have been trimmed: ids may jump, never go back)."""
         while self._readers and self._last - self._slowest() >= self.max_lag:
             self._room = anyio.Event() if self._room.is_set() else self._room
             await self._room.wait()
-        self._last += 1
+        if event_id <= self._last:
+            raise ValueError(f"event {event_id} comes after {self._last}")
+        if not self._entries:
+            self._first = event_id
+        self._last = event_id
         if self.keep or self._readers:
             self._entries.append(Entry(self._last, event, body))
             self._wake()
@@ -116,8 +128,17 @@ class MemoryEventLog(EventLog):
         return self._last
 
     def close(self) -> None:
+        """:meth:`aclose` without waiting (nothing to wait for in memory)."""
         self._closed = True
         self._wake()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def holds_after(self, cursor: int) -> bool:
+        """Whether a reader at ``cursor`` would miss nothing here: every event after it is
+        still held, or is still to come."""
+        return cursor >= self._last or self._first <= cursor + 1
 
     def reader(self, after: int | None) -> LogReader:
         start = self._last if after is None else max(after, 0)
@@ -135,7 +156,8 @@ class MemoryEventLog(EventLog):
         return min(reader.cursor for reader in self._readers)
 
     def _after(self, cursor: int) -> list[Entry]:
-        return self._entries[max(cursor + 1 - self._first, 0):]
+        # By search, not by offset: a log fed by a tail may have a jump in its ids.
+        return self._entries[bisect.bisect_right(self._entries, cursor, key=_entry_id):]
 
     def _moved(self) -> None:
         """A reader read or left: let the writer on, and drop what nobody needs."""
@@ -143,10 +165,14 @@ class MemoryEventLog(EventLog):
         if self.keep:
             return
         upto = self._slowest() if self._readers else self._last
-        drop = upto + 1 - self._first
+        drop = bisect.bisect_right(self._entries, upto, key=_entry_id)
         if drop > 0:
             del self._entries[:drop]
-            self._first += drop
+            self._first = self._entries[0].id if self._entries else self._last + 1
+
+
+def _entry_id(entry: Entry) -> int:
+    return entry.id
 
 
 class _MemoryReader(LogReader):

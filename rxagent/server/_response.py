@@ -53,7 +53,7 @@ class EventStreamResponse:
         *,
         headers: Mapping[str, str],
         with_ids: bool,
-        on_disconnect: Callable[[], None] | None = None,
+        on_disconnect: Callable[[], Awaitable[None]] | None = None,
         wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.reader = reader
@@ -78,7 +78,8 @@ class EventStreamResponse:
         finally:
             self.reader.close()
             if left and self.on_disconnect is not None:
-                self.on_disconnect()
+                with anyio.CancelScope(shield=True):
+                    await self.on_disconnect()
 
     async def _pump(self, send: Send) -> None:
         period = heartbeat_seconds()
@@ -122,35 +123,38 @@ async def _unless_disconnected(receive: Receive, work: Awaitable[None]) -> bool:
 
 
 class WaitResponse:
-    """An ASGI response that answers once ``done`` is set, with the JSON ``body()`` gives then.
+    """An ASGI response that answers with the JSON ``outcome()`` gives once the run has ended.
 
     Args:
-        done: set when the run has ended.
-        body: the answer's JSON bytes, read once ``done`` is set.
+        outcome: waits for the run's end; the answer's JSON bytes.
         headers: the answer's headers besides its content type.
         on_disconnect: called if the client leaves before the run ends.
     """
 
     def __init__(
         self,
-        done: anyio.Event,
-        body: Callable[[], bytes],
+        outcome: Callable[[], Awaitable[bytes]],
         *,
         headers: Mapping[str, str],
-        on_disconnect: Callable[[], None] | None = None,
+        on_disconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.done = done
-        self.body = body
+        self.outcome = outcome
         self.headers = {"content-type": "application/json",
                         **{k.lower(): v for k, v in headers.items()}}
         self.on_disconnect = on_disconnect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if await _unless_disconnected(receive, self.done.wait()):
+        body = b""
+
+        async def wait() -> None:
+            nonlocal body
+            body = await self.outcome()
+
+        if await _unless_disconnected(receive, wait()):
             if self.on_disconnect is not None:
-                self.on_disconnect()
+                with anyio.CancelScope(shield=True):
+                    await self.on_disconnect()
             return
-        body = self.body()
         await send({
             "type": "http.response.start",
             "status": 200,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from starlette.requests import Request
@@ -24,7 +24,7 @@ from ..checkpoint import BaseCheckpointSaver
 from ._events import LogReader
 from ._modes import check_stream_modes, event_filter
 from ._response import EventStreamResponse, WaitResponse
-from ._runs import Run, RunRegistry, RunRequest
+from ._runs import Run, RunRegistry, RunRequest, ThreadBusy
 from ._sse import dumps
 from ._threads import ThreadRecord, ThreadStore, now, state_json
 
@@ -211,10 +211,10 @@ class Server:
     # -- threads ------------------------------------------------------------------------------
 
     async def _find_thread(self, thread_id: str) -> ThreadRecord | None:
-        record = self.threads.get(thread_id)
+        record = await self.threads.get(thread_id)
         if record is None and await self.saver.aget(thread_id) is not None:
             # Kept by a saver that outlives the process (SQLite): the thread is still there.
-            record = self.threads.create(thread_id, {})
+            record = await self.threads.create(thread_id, {})
         return record
 
     async def _thread(self, thread_id: str) -> ThreadRecord:
@@ -251,7 +251,7 @@ class Server:
             if if_exists == "raise":
                 raise ApiError(409, f"thread {thread_id!r} exists already")
         else:
-            record = self.threads.create(thread_id, metadata)
+            record = await self.threads.create(thread_id, metadata)
         return json_response(await self._thread_json(record))
 
     async def get_thread(self, request: Request) -> Response:
@@ -260,11 +260,11 @@ class Server:
 
     async def delete_thread(self, request: Request) -> Response:
         record = await self._thread(request.path_params["thread_id"])
-        self.runs.forget_thread(record.thread_id)
+        await self.runs.forget_thread(record.thread_id)
         agent = self._agent_of(record)
         if agent is not None and agent.checkpointer is not None:
             await agent.checkpointer.adelete_thread(record.thread_id)
-        self.threads.delete(record.thread_id)
+        await self.threads.delete(record.thread_id)
         return Response(status_code=204)
 
     async def search_threads(self, request: Request) -> Response:
@@ -273,7 +273,7 @@ class Server:
         status = _choice(body, "status", ("idle", "busy", "interrupted", "error"), "") or None
         limit = _field(body, "limit", int, 10)
         offset = _field(body, "offset", int, 0)
-        found = self.threads.search(metadata, status, limit, offset)
+        found = await self.threads.search(metadata, status, limit, offset)
         return json_response([await self._thread_json(record) for record in found])
 
     async def get_state(self, request: Request) -> Response:
@@ -323,7 +323,7 @@ class Server:
         return Command(resume=command.get("resume"), update=command.get("update"))
 
     async def _start(
-        self, request: Request, thread_id: str | None, *, follow: bool
+        self, request: Request, thread_id: str | None, *, follow: bool, background: bool = False
     ) -> tuple[Run, LogReader | None, dict[str, Any]]:
         """Check a run request and start the run; the run, a reader if asked, and the body."""
         body = await _body(request)
@@ -354,33 +354,34 @@ class Server:
         temporary = thread_id is None
         if thread_id is None:
             thread_id = str(uuid.uuid4())
-            self.threads.create(thread_id, {})
+            await self.threads.create(thread_id, {})
             temporary = on_completion == "delete"
         elif await self._find_thread(thread_id) is None:
             if if_not_exists == "reject":
                 raise ApiError(404, f"no thread {thread_id!r}")
-            self.threads.create(thread_id, {})
-        active = [run for run in self.runs.on_thread(thread_id) if run.active]
-        if active and strategy == "reject":
-            raise ApiError(409, f"thread {thread_id!r} is busy with run {active[0].run_id}; "
-                                "multitask_strategy='enqueue' queues a run after it")
+            await self.threads.create(thread_id, {})
         if strategy == "interrupt":
-            for run in active:
-                run.cancel()
+            for run in await self.runs.on_thread(thread_id):
+                if run.active:
+                    await self.runs.cancel(run)
         configurable = dict(config.get("configurable") or {})
         configurable.update(checkpoint)
         configurable["thread_id"] = thread_id
         config["configurable"] = configurable
-        self.threads.touch(thread_id, metadata={
+        await self.threads.touch(thread_id, metadata={
             "graph_id": graph_id, "assistant_id": self.assistant_ids[graph_id]})
         run_request = RunRequest(
             graph_id, self.assistant_ids[graph_id], self.graphs[graph_id], run_input, config,
             modes, subgraphs, resumable, durability, temporary,
         )
-        run, reader = await self.runs.create(
-            str(uuid.uuid4()), thread_id, run_request, metadata=metadata,
-            multitask_strategy=strategy, follow=follow,
-        )
+        try:
+            run, reader = await self.runs.create(
+                str(uuid.uuid4()), thread_id, run_request, metadata=metadata,
+                multitask_strategy=strategy, follow=follow, background=background,
+            )
+        except ThreadBusy as busy:
+            raise ApiError(409, f"{busy}; multitask_strategy='enqueue' queues a run after "
+                                "it") from None
         return run, reader, body
 
     def _stream(self, run: Run, reader: LogReader | None, body: Mapping[str, Any],
@@ -393,8 +394,14 @@ class Server:
             reader,
             headers={"location": f"{base}/stream", "content-location": base},
             with_ids=run.request.resumable,
-            on_disconnect=run.cancel if cancel else None,
+            on_disconnect=self._canceller(run) if cancel else None,
         )
+
+    def _canceller(self, run: Run) -> Callable[[], Awaitable[None]]:
+        async def cancel() -> None:
+            await self.runs.cancel(run)
+
+        return cancel
 
     async def stream_run(self, request: Request) -> EventStreamResponse:
         run, reader, body = await self._start(
@@ -413,8 +420,12 @@ class Server:
 
     def _wait(self, run: Run, body: Mapping[str, Any], headers: Mapping[str, str]) -> WaitResponse:
         cancel = body.get("on_disconnect") == "cancel"
-        return WaitResponse(run.done, lambda: dumps(self._outcome(run)), headers=headers,
-                            on_disconnect=run.cancel if cancel else None)
+
+        async def outcome() -> bytes:
+            return dumps(self._outcome(await self.runs.wait(run)))
+
+        return WaitResponse(outcome, headers=headers,
+                            on_disconnect=self._canceller(run) if cancel else None)
 
     async def wait_run(self, request: Request) -> WaitResponse:
         run, _, body = await self._start(request, request.path_params["thread_id"],
@@ -427,24 +438,26 @@ class Server:
         return self._wait(run, body, {})
 
     async def background_run(self, request: Request) -> Response:
-        run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False)
+        run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False,
+                                      background=True)
         return json_response(run.json(), headers={
             "content-location": f"/threads/{run.thread_id}/runs/{run.run_id}"})
 
     async def list_runs(self, request: Request) -> Response:
         record = await self._thread(request.path_params["thread_id"])
-        return json_response([run.json() for run in self.runs.on_thread(record.thread_id)])
+        runs = await self.runs.on_thread(record.thread_id)
+        return json_response([run.json() for run in runs])
 
-    def _run(self, request: Request, thread_id: str | None) -> Run:
+    async def _run(self, request: Request, thread_id: str | None) -> Run:
         run_id = request.path_params["run_id"]
-        run = self.runs.get(run_id)
+        run = await self.runs.get(run_id)
         if run is None or (thread_id is not None and run.thread_id != thread_id):
             raise ApiError(404, f"no run {run_id!r}" + (
                 f" on thread {thread_id!r}" if thread_id is not None else ""))
         return run
 
     async def get_run(self, request: Request) -> Response:
-        return json_response(self._run(request, request.path_params["thread_id"]).json())
+        return json_response((await self._run(request, request.path_params["thread_id"])).json())
 
     def _join(self, request: Request, run: Run) -> EventStreamResponse:
         last = request.headers.get("last-event-id")
@@ -466,31 +479,31 @@ class Server:
             except ValueError as error:
                 raise ApiError(422, str(error)) from None
         return EventStreamResponse(
-            run.log.reader(after),
+            self.runs.reader(run, after),
             headers={},
             with_ids=run.request.resumable,
-            on_disconnect=run.cancel if cancel else None,
+            on_disconnect=self._canceller(run) if cancel else None,
             wanted=wanted,
         )
 
     async def join_run(self, request: Request) -> EventStreamResponse:
-        return self._join(request, self._run(request, request.path_params["thread_id"]))
+        return self._join(request, await self._run(request, request.path_params["thread_id"]))
 
     async def join_stateless(self, request: Request) -> EventStreamResponse:
-        return self._join(request, self._run(request, None))
+        return self._join(request, await self._run(request, None))
 
     async def join_wait(self, request: Request) -> WaitResponse:
-        run = self._run(request, request.path_params["thread_id"])
+        run = await self._run(request, request.path_params["thread_id"])
         return self._wait(run, {}, {})
 
     async def cancel_run(self, request: Request) -> Response:
-        run = self._run(request, request.path_params["thread_id"])
+        run = await self._run(request, request.path_params["thread_id"])
         action = request.query_params.get("action", "interrupt")
         if action != "interrupt":
             raise ApiError(422, f"action={action!r} is not supported; cancel with 'interrupt'")
         if not run.active:
             raise ApiError(409, f"run {run.run_id} has ended ({run.status})")
-        run.cancel()
+        await self.runs.cancel(run)
         if request.query_params.get("wait", "").lower() in ("1", "true"):
-            await run.done.wait()
+            await self.runs.wait(run)
         return Response(status_code=204)

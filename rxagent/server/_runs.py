@@ -6,8 +6,10 @@ of clients can follow it through its :class:`~rxagent.server._events.EventLog`. 
 thread go one at a time: each waits for the one created before it (``multitask_strategy=
 "enqueue"``); the routes refuse a second run on a busy thread unless asked to queue it.
 
-:class:`RunRegistry` is the interface the routes use (create, find, cancel, forget);
-:class:`MemoryRunRegistry` keeps one process's runs. The run's own work, from the agent's parts
+:class:`RunRegistry` is the interface the routes use (create, find, read, cancel, wait,
+forget); :class:`LocalRunner` executes runs in this process, whoever keeps them;
+:class:`MemoryRunRegistry` keeps one process's runs (``_redis.RedisRunRegistry`` keeps them in
+Redis, for many processes). The run's own work, from the agent's parts
 to the log, is :func:`execute`, which knows nothing of where runs are kept.
 """
 
@@ -29,7 +31,16 @@ from ._modes import EventNamer, rxagent_modes
 from ._sse import frame
 from ._threads import ThreadStatus, ThreadStore, now
 
-__all__ = ["MemoryRunRegistry", "Run", "RunRegistry", "RunRequest", "RunStatus", "execute"]
+__all__ = [
+    "LocalRunner",
+    "MemoryRunRegistry",
+    "Run",
+    "RunRegistry",
+    "RunRequest",
+    "RunStatus",
+    "ThreadBusy",
+    "execute",
+]
 
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 
@@ -42,7 +53,7 @@ class RunRequest:
 
     graph_id: str
     assistant_id: str
-    agent: Agent
+    agent: Agent | None  # None: a run executing in another process
     input: AgentInput
     config: dict[str, Any]
     modes: list[str]
@@ -61,7 +72,7 @@ class Run:
     request: RunRequest
     metadata: dict[str, Any]
     multitask_strategy: str
-    log: EventLog
+    log: EventLog | None  # None: a run executing in another process
     created_at: str = field(default_factory=now)
     updated_at: str = ""
     status: RunStatus = "pending"
@@ -104,6 +115,17 @@ class Run:
         }
 
 
+class ThreadBusy(Exception):
+    """The thread has a run already and the new one was to be refused (``reject``); the
+    routes answer 409. Never leaves the server."""
+
+    def __init__(self, thread_id: str, run_id: str | None) -> None:
+        super().__init__(f"thread {thread_id!r} is busy" + (
+            f" with run {run_id}" if run_id else ""))
+        self.thread_id = thread_id
+        self.run_id = run_id
+
+
 class RunRegistry(ABC):
     """Where the server keeps its runs and starts them."""
 
@@ -117,24 +139,130 @@ class RunRegistry(ABC):
         metadata: Mapping[str, Any],
         multitask_strategy: str,
         follow: bool,
+        background: bool = False,
     ) -> tuple[Run, LogReader | None]:
         """Record a run and start it (after the runs already on its thread); with ``follow``,
-        also a reader of all its events, made before the first."""
+        also a reader of all its events, made before the first. A ``background`` run may be
+        run by another process (a registry with a queue of them).
+
+        Raises:
+            ThreadBusy: ``multitask_strategy`` is ``reject`` and the thread has an active run.
+        """
 
     @abstractmethod
-    def get(self, run_id: str) -> Run | None:
+    async def get(self, run_id: str) -> Run | None:
         """The run, or ``None`` (never created, or forgotten after its retention)."""
 
     @abstractmethod
-    def on_thread(self, thread_id: str) -> list[Run]:
+    async def on_thread(self, thread_id: str) -> list[Run]:
         """The thread's runs, newest first."""
 
     @abstractmethod
-    def forget_thread(self, thread_id: str) -> None:
+    def reader(self, run: Run, after: int | None) -> LogReader:
+        """A reader of the run's events after id ``after`` (``None``: live only)."""
+
+    @abstractmethod
+    async def cancel(self, run: Run) -> None:
+        """Cancel the run, pending or running, wherever it runs; it ends ``interrupted``."""
+
+    @abstractmethod
+    async def wait(self, run: Run) -> Run:
+        """Wait for the run to end; its final record (with ``values`` or ``error``)."""
+
+    @abstractmethod
+    async def forget_thread(self, thread_id: str) -> None:
         """Forget a deleted thread's runs (cancelling those still active)."""
 
 
-class MemoryRunRegistry(RunRegistry):
+class LocalRunner(RunRegistry):
+    """Executing runs in this process: the part of a registry that does not depend on where
+    runs are kept. A subclass says how a run waits for its turn on the thread
+    (:meth:`_take_turn`), how a change of status is recorded (:meth:`_save`), and what happens
+    once the run has ended (:meth:`_ended`).
+
+    Args:
+        threads: the thread records, whose status the runs keep up to date.
+    """
+
+    def __init__(self, threads: ThreadStore) -> None:
+        self._threads = threads
+
+    @abstractmethod
+    async def _take_turn(self, run: Run, previous: Run | None) -> None:
+        """Return once the run may start on its thread (``previous``: the run made before it
+        on the thread in this process)."""
+
+    async def _save(self, run: Run) -> None:
+        """Record the run's status (and, once it has ended, its outcome)."""
+
+    async def _ended(self, run: Run) -> None:
+        """The run has ended and its log is closed."""
+
+    async def _execute(self, run: Run, previous: Run | None) -> None:
+        try:
+            with anyio.CancelScope() as scope:
+                run.scope = scope
+                if run.cancel_requested:
+                    scope.cancel()
+                await self._take_turn(run, previous)
+                await self._threads.touch(run.thread_id, status="busy")
+                run.set_status("running")
+                await self._save(run)
+                await execute(run)
+        except Exception:  # a bug of ours: it must not take the app's other runs down with it
+            logger.exception("run %s failed in the server", run.run_id)
+            run.set_status("error")
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await self._finish(run)
+
+    async def _finish(self, run: Run) -> None:
+        if run.status in ("pending", "running"):
+            run.set_status("interrupted")  # cancelled
+        try:
+            try:
+                await self._settle_thread(run)
+            except Exception:  # the saver failed; the run's own status stands
+                logger.exception("run %s: the thread's state could not be read", run.run_id)
+            try:
+                # The status is final before the log closes: a client whose stream ends
+                # reads it to decide whether to reconnect.
+                await self._save(run)
+            except Exception:
+                logger.exception("run %s: its status could not be saved", run.run_id)
+            try:
+                if run.log is not None:
+                    await run.log.aclose()
+            except Exception:  # its clients' streams end once they find the run ended
+                logger.exception("run %s: its event log could not be closed", run.run_id)
+        finally:
+            run.ended_at = anyio.current_time()
+            run.done.set()
+            try:
+                await self._ended(run)
+            except Exception:  # the run has ended, whatever its store could record
+                logger.exception("run %s: its end could not be recorded", run.run_id)
+
+    async def _settle_thread(self, run: Run) -> None:
+        """The thread's status after the run, or the stateless run's thread deleted."""
+        request = run.request
+        agent = request.agent
+        assert agent is not None
+        if request.temporary:
+            assert agent.checkpointer is not None
+            await agent.checkpointer.adelete_thread(run.thread_id)
+            await self._threads.delete(run.thread_id)
+            return
+        others = await self.on_thread(run.thread_id)
+        if any(other.active for other in others if other.run_id != run.run_id):
+            return  # the next run on the thread says what the thread is doing
+        status: ThreadStatus = "error" if run.status == "error" else "idle"
+        if status == "idle" and (await agent.aget_state(request.config)).interrupts:
+            status = "interrupted"
+        await self._threads.touch(run.thread_id, status=status)
+
+
+class MemoryRunRegistry(LocalRunner):
     """Runs kept and executed in this process.
 
     Args:
@@ -150,8 +278,8 @@ class MemoryRunRegistry(RunRegistry):
         *,
         retention: float = 600.0,
     ) -> None:
+        super().__init__(threads)
         self._spawn = spawn
-        self._threads = threads
         self.retention = retention
         self._runs: dict[str, Run] = {}
         self._last_on_thread: dict[str, Run] = {}
@@ -165,29 +293,45 @@ class MemoryRunRegistry(RunRegistry):
         metadata: Mapping[str, Any],
         multitask_strategy: str,
         follow: bool,
+        background: bool = False,
     ) -> tuple[Run, LogReader | None]:
         self._expire()
-        run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy,
-                  MemoryEventLog(keep=request.resumable))
+        if multitask_strategy == "reject":
+            busy = [run for run in await self.on_thread(thread_id) if run.active]
+            if busy:
+                raise ThreadBusy(thread_id, busy[0].run_id)
+        log = MemoryEventLog(keep=request.resumable)
+        run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy, log)
         previous = self._last_on_thread.get(thread_id)
         self._runs[run_id] = run
         self._last_on_thread[thread_id] = run
-        reader = run.log.reader(0) if follow else None
+        reader = log.reader(0) if follow else None
         # The first frame, written now so that a client sees it before the run's turn comes.
-        await run.log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
+        await log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
         self._spawn(lambda: self._execute(run, previous))
         return run, reader
 
-    def get(self, run_id: str) -> Run | None:
+    async def get(self, run_id: str) -> Run | None:
         self._expire()
         return self._runs.get(run_id)
 
-    def on_thread(self, thread_id: str) -> list[Run]:
+    async def on_thread(self, thread_id: str) -> list[Run]:
         runs = [run for run in self._runs.values() if run.thread_id == thread_id]
         return runs[::-1]
 
-    def forget_thread(self, thread_id: str) -> None:
-        for run in self.on_thread(thread_id):
+    def reader(self, run: Run, after: int | None) -> LogReader:
+        assert run.log is not None
+        return run.log.reader(after)
+
+    async def cancel(self, run: Run) -> None:
+        run.cancel()
+
+    async def wait(self, run: Run) -> Run:
+        await run.done.wait()
+        return run
+
+    async def forget_thread(self, thread_id: str) -> None:
+        for run in await self.on_thread(thread_id):
             run.cancel()
             del self._runs[run.run_id]
         self._last_on_thread.pop(thread_id, None)
@@ -199,52 +343,9 @@ class MemoryRunRegistry(RunRegistry):
             if self._last_on_thread.get(run.thread_id) is run:
                 del self._last_on_thread[run.thread_id]
 
-    async def _execute(self, run: Run, previous: Run | None) -> None:
-        try:
-            with anyio.CancelScope() as scope:
-                run.scope = scope
-                if run.cancel_requested:
-                    scope.cancel()
-                if previous is not None:
-                    await previous.done.wait()
-                self._threads.touch(run.thread_id, status="busy")
-                run.set_status("running")
-                await execute(run)
-        except Exception:  # a bug of ours: it must not take the app's other runs down with it
-            logger.exception("run %s failed in the server", run.run_id)
-            run.set_status("error")
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                await self._finish(run)
-
-    async def _finish(self, run: Run) -> None:
-        if run.status in ("pending", "running"):
-            run.set_status("interrupted")  # cancelled
-        try:
-            await self._settle_thread(run)
-        except Exception:  # the saver failed; the run's own status stands
-            logger.exception("run %s: the thread's state could not be read", run.run_id)
-        finally:
-            # The status is final before the log closes: a client whose stream ends reads it
-            # to decide whether to reconnect.
-            run.ended_at = anyio.current_time()
-            run.log.close()
-            run.done.set()
-
-    async def _settle_thread(self, run: Run) -> None:
-        """The thread's status after the run, or the stateless run's thread deleted."""
-        request = run.request
-        if request.temporary:
-            assert request.agent.checkpointer is not None
-            await request.agent.checkpointer.adelete_thread(run.thread_id)
-            self._threads.delete(run.thread_id)
-            return
-        if any(other.active for other in self.on_thread(run.thread_id) if other is not run):
-            return  # the next run on the thread says what the thread is doing
-        status: ThreadStatus = "error" if run.status == "error" else "idle"
-        if status == "idle" and (await request.agent.aget_state(request.config)).interrupts:
-            status = "interrupted"
-        self._threads.touch(run.thread_id, status=status)
+    async def _take_turn(self, run: Run, previous: Run | None) -> None:
+        if previous is not None:
+            await previous.done.wait()
 
 
 async def execute(run: Run) -> None:
@@ -255,11 +356,13 @@ async def execute(run: Run) -> None:
     exception's text may hold internals (paths, keys in URLs), so it is logged, not sent.
     """
     request = run.request
+    assert request.agent is not None
     namer = EventNamer(request.modes, subgraphs=request.subgraphs, run_metadata={
         "thread_id": run.thread_id, "run_id": run.run_id, "graph_id": request.graph_id,
         "assistant_id": request.assistant_id,
     })
     log = run.log
+    assert log is not None
     modes = cast(list[StreamMode], [*rxagent_modes(request.modes), "values"])
     try:
         async with request.agent.astream(

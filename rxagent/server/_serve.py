@@ -11,13 +11,14 @@ import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .._agent import Agent
 from .._exceptions import UsageError
 
-__all__ = ["load_config", "load_target", "serve"]
+__all__ = ["load_config", "load_target", "serve", "work"]
 
 
 def _module_from_file(path: Path) -> Any:
@@ -92,13 +93,72 @@ def load_config(path: str | Path) -> dict[str, Agent]:
 
 
 def serve(
-    graphs: dict[str, Agent], *, host: str, port: int, sqlite: str | None = None
+    graphs: dict[str, Agent],
+    *,
+    host: str,
+    port: int,
+    sqlite: str | None = None,
+    redis_url: str | None = None,
+    retention: float = 600.0,
+    lease: float = 10.0,
 ) -> None:
-    """Serve ``graphs`` with uvicorn until interrupted."""
+    """Serve ``graphs`` with uvicorn until interrupted (on Redis with ``redis_url``)."""
     import uvicorn
 
     from ..checkpoint.sqlite import SqliteSaver
     from ._app import create_app
 
-    app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None)
-    uvicorn.run(app, host=host, port=port, log_level="info", ws="none")
+    app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None,
+                     redis_url=redis_url, retention=retention, lease=lease)
+    # asyncio, not uvloop: the Redis client is asyncio's, and one loop behaves the same
+    # everywhere.
+    uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio")
+
+
+def work(
+    graphs: dict[str, Agent],
+    *,
+    redis_url: str,
+    retention: float = 600.0,
+    lease: float = 10.0,
+    prefix: str = "rxagent:server:",
+) -> None:
+    """Run background runs from the queue on Redis until SIGTERM or SIGINT
+    (``rxagent worker``); the runs it is running then are left to other workers."""
+    import asyncio
+
+    asyncio.run(_work(graphs, redis_url, retention, lease, prefix))
+
+
+async def _work(
+    graphs: dict[str, Agent], redis_url: str, retention: float, lease: float, prefix: str
+) -> None:
+    import signal
+
+    import anyio
+
+    from ..checkpoint.redis import RedisSaver
+    from ._redis import RedisRunRegistry, RedisThreadStore, aredis
+
+    client = aredis.Redis.from_url(redis_url)
+    saver = RedisSaver(redis_url)
+    try:
+        async with anyio.create_task_group() as group:
+
+            def spawn(work: Callable[[], Any]) -> None:
+                group.start_soon(work)
+
+            threads = RedisThreadStore(client, prefix=prefix)
+            runs = RedisRunRegistry(
+                client, spawn, threads, prefix=prefix, retention=retention,
+                lease=lease, graphs={key: agent.with_checkpointer(saver)
+                                     for key, agent in graphs.items()})
+            group.start_soon(runs.serve)
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    break
+            runs.stop()  # its runs are handed over, not ended
+            group.cancel_scope.cancel()
+    finally:
+        await client.aclose()
+        saver.close()

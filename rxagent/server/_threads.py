@@ -2,8 +2,8 @@
 
 A thread's conversation lives in the checkpointer the server gives its agents; this module keeps
 what LangGraph's thread API adds around it. :class:`ThreadStore` is the interface;
-:class:`MemoryThreadStore` keeps one process's threads (a store for many processes implements
-the same calls).
+:class:`MemoryThreadStore` keeps one process's threads; ``_redis.RedisThreadStore`` keeps them in
+Redis for many processes.
 """
 
 from __future__ import annotations
@@ -61,21 +61,21 @@ class ThreadStore(ABC):
     """Where the server keeps its thread records."""
 
     @abstractmethod
-    def get(self, thread_id: str) -> ThreadRecord | None:
+    async def get(self, thread_id: str) -> ThreadRecord | None:
         """The thread, or ``None``."""
 
     @abstractmethod
-    def create(self, thread_id: str, metadata: Mapping[str, Any]) -> ThreadRecord:
+    async def create(self, thread_id: str, metadata: Mapping[str, Any]) -> ThreadRecord:
         """A new thread (the caller checked that it does not exist)."""
 
     @abstractmethod
-    def search(
+    async def search(
         self, metadata: Mapping[str, Any], status: str | None, limit: int, offset: int
     ) -> list[ThreadRecord]:
         """Threads whose metadata has these values, newest first."""
 
     @abstractmethod
-    def touch(
+    async def touch(
         self,
         thread_id: str,
         *,
@@ -85,7 +85,7 @@ class ThreadStore(ABC):
         """Change a thread's status or add metadata, and its ``updated_at``."""
 
     @abstractmethod
-    def delete(self, thread_id: str) -> None:
+    async def delete(self, thread_id: str) -> None:
         """Forget the thread."""
 
 
@@ -95,16 +95,16 @@ class MemoryThreadStore(ThreadStore):
     def __init__(self) -> None:
         self._threads: dict[str, ThreadRecord] = {}
 
-    def get(self, thread_id: str) -> ThreadRecord | None:
+    async def get(self, thread_id: str) -> ThreadRecord | None:
         return self._threads.get(thread_id)
 
-    def create(self, thread_id: str, metadata: Mapping[str, Any]) -> ThreadRecord:
+    async def create(self, thread_id: str, metadata: Mapping[str, Any]) -> ThreadRecord:
         stamp = now()
         record = ThreadRecord(thread_id, stamp, stamp, dict(metadata))
         self._threads[thread_id] = record
         return record
 
-    def search(
+    async def search(
         self, metadata: Mapping[str, Any], status: str | None, limit: int, offset: int
     ) -> list[ThreadRecord]:
         found = [
@@ -116,7 +116,7 @@ class MemoryThreadStore(ThreadStore):
         found.sort(key=lambda record: record.created_at, reverse=True)
         return found[offset : offset + limit]
 
-    def touch(
+    async def touch(
         self,
         thread_id: str,
         *,
@@ -132,7 +132,7 @@ class MemoryThreadStore(ThreadStore):
             record.metadata.update(metadata)
         record.updated_at = now()
 
-    def delete(self, thread_id: str) -> None:
+    async def delete(self, thread_id: str) -> None:
         self._threads.pop(thread_id, None)
 
 

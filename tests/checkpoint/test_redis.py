@@ -17,7 +17,7 @@ from rxagent import CheckpointError, UsageError
 from rxagent.checkpoint.conformance import SaverConformance, make_checkpoint
 from rxagent.checkpoint.redis import RedisSaver
 
-from .conftest import free_port, running_redis_server
+from ..redis_server import free_port, running_redis_server
 
 
 class TestRedisSaver(SaverConformance):

@@ -87,3 +87,20 @@ async def test_a_live_reader_after_events_nobody_kept_gets_the_next_one() -> Non
     reader = log.reader(None)
     await log.append("e", b"next")
     assert [(e.id, e.body) for e in (await reader.read(0)).entries] == [(4, b"next")]
+
+
+async def test_a_log_fed_by_a_tail_starts_at_its_id_and_takes_a_jump_in_ids() -> None:
+    log = MemoryEventLog(keep=False, start=40)
+    reader = log.reader(40)
+    assert not log.holds_after(39) and log.holds_after(40)
+    await log.append_at(41, "e", b"a")
+    await log.append_at(45, "e", b"b")  # 42 to 44 were trimmed from the stream
+    with pytest.raises(ValueError):
+        await log.append_at(45, "e", b"again")
+    assert [e.id for e in (await reader.read(0)).entries] == [41, 45]
+    # Read by every reader, so dropped: a client at 41 must read 45 elsewhere first.
+    assert not log.holds_after(41) and log.holds_after(45)
+    late = log.reader(45)
+    await log.append("e", b"c")
+    assert [e.id for e in (await late.read(0)).entries] == [46]
+    assert [e.id for e in (await reader.read(0)).entries] == [46]

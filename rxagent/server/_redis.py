@@ -1,0 +1,924 @@
+"""Many processes on Redis: runs' events in Redis Streams, run and thread records in hashes,
+cancelling over pub/sub, and a lock per thread with a lease.
+
+Any process serves any request: a run executes in the process that created it, and any process
+streams it, joins it, cancels it or waits for it. Layout, every key under a prefix
+(``rxagent:server:`` by default)::
+
+    {p}run:{r}            hash: record (JSON: ids, metadata, stream options), status,
+                          updated_at, lease (ms since the epoch until which the process running
+                          it vouches for it), outcome (JSON, once ended), cancel ("1" once asked)
+    {p}events:{r}         stream: event N is the entry N-0 (the run's own counter, so that a
+                          client's Last-Event-ID: N reads from N-0 on), fields e (name) and
+                          b (frame); the entry {last}-1 closes it
+    {p}thread-runs:{t}    sorted set: the thread's run ids by creation time
+    {p}thread-lock:{t}    string: the id of the run that has the thread, with a lease (PX)
+    {p}thread:{t}         hash: created_at, updated_at, metadata (JSON), status
+    {p}threads            sorted set: thread ids by creation time
+    {p}cancel             pub/sub channel: ids of runs to cancel
+    {p}worker:{name}      string, with the lease as its time to live: a process taking runs
+                          from the queue, while it lives
+    {p}queue              stream: background runs, one entry per run ({run: id}), taken by
+                          the consumer group "workers"
+
+Each process follows a run's stream with one tail (a blocking XREAD) shared by all its clients
+of that run: the tail feeds a :class:`~rxagent.server._events.MemoryEventLog` that starts where
+it started, and each client first reads what came before from the stream itself (XRANGE), then
+goes over to the tail. The tail stops when its last client leaves. While a run lives, the
+process running it renews its lease, its keys' time to live and its thread's lock every third of
+the lease; a run whose lease has run out (its process died) reads as ``error``.
+
+Costs: one round trip per batch of events written (pipelined XADDs), and a client that joins
+late reads the stream from Redis in pages. The writer does not wait for slow clients in other
+processes (the stream is the buffer, trimmed to ``max_events``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import anyio
+
+from .._agent import Agent
+from .._exceptions import UsageError
+from .._interrupts import Command
+from ._events import Entry, EventLog, LogReader, MemoryEventLog, ReadBatch
+from ._runs import LocalRunner, Run, RunRequest, RunStatus, ThreadBusy
+from ._sse import dumps, frame
+from ._threads import ThreadRecord, ThreadStatus, ThreadStore, now
+
+try:
+    import redis.asyncio as aredis
+    from redis.exceptions import RedisError
+except ImportError as error:
+    raise UsageError(
+        "serving on Redis needs the redis package, an optional dependency of rxagent: "
+        "pip install 'rxagent[server,redis]'"
+    ) from error
+
+__all__ = ["Keys", "RedisEventLog", "RedisRunRegistry", "RedisThreadStore", "Tails", "aredis"]
+
+logger = logging.getLogger("rxagent.server")
+
+Spawn = Callable[[Callable[[], Any]], None]
+
+_END = 1  # the sequence part of the entry that closes a run's stream (events are N-0)
+_PAGE = 256  # entries per XRANGE or XREAD round trip
+_BLOCK_MS = 1000  # a tail's XREAD waits this long before it checks that the run still lives
+_ACTIVE = ("pending", "running")
+# _ANY: redis-py types each reply as "awaitable or not" (one annotation for the sync and async
+# clients), and its mappings narrowly; the clients here are kept as ``Any`` and the replies
+# read as what the asyncio client returns with ``decode_responses`` off (bytes).
+
+# Renew or release a lock only while it is the holder's: a lease that ran out may have been
+# taken by another run since.
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2])
+else return 0 end
+"""
+# Take a thread's lock for a run, or keep it if the run has it already (a background run whose
+# creator took it, with ``reject``, for the worker that runs it).
+_TAKE = """
+local holder = redis.call('get', KEYS[1])
+if holder == false then return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) and 1 end
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
+else return 0 end
+"""
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entry_id(value: bytes | str) -> tuple[int, int]:
+    number, _, sequence = _text(value).partition("-")
+    return int(number), int(sequence or 0)
+
+
+class Keys:
+    """The key names, under ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.threads = f"{prefix}threads"
+        self.cancel = f"{prefix}cancel"
+        self.queue = f"{prefix}queue"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}run:{run_id}"
+
+    def events(self, run_id: str) -> str:
+        return f"{self.prefix}events:{run_id}"
+
+    def thread(self, thread_id: str) -> str:
+        return f"{self.prefix}thread:{thread_id}"
+
+    def thread_runs(self, thread_id: str) -> str:
+        return f"{self.prefix}thread-runs:{thread_id}"
+
+    def thread_lock(self, thread_id: str) -> str:
+        return f"{self.prefix}thread-lock:{thread_id}"
+
+    def worker(self, consumer: str) -> str:
+        return f"{self.prefix}worker:{consumer}"
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+_GROUP = "workers"  # the queue's consumer group
+
+
+class RedisEventLog(EventLog):
+    """The writing end of a run's stream, in the process that runs it.
+
+    Events are written in batches: ``append`` queues an event and returns; a task of the
+    log's writes all that is queued in one pipelined round trip, then what was queued
+    meanwhile, and so on. ``append`` waits while ``max_pending`` events are queued (a Redis
+    slower than the run holds the run back), and raises the error a write met.
+
+    Args:
+        redis: the client.
+        keys: the key names.
+        tails: this process's tails, for :meth:`reader`.
+        run_id: the run.
+        spawn: starts the writing task.
+        max_events: the stream is trimmed (approximately) to this many entries.
+        retention: seconds the stream is kept once closed.
+        max_pending: ``append`` waits while this many events are not yet written.
+    """
+
+    def __init__(
+        self, redis: aredis.Redis, keys: Keys, tails: Tails, run_id: str, spawn: Spawn, *,
+        max_events: int, retention: float, max_pending: int = 1024,
+    ) -> None:
+        self._redis: Any = redis  # see _ANY
+        self._key = keys.events(run_id)
+        self._tails = tails
+        self._run_id = run_id
+        self._spawn = spawn
+        self._max_events = max_events
+        self._retention_ms = int(retention * 1000)
+        self._max_pending = max_pending
+        self._last = 0
+        self._pending: list[tuple[int, str, bytes]] = []
+        self._writing = False  # a writing task runs; always so while events are pending
+        self._written = anyio.Event()  # set when the writing task ends
+        self._room = anyio.Event()  # set when the writing task takes a batch
+        self._error: Exception | None = None
+
+    async def append(self, event: str, body: bytes) -> int:
+        while len(self._pending) >= self._max_pending and self._error is None:
+            await self._room.wait()
+        if self._error is not None:
+            raise self._error
+        self._last += 1
+        self._pending.append((self._last, event, body))
+        if not self._writing:
+            self._writing = True
+            self._written = anyio.Event()
+            self._spawn(self._write)
+        return self._last
+
+    async def _write(self) -> None:
+        try:
+            while self._pending and self._error is None:
+                batch, self._pending = self._pending, []
+                self._room.set()
+                self._room = anyio.Event()
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for event_id, event, body in batch:
+                        pipe.xadd(self._key, {"e": event, "b": body}, id=f"{event_id}-0",
+                                  maxlen=self._max_events, approximate=True)
+                    await pipe.execute()
+        except Exception as error:  # the run's next append raises it
+            logger.exception("run %s: its events could not be written", self._run_id)
+            self._error = error
+        finally:
+            self._pending.clear()
+            self._writing = False
+            self._room.set()
+            self._written.set()
+
+    async def flush(self) -> None:
+        """Wait until every event appended so far is written (or failed to be)."""
+        while self._writing:
+            await self._written.wait()
+
+    def resume_after(self, last: int) -> None:
+        """Write on after event ``last`` (a run going on in a new attempt)."""
+        self._last = last
+
+    async def aclose(self) -> None:
+        await self.flush()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(self._key, {"end": "1"}, id=f"{self._last}-{_END}")
+            pipe.pexpire(self._key, self._retention_ms)
+            await pipe.execute()
+
+    def reader(self, after: int | None) -> LogReader:
+        return self._tails.reader(self._run_id, after)
+
+
+class Tails:
+    """This process's tails of runs' streams, one per run that clients here follow.
+
+    Args:
+        redis: the client.
+        keys: the key names.
+        spawn: starts a task in the app's task group (a tail's XREAD loop).
+    """
+
+    def __init__(self, redis: aredis.Redis, keys: Keys, spawn: Spawn) -> None:
+        self._redis: Any = redis  # see _ANY
+        self._keys = keys
+        self._spawn = spawn
+        self._tails: dict[str, _Tail] = {}
+
+    def __len__(self) -> int:
+        return len(self._tails)
+
+    def attached(self, run_id: str) -> int:
+        """How many clients here read the run from its tail."""
+        tail = self._tails.get(run_id)
+        return 0 if tail is None else tail.users
+
+    def reader(self, run_id: str, after: int | None) -> LogReader:
+        """A reader of the run's events after ``after`` (``None``: live only)."""
+        return _RedisReader(self, run_id, after)
+
+    async def page(self, run_id: str, cursor: int) -> tuple[list[Entry], bool]:
+        """Up to a page of the events after ``cursor``, read from the stream; and whether
+        the stream's end came in the page."""
+        found = await self._redis.xrange(self._keys.events(run_id), min=f"({cursor}-0",
+                                         max="+", count=_PAGE)
+        entries: list[Entry] = []
+        for entry_id, fields in found:
+            number, sequence = _entry_id(entry_id)
+            if sequence == _END:
+                return entries, True
+            entries.append(Entry(number, _text(fields[b"e"]), fields[b"b"]))
+        return entries, False
+
+    async def attach(self, run_id: str) -> _Tail:
+        """The run's tail, made (and started) if no client here follows the run yet."""
+        tail = self._tails.get(run_id)
+        if tail is None:
+            top = await self._redis.xrevrange(self._keys.events(run_id), count=1)
+            start, sequence = _entry_id(top[0][0]) if top else (0, 0)
+            tail = self._tails.get(run_id)  # another client may have made it meanwhile
+            if tail is None:
+                tail = _Tail(self._redis, self._keys, run_id, start, closed=sequence == _END)
+                self._tails[run_id] = tail
+                if not tail.log.closed:
+                    self._spawn(tail.follow)
+        tail.users += 1
+        return tail
+
+    def detach(self, tail: _Tail) -> None:
+        tail.users -= 1
+        if tail.users == 0:
+            tail.stop()
+            if self._tails.get(tail.run_id) is tail:
+                del self._tails[tail.run_id]
+
+
+class _Tail:
+    """One blocking XREAD loop on a run's stream, feeding a log that this process's clients of
+    the run read; it waits while its slowest client is far behind (the log's ``max_lag``)."""
+
+    def __init__(
+        self, redis: aredis.Redis, keys: Keys, run_id: str, start: int, *, closed: bool
+    ) -> None:
+        self._redis: Any = redis  # see _ANY
+        self._keys = keys
+        self.run_id = run_id
+        self.users = 0
+        self.log = MemoryEventLog(keep=False, start=start)
+        if closed:
+            self.log.close()
+        self._scope = anyio.CancelScope()
+
+    def stop(self) -> None:
+        self._scope.cancel()
+
+    async def follow(self) -> None:
+        with self._scope:
+            try:
+                await self._follow()
+            except Exception:  # Redis went away: the clients' streams end, and they ask again
+                logger.exception("the tail of run %s failed", self.run_id)
+            finally:
+                self.log.close()
+
+    async def _follow(self) -> None:
+        key = self._keys.events(self.run_id)
+        last = f"{self.log.last_id}-0"
+        while True:
+            reply = await self._redis.xread({key: last}, count=_PAGE, block=_BLOCK_MS)
+            if not reply:
+                if await self._lives():
+                    continue
+                # Ended without closing its stream (its process died), or forgotten: take
+                # what the stream has, then end.
+                reply = [[key, await self._redis.xrange(key, min=f"({last}", max="+")]]
+            for entry_id, fields in reply[0][1]:
+                number, sequence = _entry_id(entry_id)
+                if sequence == _END:
+                    return
+                await self.log.append_at(number, _text(fields[b"e"]), fields[b"b"])
+                last = _text(entry_id)
+            if not reply[0][1] and not await self._lives():
+                return
+
+    async def _lives(self) -> bool:
+        status, lease, queued = await self._redis.hmget(self._keys.run(self.run_id),
+                                                        ["status", "lease", "queued"])
+        # A queued run whose worker died lives on: another worker will take it.
+        return (status is not None and _text(status) in _ACTIVE
+                and (int(lease or 0) >= _ms() or queued is not None))
+
+
+class _RedisReader(LogReader):
+    """A client's reader: from the stream in pages until it has caught up, then from the
+    process's tail of the run."""
+
+    def __init__(self, tails: Tails, run_id: str, after: int | None) -> None:
+        self._tails = tails
+        self._run_id = run_id
+        self._cursor = None if after is None else max(after, 0)
+        self._tail: _Tail | None = None
+        self._local: LogReader | None = None
+        self._closed = False
+
+    async def read(self, timeout: float) -> ReadBatch:
+        while self._local is None:
+            if self._cursor is not None:
+                entries, done = await self._tails.page(self._run_id, self._cursor)
+                if entries or done:
+                    if entries:
+                        self._cursor = entries[-1].id
+                    return ReadBatch(entries, done)
+            tail = await self._tails.attach(self._run_id)
+            cursor = tail.log.last_id if self._cursor is None else self._cursor
+            if self._closed:
+                self._tails.detach(tail)
+                return ReadBatch([], True)
+            if not tail.log.holds_after(cursor):
+                # The tail has gone past events this client has not read: read them from the
+                # stream first.
+                self._tails.detach(tail)
+                continue
+            self._tail = tail
+            self._local = tail.log.reader(cursor)
+        return await self._local.read(timeout)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._local is not None:
+            self._local.close()
+        if self._tail is not None:
+            self._tails.detach(self._tail)
+            self._tail = None
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def _request_json(request: RunRequest) -> str:
+    """What a worker needs to run a queued run (the agent is the worker's, by graph id)."""
+    run_input: Any = request.input
+    if isinstance(run_input, Command):
+        run_input = {"__command__": {"resume": run_input.resume, "update": run_input.update}}
+    return json.dumps({
+        "input": run_input, "config": request.config, "durability": request.durability,
+        "temporary": request.temporary,
+    })
+
+
+def _request_from(record: Mapping[str, Any], queued: Mapping[str, Any], agent: Agent,
+                  *, resume: bool) -> RunRequest:
+    """A queued run's request; ``resume``: going on from the thread's last checkpoint."""
+    run_input = queued["input"]
+    if isinstance(run_input, dict) and "__command__" in run_input:
+        run_input = Command(**run_input["__command__"])
+    return RunRequest(record["graph_id"], record["assistant_id"], agent,
+                      None if resume else run_input, queued["config"], record["modes"],
+                      record["subgraphs"], record["resumable"], queued["durability"],
+                      queued["temporary"])
+
+
+def _record(run: Run) -> str:
+    request = run.request
+    return json.dumps({
+        "run_id": run.run_id, "thread_id": run.thread_id, "graph_id": request.graph_id,
+        "assistant_id": request.assistant_id, "created_at": run.created_at,
+        "metadata": run.metadata, "multitask_strategy": run.multitask_strategy,
+        "modes": request.modes, "subgraphs": request.subgraphs,
+        "resumable": request.resumable,
+    })
+
+
+def _run_from(fields: Mapping[bytes, bytes]) -> Run:
+    """A run executing elsewhere (or ended), from its hash."""
+    record = json.loads(fields[b"record"])
+    request = RunRequest(record["graph_id"], record["assistant_id"], None, None, {},
+                         record["modes"], record["subgraphs"], record["resumable"])
+    run = Run(record["run_id"], record["thread_id"], request, record["metadata"],
+              record["multitask_strategy"], None, created_at=record["created_at"])
+    run.updated_at = _text(fields.get(b"updated_at", b""))
+    status = _text(fields.get(b"status", b"pending"))
+    if status in _ACTIVE and int(fields.get(b"lease", b"0")) < _ms():
+        if b"queued" in fields:
+            status = "pending"  # its worker died: another one will take it
+        else:
+            status = "error"  # its process stopped renewing it: it died
+            run.error = {"error": "RunLost", "message": "the process running it stopped"}
+    run.status = cast(RunStatus, status)
+    if b"outcome" in fields:
+        outcome = json.loads(fields[b"outcome"])
+        run.values = outcome.get("values")
+        run.error = outcome.get("error") or run.error
+    return run
+
+
+class RedisRunRegistry(LocalRunner):
+    """Runs kept in Redis: created and executed in this process, seen from every process.
+
+    Args:
+        redis: the client (asyncio).
+        spawn: starts a task in the app's task group.
+        threads: the thread records.
+        prefix: put before every key.
+        retention: seconds a finished run's record and events are kept for joins.
+        lease: seconds a run (and its thread's lock) outlives its process.
+        max_events: a run's stream is trimmed to about this many events.
+        graphs: the agents, by graph id, to run background runs with: a registry given them
+            takes background runs from the queue (:meth:`serve`), any process's.
+        consumer: this process's name in the queue's consumer group.
+    """
+
+    def __init__(
+        self,
+        redis: aredis.Redis,
+        spawn: Spawn,
+        threads: ThreadStore,
+        *,
+        prefix: str = "rxagent:server:",
+        retention: float = 600.0,
+        lease: float = 10.0,
+        max_events: int = 100_000,
+        graphs: Mapping[str, Agent] | None = None,
+        consumer: str | None = None,
+    ) -> None:
+        super().__init__(threads)
+        self.graphs = dict(graphs or {})
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
+        self._queued: dict[str, str] = {}  # run id -> its queue entry, for runs taken here
+        self._stopping = False
+        self._redis: Any = redis  # see _ANY
+        self._spawn = spawn
+        self.keys = Keys(prefix)
+        self.retention = retention
+        self.lease = lease
+        self.max_events = max_events
+        self.tails = Tails(redis, self.keys, spawn)
+        self._local: dict[str, Run] = {}  # the runs executing here
+        self._last_on_thread: dict[str, Run] = {}
+        self._holding: set[str] = set()  # runs here that hold their thread's lock
+        self._renew = redis.register_script(_RENEW)
+        self._take = redis.register_script(_TAKE)
+        self._release = redis.register_script(_RELEASE)
+
+    @property
+    def _lease_ms(self) -> int:
+        return int(self.lease * 1000)
+
+    @property
+    def _alive_ttl_ms(self) -> int:
+        """The keys' time to live while the run lives: should its process die, they are kept
+        ``retention`` after its last renewal."""
+        return int((self.retention + self.lease) * 1000)
+
+    async def _lock(self, thread_id: str, run_id: str) -> bool:
+        taken = await self._take(keys=[self.keys.thread_lock(thread_id)],
+                                 args=[run_id, self._lease_ms])
+        if taken:
+            self._holding.add(run_id)
+        return bool(taken)
+
+    async def create(
+        self,
+        run_id: str,
+        thread_id: str,
+        request: RunRequest,
+        *,
+        metadata: Mapping[str, Any],
+        multitask_strategy: str,
+        follow: bool,
+        background: bool = False,
+    ) -> tuple[Run, LogReader | None]:
+        if multitask_strategy == "reject":
+            busy = [run for run in await self.on_thread(thread_id) if run.active]
+            if busy:
+                raise ThreadBusy(thread_id, busy[0].run_id)
+            # Two processes may both have seen the thread idle: the lock decides.
+            if not await self._lock(thread_id, run_id):
+                holder = await self._redis.get(self.keys.thread_lock(thread_id))
+                raise ThreadBusy(thread_id, None if holder is None else _text(holder))
+        log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
+                            max_events=self.max_events, retention=self.retention)
+        run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy, log)
+        previous = self._last_on_thread.get(thread_id)
+        if not background:
+            self._local[run_id] = run
+            self._last_on_thread[thread_id] = run
+        fields = {"record": _record(run), "status": run.status, "updated_at": run.created_at,
+                  "lease": _ms() + self._lease_ms, "attempt": 1}
+        if background:
+            fields |= {"queued": _request_json(request)}
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(self.keys.run(run_id), mapping=fields)
+                pipe.pexpire(self.keys.run(run_id), self._alive_ttl_ms)
+                pipe.zadd(self.keys.thread_runs(thread_id), {run_id: time.time()})
+                await pipe.execute()
+            # The first frame, written now so that a client sees it before the run's turn.
+            await log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
+            await log.flush()  # in the stream before the stream's TTL is set, or a worker runs it
+            await self._redis.pexpire(self.keys.events(run_id), self._alive_ttl_ms)
+            if background:
+                # Whichever worker takes it runs it (the thread's lock, if taken here, is the
+                # run's: the worker keeps it).
+                self._holding.discard(run_id)
+                await self._redis.xadd(self.keys.queue, {"run": run_id})
+        except BaseException:
+            await self._ended(run)
+            raise
+        reader = self.reader(run, 0) if follow else None
+        if not background:
+            self._spawn(lambda: self._execute(run, previous))
+        return run, reader
+
+    async def get(self, run_id: str) -> Run | None:
+        local = self._local.get(run_id)
+        if local is not None:
+            return local
+        fields = await self._redis.hgetall(self.keys.run(run_id))
+        return _run_from(fields) if fields else None
+
+    async def on_thread(self, thread_id: str) -> list[Run]:
+        key = self.keys.thread_runs(thread_id)
+        ids = [_text(run_id) for run_id in await self._redis.zrevrange(key, 0, -1)]
+        return await self._runs(key, ids)
+
+    async def _runs(self, key: str, ids: list[str]) -> list[Run]:
+        """The runs of these ids, dropping from the sorted set ``key`` those forgotten."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for run_id in ids:
+                pipe.hgetall(self.keys.run(run_id))
+            found = await pipe.execute() if ids else []
+        runs, gone = [], []
+        for run_id, fields in zip(ids, found, strict=True):
+            if run_id in self._local:
+                runs.append(self._local[run_id])
+            elif fields:
+                runs.append(_run_from(fields))
+            else:
+                gone.append(run_id)
+        if gone:
+            await self._redis.zrem(key, *gone)
+        return runs
+
+    def reader(self, run: Run, after: int | None) -> LogReader:
+        return self.tails.reader(run.run_id, after)
+
+    async def cancel(self, run: Run) -> None:
+        local = self._local.get(run.run_id)
+        if local is not None:
+            local.cancel()
+        # Also recorded, for a run that has not yet taken its turn when the message passes.
+        await self._redis.hset(self.keys.run(run.run_id), "cancel", "1")
+        if local is None:
+            await self._redis.publish(self.keys.cancel, run.run_id)
+
+    async def wait(self, run: Run) -> Run:
+        local = self._local.get(run.run_id)
+        if local is not None:
+            await local.done.wait()
+            return local
+        latest: Run | None = run
+        while latest is not None and latest.active:
+            await anyio.sleep(0.05)
+            if run.run_id in self._local:  # cannot happen: runs stay where they were made
+                break
+            latest = await self.get(run.run_id)
+        return latest or run
+
+    async def forget_thread(self, thread_id: str) -> None:
+        runs = await self.on_thread(thread_id)
+        for run in runs:
+            if run.active:
+                await self.cancel(run)
+        keys = [self.keys.thread_runs(thread_id)]
+        for run in runs:
+            keys += [self.keys.run(run.run_id), self.keys.events(run.run_id)]
+        await self._redis.delete(*keys)
+        self._last_on_thread.pop(thread_id, None)
+
+    # -- executing here -----------------------------------------------------------------------
+
+    async def _take_turn(self, run: Run, previous: Run | None) -> None:
+        if previous is not None:
+            await previous.done.wait()
+        while run.run_id not in self._holding:
+            if not await self._earlier_active(run) and await self._lock(run.thread_id,
+                                                                          run.run_id):
+                break
+            await anyio.sleep(0.05)
+        if await self._redis.hget(self.keys.run(run.run_id), "cancel"):
+            run.cancel()
+
+    async def _earlier_active(self, run: Run) -> bool:
+        """Whether a run made before this one on its thread, in any process, is active (runs
+        queued on a thread start in the order they were made)."""
+        key = self.keys.thread_runs(run.thread_id)
+        rank = await self._redis.zrank(key, run.run_id)
+        if not rank:
+            return False
+        ids = [_text(run_id) for run_id in await self._redis.zrange(key, 0, rank - 1)]
+        return any(other.active for other in await self._runs(key, ids))
+
+    async def _save(self, run: Run) -> None:
+        fields: dict[str, Any] = {"status": run.status, "updated_at": run.updated_at,
+                                  "lease": _ms() + self._lease_ms}
+        ended = not run.active
+        if ended and isinstance(run.log, RedisEventLog):
+            # Every event is in the stream before the status says the run has ended: a tail
+            # that finds the run ended reads what the stream has, and stops.
+            await run.log.flush()
+        if ended:
+            fields["outcome"] = dumps({"values": run.values, "error": run.error})
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.run(run.run_id), mapping=fields)
+            pipe.pexpire(self.keys.run(run.run_id), int(self.retention * 1000)
+                         if ended else self._alive_ttl_ms)
+            await pipe.execute()
+
+    def stop(self) -> None:
+        """This process is stopping: the background runs it executes are handed over (left
+        in the queue, unacknowledged, for another worker to claim after the lease), not
+        ended. Call it before cancelling the runs' task group."""
+        self._stopping = True
+
+    async def _finish(self, run: Run) -> None:
+        if self._stopping and run.run_id in self._queued and not run.cancel_requested:
+            logger.info("run %s is left for another worker", run.run_id)
+            self._local.pop(run.run_id, None)
+            entry = self._queued.pop(run.run_id)
+            self._holding.discard(run.run_id)
+            run.done.set()
+            try:
+                # Marked idle for a whole lease already, and its lease over: the next worker
+                # to look claims it at once rather than a lease from now.
+                await self._redis.xclaim(self.keys.queue, _GROUP, self.consumer, 0, [entry],
+                                         idle=self._lease_ms, justid=True)
+                await self._redis.hset(self.keys.run(run.run_id), "lease", 0)
+            except RedisError:  # then it is claimed after the lease, as if this one had died
+                logger.exception("run %s could not be handed over at once", run.run_id)
+            return
+        await super()._finish(run)
+
+    async def _ended(self, run: Run) -> None:
+        self._local.pop(run.run_id, None)
+        entry = self._queued.pop(run.run_id, None)
+        if entry is not None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.keys.queue, _GROUP, entry)
+                pipe.xdel(self.keys.queue, entry)
+                await pipe.execute()
+        if self._last_on_thread.get(run.thread_id) is run:
+            del self._last_on_thread[run.thread_id]
+        if run.run_id in self._holding:
+            self._holding.discard(run.run_id)
+            await self._release(keys=[self.keys.thread_lock(run.thread_id)], args=[run.run_id])
+
+    # -- the process's background work --------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Renew this process's runs' leases, and cancel its runs when another process asks;
+        until cancelled (the app's lifespan runs it)."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._renew_leases)
+            group.start_soon(self._listen_for_cancels)
+            if self.graphs:
+                group.start_soon(self._take_queued)
+                group.start_soon(self._claim_orphans)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            try:
+                await self._renew_once()
+            except RedisError:
+                logger.exception("the runs' leases could not be renewed")
+            await anyio.sleep(self.lease / 3)
+
+    async def _renew_once(self) -> None:
+        runs = list(self._local.values())
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if self.graphs:
+                pipe.set(self.keys.worker(self.consumer), _ms(), px=self._lease_ms)
+            for run in runs:
+                pipe.hset(self.keys.run(run.run_id), "lease", _ms() + self._lease_ms)
+                pipe.pexpire(self.keys.run(run.run_id), self._alive_ttl_ms)
+                pipe.pexpire(self.keys.events(run.run_id), self._alive_ttl_ms)
+            await pipe.execute()
+        for run in runs:
+            if run.run_id in self._holding:
+                await self._renew(keys=[self.keys.thread_lock(run.thread_id)],
+                                  args=[run.run_id, self._lease_ms])
+        if self._queued:
+            # Claiming its entries again resets their idle time: no other worker claims them
+            # while this one lives.
+            await self._redis.xclaim(self.keys.queue, _GROUP, self.consumer, 0,
+                                     list(self._queued.values()), justid=True)
+
+    # -- background runs: the queue -----------------------------------------------------------
+
+    async def _take_queued(self) -> None:
+        """Take background runs from the queue, as one consumer of the group, and run them."""
+        try:
+            await self._redis.xgroup_create(self.keys.queue, _GROUP, id="0", mkstream=True)
+        except RedisError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        while True:
+            try:
+                reply = await self._redis.xreadgroup(_GROUP, self.consumer,
+                                                     {self.keys.queue: ">"}, count=1,
+                                                     block=_BLOCK_MS)
+                for entry_id, fields in reply[0][1] if reply else []:
+                    await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+            except RedisError:
+                logger.exception("taking runs from the queue failed; trying again")
+                await anyio.sleep(1)
+
+    async def _claim_orphans(self) -> None:
+        """Claim the queued runs whose worker stopped renewing them (it died): they go on from
+        their thread's last checkpoint, as their next attempt."""
+        while True:
+            await anyio.sleep(self.lease / 3)
+            try:
+                reply = await self._redis.xautoclaim(self.keys.queue, _GROUP, self.consumer,
+                                                     self._lease_ms, "0-0", count=16)
+                for entry_id, fields in reply[1]:
+                    if fields:  # deleted entries come back empty
+                        await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+            except RedisError:
+                logger.exception("claiming orphaned runs failed; trying again")
+
+    async def _start_queued(self, run_id: str, entry_id: str) -> None:
+        if run_id in self._local:  # claimed back from ourselves (renewing it came late)
+            self._queued[run_id] = entry_id
+            return
+        fields = await self._redis.hgetall(self.keys.run(run_id))
+        if not fields or _text(fields.get(b"status", b"")) not in _ACTIVE:
+            # Forgotten, or ended before its worker could acknowledge it.
+            await self._redis.xack(self.keys.queue, _GROUP, entry_id)
+            return
+        record = json.loads(fields[b"record"])
+        agent = self.graphs.get(record["graph_id"])
+        if agent is None:
+            logger.error("run %s is of graph %r, which this worker does not serve", run_id,
+                         record["graph_id"])
+            return  # left pending: a worker that serves it claims it after the lease
+        attempt = await self._redis.hincrby(self.keys.run(run_id), "attempt", 1) - 1
+        run = _run_from(fields)
+        run.request = _request_from(record, json.loads(fields[b"queued"]), agent,
+                                    resume=attempt > 1)
+        run.status = "pending"
+        log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
+                            max_events=self.max_events, retention=self.retention)
+        run.log = log
+        self._local[run_id] = run
+        self._queued[run_id] = entry_id
+        await self._redis.hset(self.keys.run(run_id), "worker", self.consumer)
+        await self._save(run)
+        # The stream has the creator's metadata frame, and a killed attempt's events.
+        top = await self._redis.xrevrange(self.keys.events(run_id), count=1)
+        log.resume_after(_entry_id(top[0][0])[0] if top else 0)
+        if attempt > 1:
+            await log.append("metadata", frame("metadata", {"run_id": run_id,
+                                                             "attempt": attempt}))
+        self._spawn(lambda: self._execute(run, None))
+
+    async def _listen_for_cancels(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.keys.cancel)
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        run = self._local.get(_text(message["data"]))
+                        if run is not None:
+                            run.cancel()
+            except RedisError:
+                logger.exception("listening for cancels failed; listening again")
+                await anyio.sleep(1)
+
+
+# -- threads ----------------------------------------------------------------------------------
+
+
+def _thread_from(thread_id: str, fields: Mapping[bytes, bytes]) -> ThreadRecord:
+    return ThreadRecord(
+        thread_id, _text(fields[b"created_at"]), _text(fields[b"updated_at"]),
+        json.loads(fields.get(b"metadata", b"{}")),
+        cast(ThreadStatus, _text(fields.get(b"status", b"idle"))),
+    )
+
+
+class RedisThreadStore(ThreadStore):
+    """Thread records in Redis.
+
+    Args:
+        redis: the client (asyncio).
+        prefix: put before every key.
+    """
+
+    def __init__(self, redis: aredis.Redis, *, prefix: str = "rxagent:server:") -> None:
+        self._redis: Any = redis  # see _ANY
+        self.keys = Keys(prefix)
+
+    async def get(self, thread_id: str) -> ThreadRecord | None:
+        fields = await self._redis.hgetall(self.keys.thread(thread_id))
+        return _thread_from(thread_id, fields) if fields else None
+
+    async def create(self, thread_id: str, metadata: Mapping[str, Any]) -> ThreadRecord:
+        stamp = now()
+        record = ThreadRecord(thread_id, stamp, stamp, dict(metadata))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.thread(thread_id), mapping={
+                "created_at": stamp, "updated_at": stamp, "status": record.status,
+                "metadata": json.dumps(record.metadata),
+            })
+            pipe.zadd(self.keys.threads, {thread_id: time.time()})
+            await pipe.execute()
+        return record
+
+    async def search(
+        self, metadata: Mapping[str, Any], status: str | None, limit: int, offset: int
+    ) -> list[ThreadRecord]:
+        ids = [_text(thread_id) for thread_id in
+               await self._redis.zrevrange(self.keys.threads, 0, -1)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for thread_id in ids:
+                pipe.hgetall(self.keys.thread(thread_id))
+            found = await pipe.execute() if ids else []
+        records = [_thread_from(thread_id, fields)
+                   for thread_id, fields in zip(ids, found, strict=True) if fields]
+        matching = [
+            record for record in records
+            if all(record.metadata.get(key) == value for key, value in metadata.items())
+            and (status is None or record.status == status)
+        ]
+        return matching[offset : offset + limit]
+
+    async def touch(
+        self,
+        thread_id: str,
+        *,
+        status: ThreadStatus | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        key = self.keys.thread(thread_id)
+        fields: dict[str, Any] = {"updated_at": now()}
+        if status is not None:
+            fields["status"] = status
+        if metadata:
+            known = await self._redis.hget(key, "metadata")
+            fields["metadata"] = json.dumps({**json.loads(known or b"{}"), **metadata})
+        # Only a thread that exists (a deleted one is not brought back by its last run).
+        if await self._redis.exists(key):
+            await self._redis.hset(key, mapping=fields)
+
+    async def delete(self, thread_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.thread(thread_id))
+            pipe.zrem(self.keys.threads, thread_id)
+            await pipe.execute()
