@@ -34,6 +34,7 @@ from ._human_in_the_loop import (
     InterruptOnConfig,
     ReviewConfig,
 )
+from ._summarization import SummarizationMiddleware
 from ._types import (
     AgentMiddleware,
     ExtendedModelResponse,
@@ -62,6 +63,7 @@ __all__ = [
     "OmitFromSchema",
     "PrivateStateAttr",
     "ReviewConfig",
+    "SummarizationMiddleware",
     "ToolCallRequest",
     "UntrackedValue",
     "after_agent",
