@@ -35,6 +35,7 @@ from ._human_in_the_loop import (
     ReviewConfig,
 )
 from ._summarization import SummarizationMiddleware
+from ._todo import PlanningState, Todo, TodoListMiddleware
 from ._types import (
     AgentMiddleware,
     ExtendedModelResponse,
@@ -61,9 +62,12 @@ __all__ = [
     "OmitFromInput",
     "OmitFromOutput",
     "OmitFromSchema",
+    "PlanningState",
     "PrivateStateAttr",
     "ReviewConfig",
     "SummarizationMiddleware",
+    "Todo",
+    "TodoListMiddleware",
     "ToolCallRequest",
     "UntrackedValue",
     "after_agent",
