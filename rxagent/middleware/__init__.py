@@ -17,6 +17,7 @@ from .._state_schema import (
     PrivateStateAttr,
     UntrackedValue,
 )
+from ._context_editing import ClearToolUsesEdit, ContextEdit, ContextEditingMiddleware
 from ._decorators import (
     after_agent,
     after_model,
@@ -50,6 +51,9 @@ __all__ = [
     "ActionRequest",
     "AgentMiddleware",
     "AgentState",
+    "ClearToolUsesEdit",
+    "ContextEdit",
+    "ContextEditingMiddleware",
     "ExtendedModelResponse",
     "HITLRequest",
     "HITLResponse",
