@@ -35,6 +35,16 @@ from ._human_in_the_loop import (
     InterruptOnConfig,
     ReviewConfig,
 )
+from ._pii import (
+    PIIDetectionError,
+    PIIMatch,
+    PIIMiddleware,
+    detect_credit_card,
+    detect_email,
+    detect_ip,
+    detect_mac_address,
+    detect_url,
+)
 from ._summarization import SummarizationMiddleware
 from ._todo import PlanningState, Todo, TodoListMiddleware
 from ._types import (
@@ -66,6 +76,9 @@ __all__ = [
     "OmitFromInput",
     "OmitFromOutput",
     "OmitFromSchema",
+    "PIIDetectionError",
+    "PIIMatch",
+    "PIIMiddleware",
     "PlanningState",
     "PrivateStateAttr",
     "ReviewConfig",
@@ -78,6 +91,11 @@ __all__ = [
     "after_model",
     "before_agent",
     "before_model",
+    "detect_credit_card",
+    "detect_email",
+    "detect_ip",
+    "detect_mac_address",
+    "detect_url",
     "dynamic_prompt",
     "hook_config",
     "wrap_model_call",
