@@ -32,6 +32,8 @@ a stream going quiet for too long), so that callers can catch one without the ot
         │                                mid-reply; ``partial`` keeps what arrived
         ├── BufferOverflowError          a bounded buffer with strategy "error" overflowed
         ├── PIIDetectionError            PIIMiddleware(strategy="block") found what it blocks
+        ├── ToolSelectionError           (also ValueError) LLMToolSelectorMiddleware's model
+        │                                gave no usable choice of tools
         ├── CheckpointError              a checkpoint saver could not read or store (its
         │                                storage failed or is out of reach, a file of a
         │                                newer schema)
@@ -83,6 +85,7 @@ __all__ = [
     "StreamTimeoutError",
     "ThreadBusyError",
     "ToolDefinitionError",
+    "ToolSelectionError",
     "UsageError",
 ]
 
@@ -149,6 +152,12 @@ class PIIDetectionError(RunError):
         self.matches = list(matches)
         super().__init__(f"Detected {len(self.matches)} instance(s) of {pii_type} in text "
                          "content")
+
+
+class ToolSelectionError(RunError, ValueError):
+    """``LLMToolSelectorMiddleware``'s selection model chose tools the agent does not have,
+    or gave no well-formed answer after its retries (with ``on_parsing_failure="error"``).
+    (LangChain raises a ``ValueError``.)"""
 
 
 class CheckpointError(RunError):

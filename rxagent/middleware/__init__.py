@@ -8,6 +8,7 @@ as ``"<name>.<hook>"``; ``wrap_model_call`` and ``wrap_tool_call`` wrap each mod
 call, whose tokens and writes still stream. ``docs/middleware.md`` lists what is here.
 """
 
+from .._exceptions import ToolSelectionError
 from .._state_schema import (
     AgentState,
     JumpTo,
@@ -47,6 +48,7 @@ from ._pii import (
 )
 from ._summarization import SummarizationMiddleware
 from ._todo import PlanningState, Todo, TodoListMiddleware
+from ._tool_selection import LLMToolSelectorMiddleware
 from ._types import (
     AgentMiddleware,
     ExtendedModelResponse,
@@ -70,6 +72,7 @@ __all__ = [
     "HumanInTheLoopMiddleware",
     "InterruptOnConfig",
     "JumpTo",
+    "LLMToolSelectorMiddleware",
     "ModelCallResult",
     "ModelRequest",
     "ModelResponse",
@@ -86,6 +89,7 @@ __all__ = [
     "Todo",
     "TodoListMiddleware",
     "ToolCallRequest",
+    "ToolSelectionError",
     "UntrackedValue",
     "after_agent",
     "after_model",
