@@ -105,3 +105,22 @@ async def test_async_runs_edit_too() -> None:
                                             stream_mode="updates")]
     assert parts[-1]["model"]["messages"][0].content == "done"
     assert [m.content for m in scripted.calls[-1].messages] == ["hi", "", "[cleared]"]
+
+
+def test_the_sync_form_edits_too() -> None:
+    from rxagent.middleware import ModelRequest, ModelResponse
+
+    messages = [HumanMessage(content="hi"), AIMessage(content="", tool_calls=CALLS[0]),
+                ToolMessage(content="sunny in Paris", tool_call_id="w1")]
+    given: list[Any] = []
+
+    def handler(request: Any) -> Any:
+        given.append([m.content for m in request.messages])
+        return ModelResponse(result=[AIMessage(content="ok")])
+
+    middleware = rx_middleware.ContextEditingMiddleware(
+        edits=[rx_middleware.ClearToolUsesEdit(trigger=0, keep=0)])
+    middleware.wrap_model_call(
+        ModelRequest(model=ScriptedChatModel([]), messages=messages), handler)
+    assert given == [["hi", "", "[cleared]"]]
+    assert messages[2].content == "sunny in Paris"

@@ -177,3 +177,27 @@ async def test_async_summary_by_a_model() -> None:
     assert [m.type for m in final["messages"]] == ["human", "human", "ai"]
     assert final["messages"][0].content.endswith("Ann greeted us.")
     assert "Hi, I am Ann." in summary_model.calls[0].messages[0].content
+
+
+def test_summaries_on_a_thread_as_in_langchain() -> None:
+    """Two turns on one thread: the second summarises a history that holds the first
+    summary; the thread's state and history end the same."""
+    from .test_parity import CONFIG, message_shape
+
+    results = {}
+    for name, lib in LIBS.items():
+        summarizer = model(name, ["First turn.", "Both turns."])
+        fake = model(name, [*TOOL_THEN_TEXT, "Still sunny."])
+        agent = lib.agents.create_agent(
+            fake, tools=[lib.base.tool(weather)], checkpointer=lib.saver(),
+            middleware=[lib.mw.SummarizationMiddleware(
+                summarizer, trigger={"messages": 4}, keep=("messages", 2),
+                summary_prompt=PROMPT)])
+        number = Ids()
+        first = stream(agent, HISTORY, ["updates"], number, CONFIG)
+        second = stream(agent, {"messages": [{"role": "user", "content": "And now?"}]},
+                        ["updates", "values"], number, CONFIG)
+        state = [message_shape(m, number) for m in agent.get_state(CONFIG).values["messages"]]
+        results[name] = (first, second, state, prompts(summarizer.seen, number),
+                         prompts(fake.seen, number))
+    assert results["rxagent"] == results["langchain"]

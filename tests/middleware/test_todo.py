@@ -80,3 +80,25 @@ async def test_async_runs_keep_the_list() -> None:
     final = [v async for v in agent.astream(QUESTION, stream_mode="values")][-1]
     assert final["todos"] == PLAN
     assert final["messages"][2].content == f"Updated todo list to {PLAN}"
+
+
+def test_the_sync_forms() -> None:
+    from rxagent.messages import AIMessage, SystemMessage
+    from rxagent.middleware import ModelRequest, ModelResponse
+
+    middleware = rx_middleware.TodoListMiddleware(system_prompt="Plan.")
+    given: list[Any] = []
+
+    def handler(request: Any) -> Any:
+        given.append(request.system_message.content)
+        return ModelResponse(result=[AIMessage(content="ok")])
+
+    middleware.wrap_model_call(ModelRequest(model=ScriptedChatModel([]), messages=[],
+                                            system_message=SystemMessage(content="Hi.")),
+                               handler)
+    assert given == [[{"type": "text", "text": "Hi."}, {"type": "text", "text": "\n\nPlan."}]]
+    reply = AIMessage(content="", tool_calls=TWO_CALLS[0])
+    update = middleware.after_model({"messages": [reply]}, None)  # type: ignore[arg-type]
+    assert update is not None
+    assert [(m.tool_call_id, m.status) for m in update["messages"]] == [("t1", "error"),
+                                                                        ("t2", "error")]

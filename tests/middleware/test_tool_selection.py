@@ -173,3 +173,22 @@ async def test_async_runs_offer_the_chosen_tools() -> None:
     assert offered == [["note"]]
     assert [p[0].content for p in parts if p[0].content] == ["ok"]
     assert chooser.calls[0].tools[0]["name"] == "ToolSelectionResponse"
+
+
+def test_the_sync_form_selects_too() -> None:
+    from rxagent.messages import HumanMessage
+    from rxagent.middleware import ModelRequest, ModelResponse
+    from rxagent.tools import tool
+
+    tools = [tool(weather), tool(note)]
+    middleware = rx_middleware.LLMToolSelectorMiddleware(model=selector(choose("note")))
+    given: list[Any] = []
+
+    def handler(request: Any) -> Any:
+        given.append([t.name for t in request.tools])
+        return ModelResponse(result=[AIMessage(content="ok")])
+
+    request = ModelRequest(model=ScriptedChatModel([]), tools=list(tools),
+                           messages=[HumanMessage(content="hi")])
+    middleware.wrap_model_call(request, handler)
+    assert given == [["note"]]
