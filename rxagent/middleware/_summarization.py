@@ -19,7 +19,7 @@ from json import dumps
 from typing import Any, Literal, TypeAlias
 from xml.sax.saxutils import quoteattr
 
-from .._exceptions import UsageError
+from .._exceptions import APIStatusError, ScriptExhaustedError, UsageError
 from .._fast_rx import consume
 from .._message_utils import count_tokens_approximately, trim_messages
 from .._messages import AIMessage, BaseMessage, ChunkAccumulator, HumanMessage, ToolMessage
@@ -27,6 +27,7 @@ from .._removal import REMOVE_ALL_MESSAGES, RemoveMessage
 from .._threads import run_sync
 from ..chat_models._base import BaseChatModel
 from ..chat_models._init import init_chat_model
+from ..chat_models._retry import status_is_retryable
 from ..runtime import Runtime
 from ._types import AgentMiddleware
 
@@ -261,20 +262,28 @@ class SummarizationMiddleware(AgentMiddleware[Any, Any]):
 
 
 async def _call(model: BaseChatModel, prompt: str) -> str:
-    """The summary: one call, tried up to three times, kept out of ``messages`` mode."""
+    """The summary: one call, tried up to three times while its failure may be transient
+    (HTTP models also retry inside each attempt), kept out of ``messages`` mode."""
     for attempt in range(_ATTEMPTS):
         accumulator = ChunkAccumulator()
         try:
             # stream_raw is not reported to the run: the summary is no part of the reply.
             await consume(model.stream_raw([HumanMessage(content=prompt)]), accumulator.add)
-        except UsageError:
-            raise
-        except Exception:
-            if attempt == _ATTEMPTS - 1:
+        except Exception as error:
+            if attempt == _ATTEMPTS - 1 or not _worth_retrying(error):
                 raise
             continue
         return accumulator.to_message().text.strip()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """Not a misuse, nor an HTTP status another attempt cannot cure (a 400, a 401...)."""
+    if isinstance(error, (UsageError, ScriptExhaustedError)):
+        return False
+    if isinstance(error, APIStatusError):
+        return status_is_retryable(error.status_code, {})
+    return True
 
 
 def _update(summary: str, kept: list[BaseMessage]) -> dict[str, Any]:

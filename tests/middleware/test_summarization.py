@@ -201,3 +201,18 @@ def test_summaries_on_a_thread_as_in_langchain() -> None:
         results[name] = (first, second, state, prompts(summarizer.seen, number),
                          prompts(fake.seen, number))
     assert results["rxagent"] == results["langchain"]
+
+
+def test_a_status_another_attempt_cannot_cure_is_raised_at_once() -> None:
+    calls = []
+
+    def refused(messages: Any, tools: Any) -> str:
+        calls.append(1)
+        raise rxagent.APIStatusError("bad request", status_code=400)
+
+    middleware = rx_middleware.SummarizationMiddleware(
+        FunctionChatModel(refused), trigger=("messages", 2), keep=("messages", 1))
+    two = [HumanMessage(content="a", id="1"), AIMessage(content="b", id="2")]
+    with pytest.raises(rxagent.APIStatusError):
+        middleware.before_model({"messages": two}, None)  # type: ignore[arg-type]
+    assert len(calls) == 1
