@@ -216,3 +216,30 @@ def test_a_status_another_attempt_cannot_cure_is_raised_at_once() -> None:
     with pytest.raises(rxagent.APIStatusError):
         middleware.before_model({"messages": two}, None)  # type: ignore[arg-type]
     assert len(calls) == 1
+
+
+def test_a_fraction_of_the_models_window() -> None:
+    summary_model = ScriptedChatModel(["short"])
+    summary_model.profile = {"max_input_tokens": 100}  # type: ignore[attr-defined]
+    middleware = rx_middleware.SummarizationMiddleware(
+        summary_model, trigger=("fraction", 0.5), keep=("fraction", 0.2))
+    small = [HumanMessage(content="word " * 10, id="1")]
+    assert middleware.before_model({"messages": small}, None) is None  # type: ignore[arg-type]
+    big = [HumanMessage(content="word " * 40, id=str(i)) for i in range(4)]
+    update = middleware.before_model({"messages": big}, None)  # type: ignore[arg-type]
+    assert update is not None
+    # None fits in 20 tokens; the last is kept all the same, as LangChain keeps it.
+    assert [m.id for m in update["messages"][2:]] == ["3"]
+
+
+def test_the_reported_usage_of_the_same_provider_triggers() -> None:
+    middleware = rx_middleware.SummarizationMiddleware(
+        ScriptedChatModel(["short"]), trigger=("tokens", 1000), keep=("messages", 1))
+    usage = {"input_tokens": 1500, "output_tokens": 5, "total_tokens": 1505}
+    reply = AIMessage(content="hi", id="2", usage_metadata=usage,
+                      response_metadata={"model_provider": "scripted"})
+    other = reply.model_copy(update={"response_metadata": {"model_provider": "openai"}})
+    question = HumanMessage(content="q", id="1")
+    assert middleware.before_model({"messages": [question, other]}, None) is None  # type: ignore[arg-type]
+    update = middleware.before_model({"messages": [question, reply]}, None)  # type: ignore[arg-type]
+    assert update is not None and [m.id for m in update["messages"][2:]] == ["2"]
