@@ -31,6 +31,9 @@ a stream going quiet for too long), so that callers can catch one without the ot
         │       └── ModelCallIdleTimeoutError  (also ModelCallError) a provider went quiet
         │                                mid-reply; ``partial`` keeps what arrived
         ├── BufferOverflowError          a bounded buffer with strategy "error" overflowed
+        ├── PIIDetectionError            PIIMiddleware(strategy="block") found what it blocks
+        ├── ToolSelectionError           (also ValueError) LLMToolSelectorMiddleware's model
+        │                                gave no usable choice of tools
         ├── CheckpointError              a checkpoint saver could not read or store (its
         │                                storage failed or is out of reach, a file of a
         │                                newer schema)
@@ -44,7 +47,7 @@ A run that fails still delivers every event that came before the failure; the er
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # The roots live one layer down so that the message types can raise InvalidMessageError
 # without importing this module (which imports them to type ``partial``); same classes.
@@ -69,6 +72,7 @@ __all__ = [
     "ModelCallError",
     "ModelCallIdleTimeoutError",
     "ModelSpecError",
+    "PIIDetectionError",
     "RateLimitError",
     "RecursionLimitError",
     "RunCancelledError",
@@ -81,6 +85,7 @@ __all__ = [
     "StreamTimeoutError",
     "ThreadBusyError",
     "ToolDefinitionError",
+    "ToolSelectionError",
     "UsageError",
 ]
 
@@ -132,6 +137,27 @@ class ThreadBusyError(UsageError):
 
 class RunError(RxAgentError):
     """A run, or a model call inside it, failed while under way."""
+
+
+class PIIDetectionError(RunError):
+    """``PIIMiddleware(..., strategy="block")`` found personal data of its kind in a message.
+
+    Attributes:
+        pii_type: the kind (``"email"``...).
+        matches: what was found: dicts with ``type``, ``value``, ``start`` and ``end``.
+    """
+
+    def __init__(self, pii_type: str, matches: list[Any]) -> None:
+        self.pii_type = pii_type
+        self.matches = list(matches)
+        super().__init__(f"Detected {len(self.matches)} instance(s) of {pii_type} in text "
+                         "content")
+
+
+class ToolSelectionError(RunError, ValueError):
+    """``LLMToolSelectorMiddleware``'s selection model chose tools the agent does not have,
+    or gave no well-formed answer after its retries (with ``on_parsing_failure="error"``).
+    (LangChain raises a ``ValueError``.)"""
 
 
 class CheckpointError(RunError):

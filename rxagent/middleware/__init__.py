@@ -8,6 +8,7 @@ as ``"<name>.<hook>"``; ``wrap_model_call`` and ``wrap_tool_call`` wrap each mod
 call, whose tokens and writes still stream. ``docs/middleware.md`` lists what is here.
 """
 
+from .._exceptions import ToolSelectionError
 from .._state_schema import (
     AgentState,
     JumpTo,
@@ -17,6 +18,7 @@ from .._state_schema import (
     PrivateStateAttr,
     UntrackedValue,
 )
+from ._context_editing import ClearToolUsesEdit, ContextEdit, ContextEditingMiddleware
 from ._decorators import (
     after_agent,
     after_model,
@@ -34,6 +36,19 @@ from ._human_in_the_loop import (
     InterruptOnConfig,
     ReviewConfig,
 )
+from ._pii import (
+    PIIDetectionError,
+    PIIMatch,
+    PIIMiddleware,
+    detect_credit_card,
+    detect_email,
+    detect_ip,
+    detect_mac_address,
+    detect_url,
+)
+from ._summarization import SummarizationMiddleware
+from ._todo import PlanningState, Todo, TodoListMiddleware
+from ._tool_selection import LLMToolSelectorMiddleware
 from ._types import (
     AgentMiddleware,
     ExtendedModelResponse,
@@ -48,26 +63,43 @@ __all__ = [
     "ActionRequest",
     "AgentMiddleware",
     "AgentState",
+    "ClearToolUsesEdit",
+    "ContextEdit",
+    "ContextEditingMiddleware",
     "ExtendedModelResponse",
     "HITLRequest",
     "HITLResponse",
     "HumanInTheLoopMiddleware",
     "InterruptOnConfig",
     "JumpTo",
+    "LLMToolSelectorMiddleware",
     "ModelCallResult",
     "ModelRequest",
     "ModelResponse",
     "OmitFromInput",
     "OmitFromOutput",
     "OmitFromSchema",
+    "PIIDetectionError",
+    "PIIMatch",
+    "PIIMiddleware",
+    "PlanningState",
     "PrivateStateAttr",
     "ReviewConfig",
+    "SummarizationMiddleware",
+    "Todo",
+    "TodoListMiddleware",
     "ToolCallRequest",
+    "ToolSelectionError",
     "UntrackedValue",
     "after_agent",
     "after_model",
     "before_agent",
     "before_model",
+    "detect_credit_card",
+    "detect_email",
+    "detect_ip",
+    "detect_mac_address",
+    "detect_url",
     "dynamic_prompt",
     "hook_config",
     "wrap_model_call",
