@@ -225,7 +225,7 @@ async def _hook_node(
             # may replace or remove others by id.
             update[key] = [_with_id(m) for m in to_messages(value)]
             writes.append(("messages", update[key]))
-            _report_new_messages(run, update[key], steps.messages)
+            _report_new_messages(run, update[key], steps)
         elif key != JUMP_TO:
             writes.append((key, value))
     steps.apply(writes, by_id=True)
@@ -275,14 +275,18 @@ async def run_nested(
 
 
 def _report_new_messages(
-    run: RunContext, written: list[BaseMessage], state: Sequence[BaseMessage]
+    run: RunContext, written: list[BaseMessage], steps: RunSteps
 ) -> None:
-    """A hook's messages that are new to the state go to ``messages`` mode, as LangGraph
-    shows messages a node writes without streaming them (one it replaces was seen)."""
-    there = {m.id for m in state if m.id}
+    """A hook's messages that the run has not shown go to ``messages`` mode, as LangGraph
+    shows the messages a node writes without streaming them: not one that replaces or removes
+    a message of the state (that one was seen), and a removal of all of them once a run."""
+    there = {m.id for m in steps.messages if m.id}
     for message in written:
-        if message.id not in there and not isinstance(message, RemoveMessage):
-            run.part("messages", (message, run.node_metadata()))
+        if message.id in there or message.id in steps.shown:
+            continue
+        if isinstance(message, RemoveMessage):
+            steps.shown.add(message.id or "")
+        run.part("messages", (message, run.node_metadata()))
 
 
 def _with_id(message: BaseMessage) -> BaseMessage:

@@ -88,6 +88,7 @@ class RunSteps:
         self.route = route  # the nodes after one that an update counts as
         self.others: dict[str, Any] = {}  # the state's keys besides messages
         self.run_only: dict[str, Any] = {}  # the untracked keys' values
+        self.shown: set[str] = set()  # removals shown in ``messages`` mode already
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
         self.messages: list[BaseMessage] = []

@@ -353,6 +353,13 @@ class BaseTool:
                 f"answering its call: update={{'messages': [ToolMessage(..., tool_call_id="
                 f"{call_id!r})], ...}}"
             )
+        if any(isinstance(m, ToolMessage) and m.tool_call_id == call_id and m.name is None
+               for m in messages):
+            # As LangGraph's tool node does: the answer is named after the tool.
+            named = [m.model_copy(update={"name": self.name})
+                     if isinstance(m, ToolMessage) and m.tool_call_id == call_id and m.name is None
+                     else m for m in messages]
+            command = dataclasses.replace(command, update={**update, "messages": named})
         return command
 
     def _error(self, content: str, exc: Exception, call_id: str) -> ToolMessage:

@@ -76,9 +76,7 @@ class WriteTodosInput(BaseModel):
 def _write_todos(todos: list[Todo], runtime: ToolRuntime[Any, Any]) -> Command:
     return Command(update={
         "todos": todos,
-        # TODO(core): LangGraph's tool node names the ToolMessage of a tool's Command after
-        # the call; rxagent's (_tools.BaseTool._command) does not yet, so the name is set here.
-        "messages": [ToolMessage(content=f"Updated todo list to {todos}", name="write_todos",
+        "messages": [ToolMessage(content=f"Updated todo list to {todos}",
                                  tool_call_id=runtime.tool_call_id or "")],
     })
 
