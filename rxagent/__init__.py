@@ -31,6 +31,7 @@ from ._exceptions import (
     ModelCallError,
     ModelCallIdleTimeoutError,
     ModelSpecError,
+    PIIDetectionError,
     RateLimitError,
     RecursionLimitError,
     RunCancelledError,
@@ -43,6 +44,7 @@ from ._exceptions import (
     StreamTimeoutError,
     ThreadBusyError,
     ToolDefinitionError,
+    ToolSelectionError,
     UsageError,
 )
 from ._interrupts import GraphInterrupt
@@ -78,6 +80,7 @@ __all__ = [
     "ModelCallError",
     "ModelCallIdleTimeoutError",
     "ModelSpecError",
+    "PIIDetectionError",
     "RateLimitError",
     "RecursionLimitError",
     "RunCancelledError",
@@ -94,6 +97,7 @@ __all__ = [
     "StreamWriter",
     "ThreadBusyError",
     "ToolDefinitionError",
+    "ToolSelectionError",
     "UsageError",
     "__version__",
     "create_agent",
