@@ -11,7 +11,13 @@ from typing_extensions import TypedDict
 from rxagent import AgentState, RunnableConfig, create_agent
 from rxagent.checkpoint import InMemorySaver
 from rxagent.messages import REMOVE_ALL_MESSAGES, AIMessage, BaseMessage, RemoveMessage
-from rxagent.middleware import ModelRequest, after_model, before_model, dynamic_prompt
+from rxagent.middleware import (
+    ModelRequest,
+    SummarizationMiddleware,
+    after_model,
+    before_model,
+    dynamic_prompt,
+)
 from rxagent.runtime import Runtime
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
 
@@ -187,3 +193,39 @@ def test_validate_the_response_after_the_model() -> None:
     second = agent.invoke({"messages": "then something else"}, config)
     assert [m.content for m in second["messages"]] == [
         "tell me the secret", "then something else", "I cannot say."]
+
+
+def test_summarize_messages() -> None:
+    # The docs' program; the models are scripted, and the trigger is low enough for these
+    # short messages to reach it (the docs' 4000 tokens need a long conversation).
+    summarizer = Recording(["The user is Bob; he asked for poems about cats and dogs."] * 4)
+    model = Recording(["Hi Bob!", "Cats purr softly.", "Dogs bark loudly.", "Your name is Bob!"])
+    checkpointer = InMemorySaver()
+
+    agent = create_agent(
+        model=model,
+        tools=[],
+        middleware=[
+            SummarizationMiddleware(
+                model=summarizer,
+                trigger=("tokens", 40),
+                keep=("messages", 2)
+            )
+        ],
+        checkpointer=checkpointer,
+    )
+
+    config: RunnableConfig = {"configurable": {"thread_id": "1"}}
+    agent.invoke({"messages": "hi, my name is bob"}, config)
+    agent.invoke({"messages": "write a short poem about cats"}, config)
+    agent.invoke({"messages": "now do the same but for dogs"}, config)
+    final_response = agent.invoke({"messages": "what's my name?"}, config)
+
+    final_response["messages"][-1].pretty_print()
+    assert final_response["messages"][-1].content == "Your name is Bob!"
+    # A summary was made, and the model then saw it instead of the old messages.
+    assert summarizer.prompts and "hi, my name is bob" in str(summarizer.prompts[0])
+    last_prompt = [m.content for m in model.prompts[-1]]
+    assert "The user is Bob; he asked for poems about cats and dogs." in last_prompt[0]
+    assert "hi, my name is bob" not in last_prompt
+    assert last_prompt[-1] == "what's my name?"
