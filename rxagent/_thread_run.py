@@ -21,6 +21,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar, cast
 
@@ -34,6 +35,8 @@ from ._thread_state import (
     Write,
     as_record,
     encode_task_writes,
+    find_left,
+    leave,
     load_head,
     remember,
 )
@@ -234,6 +237,10 @@ class ThreadRun:
         self.head: Head | None = None
         self._saved_id: str | None = None  # the newest checkpoint written: the next one's parent
         self._unsaved: list[Write] = []  # the writes made since
+        self._stored: tuple[str | None, list[Write]] | None = None  # its record's parent, writes
+        self._mark: tuple[int, int] | None = None  # the saver's write mark as the run starts
+        self._loaded_id: str | None = None  # the checkpoint it starts from
+        self._ops = 0  # the writes handed to the saver since
         self._in_thread = type(saver).aput is BaseCheckpointSaver.aput  # sync methods only
         self._queue: list[_Op] | None = None  # the "async" writer's, while it runs
         self._handed: tuple[_SaverThread, _Writes] | None = None  # or the saver thread's
@@ -253,11 +260,15 @@ class ThreadRun:
             )
         busy.add(key)
         try:
-            read = _saver_thread(self.saver).call if self._in_thread else None
-            self.head = await load_head(
-                self.saver, self.thread_id, self.ns, self.start_id, read=read
-            )
-            self._saved_id = self.head.checkpoint_id if self.head else None
+            self._mark = self.saver._write_mark(self.thread_id)
+            if self.start_id is None:  # where a run of this process left it, if nobody wrote since
+                self.head = find_left(self.saver, self.thread_id, self.ns, self._mark)
+            if self.head is None:
+                read = _saver_thread(self.saver).call if self._in_thread else None
+                self.head = await load_head(
+                    self.saver, self.thread_id, self.ns, self.start_id, read=read
+                )
+            self._saved_id = self._loaded_id = self.head.checkpoint_id if self.head else None
             if self.durability == "async" and self._in_thread:
                 async with self._on_saver_thread():
                     yield self
@@ -277,6 +288,26 @@ class ThreadRun:
             # the conversation.)
             if self.head is not None and self._saved_id == self.head.checkpoint_id:
                 remember(self.saver, self.head)
+                self._leave(self.head)
+
+    def _leave(self, head: Head) -> None:
+        """Keep ``head`` for the thread's next run in this process, if the saver's write mark
+        shows that every write of this run was made and nothing else wrote to the thread."""
+        start = self._mark
+        # Only a thread's newest checkpoint is kept: where the run started from it, and its
+        # own checkpoints sort after it (a checkpoint id another process made in the same
+        # millisecond may sort after this process's next one).
+        if start is None or self.start_id is not None or (
+            self._loaded_id is not None and head.checkpoint_id < self._loaded_id
+        ):
+            return
+        mark = self.saver._write_mark(self.thread_id)
+        if mark != (start[0], start[1] + self._ops):
+            return
+        if self._stored is not None:  # as its record says, which a read would give back
+            parent_id, writes = self._stored
+            head = replace(head, parent_id=parent_id, writes=writes)
+        leave(self.saver, head, mark)
 
     async def save(self, head: Head) -> None:
         """``head`` is the run's newest checkpoint: write it as durability says."""
@@ -285,6 +316,7 @@ class ThreadRun:
         if self.durability == "exit":
             return
         record = as_record(head, self._unsaved, self._saved_id)
+        self._stored = (self._saved_id, self._unsaved)
         self._unsaved = []
         self._saved_id = head.checkpoint_id
         await self._write(("put", (record,)))
@@ -302,6 +334,7 @@ class ThreadRun:
         )))
 
     async def _write(self, op: _Op) -> None:
+        self._ops += 1
         if self._handed is not None:
             saver_thread, writes = self._handed
             if writes.error is not None:  # a write failed: the run fails with it
@@ -410,6 +443,7 @@ class ThreadRun:
         ops: list[_Op] = []
         if head.checkpoint_id != self._saved_id:
             ops.append(("put", (as_record(head, self._unsaved, self._saved_id),)))
+            self._stored = (self._saved_id, self._unsaved)
             self._unsaved = []
             self._saved_id = head.checkpoint_id
         ops.extend(
@@ -417,4 +451,5 @@ class ThreadRun:
                             encode_task_writes(writes)))
             for task_id, writes in head.pending.items()
         )
+        self._ops += len(ops)
         await self._apply(ops)
