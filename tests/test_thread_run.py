@@ -1,11 +1,12 @@
 """How a run holds its thread on a saver (``rxagent/_thread_run.py``): where it starts without
-reading."""
+reading, and how its writes reach a sync-only saver's thread."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
+import rxagent._thread_run as thread_run
 from rxagent import create_agent
 from rxagent._thread_state import find_left, load_head
 from rxagent.checkpoint import CheckpointTuple
@@ -177,6 +179,81 @@ def wait_for(condition: Any, seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
+def holding_agent(saver: SqliteSaver, release: threading.Event) -> Any:
+    """Calls a tool that waits for ``release``, then answers."""
+
+    @tool
+    def hold() -> str:
+        """Hold."""
+        assert release.wait(30)
+        return "held"
+
+    def reply(messages: Sequence[BaseMessage], tools: Any) -> AIMessage:
+        if isinstance(messages[-1], ToolMessage):
+            return AIMessage("done")
+        return AIMessage("", tool_calls=[{"name": "hold", "args": {}, "id": "h1"}])
+
+    return create_agent(FunctionChatModel(reply), [hold], checkpointer=saver)
+
+
+def test_a_stream_read_slowly_still_has_its_checkpoints_stored(tmp_path: Path) -> None:
+    """The loop stops while a sync stream's reader holds an item (and the run waits for a tool
+    meanwhile): no loop timer wakes the saver's thread then, yet what the run finished is
+    stored, by the thread looking on its own."""
+    release = threading.Event()
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        updates = holding_agent(saver, release).stream(
+            {"messages": "one"}, CONFIG, stream_mode="updates")
+        assert list(next(updates)) == ["model"]  # the loop stops here
+        try:
+            wait_for(lambda: stored(tmp_path / "t.db") >= 3)  # input, its start, the model
+        finally:
+            release.set()
+        assert [list(update) for update in updates] == [["tools"], ["model"]]
+
+
+def test_a_sleeping_saver_thread_is_woken_by_a_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(thread_run, "LOOK_FOR", 0.0)  # stops looking on its own at once
+    release = threading.Event()
+    release.set()
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        agent = holding_agent(saver, release)
+        agent.invoke({"messages": "zero"}, CONFIG)
+        before = stored(tmp_path / "t.db")
+        saver_thread = thread_run._saver_thread(saver)
+        wait_for(lambda: not saver_thread._looking)
+        release.clear()
+        # Going on where the last run left the thread: no read wakes the thread either.
+        updates = agent.stream({"messages": "one"}, CONFIG, stream_mode="updates")
+        assert list(next(updates)) == ["model"]
+        try:
+            wait_for(lambda: stored(tmp_path / "t.db") >= before + 3)
+        finally:
+            release.set()
+        list(updates)
+
+
+def test_writes_handed_over_are_stored_without_a_wake_up(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        saver_thread = thread_run._saver_thread(saver)
+        assert saver_thread._looking
+        stores = threading.Event()
+        saver_thread.then(thread_run._Writes(), stores.set)
+        assert stores.wait(10)
+        put = ("put", (echo_checkpoint(),))
+        saver_thread.write(thread_run._Writes(), put)
+        assert saver_thread._queue.empty()  # nothing woke it
+        wait_for(lambda: stored(tmp_path / "t.db") == 1)
+
+
+def echo_checkpoint() -> Any:
+    from rxagent.checkpoint.conformance import make_checkpoint
+
+    return make_checkpoint("t1")
+
+
 @pytest.mark.anyio
 async def test_async_writes_reach_the_saver_on_asyncio_and_trio(tmp_path: Path) -> None:
     with SqliteSaver(tmp_path / "t.db") as saver:
@@ -185,3 +262,64 @@ async def test_async_writes_reach_the_saver_on_asyncio_and_trio(tmp_path: Path) 
         result = await agent.ainvoke({"messages": "two"}, CONFIG)
         assert [m.text for m in result["messages"]][-1] == "3 messages"
     assert stored(tmp_path / "t.db") == 6
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_run_still_has_what_it_finished_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(thread_run, "LOOK_EVERY", 1000.0)  # stored only when woken
+    waiting = anyio.Event()
+
+    @tool
+    async def wait() -> str:
+        """Wait."""
+        waiting.set()
+        await anyio.sleep_forever()
+        return "never"
+
+    def reply(messages: Sequence[BaseMessage], tools: Any) -> AIMessage:
+        return AIMessage("", tool_calls=[{"name": "wait", "args": {}, "id": "w1"}])
+
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        agent = create_agent(FunctionChatModel(reply), [wait], checkpointer=saver)
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as group:
+                group.start_soon(agent.ainvoke, {"messages": "one"}, CONFIG)
+                await waiting.wait()
+                scope.cancel()
+        deadline = time.monotonic() + 30
+        while stored(tmp_path / "t.db") < 3:  # input, its start, the model's step
+            assert time.monotonic() < deadline, "never stored"
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_a_runs_writes_are_stored_while_it_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's loop wakes the saver's thread WAKE_AFTER its first write not stored (on trio,
+    at once): they are not left until the run ends."""
+    monkeypatch.setattr(thread_run, "LOOK_EVERY", 1000.0)  # stored only when woken
+    release = anyio.Event()
+
+    @tool
+    async def wait() -> str:
+        """Wait."""
+        await release.wait()
+        return "waited"
+
+    def reply(messages: Sequence[BaseMessage], tools: Any) -> AIMessage:
+        if isinstance(messages[-1], ToolMessage):
+            return AIMessage("done")
+        return AIMessage("", tool_calls=[{"name": "wait", "args": {}, "id": "w1"}])
+
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        agent = create_agent(FunctionChatModel(reply), [wait], checkpointer=saver)
+        async with anyio.create_task_group() as group:
+            group.start_soon(agent.ainvoke, {"messages": "one"}, CONFIG)
+            deadline = time.monotonic() + 30
+            while stored(tmp_path / "t.db") < 3:  # input, its start, the model's step
+                assert time.monotonic() < deadline, "not stored while the run waits"
+                await anyio.sleep(0.01)
+            release.set()
