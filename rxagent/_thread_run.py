@@ -334,8 +334,9 @@ class ThreadRun:
                 self._leave(self.head)
 
     def _leave(self, head: Head) -> None:
-        """Keep ``head`` for the thread's next run in this process, if the saver's write mark
-        shows that every write of this run was made and nothing else wrote to the thread."""
+        """Keep ``head`` for the thread's next run in this process, with the saver's write mark
+        that shows every write of this run made and nothing else written: the next run checks
+        it, so nothing needs to be asked now (nor waited for, after a cancellation)."""
         start = self._mark
         # Only a thread's newest checkpoint is kept: where the run started from it, and its
         # own checkpoints sort after it (a checkpoint id another process made in the same
@@ -344,13 +345,10 @@ class ThreadRun:
             self._loaded_id is not None and head.checkpoint_id < self._loaded_id
         ):
             return
-        mark = self.saver._write_mark(self.thread_id)
-        if mark != (start[0], start[1] + self._ops):
-            return
         if self._stored is not None:  # as its record says, which a read would give back
             parent_id, writes = self._stored
             head = replace(head, parent_id=parent_id, writes=writes)
-        leave(self.saver, head, mark)
+        leave(self.saver, head, (start[0], start[1] + self._ops))
 
     async def save(self, head: Head) -> None:
         """``head`` is the run's newest checkpoint: write it as durability says."""

@@ -332,8 +332,8 @@ _LEFT = weakref.WeakKeyDictionary()
 
 def leave(saver: BaseCheckpointSaver, head: Head, mark: tuple[int, int]) -> None:
     """``head`` is the thread's newest stored checkpoint (its ``parent_id`` and ``writes`` those
-    of its record) and ``mark`` the saver's write mark since it was stored; :func:`remember`
-    keeps its state."""
+    of its record) as long as the saver's write mark is ``mark``; :func:`remember` keeps its
+    state."""
     stored = replace(
         head, values={}, index=None, metadata=dict(head.metadata),
         writes=[(task_id, channel, _as_read(channel, value))
