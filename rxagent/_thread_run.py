@@ -3,9 +3,10 @@ written when its ``durability`` says.
 
 - ``"sync"``: each checkpoint and each finished tool's result is written before the run goes on,
   so a process killed at any point loses nothing that had finished.
-- ``"async"`` (the default): they are written in order while the run goes on (by one writer
-  thread per saver, for a saver with sync methods only); the run ends only once all are
-  written.
+- ``"async"`` (the default): they are written in order while the run goes on (for a saver
+  with sync methods only, by its writer thread, which takes them in within
+  :data:`WAKE_AFTER` seconds, or :data:`LOOK_EVERY` while a sync stream's reader keeps the loop
+  stopped); the run ends only once all are written.
 - ``"exit"``: only when the run ends (normally, interrupted or failed), as one checkpoint whose
   writes are all the run's steps: the least writing, and a killed process loses the run.
 
@@ -14,13 +15,17 @@ Checkpoint writes happen between steps, never per token.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
+import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar, cast
 
@@ -34,6 +39,8 @@ from ._thread_state import (
     Write,
     as_record,
     encode_task_writes,
+    find_left,
+    leave,
     load_head,
     remember,
 )
@@ -81,34 +88,62 @@ class _Writes:
         self.error: Exception | None = None
 
 
+WAKE_AFTER = 0.02
+"""Seconds after a run hands its saver's thread a write before its loop wakes the thread to
+store it (sooner when the run ends and waits for its writes)."""
+LOOK_EVERY = 0.5
+"""How often the thread looks for writes on its own, for those of a run whose loop is
+stopped (a sync stream's reader holding an item)..."""
+LOOK_FOR = 10.0
+"""...for this many seconds after its last write; then it sleeps until a write wakes it."""
+
+
 class _SaverThread:
     """The thread that makes every call a run makes on one saver with sync methods only
     (SQLite, Redis), in the order they were made: its reads, and its writes.
 
-    A run hands it each ``"async"`` write and goes on: putting it in a queue costs the event
-    loop a few microseconds, where a hop to a worker thread and back costs it two wake-ups,
-    0.1-0.3 ms on a busy 2-core machine, five times a turn; the loop is woken once per run,
-    when the run waits for its last writes. Reads, and the writes a run waits for, are one hop
-    each. anyio's worker threads would do the same, but every sync ``invoke()`` started a new
-    one for its first call (20 threads for 20 calls), and starting a thread costs more than
-    the hop. The thread holds the saver weakly and ends with it.
+    A run hands it each ``"async"`` write and goes on, without waking it: the write joins a
+    list, and the run's loop wakes the thread :data:`WAKE_AFTER` seconds later, or when the run
+    ends and waits for its writes (a trio loop, which has no timer, wakes it at once). The
+    thread stores all it finds in one unit of work (one transaction). Waking it for each write
+    cost more than the write: the woken thread waits for the interpreter lock while the loop
+    runs the next step, and each time the loop lets go of the lock (every turn of the loop)
+    it is signalled in vain; on a 2-core machine that made a 3-step turn on SQLite 0.25 ms
+    dearer, and 2 ms when other processes kept the cores busy. A run whose loop is stopped
+    (a sync ``stream()`` whose reader holds an item) wakes nobody: the thread also looks on its
+    own every :data:`LOOK_EVERY` seconds, until :data:`LOOK_FOR` seconds pass without a
+    write; asleep, it is woken by the next write. So a killed process loses the writes of the
+    last :data:`WAKE_AFTER` seconds (:data:`LOOK_EVERY` while the loop is stopped).
+
+    Reads, and the writes a run waits for, are one hop each. anyio's worker threads would do
+    the same, but every sync ``invoke()`` started a new one for its first call (20 threads for
+    20 calls), and starting a thread costs more than the hop. The thread holds the saver
+    weakly and ends with it.
     """
 
     def __init__(self, saver: BaseCheckpointSaver) -> None:
         self.pid = os.getpid()  # a forked child has no such thread: it makes its own
-        self._queue: SimpleQueue[tuple[_Writes, _Op | Callable[[], None]] | None] = SimpleQueue()
+        self._held: deque[tuple[_Writes, _Op]] = deque()  # handed over, not stored yet
+        self._queue: SimpleQueue[Callable[[], None] | None] = SimpleQueue()  # jobs, wake-ups
+        self._looking = True  # whether the thread looks at _held on its own
         weakref.finalize(saver, self._queue.put, None)
         threading.Thread(
-            target=self._work, args=(weakref.ref(saver), self._queue), daemon=True,
+            target=self._work, args=(weakref.ref(saver),), daemon=True,
             name="rxagent-checkpoint-writer",
         ).start()
 
     def write(self, owner: _Writes, op: _Op) -> None:
-        self._queue.put((owner, op))
+        self._held.append((owner, op))
+        if not self._looking:  # asleep until woken (the thread checks _held once more first)
+            self._queue.put(_look)
+
+    def wake(self) -> None:
+        """Have the thread store what it holds now."""
+        self._queue.put(_look)
 
     def then(self, owner: _Writes, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from the thread) once every write handed over so far is made."""
-        self._queue.put((owner, callback))
+        self._queue.put(callback)
 
     async def call(self, work: Callable[[], _T]) -> _T:
         """``work()`` on the thread, after every write handed over before it (so a run reads
@@ -127,52 +162,60 @@ class _SaverThread:
             finally:
                 wake()
 
-        self._queue.put((_Writes(), job))
+        self._queue.put(job)
         await done.wait()
         ok, value = outcome[0]
         if not ok:
             raise value
         return cast(_T, value)
 
-    @staticmethod
-    def _work(
-        saver_ref: weakref.ref[BaseCheckpointSaver],
-        queue: SimpleQueue[tuple[_Writes, _Op | Callable[[], None]] | None],
-    ) -> None:
-        item = queue.get()
-        while item is not None:
-            owner, op = item
-            if callable(op):
+    def _work(self, saver_ref: weakref.ref[BaseCheckpointSaver]) -> None:
+        held, queue = self._held, self._queue
+        last_write = time.monotonic()
+        while True:
+            try:
+                job = queue.get(timeout=LOOK_EVERY) if self._looking else queue.get()
+            except Empty:
+                job = _look
+            if job is None:  # the saver is gone
+                return
+            if held:  # first, as the job comes after them
+                writes = []
+                while held:
+                    writes.append(held.popleft())
+                saver = saver_ref()
+                if saver is None:
+                    return
+                _store(saver, writes)
+                del saver
+                last_write = time.monotonic()
+            if job is not _look:
                 # A loop that closed before its run ended must not end the thread, which goes
                 # on for the other runs.
                 with contextlib.suppress(Exception):
-                    op()
-                item = queue.get()
-                continue
-            # The writes queued meanwhile go with this one, in one unit of storage work.
-            writes = [(owner, op)]
-            following = _next_queued(queue)
-            while following is not _NOTHING and following is not None:
-                if callable(following[1]):
-                    break
-                writes.append((following[0], cast(_Op, following[1])))
-                following = _next_queued(queue)
-            saver = saver_ref()
-            if saver is None:
-                return
-            _store(saver, writes)
-            del saver
-            item = queue.get() if following is _NOTHING else following
+                    job()
+            if not self._looking:  # woken: a run is going
+                self._looking = True
+                last_write = time.monotonic()
+            elif time.monotonic() - last_write > LOOK_FOR:
+                self._looking = False
+                # A write handed over before write() could see the flag is looked at now.
+                self._looking = bool(held)
 
 
-_NOTHING: Any = object()
-
-
-def _next_queued(queue: SimpleQueue[Any]) -> Any:
+def _wake_later(saver_thread: _SaverThread) -> asyncio.TimerHandle | None:
+    """Wake the saver thread in :data:`WAKE_AFTER` seconds, by the running asyncio loop; at once
+    on another loop (trio), which has no timer to call."""
     try:
-        return queue.get_nowait()
-    except Empty:
-        return _NOTHING
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        saver_thread.wake()
+        return None
+    return loop.call_later(WAKE_AFTER, saver_thread.wake)
+
+
+def _look() -> None:
+    """A wake-up: the writer thread looks at what it holds."""
 
 
 def _store(saver: BaseCheckpointSaver, writes: list[tuple[_Writes, _Op]]) -> None:
@@ -210,8 +253,10 @@ class ThreadRun:
     (``in_place``, as ``InMemorySaver``) is called at once, whatever the durability: there is
     nothing to wait for. One that implements only the sync methods (SQLite, Redis) never runs
     on the event loop: its ``"async"`` writes go to its writer thread (:class:`_SaverThread`),
-    the others to a worker thread, all of a batch in one hop. One with async methods of its own
-    is awaited, for ``"async"`` by a task of the run's.
+    the others (and its reads) through the same thread, all of a batch in one hop. A run
+    starts without reading where the saver's write mark shows that only this process's last
+    run on the thread wrote to it since (:func:`~rxagent._thread_state.leave`). One with async
+    methods of its own is awaited, for ``"async"`` by a task of the run's.
     """
 
     def __init__(
@@ -234,10 +279,15 @@ class ThreadRun:
         self.head: Head | None = None
         self._saved_id: str | None = None  # the newest checkpoint written: the next one's parent
         self._unsaved: list[Write] = []  # the writes made since
+        self._stored: tuple[str | None, list[Write]] | None = None  # its record's parent, writes
+        self._mark: tuple[int, int] | None = None  # the saver's write mark as the run starts
+        self._loaded_id: str | None = None  # the checkpoint it starts from
+        self._ops = 0  # the writes handed to the saver since
         self._in_thread = type(saver).aput is BaseCheckpointSaver.aput  # sync methods only
         self._queue: list[_Op] | None = None  # the "async" writer's, while it runs
         self._handed: tuple[_SaverThread, _Writes] | None = None  # or the saver thread's
         self._wake: anyio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None  # to wake the saver thread
         self._write_error: Exception | None = None
 
     @asynccontextmanager
@@ -253,11 +303,15 @@ class ThreadRun:
             )
         busy.add(key)
         try:
-            read = _saver_thread(self.saver).call if self._in_thread else None
-            self.head = await load_head(
-                self.saver, self.thread_id, self.ns, self.start_id, read=read
-            )
-            self._saved_id = self.head.checkpoint_id if self.head else None
+            self._mark = self.saver._write_mark(self.thread_id)
+            if self.start_id is None:  # where a run of this process left it, if nobody wrote since
+                self.head = find_left(self.saver, self.thread_id, self.ns, self._mark)
+            if self.head is None:
+                read = _saver_thread(self.saver).call if self._in_thread else None
+                self.head = await load_head(
+                    self.saver, self.thread_id, self.ns, self.start_id, read=read
+                )
+            self._saved_id = self._loaded_id = self.head.checkpoint_id if self.head else None
             if self.durability == "async" and self._in_thread:
                 async with self._on_saver_thread():
                     yield self
@@ -277,6 +331,24 @@ class ThreadRun:
             # the conversation.)
             if self.head is not None and self._saved_id == self.head.checkpoint_id:
                 remember(self.saver, self.head)
+                self._leave(self.head)
+
+    def _leave(self, head: Head) -> None:
+        """Keep ``head`` for the thread's next run in this process, with the saver's write mark
+        that shows every write of this run made and nothing else written: the next run checks
+        it, so nothing needs to be asked now (nor waited for, after a cancellation)."""
+        start = self._mark
+        # Only a thread's newest checkpoint is kept: where the run started from it, and its
+        # own checkpoints sort after it (a checkpoint id another process made in the same
+        # millisecond may sort after this process's next one).
+        if start is None or self.start_id is not None or (
+            self._loaded_id is not None and head.checkpoint_id < self._loaded_id
+        ):
+            return
+        if self._stored is not None:  # as its record says, which a read would give back
+            parent_id, writes = self._stored
+            head = replace(head, parent_id=parent_id, writes=writes)
+        leave(self.saver, head, (start[0], start[1] + self._ops))
 
     async def save(self, head: Head) -> None:
         """``head`` is the run's newest checkpoint: write it as durability says."""
@@ -285,6 +357,7 @@ class ThreadRun:
         if self.durability == "exit":
             return
         record = as_record(head, self._unsaved, self._saved_id)
+        self._stored = (self._saved_id, self._unsaved)
         self._unsaved = []
         self._saved_id = head.checkpoint_id
         await self._write(("put", (record,)))
@@ -302,11 +375,14 @@ class ThreadRun:
         )))
 
     async def _write(self, op: _Op) -> None:
+        self._ops += 1
         if self._handed is not None:
             saver_thread, writes = self._handed
             if writes.error is not None:  # a write failed: the run fails with it
                 raise writes.error
             saver_thread.write(writes, op)
+            if self._timer is None:
+                self._timer = _wake_later(saver_thread)
             return
         if self._queue is None:
             await self._apply([op])
@@ -349,14 +425,21 @@ class ThreadRun:
             # from there. (On cancellation, the writes handed over are made all the same.)
             await self._written(saver_thread, writes, loop)
             raise
+        else:
+            await self._written(saver_thread, writes, loop)
         finally:
             self._handed = None
-        await self._written(saver_thread, writes, loop)
+            if self._timer is not None:  # cancelled before it waited: stored all the same
+                self._timer.cancel()
+                self._timer = None
+                saver_thread.wake()
         if writes.error is not None:
             raise writes.error
 
-    @staticmethod
-    async def _written(saver_thread: _SaverThread, writes: _Writes, loop: Any) -> None:
+    async def _written(self, saver_thread: _SaverThread, writes: _Writes, loop: Any) -> None:
+        if self._timer is not None:  # asking for them wakes the thread
+            self._timer.cancel()
+            self._timer = None
         done = anyio.Event()
         saver_thread.then(writes, waker(loop, done.set))
         await done.wait()
@@ -410,6 +493,7 @@ class ThreadRun:
         ops: list[_Op] = []
         if head.checkpoint_id != self._saved_id:
             ops.append(("put", (as_record(head, self._unsaved, self._saved_id),)))
+            self._stored = (self._saved_id, self._unsaved)
             self._unsaved = []
             self._saved_id = head.checkpoint_id
         ops.extend(
@@ -417,4 +501,5 @@ class ThreadRun:
                             encode_task_writes(writes)))
             for task_id, writes in head.pending.items()
         )
+        self._ops += len(ops)
         await self._apply(ops)

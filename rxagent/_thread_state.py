@@ -6,7 +6,8 @@ checkpoint is its parent's state with its writes applied. So a step costs the sa
 first turn of a conversation and at the hundredth (LangGraph writes the whole message list at
 every step). Reading a state back walks the chain of parents once; the states read or made in
 this process are kept by checkpoint id (a checkpoint never changes), so a conversation that goes
-on in one process reads nothing but its latest checkpoint's id.
+on in one process reads nothing but its latest checkpoint; and nothing at all on a saver that
+can tell that nobody wrote to the thread since this process did (:func:`leave`).
 
 Messages are stored as their JSON (``model_dump``) with their ``type``; a tool's ``artifact``
 that is not JSON-able is stored as its ``repr``. Nothing is ever pickled.
@@ -19,7 +20,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, TypeAlias
 
@@ -47,8 +48,10 @@ __all__ = [
     "decode_messages",
     "encode_messages",
     "encode_task_writes",
+    "find_left",
     "fold",
     "head_of",
+    "leave",
     "load_head",
     "new_checkpoint",
     "now",
@@ -314,6 +317,63 @@ def recall(
     states.move_to_end(key)
     kept = states[key]
     return {"messages": list(kept.messages), **kept.others}, dict(kept.positions)
+
+
+# The newest checkpoint of each thread as a run of this process left it, as a read would give
+# it back (its state is in _STATES), with the saver's write mark at that moment: while the mark
+# is the same, nothing was written to the thread since, and a run starts there without reading.
+class _Left(NamedTuple):
+    mark: tuple[int, int]
+    head: Head
+
+
+_LEFT: weakref.WeakKeyDictionary[BaseCheckpointSaver, OrderedDict[tuple[str, str], _Left]]
+_LEFT = weakref.WeakKeyDictionary()
+
+
+def leave(saver: BaseCheckpointSaver, head: Head, mark: tuple[int, int]) -> None:
+    """``head`` is the thread's newest stored checkpoint (its ``parent_id`` and ``writes`` those
+    of its record) as long as the saver's write mark is ``mark``; :func:`remember` keeps its
+    state."""
+    stored = replace(
+        head, values={}, index=None, metadata=dict(head.metadata),
+        writes=[(task_id, channel, _as_read(channel, value))
+                for task_id, channel, value in head.writes],
+        pending={task_id: [(channel, _as_read(channel, value)) for channel, value in writes]
+                 for task_id, writes in head.pending.items()},
+    )
+    left = _LEFT.setdefault(saver, OrderedDict())
+    left[(head.thread_id, head.checkpoint_ns)] = _Left(mark, stored)
+    left.move_to_end((head.thread_id, head.checkpoint_ns))
+    if len(left) > _STATES_KEPT:  # past that many, its state is likely gone from _STATES
+        left.popitem(last=False)
+
+
+def find_left(
+    saver: BaseCheckpointSaver, thread_id: str, ns: str, mark: tuple[int, int] | None
+) -> Head | None:
+    """The thread's newest checkpoint as :func:`leave` kept it, if the saver's write mark is
+    still the same (a copy of its own); else ``None``, and it is read."""
+    kept = _LEFT.get(saver)
+    left = kept.get((thread_id, ns)) if kept is not None else None
+    if left is None or mark is None or left.mark != mark:
+        return None
+    head = left.head
+    recalled = recall(saver, (thread_id, ns, head.checkpoint_id))
+    if recalled is None:
+        return None
+    return replace(
+        head, values=recalled[0], index=recalled[1], metadata=dict(head.metadata),
+        writes=list(head.writes), pending=dict(head.pending),
+    )
+
+
+def _as_read(channel: str, value: Any) -> Any:
+    """A written value as reading it back gives it: messages as they are (their JSON gives them
+    back equal), the rest through JSON (a tuple comes back a list)."""
+    if channel == "messages":
+        return value
+    return _decode_value(channel, json.loads(json.dumps(_encode_value(channel, value))))
 
 
 def head_of(

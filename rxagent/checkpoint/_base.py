@@ -158,6 +158,19 @@ class BaseCheckpointSaver(ABC):
         stores what it has queued that way. By default each call is a unit of its own."""
         return contextlib.nullcontext()
 
+    def _write_mark(self, thread_id: str) -> tuple[int, int] | None:
+        """Where the thread's stored records stand, told at once, or ``None`` (the default)
+        when the saver cannot tell without waiting. A run calls it on the event loop.
+
+        A mark is ``(epoch, writes)``: ``writes`` counts this saver object's own ``put``,
+        ``put_writes`` and ``delete_thread`` calls on the thread, and ``epoch`` moves on
+        whenever something else may have changed what is stored (another connection or
+        process, a transaction rolled back). Marks ``(e, w)`` and later ``(e, w + n)`` mean
+        that the saver made exactly ``n`` writes to the thread in between and nothing else
+        touched it: a run that made those ``n`` writes knows the thread's newest checkpoint
+        without reading it back (``rxagent/_thread_run.py``)."""
+        return None
+
     # -- async forms: the sync ones in a worker thread -----------------------------------------
 
     async def aput(self, checkpoint: Checkpoint) -> None:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +131,7 @@ def test_lookups_walk_an_index_instead_of_scanning_a_table(tmp_path: Path) -> No
 
 _WRITER = """
 import sys
+import threading
 from rxagent.checkpoint.conformance import make_checkpoint
 from rxagent.checkpoint.sqlite import SqliteSaver
 
@@ -182,6 +184,7 @@ def test_a_connection_of_ones_own_is_used_and_left_open(tmp_path: Path) -> None:
 
 _OPENER = """
 import sys
+import threading
 from rxagent.checkpoint.conformance import make_checkpoint
 from rxagent.checkpoint.sqlite import SqliteSaver
 
@@ -218,3 +221,107 @@ def test_a_batch_is_one_transaction_stored_whole_or_not_at_all(tmp_path: Path) -
         # The saver goes on working after a rolled-back batch.
         saver.put(second)
         assert other.get("thread-1", checkpoint_id=second.checkpoint_id) is not None
+
+
+# -- the write mark: what a run trusts to start without reading ------------------------------
+
+
+def _mark(saver: SqliteSaver, thread_id: str = "thread-1") -> tuple[int, int]:
+    mark = saver._write_mark(thread_id)
+    assert mark is not None
+    return mark
+
+
+def test_the_write_mark_counts_the_savers_own_writes_per_thread(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        epoch, writes = _mark(saver)
+        checkpoint = make_checkpoint()
+        saver.put(checkpoint)
+        saver.put_writes("thread-1", "", checkpoint.checkpoint_id, "task", [("c", 1)])
+        saver.put(make_checkpoint("thread-2"))  # another thread's: not counted for thread-1
+        assert _mark(saver) == (epoch, writes + 2)
+        with saver.batch():
+            saver.put(make_checkpoint())
+        saver.delete_thread("thread-1")
+        assert _mark(saver) == (epoch, writes + 4)
+        saver.get("thread-1")
+        list(saver.list("thread-1"))
+        assert _mark(saver) == (epoch, writes + 4)  # reads are not writes
+
+
+def test_another_connections_write_moves_the_write_marks_epoch(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "t.db") as saver, SqliteSaver(tmp_path / "t.db") as other:
+        before = _mark(saver)
+        other.put(make_checkpoint("elsewhere"))  # even to another thread: the file changed
+        after = _mark(saver)
+        assert after[0] != before[0]
+        assert _mark(saver) == after  # and stays put while nothing else happens
+        raw = sqlite3.connect(tmp_path / "t.db")
+        raw.execute("DELETE FROM rxagent_writes")
+        raw.commit()
+        raw.close()
+        assert _mark(saver)[0] != after[0]
+
+
+_ONE_PUT = """
+import sys
+import threading
+from rxagent.checkpoint.conformance import make_checkpoint
+from rxagent.checkpoint.sqlite import SqliteSaver
+
+with SqliteSaver(sys.argv[1]) as saver:
+    saver.put(make_checkpoint("thread-1"))
+"""
+
+
+def test_another_processs_write_moves_the_write_marks_epoch(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        saver.put(make_checkpoint())
+        before = _mark(saver)
+        subprocess.run([sys.executable, "-c", _ONE_PUT, str(tmp_path / "t.db")], check=True)
+        assert _mark(saver)[0] != before[0]
+
+
+def test_a_rolled_back_batch_moves_the_write_marks_epoch(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        before = _mark(saver)
+        with pytest.raises(RuntimeError, match="halfway"), saver.batch():
+            saver.put(make_checkpoint())  # counted, then undone
+            raise RuntimeError("halfway")
+        assert _mark(saver)[0] != before[0]
+
+
+def test_writes_on_a_given_connection_outside_the_saver_move_the_epoch(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "t.db", check_same_thread=False)
+    with SqliteSaver(connection) as saver:
+        saver.put(make_checkpoint())
+        before = _mark(saver)
+        connection.execute("DELETE FROM rxagent_checkpoints")  # not another connection
+        connection.commit()
+        assert _mark(saver)[0] != before[0]
+    connection.close()
+
+
+def test_the_write_mark_never_waits_and_leaves_the_busy_timeout_alone(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "t.db", busy_timeout=12.5) as saver:
+        assert saver._connection is not None
+        _mark(saver)
+        assert saver._connection.execute("PRAGMA busy_timeout").fetchone() == (12500,)
+        taken = threading.Event()
+        release = threading.Event()
+
+        def hold() -> None:
+            with saver.batch():  # holds the saver's lock, as its writer thread does
+                taken.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert taken.wait(10)
+            assert saver._write_mark("thread-1") is None  # rather than wait for the lock
+        finally:
+            release.set()
+            holder.join()
+        saver.close()
+        assert saver._write_mark("thread-1") is None
