@@ -274,11 +274,12 @@ class Agent:
         state keys (a middleware's) are left out."""
         _check_version(version)
         final: dict[str, Any] = {}
+        asked: list[Any] = []
         with self.stream(input, config, stream_mode="values", durability=durability,
                          context=context) as states:
             for state in states:
-                final = state
-        return self._result(final, version)
+                final = _gather(state, asked)
+        return self._result(final, asked, version)
 
     @overload
     async def ainvoke(
@@ -304,22 +305,27 @@ class Agent:
         """Like :meth:`invoke`, awaited on asyncio or trio."""
         _check_version(version)
         final: dict[str, Any] = {}
+        asked: list[Any] = []
         async with self.astream(
             input, config, stream_mode="values", durability=durability, context=context
         ) as states:
             async for state in states:
-                final = state
-        return self._result(final, version)
+                final = _gather(state, asked)
+        return self._result(final, asked, version)
 
-    def _result(self, state: dict[str, Any], version: str) -> dict[str, Any] | GraphOutput:
-        """The last ``values`` part as ``invoke`` returns it."""
+    def _result(
+        self, state: dict[str, Any], asked: list[Any], version: str
+    ) -> dict[str, Any] | GraphOutput:
+        """The last ``values`` part as ``invoke`` returns it, with every interrupt the run
+        stopped for (each came with a ``values`` part of its own)."""
         hidden = self.hidden_keys
-        if hidden:
-            state = {key: value for key, value in state.items() if key not in hidden}
-        if version == "v1":
-            return state
-        interrupts = state.pop("__interrupt__", ())
-        return GraphOutput(value=state, interrupts=tuple(interrupts))
+        state = {key: value for key, value in state.items()
+                 if key not in hidden and key != "__interrupt__"}
+        if version == "v2":
+            return GraphOutput(value=state, interrupts=tuple(asked))
+        if asked:
+            state["__interrupt__"] = tuple(asked)
+        return state
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -360,7 +366,9 @@ class Agent:
             async for child in saver.alist(thread_id, ""):
                 if child.checkpoint.parent_id == head.checkpoint_id:
                     results = results_of(child)
-        return snapshot(head, results)
+        # A step that stopped part-way shows its finished calls (the step has no next
+        # checkpoint yet); an older one's results are in its next checkpoint.
+        return snapshot(head, results, with_pending=not results)
 
     def get_state_history(
         self,
@@ -666,6 +674,14 @@ def _route(
         return task_nodes(following, messages)
 
     return Route(frozenset({"__start__", *graph.nodes}), after, graph.before)
+
+
+def _gather(state: dict[str, Any], asked: list[Any]) -> dict[str, Any]:
+    """A ``values`` part on its way to ``invoke``'s result: its interrupts are kept."""
+    for item in state.get("__interrupt__", ()):
+        if item not in asked:
+            asked.append(item)
+    return state
 
 
 def _check_version(version: str) -> None:

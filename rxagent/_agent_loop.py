@@ -23,7 +23,13 @@ from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._convert import to_messages
 from ._exceptions import ModelCallError, RecursionLimitError, UsageError
 from ._fast_rx import consume
-from ._interrupts import Command, GraphInterrupt, Interrupt, current_task_interrupts
+from ._interrupts import (
+    Command,
+    GraphInterrupt,
+    Interrupt,
+    ResumeRejected,
+    current_task_interrupts,
+)
 from ._loops import land_cancellation
 from ._messages import (
     AIMessage,
@@ -38,7 +44,7 @@ from ._removal import RemoveMessage
 from ._state_schema import JUMP_TO
 from ._steps import RunSteps, input_messages, input_others
 from ._thread_run import ThreadRun
-from ._thread_state import Route, read_update
+from ._thread_state import Route, apply_writes, read_update
 from ._thread_views import last_reply, pending_calls
 from ._tools import BaseTool, ToolRuntime
 from ._types import ToolSpec
@@ -166,7 +172,13 @@ async def _loop(
                 )
             results, interrupts = await _tools_node(agent, run, reply, limit, steps, parallel)
             if interrupts:
-                steps.stop(interrupts)
+                # Each interrupt was shown as it came; the calls that finished are shown in
+                # the state the run stops with, as LangGraph does (they are pending writes of
+                # the step, which a resume does not run again).
+                if results:
+                    run.state(apply_writes(steps.values(), [
+                        (task_id, channel, value)
+                        for task_id, writes in results for channel, value in writes]))
                 return
             for _, writes in results:
                 steps.apply(writes)
@@ -204,6 +216,8 @@ async def _hook_node(
     asking = current_task_interrupts.set(task)
     try:
         returned = await hook(state, runtime_of(run))
+    except ResumeRejected as rejected:
+        raise rejected.error from None
     except GraphInterrupt as stop:
         if task is None:
             raise UsageError(
@@ -407,8 +421,9 @@ async def _tools_node(
     # Each call is a task of its own, as in LangGraph: its id, namespace and position.
     task_ids = [steps.task_id("tools", position) for position in range(len(results))]
     interrupted: list[Interrupt] = []
+    rejected: list[Exception] = []  # answers that did not fit their interrupt's schema
 
-    def finish(position: int, writes: TaskWrites) -> None:
+    def finish(position: int, writes: TaskWrites, *, cached: bool = False) -> None:
         results[position] = writes
         task_ns = f"tools:{task_ids[position]}"
         update: dict[str, Any] = {}
@@ -418,12 +433,15 @@ async def _tools_node(
                     if isinstance(message, ToolMessage):
                         run.part("messages", (message, run.tool_metadata(position, task_ns)))
             update[channel] = value
-        run.part("updates", {"tools": update})
+        # A call that finished before the run stopped is shown again, marked, as LangGraph
+        # shows a task whose writes it had kept.
+        run.part("updates", {"tools": update, "__metadata__": {"cached": True}} if cached
+                 else {"tools": update})
 
     async def call_tool(position: int) -> None:
         restored = steps.restored(task_ids[position])
         if restored is not None:  # it finished before the run stopped: not run again
-            finish(position, restored)
+            finish(position, restored, cached=True)
             return
         task = steps.interrupts_of(task_ids[position])
         steps.task_started(task_ids[position], "tools", [calls[position]])
@@ -431,11 +449,17 @@ async def _tools_node(
         asking = current_task_interrupts.set(task)
         try:
             result = await run_tool(position)
+        except ResumeRejected as answer:
+            # The other calls go on and keep what they did; the run then fails, and this
+            # call's interrupt waits for a better answer.
+            rejected.append(answer.error)
+            return
         except GraphInterrupt as stop:
             assert task is not None  # interrupt() raises UsageError without a thread
             interrupted.extend(stop.interrupts)
             steps.task_finished(task_ids[position], "tools", None, stop.interrupts)
             await steps.task_interrupted(task_ids[position], stop.interrupts, task)
+            steps.stop(stop.interrupts)  # shown as it comes, one task's at a time
             return
         finally:
             current_task_interrupts.reset(asking)
@@ -501,6 +525,8 @@ async def _tools_node(
         async with anyio.create_task_group() as group:
             for position in range(len(calls)):
                 group.start_soon(limited, position)
+    if rejected:
+        raise rejected[0]
     finished = [
         (task_id, writes)
         for task_id, writes in zip(task_ids, results, strict=True)

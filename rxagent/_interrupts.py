@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from ._exception_roots import RxAgentError
 from ._exceptions import UsageError
 
@@ -26,6 +28,7 @@ __all__ = [
     "GraphInterrupt",
     "GraphOutput",
     "Interrupt",
+    "ResumeRejected",
     "TaskInterrupts",
     "current_task_interrupts",
     "interrupt",
@@ -34,11 +37,22 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Interrupt:
-    """What a run stopped to ask: the ``value`` given to ``interrupt()``, and the ``id`` that a
-    resume answers it by (``Command(resume={interrupt.id: answer})``)."""
+    """What a run stopped to ask: the ``value`` given to ``interrupt()``, the ``id`` that a
+    resume answers it by (``Command(resume={interrupt.id: answer})``), and the JSON schema of
+    the answer it expects, if ``interrupt()`` was given one."""
 
     value: Any
     id: str
+    response_schema: dict[str, Any] | None = None
+
+
+class ResumeRejected(BaseException):
+    """Carries an answer's ``ValidationError`` out of the tool or hook that asked, past any
+    ``except Exception``, to the step, which raises the error itself out of the run."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class GraphInterrupt(RxAgentError):
@@ -104,21 +118,32 @@ current_task_interrupts: ContextVar[TaskInterrupts | None] = ContextVar(
 """The interrupts of the tool call that code runs in, when its run has a checkpointer."""
 
 
-def interrupt(value: Any) -> Any:
+def interrupt(value: Any, *, response_schema: Any = None) -> Any:
     """Stop the run to ask a human ``value``; the answer, once the run is resumed.
 
-    Call it inside a tool of an agent made with a ``checkpointer``. The first time, it stops the
-    run: the stream's ``updates`` give ``{"__interrupt__": (Interrupt(value=..., id=...),)}``
-    and ``get_state(config).interrupts`` holds it. ``agent.stream(Command(resume=answer),
-    config)`` then runs the tool again, and this call returns ``answer``.
+    Call it inside a tool (or a middleware hook) of an agent made with a ``checkpointer``. The
+    first time, it stops the run: the stream's ``updates`` give ``{"__interrupt__":
+    (Interrupt(value=..., id=...),)}`` and ``get_state(config).interrupts`` holds it.
+    ``agent.stream(Command(resume=answer), config)`` then runs the tool again, and this call
+    returns ``answer``.
 
     Args:
         value: what to ask; JSON-able (it is saved with the thread).
+        response_schema: what the answer must be: a JSON schema dict (shown to clients as it
+            is, answers not checked), or a type pydantic validates (a model, a ``TypedDict``,
+            a union of them), whose JSON schema the interrupt shows and against which the
+            answer is checked; the validated answer is returned.
 
     Raises:
         UsageError: called outside a tool of a run with a checkpointer, or ``value`` is not
             JSON-able.
+        pydantic.ValidationError: the answer does not fit ``response_schema`` (raised out of
+            the run, as LangGraph raises it); nothing of it is kept, so the interrupt can be
+            answered again.
     """
+    adapter = None
+    if response_schema is not None and not isinstance(response_schema, dict):
+        adapter = TypeAdapter(response_schema)
     task = current_task_interrupts.get()
     if task is None:
         raise UsageError(
@@ -129,14 +154,22 @@ def interrupt(value: Any) -> Any:
     index = task.asked
     task.asked += 1
     if index < len(task.answers):
-        return task.answers[index]
+        answer = task.answers[index]
+        if adapter is None:
+            return answer
+        try:
+            return adapter.validate_python(answer)
+        except ValidationError as exc:
+            # Past the tool's own error handling, which would make it the tool's result.
+            raise ResumeRejected(exc) from None
     try:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise UsageError(
             f"interrupt()'s value is saved with the thread, so it is JSON-able; got {value!r}"
         ) from exc
-    raise GraphInterrupt([Interrupt(value, task.interrupt_id(index))])
+    schema = adapter.json_schema() if adapter is not None else response_schema
+    raise GraphInterrupt([Interrupt(value, task.interrupt_id(index), schema)])
 
 
 def resume_answers(resume: Any, pending: Sequence[Interrupt]) -> dict[str, Any]:

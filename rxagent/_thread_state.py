@@ -106,7 +106,9 @@ def _encode_value(channel: str, value: Any) -> Any:
     if channel == "messages":
         return encode_messages(value)
     if channel == INTERRUPT:
-        return [{"value": item.value, "id": item.id} for item in value]
+        return [{"value": item.value, "id": item.id}
+                | ({"response_schema": item.response_schema} if item.response_schema else {})
+                for item in value]
     if not channel.startswith("__"):  # a key of the state schema: the user's value
         try:
             json.dumps(value)
@@ -122,7 +124,8 @@ def _decode_value(channel: str, value: Any) -> Any:
     if channel == "messages":
         return decode_messages(value)
     if channel == INTERRUPT:
-        return [Interrupt(item["value"], item["id"]) for item in value]
+        return [Interrupt(item["value"], item["id"], item.get("response_schema"))
+                for item in value]
     return value
 
 

@@ -13,6 +13,7 @@ from ._thread_state import (
     INTERRUPT,
     Head,
     Write,
+    apply_writes,
     config_of,
     fold,
     head_of,
@@ -71,9 +72,16 @@ class StateSnapshot(NamedTuple):
     interrupts: tuple[Interrupt, ...] = ()
 
 
-def snapshot(head: Head, results: Mapping[str, Any] | None = None) -> StateSnapshot:
+def snapshot(
+    head: Head, results: Mapping[str, Any] | None = None, *, with_pending: bool = False
+) -> StateSnapshot:
     """``head`` as a :class:`StateSnapshot`; ``results`` are what its tasks wrote in the next
-    checkpoint, by task id, for a checkpoint that has one."""
+    checkpoint, by task id, for a checkpoint that has one.
+
+    ``with_pending`` (``get_state``, as LangGraph's): the writes of the tasks that finished in
+    a step that then stopped (an interrupt in another task) are shown in the values, and
+    ``next`` names only the tasks still to run.
+    """
     found = dict(results or {})
     for task_id, writes in head.pending.items():
         task_messages = [m for channel, value in writes if channel == "messages" for m in value]
@@ -102,9 +110,17 @@ def snapshot(head: Head, results: Mapping[str, Any] | None = None) -> StateSnaps
     parent = (
         config_of(head.thread_id, head.checkpoint_ns, head.parent_id) if head.parent_id else None
     )
+    values, next_nodes = head.values, head.next
+    finished = [task for task in tasks if task.result is not None and not task.interrupts
+                and task.id in head.pending]
+    if with_pending and finished:
+        values = apply_writes(values, [
+            (task.id, channel, value) for task in finished
+            for channel, value in head.pending[task.id] if not channel.startswith("__")])
+        next_nodes = tuple(task.name for task in tasks if task not in finished)
     return StateSnapshot(
-        values=head.values,
-        next=head.next,
+        values=values,
+        next=next_nodes,
         config=head.config(),
         metadata=head.metadata,
         created_at=head.created_at,

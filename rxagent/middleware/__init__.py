@@ -35,6 +35,7 @@ from ._human_in_the_loop import (
     HumanInTheLoopMiddleware,
     InterruptOnConfig,
     ReviewConfig,
+    ToolApprovalRequest,
 )
 from ._pii import (
     PIIDetectionError,
@@ -88,6 +89,7 @@ __all__ = [
     "SummarizationMiddleware",
     "Todo",
     "TodoListMiddleware",
+    "ToolApprovalRequest",
     "ToolCallRequest",
     "ToolSelectionError",
     "UntrackedValue",

@@ -1,9 +1,13 @@
 """``HumanInTheLoopMiddleware``: a person approves, edits, rejects or answers tool calls
 before they run.
 
-After each model step that calls a tool named in ``interrupt_on``, the run stops with one
-interrupt (LangChain's "batched" mode) whose value is a :class:`HITLRequest` listing the gated
-calls. ``Command(resume={"decisions": [...]})`` answers them, one decision per call, in order:
+In LangChain's "batched" mode (the default), after each model step that calls a tool named in
+``interrupt_on`` the run stops with one interrupt whose value is a :class:`HITLRequest` listing
+the gated calls; ``Command(resume={"decisions": [...]})`` answers them, one decision per call,
+in order. In "per_call" mode each gated call stops the run as it starts, with an interrupt of
+its own (a :class:`ToolApprovalRequest` with a ``response_schema`` of the decisions the tool
+allows), answered by id with one decision: ``Command(resume={interrupt.id: decision})``.
+Decisions:
 
 - ``{"type": "approve"}``: the call runs as the model made it;
 - ``{"type": "edit", "edited_action": {"name": ..., "args": {...}}}``: the reviewer's call runs
@@ -12,14 +16,18 @@ calls. ``Command(resume={"decisions": [...]})`` answers them, one decision per c
 - ``{"type": "respond", "message": "..."}``: the call does not run; the message is its result.
 
 The answers are checked against the decisions each tool allows; a wrong one is an
-:class:`~rxagent.InvalidResumeError`.
+:class:`~rxagent.InvalidResumeError` in batched mode, and pydantic's ``ValidationError`` in
+per-call mode (checked against the interrupt's schema, as LangGraph checks it).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, Union
+
+from pydantic import Discriminator, ValidatorFunctionWrapHandler, WrapValidator, create_model
+from typing_extensions import TypedDict
 
 from .._exceptions import InvalidResumeError, UsageError
 from .._interrupts import Command, interrupt
@@ -36,6 +44,7 @@ __all__ = [
     "HumanInTheLoopMiddleware",
     "InterruptOnConfig",
     "ReviewConfig",
+    "ToolApprovalRequest",
 ]
 
 DecisionType = Literal["approve", "edit", "reject", "respond"]
@@ -69,6 +78,30 @@ class HITLRequest(TypedDict):
 
     action_requests: list[ActionRequest]
     review_configs: list[ReviewConfig]
+
+
+class ToolApprovalRequest(TypedDict):
+    """A per-call interrupt's value: the call under review."""
+
+    type: Literal["tool_approval"]
+    tool_call_id: str
+    name: str
+    args: dict[str, Any]
+    description: str
+
+
+class _Approve(TypedDict):
+    type: Literal["approve"]
+
+
+class _Reject(TypedDict):
+    type: Literal["reject"]
+    message: NotRequired[str]
+
+
+class _Respond(TypedDict):
+    type: Literal["respond"]
+    message: str
 
 
 class HITLResponse(TypedDict):
@@ -106,12 +139,12 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
             or an :class:`InterruptOnConfig`. Tools not named run without review.
         description_prefix: the start of each call's description, when its config gives none.
         edit_notice: put before the result of a call a reviewer edited (``None``: nothing).
-        interrupt_mode: ``"batched"`` (one interrupt per model reply); LangChain's
-            ``"per_call"`` mode is not supported.
+        interrupt_mode: ``"batched"`` (one interrupt per model reply) or ``"per_call"`` (one
+            per gated call, as it starts).
 
     Raises:
-        UsageError: a config without ``allowed_decisions``, an unknown decision, or
-            ``interrupt_mode="per_call"``.
+        UsageError: a config without ``allowed_decisions``, an unknown decision, or an
+            unknown ``interrupt_mode``.
     """
 
     state_schema = _ReviewState
@@ -122,11 +155,11 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
         *,
         description_prefix: str = "Tool execution requires approval",
         edit_notice: str | None = EDIT_NOTICE,
-        interrupt_mode: Literal["batched"] = "batched",
+        interrupt_mode: Literal["batched", "per_call"] = "batched",
     ) -> None:
-        if interrupt_mode != "batched":
-            raise UsageError(f"interrupt_mode is 'batched' (LangChain's 'per_call' is not "
-                             f"supported by rxagent yet), got {interrupt_mode!r}")
+        if interrupt_mode not in ("batched", "per_call"):
+            raise UsageError(f"interrupt_mode is 'batched' or 'per_call', got {interrupt_mode!r}")
+        self.interrupt_mode = interrupt_mode
         self.interrupt_on: dict[str, InterruptOnConfig] = {}
         for tool_name, config in interrupt_on.items():
             if config is True:
@@ -149,6 +182,8 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
 
     def after_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Ask about the last reply's gated calls; write what the reviewer decided."""
+        if self.interrupt_mode == "per_call":  # asked as each call starts instead
+            return None
         reply = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
         if reply is None or not reply.tool_calls:
             return None
@@ -202,8 +237,15 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], ToolMessage | Command],
     ) -> ToolMessage | Command:
-        """Run the reviewer's call in place of an edited one, and say so in its result."""
-        action = self._edit_of(request)
+        """Run the reviewer's call in place of an edited one, and say so in its result (and in
+        per-call mode, ask first)."""
+        if self.interrupt_mode == "per_call":
+            asked = self._ask(request)
+            if isinstance(asked, ToolMessage):
+                return asked
+            request, action = asked
+        else:
+            action = self._edit_of(request)
         if action is None:
             return handler(request)
         return self._noted(handler(self._edited(request, action)), action)
@@ -214,12 +256,46 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]],
     ) -> ToolMessage | Command:
         """As :meth:`wrap_tool_call`, for the async handler."""
-        action = self._edit_of(request)
+        if self.interrupt_mode == "per_call":
+            asked = self._ask(request)
+            if isinstance(asked, ToolMessage):
+                return asked
+            request, action = asked
+        else:
+            action = self._edit_of(request)
         if action is None:
             return await handler(request)
         return self._noted(await handler(self._edited(request, action)), action)
 
     # -- the parts ---------------------------------------------------------------------------
+
+    def _ask(
+        self, request: ToolCallRequest
+    ) -> tuple[ToolCallRequest, dict[str, Any] | None] | ToolMessage:
+        """Per-call mode: the request to run and the reviewer's edit, or the message that
+        answers the call instead."""
+        call = request.tool_call
+        config = self.interrupt_on.get(call["name"])
+        when = config.get("when") if config is not None else None
+        if config is None or (when is not None and not when(request)):
+            return request, None
+        if call.get("id") is None:
+            raise UsageError(f"tool call {call['name']!r} has no id, so a reviewer's answer "
+                             "cannot be matched to it; the model must give tool call ids")
+        runtime = Runtime(context=request.runtime.context, store=request.runtime.store,
+                          stream_writer=request.runtime.stream_writer)
+        value = ToolApprovalRequest(
+            type="tool_approval", tool_call_id=call["id"] or "", name=call["name"],
+            args=call["args"], description=self._describe(call, config, request.state, runtime))
+        decision = interrupt(value, response_schema=_decision_schema(
+            config["allowed_decisions"], call["name"], request.tool))
+        kind = decision["type"]
+        if kind == "approve":
+            return request, None
+        if kind == "edit":
+            action = {"name": call["name"], "args": dict(decision["edited_action"]["args"])}
+            return request, action
+        return _answer(call, decision)
 
     def _gates(self, call: ToolCall, config: InterruptOnConfig, state: Any,
                runtime: Runtime[Any]) -> bool:
@@ -282,6 +358,30 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
             return result.model_copy(update={"content": text})
         return result.model_copy(update={
             "content": [{"type": "text", "text": f"{notice}\n\nTool response:"}, *content]})
+
+
+def _as_sent(answer: Any, check: ValidatorFunctionWrapHandler) -> Any:
+    """Check ``answer`` against its branch, then keep it as sent (the tool checks its
+    arguments itself when it runs)."""
+    check(answer)
+    return answer
+
+
+def _decision_schema(allowed: list[DecisionType], name: str, tool: Any) -> Any:
+    """The type a per-call answer must fit: the decisions ``allowed``, an edit's name pinned to
+    the tool and its arguments checked by the tool's schema."""
+    by_type: dict[str, Any] = {"approve": _Approve, "reject": _Reject, "respond": _Respond}
+    if "edit" in allowed:
+        arguments: Any = getattr(tool, "args_schema", None) or dict[str, Any]
+        pinned: Any = Literal[name]  # a type made at runtime: the tool's own name
+        edit: Any = Literal["edit"]
+        action = create_model("EditedAction", name=(pinned, ...), args=(arguments, ...))
+        decision = create_model("EditDecision", type=(edit, ...), edited_action=(action, ...))
+        by_type["edit"] = Annotated[decision, WrapValidator(_as_sent)]
+    members = tuple(by_type[kind] for kind in dict.fromkeys(allowed))
+    if len(members) == 1:
+        return members[0]
+    return Annotated[Union[members], Discriminator("type")]  # noqa: UP007 - a runtime tuple
 
 
 def _decisions(answer: Any) -> list[Any]:

@@ -77,7 +77,7 @@ def test_a_conversation_with_an_interrupt_on_a_real_store(
     # Another saver object sees the same thread, pending interrupt and finished call included.
     reader, _ = booking(second)
     state = reader.get_state(CONFIG)
-    assert state.next == ("tools", "tools") and [i.value for i in state.interrupts] == [
+    assert state.next == ("tools",) and [i.value for i in state.interrupts] == [
         {"confirm": "Ritz"}]
     assert [t.result["messages"][0].content for t in state.tasks if t.result] == [
         "sunny in Paris"]
@@ -103,7 +103,7 @@ async def test_the_async_forms_on_a_real_store(
         {"messages": [("user", "Book")]}, CONFIG, stream_mode="updates", durability="sync")]
     assert "__interrupt__" in updates[-1]
     reader, _ = booking(second)
-    assert (await reader.aget_state(CONFIG)).next == ("tools", "tools")
+    assert (await reader.aget_state(CONFIG)).next == ("tools",)
     await agent.ainvoke(Command(resume="no"), CONFIG)
     assert booked == []
     history = [h async for h in reader.aget_state_history(CONFIG, limit=3)]

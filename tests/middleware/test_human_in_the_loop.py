@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import rxagent
 from rxagent import create_agent
@@ -198,7 +199,7 @@ def test_bad_configs_and_answers_are_usage_errors() -> None:
         HumanInTheLoopMiddleware(interrupt_on={"x": {"allowed_decisions": ["maybe"]}})
     with pytest.raises(rxagent.UsageError, match="per_call"):
         HumanInTheLoopMiddleware(interrupt_on={"x": True},
-                                 interrupt_mode="per_call")  # type: ignore[arg-type]
+                                 interrupt_mode="sometimes")  # type: ignore[arg-type]
     agent = docs_agent(model_calling(("execute_sql", {"query": "x"})))
     config = {"configurable": {"thread_id": "1"}}
     agent.invoke({"messages": [("user", "go")]}, config)
@@ -287,3 +288,54 @@ def test_review_goes_on_after_a_restart_of_the_process(tmp_path: Path) -> None:
     last = json.loads(second[-1].removeprefix("LAST "))
     assert last.startswith("Finished: User rejected the tool call for `delete_file`")
     assert "Executed instead: send_email" in last and last.endswith("sent to bob")
+
+
+def test_per_call_review_checks_each_answer_against_its_schema() -> None:
+    # The docs' per-call program: read_data runs at once, each gated call asks on its own,
+    # an invalid edit is refused and nothing of it is kept, a corrected one goes through.
+    ran.clear()
+    agent = create_agent(
+        model=model_calling(("write_file", {"path": "orders.csv", "content": "x"}),
+                            ("execute_sql", {"query": DELETE}),
+                            ("read_data", {"table": "orders"})),
+        tools=[write_file, execute_sql, read_data],
+        middleware=[HumanInTheLoopMiddleware(
+            interrupt_on={"write_file": True,
+                          "execute_sql": {"allowed_decisions": ["approve", "reject"]},
+                          "read_data": False},
+            interrupt_mode="per_call")],
+        checkpointer=InMemorySaver(),
+    )
+    config = {"configurable": {"thread_id": "1"}}
+    result = agent.invoke({"messages": [("user", "archive the orders")]}, config=config,
+                          version="v2")
+    assert ran == [("read_data", {"table": "orders"})]
+    assert sorted(i.value["name"] for i in result.interrupts) == ["execute_sql", "write_file"]
+    assert all(i.value["type"] == "tool_approval" for i in result.interrupts)
+    write_file_interrupt = next(
+        interrupt for interrupt in result.interrupts if interrupt.value["name"] == "write_file"
+    )
+    schema = write_file_interrupt.response_schema
+    assert schema is not None and "edited_action" in json.dumps(schema)
+    edit = {
+        "type": "edit",
+        "edited_action": {"name": "write_file", "args": {"path": "archive/orders_2024.csv"}},
+    }
+    with pytest.raises(ValidationError) as refused:
+        agent.invoke(Command(resume={write_file_interrupt.id: edit}), config=config,
+                     version="v2")
+    assert any(problem["loc"][-1] == "content" for problem in refused.value.errors())
+    # Nothing was saved, so answer the same interrupt again
+    edit["edited_action"]["args"]["content"] = "id,total\n1,20\n"  # type: ignore[index]
+    result = agent.invoke(
+        Command(resume={write_file_interrupt.id: edit}), config=config, version="v2"
+    )
+    # The other call still waits for its own answer; the edited one ran, once.
+    assert [i.value["name"] for i in result.interrupts] == ["execute_sql"]
+    assert ran.count(("write_file", {"path": "archive/orders_2024.csv",
+                                     "content": "id,total\n1,20\n"})) == 1
+    final = agent.invoke(Command(resume={result.interrupts[0].id: {"type": "reject"}}),
+                         config=config, version="v2")
+    assert final.interrupts == ()
+    assert ran.count(("read_data", {"table": "orders"})) == 1
+    assert not any(call[0] == "execute_sql" for call in ran)

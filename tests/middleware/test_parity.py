@@ -339,3 +339,86 @@ def test_update_state_as_a_middleware_step_as_in_langchain(
         state = agent.get_state(CONFIG)
         results[name] = (state.next, [message_shape(m, number) for m in state.values["messages"]])
     assert results["rxagent"] == results["langchain"]
+
+
+def per_call_agent(name: str) -> Any:
+    lib = LIBS[name]
+
+    def write_file(path: str, content: str) -> str:
+        """Write a file."""
+        return f"Wrote {len(content)} characters to {path}"
+
+    def execute_sql(query: str) -> str:
+        """Run SQL."""
+        return "3 rows"
+
+    def read_data(table: str) -> str:
+        """Read a table."""
+        return "id,total"
+
+    fake = model(name, [
+        [{"name": "write_file", "args": {"path": "a.csv", "content": "x"}, "id": "c1"},
+         {"name": "execute_sql", "args": {"query": "DELETE FROM t"}, "id": "c2"},
+         {"name": "read_data", "args": {"table": "t"}, "id": "c3"}],
+        "Done."])
+    return lib.agents.create_agent(
+        fake, tools=[lib.base.tool(write_file), lib.base.tool(execute_sql),
+                     lib.base.tool(read_data)],
+        middleware=[lib.mw.HumanInTheLoopMiddleware(
+            interrupt_on={"write_file": True,
+                          "execute_sql": {"allowed_decisions": ["approve", "reject"]},
+                          "read_data": False},
+            interrupt_mode="per_call")],
+        checkpointer=lib.saver())
+
+
+def branches(schema: Any) -> list[str]:
+    """The decision types a response schema offers."""
+    found = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            kind = node.get("properties", {}).get("type", {})
+            if "const" in kind:
+                found.append(kind["const"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("answers", ["both at once", "one at a time"])
+def test_per_call_review_as_in_langchain(answers: str) -> None:
+    results = {}
+    for name, lib in LIBS.items():
+        agent = per_call_agent(name)
+        number = Ids()
+        first = stream(agent, QUESTION, ["updates", "values"], number, CONFIG)
+        pending = agent.get_state(CONFIG).interrupts
+        asked = sorted((i.value["name"], i.value["type"], i.value["tool_call_id"],
+                        i.value["args"], branches(i.response_schema)) for i in pending)
+        by_call = {i.value["tool_call_id"]: i.id for i in pending}
+        decisions = {"c1": {"type": "edit", "edited_action": {
+            "name": "write_file", "args": {"path": "b.csv", "content": "yy"}}},
+            "c2": {"type": "reject", "message": "no"}}
+        runs = []
+        if answers == "both at once":
+            resume = {by_call[call]: decision for call, decision in decisions.items()}
+            runs.append(stream(agent, lib.types.Command(resume=resume), ["updates", "values"],
+                               number, CONFIG))
+        else:
+            for call, decision in decisions.items():
+                interrupt_id = next(i.id for i in agent.get_state(CONFIG).interrupts
+                                    if i.value["tool_call_id"] == call)
+                runs.append(stream(agent, lib.types.Command(resume={interrupt_id: decision}),
+                                   ["updates", "values"], number, CONFIG))
+        final = [message_shape(m, number) for m in agent.get_state(CONFIG).values["messages"]]
+        # Parallel calls stop and finish in the order their threads run them, in both
+        # libraries: each run's parts are compared as a whole, the state exactly.
+        results[name] = (sorted(map(repr, first)), asked,
+                         [sorted(map(repr, run)) for run in runs], final)
+    assert results["rxagent"] == results["langchain"]
