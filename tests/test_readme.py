@@ -23,7 +23,7 @@ def run_block(index: int) -> tuple[dict[str, object], str]:
 
 
 def test_the_readme_has_the_examples_these_tests_expect() -> None:
-    assert len(python_blocks()) == 6
+    assert len(python_blocks()) == 7
 
 
 def test_seed_example_prints_updates_and_custom_in_order() -> None:
@@ -68,6 +68,16 @@ def test_threads_example_remembers_interrupts_and_resumes() -> None:
     final = namespace["final"]
     assert isinstance(final, dict)
     assert final["messages"][-2].content == "Booked the Ritz."
+
+
+def test_middleware_example_reviews_the_call_before_it_runs() -> None:
+    namespace, printed = run_block(5)
+    assert printed.splitlines() == [
+        "['keep_it_short.before_model']", "['model']", "['__interrupt__']", "Sent to bob.",
+    ]
+    final = namespace["final"]
+    assert isinstance(final, dict)
+    assert final["messages"][-1].content == "Done: the email went to Bob."
 
 
 def test_ci_runs_the_readme_test_command() -> None:
