@@ -50,7 +50,7 @@ from ._tools import BaseTool, ToolRuntime
 from ._types import ToolSpec
 from .chat_models._base import BaseChatModel, tool_specs
 from .middleware._types import ModelRequest, ModelResponse, ToolCallRequest
-from .runtime import runtime_of
+from .runtime import execution_of, runtime_of, server_of
 
 __all__ = [
     "DEFAULT_RECURSION_LIMIT", "AgentDefinition", "returns_directly", "run_agent", "run_nested",
@@ -482,6 +482,7 @@ async def _tools_node(
             runtime = ToolRuntime(
                 state=steps.values(), context=run.context, config=run.config,
                 stream_writer=writer, tool_call_id=call["id"], store=run.store,
+                execution_info=execution_of(run), server_info=server_of(run),
             ) if tool.wants_runtime else None
             return await tool.arun(call, writer=writer, runtime=runtime)
 
@@ -497,7 +498,8 @@ async def _tools_node(
         return await agent.graph.tool_calls(ToolCallRequest(
             tool_call=call, tool=tool, state=state,
             runtime=ToolRuntime(state=state, context=run.context, config=run.config,
-                                stream_writer=writer, tool_call_id=call["id"], store=run.store),
+                                stream_writer=writer, tool_call_id=call["id"], store=run.store,
+                                execution_info=execution_of(run), server_info=server_of(run)),
         ), base)
 
     for offset, bad in enumerate(invalid):

@@ -33,8 +33,9 @@ class RunContext:
     """
 
     __slots__ = (
-        "agent_name", "checkpoint_ns", "config", "config_metadata", "config_tags", "context",
-        "emit", "extra_modes", "node", "ns", "sink", "step", "step_base", "store", "task_ns",
+        "agent_name", "checkpoint_id", "checkpoint_ns", "config", "config_metadata",
+        "config_tags", "context", "emit", "extra_modes", "node", "ns", "sink", "step",
+        "step_base", "store", "task_ns",
     )
 
     def __init__(
@@ -66,6 +67,7 @@ class RunContext:
         self.step = 0
         self.step_base = 0  # the step the run started at (a thread's steps go on across runs)
         self.task_ns = ""  # checkpoint namespace of the node task being executed
+        self.checkpoint_id = ""  # on a thread: the checkpoint the step started from
 
     def nested(self, call_id: str, agent_name: str | None) -> RunContext:
         """The context of an agent run as this run's tool call ``call_id``."""

@@ -186,6 +186,7 @@ class RunSteps:
         head = self._head()
         if head is not self._taken:
             self._take(head)
+        self.run.checkpoint_id = head.checkpoint_id
         self.run.step = self.run.step_base = head.step
         self.run.state(self.values())
         return head.next[0] if head.next else None
@@ -200,6 +201,7 @@ class RunSteps:
     async def _save(self, head: Head) -> None:
         assert self.thread is not None
         await self.thread.save(head)
+        self.run.checkpoint_id = head.checkpoint_id  # the next step starts from it
         self._announce_checkpoint(head)
 
     def _announce_checkpoint(self, head: Head) -> None:

@@ -23,7 +23,7 @@ import types
 import typing
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar, overload
+from typing import Annotated, Any, Generic, Literal, NamedTuple, overload
 
 import anyio
 import anyio.lowlevel
@@ -32,6 +32,7 @@ from pydantic.errors import PydanticUserError
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticSerializationError, to_jsonable_python
+from typing_extensions import TypeVar
 
 from ._exceptions import InvalidToolArgumentsError, ToolDefinitionError
 from ._interrupts import Command, GraphInterrupt
@@ -808,8 +809,9 @@ def _injected_value(kind: str, call_id: str, runtime: ToolRuntime[Any, Any]) -> 
     return state if kind == "state" else state.get(kind.removeprefix("state:"))
 
 
-ContextT = TypeVar("ContextT")
-StateT = TypeVar("StateT")
+# Defaults, so that ToolRuntime[Context] names the context alone, as LangChain's does.
+ContextT = TypeVar("ContextT", default=None)
+StateT = TypeVar("StateT", default=dict[str, Any])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -825,6 +827,10 @@ class ToolRuntime(Generic[ContextT, StateT]):
         stream_writer: the run's writer (its ``custom`` stream).
         tool_call_id: the id of the call being answered.
         store: the agent's long-term memory store (``create_agent(store=...)``), or ``None``.
+        execution_info: the thread, run and task the call runs in
+            (:class:`~rxagent.runtime.ExecutionInfo`).
+        server_info: on a server, the assistant and graph of the run
+            (:class:`~rxagent.runtime.ServerInfo`); ``None`` elsewhere.
     """
 
     state: StateT = dataclasses.field(default_factory=dict)  # type: ignore[assignment]
@@ -833,6 +839,8 @@ class ToolRuntime(Generic[ContextT, StateT]):
     stream_writer: StreamWriter | None = None
     tool_call_id: str | None = None
     store: Any = None
+    execution_info: Any = None
+    server_info: Any = None
 
     def _for(self, call_id: str) -> ToolRuntime[ContextT, StateT]:
         return self if self.tool_call_id == call_id else dataclasses.replace(

@@ -367,6 +367,9 @@ class Server:
         configurable = dict(config.get("configurable") or {})
         configurable.update(checkpoint)
         configurable["thread_id"] = thread_id
+        # As the reference server does: code in the run reads them as runtime.server_info.
+        configurable.setdefault("assistant_id", self.assistant_ids[graph_id])
+        configurable.setdefault("graph_id", graph_id)
         config["configurable"] = configurable
         await self.threads.touch(thread_id, metadata={
             "graph_id": graph_id, "assistant_id": self.assistant_ids[graph_id]})
