@@ -254,8 +254,12 @@ class ModelCalls:
             if index == len(self._links):
                 return await base(request)
             middleware, is_async, placement = self._links[index]
+            mark = len(commands)
 
             def inner(request: ModelRequest[Any]) -> Awaitable[ModelResponse]:
+                # A wrapper that calls its handler again (a retry) keeps only the last
+                # call's commands from the layers inside it.
+                del commands[mark:]
                 return call(index + 1, request)
 
             if is_async:

@@ -147,20 +147,24 @@ async def _loop(
             return
         resumed = False
         finished = node
-        jump_to = None
         if node == "model":
             _next_step(run, "model", limit)
             task_id = steps.task_id("model")
             steps.task_started(task_id, "model", {"messages": list(steps.messages)})
-            replies, extra = await _model_node(agent, run, steps)
+            replies, own, commanded = await _model_node(agent, run, steps)
             replies = [steps.joined(reply) for reply in replies]
-            writes: TaskWrites = [("messages", replies), *extra]
+            writes: TaskWrites = [("messages", replies), *own, *commanded]
             steps.task_finished(task_id, "model", {"messages": replies})
+            for key, value in commanded:
+                if key == "messages":  # written, not streamed: shown as a hook's are
+                    _report_new_messages(run, value, steps)
             steps.apply(writes)
-            run.part("updates", {"model": dict(writes) if extra else {"messages": replies}})
+            update: Any = {"messages": replies, **dict(own)}
+            if commanded:  # the middleware's commands, a key at a time, as LangGraph shows
+                update = [update, *({key: value} for key, value in commanded)]
+            run.part("updates", {"model": update})
             run.state(steps.values())
-            jump_to = dict(extra).get(JUMP_TO)
-            node = graph.after("model", jump_to, steps.messages, returns_directly(agent))
+            node = graph.after("model", None, steps.messages, returns_directly(agent))
             await steps.done([(task_id, ch, v) for ch, v in writes if ch not in steps.untracked],
                              node)
         elif node == "tools":
@@ -332,16 +336,17 @@ def _next_step(run: RunContext, node: str, limit: int) -> None:
 
 async def _model_node(
     agent: AgentDefinition, run: RunContext, steps: RunSteps
-) -> tuple[list[BaseMessage], TaskWrites]:
-    """The model step: its reply (or what ``wrap_model_call`` middleware made of it), and the
-    state writes of the commands the middleware returned with it."""
+) -> tuple[list[BaseMessage], TaskWrites, TaskWrites]:
+    """The model step: its reply (or what ``wrap_model_call`` middleware made of it), the
+    step's other writes (a structured response), and those of the commands the middleware
+    returned with it, innermost first."""
     calls = agent.graph.model_calls
     if not calls:
         # A new list (of the same messages): the state goes on growing while the call runs.
         prompt = list(steps.messages)
         if agent.system_prompt is not None:
             prompt.insert(0, SystemMessage(content=agent.system_prompt))
-        return [_named(agent, await _call_model(agent.model, prompt, agent.tool_specs, {}))], []
+        return [_named(agent, await _call_model(agent.model, prompt, agent.tool_specs, {}))], [], []
 
     async def base(request: ModelRequest[Any]) -> ModelResponse:
         prompt = list(request.messages)
@@ -361,15 +366,18 @@ async def _model_node(
     )
     commands: list[Command] = []
     response = await calls(request, base, commands)
-    extra: TaskWrites = []
+    updates: TaskWrites = []
     for command in commands:
         if command.goto or command.resume is not None or command.graph is not None:
             raise UsageError("a Command returned by wrap_model_call may only update the state")
-        extra.extend(read_update(command.update, what="a wrap_model_call Command's update",
-                                 state_keys=agent.state_keys))
+        checked = dict(read_update(command.update, what="a wrap_model_call Command's update",
+                                   state_keys=agent.state_keys))
+        updates.extend((key, checked[key]) for key in command.update)  # in the update's order
+    own: TaskWrites = []
     if response.structured_response is not None:
-        extra.append(("structured_response", response.structured_response))
-    return [_named(agent, m) if isinstance(m, AIMessage) else m for m in response.result], extra
+        own.append(("structured_response", response.structured_response))
+    replies = [_named(agent, m) if isinstance(m, AIMessage) else m for m in response.result]
+    return replies, own, updates
 
 
 def _same_tools(tools: Sequence[Any], agent_tools: Sequence[BaseTool]) -> bool:

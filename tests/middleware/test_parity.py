@@ -83,13 +83,18 @@ def shape(mode: str, data: Any, number: Numbering) -> Any:
         return {key: [message_shape(m, number) for m in value] if key == "messages"
                 else [item.value for item in value] if key == "__interrupt__" else value
                 for key, value in data.items()}
+    def written(update: dict[str, Any]) -> dict[str, Any]:
+        return {key: [message_shape(m, number) for m in value] if key == "messages" else value
+                for key, value in update.items()}
+
     out: dict[str, Any] = {}
     for node, update in data.items():
         if node == "__interrupt__":
             out[node] = [item.value for item in update]
         elif isinstance(update, dict):
-            out[node] = {key: [message_shape(m, number) for m in value]
-                         if key == "messages" else value for key, value in update.items()}
+            out[node] = written(update)
+        elif isinstance(update, list):  # a step's several updates (commands)
+            out[node] = [written(item) for item in update]
         else:
             out[node] = update
     return out
@@ -222,7 +227,79 @@ def wrapped_calls(name: str) -> tuple[Any, Any]:
     return agent, fake
 
 
-PROGRAMS = {"every hook": every_hook, "jump_to": jumping, "wrapped calls": wrapped_calls}
+def custom_docs(name: str) -> tuple[Any, Any]:
+    """The custom middleware docs' examples together: a message limit (class form), a logger,
+    a counter in the state, usage tracking and two layers of commands from wrap_model_call
+    (on keys of their own: LangGraph refuses two writes of one key in a step without a
+    reducer, and shows a reducer key's empty default, which rxagent's state has not)."""
+    lib = LIBS[name]
+    mw = lib.mw
+
+    class MessageLimitMiddleware(mw.AgentMiddleware):
+        def __init__(self, max_messages: int = 50):
+            super().__init__()
+            self.max_messages = max_messages
+
+        @mw.hook_config(can_jump_to=["end"])
+        def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+            if len(state["messages"]) >= self.max_messages:
+                return {
+                    "messages": [lib.messages.AIMessage("Conversation limit reached.")],
+                    "jump_to": "end"
+                }
+            return None
+
+    @mw.after_model
+    def log_response(state: Any, runtime: Any) -> dict[str, Any] | None:
+        return None
+
+    class TrackingState(mw.AgentState):
+        model_call_count: NotRequired[int]
+        last_model_call_tokens: NotRequired[int]
+        trace_layer: NotRequired[str]
+        inner_trace: NotRequired[str]
+
+    @mw.after_model(state_schema=TrackingState)
+    def increment_after_model(state: Any, runtime: Any) -> dict[str, Any] | None:
+        return {"model_call_count": state.get("model_call_count", 0) + 1}
+
+    @mw.wrap_model_call(state_schema=TrackingState)
+    def track_usage(request: Any, handler: Any) -> Any:
+        response = handler(request)
+        return mw.ExtendedModelResponse(
+            model_response=response,
+            command=lib.types.Command(update={"last_model_call_tokens": 150}),
+        )
+
+    class OuterMiddleware(mw.AgentMiddleware):
+        def wrap_model_call(self, request: Any, handler: Any) -> Any:
+            first = handler(request)  # called twice: the inner layers' first commands go
+            response = handler(request) if first else first
+            return mw.ExtendedModelResponse(
+                model_response=response,
+                command=lib.types.Command(update={
+                    "trace_layer": "outer",
+                    "messages": [lib.messages.SystemMessage(content="[Outer ran]")]}))
+
+    class InnerMiddleware(mw.AgentMiddleware):
+        def wrap_model_call(self, request: Any, handler: Any) -> Any:
+            response = handler(request)
+            return mw.ExtendedModelResponse(
+                model_response=response,
+                command=lib.types.Command(update={
+                    "inner_trace": "inner",
+                    "messages": [lib.messages.SystemMessage(content="[Inner ran]")]}))
+
+    fake = model(name, [TOOL_THEN_TEXT[0], TOOL_THEN_TEXT[0], "one", "two", "three"])
+    agent = lib.agents.create_agent(
+        fake, tools=[lib.base.tool(weather)],
+        middleware=[MessageLimitMiddleware(max_messages=8), log_response, increment_after_model,
+                    track_usage, OuterMiddleware(), InnerMiddleware()])
+    return agent, fake
+
+
+PROGRAMS = {"every hook": every_hook, "jump_to": jumping, "wrapped calls": wrapped_calls,
+            "custom middleware docs": custom_docs}
 
 
 @pytest.mark.parametrize("modes", [["updates", "values"], ["updates", "messages"]])
@@ -422,3 +499,4 @@ def test_per_call_review_as_in_langchain(answers: str) -> None:
         results[name] = (sorted(map(repr, first)), asked,
                          [sorted(map(repr, run)) for run in runs], final)
     assert results["rxagent"] == results["langchain"]
+
