@@ -349,7 +349,10 @@ async def _model_node(
         return [_named(agent, await _call_model(agent.model, prompt, agent.tool_specs, {}))], [], []
 
     async def base(request: ModelRequest[Any]) -> ModelResponse:
-        prompt = list(request.messages)
+        # A wrapper may have put dicts or (role, text) pairs in, as LangChain allows.
+        prompt = (list(request.messages)
+                  if all(isinstance(m, BaseMessage) for m in request.messages)
+                  else to_messages(request.messages))
         if request.system_message is not None:
             prompt.insert(0, request.system_message)
         specs = (agent.tool_specs if _same_tools(request.tools, agent.tools)
