@@ -34,6 +34,7 @@ from ._fast_rx import observable_from_task
 from ._interrupts import Command, GraphOutput
 from ._loops import current_loop, waker
 from ._messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
+from ._run_stream import AsyncRunStream, RunStream
 from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
 from ._state_schema import AgentState, StateKey, state_keys_of
@@ -246,6 +247,48 @@ class Agent:
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
                                extra_modes=_requested(stream_mode), context=context)
         return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
+
+    def stream_events(
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None = None,
+        *,
+        version: Literal["v3"] = "v3",
+        durability: Durability | None = None,
+        context: Any = None,
+    ) -> RunStream:
+        """The run as LangGraph's (experimental) v3 event stream: projections the caller
+        drives by iterating, ``for message in run.messages: for token in message.text``,
+        ``run.values``, and ``run.output``, ``run.interrupted``, ``run.interrupts`` (which run
+        it to its end). Only ``version="v3"``; its ``messages``, ``values``, ``output`` and
+        interrupt projections.
+
+        Raises:
+            UsageError: another ``version``.
+        """
+        _check_events_version(version)
+        return RunStream(self.stream(input, config, stream_mode=["messages", "values"],
+                                     version="v2", durability=durability, context=context))
+
+    def astream_events(
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None = None,
+        *,
+        version: Literal["v3"] = "v3",
+        durability: Durability | None = None,
+        context: Any = None,
+    ) -> AsyncRunStream:
+        """:meth:`stream_events` for asyncio and trio: ``async for`` over the projections,
+        ``await run.output()``, ``await run.interrupted()``, ``await run.interrupts()``.
+
+        Raises:
+            UsageError: another ``version``.
+        """
+        _check_events_version(version)
+        return AsyncRunStream(self.astream(input, config, stream_mode=["messages", "values"],
+                                           version="v2", durability=durability,
+                                           context=context))
 
     @overload
     def invoke(
@@ -682,6 +725,12 @@ def _gather(state: dict[str, Any], asked: list[Any]) -> dict[str, Any]:
         if item not in asked:
             asked.append(item)
     return state
+
+
+def _check_events_version(version: str) -> None:
+    if version != "v3":
+        raise UsageError(f"stream_events() gives LangGraph's v3 event stream: version='v3', got "
+                         f"{version!r} (the v1/v2 callback events are not supported)")
 
 
 def _check_version(version: str) -> None:

@@ -4,6 +4,8 @@ the process on a SQLite checkpointer."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -339,3 +341,68 @@ def test_per_call_review_checks_each_answer_against_its_schema() -> None:
     assert final.interrupts == ()
     assert ran.count(("read_data", {"table": "orders"})) == 1
     assert not any(call[0] == "execute_sql" for call in ran)
+
+
+def test_streaming_with_human_in_the_loop_as_the_docs_do() -> None:
+    # The docs' program (LangGraph's experimental v3 event stream), as written there.
+    ran.clear()
+
+    def reply(messages: Any, tools: Any) -> Any:
+        if isinstance(messages[-1], ToolMessage):
+            return "Deleted 3 old rows."
+        return AIMessage(content="Let me check. ", tool_calls=[
+            {"name": "execute_sql", "args": {"query": DELETE}, "id": "call_0"}])
+
+    agent = docs_agent(FunctionChatModel(reply))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        config = {"configurable": {"thread_id": "some_id"}}
+
+        # Stream agent progress and LLM tokens until interrupt
+        stream = agent.stream_events(
+            {"messages": [{"role": "user", "content": "Delete old records from the database"}]},
+            config=config,
+            version="v3",
+        )
+        for message in stream.messages:
+            for token in message.text:
+                print(token, end="", flush=True)
+
+        # Check whether the run paused for human input
+        if stream.interrupted:
+            print(f"\n\nInterrupt: {stream.interrupts}")
+
+        # Resume with streaming after human decision
+        stream = agent.stream_events(
+            Command(resume={"decisions": [{"type": "approve"}]}),
+            config=config,
+            version="v3",
+        )
+        for message in stream.messages:
+            for token in message.text:
+                print(token, end="", flush=True)
+
+    text = printed.getvalue()
+    assert text.startswith("Let me check. \n\nInterrupt: [Interrupt(value={'action_requests'")
+    assert text.endswith("Deleted 3 old rows.")
+    assert ran == [("execute_sql", {"query": DELETE})]
+
+
+@pytest.mark.anyio
+async def test_the_async_event_stream_gives_the_same_projections() -> None:
+    agent = docs_agent(model_calling(("execute_sql", {"query": "x"})))
+    config = {"configurable": {"thread_id": "1"}}
+    async with agent.astream_events({"messages": [("user", "go")]}, config) as run:
+        tokens = [token async for message in run.messages async for token in message.text]
+        assert await run.interrupted()
+        (pending,) = await run.interrupts()
+        assert pending.value["action_requests"][0]["name"] == "execute_sql"
+        assert (await run.output())["messages"][-1].tool_calls[0]["name"] == "execute_sql"
+    assert tokens == []  # the reply was a tool call, no text
+    run = agent.astream_events(Command(resume={"decisions": [{"type": "reject"}]}), config)
+    states = [state async for state in run.values]
+    assert not await run.interrupted()
+    assert states[-1]["messages"][-1].content.startswith("User rejected")
+    with pytest.raises(rxagent.UsageError, match="v3"):
+        agent.stream_events({"messages": [("user", "go")]}, config,
+                            version="v2")  # type: ignore[arg-type]
