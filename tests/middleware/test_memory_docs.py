@@ -229,3 +229,35 @@ def test_summarize_messages() -> None:
     assert "The user is Bob; he asked for poems about cats and dogs." in last_prompt[0]
     assert "hi, my name is bob" not in last_prompt
     assert last_prompt[-1] == "what's my name?"
+
+
+class CustomAgentState(AgentState):
+    user_id: str
+    preferences: dict
+
+
+def get_user_info() -> str:
+    """Look up information about the current user."""
+    return "No user profile on file."
+
+
+def test_customizing_agent_memory() -> None:
+    # The docs' program, as written there (the model scripted).
+    agent = create_agent(
+        ScriptedChatModel(["Hello!"]),
+        tools=[get_user_info],
+        state_schema=CustomAgentState,
+        checkpointer=InMemorySaver(),
+    )
+
+    # Custom state can be passed in invoke
+    result = agent.invoke(
+        {
+            "messages": [{"role": "user", "content": "Hello"}],
+            "user_id": "user_123",
+            "preferences": {"theme": "dark"}
+        },
+        {"configurable": {"thread_id": "1"}})
+    assert result["user_id"] == "user_123" and result["preferences"] == {"theme": "dark"}
+    saved = agent.get_state({"configurable": {"thread_id": "1"}}).values
+    assert saved["preferences"] == {"theme": "dark"}
