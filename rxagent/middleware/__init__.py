@@ -18,6 +18,14 @@ from .._state_schema import (
     PrivateStateAttr,
     UntrackedValue,
 )
+from ._call_limits import (
+    ModelCallLimitExceededError,
+    ModelCallLimitMiddleware,
+    ModelCallLimitState,
+    ToolCallLimitExceededError,
+    ToolCallLimitMiddleware,
+    ToolCallLimitState,
+)
 from ._context_editing import ClearToolUsesEdit, ContextEdit, ContextEditingMiddleware
 from ._decorators import (
     after_agent,
@@ -74,6 +82,9 @@ __all__ = [
     "InterruptOnConfig",
     "JumpTo",
     "LLMToolSelectorMiddleware",
+    "ModelCallLimitExceededError",
+    "ModelCallLimitMiddleware",
+    "ModelCallLimitState",
     "ModelCallResult",
     "ModelRequest",
     "ModelResponse",
@@ -90,6 +101,9 @@ __all__ = [
     "Todo",
     "TodoListMiddleware",
     "ToolApprovalRequest",
+    "ToolCallLimitExceededError",
+    "ToolCallLimitMiddleware",
+    "ToolCallLimitState",
     "ToolCallRequest",
     "ToolSelectionError",
     "UntrackedValue",
