@@ -55,6 +55,7 @@ from ._pii import (
     detect_mac_address,
     detect_url,
 )
+from ._retry import ModelRetryMiddleware, ToolRetryMiddleware
 from ._summarization import SummarizationMiddleware
 from ._todo import PlanningState, Todo, TodoListMiddleware
 from ._tool_selection import LLMToolSelectorMiddleware
@@ -88,6 +89,7 @@ __all__ = [
     "ModelCallResult",
     "ModelRequest",
     "ModelResponse",
+    "ModelRetryMiddleware",
     "OmitFromInput",
     "OmitFromOutput",
     "OmitFromSchema",
@@ -105,6 +107,7 @@ __all__ = [
     "ToolCallLimitMiddleware",
     "ToolCallLimitState",
     "ToolCallRequest",
+    "ToolRetryMiddleware",
     "ToolSelectionError",
     "UntrackedValue",
     "after_agent",
