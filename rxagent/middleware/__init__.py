@@ -55,6 +55,7 @@ from ._pii import (
     detect_mac_address,
     detect_url,
 )
+from ._model_fallback import ModelFallbackMiddleware
 from ._retry import ModelRetryMiddleware, ToolRetryMiddleware
 from ._summarization import SummarizationMiddleware
 from ._todo import PlanningState, Todo, TodoListMiddleware
@@ -87,6 +88,7 @@ __all__ = [
     "ModelCallLimitMiddleware",
     "ModelCallLimitState",
     "ModelCallResult",
+    "ModelFallbackMiddleware",
     "ModelRequest",
     "ModelResponse",
     "ModelRetryMiddleware",

@@ -52,14 +52,14 @@ what failed, a callable makes that message's text from the exception."""
 
 # Failures that are the run's own control flow, never a call's failure: an interrupt asking a
 # human, and the end of a run a sub-agent joined.
-_CONTROL = (GraphInterrupt, RunCancelledError)
+CONTROL_FLOW = (GraphInterrupt, RunCancelledError)
 
 
 def default_retry_on(exc: BaseException) -> bool:
     """Whether another attempt may cure ``exc``: not misuse (a :class:`~rxagent.UsageError`,
     such as a missing API key), not an HTTP error that says the request itself is wrong
     (400, 401, 403, 404, 422...); anything else, as LangChain retries unclassified errors."""
-    if not isinstance(exc, Exception) or isinstance(exc, (UsageError, *_CONTROL)):
+    if not isinstance(exc, Exception) or isinstance(exc, (UsageError, *CONTROL_FLOW)):
         return False
     if isinstance(exc, APIStatusError):
         return status_is_retryable(exc.status_code, {})
@@ -109,7 +109,7 @@ class _Retrying:
         self.jitter = jitter
 
     def _retries(self, exc: Exception) -> bool:
-        if isinstance(exc, _CONTROL):
+        if isinstance(exc, CONTROL_FLOW):
             return False
         if isinstance(self.retry_on, tuple):
             return isinstance(exc, self.retry_on)
@@ -133,7 +133,7 @@ class _Retrying:
         return default
 
 
-def _wait(seconds: float) -> bool:
+def wait_unless_cancelled(seconds: float) -> bool:
     """The sync forms' wait before a retry: ``False`` if the run this sync wrapper runs in
     (in a worker thread) is cancelled before or during it, and then no attempt may start."""
     # TODO(core): a sync wrapper's handler, called once its run is cancelled, starts the call
@@ -201,7 +201,7 @@ class ModelRetryMiddleware(_Retrying, AgentMiddleware[Any, Any]):
                 if attempt == self.max_retries:
                     return self._failed(exc, attempt + 1)
                 failure = exc
-            if not _wait(self._delay(attempt)):
+            if not wait_unless_cancelled(self._delay(attempt)):
                 raise failure  # the run was cancelled: what this returns is dropped anyway
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -311,7 +311,7 @@ class ToolRetryMiddleware(_Retrying, AgentMiddleware[Any, Any]):
                 if attempt == self.max_retries:
                     return self._failed(request, found, attempt + 1)
                 failure = found
-            if not _wait(self._delay(attempt)):
+            if not wait_unless_cancelled(self._delay(attempt)):
                 raise failure  # the run was cancelled: what this returns is dropped anyway
         raise AssertionError("unreachable: the last attempt returns or raises")
 
