@@ -31,6 +31,10 @@ a stream going quiet for too long), so that callers can catch one without the ot
         │       └── ModelCallIdleTimeoutError  (also ModelCallError) a provider went quiet
         │                                mid-reply; ``partial`` keeps what arrived
         ├── BufferOverflowError          a bounded buffer with strategy "error" overflowed
+        ├── ModelCallLimitExceededError  ModelCallLimitMiddleware(exit_behavior="error")
+        │                                found a limit of model calls reached
+        ├── ToolCallLimitExceededError   ToolCallLimitMiddleware(exit_behavior="error")
+        │                                found a limit of tool calls passed
         ├── PIIDetectionError            PIIMiddleware(strategy="block") found what it blocks
         ├── ToolSelectionError           (also ValueError) LLMToolSelectorMiddleware's model
         │                                gave no usable choice of tools
@@ -71,6 +75,7 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelCallError",
     "ModelCallIdleTimeoutError",
+    "ModelCallLimitExceededError",
     "ModelSpecError",
     "PIIDetectionError",
     "RateLimitError",
@@ -84,6 +89,7 @@ __all__ = [
     "StreamProtocolError",
     "StreamTimeoutError",
     "ThreadBusyError",
+    "ToolCallLimitExceededError",
     "ToolDefinitionError",
     "ToolSelectionError",
     "UsageError",
@@ -137,6 +143,61 @@ class ThreadBusyError(UsageError):
 
 class RunError(RxAgentError):
     """A run, or a model call inside it, failed while under way."""
+
+
+class ModelCallLimitExceededError(RunError):
+    """``ModelCallLimitMiddleware(..., exit_behavior="error")`` found a limit of model calls
+    reached before a model call.
+
+    Attributes:
+        thread_count: the model calls made on the thread.
+        run_count: the model calls made in this run.
+        thread_limit: the thread's limit, or ``None``.
+        run_limit: the run's limit, or ``None``.
+    """
+
+    def __init__(self, thread_count: int, run_count: int, thread_limit: int | None,
+                 run_limit: int | None) -> None:
+        reached = []
+        if thread_limit is not None and thread_count >= thread_limit:
+            reached.append(f"thread limit ({thread_count}/{thread_limit})")
+        if run_limit is not None and run_count >= run_limit:
+            reached.append(f"run limit ({run_count}/{run_limit})")
+        # LangChain's text: the "end" behaviour's message says the same.
+        super().__init__(f"Model call limits exceeded: {', '.join(reached)}")
+        self.thread_count = thread_count
+        self.run_count = run_count
+        self.thread_limit = thread_limit
+        self.run_limit = run_limit
+
+
+class ToolCallLimitExceededError(RunError):
+    """``ToolCallLimitMiddleware(..., exit_behavior="error")`` found a model reply calling a
+    tool more often than a limit allows.
+
+    Attributes:
+        thread_count: the calls the thread would have made with the blocked ones.
+        run_count: the calls this run tried, the blocked ones included.
+        thread_limit: the thread's limit, or ``None``.
+        run_limit: the run's limit, or ``None``.
+        tool_name: the limited tool, or ``None`` for every tool.
+    """
+
+    def __init__(self, thread_count: int, run_count: int, thread_limit: int | None,
+                 run_limit: int | None, tool_name: str | None = None) -> None:
+        reached = []
+        if thread_limit is not None and thread_count > thread_limit:
+            reached.append(f"thread limit exceeded ({thread_count}/{thread_limit} calls)")
+        if run_limit is not None and run_count > run_limit:
+            reached.append(f"run limit exceeded ({run_count}/{run_limit} calls)")
+        what = f"'{tool_name}' tool" if tool_name else "Tool"
+        # LangChain's text: the "end" behaviour's message says the same.
+        super().__init__(f"{what} call limit reached: {' and '.join(reached)}.")
+        self.thread_count = thread_count
+        self.run_count = run_count
+        self.thread_limit = thread_limit
+        self.run_limit = run_limit
+        self.tool_name = tool_name
 
 
 class PIIDetectionError(RunError):

@@ -45,6 +45,7 @@ from ._human_in_the_loop import (
     ReviewConfig,
     ToolApprovalRequest,
 )
+from ._model_fallback import ModelFallbackMiddleware
 from ._pii import (
     PIIDetectionError,
     PIIMatch,
@@ -55,7 +56,6 @@ from ._pii import (
     detect_mac_address,
     detect_url,
 )
-from ._model_fallback import ModelFallbackMiddleware
 from ._retry import ModelRetryMiddleware, ToolRetryMiddleware
 from ._summarization import SummarizationMiddleware
 from ._todo import PlanningState, Todo, TodoListMiddleware

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired
 
-from .._exceptions import RunError, UsageError
+from .._exceptions import ModelCallLimitExceededError, ToolCallLimitExceededError, UsageError
 from .._messages import AIMessage, ToolCall, ToolMessage
 from .._state_schema import AgentState, PrivateStateAttr, UntrackedValue
 from ..runtime import Runtime
@@ -46,35 +46,6 @@ class ModelCallLimitState(AgentState):
 
     thread_model_call_count: NotRequired[Annotated[int, PrivateStateAttr]]
     run_model_call_count: NotRequired[Annotated[int, UntrackedValue, PrivateStateAttr]]
-
-
-def _model_limits_text(thread_count: int, run_count: int, thread_limit: int | None,
-                       run_limit: int | None) -> str:
-    reached = []
-    if thread_limit is not None and thread_count >= thread_limit:
-        reached.append(f"thread limit ({thread_count}/{thread_limit})")
-    if run_limit is not None and run_count >= run_limit:
-        reached.append(f"run limit ({run_count}/{run_limit})")
-    return f"Model call limits exceeded: {', '.join(reached)}"
-
-
-class ModelCallLimitExceededError(RunError):
-    """A :class:`ModelCallLimitMiddleware` with ``exit_behavior="error"`` stopped the run.
-
-    Attributes:
-        thread_count: the model calls made on the thread.
-        run_count: the model calls made in this run.
-        thread_limit: the thread's limit, or ``None``.
-        run_limit: the run's limit, or ``None``.
-    """
-
-    def __init__(self, thread_count: int, run_count: int, thread_limit: int | None,
-                 run_limit: int | None) -> None:
-        super().__init__(_model_limits_text(thread_count, run_count, thread_limit, run_limit))
-        self.thread_count = thread_count
-        self.run_count = run_count
-        self.thread_limit = thread_limit
-        self.run_limit = run_limit
 
 
 class ModelCallLimitMiddleware(AgentMiddleware[Any, Any]):
@@ -119,8 +90,9 @@ class ModelCallLimitMiddleware(AgentMiddleware[Any, Any]):
         if self.exit_behavior == "error":
             raise ModelCallLimitExceededError(thread_count, run_count, self.thread_limit,
                                               self.run_limit)
-        text = _model_limits_text(thread_count, run_count, self.thread_limit, self.run_limit)
-        return {"jump_to": "end", "messages": [AIMessage(content=text)]}
+        reached = ModelCallLimitExceededError(thread_count, run_count, self.thread_limit,
+                                              self.run_limit)
+        return {"jump_to": "end", "messages": [AIMessage(content=str(reached))]}
 
     @hook_config(can_jump_to=["end"])
     async def abefore_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
@@ -156,40 +128,6 @@ class ToolCallLimitState(AgentState):
     thread_tool_call_count: NotRequired[Annotated[dict[str, int], PrivateStateAttr]]
     run_tool_call_count: NotRequired[
         Annotated[dict[str, int], UntrackedValue, PrivateStateAttr]]
-
-
-def _tool_limits_text(thread_count: int, run_count: int, thread_limit: int | None,
-                      run_limit: int | None, tool_name: str | None) -> str:
-    """What the user is told (the final AI message, the error): which limit, with counts."""
-    reached = []
-    if thread_limit is not None and thread_count > thread_limit:
-        reached.append(f"thread limit exceeded ({thread_count}/{thread_limit} calls)")
-    if run_limit is not None and run_count > run_limit:
-        reached.append(f"run limit exceeded ({run_count}/{run_limit} calls)")
-    what = f"'{tool_name}' tool" if tool_name else "Tool"
-    return f"{what} call limit reached: {' and '.join(reached)}."
-
-
-class ToolCallLimitExceededError(RunError):
-    """A :class:`ToolCallLimitMiddleware` with ``exit_behavior="error"`` stopped the run.
-
-    Attributes:
-        thread_count: the calls the thread would have made with the blocked ones.
-        run_count: the calls this run tried, the blocked ones included.
-        thread_limit: the thread's limit, or ``None``.
-        run_limit: the run's limit, or ``None``.
-        tool_name: the limited tool, or ``None`` for every tool.
-    """
-
-    def __init__(self, thread_count: int, run_count: int, thread_limit: int | None,
-                 run_limit: int | None, tool_name: str | None = None) -> None:
-        super().__init__(_tool_limits_text(thread_count, run_count, thread_limit, run_limit,
-                                           tool_name))
-        self.thread_count = thread_count
-        self.run_count = run_count
-        self.thread_limit = thread_limit
-        self.run_limit = run_limit
-        self.tool_name = tool_name
 
 
 class ToolCallLimitMiddleware(AgentMiddleware[Any, Any]):
@@ -292,8 +230,8 @@ class ToolCallLimitMiddleware(AgentMiddleware[Any, Any]):
             _refusal(call, "Execution stopped before this tool call could run because another "
                            "tool call in the same batch exceeded the limit.")
             for call in reply.tool_calls if call["id"] not in blocked_ids)
-        answers.append(AIMessage(content=_tool_limits_text(
-            would_be, run_counts[key], self.thread_limit, self.run_limit, self.tool_name)))
+        answers.append(AIMessage(content=str(ToolCallLimitExceededError(
+            would_be, run_counts[key], self.thread_limit, self.run_limit, self.tool_name))))
         thread_counts[key] = thread_before
         return {"thread_tool_call_count": thread_counts, "run_tool_call_count": run_counts,
                 "jump_to": "end", "messages": answers}
