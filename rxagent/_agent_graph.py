@@ -28,6 +28,7 @@ from typing import Any
 
 from ._exceptions import InvalidUpdateError, UsageError
 from ._interrupts import Command
+from ._loops import claim_for_asyncio
 from ._messages import AIMessage, BaseMessage, ToolMessage
 from ._per_loop import thread_loop
 from ._scheduler import SyncToolPlacement, when_cancelled
@@ -217,6 +218,8 @@ def _blocking(work: Callable[[], Awaitable[Any]]) -> Any:
     loop = thread_loop()
 
     async def main() -> Any:
+        # The context came from the run's task, maybe a trio one: here asyncio runs it.
+        claim_for_asyncio(None)
         return await work()
 
     task = loop.create_task(main())

@@ -151,8 +151,14 @@ async def _loop(
             _next_step(run, "model", limit)
             task_id = steps.task_id("model")
             steps.task_started(task_id, "model", {"messages": list(steps.messages)})
-            replies, own, commanded = await _model_node(agent, run, steps)
+            streamed: set[str] = set()
+            replies, own, commanded = await _model_node(agent, run, steps, streamed)
+            # A reply a wrapper made itself was not streamed: shown as a hook's are.
+            made = [not r.id or r.id not in streamed for r in replies]
             replies = [steps.joined(reply) for reply in replies]
+            if agent.graph.model_calls:
+                _report_new_messages(
+                    run, [r for r, unseen in zip(replies, made, strict=True) if unseen], steps)
             writes: TaskWrites = [("messages", replies), *own, *commanded]
             steps.task_finished(task_id, "model", {"messages": replies})
             for key, value in commanded:
@@ -335,11 +341,12 @@ def _next_step(run: RunContext, node: str, limit: int) -> None:
 
 
 async def _model_node(
-    agent: AgentDefinition, run: RunContext, steps: RunSteps
+    agent: AgentDefinition, run: RunContext, steps: RunSteps, streamed: set[str]
 ) -> tuple[list[BaseMessage], TaskWrites, TaskWrites]:
     """The model step: its reply (or what ``wrap_model_call`` middleware made of it), the
     step's other writes (a structured response), and those of the commands the middleware
-    returned with it, innermost first."""
+    returned with it, innermost first. The ids of the replies a model streamed go into
+    ``streamed``."""
     calls = agent.graph.model_calls
     if not calls:
         # A new list (of the same messages): the state goes on growing while the call runs.
@@ -360,7 +367,10 @@ async def _model_node(
         kwargs = dict(request.model_settings)
         if request.tool_choice is not None:
             kwargs["tool_choice"] = request.tool_choice
-        return ModelResponse(result=[await _call_model(request.model, prompt, specs, kwargs)])
+        reply = await _call_model(request.model, prompt, specs, kwargs)
+        if reply.id:
+            streamed.add(reply.id)
+        return ModelResponse(result=[reply])
 
     system = SystemMessage(content=agent.system_prompt) if agent.system_prompt else None
     request: ModelRequest[Any] = ModelRequest(

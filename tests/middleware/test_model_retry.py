@@ -68,9 +68,7 @@ def test_a_retry_streams_both_attempts_as_in_langchain(modes: list[str]) -> None
 
 @pytest.mark.parametrize("modes", [
     MODES[0],
-    pytest.param(MODES[1], marks=pytest.mark.xfail(strict=True, reason=(
-        "the core: a model step's reply that no model streamed is not shown in messages "
-        "mode; LangGraph shows a message a node writes whose id it has not streamed"))),
+    MODES[1],
 ])
 def test_attempts_running_out_continue_with_a_message_as_in_langchain(modes: list[str]) -> None:
     events = both([Fail("Hm", BOOM), Fail("Hm", BOOM), Fail("Hm", BOOM)], modes)
@@ -180,11 +178,6 @@ def test_leaving_stream_during_a_retry_stops_it(during: str, delay: float, form:
 async def test_cancelling_astream_during_a_retry_stops_it(
     during: str, delay: float, form: str, anyio_backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if form == "sync" and anyio_backend == "trio":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "the core: a sync wrap_model_call's handler runs the call on the worker thread's "
-            "asyncio loop with the trio task's context, so anyio takes it for trio and fails "
-            "('must be called from async context')")))
     model = Attempts()
     agent = cancellable(model, delay, form)
     reached = anyio.Event()
