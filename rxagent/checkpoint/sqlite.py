@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 from .._exceptions import CheckpointError, UsageError
+from .._sqlite_files import connect, set_up, where
 from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, PendingWrite
 
 __all__ = ["SqliteSaver"]
@@ -115,24 +116,13 @@ class SqliteSaver(BaseCheckpointSaver):
         self._epoch = 0
         self._data_version: int | None = None  # as last seen by _write_mark()
         self._owns_connection = not isinstance(path, sqlite3.Connection)
-        if isinstance(path, sqlite3.Connection):
-            # LangGraph's form, SqliteSaver(sqlite3.connect(..., check_same_thread=False)):
-            # the connection stays its owner's, open after close(), its own timeout kept.
-            self._where = "the connection given"
-            connection = path
-        else:
-            self._where = repr(os.fspath(path))
-            with _storage_errors(f"open {self._where}"):
-                # Autocommit (isolation_level=None): each method opens its own transaction.
-                connection = sqlite3.connect(
-                    os.fspath(path), timeout=busy_timeout, isolation_level=None,
-                    check_same_thread=False,
-                )
+        self._where = where(path)
+        with _storage_errors(f"open {self._where}"):
+            connection = connect(path, busy_timeout)
         try:
             with _storage_errors(f"set up {self._where}"):
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-                self._migrate(connection)
+                set_up(connection, schema=_SCHEMA, version_key="schema_version",
+                       version=SCHEMA_VERSION, too_new=self._too_new)
                 self._busy_ms = int(connection.execute("PRAGMA busy_timeout").fetchone()[0])
                 self._changes = connection.total_changes  # made on it outside this saver: none
         except BaseException:
@@ -141,33 +131,12 @@ class SqliteSaver(BaseCheckpointSaver):
             raise
         self._connection: sqlite3.Connection | None = connection
 
-    def _migrate(self, connection: sqlite3.Connection) -> None:
-        connection.execute("BEGIN IMMEDIATE")  # one process sets up a new file; others wait
-        try:
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS rxagent_meta (key TEXT PRIMARY KEY, value TEXT)"
-            )
-            row = connection.execute(
-                "SELECT value FROM rxagent_meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if row is None:
-                # One statement at a time: executescript() would commit the transaction.
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-                connection.execute(
-                    "INSERT INTO rxagent_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise CheckpointError(
-                    f"{self._where} holds checkpoints of schema version {row[0]}, written by a "
-                    f"newer rxagent; this one reads version {SCHEMA_VERSION}: upgrade rxagent "
-                    "to open it"
-                )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+    def _too_new(self, version: int) -> Exception:
+        return CheckpointError(
+            f"{self._where} holds checkpoints of schema version {version}, written by a "
+            f"newer rxagent; this one reads version {SCHEMA_VERSION}: upgrade rxagent "
+            "to open it"
+        )
 
     # -- lifetime ------------------------------------------------------------------------------
 

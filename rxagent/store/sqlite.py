@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from .._exceptions import StoreError, UsageError
+from .._sqlite_files import connect, set_up, where
 from ._base import (
     GetOp,
     IndexConfig,
@@ -155,55 +156,25 @@ class SqliteStore(PlannedStore):
         super().__init__(index, ttl)
         self._lock = threading.Lock()
         self._owns_connection = not isinstance(path, sqlite3.Connection)
-        if isinstance(path, sqlite3.Connection):
-            self._where = "the connection given"
-            connection = path
-        else:
-            self._where = repr(os.fspath(path))
-            with _storage_errors(f"open {self._where}"):
-                # Autocommit (isolation_level=None): each batch opens its own transaction.
-                connection = sqlite3.connect(
-                    os.fspath(path), timeout=busy_timeout, isolation_level=None,
-                    check_same_thread=False,
-                )
+        self._where = where(path)
+        with _storage_errors(f"open {self._where}"):
+            connection = connect(path, busy_timeout)
         try:
             with _storage_errors(f"set up {self._where}"):
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-                self._migrate(connection)
+                set_up(connection, schema=_SCHEMA, version_key="store_schema_version",
+                       version=SCHEMA_VERSION, too_new=self._too_new)
         except BaseException:
             if self._owns_connection:
                 connection.close()
             raise
         self._connection: sqlite3.Connection | None = connection
 
-    def _migrate(self, connection: sqlite3.Connection) -> None:
-        connection.execute("BEGIN IMMEDIATE")  # one process sets up a new file; others wait
-        try:
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS rxagent_meta (key TEXT PRIMARY KEY, value TEXT)"
-            )
-            row = connection.execute(
-                "SELECT value FROM rxagent_meta WHERE key = 'store_schema_version'"
-            ).fetchone()
-            if row is None:
-                # One statement at a time: executescript() would commit the transaction.
-                for statement in _SCHEMA.split(";"):
-                    connection.execute(statement)
-                connection.execute(
-                    "INSERT INTO rxagent_meta VALUES ('store_schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self._where} holds a store of schema version {row[0]}, written by a "
-                    f"newer rxagent; this one reads version {SCHEMA_VERSION}: upgrade rxagent "
-                    "to open it"
-                )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+    def _too_new(self, version: int) -> Exception:
+        return StoreError(
+            f"{self._where} holds a store of schema version {version}, written by a "
+            f"newer rxagent; this one reads version {SCHEMA_VERSION}: upgrade rxagent "
+            "to open it"
+        )
 
     # -- lifetime ------------------------------------------------------------------------------
 
