@@ -18,7 +18,8 @@ Figures (median over ``--repeat`` repetitions, min-max beside it):
                       the reference's at N/5
     memory / stream   ``--held`` clients open a stream of a ``--tokens``-token run, read its
                       first token, then stop reading: the server's RSS (with its children)
-                      ``--settle`` seconds later minus its idle RSS, per stream
+                      once it stops growing (at most ``--settle`` seconds later) minus its
+                      idle RSS, per stream
     resume            a finished resumable run of ``--short`` tokens is joined with the id of
                       its middle event as ``Last-Event-ID``: time until the suffix is in; and
                       how many resumes did not get exactly that suffix (the reference's ids
@@ -288,6 +289,20 @@ async def resume_cost(server: Server, args: argparse.Namespace) -> tuple[float, 
     return statistics.median(times), wrong
 
 
+async def settled_rss(server: Server, idle: int, most: float) -> int:
+    """The server's RSS once it stops growing (held runs have filled their buffers and wait
+    for their clients): less than 1% of the growth over the last second, or after ``most``
+    seconds (a server that never holds a run back keeps growing)."""
+    samples = [server.rss()]
+    deadline = time.monotonic() + most
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        samples.append(server.rss())
+        if len(samples) > 4 and samples[-1] - samples[-5] <= 0.01 * max(samples[-1] - idle, 1):
+            break
+    return samples[-1]
+
+
 async def memory_per_stream(server: Server, args: argparse.Namespace, idle: int) -> float:
     hold = asyncio.Event()
     arrived: list[float] = []
@@ -302,8 +317,7 @@ async def memory_per_stream(server: Server, args: argparse.Namespace, idle: int)
                 failed[0].result()  # raises what went wrong
                 raise DeliveryError(f"{server.name}: a held stream ended before its hold")
             await asyncio.sleep(0.05)
-        await asyncio.sleep(args.settle)
-        rss = server.rss()
+        rss = await settled_rss(server, idle, args.settle)
         hold.set()
         for task in tasks:
             task.cancel()
@@ -421,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=200, help="concurrent streams")
     parser.add_argument("--held", type=int, default=200, help="streams held open for memory")
     parser.add_argument("--resumes", type=int, default=10, help="resumes per repetition")
-    parser.add_argument("--settle", type=float, default=3.0,
-                        help="seconds between the last held stream's first token and the RSS")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="at most this many seconds between the last held stream's first "
+                             "token and the RSS reading (sooner once the RSS stops growing)")
     parser.add_argument("--json", action="store_true", help="every figure, as JSON")
     args = parser.parse_args(argv)
 
