@@ -154,3 +154,24 @@ def test_threads_runs_a_conversation_on_every_saver_through_both_apis() -> None:
         expected |= {("redis", api, "rxagent") for api in ("invoke", "stream")}
     assert ran == expected, results["skipped"]
     assert any(line.startswith("redis") for line in results["skipped"])  # no LangGraph peer
+
+
+def test_serve_measures_rxagent_and_langgraph_dev_where_it_is_installed() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "serve.py"), "--repeat", "1", "--tokens", "100",
+         "--short", "20", "--streams", "5", "--held", "3", "--resumes", "2", "--settle", "0.2",
+         "--json"],
+        check=True, capture_output=True, text=True, timeout=600,
+    ).stdout
+    results = json.loads(out)
+    # langgraph dev comes from langgraph-cli[inmem] (the bench extra): skipped and listed
+    # where it is not installed.
+    peer = (shutil.which("langgraph", path=str(Path(sys.executable).parent)) is not None
+            and importlib.util.find_spec("langgraph_runtime_inmem") is not None)
+    assert set(results["results"]) == ({"rxagent", "langgraph"} if peer else {"rxagent"})
+    assert results["skipped"] == ([] if peer else ["langgraph"])
+    for name, runs in results["results"].items():
+        assert len(runs) == 1, name
+        figures = runs[0]
+        assert figures["events/s"] > 0 and figures["many wall"] > 0 and figures["resume"] > 0
+    assert results["results"]["rxagent"][0]["resume wrong"] == 0

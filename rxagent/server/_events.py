@@ -11,8 +11,10 @@ for many processes (``_redis.RedisEventLog``, a Redis Stream) implements the sam
 stream with one tail that feeds a :class:`MemoryEventLog` starting where the tail started.
 
 Memory: a log that is not kept for resuming drops what all its readers have read, and its
-writer waits while the slowest reader is ``max_lag`` events behind, so a slow HTTP client holds
-the run back instead of growing a buffer. A kept log (``stream_resumable``) holds every event
+writer waits while the slowest reader is ``max_lag`` events or ``max_lag_bytes`` bytes of frames
+behind, so a slow HTTP client holds the run back instead of growing a buffer (by bytes too: a
+token's frame is close to a kilobyte, and a thousand held streams each a thousand events behind
+would be a gigabyte). A kept log (``stream_resumable``) holds every event
 until the registry forgets the run.
 """
 
@@ -83,13 +85,18 @@ class MemoryEventLog(EventLog):
         keep: keep every event (for joins with ``Last-Event-ID``); otherwise drop what every
             reader has read.
         max_lag: the writer waits while a reader is this many events behind.
+        max_lag_bytes: ... or this many bytes of frames behind.
         start: the id before the first event (a log that follows a run from its middle).
     """
 
-    def __init__(self, *, keep: bool, max_lag: int = 1024, start: int = 0) -> None:
+    def __init__(
+        self, *, keep: bool, max_lag: int = 1024, max_lag_bytes: int = 16384, start: int = 0
+    ) -> None:
         self.keep = keep
         self.max_lag = max_lag
+        self.max_lag_bytes = max_lag_bytes
         self._entries: list[Entry] = []
+        self._bytes = 0  # the bytes of every frame appended so far
         self._first = start + 1  # the id of _entries[0]
         self._last = start
         self._closed = False
@@ -111,7 +118,8 @@ class MemoryEventLog(EventLog):
     async def append_at(self, event_id: int, event: str, body: bytes) -> int:
         """Add an event with the id it has elsewhere (a tail of a Redis Stream, whose oldest
         events may have been trimmed: ids may jump, never go back)."""
-        while self._readers and self._last - self._slowest() >= self.max_lag:
+        while self._readers and (self._last - self._slowest() >= self.max_lag
+                                 or self._bytes - self._slowest_bytes() >= self.max_lag_bytes):
             self._room = anyio.Event() if self._room.is_set() else self._room
             await self._room.wait()
         if event_id <= self._last:
@@ -119,6 +127,7 @@ class MemoryEventLog(EventLog):
         if not self._entries:
             self._first = event_id
         self._last = event_id
+        self._bytes += len(body)
         if self.keep or self._readers:
             self._entries.append(Entry(self._last, event, body))
             self._wake()
@@ -142,7 +151,9 @@ class MemoryEventLog(EventLog):
 
     def reader(self, after: int | None) -> LogReader:
         start = self._last if after is None else max(after, 0)
-        reader = _MemoryReader(self, start)
+        # Its byte position: everything held after ``start`` is still to read.
+        position = self._bytes - sum(len(entry.body) for entry in self._after(start))
+        reader = _MemoryReader(self, start, position)
         self._readers.add(reader)
         return reader
 
@@ -154,6 +165,9 @@ class MemoryEventLog(EventLog):
 
     def _slowest(self) -> int:
         return min(reader.cursor for reader in self._readers)
+
+    def _slowest_bytes(self) -> int:
+        return min(reader.position for reader in self._readers)
 
     def _after(self, cursor: int) -> list[Entry]:
         # By search, not by offset: a log fed by a tail may have a jump in its ids.
@@ -176,9 +190,10 @@ def _entry_id(entry: Entry) -> int:
 
 
 class _MemoryReader(LogReader):
-    def __init__(self, log: MemoryEventLog, cursor: int) -> None:
+    def __init__(self, log: MemoryEventLog, cursor: int, position: int) -> None:
         self.log = log
         self.cursor = cursor
+        self.position = position  # the bytes of frames up to the cursor
 
     async def read(self, timeout: float) -> ReadBatch:
         log = self.log
@@ -189,6 +204,7 @@ class _MemoryReader(LogReader):
         entries = log._after(self.cursor)
         if entries:
             self.cursor = entries[-1].id
+            self.position += sum(len(entry.body) for entry in entries)
             log._moved()
         return ReadBatch(entries, log.closed and self.cursor >= log.last_id)
 

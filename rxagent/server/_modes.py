@@ -42,7 +42,7 @@ def check_stream_modes(value: Any) -> list[str]:
     modes = [value] if isinstance(value, str) else value
     if not isinstance(modes, list) or not modes:
         raise ValueError(f"stream_mode is a mode or a list of modes, got {value!r}")
-    unknown = [mode for mode in modes if mode not in API_MODES]
+    unknown = [mode for mode in modes if not isinstance(mode, str) or mode not in API_MODES]
     if unknown:
         raise ValueError(
             f"unsupported stream_mode {unknown[0]!r}; supported: {', '.join(API_MODES)}"

@@ -69,9 +69,34 @@ def _field(body: Mapping[str, Any], name: str, kinds: type | tuple[type, ...], d
     value = body.get(name)
     if value is None:
         return default
-    if not isinstance(value, kinds):
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    # JSON's true is not a number, though Python's bool is an int.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise ApiError(422, f"{name} has the wrong type: {value!r}")
     return value
+
+
+# A run config's keys the server passes on, and the type each must have (the others are
+# passed on as they are).
+_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
+    "configurable": dict, "tags": list, "metadata": dict, "recursion_limit": int,
+    "max_concurrency": int, "run_name": str, "run_id": str,
+}
+
+
+def _run_config(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body's ``config``, its known keys checked here so that a bad one is a 422 rather
+    than a run that fails once streaming."""
+    config = dict(_field(body, "config", dict, {}))
+    for key, kinds in _CONFIG_TYPES.items():
+        value = config.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ApiError(422, f"config[{key!r}] has the wrong type: {value!r}")
+    if any(not isinstance(tag, str) for tag in config.get("tags") or ()):
+        raise ApiError(422, f"config['tags'] is a list of strings, got {config['tags']!r}")
+    if config.get("recursion_limit") is not None and config["recursion_limit"] < 1:
+        raise ApiError(422, "config['recursion_limit'] is a positive integer")
+    return config
 
 
 def _choice(body: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -339,7 +364,7 @@ class Server:
         subgraphs = _field(body, "stream_subgraphs", bool, False)
         resumable = _field(body, "stream_resumable", bool, False)
         metadata = _field(body, "metadata", dict, {})
-        config = dict(_field(body, "config", dict, {}))
+        config = _run_config(body)
         strategy = _choice(body, "multitask_strategy", _MULTITASK, "reject")
         durability = cast(Durability | None, _choice(body, "durability", _DURABILITY, "") or None)
         if_not_exists = _choice(body, "if_not_exists", ("reject", "create"), "reject")

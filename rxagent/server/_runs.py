@@ -348,6 +348,9 @@ class MemoryRunRegistry(LocalRunner):
             await previous.done.wait()
 
 
+_BRIDGE_BUFFER = 16
+
+
 async def execute(run: Run) -> None:
     """Run the agent and write its events to the run's log; set the run's status.
 
@@ -368,6 +371,9 @@ async def execute(run: Run) -> None:
         async with request.agent.astream(
             request.input, request.config, stream_mode=modes,
             subgraphs=request.subgraphs, version="v2", durability=request.durability,
+            # The run's log is the buffer that matters here (bounded in bytes, shared by its
+            # clients); a deep bridge in front of it would hold a held stream's parts twice.
+            max_buffer=_BRIDGE_BUFFER,
         ) as parts:
             async for part in parts:
                 if part["type"] == "values" and not part["ns"]:

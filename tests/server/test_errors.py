@@ -77,9 +77,43 @@ def test_409s(client: SyncLangGraphClient, url: str) -> None:
     b'{"assistant_id": "echo", "multitask_strategy": "sometimes"}',
     b'{"assistant_id": "echo", "webhook": "http://example.com/hook"}',
     b'{"assistant_id": "echo", "config": []}',
+    b'{}',
+    b'{"assistant_id": "echo", "config": {"configurable": [1]}}',
+    b'{"assistant_id": "echo", "config": {"configurable": "abc"}}',
+    b'{"assistant_id": "echo", "config": {"recursion_limit": "many"}}',
+    b'{"assistant_id": "echo", "config": {"recursion_limit": 0}}',
+    b'{"assistant_id": "echo", "config": {"recursion_limit": true}}',
+    b'{"assistant_id": "echo", "config": {"tags": ["a", 1]}}',
+    b'{"assistant_id": "echo", "config": {"tags": "a"}}',
+    b'{"assistant_id": "echo", "stream_mode": []}',
+    b'{"assistant_id": "echo", "stream_mode": 5}',
+    b'{"assistant_id": "echo", "stream_mode": [["values"]]}',
+    b'{"assistant_id": "echo", "stream_subgraphs": "yes"}',
+    b'{"assistant_id": "echo", "stream_resumable": 1}',
+    b'{"assistant_id": "echo", "metadata": [1]}',
+    b'{"assistant_id": "echo", "checkpoint": "x"}',
+    b'{"assistant_id": "echo", "checkpoint_id": 5}',
+    b'{"assistant_id": "echo", "durability": "never"}',
+    b'{"assistant_id": "echo", "if_not_exists": "maybe"}',
+    b'{"assistant_id": "echo", "on_completion": "forget"}',
 ])
 def test_422s(url: str, body: bytes) -> None:
     refused(url, "POST", "/runs/stream", 422, content=body)
+    refused(url, "POST", "/runs/wait", 422, content=body)
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/threads", b'{"metadata": [1]}'),
+    ("/threads", b'{"thread_id": 5}'),
+    ("/threads", b'{"if_exists": "sometimes"}'),
+    ("/threads/search", b'{"limit": true}'),
+    ("/threads/search", b'{"limit": "5"}'),
+    ("/threads/search", b'{"status": "asleep"}'),
+    ("/assistants/search", b'{"offset": 1.5}'),
+    ("/assistants/search", b'{"graph_id": 5}'),
+])
+def test_other_routes_422s(url: str, path: str, body: bytes) -> None:
+    refused(url, "POST", path, 422, content=body)
 
 
 def test_a_bad_last_event_id_is_a_422(client: SyncLangGraphClient, url: str) -> None:

@@ -72,6 +72,31 @@ async def test_the_writer_waits_for_a_reader_that_falls_behind() -> None:
         await fill(log, 10)
 
 
+async def test_the_writer_also_waits_for_a_reader_bytes_behind() -> None:
+    log = MemoryEventLog(keep=True, max_lag_bytes=1000)
+    early = log.reader(0)
+    await log.append("e", b"x" * 600)
+    appended = anyio.Event()
+
+    async def big() -> None:
+        await log.append("e", b"y" * 600)  # 1,200 bytes behind once in
+        await log.append("e", b"z" * 10)
+        appended.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(big)
+        await anyio.wait_all_tasks_blocked()
+        assert not appended.is_set()  # two events behind, but over 1,000 bytes
+        assert log.last_id == 2
+        # A reader that joins after the first event is 600 bytes behind, not 1,200: once the
+        # early one leaves, the writer goes on.
+        late = log.reader(1)
+        early.close()
+        with anyio.fail_after(5):
+            await appended.wait()
+        assert [e.id for e in (await late.read(0)).entries] == [2, 3]
+
+
 async def test_a_read_waits_until_its_timeout_then_returns_nothing() -> None:
     log = MemoryEventLog(keep=True)
     reader = log.reader(None)
