@@ -234,15 +234,61 @@ def _blocking(work: Callable[[], Awaitable[Any]]) -> Any:
         withdraw()
 
 
-class ModelCalls:
-    """The ``wrap_model_call`` chain: the first middleware outermost, the model call inside."""
+class _WrappedCalls:
+    """A chain of ``wrap_model_call`` or ``wrap_tool_call`` wrappers: the first middleware
+    outermost, the call itself (``base``) inside. A sync wrapper runs where its
+    ``placement`` puts it, and its ``handler`` blocks on the rest of the chain
+    (:func:`_blocking`)."""
 
-    def __init__(self, wrappers: Sequence[AgentMiddleware[Any, Any]]) -> None:
-        self._links = [(m, overrides(m, "wrap_model_call")[1],
-                        SyncToolPlacement(True, reaches_run=True)) for m in wrappers]
+    def __init__(self, wrappers: Sequence[AgentMiddleware[Any, Any]], hook: str,
+                 placement: Callable[[], SyncToolPlacement]) -> None:
+        self._hook = hook
+        self._links = [(m, overrides(m, hook)[1], placement()) for m in wrappers]
 
     def __bool__(self) -> bool:
         return bool(self._links)
+
+    async def _run(
+        self,
+        request: Any,
+        base: Callable[[Any], Awaitable[Any]],
+        settle: Callable[[Any, AgentMiddleware[Any, Any]], Any],
+        layer: Callable[[], Callable[[], None]],
+    ) -> Any:
+        """The result of ``request`` through the chain. ``settle`` checks (and unwraps) what
+        each wrapper returned; ``layer()`` runs as a wrapper starts, and what it returns runs
+        each time the wrapper calls its handler."""
+
+        async def call(index: int, request: Any) -> Any:
+            if index == len(self._links):
+                return await base(request)
+            middleware, is_async, placement = self._links[index]
+            again = layer()
+
+            def inner(request: Any) -> Awaitable[Any]:
+                again()
+                return call(index + 1, request)
+
+            if is_async:
+                result = await getattr(middleware, "a" + self._hook)(request, inner)
+            else:
+                def handler(request: Any) -> Any:
+                    return _blocking(lambda: inner(request))
+
+                result = await placement.call(contextvars.copy_context(), _positional, {
+                    "fn": getattr(middleware, self._hook), "args": (request, handler)})
+            return settle(result, middleware)
+
+        return await call(0, request)
+
+
+class ModelCalls(_WrappedCalls):
+    """The ``wrap_model_call`` chain around the model call."""
+
+    def __init__(self, wrappers: Sequence[AgentMiddleware[Any, Any]]) -> None:
+        # A sync wrapper always gets a thread: its handler makes a model call.
+        super().__init__(wrappers, "wrap_model_call",
+                         lambda: SyncToolPlacement(True, reaches_run=True))
 
     async def __call__(
         self,
@@ -253,30 +299,20 @@ class ModelCalls:
         """The response of ``request`` through the chain; the commands of any
         ``ExtendedModelResponse`` go into ``commands``, innermost first."""
 
-        async def call(index: int, request: ModelRequest[Any]) -> ModelResponse:
-            if index == len(self._links):
-                return await base(request)
-            middleware, is_async, placement = self._links[index]
+        def layer() -> Callable[[], None]:
             mark = len(commands)
 
-            def inner(request: ModelRequest[Any]) -> Awaitable[ModelResponse]:
+            def again() -> None:
                 # A wrapper that calls its handler again (a retry) keeps only the last
                 # call's commands from the layers inside it.
                 del commands[mark:]
-                return call(index + 1, request)
 
-            if is_async:
-                result = await middleware.awrap_model_call(request, inner)
-            else:
-                def handler(request: ModelRequest[Any]) -> ModelResponse:
-                    response: ModelResponse = _blocking(lambda: inner(request))
-                    return response
+            return again
 
-                result = await placement.call(contextvars.copy_context(), _positional, {
-                    "fn": middleware.wrap_model_call, "args": (request, handler)})
-            return _response(result, middleware, commands)
-
-        return await call(0, request)
+        response: ModelResponse = await self._run(
+            request, base, lambda result, middleware: _response(result, middleware, commands),
+            layer)
+        return response
 
 
 def _response(result: Any, middleware: AgentMiddleware[Any, Any],
@@ -293,43 +329,35 @@ def _response(result: Any, middleware: AgentMiddleware[Any, Any],
                      f"or an ExtendedModelResponse, got {type(result).__name__}")
 
 
-class ToolCalls:
-    """The ``wrap_tool_call`` chain: the first middleware outermost, the tool call inside."""
+class ToolCalls(_WrappedCalls):
+    """The ``wrap_tool_call`` chain around each tool call."""
 
     def __init__(self, wrappers: Sequence[AgentMiddleware[Any, Any]]) -> None:
-        self._links = [(m, overrides(m, "wrap_tool_call")[1],
-                        SyncToolPlacement(None, reaches_run=False)) for m in wrappers]
-
-    def __bool__(self) -> bool:
-        return bool(self._links)
+        super().__init__(wrappers, "wrap_tool_call",
+                         lambda: SyncToolPlacement(None, reaches_run=False))
 
     async def __call__(
         self,
         request: ToolCallRequest,
         base: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]],
     ) -> ToolMessage | Command:
-        async def call(index: int, request: ToolCallRequest) -> ToolMessage | Command:
-            if index == len(self._links):
-                return await base(request)
-            middleware, is_async, placement = self._links[index]
+        result: ToolMessage | Command = await self._run(request, base, _tool_result, _no_layer)
+        return result
 
-            def inner(request: ToolCallRequest) -> Awaitable[ToolMessage | Command]:
-                return call(index + 1, request)
 
-            if is_async:
-                result = await middleware.awrap_tool_call(request, inner)
-            else:
-                def handler(request: ToolCallRequest) -> ToolMessage | Command:
-                    return _blocking(lambda: inner(request))  # type: ignore[no-any-return]
+def _tool_result(result: Any, middleware: AgentMiddleware[Any, Any]) -> ToolMessage | Command:
+    if not isinstance(result, (ToolMessage, Command)):
+        raise UsageError(f"{middleware.name}.wrap_tool_call returns a ToolMessage or a "
+                         f"Command, got {type(result).__name__}")
+    return result
 
-                result = await placement.call(contextvars.copy_context(), _positional, {
-                    "fn": middleware.wrap_tool_call, "args": (request, handler)})
-            if not isinstance(result, (ToolMessage, Command)):
-                raise UsageError(f"{middleware.name}.wrap_tool_call returns a ToolMessage or a "
-                                 f"Command, got {type(result).__name__}")
-            return result
 
-        return await call(0, request)
+def _no_layer() -> Callable[[], None]:
+    return _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 def hook_update(node: str, update: Any, known: Sequence[str]) -> dict[str, Any]:
