@@ -239,16 +239,11 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
     ) -> ToolMessage | Command:
         """Run the reviewer's call in place of an edited one, and say so in its result (and in
         per-call mode, ask first)."""
-        if self.interrupt_mode == "per_call":
-            asked = self._ask(request)
-            if isinstance(asked, ToolMessage):
-                return asked
-            request, action = asked
-        else:
-            action = self._edit_of(request)
-        if action is None:
-            return handler(request)
-        return self._noted(handler(self._edited(request, action)), action)
+        planned = self._plan(request)
+        if isinstance(planned, ToolMessage):
+            return planned
+        run, action = planned
+        return self._noted(handler(run), action)
 
     async def awrap_tool_call(
         self,
@@ -256,18 +251,27 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]],
     ) -> ToolMessage | Command:
         """As :meth:`wrap_tool_call`, for the async handler."""
+        planned = self._plan(request)
+        if isinstance(planned, ToolMessage):
+            return planned
+        run, action = planned
+        return self._noted(await handler(run), action)
+
+    # -- the parts ---------------------------------------------------------------------------
+
+    def _plan(
+        self, request: ToolCallRequest
+    ) -> tuple[ToolCallRequest, dict[str, Any] | None] | ToolMessage:
+        """The request to run and the reviewer's edit it carries out (``None``: none), or
+        the message that answers the call instead of the tool."""
         if self.interrupt_mode == "per_call":
             asked = self._ask(request)
             if isinstance(asked, ToolMessage):
                 return asked
-            request, action = asked
+            action = asked[1]
         else:
             action = self._edit_of(request)
-        if action is None:
-            return await handler(request)
-        return self._noted(await handler(self._edited(request, action)), action)
-
-    # -- the parts ---------------------------------------------------------------------------
+        return (request, None) if action is None else (self._edited(request, action), action)
 
     def _ask(
         self, request: ToolCallRequest
@@ -346,9 +350,9 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
             )
         return request.override(tool_call=call)
 
-    def _noted(self, result: ToolMessage | Command, action: Mapping[str, Any]
+    def _noted(self, result: ToolMessage | Command, action: Mapping[str, Any] | None
                ) -> ToolMessage | Command:
-        if not self.edit_notice or not isinstance(result, ToolMessage):
+        if action is None or not self.edit_notice or not isinstance(result, ToolMessage):
             return result
         notice = (f"{self.edit_notice} Executed instead: {action['name']} with arguments "
                   f"{json.dumps(action['args'], default=str)}.")
