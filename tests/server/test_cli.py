@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +13,7 @@ from langgraph_sdk import get_sync_client
 
 from rxagent._cli import main
 
-from .conftest import free_port
+from .processes import rxagent_serve
 
 AGENT_FILE = '''
 from rxagent import create_agent
@@ -34,27 +30,8 @@ not_an_agent = 42
 @contextmanager
 def serving(*args: str, cwd: Path) -> Iterator[str]:
     """``rxagent serve ARGS`` in a subprocess; its URL once it answers ``/ok``."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rxagent", "serve", *args, "--port", str(port)],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONWARNINGS": ""},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1000):
-            if process.poll() is not None:
-                pytest.fail(f"rxagent serve exited: {process.stdout.read().decode()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).json() == {"ok": True}:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.02)  # not up yet
+    with rxagent_serve(list(args), cwd=cwd, log=cwd / "serve.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        process.stdout.close()  # type: ignore[union-attr]
 
 
 def ask(url: str, graph: str, thread: str, text: str) -> str:

@@ -4,10 +4,6 @@ stream, every event exactly once and in order, equal to the same agent's local `
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +16,7 @@ from rxagent import Agent
 from rxagent.checkpoint import InMemorySaver
 from rxagent.server._sse import jsonable
 
-from .conftest import free_port
+from .processes import rxagent_serve
 from .sse import parse_frames
 from .test_streams import normalized
 
@@ -97,26 +93,9 @@ def agent_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def served(agent_dir: Path) -> Iterator[str]:
     """``rxagent serve`` in its own process; its log goes to a file (a pipe nobody reads would
     fill with 200 requests' lines and stop the server)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (agent_dir / "serve.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rxagent", "serve", "lookup.py:agent", "--port", str(port)],
-            cwd=agent_dir, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONWARNINGS": ""},
-        )
-        try:
-            for _ in range(1000):
-                assert process.poll() is None, (agent_dir / "serve.log").read_text()
-                try:
-                    if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.02)  # not up yet
-            yield url
-        finally:
-            process.terminate()
-            process.wait(10)
+    with rxagent_serve(["lookup.py:agent"], cwd=agent_dir,
+                       log=agent_dir / "serve.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,7 +32,7 @@ from rxagent.server._redis import RedisRunRegistry, RedisThreadStore
 from rxagent.server._runs import Run, RunRequest, ThreadBusy
 from rxagent.testing import FunctionChatModel
 
-from ..redis_server import free_port
+from .processes import rxagent_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ["tests.server.redis_agents:echo", "tests.server.redis_agents:paced"]
@@ -47,32 +45,9 @@ def say(text: str) -> dict[str, object]:
 @contextmanager
 def serving(redis_url: str, log: Path, *args: str, **env: str) -> Iterator[str]:
     """``rxagent serve --redis-url ARGS`` in a subprocess; its URL once it answers ``/ok``."""
-    port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rxagent", "serve", *TARGETS, "--redis-url", redis_url,
-             "--port", str(port), *args],
-            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "", **env},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1500):
-            if process.poll() is not None:
-                pytest.fail(f"rxagent serve exited: {log.read_text()}")
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).json() == {"ok": True}:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.02)  # not up yet
+    with rxagent_serve([*TARGETS, "--redis-url", redis_url, *args], cwd=ROOT, log=log,
+                       env={"PYTHONPATH": str(ROOT), **env}) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:  # a request that never ends holds uvicorn up
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
