@@ -59,6 +59,7 @@ from ._pii import (
 from ._retry import ModelRetryMiddleware, ToolRetryMiddleware
 from ._summarization import SummarizationMiddleware
 from ._todo import PlanningState, Todo, TodoListMiddleware
+from ._tool_emulator import LLMToolEmulator
 from ._tool_selection import LLMToolSelectorMiddleware
 from ._types import (
     AgentMiddleware,
@@ -83,6 +84,7 @@ __all__ = [
     "HumanInTheLoopMiddleware",
     "InterruptOnConfig",
     "JumpTo",
+    "LLMToolEmulator",
     "LLMToolSelectorMiddleware",
     "ModelCallLimitExceededError",
     "ModelCallLimitMiddleware",

@@ -168,7 +168,7 @@ def _apply(text: str, matches: list[PIIMatch], strategy: Strategy) -> str:
     return text
 
 
-def _resolved(kind: str, detector: Detector | str | None) -> Detector:
+def _resolved(kind: str, detector: Detector | str | re.Pattern[str] | None) -> Detector:
     if detector is None:
         if kind not in BUILTIN_DETECTORS:
             raise UsageError(f"unknown PII type {kind!r}: one of {list(BUILTIN_DETECTORS)}, or "
@@ -181,8 +181,12 @@ def _resolved(kind: str, detector: Detector | str | None) -> Detector:
             raise UsageError(f"detector {detector!r} is not a regular expression: {error}") \
                 from error
         return lambda text: _found(kind, pattern, text)
+    if isinstance(detector, re.Pattern):
+        compiled = detector
+        return lambda text: _found(kind, compiled, text)
     if not callable(detector):
-        raise UsageError(f"detector is a function, a regex str or None, got {detector!r}")
+        raise UsageError("detector is a function, a regex (str or compiled) or None, got "
+                         f"{detector!r}")
     custom = detector
 
     def normalised(text: str) -> list[PIIMatch]:
@@ -204,8 +208,8 @@ class PIIMiddleware(AgentMiddleware[Any, Any]):
         pii_type: ``"email"``, ``"credit_card"``, ``"ip"``, ``"mac_address"``, ``"url"``,
             or a name of your own (then give ``detector``).
         strategy: what to do with what is found.
-        detector: finds the data instead of the built-in detector: a regex, or a function
-            from a text to a list of :class:`PIIMatch`.
+        detector: finds the data instead of the built-in detector: a regex (a string or a
+            compiled pattern), or a function from a text to a list of :class:`PIIMatch`.
         apply_to_input: check the last user message before each model step.
         apply_to_output: check the model's reply after each model step.
         apply_to_tool_results: check the tool results since the last AI message, before
@@ -221,7 +225,7 @@ class PIIMiddleware(AgentMiddleware[Any, Any]):
         pii_type: str,
         *,
         strategy: Strategy = "redact",
-        detector: Detector | str | None = None,
+        detector: Detector | str | re.Pattern[str] | None = None,
         apply_to_input: bool = True,
         apply_to_output: bool = False,
         apply_to_tool_results: bool = False,
