@@ -36,6 +36,7 @@ from ._decorators import (
     wrap_model_call,
     wrap_tool_call,
 )
+from ._file_search import FilesystemFileSearchMiddleware
 from ._human_in_the_loop import (
     ActionRequest,
     HITLRequest,
@@ -79,6 +80,7 @@ __all__ = [
     "ContextEdit",
     "ContextEditingMiddleware",
     "ExtendedModelResponse",
+    "FilesystemFileSearchMiddleware",
     "HITLRequest",
     "HITLResponse",
     "HumanInTheLoopMiddleware",

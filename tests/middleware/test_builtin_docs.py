@@ -7,9 +7,7 @@ read and in the agent's result."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -38,74 +36,8 @@ from rxagent.middleware import (
 from rxagent.tools import tool
 from rxagent.types import Command
 
-from ..chat_models.loopback import LoopbackServer, Reply, serve_in_thread
-from ..chat_models.transcripts import (
-    MESSAGE_STOP,
-    anthropic_events,
-    block_start,
-    block_stop,
-    message_delta,
-    message_start,
-    openai_call,
-    openai_chunk,
-    sse,
-    text_delta,
-)
-
-# --- the server and its scripted replies ---------------------------------------------------
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
-    """One loopback server behind both providers' base URLs; replies are added per test."""
-    with serve_in_thread() as (served, _):
-        monkeypatch.setenv("OPENAI_BASE_URL", served.url + "/v1")
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-docs-test")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", served.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-docs-test")
-        yield served
-
-
-def text(answer: str) -> Reply:
-    """An OpenAI reply streaming ``answer`` word by word, cut into 7-byte pieces."""
-    words = re.findall(r"\S+\s*", answer) or [""]
-    return Reply([sse(openai_chunk({"role": "assistant", "content": ""}),
-                      *[openai_chunk({"content": word}) for word in words],
-                      openai_chunk(finish="stop"))], piece=7)
-
-
-def calls(*wanted: tuple[str, dict[str, Any]]) -> Reply:
-    """An OpenAI reply calling each ``(name, args)``, arguments in two pieces each."""
-    chunks = [openai_chunk({"role": "assistant", "content": None})]
-    for index, (name, args) in enumerate(wanted):
-        encoded = json.dumps(args)
-        half = len(encoded) // 2
-        chunks.append(openai_chunk({"tool_calls": [openai_call(
-            index, id=f"call_{index}_{name}", name=name, args=encoded[:half])]}))
-        chunks.append(openai_chunk({"tool_calls": [openai_call(index, args=encoded[half:])]}))
-    return Reply([sse(*chunks, openai_chunk(finish="tool_calls"))], piece=7)
-
-
-def claude_text(answer: str) -> Reply:
-    """An Anthropic reply streaming ``answer`` as one text block."""
-    return Reply([anthropic_events(message_start(), block_start(0, {"type": "text", "text": ""}),
-                                   text_delta(0, answer), block_stop(0),
-                                   message_delta("end_turn", 9), MESSAGE_STOP)], piece=7)
-
-
-def refused(status: int = 400) -> Reply:
-    body = {"error": {"message": "model unavailable", "type": "invalid_request_error"}}
-    return Reply([json.dumps(body)], status=status, content_type="application/json")
-
-
-def sent_models(server: LoopbackServer) -> list[str]:
-    return [request.json["model"] for request in server.requests]
-
-
-def sent_text(server: LoopbackServer, index: int) -> str:
-    """Everything request ``index`` told the model, as one string."""
-    return json.dumps(server.requests[index].json["messages"])
-
+from ..chat_models.loopback import LoopbackServer
+from .over_the_wire import calls, claude_text, refused, sent_models, sent_text, text
 
 # What the docs' examples name without defining.
 
