@@ -308,8 +308,9 @@ class RunSteps:
         return TaskInterrupts(task_id, earlier + answered)
 
     async def task_done(self, task_id: str, writes: list[tuple[str, Any]]) -> None:
-        if self.thread is not None:
-            await self.thread.save_task(task_id, writes)
+        if self.thread is not None:  # untracked keys are the run's alone: never saved
+            await self.thread.save_task(
+                task_id, [(ch, v) for ch, v in writes if ch not in self.untracked])
 
     async def task_interrupted(
         self, task_id: str, interrupts: tuple[Interrupt, ...], task: TaskInterrupts

@@ -58,6 +58,7 @@ from ._pii import (
     detect_url,
 )
 from ._retry import ModelRetryMiddleware, ToolRetryMiddleware
+from ._shell import HostExecutionPolicy, RedactionRule, ShellToolMiddleware, ShellToolState
 from ._summarization import SummarizationMiddleware
 from ._todo import PlanningState, Todo, TodoListMiddleware
 from ._tool_emulator import LLMToolEmulator
@@ -83,6 +84,7 @@ __all__ = [
     "FilesystemFileSearchMiddleware",
     "HITLRequest",
     "HITLResponse",
+    "HostExecutionPolicy",
     "HumanInTheLoopMiddleware",
     "InterruptOnConfig",
     "JumpTo",
@@ -104,7 +106,10 @@ __all__ = [
     "PIIMiddleware",
     "PlanningState",
     "PrivateStateAttr",
+    "RedactionRule",
     "ReviewConfig",
+    "ShellToolMiddleware",
+    "ShellToolState",
     "SummarizationMiddleware",
     "Todo",
     "TodoListMiddleware",
