@@ -504,6 +504,7 @@ async def _tools_node(
                 state=steps.values(), context=run.context, config=run.config,
                 stream_writer=writer, tool_call_id=call["id"], store=run.store,
                 execution_info=execution_of(run), server_info=server_of(run),
+                tools=list(agent.tools),
             ) if tool.wants_runtime else None
             return await tool.arun(call, writer=writer, runtime=runtime)
 
@@ -520,7 +521,8 @@ async def _tools_node(
             tool_call=call, tool=tool, state=state,
             runtime=ToolRuntime(state=state, context=run.context, config=run.config,
                                 stream_writer=writer, tool_call_id=call["id"], store=run.store,
-                                execution_info=execution_of(run), server_info=server_of(run)),
+                                execution_info=execution_of(run), server_info=server_of(run),
+                                tools=list(agent.tools)),
         ), base)
 
     for offset, bad in enumerate(invalid):

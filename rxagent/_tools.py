@@ -831,6 +831,7 @@ class ToolRuntime(Generic[ContextT, StateT]):
             (:class:`~rxagent.runtime.ExecutionInfo`).
         server_info: on a server, the assistant and graph of the run
             (:class:`~rxagent.runtime.ServerInfo`); ``None`` elsewhere.
+        tools: the agent's tools (the ones middleware added too).
     """
 
     state: StateT = dataclasses.field(default_factory=dict)  # type: ignore[assignment]
@@ -841,6 +842,7 @@ class ToolRuntime(Generic[ContextT, StateT]):
     store: Any = None
     execution_info: Any = None
     server_info: Any = None
+    tools: list[BaseTool] = dataclasses.field(default_factory=list)
 
     def _for(self, call_id: str) -> ToolRuntime[ContextT, StateT]:
         return self if self.tool_call_id == call_id else dataclasses.replace(

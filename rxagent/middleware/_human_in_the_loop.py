@@ -342,13 +342,18 @@ class HumanInTheLoopMiddleware(AgentMiddleware[Any, Any]):
 
     @staticmethod
     def _edited(request: ToolCallRequest, action: Mapping[str, Any]) -> ToolCallRequest:
+        """The reviewer's call: new arguments, or another of the agent's tools."""
         call: ToolCall = {**request.tool_call, "name": action["name"], "args": action["args"]}
-        if action["name"] != request.tool_call["name"]:
+        if action["name"] == request.tool_call["name"]:
+            return request.override(tool_call=call)
+        tool = next((t for t in request.runtime.tools if t.name == action["name"]), None)
+        if tool is None:
             raise InvalidResumeError(
                 f"the reviewer edited tool call {request.tool_call['id']!r} into a call of "
-                f"{action['name']!r}; an edit keeps the tool and changes its arguments"
+                f"{action['name']!r}, which is not one of the agent's tools: "
+                f"{sorted(t.name for t in request.runtime.tools)}"
             )
-        return request.override(tool_call=call)
+        return request.override(tool_call=call, tool=tool)
 
     def _noted(self, result: ToolMessage | Command, action: Mapping[str, Any] | None
                ) -> ToolMessage | Command:

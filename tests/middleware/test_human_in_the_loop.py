@@ -406,3 +406,42 @@ async def test_the_async_event_stream_gives_the_same_projections() -> None:
     with pytest.raises(rxagent.UsageError, match="v3"):
         agent.stream_events({"messages": [("user", "go")]}, config,
                             version="v2")  # type: ignore[arg-type]
+
+
+def test_an_edit_may_send_the_call_to_another_of_the_agents_tools() -> None:
+    # As in LangChain's batched mode: the reviewer's call runs the tool it names.
+    ran.clear()
+    agent = create_agent(
+        model=model_calling(("execute_sql", {"query": DELETE})),
+        tools=[execute_sql, read_data],
+        checkpointer=InMemorySaver(),
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"execute_sql": True})],
+    )
+    config: Any = {"configurable": {"thread_id": "redirect"}}
+    agent.invoke({"messages": "Clean up"}, config)
+    read = {"decisions": [{"type": "edit", "edited_action": {"name": "read_data",
+                                                             "args": {"table": "records"}}}]}
+    result = agent.invoke(Command(resume=read), config)
+    assert ran == [("read_data", {"table": "records"})]
+    (answer,) = [m for m in result["messages"] if isinstance(m, ToolMessage)]
+    assert answer.name == "read_data"
+    assert "Executed instead: read_data" in answer.content and answer.content.endswith("id,total")
+
+
+def test_an_edit_naming_no_tool_of_the_agent_fails_the_tools_step() -> None:
+    # LangChain raises at the same point (a ValueError); here it is an InvalidResumeError,
+    # and no tool ran.
+    ran.clear()
+    agent = create_agent(
+        model=model_calling(("execute_sql", {"query": DELETE})),
+        tools=[execute_sql, read_data],
+        checkpointer=InMemorySaver(),
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"execute_sql": True})],
+    )
+    config: Any = {"configurable": {"thread_id": "wrong"}}
+    agent.invoke({"messages": "Clean up"}, config)
+    wrong = {"decisions": [{"type": "edit", "edited_action": {"name": "drop_everything",
+                                                              "args": {}}}]}
+    with pytest.raises(rxagent.InvalidResumeError, match="'drop_everything', which is not one"):
+        agent.invoke(Command(resume=wrong), config)
+    assert ran == []
