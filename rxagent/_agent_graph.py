@@ -26,6 +26,8 @@ import contextvars
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from ._exceptions import InvalidUpdateError, UsageError
 from ._interrupts import Command
 from ._loops import claim_for_asyncio
@@ -43,6 +45,7 @@ from .middleware._types import (
     ModelResponse,
     ToolCallRequest,
     can_jump_to,
+    meant_to_fail_run,
     overrides,
 )
 from .runtime import Runtime
@@ -341,8 +344,49 @@ class ToolCalls(_WrappedCalls):
         request: ToolCallRequest,
         base: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]],
     ) -> ToolMessage | Command:
-        result: ToolMessage | Command = await self._run(request, base, _tool_result, _no_layer)
+        """The answer to ``request`` through the chain.
+
+        Inside the chain a tool's exception is raised, as LangChain's handler raises it, so a
+        wrapper's ``try``/``except`` sees it. One that comes out of the chain unhandled gets
+        the error answer it would have had without middleware (rxagent's tools answer their
+        failures), unless a wrapper raised it with :func:`~rxagent.middleware._types.fails_run`.
+        """
+        failures: dict[int, ToolMessage] = {}  # id(exception) -> its error answer
+
+        async def raising(request: ToolCallRequest) -> ToolMessage | Command:
+            result = await base(request)
+            failure = tool_failure(result, request)
+            if failure is None:
+                return result
+            assert isinstance(result, ToolMessage)
+            failures[id(failure)] = result
+            raise failure
+
+        try:
+            result: ToolMessage | Command = await self._run(
+                request, raising, _tool_result, _no_layer)
+        except Exception as exc:
+            answer = failures.get(id(exc))
+            if answer is None or meant_to_fail_run(exc):
+                raise
+            return answer
         return result
+
+
+def tool_failure(result: ToolMessage | Command, request: ToolCallRequest) -> Exception | None:
+    """The exception a tool raised, from the error answer its call made of it; ``None`` for
+    any other answer. Arguments the tool's schema refused are not such a failure: LangChain's
+    tool node answers those without raising."""
+    if not isinstance(result, ToolMessage) or result.status != "error":
+        return None
+    exc = result.artifact
+    if not isinstance(exc, Exception):
+        return None
+    tool = request.tool
+    if (isinstance(exc, ValidationError) and tool is not None
+            and exc.title == getattr(tool.args_schema, "__name__", None)):
+        return None
+    return exc
 
 
 def _tool_result(result: Any, middleware: AgentMiddleware[Any, Any]) -> ToolMessage | Command:

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import anyio
-from pydantic import ValidationError
 
 from .._exceptions import APIStatusError, RunCancelledError, UsageError
 from .._interrupts import Command, GraphInterrupt
@@ -33,7 +32,7 @@ from .._messages import AIMessage, ToolMessage
 from .._scheduler import when_cancelled
 from .._tools import BaseTool
 from ..chat_models._retry import status_is_retryable
-from ._types import AgentMiddleware, ModelRequest, ModelResponse, ToolCallRequest
+from ._types import AgentMiddleware, ModelRequest, ModelResponse, ToolCallRequest, fails_run
 
 __all__ = [
     "ModelRetryMiddleware",
@@ -297,20 +296,13 @@ class ToolRetryMiddleware(_Retrying, AgentMiddleware[Any, Any]):
             return handler(request)
         for attempt in range(self.max_retries + 1):
             try:
-                result = handler(request)
+                return handler(request)
             except Exception as exc:
                 if not self._retries(exc):
                     raise
                 if attempt == self.max_retries:
                     return self._failed(request, exc, attempt + 1)
                 failure = exc
-            else:
-                found = _failure_of(result, request)
-                if found is None or not self._retries(found):
-                    return result
-                if attempt == self.max_retries:
-                    return self._failed(request, found, attempt + 1)
-                failure = found
             if not wait_unless_cancelled(self._delay(attempt)):
                 raise failure  # the run was cancelled: what this returns is dropped anyway
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -326,18 +318,12 @@ class ToolRetryMiddleware(_Retrying, AgentMiddleware[Any, Any]):
             return await handler(request)
         for attempt in range(self.max_retries + 1):
             try:
-                result = await handler(request)
+                return await handler(request)
             except Exception as exc:
                 if not self._retries(exc):
                     raise
                 if attempt == self.max_retries:
                     return self._failed(request, exc, attempt + 1)
-            else:
-                failure = _failure_of(result, request)
-                if failure is None or not self._retries(failure):
-                    return result
-                if attempt == self.max_retries:
-                    return self._failed(request, failure, attempt + 1)
             delay = self._delay(attempt)
             if delay > 0:
                 await anyio.sleep(delay)
@@ -356,7 +342,7 @@ class ToolRetryMiddleware(_Retrying, AgentMiddleware[Any, Any]):
             exc, f"Tool '{name}' failed after {_attempts(attempts)} with {_described(exc)}. "
                  "Please try again.")
         if text is None:
-            raise exc
+            raise fails_run(exc)
         return ToolMessage(content=text, tool_call_id=request.tool_call["id"] or "", name=name,
                            status="error", artifact=exc)
 
@@ -365,19 +351,3 @@ class ToolRetryMiddleware(_Retrying, AgentMiddleware[Any, Any]):
         return f"ToolRetryMiddleware(max_retries={self.max_retries!r}, tools={only!r})"
 
 
-def _failure_of(result: ToolMessage | Command, request: ToolCallRequest) -> Exception | None:
-    """The exception a tool raised, from the error answer the handler made of it; ``None``
-    for any other answer. Arguments the tool's schema refused are not such a failure: a
-    LangChain tool node answers those without raising, so they are never retried."""
-    # TODO(core): a mark on the answer that the tool raised would say this without reading
-    # the artifact (or the handler could raise, as LangChain's does).
-    if not isinstance(result, ToolMessage) or result.status != "error":
-        return None
-    exc = result.artifact
-    if not isinstance(exc, Exception):
-        return None
-    tool = request.tool
-    if (isinstance(exc, ValidationError) and tool is not None
-            and exc.title == getattr(tool.args_schema, "__name__", None)):
-        return None
-    return exc

@@ -260,3 +260,19 @@ def can_jump_to(middleware: AgentMiddleware[Any, Any], hook: str) -> list[str]:
         if marked:
             return list(marked)
     return []
+
+
+_FAILS_RUN = "_rxagent_fails_run"
+
+
+def fails_run(exc: Exception) -> Exception:
+    """Mark a tool's exception that a ``wrap_tool_call`` wrapper raises on purpose: the run
+    fails with it, instead of the call getting the error answer an unhandled failure gets
+    (``ToolRetryMiddleware(on_failure="error")``)."""
+    setattr(exc, _FAILS_RUN, True)
+    return exc
+
+
+def meant_to_fail_run(exc: BaseException) -> bool:
+    """Whether ``exc`` went through :func:`fails_run`."""
+    return bool(getattr(exc, _FAILS_RUN, False))
