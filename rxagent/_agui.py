@@ -11,7 +11,8 @@ What maps to what:
   ``{"type": "reasoning"}`` blocks as ``REASONING_START``, ``REASONING_MESSAGE_*``,
   ``REASONING_END``; a tool's result as ``TOOL_CALL_RESULT``; everything still open is ended
   on the call's last chunk;
-- ``values`` of the top-level run, without ``messages`` (which travel as messages): the first
+- ``values`` of the top-level run, without ``messages`` (which travel as messages) and
+  ``__interrupt__`` (the run's outcome): the first
   as ``STATE_SNAPSHOT``, each later one that differs as ``STATE_DELTA`` (RFC 6902 JSON Patch);
 - ``tasks`` of the top-level run: ``STEP_STARTED``/``STEP_FINISHED`` named after the node,
   one step for tasks of one node that run together (parallel tool calls). Without the
@@ -75,6 +76,12 @@ EXTRA_MODES: tuple[str, ...] = ("tasks",)
 def _jsonable(value: Any) -> Any:
     # Anything a state may hold (messages, dataclasses, sets) as plain JSON data.
     return to_jsonable_python(value, fallback=str)
+
+
+def _is_state(key: str) -> bool:
+    # Messages travel as messages; ``__interrupt__`` (in the values after an interrupt) is
+    # the run's outcome, not state a client could send back.
+    return key != "messages" and not key.startswith("__")
 
 
 def _pointer(path: Sequence[str]) -> str:
@@ -211,7 +218,7 @@ class AguiMapper:
     def _values(self, values: Any) -> list[BaseEvent]:
         if not isinstance(values, Mapping):
             return []
-        state = _jsonable({key: value for key, value in values.items() if key != "messages"})
+        state = _jsonable({key: value for key, value in values.items() if _is_state(key)})
         if not self._has_state:
             self._has_state, self._state = True, state
             return [StateSnapshotEvent(snapshot=state)]
@@ -427,7 +434,7 @@ def agent_input(run_input: RunAgentInput, thread_messages: Sequence[lc.BaseMessa
 
     An AG-UI client sends its whole conversation each time; the thread keeps it already, so
     only the messages after the last one the thread knows (by id) are new. The request's
-    ``state`` (but its ``messages``) goes in beside them; ``resume`` entries answer the
+    ``state`` (but ``messages`` and ``__``-keys) goes in beside them; ``resume`` entries answer the
     thread's interrupts by id (``Command(resume={id: payload})``).
     """
     known = {message.id for message in thread_messages if message.id}
@@ -438,7 +445,7 @@ def agent_input(run_input: RunAgentInput, thread_messages: Sequence[lc.BaseMessa
             break
     messages = [m for m in (_from_agui(message) for message in new) if m is not None]
     state = run_input.state if isinstance(run_input.state, Mapping) else {}
-    update: dict[str, Any] = {key: value for key, value in state.items() if key != "messages"}
+    update: dict[str, Any] = {key: value for key, value in state.items() if _is_state(key)}
     if messages:
         update["messages"] = messages
     if run_input.resume:

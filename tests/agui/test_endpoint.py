@@ -17,7 +17,7 @@ from rxagent import agui
 
 from ..server.agents import new_gate, weather_agent
 from ..server.conftest import ServerThread
-from .events import as_json, check_protocol, normalized
+from .events import apply_patch, as_json, check_protocol, normalized
 
 
 def run_input(thread_id: str, *messages: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -84,7 +84,12 @@ def test_an_interrupt_ends_the_run_and_a_resume_goes_on(served: ServerThread) ->
     interrupt = outcome["interrupts"][0]
     assert interrupt["toolCallId"] == "call_1"
     assert interrupt["metadata"] == {"value": {"question": "Book a flight to Paris?"}}
-    _, events = post(served.url, "booking", run_input("b1", resume=[
+    state = next(e for e in events if e["type"] == "STATE_SNAPSHOT")["snapshot"]
+    for delta in (e["delta"] for e in events if e["type"] == "STATE_DELTA"):
+        state = apply_patch(state, delta)
+    assert state == {}  # the interrupt is the outcome, not state a client sends back
+    _, events = post(served.url, "booking", run_input("b1", state={
+        **state, "__interrupt__": ["sent back by an older client"]}, resume=[
         {"interruptId": interrupt["id"], "status": "resolved", "payload": "yes"}]))
     check_protocol(events)
     assert events[-1]["outcome"] == {"type": "success"}
