@@ -46,8 +46,8 @@ def check_protocol(events: list[dict[str, Any]]) -> None:
 
 
 def normalized(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events with each id replaced by its order of first appearance, and the request
-    echoed in ``RUN_STARTED`` left out: two runs of one agent compare equal."""
+    """The events with each id (interrupts' too) replaced by its order of first appearance,
+    and the request echoed in ``RUN_STARTED`` left out: two runs of one agent compare equal."""
     names: dict[str, str] = {}
     out = []
     for event in events:
@@ -56,6 +56,11 @@ def normalized(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for key in ID_FIELDS:
             if key in event:
                 event[key] = names.setdefault(event[key], f"id{len(names)}")
+        outcome = event.get("outcome") or {}
+        if outcome.get("interrupts"):  # an interrupt's id comes from its thread's checkpoint
+            event["outcome"] = {**outcome, "interrupts": [
+                {**interrupt, "id": names.setdefault(interrupt["id"], f"id{len(names)}")}
+                for interrupt in outcome["interrupts"]]}
         out.append(event)
     return out
 
