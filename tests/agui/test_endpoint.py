@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -137,6 +138,26 @@ def test_a_second_run_on_a_busy_thread_gives_run_error(served: ServerThread) -> 
     assert events[-1]["code"] == "ThreadBusyError"
     check_protocol(done)
     assert done[-1]["type"] == "RUN_FINISHED"
+
+
+def test_a_client_that_leaves_cancels_the_run(served: ServerThread) -> None:
+    gate = new_gate()
+    with httpx.Client(timeout=30) as client, client.stream(
+        "POST", f"{served.url}/agui/gated", json=run_input("gone", user(gate.key))
+    ) as response:
+        first = next(line for line in response.iter_lines() if line)
+        assert json.loads(first.removeprefix("data: "))["type"] == "RUN_STARTED"
+        assert gate.started.wait(30)
+    # The run stops where it waits: the thread takes a new run before the gate ever opens.
+    probe = new_gate()
+    probe.open()
+    for _ in range(600):
+        _, events = post(served.url, "gated", run_input("gone", user(probe.key)))
+        if events[-1].get("code") != "ThreadBusyError":
+            break
+        time.sleep(0.05)
+    assert events[-1]["type"] == "RUN_FINISHED", events[-1]
+    gate.open()
 
 
 def test_without_ag_ui_protocol_the_route_says_what_to_install(
