@@ -5,7 +5,8 @@ the run's parts in order, giving back the AG-UI events (``ag_ui.core`` models) e
 What maps to what:
 
 - the run's start: ``RUN_STARTED``; its end: ``RUN_FINISHED`` (outcome ``interrupt`` with the
-  run's interrupts when ``interrupt()`` stopped it, ``success`` otherwise), or ``RUN_ERROR``;
+  run's interrupts when ``interrupt()`` stopped it, ``success`` otherwise), or ``RUN_ERROR``,
+  either with the model calls' token usage summed per provider and model;
 - ``messages``: per model call (its message id), text as ``TEXT_MESSAGE_START/CONTENT/END``,
   each tool call as ``TOOL_CALL_START/ARGS/END`` (parent message: the call's message),
   ``{"type": "reasoning"}`` blocks as ``REASONING_START``, ``REASONING_MESSAGE_*``,
@@ -60,7 +61,10 @@ from ag_ui.core import (
     ToolCallStartEvent,
     ToolMessage,
     UserMessage,
+    aggregate_token_usage,
+    token_usage_from_langchain_metadata,
 )
+from ag_ui.core import TokenUsage as AguiTokenUsage
 from pydantic_core import to_jsonable_python
 
 from . import _messages as lc
@@ -166,6 +170,7 @@ class AguiMapper:
         self._task_calls: dict[str, str] = {}  # tools task -> its tool call's id
         self._interrupts: dict[str, Interrupt] = {}
         self._unnamed = 0
+        self._usage: list[AguiTokenUsage] = []
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -189,12 +194,16 @@ class AguiMapper:
         else:
             outcome = RunFinishedSuccessOutcome()
         events.append(RunFinishedEvent(thread_id=self.thread_id, run_id=self.run_id,
-                                       outcome=outcome))
+                                       outcome=outcome, usage=self._usage_so_far()))
         return events
 
     def fail(self, error: BaseException) -> list[BaseEvent]:
         """``RUN_ERROR``: the error's text (``error_message``) and its type as the code."""
-        return [RunErrorEvent(message=self.error_message(error), code=type(error).__name__)]
+        return [RunErrorEvent(message=self.error_message(error), code=type(error).__name__,
+                              usage=self._usage_so_far())]
+
+    def _usage_so_far(self) -> list[AguiTokenUsage] | None:
+        return aggregate_token_usage(self._usage) or None
 
     # -- parts -------------------------------------------------------------------------------
 
@@ -202,7 +211,9 @@ class AguiMapper:
         """The events of one part, in order (often none)."""
         kind = part["type"]
         if kind == "messages":
-            return self._message(part["data"][0])
+            message, metadata = part["data"]
+            self._count(message, metadata)
+            return self._message(message)
         top = not part["ns"]
         if kind == "values":
             return self._values(part["data"]) if top else []
@@ -271,6 +282,14 @@ class AguiMapper:
         )
 
     # -- messages ----------------------------------------------------------------------------
+
+    def _count(self, message: lc.BaseMessage, metadata: Mapping[str, Any]) -> None:
+        usage = getattr(message, "usage_metadata", None)
+        if usage:
+            entry = token_usage_from_langchain_metadata(
+                usage, provider=metadata.get("ls_provider"), model=metadata.get("ls_model_name"))
+            if entry is not None:
+                self._usage.append(entry)
 
     def _message_id(self, message: lc.BaseMessage) -> str:
         if message.id:

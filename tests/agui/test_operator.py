@@ -18,7 +18,7 @@ import rxagent
 from rxagent import agui, to_async_iterator
 from rxagent._agui import AguiMapper, json_patch
 from rxagent.checkpoint import InMemorySaver
-from rxagent.messages import AIMessage, HumanMessage, ToolMessage
+from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from rxagent.testing import FunctionChatModel
 
 from ..server.agents import _weather_reply, booking_agent, get_weather, weather_agent
@@ -47,8 +47,11 @@ def test_a_tool_run_gives_its_events_in_order() -> None:
         "RUN_FINISHED",
     ]
     assert events[0] == {"type": "RUN_STARTED", "threadId": "t1", "runId": "r1"}
+    # Both model calls' usage (1+6 tokens, then 6+8), summed per provider and model.
     assert events[-1] == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r1",
-                          "outcome": {"type": "success"}}
+                          "outcome": {"type": "success"}, "usage": [{
+                              "provider": "function", "model": "function", "inputTokens": 7,
+                              "outputTokens": 14, "totalTokens": 21}]}
     start = events[3]
     assert start["toolCallId"] == "call_1" and start["toolCallName"] == "get_weather"
     args = "".join(e["delta"] for e in events if e["type"] == "TOOL_CALL_ARGS")
@@ -164,6 +167,19 @@ def test_a_failing_run_gives_run_error_after_every_event_before_it() -> None:
     assert normalized(events[:-1]) == normalized(as_json(before))
     assert [e.get("delta") for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"] == [
         "Half", " an answer"]
+
+
+def test_run_error_carries_the_usage_of_the_calls_before_it() -> None:
+    chunk = AIMessageChunk(content="a", id="m1", chunk_position="last", usage_metadata={
+        "input_tokens": 3, "output_tokens": 1, "total_tokens": 4})
+    parts = [{"type": "messages", "ns": (),
+              "data": (chunk, {"ls_provider": "p", "ls_model_name": "m"})}]
+    source = reactivex.concat(reactivex.from_iterable(parts),
+                              reactivex.throw(rxagent.RunError("boom")))
+    events = as_json(source.pipe(agui.events(), ops.to_list()).run())
+    check_protocol(events)
+    assert events[-1] == {"type": "RUN_ERROR", "message": "boom", "code": "RunError", "usage": [
+        {"provider": "p", "model": "m", "inputTokens": 3, "outputTokens": 1, "totalTokens": 4}]}
 
 
 def test_the_error_text_is_the_callers_choice() -> None:
