@@ -19,7 +19,11 @@ What maps to what:
   one step for tasks of one node that run together (parallel tool calls). Without the
   ``tasks`` mode a step is both started and finished at its ``updates`` part;
 - ``custom``: ``CUSTOM`` named ``custom`` (``custom|<ns>`` from a nested run), the payload as
-  its value.
+  its value;
+- a nested run (namespace ``tools:<id>``: an agent as a tool, or one run inside a tool): a
+  sub-agent, ``SUBAGENT_STARTED`` at its first part and ``SUBAGENT_FINISHED`` when the tools
+  task that ran it ends; its messages, tool calls and custom events carry its
+  ``subagentRunId``; its steps and state stay its own.
 
 Costs: one dict lookup per token, the JSON of the state (without messages) once per step.
 """
@@ -51,6 +55,9 @@ from ag_ui.core import (
     StateSnapshotEvent,
     StepFinishedEvent,
     StepStartedEvent,
+    SubagentFinishedEvent,
+    SubagentFinishedSuspendedOutcome,
+    SubagentStartedEvent,
     SystemMessage,
     TextMessageContentEvent,
     TextMessageEndEvent,
@@ -115,12 +122,22 @@ def json_patch(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[dict[str,
     return [{"op": "replace", "path": _pointer(path), "value": new}]
 
 
+def _tag(events: list[BaseEvent], subagent: str | None) -> list[BaseEvent]:
+    """The events, marked as a sub-agent's when they are one's (``subagentRunId``)."""
+    if subagent is not None:
+        for event in events:
+            event.subagent_run_id = subagent  # type: ignore[attr-defined]
+    return events
+
+
 class _Reply:
-    """What one model call has open: its text, its reasoning, its tool calls by index."""
+    """What one model call has open: its text, its reasoning, its tool calls by index; the
+    sub-agent it belongs to."""
 
-    __slots__ = ("calls", "open_calls", "reasoning", "text")
+    __slots__ = ("calls", "open_calls", "reasoning", "subagent", "text")
 
-    def __init__(self) -> None:
+    def __init__(self, subagent: str | None) -> None:
+        self.subagent = subagent
         self.text = False
         self.reasoning = False
         self.calls: dict[int, str] = {}
@@ -167,7 +184,10 @@ class AguiMapper:
         self._has_state = False
         self._steps: dict[str, set[str]] = {}  # node -> its running tasks
         self._tasks_seen = False
-        self._task_calls: dict[str, str] = {}  # tools task -> its tool call's id
+        self._task_calls: dict[tuple[tuple[str, ...], str], str] = {}  # (ns, task) -> call
+        self._calls: dict[str, tuple[str, str]] = {}  # call id -> (tool, its message)
+        self._subagents: dict[tuple[str, ...], str] = {}  # nested run's ns -> its run id
+        self._ended: set[tuple[str, ...]] = set()
         self._interrupts: dict[str, Interrupt] = {}
         self._unnamed = 0
         self._usage: list[AguiTokenUsage] = []
@@ -184,6 +204,8 @@ class AguiMapper:
         events: list[BaseEvent] = []
         for message_id in list(self._replies):
             events.extend(self._end_reply(message_id))
+        for ns in sorted(self._subagents, key=len, reverse=True):
+            events += self._leave(ns)
         for name, tasks in self._steps.items():
             if tasks:
                 events.append(StepFinishedEvent(step_name=name))
@@ -210,21 +232,58 @@ class AguiMapper:
     def on_part(self, part: StreamPart) -> list[BaseEvent]:
         """The events of one part, in order (often none)."""
         kind = part["type"]
+        ns = tuple(part["ns"])
+        events = self._enter(ns) if ns else []
         if kind == "messages":
             message, metadata = part["data"]
             self._count(message, metadata)
-            return self._message(message)
-        top = not part["ns"]
-        if kind == "values":
-            return self._values(part["data"]) if top else []
-        if kind == "tasks":
-            return self._task(part["data"]) if top else []
-        if kind == "updates":
-            return self._updates(part["data"]) if top else []
-        if kind == "custom":
-            name = "custom" + "".join("|" + ns for ns in part["ns"])
-            return [CustomEvent(name=name, value=_jsonable(part["data"]))]
-        return []
+            events += self._message(message, self._subagents.get(ns))
+        elif kind == "tasks":
+            events += self._task(part["data"], ns)
+        elif kind == "custom":
+            name = "custom" + "".join("|" + level for level in ns)
+            events += _tag([CustomEvent(name=name, value=_jsonable(part["data"]))],
+                           self._subagents.get(ns))
+        elif ns:  # a nested run's state and steps are its own
+            pass
+        elif kind == "values":
+            events += self._values(part["data"])
+        elif kind == "updates":
+            events += self._updates(part["data"])
+        return events
+
+    # -- sub-agents: a nested run (an agent as a tool, or run inside one) under "tools:<id>" --
+
+    def _enter(self, ns: tuple[str, ...]) -> list[BaseEvent]:
+        """``SUBAGENT_STARTED`` for each level of ``ns`` not seen yet, outermost first."""
+        events: list[BaseEvent] = []
+        for depth in range(1, len(ns) + 1):
+            level = ns[:depth]
+            if level in self._subagents or level in self._ended:
+                continue
+            key = level[-1].partition(":")[2] if level[-1].startswith("tools:") else level[-1]
+            # An agent as a tool runs under its call's id; one run inside a tool, its task's.
+            call_id = key if key in self._calls else self._task_calls.get((level[:-1], key))
+            tool, message_id = self._calls.get(call_id or "", ("subagent", None))
+            run_id = self._subagents[level] = "|".join(level)
+            events.append(SubagentStartedEvent(
+                subagent_run_id=run_id, name=tool, parent_tool_call_id=call_id,
+                parent_message_id=message_id, parent_subagent_run_id=self._subagents.get(
+                    level[:-1])))
+        return events
+
+    def _leave(self, ns: tuple[str, ...]) -> list[BaseEvent]:
+        """``SUBAGENT_FINISHED`` for the nested run at ``ns`` and what it still has open."""
+        run_id = self._subagents.pop(ns, None)
+        if run_id is None:
+            return []
+        self._ended.add(ns)
+        events: list[BaseEvent] = []
+        for message_id, reply in list(self._replies.items()):
+            if reply.subagent == run_id:
+                events += self._end_reply(message_id)
+        outcome = SubagentFinishedSuspendedOutcome() if self._interrupts else None
+        return [*events, SubagentFinishedEvent(subagent_run_id=run_id, outcome=outcome)]
 
     def _values(self, values: Any) -> list[BaseEvent]:
         if not isinstance(values, Mapping):
@@ -237,18 +296,33 @@ class AguiMapper:
         self._state = state
         return [StateDeltaEvent.model_validate({"delta": delta})] if delta else []
 
-    def _task(self, task: Mapping[str, Any]) -> list[BaseEvent]:
-        self._tasks_seen = True
+    def _task(self, task: Mapping[str, Any], ns: tuple[str, ...]) -> list[BaseEvent]:
         name, task_id = str(task.get("name")), str(task.get("id"))
-        running = self._steps.setdefault(name, set())
         if "triggers" in task:  # a task starting: {"id", "name", "input", "triggers"}
             calls = task.get("input")
             if isinstance(calls, list) and calls and isinstance(calls[0], Mapping):
-                self._task_calls[task_id] = str(calls[0].get("id"))
+                self._task_calls[ns, task_id] = str(calls[0].get("id"))
+            return self._step(name, task_id, starts=True) if not ns else []
+        call_id = self._task_calls.get((ns, task_id))
+        # A tools task's end is the end of the nested runs it started.
+        events: list[BaseEvent] = []
+        for level in sorted(self._subagents, key=len, reverse=True):
+            if level[: len(ns)] == ns and len(level) > len(ns) and level[len(ns)] in (
+                    f"tools:{task_id}", f"tools:{call_id}"):
+                events += self._leave(level)
+        if ns:
+            return events
+        for interrupt in task.get("interrupts") or ():
+            self._interrupt(interrupt, call_id)
+        return events + self._step(name, task_id, starts=False)
+
+    def _step(self, name: str, task_id: str, *, starts: bool) -> list[BaseEvent]:
+        """One step per node while any of its tasks runs (parallel tool calls are one)."""
+        self._tasks_seen = True
+        running = self._steps.setdefault(name, set())
+        if starts:
             running.add(task_id)
             return [StepStartedEvent(step_name=name)] if len(running) == 1 else []
-        for interrupt in task.get("interrupts") or ():
-            self._interrupt(interrupt, self._task_calls.get(task_id))
         if task_id not in running:
             return []
         running.discard(task_id)
@@ -297,21 +371,22 @@ class AguiMapper:
         self._unnamed += 1
         return f"{self.run_id}-message-{self._unnamed}"
 
-    def _message(self, message: lc.BaseMessage) -> list[BaseEvent]:
+    def _message(self, message: lc.BaseMessage, subagent: str | None) -> list[BaseEvent]:
         if isinstance(message, lc.AIMessageChunk):
-            return self._chunk(message)
+            return self._chunk(message, subagent)
         if isinstance(message, lc.AIMessage):
-            return self._whole_reply(message)
+            return _tag(self._whole_reply(message), subagent)
         if isinstance(message, lc.ToolMessage):
-            return [ToolCallResultEvent(
+            return _tag([ToolCallResultEvent(
                 message_id=message.id or f"{message.tool_call_id}-result",
-                tool_call_id=message.tool_call_id, content=message.text, role="tool")]
+                tool_call_id=message.tool_call_id, content=message.text, role="tool")],
+                subagent)
         role: Literal["user", "system"] = (
             "user" if isinstance(message, lc.HumanMessage) else "system")
         message_id = self._message_id(message)
-        return [TextMessageStartEvent(message_id=message_id, role=role),
-                *self._text(message_id, message.text),
-                TextMessageEndEvent(message_id=message_id)]
+        return _tag([TextMessageStartEvent(message_id=message_id, role=role),
+                     *self._text(message_id, message.text),
+                     TextMessageEndEvent(message_id=message_id)], subagent)
 
     @staticmethod
     def _text(message_id: str, text: str) -> list[BaseEvent]:
@@ -333,19 +408,20 @@ class AguiMapper:
             events += [TextMessageStartEvent(message_id=message_id, role="assistant"),
                        *self._text(message_id, message.text),
                        TextMessageEndEvent(message_id=message_id)]
-        for call in message.tool_calls:
-            call_id = call.get("id") or f"{message_id}-call-{len(events)}"
+        for index, call in enumerate(message.tool_calls):
+            call_id = call.get("id") or f"{message_id}-call-{index}"
+            self._calls[call_id] = (call["name"], message_id)
             events += [ToolCallStartEvent(tool_call_id=call_id, tool_call_name=call["name"],
                                           parent_message_id=message_id),
                        ToolCallArgsEvent(tool_call_id=call_id, delta=json.dumps(call["args"])),
                        ToolCallEndEvent(tool_call_id=call_id)]
         return events
 
-    def _chunk(self, chunk: lc.AIMessageChunk) -> list[BaseEvent]:
-        message_id = chunk.id or "unnamed-reply"
+    def _chunk(self, chunk: lc.AIMessageChunk, subagent: str | None) -> list[BaseEvent]:
+        message_id = chunk.id or f"{self.run_id}-reply"
         reply = self._replies.get(message_id)
         if reply is None:
-            reply = self._replies[message_id] = _Reply()
+            reply = self._replies[message_id] = _Reply(subagent)
         events: list[BaseEvent] = []
         reasoning = _reasoning_of(chunk)
         if reasoning:
@@ -371,15 +447,16 @@ class AguiMapper:
                 call_id = piece.get("id") or f"{message_id}-call-{index}"
                 reply.calls[index] = call_id
                 reply.open_calls.append(call_id)
+                tool = piece.get("name") or ""
+                self._calls[call_id] = (tool, message_id)
                 events.append(ToolCallStartEvent(
-                    tool_call_id=call_id, tool_call_name=piece.get("name") or "",
-                    parent_message_id=message_id))
+                    tool_call_id=call_id, tool_call_name=tool, parent_message_id=message_id))
             args = piece.get("args")
             if args:
                 events.append(ToolCallArgsEvent(tool_call_id=call_id, delta=args))
         if chunk.chunk_position == "last":
             events += self._end_reply(message_id)
-        return events
+        return _tag(events, reply.subagent)
 
     def _end_reasoning(self, message_id: str, reply: _Reply) -> list[BaseEvent]:
         if not reply.reasoning:
@@ -395,7 +472,7 @@ class AguiMapper:
         if reply.text:
             events.append(TextMessageEndEvent(message_id=message_id))
         events += [ToolCallEndEvent(tool_call_id=call_id) for call_id in reply.open_calls]
-        return events
+        return _tag(events, reply.subagent)
 
 
 # -- input -----------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ its ``ag_ui.core`` models, ready for ``ag_ui.encoder.EventEncoder``::
 calls ``TOOL_CALL_START/ARGS/END`` as their arguments form, its reasoning ``REASONING_*``; a
 tool's result ``TOOL_CALL_RESULT``; the state without its messages ``STATE_SNAPSHOT`` then
 ``STATE_DELTA`` (JSON Patch); each node's tasks a step (``STEP_STARTED``/``STEP_FINISHED``);
-``custom`` parts ``CUSTOM``; the run ``RUN_STARTED`` and ``RUN_FINISHED`` (with the run's
-interrupts as its outcome) or ``RUN_ERROR``.
+``custom`` parts ``CUSTOM``; a nested run (a sub-agent) ``SUBAGENT_STARTED``/``FINISHED``
+around its events; the run ``RUN_STARTED`` and ``RUN_FINISHED`` (with the run's interrupts as
+its outcome) or ``RUN_ERROR``.
 """
 
 from __future__ import annotations

@@ -68,3 +68,28 @@ def _failing(messages: Sequence[BaseMessage], tools: Any) -> Iterator[str]:
 def failing_agent() -> Agent:
     """Streams two tokens, then fails."""
     return create_agent(FunctionChatModel(_failing), [])
+
+
+_researcher = create_agent(FunctionChatModel(
+    lambda messages, tools: f"Found: {messages[-1].text}"), [], name="researcher")
+
+
+@tool
+def research(topic: str) -> str:
+    """Research a topic with a sub-agent (LangChain's pattern: an agent invoked in a tool)."""
+    result = _researcher.invoke({"messages": [("user", topic)]})
+    return str(result["messages"][-1].text)
+
+
+def _delegate(messages: Sequence[BaseMessage], tools: Any) -> Any:
+    last = messages[-1]
+    if isinstance(last, HumanMessage):
+        return AIMessage(content="", tool_calls=[
+            {"name": "research", "args": {"topic": last.text}, "id": "call_r"}])
+    return f"Summary: {last.text}"
+
+
+def delegating_agent() -> Agent:
+    """Calls a tool that runs a sub-agent, whose run joins this one under the task's
+    namespace."""
+    return create_agent(FunctionChatModel(_delegate), [research])

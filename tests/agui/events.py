@@ -10,7 +10,8 @@ from typing import Any
 from ag_ui.core import BaseEvent
 
 # Fields that name a run, a message or a call: each differs between two runs of one agent.
-ID_FIELDS = ("threadId", "runId", "messageId", "toolCallId", "parentMessageId")
+ID_FIELDS = ("threadId", "runId", "messageId", "toolCallId", "parentMessageId",
+             "subagentRunId", "parentToolCallId", "parentSubagentRunId")
 
 
 def as_json(events: Iterable[BaseEvent]) -> list[dict[str, Any]]:
@@ -20,14 +21,18 @@ def as_json(events: Iterable[BaseEvent]) -> list[dict[str, Any]]:
 
 def check_protocol(events: list[dict[str, Any]]) -> None:
     """Fail unless the stream is one well-formed AG-UI run: ``RUN_STARTED`` first, every
-    message, tool call, reasoning span and step started once and ended before
-    ``RUN_FINISHED``, which comes last (or ``RUN_ERROR``, after which nothing comes)."""
+    message, tool call, reasoning span, step and sub-agent started once and ended before
+    ``RUN_FINISHED``, which comes last (or ``RUN_ERROR``, after which nothing comes); an
+    event marked as a sub-agent's comes while that sub-agent runs."""
     assert events and events[0]["type"] == "RUN_STARTED", events[:1]
     kinds = {"TEXT_MESSAGE": "messageId", "TOOL_CALL": "toolCallId",
-             "REASONING_MESSAGE": "messageId", "REASONING": "messageId", "STEP": "stepName"}
+             "REASONING_MESSAGE": "messageId", "REASONING": "messageId", "STEP": "stepName",
+             "SUBAGENT": "subagentRunId"}
     active: dict[str, set[str]] = {kind: set() for kind in kinds}
     for position, event in enumerate(events[1:], 1):
         kind = event["type"]
+        if "subagentRunId" in event and kind != "SUBAGENT_STARTED":
+            assert event["subagentRunId"] in active["SUBAGENT"], f"outside its sub-agent: {event}"
         if kind in ("RUN_FINISHED", "RUN_ERROR"):
             assert position == len(events) - 1, f"{kind} is not last"
             if kind == "RUN_FINISHED":

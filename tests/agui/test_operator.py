@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,8 +22,14 @@ from rxagent.checkpoint import InMemorySaver
 from rxagent.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from rxagent.testing import FunctionChatModel
 
-from ..server.agents import _weather_reply, booking_agent, get_weather, weather_agent
-from .agents import failing_agent, profile_agent, reasoning_agent
+from ..server.agents import (
+    _weather_reply,
+    booking_agent,
+    get_weather,
+    nested_agent,
+    weather_agent,
+)
+from .agents import delegating_agent, failing_agent, profile_agent, reasoning_agent
 from .events import apply_patch, as_json, check_protocol, normalized
 
 ASK = {"messages": [{"role": "user", "content": "weather?"}]}
@@ -79,6 +86,38 @@ def test_without_the_tasks_mode_each_step_shows_when_it_ends() -> None:
                      ("STEP_STARTED", "model"), ("STEP_FINISHED", "model")]
     kinds = [e["type"] for e in events]
     assert kinds.index("TOOL_CALL_END") < kinds.index("STEP_STARTED")
+
+
+@pytest.mark.parametrize(("make", "tool", "text"), [
+    (nested_agent, "helper", "You said: weather?"),  # an agent as a tool
+    (delegating_agent, "research", "Found: weather?"),  # an agent invoked inside a tool
+])
+def test_a_nested_run_is_a_subagent_of_the_tool_call_that_runs_it(
+    make: Callable[[], rxagent.Agent], tool: str, text: str
+) -> None:
+    events = run_events(make(), ASK)
+    check_protocol(events)
+    start = next(e for e in events if e["type"] == "TOOL_CALL_START")
+    started = next(e for e in events if e["type"] == "SUBAGENT_STARTED")
+    assert started["name"] == tool and started["parentToolCallId"] == start["toolCallId"]
+    assert started["parentMessageId"] == start["parentMessageId"]
+    run = started["subagentRunId"]
+    inside = [e for e in events if e.get("subagentRunId") == run]
+    assert [e["type"] for e in inside] == [
+        "SUBAGENT_STARTED", "TEXT_MESSAGE_START", *["TEXT_MESSAGE_CONTENT"] * len(
+            text.split()), "TEXT_MESSAGE_END", "SUBAGENT_FINISHED"]
+    assert "".join(e.get("delta", "") for e in inside) == text
+    kinds = [(e["type"], e.get("stepName")) for e in events]
+    # The sub-agent ends with the tools step that ran it; its own steps are not the run's.
+    finished = kinds.index(("SUBAGENT_FINISHED", None))
+    assert kinds[finished + 1] == ("STEP_FINISHED", "tools")
+    assert [name for kind, name in kinds if kind == "STEP_STARTED"] == ["model", "tools", "model"]
+
+
+def test_without_the_tasks_mode_a_subagent_ends_with_the_run() -> None:
+    events = as_json(delegating_agent().observe(ASK).pipe(agui.events(), ops.to_list()).run())
+    check_protocol(events)
+    assert [e["type"] for e in events[-2:]] == ["SUBAGENT_FINISHED", "RUN_FINISHED"]
 
 
 def test_a_reply_that_arrives_whole_gives_whole_events() -> None:
@@ -203,7 +242,7 @@ def test_each_subscription_is_its_own_run() -> None:
     assert normalized(first) == normalized(second)
 
 
-def test_a_message_a_hook_adds_is_a_whole_text_message() -> None:
+def test_a_message_a_hook_adds_is_a_whole_text_message_and_a_nested_part_a_subagents() -> None:
     parts = [{"type": "messages", "ns": (), "data": (HumanMessage(content="hi", id="h1"), {})},
              {"type": "messages", "ns": ("tools:1",),
               "data": (ToolMessage(content="ok", tool_call_id="c1"), {})},
@@ -214,9 +253,13 @@ def test_a_message_a_hook_adds_is_a_whole_text_message() -> None:
         {"type": "TEXT_MESSAGE_START", "messageId": "h1", "role": "user"},
         {"type": "TEXT_MESSAGE_CONTENT", "messageId": "h1", "delta": "hi"},
         {"type": "TEXT_MESSAGE_END", "messageId": "h1"},
-        {"type": "TOOL_CALL_RESULT", "messageId": "c1-result", "toolCallId": "c1",
-         "content": "ok", "role": "tool"},
-        {"type": "CUSTOM", "name": "custom|tools:1", "value": {"done": 1}},
+        # A nested run of no tool call the mapping saw: a sub-agent all the same.
+        {"type": "SUBAGENT_STARTED", "subagentRunId": "tools:1", "name": "subagent"},
+        {"type": "TOOL_CALL_RESULT", "subagentRunId": "tools:1", "messageId": "c1-result",
+         "toolCallId": "c1", "content": "ok", "role": "tool"},
+        {"type": "CUSTOM", "subagentRunId": "tools:1", "name": "custom|tools:1",
+         "value": {"done": 1}},
+        {"type": "SUBAGENT_FINISHED", "subagentRunId": "tools:1"},
     ]
 
 

@@ -17,15 +17,16 @@ from rxagent.messages import HumanMessage
 from rxagent.server import create_app
 from rxagent.types import Command
 
-from ..agui.agents import failing_agent, profile_agent, reasoning_agent
+from ..agui.agents import delegating_agent, failing_agent, profile_agent, reasoning_agent
 from ..agui.events import as_json, check_protocol, normalized
-from ..server.agents import booking_agent, echo_agent, weather_agent
+from ..server.agents import booking_agent, echo_agent, nested_agent, weather_agent
 from ..server.conftest import ServerThread
 from .conftest import run_script
 
 AGENTS: dict[str, Callable[[], Agent]] = {
     "weather": weather_agent, "echo": echo_agent, "booking": booking_agent,
     "profile": profile_agent, "reasoning": reasoning_agent, "failing": failing_agent,
+    "nested": nested_agent, "delegating": delegating_agent,
 }
 
 
@@ -67,6 +68,8 @@ def in_python(assistant: str, turns: list[dict[str, Any]]) -> list[list[dict[str
     ("profile", [{"say": "Ann"}, {"say": "Bob"}]),
     ("reasoning", [{"say": "why?"}]),
     ("failing", [{"say": "hi"}]),
+    ("nested", [{"say": "ask the helper"}]),
+    ("delegating", [{"say": "tides"}, {"say": "waves"}]),
 ])
 def test_http_agent_accepts_the_stream_and_sees_the_operators_events(
     node: str, served: ServerThread, assistant: str, turns: list[dict[str, Any]]
