@@ -75,6 +75,7 @@ from ag_ui.core import TokenUsage as AguiTokenUsage
 from pydantic_core import to_jsonable_python
 
 from . import _messages as lc
+from ._exceptions import InvalidMessageError
 from ._interrupts import Command
 from ._types import StreamPart
 
@@ -478,28 +479,38 @@ class AguiMapper:
 # -- input -----------------------------------------------------------------------------------
 
 
+# AG-UI's media parts, as LangChain's content blocks name them.
+_BLOCK_TYPES = {"image": "image", "audio": "audio", "video": "video", "document": "file"}
+_SOURCE_KEYS = {"url": "url", "data": "base64", "file": "file_id"}
+
+
 def _content(content: Any) -> Any:
-    """A user message's content: a string as it is; parts as LangChain's content blocks."""
+    """A message's content: a string as it is; AG-UI's parts as LangChain's content blocks
+    (text; image, audio, video and document from a URL, base64 data or a provider's file)."""
     if isinstance(content, str):
         return content
     blocks: list[dict[str, Any]] = []
     for part in content:
-        data = _jsonable(part)
-        if data.get("type") == "text":
-            blocks.append({"type": "text", "text": data.get("text", "")})
+        data = part.model_dump(mode="json")
+        if data["type"] == "text":
+            blocks.append({"type": "text", "text": data["text"]})
             continue
         source = data.get("source") or {}
-        block: dict[str, Any] = {"type": data.get("type")}
-        if source.get("mimeType"):
-            block["mime_type"] = source["mimeType"]
-        if source.get("type") == "url":
-            block["url"] = source.get("value")
-        elif source.get("type") == "data":
-            block["base64"] = source.get("value")
-        else:
-            block["file_id"] = source.get("value")
+        block = {"type": _BLOCK_TYPES.get(data["type"], data["type"]),
+                 _SOURCE_KEYS.get(str(source.get("type")), "url"): source.get("value")}
+        if source.get("mime_type"):
+            block["mime_type"] = source["mime_type"]
         blocks.append(block)
     return blocks
+
+
+def _arguments(call: Any) -> Any:
+    try:
+        return json.loads(call.function.arguments or "{}")
+    except ValueError:
+        raise InvalidMessageError(
+            f"the arguments of tool call {call.id!r} are not JSON: "
+            f"{call.function.arguments!r}") from None
 
 
 def _from_agui(message: Any) -> lc.BaseMessage | None:
@@ -512,8 +523,7 @@ def _from_agui(message: Any) -> lc.BaseMessage | None:
         return lc.SystemMessage(content=message.content, id=message.id, name=message.name)
     if isinstance(message, AssistantMessage):
         calls: list[lc.ToolCall] = [
-            {"name": call.function.name, "id": call.id,
-             "args": json.loads(call.function.arguments or "{}")}
+            {"name": call.function.name, "id": call.id, "args": _arguments(call)}
             for call in message.tool_calls or ()
         ]
         return lc.AIMessage(content=message.content or "", id=message.id, tool_calls=calls)
@@ -532,6 +542,9 @@ def agent_input(run_input: RunAgentInput, thread_messages: Sequence[lc.BaseMessa
     only the messages after the last one the thread knows (by id) are new. The request's
     ``state`` (but ``messages`` and ``__``-keys) goes in beside them; ``resume`` entries answer the
     thread's interrupts by id (``Command(resume={id: payload})``).
+
+    Raises:
+        InvalidMessageError: a tool call whose arguments are not JSON.
     """
     known = {message.id for message in thread_messages if message.id}
     new = list(run_input.messages)

@@ -154,5 +154,8 @@ def agent_input(run_input: RunAgentInput, thread_messages: Sequence[BaseMessage]
 
     Returns:
         A dict ``{"messages": [...], ...}`` or a ``Command``, for ``observe()``.
+
+    Raises:
+        InvalidMessageError: a tool call whose arguments are not JSON.
     """
     return _agui.agent_input(run_input, thread_messages)

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .._bridges import to_async_iterator
-from .._exceptions import RxAgentError
+from .._exceptions import InvalidMessageError, RxAgentError
 from ._routes import ApiError, Server, json_response
 
 __all__ = ["agui_route"]
@@ -84,7 +84,10 @@ async def _run(server: Server, request: Request) -> Response:
     await server.threads.touch(thread_id, metadata={
         "graph_id": graph_id, "assistant_id": assistant_id})
     state = await agent.aget_state(config)
-    agent_input = agui.agent_input(run_input, (state.values or {}).get("messages") or ())
+    try:
+        agent_input = agui.agent_input(run_input, (state.values or {}).get("messages") or ())
+    except InvalidMessageError as error:
+        raise ApiError(422, str(error)) from None
     encoder = EventEncoder(accept=request.headers.get("accept") or "")
     events = agent.observe(agent_input, config, extra_modes=agui.EXTRA_MODES).pipe(agui.events(
         thread_id, run_input.run_id, run_input=run_input, error_message=_public_message))

@@ -178,3 +178,7 @@ def test_requests_refused_before_a_run_starts(served: ServerThread) -> None:
     with httpx.Client() as client:
         response = client.post(f"{served.url}/agui/echo", content=b"not json")
     assert response.status_code == 422
+    broken_call = {"id": "a", "role": "assistant", "toolCalls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{"}}]}
+    response, _ = post(served.url, "echo", run_input("x", broken_call))
+    assert response.status_code == 422 and "not JSON" in response.json()["detail"]

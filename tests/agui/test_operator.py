@@ -319,6 +319,33 @@ def test_a_clients_tool_calls_and_results_become_messages() -> None:
     assert (result.tool_call_id, result.text, result.status) == ("c1", "found", "error")
 
 
+def test_media_parts_become_content_blocks() -> None:
+    request = RunAgentInput.model_validate({
+        "threadId": "t", "runId": "r", "messages": [{"id": "u", "role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image", "source": {"type": "url", "value": "https://x/cat.png",
+                                         "mimeType": "image/png"}},
+            {"type": "document", "source": {"type": "data", "value": "JVBERi0=",
+                                            "mimeType": "application/pdf"}},
+            {"type": "audio", "source": {"type": "file", "value": "file-1"}},
+        ]}]})
+    (message,) = agui.agent_input(request)["messages"]
+    assert message.content == [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image", "url": "https://x/cat.png", "mime_type": "image/png"},
+        {"type": "file", "base64": "JVBERi0=", "mime_type": "application/pdf"},
+        {"type": "audio", "file_id": "file-1"},
+    ]
+
+
+def test_a_tool_call_whose_arguments_are_not_json_is_refused() -> None:
+    request = RunAgentInput.model_validate({
+        "threadId": "t", "runId": "r", "messages": [{"id": "a", "role": "assistant", "toolCalls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{nope"}}]}]})
+    with pytest.raises(rxagent.InvalidMessageError, match="'c1' are not JSON"):
+        agui.agent_input(request)
+
+
 # -- JSON Patch -----------------------------------------------------------------------------
 
 JSON = st.recursive(
