@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from .._bridges import to_async_iterator
 from .._exceptions import InvalidMessageError, RxAgentError
 from ._routes import ApiError, Server, json_response
+from ._threads import ThreadStatus
 
 __all__ = ["agui_route"]
 
@@ -55,7 +57,12 @@ def agui_route(server: Server) -> Route:
 
 async def _run(server: Server, request: Request) -> Response:
     try:
-        from ag_ui.core import RunAgentInput
+        from ag_ui.core import (
+            RunAgentInput,
+            RunErrorEvent,
+            RunFinishedEvent,
+            RunFinishedInterruptOutcome,
+        )
         from ag_ui.encoder import EventEncoder
 
         from .. import agui
@@ -79,23 +86,37 @@ async def _run(server: Server, request: Request) -> Response:
             "forwarded_props": run_input.forwarded_props,
         },
     }}
-    if await server._find_thread(thread_id) is None:
-        await server.threads.create(thread_id, {})
-    await server.threads.touch(thread_id, metadata={
-        "graph_id": graph_id, "assistant_id": assistant_id})
     state = await agent.aget_state(config)
     try:
         agent_input = agui.agent_input(run_input, (state.values or {}).get("messages") or ())
     except InvalidMessageError as error:
         raise ApiError(422, str(error)) from None
+    if await server._find_thread(thread_id) is None:
+        await server.threads.create(thread_id, {})
+    await server.threads.touch(thread_id, status="busy", metadata={
+        "graph_id": graph_id, "assistant_id": assistant_id})
     encoder = EventEncoder(accept=request.headers.get("accept") or "")
     events = agent.observe(agent_input, config, extra_modes=agui.EXTRA_MODES).pipe(agui.events(
         thread_id, run_input.run_id, run_input=run_input, error_message=_public_message))
 
     async def body() -> AsyncIterator[str]:
-        async with to_async_iterator(events, max_buffer=_BRIDGE_BUFFER) as items:
-            async for event in items:
-                yield encoder.encode(event)
+        # The thread's status as the LangGraph API shows it: idle once the run ends (or its
+        # client leaves), interrupted, or error; a run refused because another one is going
+        # leaves it to that one.
+        status: ThreadStatus | None = "idle"
+        try:
+            async with to_async_iterator(events, max_buffer=_BRIDGE_BUFFER) as items:
+                async for event in items:
+                    if isinstance(event, RunFinishedEvent) and isinstance(
+                            event.outcome, RunFinishedInterruptOutcome):
+                        status = "interrupted"
+                    elif isinstance(event, RunErrorEvent):
+                        status = None if event.code == "ThreadBusyError" else "error"
+                    yield encoder.encode(event)
+        finally:
+            if status is not None:
+                with anyio.CancelScope(shield=True):
+                    await server.threads.touch(thread_id, status=status)
 
     return StreamingResponse(body(), media_type=encoder.get_content_type(), headers={
         "cache-control": "no-store", "x-accel-buffering": "no"})

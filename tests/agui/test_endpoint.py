@@ -140,6 +140,25 @@ def test_a_second_run_on_a_busy_thread_gives_run_error(served: ServerThread) -> 
     assert done[-1]["type"] == "RUN_FINISHED"
 
 
+def status(url: str, thread_id: str) -> str:
+    return str(httpx.get(f"{url}/threads/{thread_id}").json()["status"])
+
+
+def test_the_thread_status_follows_the_run(served: ServerThread) -> None:
+    gate = new_gate()
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(post, served.url, "gated", run_input("s1", user(gate.key)))
+        assert gate.started.wait(30)
+        assert status(served.url, "s1") == "busy"
+        gate.open()
+        running.result(30)
+    assert status(served.url, "s1") == "idle"
+    post(served.url, "booking", run_input("s2", user("book")))
+    assert status(served.url, "s2") == "interrupted"
+    post(served.url, "failing", run_input("s3", user("hi")))
+    assert status(served.url, "s3") == "error"
+
+
 def test_a_client_that_leaves_cancels_the_run(served: ServerThread) -> None:
     gate = new_gate()
     with httpx.Client(timeout=30) as client, client.stream(
