@@ -15,6 +15,7 @@ import pytest
 import reactivex.operators as ops
 
 from rxagent import agui
+from rxagent.server import create_app
 
 from ..server.agents import new_gate, weather_agent
 from ..server.conftest import ServerThread
@@ -186,6 +187,23 @@ def test_without_ag_ui_protocol_the_route_says_what_to_install(
     response, _ = post(served.url, "echo", run_input("x", user("hi")))
     assert response.status_code == 501
     assert "pip install 'rxagent[agui]'" in response.json()["detail"]
+
+
+@pytest.mark.anyio
+async def test_the_route_runs_under_asyncio_and_trio() -> None:
+    # The app in process (its lifespan is for the LangGraph API's runs; this route runs its
+    # run in the request).
+    app = create_app({"weather": weather_agent()})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        response = await client.post("/agui/weather", json=run_input("a1", user("weather?")))
+    events = [json.loads(frame.removeprefix("data: "))
+              for frame in response.text.split("\n\n") if frame.strip()]
+    check_protocol(events)
+    local = weather_agent().observe({"messages": [("user", "weather?")]},
+                                    extra_modes=agui.EXTRA_MODES)
+    assert normalized(events) == normalized(as_json(local.pipe(agui.events(),
+                                                                ops.to_list()).run()))
 
 
 def test_requests_refused_before_a_run_starts(served: ServerThread) -> None:
