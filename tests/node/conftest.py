@@ -1,5 +1,5 @@
 """Node scripts driven from pytest: ``npm ci`` from the lockfile when ``node_modules`` is
-missing, and a helper that runs a script and reads its JSON from stdout.
+missing or older than the lockfile, and a helper that runs a script and reads its JSON from stdout.
 
 These tests need Node 20+ and npm (and the registry, once, for ``npm ci``); they fail rather
 than skip without them, so that CI cannot pass without running them.
@@ -23,7 +23,9 @@ def node() -> str:
     """The ``node`` executable, with this folder's packages installed."""
     node, npm = shutil.which("node"), shutil.which("npm")
     assert node and npm, "the Node tests need node (20+) and npm on PATH"
-    if not (HERE / "node_modules").is_dir():
+    installed = HERE / "node_modules" / ".package-lock.json"  # npm's record of what it put
+    lockfile = HERE / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lockfile.stat().st_mtime:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
                        stdout=subprocess.DEVNULL)
     return node
