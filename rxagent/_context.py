@@ -26,6 +26,11 @@ from ._writer import StreamWriter
 __all__ = ["RunContext", "ToolTask", "current_run", "current_tool_task", "report_model_calls"]
 
 
+# The ``configurable`` keys LangGraph copies into every event's metadata.
+_PROPAGATED = ("thread_id", "checkpoint_id", "checkpoint_ns", "task_id", "run_id",
+               "assistant_id", "graph_id")
+
+
 class RunContext:
     """One agent's place in a run: its namespace and name, and the node and step it is in.
 
@@ -59,6 +64,10 @@ class RunContext:
         self.agent_name = agent_name
         self.config_tags = list(config_tags)
         self.config_metadata = dict(config_metadata or {})  # config["metadata"], in every event
+        configurable = (config or {}).get("configurable") or {}
+        for key in _PROPAGATED:  # as LangGraph: after the user's metadata, never over it
+            if key not in self.config_metadata and configurable.get(key):
+                self.config_metadata[key] = configurable[key]
         self.extra_modes = extra_modes  # "checkpoints", "tasks", "debug": only when asked for
         self.config = dict(config or {})  # the run's config, as given
         self.context = context  # the run's context= (a ToolRuntime's context)

@@ -7,9 +7,11 @@ from typing import Any
 
 import anyio
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver as LGInMemorySaver
 
 import rxagent
 from rxagent import create_agent
+from rxagent.checkpoint import InMemorySaver
 from rxagent.messages import AIMessage
 from rxagent.testing import ScriptedChatModel
 from rxagent.tools import tool
@@ -17,27 +19,38 @@ from rxagent.tools import tool
 from .test_langgraph_parity import LANGGRAPH, QUESTION, RXAGENT, normalise
 
 
-def tool_agent(lib: Any) -> Any:
+def tool_agent(lib: Any, checkpointer: Any = None) -> Any:
     def lookup(city: str) -> str:
         """Look the weather up."""
         return f"Sunny in {city}."
 
     model = lib.model([[{"name": "lookup", "args": {"city": "SF"}, "id": "r1"}], "Sunny."])
-    return lib.create_agent(model, tools=[lib.tool(lookup)], name="weather")
+    return lib.create_agent(model, tools=[lib.tool(lookup)], name="weather",
+                            checkpointer=checkpointer)
 
 
 @pytest.mark.parametrize("config", [
     {"metadata": {"user_id": "u1", "ls_provider": "mine", "langgraph_step": 99}},
     {"metadata": {"user_id": "u1"}, "tags": ["t1"]},
+    # configurable's thread_id (and a few ids like it) follow the user's metadata, as in
+    # LangGraph; other configurable keys do not, and the user's own key wins.
+    {"metadata": {"user_id": "u1"}, "configurable": {"thread_id": "t1", "shop": "s"}},
+    {"metadata": {"user_id": "u1", "thread_id": "mine"}, "configurable": {"thread_id": "t1"}},
 ])
 def test_config_metadata_reaches_every_event_as_in_langgraph(config: dict[str, Any]) -> None:
-    def run(lib: Any) -> list[Any]:
-        events = list(tool_agent(lib).stream(QUESTION, config, stream_mode=["messages"]))
+    def run(lib: Any, saver: Any) -> list[Any]:
+        # On a thread, each library's own saver.
+        agent = tool_agent(lib, saver if "configurable" in config else None)
+        events = list(agent.stream(QUESTION, config, stream_mode=["messages"]))
         return normalise(events, ["messages"], False)
 
-    ours, theirs = run(RXAGENT), run(LANGGRAPH)
+    ours, theirs = run(RXAGENT, InMemorySaver()), run(LANGGRAPH, LGInMemorySaver())
     assert ours == theirs
     assert all(event[2][1]["user_id"] == "u1" for event in ours)
+    thread_id = config.get("metadata", {}).get("thread_id") or \
+        config.get("configurable", {}).get("thread_id")
+    assert all(event[2][1].get("thread_id") == thread_id for event in ours)
+    assert all("shop" not in event[2][1] for event in ours)
 
 
 def test_max_concurrency_runs_that_many_tool_calls_at_once() -> None:

@@ -18,12 +18,10 @@ from rxagent.server._sse import jsonable
 
 from .processes import rxagent_serve
 from .sse import parse_frames
-from .test_streams import normalized
+from .test_streams import normalized, without_run_ids
 
 CLIENTS = 200
 MODES = ["updates", "messages-tuple", "custom"]
-_SERVER_KEYS = ("thread_id", "run_id", "graph_id", "assistant_id")
-
 # A tool call with custom events, then 30 tokens that name the client: a stream that reached
 # the wrong client, or lost or repeated a token, differs from that client's local stream.
 AGENT_FILE = '''
@@ -62,7 +60,7 @@ def local_events(agent: Agent, index: int) -> list[tuple[str, Any]]:
     modes = ["messages" if mode == "messages-tuple" else mode for mode in MODES]
     local = agent.with_checkpointer(InMemorySaver())
     events = [
-        (part["type"], jsonable(part["data"]))
+        (part["type"], without_run_ids(part["type"], jsonable(part["data"])))
         for part in local.stream(ask(index), {"configurable": {"thread_id": "local"}},
                                  stream_mode=modes, version="v2")
     ]
@@ -75,10 +73,7 @@ def served_events(raw: bytes) -> list[tuple[str, Any]]:
     assert [frame.id for frame in frames] == [str(i) for i in range(1, len(frames) + 1)]
     events = []
     for frame in frames[1:]:
-        data = frame.data
-        if frame.event == "messages":
-            data = [data[0], {k: v for k, v in data[1].items() if k not in _SERVER_KEYS}]
-        events.append((frame.event, data))
+        events.append((frame.event, without_run_ids(frame.event, frame.data)))
     return events
 
 

@@ -24,6 +24,14 @@ THREAD = {"configurable": {"thread_id": "local"}}
 _SERVER_KEYS = ("thread_id", "run_id", "graph_id", "assistant_id")
 
 
+def without_run_ids(event: str, data: Any) -> Any:
+    """An event's data without the ids a run on a thread, or on the server, adds to a message's
+    metadata (they differ between the local run and the served one)."""
+    if event != "messages":
+        return data
+    return [data[0], {k: v for k, v in data[1].items() if k not in _SERVER_KEYS}]
+
+
 def normalized(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     seen: dict[str, str] = {}
     text = _ID.sub(lambda m: seen.setdefault(m.group(), f"<id{len(seen)}>"),
@@ -37,7 +45,7 @@ def local_events(modes: list[str], subgraphs: bool = False) -> list[tuple[str, A
     agent = weather_agent().with_checkpointer(InMemorySaver())  # as the server runs it
     for part in agent.stream(QUESTION, THREAD, stream_mode=modes, subgraphs=subgraphs,
                              version="v2"):
-        events.append((part["type"], jsonable(part["data"])))
+        events.append((part["type"], without_run_ids(part["type"], jsonable(part["data"]))))
     return json.loads(json.dumps(events))  # type: ignore[no-any-return]
 
 
@@ -46,10 +54,7 @@ def served_events(parts: Any) -> tuple[Any, list[tuple[str, Any]]]:
     first, rest = parts[0], parts[1:]
     events = []
     for part in rest:
-        data = part.data
-        if part.event == "messages":  # the server adds the run's ids to the metadata
-            data = [data[0], {k: v for k, v in data[1].items() if k not in _SERVER_KEYS}]
-        events.append((part.event, data))
+        events.append((part.event, without_run_ids(part.event, part.data)))
     return first, events
 
 
