@@ -44,7 +44,7 @@ from ._removal import RemoveMessage
 from ._state_schema import JUMP_TO
 from ._steps import RunSteps, input_messages, input_others
 from ._thread_run import ThreadRun
-from ._thread_state import Route, apply_writes, read_update
+from ._thread_state import Route, apply_writes, read_update, with_ids
 from ._thread_views import last_reply, pending_calls
 from ._tools import BaseTool, ToolRuntime
 from ._types import ToolSpec
@@ -113,7 +113,7 @@ async def run_agent(
             steps = RunSteps(None, run, agent.state_keys, set(), set(),
                              hidden=agent.hidden_keys, untracked=agent.untracked_keys,
                              entry=agent.graph.entry)
-            steps.messages = input_messages(input)
+            steps.messages = with_ids(input_messages(input))  # as LangGraph's reducer does
             steps.others = input_others(input, agent.state_keys)
             run.state(steps.values())
             await _loop(agent, run, steps, agent.graph.entry, limit, parallel)

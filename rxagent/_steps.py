@@ -108,8 +108,8 @@ class RunSteps:
             index = MessageList(self.messages)
             index.add(messages)
             self.messages[:] = index.messages
-        else:
-            self.messages.extend(messages)
+        else:  # each with an id, as LangGraph's reducer gives them (the update shown has none)
+            self.messages.extend(with_ids(messages))
 
     def _live(self) -> dict[str, Any]:
         """The running state, shared (not copied) by the checkpoint a step makes."""

@@ -112,3 +112,25 @@ def test_stream_gives_updates_by_default_as_langgraph_does() -> None:
         return [sorted(update) for update in tool_agent(lib).stream(QUESTION)]
 
     assert run(RXAGENT) == run(LANGGRAPH) == [["model"], ["tools"], ["model"]]
+
+
+def test_every_message_of_the_state_has_an_id_as_in_langgraph() -> None:
+    """Off a thread too, every message of the state has an id (LangGraph's reducer gives one).
+    A step's update shows its messages as the step made them: a tool's answer without an id,
+    as the streaming docs print it (LangGraph 1.2's reducer writes the id into the very object
+    its update showed, so there it has one)."""
+
+    def shapes(lib: Any, mode: str) -> list[Any]:
+        out = []
+        for data in tool_agent(lib).stream(QUESTION, stream_mode=mode):
+            if mode == "values":
+                out.append([bool(m.id) for m in data["messages"]])
+            else:
+                out.extend((node, [bool(m.id) for m in update["messages"]])
+                           for node, update in data.items())
+        return out
+
+    ours = shapes(RXAGENT, "values")
+    assert ours == shapes(LANGGRAPH, "values")
+    assert ours[-1] == [True, True, True, True]
+    assert ("tools", [False]) in shapes(RXAGENT, "updates")
