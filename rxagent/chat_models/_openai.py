@@ -102,6 +102,8 @@ class ChatOpenAI(HTTPChatModel):
     base_url_env: str | None = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
 
+    structured_output_method = "json_schema"  # langchain-openai's default
+
     def __init__(
         self,
         model: str,
