@@ -4,8 +4,9 @@ at awkward places: inside a string, inside an escape, between a key and its colo
 
 from __future__ import annotations
 
+import itertools
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import pytest
@@ -56,7 +57,7 @@ CUTS = [ANSWER.index("Incep") + 3, ANSWER.index('\\"') + 1, ANSWER.index('\\\\')
 
 def pieces(text: str = ANSWER) -> list[str]:
     bounds = [0, *sorted(CUTS), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if text[a:b]]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if text[a:b]]
 
 
 # -- LangChain's Models docs -----------------------------------------------------------------
@@ -246,3 +247,140 @@ def test_the_operator_reads_a_models_chunks_too() -> None:
     seen: list[Any] = []
     reactivex.from_iterable(chunks).pipe(partial_structured(Movie)).subscribe(seen.append)
     check_partials(seen)
+
+
+# -- LangChain's Models docs over OpenAI's wire: tool calling and structured output ----------
+
+from rxagent.tools import tool  # noqa: E402
+
+from .chat_models.loopback import serve_in_thread  # noqa: E402
+
+
+def calls_reply(*calls: tuple[str, str, list[str]]) -> Reply:
+    """An OpenAI reply calling tools, each ``(id, name, argument pieces)``."""
+    events = [openai_chunk({"role": "assistant", "content": None})]
+    for index, (call_id, name, parts) in enumerate(calls):
+        events.append(openai_chunk({"tool_calls": [openai_call(index, id=call_id, name=name,
+                                                               args="")]}))
+        events += [openai_chunk({"tool_calls": [openai_call(index, args=p)]}) for p in parts]
+    events += [openai_chunk(finish="tool_calls"), openai_chunk(usage=USAGE, choices=False)]
+    return Reply([sse(*events)])
+
+
+BOSTON = ("call_1", "get_weather", ['{"lo', "catio", 'n": "B', "osto", 'n"}'])
+TOKYO = ("call_2", "get_weather", ['{"lo', "catio", 'n": "T', "okyo", '"}'])
+
+
+def test_the_models_docs_tool_calling_examples() -> None:
+    @tool
+    def get_weather(location: str) -> str:
+        """Get the weather at a location."""
+        return f"It's sunny in {location}."
+
+    text = Reply([openai_text(["The current weather in Boston is 72°F and sunny."])])
+    with serve_in_thread(calls_reply(BOSTON), calls_reply(BOSTON), text,
+                         calls_reply(BOSTON, TOKYO), calls_reply(BOSTON),
+                         calls_reply(BOSTON, TOKYO), calls_reply(BOSTON)) as (server, _):
+        model = ChatOpenAI("gpt-5-nano", base_url=server.url + "/v1", api_key="sk-test")
+
+        model_with_tools = model.bind_tools([get_weather])
+
+        response = model_with_tools.invoke("What's the weather like in Boston?")
+        assert [(c["name"], c["args"]) for c in response.tool_calls] == [
+            ("get_weather", {"location": "Boston"})]
+
+        # Tool execution loop
+        messages: list[Any] = [{"role": "user", "content": "What's the weather in Boston?"}]
+        ai_msg = model_with_tools.invoke(messages)
+        messages.append(ai_msg)
+        for tool_call in ai_msg.tool_calls:
+            tool_result = get_weather.invoke(tool_call)
+            messages.append(tool_result)
+        final_response = model_with_tools.invoke(messages)
+        assert final_response.text == "The current weather in Boston is 72°F and sunny."
+        sent = server.requests[2].json["messages"]
+        assert sent[-1] == {"role": "tool", "content": "It's sunny in Boston.",
+                            "tool_call_id": "call_1"}
+
+        # Forcing tool calls, parallel tool calls turned off
+        model_with_tools = model.bind_tools([get_weather], tool_choice="any",
+                                            parallel_tool_calls=False)
+        response = model_with_tools.invoke("What's the weather in Boston and Tokyo?")
+        assert [c["args"]["location"] for c in response.tool_calls] == ["Boston", "Tokyo"]
+        assert server.requests[3].json["tool_choice"] == "required"
+        assert server.requests[3].json["parallel_tool_calls"] is False
+        model_with_tools = model.bind_tools([get_weather], tool_choice="get_weather")
+        model_with_tools.invoke("What's the weather in Boston?")
+        assert server.requests[4].json["tool_choice"] == {
+            "type": "function", "function": {"name": "get_weather"}}
+
+        # Streaming tool calls
+        model_with_tools = model.bind_tools([get_weather])
+        printed = []
+        for chunk in model_with_tools.stream("What's the weather in Boston and Tokyo?"):
+            for tool_chunk in chunk.tool_call_chunks:
+                if name := tool_chunk.get("name"):
+                    printed.append(f"Tool: {name}")
+                if id_ := tool_chunk.get("id"):
+                    printed.append(f"ID: {id_}")
+                if args := tool_chunk.get("args"):
+                    printed.append(f"Args: {args}")
+        assert printed == ["Tool: get_weather", "ID: call_1", "Args: {\"lo", "Args: catio",
+                           "Args: n\": \"B", "Args: osto", "Args: n\"}",
+                           "Tool: get_weather", "ID: call_2", "Args: {\"lo", "Args: catio",
+                           "Args: n\": \"T", "Args: okyo", "Args: \"}"]
+
+        # Accumulate tool calls
+        gathered = None
+        for chunk in model_with_tools.stream("What's the weather in Boston?"):
+            gathered = chunk if gathered is None else gathered + chunk
+        assert gathered is not None
+        assert gathered.tool_calls[0]["args"] == {"location": "Boston"}
+
+
+class MovieDict(TypedDict):
+    """A movie with details."""
+    title: Annotated[str, ..., "The title of the movie"]
+    year: Annotated[int, ..., "The year the movie was released"]
+    director: Annotated[str, ..., "The director of the movie"]
+    rating: Annotated[float, ..., "The movie's rating out of 10"]
+
+
+def test_the_models_docs_structured_output_examples() -> None:
+    json_schema = {
+        "title": "Movie",
+        "description": "A movie with details",
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "description": "The title of the movie"},
+            "year": {"type": "integer", "description": "The year the movie was released"},
+            "director": {"type": "string", "description": "The director of the movie"},
+            "rating": {"type": "number", "description": "The movie's rating out of 10"},
+        },
+        "required": ["title", "year", "director", "rating"]
+    }
+    answer = Reply([openai_text(pieces())])
+    with serve_in_thread(answer, answer, answer, answer) as (server, _):
+        model = ChatOpenAI("gpt-5-nano", base_url=server.url + "/v1", api_key="sk-test")
+
+        model_with_structure = model.with_structured_output(Movie)
+        response = model_with_structure.invoke("Provide details about the movie Inception")
+        assert response == Movie(**INCEPTION)
+        assert server.requests[0].json["response_format"]["json_schema"]["name"] == "Movie"
+
+        model_with_structure = model.with_structured_output(MovieDict)
+        assert model_with_structure.invoke("Inception") == INCEPTION
+
+        model_with_structure = model.with_structured_output(
+            json_schema,
+            method="json_schema",
+        )
+        assert model_with_structure.invoke("Inception") == INCEPTION
+        assert server.requests[2].json["response_format"]["json_schema"]["schema"] == (
+            json_schema)
+
+        model_with_structure = model.with_structured_output(Movie, include_raw=True)
+        response = model_with_structure.invoke("Provide details about the movie Inception")
+        assert set(response) == {"raw", "parsed", "parsing_error"}
+        assert response["parsed"] == Movie(**INCEPTION)
+        assert response["parsing_error"] is None
