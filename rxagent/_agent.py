@@ -54,7 +54,7 @@ from .operators._modes import ON_REQUEST, check_modes, select
 __all__ = ["Agent", "AgentState", "StreamMode", "create_agent"]
 
 StreamMode: TypeAlias = Literal[
-    "values", "updates", "messages", "custom", "checkpoints", "tasks", "debug"
+    "values", "updates", "messages", "custom", "checkpoints", "tasks", "debug", "partial_output"
 ]
 AgentInput: TypeAlias = dict[str, Any] | Command | None
 """A run's input: ``{"messages": [...]}``; on a thread also ``None`` or a ``Command``."""
@@ -214,6 +214,9 @@ class Agent:
                 "1"}}``; ``checkpoint_id`` in ``configurable`` starts from that checkpoint.
             stream_mode: one mode, giving its payloads, or a list of modes, giving
                 ``(mode, payload)`` pairs; ``"updates"`` by default, as in LangGraph.
+                Beyond LangGraph, ``"partial_output"`` gives the ``response_format``'s answer
+                as it forms: validated partial objects while its JSON arrives, then the whole
+                answer (see :func:`rxagent.operators.partial_structured`).
             subgraphs: also give the namespace: ``(ns, payload)`` / ``(ns, mode, payload)``.
             version: ``"v2"`` gives the part dicts ``{"type", "ns", "data"}`` instead.
             max_buffer: parts buffered before the run waits for the consumer.
@@ -226,7 +229,7 @@ class Agent:
         ``with agent.stream(...) as stream:`` does it at once). An error is raised after every
         part that came before it.
         """
-        shape = _output_shape(stream_mode, subgraphs, version)
+        shape = self._shape(stream_mode, subgraphs, version)
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
                                extra_modes=_requested(stream_mode), context=context)
         return to_iterator(source.pipe(shape), max_buffer=max_buffer)
@@ -248,10 +251,23 @@ class Agent:
         ``await stream.aclose()``, or ``async with agent.astream(...) as stream:``, cancels the
         run and waits until everything in it has stopped.
         """
-        shape = _output_shape(stream_mode, subgraphs, version)
+        shape = self._shape(stream_mode, subgraphs, version)
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
                                extra_modes=_requested(stream_mode), context=context)
         return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
+
+    def _shape(
+        self, stream_mode: StreamMode | Sequence[StreamMode], subgraphs: bool, version: str
+    ) -> Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[Any]]:
+        shape = _output_shape(stream_mode, subgraphs, version)
+        modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
+        if "partial_output" not in modes:
+            return shape
+        if self.output_format is None:
+            raise UsageError("stream_mode 'partial_output' streams the structured answer as it "
+                             "forms: create the agent with a response_format")
+        partial = operators.partial_output_parts(self.output_format.initial.schema)
+        return lambda source: source.pipe(partial, shape)
 
     def stream_events(
         self,

@@ -384,3 +384,43 @@ def test_the_models_docs_structured_output_examples() -> None:
         assert set(response) == {"raw", "parsed", "parsing_error"}
         assert response["parsed"] == Movie(**INCEPTION)
         assert response["parsing_error"] is None
+
+
+# -- stream(stream_mode="partial_output"): the agent's answer as it forms --------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("wire", list(WIRES))
+async def test_the_partial_output_mode_over_both_wires(wire: str) -> None:
+    make, native, tool = WIRES[wire]
+    for fmt, reply in ((ToolStrategy(Movie), tool), (ProviderStrategy(Movie), native)):
+        async with serve(Reply([reply(pieces())], piece=1)) as server:
+            agent = create_agent(make(server.url), [], response_format=fmt)
+            with anyio.fail_after(10):
+                seen = [p async for p in agent.astream({"messages": ["Inception"]},
+                                                       stream_mode="partial_output")]
+        check_partials(seen)
+
+
+def test_the_partial_output_mode_beside_others_and_after_a_tool_round() -> None:
+    model = ScriptedChatModel([
+        AIMessage(content="", tool_calls=[{"name": "get_weather", "args": {"location": "x"},
+                                           "id": "c0"}]),
+        AIMessage(content="", tool_calls=[{"name": "Movie", "args": INCEPTION, "id": "c1"}]),
+    ])
+    agent = create_agent(model, [get_weather], response_format=ToolStrategy(Movie))
+    out = list(agent.stream({"messages": ["Inception"]},
+                            stream_mode=["updates", "partial_output"]))
+    modes = [mode for mode, _ in out]
+    assert modes[:2] == ["updates", "updates"]  # the tool round gives no partial answer
+    partial = [p for mode, p in out if mode == "partial_output"]
+    check_partials(partial)
+    assert modes[-1] == "updates"  # the model step's update comes after its answer formed
+
+
+def test_the_partial_output_mode_needs_a_response_format() -> None:
+    from rxagent import UsageError
+
+    with pytest.raises(UsageError, match="response_format"):
+        create_agent(ScriptedChatModel(["hi"])).stream({"messages": ["hi"]},
+                                                       stream_mode="partial_output")

@@ -25,7 +25,7 @@ Every operator returns a function from Observable to Observable, so they compose
 
 from ._backpressure import Backpressure, BackpressureStatistics, BackpressureStrategy, backpressure
 from ._modes import MODES, custom, messages, parts, stream_mode, updates, values
-from ._partial import partial_structured
+from ._partial import partial_output_parts, partial_structured
 from ._projections import (
     accumulate,
     from_agents,
@@ -57,6 +57,7 @@ __all__ = [
     "idle_timeout",
     "in_namespace",
     "messages",
+    "partial_output_parts",
     "partial_structured",
     "parts",
     "reasoning",

@@ -10,10 +10,11 @@ import reactivex
 from reactivex import abc
 
 from .._messages import AIMessage
-from .._structured import SchemaSpec
+from .._structured import SchemaSpec, variants
 from .._structured_partial import PartialReader
+from .._types import StreamPart
 
-__all__ = ["PartialStructured", "partial_structured"]
+__all__ = ["PartialStructured", "partial_output_parts", "partial_structured"]
 
 
 class PartialStructured:
@@ -111,6 +112,48 @@ def partial_structured(
                       scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             reader = PartialStructured(spec, observer)
             return source.subscribe(reader.on_next, observer.on_error, observer.on_completed,
+                                    scheduler=scheduler)
+
+        return reactivex.create(subscribe)
+
+    return operator
+
+
+class _AsParts:
+    """Gives a reader's objects on as ``partial_output`` parts of the run's top level."""
+
+    __slots__ = ("_observer",)
+
+    def __init__(self, observer: abc.ObserverBase[StreamPart]) -> None:
+        self._observer = observer
+
+    def on_next(self, value: Any) -> None:
+        self._observer.on_next({"type": "partial_output", "ns": (), "data": value})
+
+
+def partial_output_parts(
+    schema: Any,
+) -> Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[StreamPart]]:
+    """A run's parts, each as it is, with a ``partial_output`` part after each token of the
+    agent's own model steps that changed its structured answer (one reader per member of a
+    ``Union``, each reading the calls of its own output tool): what
+    ``stream(stream_mode="partial_output")`` gives."""
+    specs = [SchemaSpec(member) for member in variants(schema)]
+
+    def operator(source: reactivex.Observable[StreamPart]) -> reactivex.Observable[StreamPart]:
+        def subscribe(observer: abc.ObserverBase[StreamPart],
+                      scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            out: Any = _AsParts(observer)
+            readers = [PartialStructured(spec, out) for spec in specs]
+
+            def on_next(part: StreamPart) -> None:
+                observer.on_next(part)
+                if (part["type"] == "messages" and not part["ns"]
+                        and part["data"][1].get("langgraph_node") == "model"):
+                    for reader in readers:
+                        reader.on_next(part["data"][0])
+
+            return source.subscribe(on_next, observer.on_error, observer.on_completed,
                                     scheduler=scheduler)
 
         return reactivex.create(subscribe)
