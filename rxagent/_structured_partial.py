@@ -5,14 +5,17 @@ the output tool call's argument fragments for the tool form) and gives, for each
 changes what can be read, the object so far. Facts this rests on:
 
 - ``pydantic_core.from_json(..., allow_partial="trailing-strings")`` reads an unfinished
-  document, keeping an unfinished string's first part; it is C, and reading a 1 kB answer again
-  costs a few microseconds, so each piece re-reads the whole answer rather than keeping a
-  parser's state in Python (which would cost more per character than the re-read does).
+  document, keeping an unfinished string's first part. Reading the whole answer again at each
+  piece costs its length per piece (its square in all: at 1,000 tokens that was most of the
+  cost), so :class:`IncrementalJSON` scans each character once, reads each finished member of
+  the open objects and arrays once, and at each piece reads only the member being written;
+  a Hypothesis test checks it against reading the whole prefix (:func:`read_prefix`).
 - pydantic's ``experimental_allow_partial`` validates unfinished lists, dicts and TypedDicts,
   but not models or dataclasses: their missing required fields still fail. So a model is read
   through its *partial twin*: the same fields, each optional (``None`` until it arrives),
   nested models twinned too, constraints kept. The partial objects are the twin's instances;
-  the last one, once the document is whole, is validated by the schema itself.
+  the last one, once the document is whole, is validated by the schema itself. Validating the
+  whole object at each piece is what a piece costs most now (``bench/structured.py``).
 - A number at the very end may be unfinished (``1`` of ``10``), so it is left out until
   something follows it; a string at the end grows as it arrives.
 """
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 import types
 from typing import Annotated, Any, Optional, Union, get_args, get_origin
 
@@ -30,9 +32,8 @@ from pydantic_core import from_json
 
 from ._structured import SchemaSpec
 
-__all__ = ["PartialReader", "partial_model"]
+__all__ = ["IncrementalJSON", "PartialReader", "partial_model", "read_prefix"]
 
-_UNFINISHED_NUMBER = re.compile(r"[-+0-9.eE]+\s*$")
 _UNSET = object()
 
 
@@ -46,36 +47,24 @@ class PartialReader:
         text: the JSON so far.
     """
 
-    __slots__ = ("_last", "_pieces", "_twin", "spec")
+    __slots__ = ("_json", "_last", "_twin", "spec")
 
     def __init__(self, spec: SchemaSpec) -> None:
         self.spec = spec
-        self._pieces: list[str] = []
+        self._json = IncrementalJSON()
         self._last: Any = _UNSET
         self._twin = _twin_adapter(spec)
 
     @property
     def text(self) -> str:
-        return "".join(self._pieces)
+        return self._json.text
 
     def feed(self, piece: str) -> Any:
         """Add ``piece``; the partial object if it changed, else ``None``."""
         if not piece:
             return None
-        self._pieces.append(piece)
-        text = "".join(self._pieces)
-        if len(self._pieces) > 1:
-            self._pieces = [text]
-        end = text.rstrip()[-1:]
-        if end and end not in '"}]':
-            match = _UNFINISHED_NUMBER.search(text)
-            if match is not None:
-                text = text[:match.start()]
-        try:
-            data = from_json(text, allow_partial="trailing-strings")
-        except ValueError:
-            return None  # not yet a document's start (a key cut before its colon reads fine)
-        if data == self._last:
+        data = self._json.feed(piece)
+        if data is _UNSET or data == self._last:
             return None
         self._last = data
         return self._validated(data)
@@ -97,10 +86,205 @@ class PartialReader:
         return self.spec.parse(from_json(self.text))
 
 
+def read_prefix(text: str) -> Any:
+    """What an unfinished document reads as: the whole text read again, the reference that
+    :class:`IncrementalJSON` must agree with (``tests/test_structured_partial.py``)."""
+    return _partial(_trimmed(text))
+
+
+def _trimmed(text: str) -> str:
+    """``text`` without an unfinished number at its end (``1`` of ``10``)."""
+    end = len(text.rstrip())
+    cut = end
+    while cut and text[cut - 1] in _NUMBER:
+        cut -= 1
+    return text[:cut] if cut < end else text
+
+
+def _partial(text: str) -> Any:
+    try:
+        return from_json(text, allow_partial="trailing-strings")
+    except ValueError:
+        return _UNSET  # not yet a document's start
+
+
+_NUMBER = frozenset("-+0123456789.eE")
+
+
+class _Frame:
+    """An open object or array: its finished members, read once each, and where the member
+    being written starts."""
+
+    __slots__ = ("child", "child_at", "items", "kind", "opened", "start")
+
+    def __init__(self, kind: str, opened: int) -> None:
+        self.kind = kind
+        self.opened = opened  # the index of its bracket
+        self.start = opened + 1  # where the current member starts
+        self.items: Any = {} if kind == "{" else []
+        self.child: Any = _UNSET  # the current member's value, a container that closed
+        self.child_at = 0  # where that container opened
+
+
+class IncrementalJSON:
+    """An unfinished JSON document read as it grows, each character scanned once.
+
+    Reading the whole text again at each piece (:func:`read_prefix`) costs the answer's
+    length per piece, so the answer's square in all; here the finished members of each open
+    object and array are read once, and a piece costs its own characters plus reading the
+    member being written. What it gives equals :func:`read_prefix` of the same text (a
+    Hypothesis test cuts documents everywhere to check it). A document that is no object or
+    array falls back to reading the whole text.
+    """
+
+    __slots__ = ("_escape", "_final", "_in_string", "_pieces", "_root", "_scanned", "_stack",
+                 "_text")
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._text = ""
+        self._scanned = 0
+        self._in_string = False
+        self._escape = False
+        self._stack: list[_Frame] = []
+        self._root: Any = None  # None: not started; True: a container; False: fall back
+        self._final: Any = _UNSET  # the document, once its root closed
+
+    @property
+    def text(self) -> str:
+        if self._pieces:
+            self._text += "".join(self._pieces)
+            self._pieces.clear()
+        return self._text
+
+    def feed(self, piece: str) -> Any:
+        """Add ``piece``; the document so far (``_UNSET`` before it starts)."""
+        self._pieces.append(piece)
+        text = self.text
+        if self._root is None:
+            first = text.lstrip()[:1]
+            if not first:
+                return _UNSET
+            self._root = first in "{["
+        if not self._root:
+            return read_prefix(text)
+        self._scan(text)
+        return self._snapshot(text)
+
+    def _scan(self, text: str) -> None:
+        stack = self._stack
+        in_string, escape = self._in_string, self._escape
+        for index in range(self._scanned, len(text)):
+            char = text[index]
+            if in_string:
+                if escape:
+                    escape = False
+                elif char == "\\":
+                    escape = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char == "{" or char == "[":
+                if stack:
+                    stack[-1].child_at = index
+                elif self._done(stack):
+                    break
+                stack.append(_Frame(char, index))
+            elif char == ",":
+                if stack:
+                    self._finish_member(text, stack[-1], index)
+            elif char == "}" or char == "]":
+                if not stack:
+                    break
+                frame = stack.pop()
+                self._finish_member(text, frame, index)
+                if stack:
+                    stack[-1].child = frame.items
+                else:
+                    self._final = frame.items
+        self._in_string, self._escape = in_string, escape
+        self._scanned = len(text)
+
+    def _done(self, stack: list[_Frame]) -> bool:
+        return not stack and self._final is not _UNSET
+
+    def _finish_member(self, text: str, frame: _Frame, end: int) -> None:
+        if frame.child is not _UNSET:
+            value = frame.child
+            if frame.kind == "{":
+                frame.items[_key(text[frame.start:frame.child_at])] = value
+            else:
+                frame.items.append(value)
+        else:
+            member = text[frame.start:end]
+            if member.strip():
+                if frame.kind == "{":
+                    frame.items.update(from_json("{" + member + "}"))
+                else:
+                    frame.items.append(from_json(member))
+        frame.child = _UNSET
+        frame.start = end + 1
+
+    def _snapshot(self, text: str) -> Any:
+        stack = self._stack
+        if not stack:
+            return self._final
+        value: Any = _UNSET  # the open member's value, from the deepest frame up
+        for depth in range(len(stack) - 1, -1, -1):
+            frame = stack[depth]
+            items: Any = dict(frame.items) if frame.kind == "{" else list(frame.items)
+            if depth < len(stack) - 1:  # its member holds the open container above it
+                opened = stack[depth + 1].opened
+                if frame.kind == "{":
+                    key = _partial_key(text[frame.start:opened])
+                    if key is not _UNSET:
+                        items[key] = value
+                else:
+                    items.append(value)
+            elif frame.child is not _UNSET:  # its member's container closed already
+                if frame.kind == "{":
+                    items[_key(text[frame.start:frame.child_at])] = frame.child
+                else:
+                    items.append(frame.child)
+            else:
+                tail = text[frame.start:]
+                if tail.strip():
+                    if frame.kind == "{":
+                        read = _partial(_trimmed("{" + tail))
+                        if isinstance(read, dict):
+                            items.update(read)
+                    else:
+                        read = _partial(_trimmed(tail))
+                        if read is not _UNSET and _trimmed(tail).strip():
+                            items.append(read)
+            value = items
+        return value
+
+
+def _key(prefix: str) -> str:
+    """The key of a member written up to its value: ``"name":`` gives ``name``."""
+    key: str = from_json(prefix.strip().rstrip(":").rstrip())
+    return key
+
+
+def _partial_key(prefix: str) -> Any:
+    text = prefix.strip()
+    if not text.endswith(":"):
+        return _UNSET
+    return _key(text)
+
+
 def _twin_adapter(spec: SchemaSpec) -> TypeAdapter[Any] | None:
     if spec.kind == "json_schema":
         return None
-    return TypeAdapter(_partial_type(spec.schema))
+    return _adapter_of(spec.schema)
+
+
+@functools.cache
+def _adapter_of(schema: Any) -> TypeAdapter[Any]:
+    # Built once per schema: building an adapter costs milliseconds, a reader is made per call.
+    return TypeAdapter(_partial_type(schema))
 
 
 @functools.cache
