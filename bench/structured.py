@@ -7,7 +7,8 @@ what is measured is each library's path from a tool-call fragment to a validated
 Each row validates on every piece (PydanticAI with ``debounce_by=None``; its default debounces
 to one validation per 0.1 s, a row of its own); rxagent's rows are
 ``model.with_structured_output(...).astream(...)`` and an agent's
-``astream(..., stream_mode="partial_output")``. The figure is the median time per token over
+``astream(..., stream_mode="partial_output")``, beside the model's bare chunk stream (the
+floor: what reading nothing costs). The figure is the median time per token over
 ``--repeat`` runs (rows alternating within each repetition), and each run checks that its last
 object is the whole answer.
 
@@ -82,10 +83,16 @@ async def _last_and_count(objects: AsyncIterator[Any]) -> tuple[Any, int]:
     return last, count
 
 
-def rows(pieces: list[str]) -> dict[str, Run]:
+def rows(pieces: list[str], expected: Report) -> dict[str, Run]:
+    plain = rxagent_model(pieces)
     structured = rxagent_model(pieces).with_structured_output(Report, method="function_calling")
     agent = create_agent(rxagent_model(pieces), [], response_format=ToolStrategy(Report))
     theirs = PydanticAgent(pydantic_ai_model(pieces), output_type=Report)
+
+    async def rx_floor() -> tuple[Any, int]:
+        # The same chunks with nothing read from them: what the parse adds is the rest.
+        _, count = await _last_and_count(plain.astream("Report."))
+        return expected, count
 
     async def rx_model() -> tuple[Any, int]:
         return await _last_and_count(structured.astream("Report."))
@@ -102,6 +109,7 @@ def rows(pieces: list[str]) -> dict[str, Run]:
         return run
 
     return {
+        "rxagent model.astream(), chunks only (the floor)": rx_floor,
         "rxagent with_structured_output().astream()": rx_model,
         "rxagent agent astream(stream_mode='partial_output')": rx_agent,
         "pydantic-ai run_stream().stream_output(debounce_by=None)": pydantic_ai(None),
@@ -112,7 +120,7 @@ def rows(pieces: list[str]) -> dict[str, Run]:
 async def measure(tokens: int, repeat: int) -> dict[str, tuple[float, int]]:
     """Per row: the median time per token, and how many objects a run gave."""
     pieces, expected = answer_pieces(tokens)
-    runs = rows(pieces)
+    runs = rows(pieces, expected)
     times: dict[str, list[float]] = {name: [] for name in runs}
     counts: dict[str, int] = {}
     for _ in range(repeat):

@@ -47,13 +47,14 @@ class PartialReader:
         text: the JSON so far.
     """
 
-    __slots__ = ("_json", "_last", "_twin", "spec")
+    __slots__ = ("_json", "_last", "_shape", "_twin", "spec")
 
     def __init__(self, spec: SchemaSpec) -> None:
         self.spec = spec
         self._json = IncrementalJSON()
         self._last: Any = _UNSET
         self._twin = _twin_adapter(spec)
+        self._shape = None if spec.kind == "json_schema" else _shape_of(_partial_type(spec.schema))
 
     @property
     def text(self) -> str:
@@ -61,18 +62,19 @@ class PartialReader:
 
     def feed(self, piece: str) -> Any:
         """Add ``piece``; the partial object if it changed, else ``None``."""
-        if not piece:
+        if not piece or not self._json.advance(piece):
             return None
-        data = self._json.feed(piece)
-        if data is _UNSET or data == self._last:
-            return None
-        self._last = data
-        return self._validated(data)
-
-    def _validated(self, data: Any) -> Any:
-        if self._twin is None:
-            return data
         try:
+            if self._shape is not None and self._shape.model is not None:
+                checked = self._json.validated(self._shape)
+                if checked is not _UNSET:
+                    return checked
+            data = self._json.snapshot()
+            if data is _UNSET or data == self._last:
+                return None
+            self._last = data
+            if self._twin is None:
+                return data
             return self._twin.validate_python(data, experimental_allow_partial="trailing-strings")
         except ValueError:
             return None  # a value the schema refuses: the whole answer will say so
@@ -115,7 +117,8 @@ class _Frame:
     """An open object or array: its finished members, read once each, and where the member
     being written starts."""
 
-    __slots__ = ("child", "child_at", "items", "kind", "opened", "start")
+    __slots__ = ("checked", "child", "child_at", "items", "key", "kind", "opened", "shape",
+                 "start")
 
     def __init__(self, kind: str, opened: int) -> None:
         self.kind = kind
@@ -124,6 +127,9 @@ class _Frame:
         self.items: Any = {} if kind == "{" else []
         self.child: Any = _UNSET  # the current member's value, a container that closed
         self.child_at = 0  # where that container opened
+        self.checked: Any = {} if kind == "{" else []  # finished members, validated
+        self.shape: Any = _UNSET  # how its values are validated, found once
+        self.key: Any = _UNSET  # its key in the object it is a member of
 
 
 class IncrementalJSON:
@@ -138,7 +144,7 @@ class IncrementalJSON:
     """
 
     __slots__ = ("_escape", "_final", "_in_string", "_pieces", "_root", "_scanned", "_stack",
-                 "_text")
+                 "_tail", "_tail_frame", "_text", "_version")
 
     def __init__(self) -> None:
         self._pieces: list[str] = []
@@ -149,6 +155,9 @@ class IncrementalJSON:
         self._stack: list[_Frame] = []
         self._root: Any = None  # None: not started; True: a container; False: fall back
         self._final: Any = _UNSET  # the document, once its root closed
+        self._version = 0  # counts finished members and containers opened and closed
+        self._tail: Any = _UNSET  # the member being written, as last read
+        self._tail_frame: _Frame | None = None  # whose member that is
 
     @property
     def text(self) -> str:
@@ -159,16 +168,52 @@ class IncrementalJSON:
 
     def feed(self, piece: str) -> Any:
         """Add ``piece``; the document so far (``_UNSET`` before it starts)."""
+        self.advance(piece)
+        return self.snapshot()
+
+    def advance(self, piece: str) -> bool:
+        """Add ``piece``; whether what the document reads as may have changed (a finished
+        member, a container opened or closed, or the member being written reads otherwise).
+        Cheaper than comparing snapshots: only the member being written is read."""
         self._pieces.append(piece)
         text = self.text
         if self._root is None:
             first = text.lstrip()[:1]
             if not first:
-                return _UNSET
+                return False
             self._root = first in "{["
         if not self._root:
-            return read_prefix(text)
+            return True
+        before, shown = self._version, self._tail
         self._scan(text)
+        stack = self._stack
+        tail: Any = _UNSET
+        frame = stack[-1] if stack and stack[-1].child is _UNSET else None
+        if frame is not None:
+            rest = text[frame.start:]
+            if rest.strip():
+                # Read inside its container, as reading the whole would (a bare "nu" is no
+                # JSON, "[nu" reads as [None]).
+                tail = _partial(_trimmed(frame.kind + rest))
+                if frame.kind == "[":
+                    tail = tail[0] if isinstance(tail, list) and tail else _UNSET
+                elif not tail:  # a key not yet given a value reads as nothing
+                    tail = _UNSET
+        if frame is not self._tail_frame:
+            shown = _UNSET  # another member: whatever it reads is news
+        # No member being written (the document closed, or a container just closed in it):
+        # only what finished can have changed the reading.
+        changed = self._version != before or (frame is not None and tail != shown)
+        self._tail, self._tail_frame = tail, frame
+        return changed
+
+    def snapshot(self) -> Any:
+        """The document so far (``_UNSET`` before it starts)."""
+        text = self.text
+        if self._root is None:
+            return _UNSET
+        if not self._root:
+            return read_prefix(text)
         return self._snapshot(text)
 
     def _scan(self, text: str) -> None:
@@ -191,6 +236,7 @@ class IncrementalJSON:
                 elif self._done(stack):
                     break
                 stack.append(_Frame(char, index))
+                self._version += 1
             elif char == ",":
                 if stack:
                     self._finish_member(text, stack[-1], index)
@@ -210,6 +256,8 @@ class IncrementalJSON:
         return not stack and self._final is not _UNSET
 
     def _finish_member(self, text: str, frame: _Frame, end: int) -> None:
+        # A member counts as a change only if it reads otherwise than it did while being
+        # written (a number it withheld); a container's member showed as it grew.
         if frame.child is not _UNSET:
             value = frame.child
             if frame.kind == "{":
@@ -219,12 +267,94 @@ class IncrementalJSON:
         else:
             member = text[frame.start:end]
             if member.strip():
+                seen = self._tail if self._tail_frame is frame else _UNSET
                 if frame.kind == "{":
-                    frame.items.update(from_json("{" + member + "}"))
+                    read = from_json("{" + member + "}")
+                    frame.items.update(read)
                 else:
-                    frame.items.append(from_json(member))
+                    read = from_json(member)
+                    frame.items.append(read)
+                if read != seen:
+                    self._version += 1
         frame.child = _UNSET
         frame.start = end + 1
+        if self._tail_frame is frame:
+            self._tail = _UNSET  # the next member starts unread
+            self._tail_frame = None
+
+    def validated(self, root: _Shape) -> Any:
+        """The document so far validated member by member along ``root``'s shapes, each
+        finished member once; ``_UNSET`` where the shapes do not reach (a union, a dict...),
+        for the caller to validate the whole.
+
+        Raises:
+            ValueError: a member its type refuses.
+        """
+        stack = self._stack
+        if not stack:
+            return _UNSET
+        text = self.text
+        shapes: list[_Shape] = [root]
+        for depth in range(len(stack) - 1):
+            frame, shape, child = stack[depth], shapes[-1], stack[depth + 1]
+            below: _Shape | None = child.shape
+            if below is _UNSET:  # found once: the child's key does not change while it is open
+                if frame.kind == "{":
+                    key = child.key = _partial_key(text[frame.start:child.opened])
+                    below = None if key is _UNSET else shape.field(key)
+                else:
+                    below = shape.item()
+                if below is not None and below.model is None and below.item() is None:
+                    below = None
+                child.shape = below
+            if below is None:
+                return _UNSET
+            shapes.append(below)
+        for frame, shape in zip(stack, shapes, strict=True):
+            if (shape.model if frame.kind == "{" else shape.item()) is None:
+                return _UNSET  # the shapes do not fit the document: the whole is validated
+        value: Any = _UNSET
+        for depth in range(len(stack) - 1, -1, -1):
+            frame, shape = stack[depth], shapes[depth]
+            _validated_member(frame, shape)
+            open_member: dict[str, Any] = {}
+            tail_item: Any = _UNSET
+            if depth < len(stack) - 1:
+                if frame.kind == "{":
+                    open_member[stack[depth + 1].key] = value
+                else:
+                    tail_item = value
+            elif frame.child is not _UNSET:
+                raw = frame.child
+                if frame.kind == "{":
+                    open_member[_key(text[frame.start:frame.child_at])] = raw
+                else:
+                    tail_item = raw
+            else:
+                read = self._tail  # the member being written, read by advance()
+                if frame.kind == "{":
+                    if isinstance(read, dict):
+                        open_member = read
+                elif read is not _UNSET:
+                    tail_item = read
+            if frame.kind == "[":
+                items = list(frame.checked)
+                if tail_item is not _UNSET:
+                    item = shape.item()
+                    assert item is not None
+                    items.append(tail_item if depth < len(stack) - 1 else
+                                 item.adapter.validate_python(tail_item, **_PARTIAL))
+                value = items
+            else:
+                assert shape.model is not None
+                fields = dict(frame.checked)
+                for key, raw in open_member.items():
+                    field = shape.field(key)
+                    if field is not None:
+                        fields[key] = (raw if depth < len(stack) - 1 else
+                                       field.adapter.validate_python(raw, **_PARTIAL))
+                value = shape.model.model_construct(**fields)
+        return value
 
     def _snapshot(self, text: str) -> Any:
         stack = self._stack
@@ -248,18 +378,31 @@ class IncrementalJSON:
                 else:
                     items.append(frame.child)
             else:
-                tail = text[frame.start:]
-                if tail.strip():
-                    if frame.kind == "{":
-                        read = _partial(_trimmed("{" + tail))
-                        if isinstance(read, dict):
-                            items.update(read)
-                    else:
-                        read = _partial(_trimmed(tail))
-                        if read is not _UNSET and _trimmed(tail).strip():
-                            items.append(read)
+                read = self._tail  # the member being written, read by advance()
+                if frame.kind == "{":
+                    if isinstance(read, dict):
+                        items.update(read)
+                elif read is not _UNSET:
+                    items.append(read)
             value = items
         return value
+
+
+def _validated_member(frame: _Frame, shape: _Shape) -> None:
+    """Bring the frame's validated finished members up to its finished members: each is
+    validated once."""
+    checked = frame.checked
+    if frame.kind == "[":
+        item = shape.item()
+        assert item is not None
+        for value in frame.items[len(checked):]:
+            checked.append(item.adapter.validate_python(value))
+    else:
+        for key, value in frame.items.items():
+            if key not in checked:
+                field = shape.field(key)
+                if field is not None:  # a key the model does not have is left out, as pydantic
+                    checked[key] = field.adapter.validate_python(value)
 
 
 def _key(prefix: str) -> str:
@@ -285,6 +428,56 @@ def _twin_adapter(spec: SchemaSpec) -> TypeAdapter[Any] | None:
 def _adapter_of(schema: Any) -> TypeAdapter[Any]:
     # Built once per schema: building an adapter costs milliseconds, a reader is made per call.
     return TypeAdapter(_partial_type(schema))
+
+
+_PARTIAL: dict[str, Any] = {"experimental_allow_partial": "trailing-strings"}
+
+
+class _Shape:
+    """How a value of one type is validated piece by piece: a model's fields, a list's items
+    (each made when first needed), and the adapter that validates a whole value."""
+
+    __slots__ = ("_fields", "_hint", "_item", "adapter", "model")
+
+    def __init__(self, hint: Any) -> None:
+        self._hint = hint
+        self.adapter: TypeAdapter[Any] = TypeAdapter(hint)
+        inner = _optional_inner(hint)
+        named = (isinstance(inner, type) and issubclass(inner, BaseModel)
+                 and all(info.alias in (None, name) for name, info in inner.model_fields.items()))
+        self.model: type[BaseModel] | None = inner if named else None
+        self._fields: dict[str, _Shape | None] = {}
+        self._item: Any = _UNSET
+        if get_origin(inner) is list and get_args(inner):
+            self._item = get_args(inner)[0]
+
+    def field(self, name: str) -> _Shape | None:
+        if self.model is None:
+            return None
+        if name not in self._fields:
+            info = self.model.model_fields.get(name)
+            hint: Any = None if info is None else info.annotation
+            if info is not None and info.metadata:
+                hint = Annotated[hint, *info.metadata]  # its constraints kept
+            self._fields[name] = None if info is None else _shape_of(hint)
+        return self._fields[name]
+
+    def item(self) -> _Shape | None:
+        return None if self._item is _UNSET else _shape_of(self._item)
+
+
+@functools.cache
+def _shape_of(hint: Any) -> _Shape:
+    return _Shape(hint)
+
+
+def _optional_inner(hint: Any) -> Any:
+    """``X`` of ``Optional[X]``; the hint itself otherwise."""
+    if get_origin(hint) in (Union, types.UnionType):
+        members = [arg for arg in get_args(hint) if arg is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return hint
 
 
 @functools.cache

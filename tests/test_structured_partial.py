@@ -87,3 +87,67 @@ def test_a_value_the_schema_refuses_gives_nothing_until_it_is_fixed() -> None:
     reader = PartialReader(SchemaSpec(Outer))
     assert reader.feed('{"count": -') is not None  # the number waits; the object so far
     assert reader.feed("1,") is None  # -1 is refused by ge=0
+
+
+class Deep(BaseModel):
+    title: str
+    items: list[Inner]
+    matrix: list[list[int]]
+    note: str | None = None
+    outer: Outer | None = None
+
+
+DEEP = {"title": "t \\\" é", "items": [{"a": 1, "b": "x"}, {"a": 22, "b": "yy"}],
+        "matrix": [[1, 2], [], [345]], "note": None,
+        "outer": {"name": "n", "count": 3, "tags": ["p", "q"], "inner": {"a": 9, "b": ""}}}
+
+
+def test_validating_member_by_member_agrees_with_validating_the_whole_at_every_cut() -> None:
+    from rxagent._structured_partial import _adapter_of, _partial_type, _shape_of
+
+    for document, schema in ((DEEP, Deep), (json.loads(json.dumps(DEEP["outer"])), Outer)):
+        text = json.dumps(document)
+        twin = _adapter_of(schema)
+        shape = _shape_of(_partial_type(schema))
+        reader = IncrementalJSON()
+        compared = 0
+        for at in range(1, len(text) + 1):
+            raw = reader.feed(text[at - 1])
+            if type(raw).__name__ == "object":
+                continue
+            whole = twin.validate_python(raw, experimental_allow_partial="trailing-strings")
+            piecewise = reader.validated(shape)
+            if type(piecewise).__name__ != "object":
+                assert piecewise == whole, text[:at]
+                compared += 1
+        assert compared > len(text) // 2  # the piecewise path is the one taken
+
+
+def test_a_refused_member_is_refused_either_way() -> None:
+    reader = PartialReader(SchemaSpec(Deep))
+    assert reader.feed('{"title": "x", "items": [{"a": 1, "b": "x"}, {"a": "no",') is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents, st.integers(0, 2), st.lists(st.integers(1, 7), min_size=1, max_size=40))
+def test_advance_says_changed_exactly_when_the_reading_changed(
+    document: Any, style: int, sizes: list[int]
+) -> None:
+    text = dumped(document, style)
+    reader = IncrementalJSON()
+    at, turn = 0, 0
+    before = read_prefix("")
+    while at < len(text):
+        size = sizes[turn % len(sizes)]
+        turn += 1
+        changed = reader.advance(text[at:at + size])
+        at += size
+        now = read_prefix(text[:at])
+        assert changed == (now != before), (text[:at], before, now)
+        before = now
+
+
+def test_equal_members_in_a_row_are_each_shown() -> None:
+    reader = PartialReader(SchemaSpec(Outer))
+    shown = [reader.feed(piece) for piece in ['{"tags": ["x', '", "x', '", "x', '"]']]
+    assert [p.tags for p in shown if p is not None] == [["x"], ["x", "x"], ["x", "x", "x"]]
