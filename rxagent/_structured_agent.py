@@ -43,7 +43,7 @@ class OutputFormat:
             schema's too, as the model may turn out not to have a native form).
     """
 
-    __slots__ = ("_setup", "initial", "tools")
+    __slots__ = ("_native", "_setup", "initial", "tools")
 
     def __init__(self, response_format: Any) -> None:
         initial = as_response_format(response_format)
@@ -52,6 +52,10 @@ class OutputFormat:
         setup = (ToolStrategy(initial.schema) if isinstance(initial, AutoStrategy)
                  else initial if isinstance(initial, ToolStrategy) else None)
         self._setup = setup
+        # A bare schema's native form, made once: describing a schema costs milliseconds.
+        single = isinstance(initial, AutoStrategy) and len(list(variants(initial.schema))) == 1
+        self._native: ProviderStrategy[Any] | None = (
+            ProviderStrategy(initial.schema) if single else None)
         self.tools: dict[str, SchemaSpec] = (
             {spec.name: spec for spec in setup.schema_specs} if setup is not None else {})
 
@@ -60,9 +64,11 @@ class OutputFormat:
         middleware may have changed it)."""
         chosen = as_response_format(requested)
         if isinstance(chosen, AutoStrategy):
-            single = len(list(variants(chosen.schema))) == 1
-            if single and supports_provider_strategy(model.model_name):
-                return ProviderStrategy(chosen.schema)
+            if supports_provider_strategy(model.model_name):
+                if chosen is self.initial and self._native is not None:
+                    return self._native
+                if len(list(variants(chosen.schema))) == 1:
+                    return ProviderStrategy(chosen.schema)
             if chosen is self.initial and self._setup is not None:
                 return self._setup  # the same output tools, names and all
             return ToolStrategy(chosen.schema)
