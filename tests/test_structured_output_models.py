@@ -424,3 +424,32 @@ def test_the_partial_output_mode_needs_a_response_format() -> None:
     with pytest.raises(UsageError, match="response_format"):
         create_agent(ScriptedChatModel(["hi"])).stream({"messages": ["hi"]},
                                                        stream_mode="partial_output")
+
+
+class Complaint(BaseModel):
+    """A complaint."""
+    issue: str
+    severity: int
+
+
+def test_a_union_streams_the_member_the_model_chose() -> None:
+    complaint = {"issue": 'late "again"', "severity": 3}
+    text = json.dumps(complaint)
+    model = ScriptedChatModel([AIMessage(content="", tool_calls=[
+        {"name": "Complaint", "args": complaint, "id": "c1"}])])
+    agent = create_agent(model, [], response_format=ToolStrategy(Movie | Complaint))
+    seen = list(agent.stream({"messages": ["x"]}, stream_mode="partial_output"))
+    assert seen[-1] == Complaint(**complaint)
+    assert {type(p).__name__ for p in seen[:-1]} == {"PartialComplaint"}
+    import reactivex
+
+    chunks = [AIMessageChunk(content="", id="m", tool_call_chunks=[
+        {"name": "Complaint", "args": "", "id": "c", "index": 0}])]
+    chunks += [AIMessageChunk(content="", id="m", tool_call_chunks=[{"args": ch, "index": 0}])
+               for ch in text]
+    chunks.append(AIMessageChunk(content="", id="m", chunk_position="last"))
+    out: list[Any] = []
+    reactivex.from_iterable(chunks).pipe(partial_structured(Movie | Complaint)).subscribe(
+        out.append)
+    assert out[-1] == Complaint(**complaint)
+    assert all(type(p).__name__ in ("PartialComplaint", "Complaint") for p in out)

@@ -21,10 +21,12 @@ class PartialStructured:
     """One subscription's readers: the reply's text (a provider's native form) and the output
     tool call's arguments (the tool form), each model call afresh."""
 
-    __slots__ = ("_call", "_index", "_observer", "_text", "_tool", "spec", "whole")
+    __slots__ = ("_call", "_index", "_observer", "_reads_text", "_text", "_tool", "spec", "whole")
 
-    def __init__(self, spec: SchemaSpec, observer: abc.ObserverBase[Any]) -> None:
+    def __init__(self, spec: SchemaSpec, observer: abc.ObserverBase[Any], *,
+                 reads_text: bool = True) -> None:
         self.spec = spec
+        self._reads_text = reads_text  # not for a Union's member: its tool's name tells
         self._observer = observer
         self._call: str | None = None
         self._text = PartialReader(spec)
@@ -54,7 +56,7 @@ class PartialStructured:
     def _read(self, chunk: AIMessage) -> None:
         emit = self._observer.on_next
         text = chunk.content if isinstance(chunk.content, str) else chunk.text
-        if text:
+        if text and self._reads_text:
             partial = self._text.feed(text)
             if partial is not None:
                 emit(partial)
@@ -103,15 +105,22 @@ def partial_structured(
         --P(name=None)--P(name='Jo')--Contact(name='Jo')--|
 
     Args:
-        schema: a pydantic model, dataclass, TypedDict or JSON schema dict.
+        schema: a pydantic model, dataclass, TypedDict or JSON schema dict; or a ``Union`` of
+            them, each member read from the calls of its own output tool (the tool form).
     """
-    spec = SchemaSpec(schema)
+    specs = [SchemaSpec(member) for member in variants(schema)]
 
     def operator(source: reactivex.Observable[Any]) -> reactivex.Observable[Any]:
         def subscribe(observer: abc.ObserverBase[Any],
                       scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
-            reader = PartialStructured(spec, observer)
-            return source.subscribe(reader.on_next, observer.on_error, observer.on_completed,
+            readers = [PartialStructured(spec, observer, reads_text=len(specs) == 1)
+                       for spec in specs]
+
+            def on_next(item: Any) -> None:
+                for reader in readers:
+                    reader.on_next(item)
+
+            return source.subscribe(on_next, observer.on_error, observer.on_completed,
                                     scheduler=scheduler)
 
         return reactivex.create(subscribe)
@@ -144,7 +153,8 @@ def partial_output_parts(
         def subscribe(observer: abc.ObserverBase[StreamPart],
                       scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             out: Any = _AsParts(observer)
-            readers = [PartialStructured(spec, out) for spec in specs]
+            readers = [PartialStructured(spec, out, reads_text=len(specs) == 1)
+                       for spec in specs]
 
             def on_next(part: StreamPart) -> None:
                 observer.on_next(part)
