@@ -38,6 +38,7 @@ from ._run_stream import AsyncRunStream, RunStream
 from ._scheduler import holds_the_loop, when_cancelled
 from ._sink import RunSink
 from ._state_schema import AgentState, StateKey, state_keys_of
+from ._structured_agent import OutputFormat
 from ._thread_run import DURABILITIES, ThreadRun, thread_of
 from ._thread_state import Durability, Route, apply_update, load_head
 from ._thread_views import StateSnapshot, history_snapshots, results_of, snapshot, task_nodes
@@ -53,7 +54,7 @@ from .operators._modes import ON_REQUEST, check_modes, select
 __all__ = ["Agent", "AgentState", "StreamMode", "create_agent"]
 
 StreamMode: TypeAlias = Literal[
-    "values", "updates", "messages", "custom", "checkpoints", "tasks", "debug"
+    "values", "updates", "messages", "custom", "checkpoints", "tasks", "debug", "partial_output"
 ]
 AgentInput: TypeAlias = dict[str, Any] | Command | None
 """A run's input: ``{"messages": [...]}``; on a thread also ``None`` or a ``Command``."""
@@ -81,12 +82,16 @@ class Agent:
         context_schema: type[Any] | None = None,
         middleware: Sequence[AgentMiddleware[Any, Any]] = (),
         store: Any = None,
+        output_format: OutputFormat | None = None,
     ) -> None:
         self.model = model
         self.tools = list(tools)
         self.tools_by_name = {tool.name: tool for tool in self.tools}
         self.middleware = tuple(middleware)
-        self.graph = AgentGraph(self.middleware, has_tools=bool(self.tools))
+        self.output_format = output_format
+        self.graph = AgentGraph(
+            self.middleware, has_tools=bool(self.tools),
+            output_tools=frozenset(output_format.tools) if output_format else frozenset())
         self.route = _route(self.graph, returns_directly(self))
         self.store = store
         # Described once: every model call of every run sends the same specs.
@@ -209,6 +214,9 @@ class Agent:
                 "1"}}``; ``checkpoint_id`` in ``configurable`` starts from that checkpoint.
             stream_mode: one mode, giving its payloads, or a list of modes, giving
                 ``(mode, payload)`` pairs; ``"updates"`` by default, as in LangGraph.
+                Beyond LangGraph, ``"partial_output"`` gives the ``response_format``'s answer
+                as it forms: validated partial objects while its JSON arrives, then the whole
+                answer (see :func:`rxagent.operators.partial_structured`).
             subgraphs: also give the namespace: ``(ns, payload)`` / ``(ns, mode, payload)``.
             version: ``"v2"`` gives the part dicts ``{"type", "ns", "data"}`` instead.
             max_buffer: parts buffered before the run waits for the consumer.
@@ -221,7 +229,7 @@ class Agent:
         ``with agent.stream(...) as stream:`` does it at once). An error is raised after every
         part that came before it.
         """
-        shape = _output_shape(stream_mode, subgraphs, version)
+        shape = self._shape(stream_mode, subgraphs, version)
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
                                extra_modes=_requested(stream_mode), context=context)
         return to_iterator(source.pipe(shape), max_buffer=max_buffer)
@@ -243,10 +251,23 @@ class Agent:
         ``await stream.aclose()``, or ``async with agent.astream(...) as stream:``, cancels the
         run and waits until everything in it has stopped.
         """
-        shape = _output_shape(stream_mode, subgraphs, version)
+        shape = self._shape(stream_mode, subgraphs, version)
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
                                extra_modes=_requested(stream_mode), context=context)
         return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
+
+    def _shape(
+        self, stream_mode: StreamMode | Sequence[StreamMode], subgraphs: bool, version: str
+    ) -> Callable[[reactivex.Observable[StreamPart]], reactivex.Observable[Any]]:
+        shape = _output_shape(stream_mode, subgraphs, version)
+        modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
+        if "partial_output" not in modes:
+            return shape
+        if self.output_format is None:
+            raise UsageError("stream_mode 'partial_output' streams the structured answer as it "
+                             "forms: create the agent with a response_format")
+        partial = operators.partial_output_parts(self.output_format.initial.schema)
+        return lambda source: source.pipe(partial, shape)
 
     def stream_events(
         self,
@@ -385,6 +406,7 @@ class Agent:
             checkpointer=checkpointer, interrupt_before=self.interrupt_before,
             interrupt_after=self.interrupt_after, state_keys=self.state_key_specs,
             context_schema=self.context_schema, middleware=self.middleware, store=self.store,
+            output_format=self.output_format,
         )
 
     def get_state(self, config: dict[str, Any]) -> StateSnapshot:
@@ -779,6 +801,7 @@ def create_agent(
     interrupt_after: Sequence[str] | None = None,
     state_schema: type[Any] | None = None,
     context_schema: type[Any] | None = None,
+    response_format: Any = None,
 ) -> Agent:
     """Create an agent: ``model`` called with ``tools`` bound, in a loop, until it answers.
 
@@ -805,13 +828,17 @@ def create_agent(
         context_schema: the type of what runs are given as ``context=`` (kept for reference,
             as LangChain keeps it; the context reaches tools and middleware as
             ``runtime.context``).
+        response_format: structured output: a schema (pydantic model, dataclass, TypedDict,
+            JSON schema dict), a :class:`~rxagent.structured_output.ToolStrategy` or a
+            :class:`~rxagent.structured_output.ProviderStrategy`. The answer is the state's
+            ``structured_response`` (see :mod:`rxagent.structured_output`).
 
     Raises:
         ModelSpecError: ``model`` is neither a chat model nor a model string one resolves.
         ToolDefinitionError: an item of ``tools`` cannot become a tool.
         UsageError: ``tools`` is not a list, two tools share a name, ``middleware`` is not a
-            list of middleware (or two share a name), or ``system_prompt`` or ``name`` is not
-            a str.
+            list of middleware (or two share a name), ``system_prompt`` or ``name`` is not
+            a str, or ``response_format`` is no schema or strategy.
     """
     if isinstance(model, str):
         model = _model_from_string(model)
@@ -842,11 +869,19 @@ def create_agent(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"two tools share the name(s) {duplicates}; tool names must be unique")
+    output = None if response_format is None else OutputFormat(response_format)
+    if output is not None:
+        clash = sorted(set(output.tools) & set(names))
+        if clash:
+            raise UsageError(f"the response format's output tool(s) {clash} share a name with "
+                             "the agent's tools")
+    # The answer's key: never in the input, as LangChain's input schema leaves it out.
+    answer_key = [StateKey("structured_response", in_input=False)] if output else []
     agent = Agent(
         model, converted, system_prompt=system_prompt, name=name, checkpointer=checkpointer,
         interrupt_before=interrupt_before or (), interrupt_after=interrupt_after or (),
-        state_keys=[*state_keys_of(state_schema), *middleware_state_keys(chosen)],
-        context_schema=context_schema, middleware=chosen, store=store,
+        state_keys=[*answer_key, *state_keys_of(state_schema), *middleware_state_keys(chosen)],
+        context_schema=context_schema, middleware=chosen, store=store, output_format=output,
     )
     for option, nodes in (("interrupt_before", interrupt_before),
                           ("interrupt_after", interrupt_after)):

@@ -86,7 +86,13 @@ def _positional(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 class AgentGraph:
     """The nodes of an agent with its middleware, and the edges between them."""
 
-    def __init__(self, middleware: Sequence[AgentMiddleware[Any, Any]], *, has_tools: bool) -> None:
+    def __init__(
+        self,
+        middleware: Sequence[AgentMiddleware[Any, Any]],
+        *,
+        has_tools: bool,
+        output_tools: frozenset[str] = frozenset(),
+    ) -> None:
         names = [m.name for m in middleware]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -103,6 +109,9 @@ class AgentGraph:
         self.hooks: dict[str, HookNode] = {h.name: h for c in chains.values() for h in c}
         self._following: dict[str, str | None] = {}
         self.has_tools = has_tools
+        # The response format's output tools: their answers end the run, as LangChain's edges
+        # read them.
+        self.output_tools = output_tools
         self.loop_entry = chains["before_model"][0].name if chains["before_model"] else "model"
         self.entry = chains["before_agent"][0].name if chains["before_agent"] else self.loop_entry
         self.exit = chains["after_agent"][0].name if chains["after_agent"] else END
@@ -123,27 +132,35 @@ class AgentGraph:
         self.tool_calls = ToolCalls([m for m in middleware if any(overrides(m, "wrap_tool_call"))])
 
     def after(self, node: str, jump_to: Any, messages: Sequence[BaseMessage],
-              returns_directly: Callable[[AIMessage, Sequence[ToolMessage]], bool]) -> str | None:
+              returns_directly: Callable[[AIMessage, Sequence[ToolMessage]], bool],
+              *, answered: bool = False) -> str | None:
         """The node after ``node``, which wrote ``jump_to`` (or ``None``); ``messages`` is the
-        state's conversation after it."""
+        state's conversation after it, ``answered`` whether it holds a structured response."""
         if node == "tools":
             reply, answers = last_reply(messages)
             if reply is not None and returns_directly(reply, answers):
                 return self.exit
+            if any(m.name in self.output_tools and m.status != "error" for m in answers):
+                return self.exit  # the output tool answered beside the other calls
             return self.loop_entry
         hook = self.hooks.get(node)
-        if jump_to and ((node == self.loop_exit and self.has_tools)
+        if jump_to and ((node == self.loop_exit and (self.has_tools or bool(self.output_tools)))
                         or (hook is not None and jump_to in hook.jumps)):
             return self._jump(jump_to)
         if node == self.loop_exit:
             if not self.has_tools:
-                return self.exit
+                # With output tools, the model goes again until it gives an answer.
+                return self.exit if answered or not self.output_tools else self.loop_entry
             reply, answers = last_reply(messages)
             if reply is None or (not reply.tool_calls and not _invalid_calls(reply)):
                 return self.exit
             if pending_calls(reply, answers) or _invalid_calls(reply):
                 return "tools"
-            return self.loop_entry  # every call answered already (a middleware answered them)
+            if answered:
+                return self.exit
+            # Every call answered already: a middleware answered them, or the step told the
+            # model what was wrong with its structured answer.
+            return self.loop_entry
         return self._following[node]
 
     def before(self, next_nodes: Sequence[str], messages: Sequence[BaseMessage]) -> str:

@@ -43,6 +43,7 @@ from ._messages import (
 from ._removal import RemoveMessage
 from ._state_schema import JUMP_TO
 from ._steps import RunSteps, input_messages, input_others
+from ._structured_agent import OutputFormat
 from ._thread_run import ThreadRun
 from ._thread_state import Route, apply_writes, read_update, with_ids
 from ._thread_views import last_reply, pending_calls
@@ -89,6 +90,8 @@ class AgentDefinition(Protocol):
     def graph(self) -> AgentGraph: ...
     @property
     def route(self) -> Route: ...
+    @property
+    def output_format(self) -> OutputFormat | None: ...
 
 
 async def run_agent(
@@ -159,6 +162,8 @@ async def _loop(
             if agent.graph.model_calls:
                 _report_new_messages(
                     run, [r for r, unseen in zip(replies, made, strict=True) if unseen], steps)
+            elif len(replies) > 1:  # an output tool's answer, made by the step, not streamed
+                _report_new_messages(run, replies[1:], steps)
             writes: TaskWrites = [("messages", replies), *own, *commanded]
             steps.task_finished(task_id, "model", {"messages": replies})
             for key, value in commanded:
@@ -170,7 +175,8 @@ async def _loop(
                 update = [update, *({key: value} for key, value in commanded)]
             run.part("updates", {"model": update})
             run.state(steps.values())
-            node = graph.after("model", None, steps.messages, returns_directly(agent))
+            node = graph.after("model", None, steps.messages, returns_directly(agent),
+                               answered=_answered(steps))
             await steps.done([(task_id, ch, v) for ch, v in writes if ch not in steps.untracked],
                              node)
         elif node == "tools":
@@ -260,11 +266,16 @@ async def _hook_node(
             values[JUMP_TO] = update[JUMP_TO]
         run.state(values)
     following = agent.graph.after(node, update.get(JUMP_TO), steps.messages,
-                                  returns_directly(agent))
+                                  returns_directly(agent), answered=_answered(steps))
     steps.task_finished(task_id, node, update or None)
     await steps.done([(task_id, ch, v) for ch, v in writes if ch not in steps.untracked],
                      following)
     return following
+
+
+def _answered(steps: RunSteps) -> bool:
+    """Whether the state holds a structured response (the last model call gave one)."""
+    return steps.others.get("structured_response") is not None
 
 
 def returns_directly(
@@ -348,12 +359,20 @@ async def _model_node(
     returned with it, innermost first. The ids of the replies a model streamed go into
     ``streamed``."""
     calls = agent.graph.model_calls
+    output = agent.output_format
     if not calls:
         # A new list (of the same messages): the state goes on growing while the call runs.
         prompt = list(steps.messages)
         if agent.system_prompt is not None:
             prompt.insert(0, SystemMessage(content=agent.system_prompt))
-        return [_named(agent, await _call_model(agent.model, prompt, agent.tool_specs, {}))], [], []
+        if output is None:
+            reply = await _call_model(agent.model, prompt, agent.tool_specs, {})
+            return [_named(agent, reply)], [], []
+        strategy = output.strategy(output.initial, agent.model)
+        specs, kwargs = output.call_options(strategy, agent.tool_specs, {})
+        reply = _named(agent, await _call_model(agent.model, prompt, specs, kwargs))
+        messages, answer = output.read(reply, strategy)
+        return messages, [("structured_response", answer)], []
 
     async def base(request: ModelRequest[Any]) -> ModelResponse:
         # A wrapper may have put dicts or (role, text) pairs in, as LangChain allows.
@@ -367,15 +386,25 @@ async def _model_node(
         kwargs = dict(request.model_settings)
         if request.tool_choice is not None:
             kwargs["tool_choice"] = request.tool_choice
-        reply = await _call_model(request.model, prompt, specs, kwargs)
+        if output is None:
+            reply = await _call_model(request.model, prompt, specs, kwargs)
+            if reply.id:
+                streamed.add(reply.id)
+            return ModelResponse(result=[reply])
+        # Inside the innermost handler, as LangChain reads it: wrappers see the answer.
+        strategy = output.strategy(request.response_format, request.model)
+        specs, kwargs = output.call_options(strategy, specs, kwargs)
+        reply = _named(agent, await _call_model(request.model, prompt, specs, kwargs))
         if reply.id:
             streamed.add(reply.id)
-        return ModelResponse(result=[reply])
+        messages, answer = output.read(reply, strategy)
+        return ModelResponse(result=messages, structured_response=answer)
 
     system = SystemMessage(content=agent.system_prompt) if agent.system_prompt else None
     request: ModelRequest[Any] = ModelRequest(
         model=agent.model, messages=list(steps.messages), system_message=system,
         tools=list(agent.tools), state=steps.values(), runtime=runtime_of(run),
+        response_format=None if output is None else output.initial,
     )
     commands: list[Command] = []
     response = await calls(request, base, commands)
@@ -387,7 +416,8 @@ async def _model_node(
                                    state_keys=agent.state_keys))
         updates.extend((key, checked[key]) for key in command.update)  # in the update's order
     own: TaskWrites = []
-    if response.structured_response is not None:
+    if response.structured_response is not None or output is not None:
+        # None too when the agent has a format: a thread's earlier answer must not linger.
         own.append(("structured_response", response.structured_response))
     replies = [_named(agent, m) if isinstance(m, AIMessage) else m for m in response.result]
     return replies, own, updates

@@ -38,6 +38,9 @@ a stream going quiet for too long), so that callers can catch one without the ot
         ├── PIIDetectionError            PIIMiddleware(strategy="block") found what it blocks
         ├── ToolSelectionError           (also ValueError) LLMToolSelectorMiddleware's model
         │                                gave no usable choice of tools
+        ├── StructuredOutputError        the model's structured response could not be had
+        │   ├── StructuredOutputValidationError  it did not parse or fit the schema
+        │   └── MultipleStructuredOutputsError   it called more than one output tool
         ├── CheckpointError              a checkpoint saver could not read or store (its
         │                                storage failed or is out of reach, a file of a
         │                                newer schema)
@@ -77,6 +80,7 @@ __all__ = [
     "ModelCallIdleTimeoutError",
     "ModelCallLimitExceededError",
     "ModelSpecError",
+    "MultipleStructuredOutputsError",
     "PIIDetectionError",
     "RateLimitError",
     "RecursionLimitError",
@@ -88,6 +92,8 @@ __all__ = [
     "StoreError",
     "StreamProtocolError",
     "StreamTimeoutError",
+    "StructuredOutputError",
+    "StructuredOutputValidationError",
     "ThreadBusyError",
     "ToolCallLimitExceededError",
     "ToolDefinitionError",
@@ -219,6 +225,48 @@ class ToolSelectionError(RunError, ValueError):
     """``LLMToolSelectorMiddleware``'s selection model chose tools the agent does not have,
     or gave no well-formed answer after its retries (with ``on_parsing_failure="error"``).
     (LangChain raises a ``ValueError``.)"""
+
+
+class StructuredOutputError(RunError):
+    """The agent's ``response_format`` got no usable answer from the model
+    (``langchain.agents.structured_output.StructuredOutputError``).
+
+    Attributes:
+        ai_message: the reply that carried the bad answer.
+    """
+
+    ai_message: Any
+
+
+class MultipleStructuredOutputsError(StructuredOutputError):
+    """The model called more than one structured output tool where one answer is expected.
+
+    Attributes:
+        tool_names: the output tools it called, in order.
+    """
+
+    def __init__(self, tool_names: list[str], ai_message: Any) -> None:
+        self.tool_names = tool_names
+        self.ai_message = ai_message
+        super().__init__(
+            f"Model incorrectly returned multiple structured responses ({', '.join(tool_names)})"
+            " when only one is expected."
+        )
+
+
+class StructuredOutputValidationError(StructuredOutputError):
+    """The model's structured answer is not JSON, or its schema refuses it.
+
+    Attributes:
+        tool_name: the output tool (or the schema's name, for a provider's native output).
+        source: the parsing or validation error (also ``__cause__``).
+    """
+
+    def __init__(self, tool_name: str, source: Exception, ai_message: Any) -> None:
+        self.tool_name = tool_name
+        self.source = source
+        self.ai_message = ai_message
+        super().__init__(f"Failed to parse structured output for tool '{tool_name}': {source}.")
 
 
 class CheckpointError(RunError):

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, TypeAlias
 
+from pydantic_core import to_jsonable_python
+
 from ._convert import to_messages
 from ._exceptions import CheckpointError, InvalidUpdateError, UsageError
 from ._interrupts import Interrupt
@@ -109,6 +111,10 @@ def _encode_value(channel: str, value: Any) -> Any:
         return [{"value": item.value, "id": item.id}
                 | ({"response_schema": item.response_schema} if item.response_schema else {})
                 for item in value]
+    if channel == "structured_response" and value is not None:
+        # A schema's instance (pydantic model, dataclass) is saved as its JSON; read back,
+        # it is that JSON's dict.
+        return to_jsonable_python(value)
     if not channel.startswith("__"):  # a key of the state schema: the user's value
         try:
             json.dumps(value)

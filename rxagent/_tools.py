@@ -204,7 +204,16 @@ class BaseTool:
             args: the arguments by name, as the model would send them.
             writer: the writer the tool gets; by default the current one, which outside a run
                 discards what it is given.
+
+        Given a model's tool call (``{"name", "args", "id", "type": "tool_call"}``), as
+        LangChain's tools take one, it answers with the call's ``ToolMessage`` (see
+        :meth:`arun`).
         """
+        if _is_tool_call(args):
+            from ._threads import run_sync
+
+            call: Any = args
+            return run_sync(lambda: self.arun(call, writer=writer))
         chosen = writer if writer is not None else current_writer.get()
         kwargs = self._with_runtime(self._checked(args), chosen)
         if self.is_async:
@@ -229,6 +238,9 @@ class BaseTool:
             args: the arguments by name, as the model would send them.
             writer: the writer the tool gets; by default the current one.
         """
+        if _is_tool_call(args):  # LangChain's tool.ainvoke(tool_call): its ToolMessage
+            call: Any = args
+            return await self.arun(call, writer=writer)
         chosen = writer if writer is not None else current_writer.get()
         return await self._acall(self._with_runtime(self._checked(args), chosen), chosen)
 
@@ -1056,3 +1068,9 @@ def _shown(value: Any) -> str:
     if len(text) > _MAX_SHOWN_INPUT:
         text = text[: _MAX_SHOWN_INPUT - 3] + "..."
     return text
+
+
+def _is_tool_call(args: Any) -> bool:
+    """Whether ``args`` is a model's whole tool call rather than the tool's arguments."""
+    return (isinstance(args, Mapping) and args.get("type") == "tool_call"
+            and isinstance(args.get("args"), Mapping) and "name" in args)

@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "rxagent.notebook",
     "rxagent.operators",
     "rxagent.server",
+    "rxagent.structured_output",
     "rxagent.testing",
     "rxagent.tools",
 ]
@@ -43,6 +44,6 @@ def test_private_modules_are_not_reexported_as_modules() -> None:
     public = {n for n in dir(rxagent) if not n.startswith("_")}
     leaked = {n for n in public if n not in rxagent.__all__ and n not in {
         "agui", "chat_models", "checkpoint", "messages", "middleware", "notebook", "operators",
-        "runtime", "server", "store", "testing", "tools", "types",
+        "runtime", "server", "store", "structured_output", "testing", "tools", "types",
     }}
     assert not leaked, f"public names outside __all__: {sorted(leaked)}"

@@ -36,6 +36,7 @@ from .._messages import (
     ToolMessage,
     UsageMetadata,
 )
+from .._structured import SchemaSpec, anthropic_output_format
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wire_failure, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
@@ -168,6 +169,14 @@ class ChatAnthropic(HTTPChatModel):
             body["tools"] = [_tool(spec) for spec in tools]
         body.update(self.params)
         body.update(kwargs)
+        if body.get("tool_choice") is not None:
+            body["tool_choice"] = anthropic_tool_choice(body["tool_choice"])
+        else:
+            body.pop("tool_choice", None)
+        if "response_format" in body:
+            # OpenAI's form, as ProviderStrategy gives it: Anthropic's structured outputs.
+            body.setdefault("output_config", {})["format"] = anthropic_format(
+                body.pop("response_format"))
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream",
@@ -193,6 +202,30 @@ def _tool(spec: ToolSpec) -> dict[str, Any]:
 
 
 # -- requests -----------------------------------------------------------------------------------
+
+
+def anthropic_tool_choice(choice: Any) -> Any:
+    """LangChain's ``tool_choice`` in the Messages API's form: ``"any"``, ``"auto"``,
+    ``"none"`` as ``{"type": ...}`` (``"required"`` is ``"any"``), a tool's name as
+    ``{"type": "tool", "name": ...}``; dicts pass."""
+    if choice is True or choice == "required":
+        return {"type": "any"}
+    if choice in ("any", "auto", "none"):
+        return {"type": choice}
+    if isinstance(choice, str):
+        return {"type": "tool", "name": choice}
+    return choice
+
+
+def anthropic_format(value: Any) -> dict[str, Any]:
+    """``output_config.format`` from OpenAI's ``response_format`` dict, a JSON schema, or a
+    schema class."""
+    if isinstance(value, Mapping):
+        inner = value.get("json_schema")
+        if value.get("type") == "json_schema" and isinstance(inner, Mapping) and "schema" in inner:
+            return anthropic_output_format(inner["schema"])
+        return anthropic_output_format(value)
+    return anthropic_output_format(SchemaSpec(value).json_schema)
 
 
 def to_anthropic_messages(

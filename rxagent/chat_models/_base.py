@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import reactivex
 from reactivex import abc
@@ -25,6 +25,9 @@ from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._threads import run_sync
 from .._types import DisableStreaming, ToolSpec
 from ..messages import MessageLike
+
+if TYPE_CHECKING:
+    from ._structured import BoundTools, StructuredModel
 
 __all__ = ["UNNAMED_TOOL", "BaseChatModel", "DisableStreaming", "ToolSpec", "tool_specs"]
 
@@ -191,6 +194,56 @@ class BaseChatModel(ABC):
     ) -> AIMessage:
         """Make a call from sync code and return the whole reply."""
         return run_sync(lambda: self.ainvoke(messages, tools=tools, **kwargs))
+
+    structured_output_method: str = "function_calling"
+    """What :meth:`with_structured_output` uses by default (LangChain's default for the
+    provider: ``"json_schema"`` for OpenAI, ``"function_calling"`` for Anthropic)."""
+
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any
+    ) -> BoundTools:
+        """This model with ``tools`` bound to every call (LangChain's ``bind_tools``).
+
+        Args:
+            tools: tool objects, functions, pydantic models or spec dicts.
+            tool_choice: ``"auto"``, ``"any"``, ``"none"``, a tool's name, or a provider's
+                dict; left to the provider when ``None``.
+            **kwargs: other parameters for every call.
+        """
+        from ._structured import BoundTools
+
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return BoundTools(self, tools, kwargs)
+
+    def with_structured_output(
+        self,
+        schema: Any,
+        *,
+        include_raw: bool = False,
+        method: Literal["function_calling", "json_schema", "json_mode"] | None = None,
+        strict: bool | None = None,
+    ) -> StructuredModel:
+        """This model answering with an object of ``schema`` (LangChain's
+        ``with_structured_output``); its ``stream`` gives partial objects as the JSON arrives.
+
+        Args:
+            schema: a pydantic model, dataclass, TypedDict or JSON schema dict.
+            include_raw: answer ``{"raw", "parsed", "parsing_error"}`` instead of raising on
+                an answer that does not parse.
+            method: ``"function_calling"`` (a tool the model must call), ``"json_schema"``
+                (the provider's native structured output) or ``"json_mode"``; by default
+                :attr:`structured_output_method`.
+            strict: ask the provider to enforce the schema strictly.
+
+        Raises:
+            UsageError: a schema of no supported kind, or an unknown method.
+        """
+        from ._structured import StructuredModel
+
+        chosen: Any = method or self.structured_output_method
+        return StructuredModel(self, schema, include_raw=include_raw, method=chosen,
+                               strict=strict)
 
     def __repr__(self) -> str:
         extra = (

@@ -40,6 +40,7 @@ from .._messages import (
     ToolMessage,
     UsageMetadata,
 )
+from .._structured import SchemaSpec, openai_response_format
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wire_failure, wrong_shape
 from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
@@ -101,6 +102,8 @@ class ChatOpenAI(HTTPChatModel):
     base_url_env: str | None = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
 
+    structured_output_method = "json_schema"  # langchain-openai's default
+
     def __init__(
         self,
         model: str,
@@ -150,6 +153,10 @@ class ChatOpenAI(HTTPChatModel):
             body["tools"] = [_tool(spec) for spec in tools]
         body.update(self.params)
         body.update(kwargs)
+        if "tool_choice" in body:
+            body["tool_choice"] = openai_tool_choice(body["tool_choice"])
+        if body.get("response_format") is not None:
+            body["response_format"] = openai_format(body["response_format"])
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream",
@@ -196,6 +203,24 @@ def _tool(spec: ToolSpec) -> dict[str, Any]:
 
 
 # -- requests -----------------------------------------------------------------------------------
+
+
+def openai_tool_choice(choice: Any) -> Any:
+    """LangChain's ``tool_choice`` in Chat Completions' form: ``"any"`` is ``"required"``, a
+    tool's name forces that tool; ``"auto"``, ``"none"``, ``"required"`` and dicts pass."""
+    if choice == "any" or choice is True:
+        return "required"
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        return {"type": "function", "function": {"name": choice}}
+    return choice
+
+
+def openai_format(value: Any) -> Any:
+    """``response_format`` as sent: a dict as it is, a schema (pydantic model, dataclass,
+    TypedDict) as its JSON schema."""
+    if isinstance(value, Mapping):
+        return value
+    return openai_response_format(SchemaSpec(value))
 
 
 def to_openai_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ Every operator returns a function from Observable to Observable, so they compose
 
 - Stream modes: :func:`values`, :func:`updates`, :func:`messages`, :func:`custom`,
   :func:`parts`, :func:`stream_mode`.
-- Projections: :func:`text`, :func:`reasoning`, :func:`tool_calls`, :func:`accumulate`.
+- Projections: :func:`text`, :func:`reasoning`, :func:`tool_calls`, :func:`accumulate`,
+  :func:`partial_structured` (the structured answer as it forms).
 - Filters: :func:`from_nodes`, :func:`in_namespace`, :func:`with_tags`, :func:`from_models`,
   :func:`from_agents`.
 - Shaping: :func:`coalesce`, :func:`smooth`, :func:`throttle_latest`.
@@ -24,6 +25,7 @@ Every operator returns a function from Observable to Observable, so they compose
 
 from ._backpressure import Backpressure, BackpressureStatistics, BackpressureStrategy, backpressure
 from ._modes import MODES, custom, messages, parts, stream_mode, updates, values
+from ._partial import partial_output_parts, partial_structured
 from ._projections import (
     accumulate,
     from_agents,
@@ -55,6 +57,8 @@ __all__ = [
     "idle_timeout",
     "in_namespace",
     "messages",
+    "partial_output_parts",
+    "partial_structured",
     "parts",
     "reasoning",
     "replay",

@@ -25,6 +25,10 @@ _R = TypeVar("_R")
 MODES: tuple[str, ...] = ("values", "updates", "messages", "custom")
 """The stream modes every run emits, in LangGraph's names."""
 
+DERIVED: tuple[str, ...] = ("partial_output",)
+"""Modes made from other parts on the way out, not by the run: ``partial_output`` is the
+agent's structured answer as it forms (``rxagent.operators.partial_structured``)."""
+
 ON_REQUEST: tuple[str, ...] = ("checkpoints", "tasks", "debug")
 """LangGraph's modes that a run emits only when asked for them (``stream(stream_mode=...)``,
 ``observe(..., extra_modes=...)``): each builds a payload per step that few consumers read."""
@@ -40,7 +44,7 @@ def check_modes(modes: Iterable[str]) -> tuple[str, ...]:
             f"stream_mode is a mode name or a list of them, got {type(modes).__name__}"
         )
     checked = tuple(modes)
-    known = (*MODES, *ON_REQUEST)
+    known = (*MODES, *ON_REQUEST, *DERIVED)
     unknown = [mode for mode in checked if not isinstance(mode, str) or mode not in known]
     if unknown or not checked:
         raise UsageError(

@@ -43,11 +43,15 @@ def _with_call_ids(reply: Reply) -> Reply:
 class ModelCall:
     """What a test model was called with (kept so tests can assert on prompts and tools)."""
 
-    __slots__ = ("messages", "tools")
+    __slots__ = ("kwargs", "messages", "tools")
 
-    def __init__(self, messages: list[BaseMessage], tools: list[ToolSpec]) -> None:
+    def __init__(
+        self, messages: list[BaseMessage], tools: list[ToolSpec],
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.messages = messages
         self.tools = tools
+        self.kwargs = kwargs or {}  # the call's parameters (tool_choice, response_format...)
 
     def __repr__(self) -> str:
         return f"ModelCall(messages={len(self.messages)}, tools={[t['name'] for t in self.tools]})"
@@ -123,7 +127,7 @@ class ScriptedChatModel(BaseChatModel):
                     f"{self.model_name!r} was called {position + 1} times but its script has "
                     f"{len(self.script)} replies; add replies to the script"
                 )
-            self.calls.append(ModelCall(messages, tools))
+            self.calls.append(ModelCall(messages, tools, kwargs))
         await stream_reply(
             self.script[position],
             message_id=_message_id(),
