@@ -43,9 +43,11 @@ from ._init import init_chat_model
 from ._openai import ChatOllama, ChatOpenAI
 from ._retry import RetryPolicy
 from ._sse import ServerSentEvent, SSEDecoder
+from ._wrappers import BoundChatModel, FallbackChatModel, RetryChatModel
 
 __all__ = [
     "BaseChatModel",
+    "BoundChatModel",
     "ChatAnthropic",
     "ChatDeepSeek",
     "ChatFireworks",
@@ -63,7 +65,9 @@ __all__ = [
     "Demand",
     "DisableStreaming",
     "EventDecoder",
+    "FallbackChatModel",
     "HTTPChatModel",
+    "RetryChatModel",
     "RetryPolicy",
     "SSEDecoder",
     "ServerSentEvent",
