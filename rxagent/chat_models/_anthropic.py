@@ -38,11 +38,12 @@ from .._messages import (
 )
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wire_failure, wrong_shape
-from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts, WireParser
 from ._json import loads, scan
 from ._reply import DeliveredReply
 from ._retry import is_transient_error
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
+from ._whole import WholeReplyParser, anthropic_events
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -113,6 +114,7 @@ class ChatAnthropic(HTTPChatModel):
 
     provider = "anthropic"
     label = "Anthropic"
+    stop_field = "stop_sequences"
     api_key_env: str | None = "ANTHROPIC_API_KEY"
     base_url_env: str | None = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
@@ -182,6 +184,13 @@ class ChatAnthropic(HTTPChatModel):
         return AnthropicStreamParser(
             message_id, model_name=self.model_name, provider=self.provider, label=self.label
         )
+
+    def _reply_parser(
+        self, message_id: str, request: StreamRequest, *, whole: bool
+    ) -> WireParser | None:
+        if not whole:
+            return self._parser(message_id)
+        return WholeReplyParser(self._parser(message_id), anthropic_events, self.label)
 
 
 def _tool(spec: ToolSpec) -> dict[str, Any]:
@@ -630,6 +639,9 @@ class AnthropicStreamParser:
         }
         if self._response_id is not None:
             metadata["id"] = self._response_id
+        metadata["model"] = self._model  # langchain-anthropic gives both names
+        if self._usage:
+            metadata["usage"] = dict(self._usage)  # as the server counted it
         try:
             usage = anthropic_usage(self._usage) if self._usage else None
         except WRONG_SHAPE as exc:

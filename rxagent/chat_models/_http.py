@@ -67,6 +67,7 @@ from ._errors import connection_error, error_message, scrub_error, status_error,
 from ._reply import DeliveredReply, events_reader
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+from ._whole import WholeBodyDecoder, whole_body
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -637,6 +638,7 @@ class HTTPChatModel(BaseChatModel):
     """
 
     retry_policy: RetryPolicy = DEFAULT_RETRY
+    stop_field = "stop"  # where LangChain's stop=[...] goes in the request body
 
     # Overridden per wire format and provider.
     label = "HTTP"
@@ -730,6 +732,15 @@ class HTTPChatModel(BaseChatModel):
     def _parser(self, message_id: str) -> WireParser:
         """A parser for one attempt at the reply; its chunks carry ``message_id``."""
 
+    def _reply_parser(
+        self, message_id: str, request: StreamRequest, *, whole: bool
+    ) -> WireParser | None:
+        """The parser of one attempt at the reply to ``request``: :meth:`_parser`, or for a
+        ``whole`` (non-streaming) reply a parser of the whole JSON document; ``None`` when the
+        provider has none (its calls then stream whatever ``disable_streaming`` says, and
+        the chunks are merged)."""
+        return None if whole else self._parser(message_id)
+
     def _decoder(self) -> EventDecoder:
         """A decoder for one attempt at the reply: how the body is cut into the events the
         parser reads. Server-sent events (:class:`SSEDecoder`) unless overridden."""
@@ -745,16 +756,40 @@ class HTTPChatModel(BaseChatModel):
     ) -> None:
         """Make the call with :func:`stream_reply`, from this model's hooks and settings."""
         api_key = self._key()
+        if "stop" in kwargs and self.stop_field != "stop":  # LangChain's stop=[...]
+            kwargs[self.stop_field] = kwargs.pop("stop")
         request = self._request(messages, tools, api_key, kwargs)
+        whole = self.disable_streaming is True or (
+            self.disable_streaming == "tool_calling" and bool(tools or kwargs.get("tools"))
+        )
+        if whole and self._reply_parser("", request, whole=True) is None:
+            whole = False  # a provider without a whole-reply parser streams
+        if whole:  # a non-streaming request, and one JSON document back (_whole.py)
+            request = StreamRequest(
+                request.url, {**request.headers, "accept": "application/json"},
+                whole_body(request.body),
+            )
+            max_size = self.max_event_size
+
+            def new_decoder() -> EventDecoder:
+                return WholeBodyDecoder(max_size)
+        else:
+            new_decoder = self._decoder
         message_id = f"lc_run--{uuid.uuid4()}"
         client = self.http_client
         if self._own_clients is not None:
             client = self._own_clients.get()
+
+        def new_parser() -> WireParser:
+            parser = self._reply_parser(message_id, request, whole=whole)
+            assert parser is not None
+            return parser
+
         await stream_reply(
             client=client,
             request=request,
-            new_parser=lambda: self._parser(message_id),
-            new_decoder=self._decoder,
+            new_parser=new_parser,
+            new_decoder=new_decoder,
             emit=emit,
             demand=demand,
             settings=_CallSettings(

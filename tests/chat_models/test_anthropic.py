@@ -107,6 +107,9 @@ async def test_text_then_tool_use_like_the_seed(piece: int | None) -> None:
         "model_name": ANTHROPIC_MODEL,
         "model_provider": "anthropic",
         "id": "msg_014p7gG3wDgGV9EUtLvnow3U",
+        # Both names of the model and the usage as counted, as langchain-anthropic gives them.
+        "model": ANTHROPIC_MODEL,
+        "usage": {"input_tokens": 472, "output_tokens": 89},
     }
     assert last.usage_metadata == {"input_tokens": 472, "output_tokens": 89,
                                    "total_tokens": 561}

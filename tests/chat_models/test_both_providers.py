@@ -321,14 +321,7 @@ async def test_the_key_never_shows_in_a_repr_a_log_line_or_an_exception(
     assert wire.key not in "\n".join(shown)
 
 
-@pytest.mark.anyio
-async def test_disable_streaming_still_calls_the_streaming_endpoint(wire: Wire) -> None:
-    async with serve(Reply([wire.reply(TOKENS)])) as server:
-        chunks = await collect(wire.model(server.url, disable_streaming=True))
-    (request,) = server.requests
-    assert request.json["stream"] is True
-    (only,) = chunks
-    assert only.text == "".join(TOKENS) and only.chunk_position == "last"
+# disable_streaming=True sends a non-streaming request: tests/chat_models/test_whole_replies.py
 
 
 # -- backpressure and cancellation reach the socket ------------------------------------------------

@@ -113,6 +113,13 @@ async def test_text_reply_streams_token_by_token(piece: int | None) -> None:
         "model_provider": "openai",
         "id": OPENAI_ID,
         "service_tier": "default",
+        # The usage as sent, as langchain-openai gives it.
+        "token_usage": {"prompt_tokens": 168, "completion_tokens": 764, "total_tokens": 932,
+                        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                        "completion_tokens_details": {"reasoning_tokens": 704,
+                                                      "audio_tokens": 0,
+                                                      "accepted_prediction_tokens": 0,
+                                                      "rejected_prediction_tokens": 0}},
     }
     assert last.usage_metadata == {
         "input_tokens": 168,
@@ -550,12 +557,7 @@ async def test_a_streamed_reply_goes_back_on_the_next_turn() -> None:
 # -- disabled streaming, the exception tree ------------------------------------------------------
 
 
-@pytest.mark.anyio
-async def test_disable_streaming_delivers_one_chunk() -> None:
-    async with serve(Reply([OPENAI_TEXT], piece=3)) as server:
-        chunks = await collect(model_for(server.url, disable_streaming=True))
-    (only,) = chunks
-    assert only.text == OPENAI_TEXT_ANSWER and only.chunk_position == "last"
+# disable_streaming=True: tests/chat_models/test_whole_replies.py
 
 
 def test_model_call_error_is_the_root_of_call_failures() -> None:
