@@ -384,6 +384,7 @@ class AnthropicStreamParser:
         "_stop_sequence",
         "_usage",
         "finished",
+        "opening",
         "transient_error",
     )
 
@@ -394,6 +395,8 @@ class AnthropicStreamParser:
         self._label = label
         self.finished = False
         self.transient_error = False  # whether the error event raised for may pass
+        # The empty chunk the reply opens with, while due (see _reply.DeliveredReply.open).
+        self.opening: AIMessageChunk | None = None
         self._response_id: str | None = None
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
@@ -483,6 +486,9 @@ class AnthropicStreamParser:
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True
+            elif self.opening is not None:  # the first event, with nothing else in it
+                reply.open(self.opening)
+                self.opening = None
             if self.finished:
                 break
         return produced
@@ -495,6 +501,10 @@ class AnthropicStreamParser:
     def _record(self, kind: Any, payload: dict[str, Any], data: str) -> None:
         # The events that make no chunk: metadata and usage, the end, an error.
         if kind == "message_start":
+            # The reply opens with an empty chunk, as langchain-anthropic streams one here.
+            self.opening = make_chunk(
+                "", id=self._id, response_metadata={"model_provider": self._provider}
+            )
             message = payload.get("message") or {}
             response_id = message.get("id")
             self._response_id = expect_str(response_id, "the message id") if response_id else None

@@ -160,6 +160,12 @@ class WireParser(Protocol):
     """Turns one reply's events into chunks; no I/O. A fresh one per attempt.
 
     :meth:`on_event` runs once per token: keep the common case, a text delta, short.
+
+    A parser may also have an ``opening`` attribute: an empty chunk that :meth:`on_event`
+    sets when an event opens the reply with nothing else in it (OpenAI's role-only first
+    delta, Anthropic's ``message_start``), for the reader to hand over (and set back to
+    ``None``) as LangChain streams one; it neither starts the reply nor joins the partial
+    one (``_reply.DeliveredReply.open``).
     """
 
     @property

@@ -338,6 +338,7 @@ class OpenAIStreamParser:
         "_tool_calls",
         "_usage",
         "finished",
+        "opening",
         "transient_error",
     )
 
@@ -348,6 +349,8 @@ class OpenAIStreamParser:
         self._label = label
         self.finished = False
         self.transient_error = False  # whether the error event raised for may pass
+        # The empty chunk the reply opens with, while due (see _reply.DeliveredReply.open).
+        self.opening: AIMessageChunk | None = None
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
         self._model: str | None = None  # from the first chunk that names it
@@ -380,7 +383,7 @@ class OpenAIStreamParser:
         # chunk without being used are checked where they are read (_fragments, _rich_chunk).
         try:
             if self._model is None:
-                self._read_metadata(payload)
+                return self._first_chunk_of(payload)
             return self._chunk_of(payload)
         except WRONG_SHAPE as exc:
             raise wrong_shape(self._label, data, exc) from exc
@@ -448,6 +451,9 @@ class OpenAIStreamParser:
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True
+            elif self.opening is not None:  # the first event, with nothing else in it
+                reply.open(self.opening)
+                self.opening = None
             if self.finished:
                 break
         return produced
@@ -543,6 +549,18 @@ class OpenAIStreamParser:
                 return None
             content = ""
         return make_chunk(content, id=self._id, tool_call_chunks=fragments)
+
+    def _first_chunk_of(self, payload: dict[str, Any]) -> AIMessageChunk | None:
+        # Until an event names the model (Azure's first has empty fields). The one that does
+        # opens the reply: with an empty chunk when it carries nothing else (the role-only
+        # delta), as langchain-openai streams one; not when a token or tool call comes in it.
+        self._read_metadata(payload)
+        chunk = self._chunk_of(payload)
+        if chunk is None and self._model is not None:
+            self.opening = make_chunk(
+                "", id=self._id, response_metadata={"model_provider": self._provider}
+            )
+        return chunk
 
     def _read_metadata(self, payload: dict[str, Any]) -> None:
         # Read until a chunk names the model: Azure's first chunk has empty fields.
@@ -708,6 +726,9 @@ class LogprobsStreamParser(OpenAIStreamParser):
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True
+            elif self.opening is not None:  # the first event, with nothing else in it
+                reply.open(self.opening)
+                self.opening = None
             if self.finished:
                 break
         return produced

@@ -176,7 +176,8 @@ def test_stream_text(openai_server: LoopbackServer, capsys: pytest.CaptureFixtur
     model = init_chat_model("gpt-5.5")
     for chunk in model.stream("Why do parrots have colorful feathers?"):
         print(chunk.text, end="|", flush=True)
-    assert capsys.readouterr().out == "|".join(SKY_WORDS) + "||"
+    # The reply opens with an empty chunk and closes with one, as langchain-openai's does.
+    assert capsys.readouterr().out == "|" + "|".join(SKY_WORDS) + "||"
     assert openai_server.requests[0].json["stream"] is True
 
 
@@ -219,7 +220,7 @@ def test_construct_an_ai_message_from_chunks(
     print(full.content_blocks)  # type: ignore[union-attr]
     # [{"type": "text", "text": "The sky is typically blue..."}]
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:5] == ["The", "The sky", "The sky is", "The sky is typically",
+    assert lines[:6] == ["", "The", "The sky", "The sky is", "The sky is typically",
                          "The sky is typically blue"]
     assert lines[-1] == str([{"type": "text", "text": "The sky is typically blue."}])
 
