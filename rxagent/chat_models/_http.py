@@ -691,7 +691,7 @@ class HTTPChatModel(BaseChatModel):
         self.max_retries = max_retries
         self.default_headers = dict(default_headers or {})
         self.max_event_size = max_event_size
-        self.params: dict[str, Any] = params
+        self.params: dict[str, Any] = _request_params(params)
 
     @property
     def key_required(self) -> bool:
@@ -846,6 +846,39 @@ def _check_arguments(model: object, max_retries: object, http_client: object) ->
         raise UsageError(
             f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
         )
+
+
+# LangChain constructor options that are no request fields: sent, a server would refuse them.
+_NOT_HERE = {
+    "rate_limiter": "rxagent has no rate limiter; bound the calls yourself (batch's "
+                    "max_concurrency, an anyio.CapacityLimiter)",
+    "openai_proxy": "pass http_client=httpx.AsyncClient(proxy=...)",
+    "profile": "rxagent models have no profile",
+    "callbacks": "a model call made alone reports to no handler: read its stream",
+    "callback_manager": "a model call made alone reports to no handler: read its stream",
+    "cache": "rxagent does not cache replies",
+    "configurable_fields": "init_chat_model needs a model string: there are no configurable "
+                           "models",
+    "config_prefix": "init_chat_model needs a model string: there are no configurable models",
+}
+
+
+def _request_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The request fields among a model's extra keyword arguments, as LangChain's classes
+    take them: ``model_kwargs`` merged in, ``streaming`` dropped (every call streams unless
+    ``disable_streaming`` says otherwise), and LangChain options rxagent does not have refused.
+
+    Raises:
+        UsageError: such an option, named.
+    """
+    for name, why in _NOT_HERE.items():
+        if name in params:
+            raise UsageError(f"{name}= is a LangChain option rxagent does not have: {why}")
+    extra = params.pop("model_kwargs", None) or {}
+    if not isinstance(extra, Mapping):
+        raise UsageError(f"model_kwargs is a dict of request fields, got {extra!r}")
+    params.pop("streaming", None)
+    return {**params, **extra}
 
 
 def _env_secret(name: str) -> SecretStr | None:

@@ -113,3 +113,19 @@ def test_azure_names_what_is_missing_when_called() -> None:
         no_key.invoke("Hi")
     with pytest.raises(UsageError, match="azure_deployment"):
         AzureChatOpenAI()
+
+
+@pytest.mark.parametrize("option", ["rate_limiter", "openai_proxy", "profile",
+                                    "configurable_fields"])
+def test_a_langchain_option_rxagent_lacks_is_named_not_sent(option: str) -> None:
+    with pytest.raises(UsageError, match=option):
+        init_chat_model("openai:gpt-5-nano", **{option: object()})
+
+
+def test_model_kwargs_are_sent_and_streaming_is_taken() -> None:
+    with serve_in_thread(Reply([OPENAI_TEXT])) as (server, _):
+        model = init_chat_model("openai:gpt-5-nano", base_url=server.url + "/v1",
+                                api_key="k", streaming=True, model_kwargs={"seed": 7})
+        model.invoke("Hi")
+    body = server.requests[0].json
+    assert body["seed"] == 7 and "streaming" not in body and "model_kwargs" not in body
