@@ -272,3 +272,20 @@ def test_wrappers_compose() -> None:
     model = model.with_fallbacks([spare.bind(top_k=2)])
     assert model.invoke("x").text == "x"
     assert inner.calls == [{"top_k": 1}] * 2 and spare.calls == [{"top_k": 2}]
+
+
+def test_with_retry_waits_as_tenacity_s_exponential_jitter() -> None:
+    model = Echo().with_retry(exponential_jitter_params={"initial": 0.5, "max": 1.5,
+                                                         "jitter": 0})
+    assert [model._wait(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 1.5, 1.5]
+    assert Echo().with_retry(wait_exponential_jitter=False)._wait(3) == 0.0
+    with pytest.raises(UsageError, match="no_such"):
+        Echo().with_retry(exponential_jitter_params={"no_such": 1})  # type: ignore[typeddict-unknown-key]
+
+
+@pytest.mark.anyio
+async def test_abatch_over_http_on_either_loop() -> None:
+    async with serve(Reply([OPENAI_TEXT], piece=5), Reply([OPENAI_TEXT], piece=5)) as server:
+        replies = await openai(server.url).abatch(["a", "b"], config={"max_concurrency": 1})
+    assert [r.text for r in replies] == [OPENAI_TEXT_ANSWER] * 2
+    assert sorted(r.json["messages"][0]["content"] for r in server.requests) == ["a", "b"]
