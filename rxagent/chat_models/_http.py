@@ -762,8 +762,10 @@ class HTTPChatModel(BaseChatModel):
     ) -> None:
         """Make the call with :func:`stream_reply`, from this model's hooks and settings."""
         api_key = self._key()
-        if "stop" in kwargs and self.stop_field != "stop":  # LangChain's stop=[...]
-            kwargs[self.stop_field] = kwargs.pop("stop")
+        if "stop" in kwargs:  # LangChain's stop=[...]; stop=None is no stop at all
+            stop = kwargs.pop("stop")
+            if stop is not None:
+                kwargs[self.stop_field] = stop
         request = self._request(messages, tools, api_key, kwargs)
         whole = self.disable_streaming is True or (
             self.disable_streaming == "tool_calling" and bool(tools or kwargs.get("tools"))

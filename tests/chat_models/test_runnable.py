@@ -166,6 +166,13 @@ async def test_stop_goes_to_stop_sequences_for_anthropic() -> None:
     assert body["stop_sequences"] == ["END"] and "stop" not in body
 
 
+@pytest.mark.anyio
+async def test_stop_none_sends_no_stop() -> None:
+    async with serve(Reply([OPENAI_TEXT])) as server:
+        await openai(server.url).ainvoke(HI, stop=None)
+    assert "stop" not in server.requests[0].json
+
+
 def test_a_bound_model_goes_to_create_agent_and_streams_in_the_run() -> None:
     answer = sse(*[openai_chunk({"content": w}) for w in ["Sun", "ny"]],
                  openai_chunk(finish="stop"))
