@@ -170,6 +170,10 @@ class RunContext:
         tags = [*self.config_tags, *model.tags]
         if tags:
             metadata["tags"] = tags
+        # A model's own config metadata (with_config, a call's config) adds keys, never
+        # replaces the run's.
+        for key, value in getattr(model, "config_metadata", {}).items():
+            metadata.setdefault(key, value)
         return metadata
 
     def tool_metadata(self, position: int, task_ns: str) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Chat models: a model call is a cold Observable of message chunks.
 
 Providers speak their wire format over an injectable ``httpx.AsyncClient``: :class:`ChatOpenAI`
-(OpenAI's Chat Completions, and every server that speaks it), :class:`ChatOllama` (the same,
-pointed at a local Ollama), the same again with the URL and key variable of Groq, DeepSeek,
-Together, Fireworks, xAI, Mistral, OpenRouter, Gemini and the local vLLM, LM Studio and
-llama.cpp servers (:class:`ChatGroq`...), and :class:`ChatAnthropic` (Anthropic's Messages API).
+(OpenAI's Chat Completions, and every server that speaks it), :class:`AzureChatOpenAI` (its
+deployments on Azure), :class:`ChatOllama` (the same, pointed at a local Ollama), the same
+again with the URL and key variable of Groq, DeepSeek, Together, Fireworks, xAI, Mistral,
+OpenRouter, Gemini and the local vLLM, LM Studio and llama.cpp servers (:class:`ChatGroq`...),
+and :class:`ChatAnthropic` (Anthropic's Messages API).
 :func:`init_chat_model` makes one from a model string such as ``"openai:gpt-4o-mini"``. The
 test models live in :mod:`rxagent.testing`.
 
@@ -26,6 +27,7 @@ from .._demand import Demand
 from ._anthropic import ChatAnthropic
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._compatible import (
+    AzureChatOpenAI,
     ChatDeepSeek,
     ChatFireworks,
     ChatGeminiOpenAI,
@@ -43,9 +45,12 @@ from ._init import init_chat_model
 from ._openai import ChatOllama, ChatOpenAI
 from ._retry import RetryPolicy
 from ._sse import ServerSentEvent, SSEDecoder
+from ._wrappers import BoundChatModel, FallbackChatModel, RetryChatModel
 
 __all__ = [
+    "AzureChatOpenAI",
     "BaseChatModel",
+    "BoundChatModel",
     "ChatAnthropic",
     "ChatDeepSeek",
     "ChatFireworks",
@@ -63,7 +68,9 @@ __all__ = [
     "Demand",
     "DisableStreaming",
     "EventDecoder",
+    "FallbackChatModel",
     "HTTPChatModel",
+    "RetryChatModel",
     "RetryPolicy",
     "SSEDecoder",
     "ServerSentEvent",

@@ -39,11 +39,12 @@ from .._messages import (
 from .._structured import SchemaSpec, anthropic_output_format
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wire_failure, wrong_shape
-from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts, WireParser
 from ._json import loads, scan
 from ._reply import DeliveredReply
 from ._retry import is_transient_error
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
+from ._whole import WholeReplyParser, anthropic_events
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -114,6 +115,7 @@ class ChatAnthropic(HTTPChatModel):
 
     provider = "anthropic"
     label = "Anthropic"
+    stop_field = "stop_sequences"
     api_key_env: str | None = "ANTHROPIC_API_KEY"
     base_url_env: str | None = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
@@ -191,6 +193,13 @@ class ChatAnthropic(HTTPChatModel):
         return AnthropicStreamParser(
             message_id, model_name=self.model_name, provider=self.provider, label=self.label
         )
+
+    def _reply_parser(
+        self, message_id: str, request: StreamRequest, *, whole: bool
+    ) -> WireParser | None:
+        if not whole:
+            return self._parser(message_id)
+        return WholeReplyParser(self._parser(message_id), anthropic_events, self.label)
 
 
 def _tool(spec: ToolSpec) -> dict[str, Any]:
@@ -408,6 +417,7 @@ class AnthropicStreamParser:
         "_stop_sequence",
         "_usage",
         "finished",
+        "opening",
         "transient_error",
     )
 
@@ -418,6 +428,8 @@ class AnthropicStreamParser:
         self._label = label
         self.finished = False
         self.transient_error = False  # whether the error event raised for may pass
+        # The empty chunk the reply opens with, while due (see _reply.DeliveredReply.open).
+        self.opening: AIMessageChunk | None = None
         self._response_id: str | None = None
         self._stop_reason: str | None = None
         self._stop_sequence: str | None = None
@@ -507,6 +519,9 @@ class AnthropicStreamParser:
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True
+            elif self.opening is not None:  # the first event, with nothing else in it
+                reply.open(self.opening)
+                self.opening = None
             if self.finished:
                 break
         return produced
@@ -519,6 +534,10 @@ class AnthropicStreamParser:
     def _record(self, kind: Any, payload: dict[str, Any], data: str) -> None:
         # The events that make no chunk: metadata and usage, the end, an error.
         if kind == "message_start":
+            # The reply opens with an empty chunk, as langchain-anthropic streams one here.
+            self.opening = make_chunk(
+                "", id=self._id, response_metadata={"model_provider": self._provider}
+            )
             message = payload.get("message") or {}
             response_id = message.get("id")
             self._response_id = expect_str(response_id, "the message id") if response_id else None
@@ -663,6 +682,9 @@ class AnthropicStreamParser:
         }
         if self._response_id is not None:
             metadata["id"] = self._response_id
+        metadata["model"] = self._model  # langchain-anthropic gives both names
+        if self._usage:
+            metadata["usage"] = dict(self._usage)  # as the server counted it
         try:
             usage = anthropic_usage(self._usage) if self._usage else None
         except WRONG_SHAPE as exc:

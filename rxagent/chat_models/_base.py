@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import reactivex
@@ -25,6 +26,7 @@ from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._threads import run_sync
 from .._types import DisableStreaming, ToolSpec
 from ..messages import MessageLike
+from ._runnable import RunnableMethods, read_config
 
 if TYPE_CHECKING:
     from ._structured import BoundTools, StructuredModel
@@ -51,7 +53,7 @@ def tool_specs(tools: Sequence[Any] | None) -> list[ToolSpec]:
     return specs
 
 
-class BaseChatModel(ABC):
+class BaseChatModel(RunnableMethods["BaseChatModel"], ABC):
     """A chat model whose every call is a cold Observable of :class:`AIMessageChunk`.
 
     Subclasses implement :meth:`_produce`. Subscribing to :meth:`stream` starts the call,
@@ -65,9 +67,16 @@ class BaseChatModel(ABC):
             streams text token by token but delivers each tool call once, complete.
         tags: reported in stream metadata; a model tagged ``"nostream"`` is left out of a
             run's ``messages`` mode altogether.
+        config_metadata: merged into the stream metadata of its calls in a run
+            (``with_config(metadata=...)`` sets it).
+
+    LangChain's other model methods (``batch``, ``bind``, ``with_retry``,
+    ``with_fallbacks``, ``with_config``) come from :class:`RunnableMethods`
+    (``_runnable.py``).
     """
 
     provider: str = "unknown"
+    config_metadata: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(
         self,
@@ -137,7 +146,8 @@ class BaseChatModel(ABC):
 
     def stream(
         self,
-        messages: Sequence[MessageLike],
+        messages: str | Sequence[MessageLike],
+        config: Mapping[str, Any] | None = None,
         *,
         tools: Sequence[Any] | None = None,
         **kwargs: Any,
@@ -149,25 +159,31 @@ class BaseChatModel(ABC):
 
         Args:
             messages: the conversation: message objects, dicts, ``(role, text)`` or strings.
+            config: LangChain's ``RunnableConfig``: ``tags`` and ``metadata`` reach the
+                call's stream metadata in a run; a key a model call cannot honour raises
+                :class:`~rxagent.UsageError` (see ``_runnable.py``).
             tools: tools the model may call: tool objects, functions or spec dicts.
-            **kwargs: provider parameters for this call (``temperature``...).
+            **kwargs: provider parameters for this call (``temperature``, ``stop``...).
         """
-        return iterable(self.stream_prepared(to_messages(messages), tool_specs(tools), **kwargs))
+        model = self._configured(config)
+        return iterable(model.stream_prepared(to_messages(messages), tool_specs(tools), **kwargs))
 
     def astream(
         self,
-        messages: Sequence[MessageLike],
+        messages: str | Sequence[MessageLike],
+        config: Mapping[str, Any] | None = None,
         *,
         tools: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> IterableObservable[AIMessageChunk]:
         """:meth:`stream` under LangChain's async name, for ``async for chunk in
         model.astream(...)``: the same Observable, iterable either way."""
-        return self.stream(messages, tools=tools, **kwargs)
+        return self.stream(messages, config, tools=tools, **kwargs)
 
     async def ainvoke(
         self,
-        messages: Sequence[MessageLike],
+        messages: str | Sequence[MessageLike],
+        config: Mapping[str, Any] | None = None,
         *,
         tools: Sequence[Any] | None = None,
         **kwargs: Any,
@@ -175,10 +191,11 @@ class BaseChatModel(ABC):
         """Make a call and return the whole reply. A failure carries the partial reply.
 
         Inside a run (in a tool, say), the call's chunks also stream in the run's ``messages``.
+        ``config`` is as for :meth:`stream`.
         """
         accumulator = ChunkAccumulator()
         try:
-            await consume(self.stream(messages, tools=tools, **kwargs), accumulator.add)
+            await consume(self.stream(messages, config, tools=tools, **kwargs), accumulator.add)
         except ModelCallError as error:
             if error.partial is None and not accumulator.empty:
                 error.partial = accumulator.snapshot()
@@ -187,13 +204,24 @@ class BaseChatModel(ABC):
 
     def invoke(
         self,
-        messages: Sequence[MessageLike],
+        messages: str | Sequence[MessageLike],
+        config: Mapping[str, Any] | None = None,
         *,
         tools: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> AIMessage:
         """Make a call from sync code and return the whole reply."""
-        return run_sync(lambda: self.ainvoke(messages, tools=tools, **kwargs))
+        return run_sync(lambda: self.ainvoke(messages, config, tools=tools, **kwargs))
+
+    def _configured(self, config: Mapping[str, Any] | None) -> BaseChatModel:
+        # The model a call with this config is made with: itself, or itself with the tags
+        # and metadata the config adds.
+        if config is None:
+            return self
+        read = read_config(config)
+        if not read.changes_the_call:
+            return self
+        return self.with_config(tags=list(read.tags), metadata=dict(read.metadata))
 
     structured_output_method: str = "function_calling"
     """What :meth:`with_structured_output` uses by default (LangChain's default for the

@@ -67,6 +67,7 @@ from ._errors import connection_error, error_message, scrub_error, status_error,
 from ._reply import DeliveredReply, events_reader
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+from ._whole import WholeBodyDecoder, whole_body
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -159,6 +160,12 @@ class WireParser(Protocol):
     """Turns one reply's events into chunks; no I/O. A fresh one per attempt.
 
     :meth:`on_event` runs once per token: keep the common case, a text delta, short.
+
+    A parser may also have an ``opening`` attribute: an empty chunk that :meth:`on_event`
+    sets when an event opens the reply with nothing else in it (OpenAI's role-only first
+    delta, Anthropic's ``message_start``), for the reader to hand over (and set back to
+    ``None``) as LangChain streams one; it neither starts the reply nor joins the partial
+    one (``_reply.DeliveredReply.open``).
     """
 
     @property
@@ -637,6 +644,7 @@ class HTTPChatModel(BaseChatModel):
     """
 
     retry_policy: RetryPolicy = DEFAULT_RETRY
+    stop_field = "stop"  # where LangChain's stop=[...] goes in the request body
 
     # Overridden per wire format and provider.
     label = "HTTP"
@@ -683,7 +691,7 @@ class HTTPChatModel(BaseChatModel):
         self.max_retries = max_retries
         self.default_headers = dict(default_headers or {})
         self.max_event_size = max_event_size
-        self.params: dict[str, Any] = params
+        self.params: dict[str, Any] = _request_params(params)
 
     @property
     def key_required(self) -> bool:
@@ -730,6 +738,15 @@ class HTTPChatModel(BaseChatModel):
     def _parser(self, message_id: str) -> WireParser:
         """A parser for one attempt at the reply; its chunks carry ``message_id``."""
 
+    def _reply_parser(
+        self, message_id: str, request: StreamRequest, *, whole: bool
+    ) -> WireParser | None:
+        """The parser of one attempt at the reply to ``request``: :meth:`_parser`, or for a
+        ``whole`` (non-streaming) reply a parser of the whole JSON document; ``None`` when the
+        provider has none (its calls then stream whatever ``disable_streaming`` says, and
+        the chunks are merged)."""
+        return None if whole else self._parser(message_id)
+
     def _decoder(self) -> EventDecoder:
         """A decoder for one attempt at the reply: how the body is cut into the events the
         parser reads. Server-sent events (:class:`SSEDecoder`) unless overridden."""
@@ -745,16 +762,42 @@ class HTTPChatModel(BaseChatModel):
     ) -> None:
         """Make the call with :func:`stream_reply`, from this model's hooks and settings."""
         api_key = self._key()
+        if "stop" in kwargs:  # LangChain's stop=[...]; stop=None is no stop at all
+            stop = kwargs.pop("stop")
+            if stop is not None:
+                kwargs[self.stop_field] = stop
         request = self._request(messages, tools, api_key, kwargs)
+        whole = self.disable_streaming is True or (
+            self.disable_streaming == "tool_calling" and bool(tools or kwargs.get("tools"))
+        )
+        if whole and self._reply_parser("", request, whole=True) is None:
+            whole = False  # a provider without a whole-reply parser streams
+        if whole:  # a non-streaming request, and one JSON document back (_whole.py)
+            request = StreamRequest(
+                request.url, {**request.headers, "accept": "application/json"},
+                whole_body(request.body),
+            )
+            max_size = self.max_event_size
+
+            def new_decoder() -> EventDecoder:
+                return WholeBodyDecoder(max_size)
+        else:
+            new_decoder = self._decoder
         message_id = f"lc_run--{uuid.uuid4()}"
         client = self.http_client
         if self._own_clients is not None:
             client = self._own_clients.get()
+
+        def new_parser() -> WireParser:
+            parser = self._reply_parser(message_id, request, whole=whole)
+            assert parser is not None
+            return parser
+
         await stream_reply(
             client=client,
             request=request,
-            new_parser=lambda: self._parser(message_id),
-            new_decoder=self._decoder,
+            new_parser=new_parser,
+            new_decoder=new_decoder,
             emit=emit,
             demand=demand,
             settings=_CallSettings(
@@ -805,6 +848,39 @@ def _check_arguments(model: object, max_retries: object, http_client: object) ->
         raise UsageError(
             f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
         )
+
+
+# LangChain constructor options that are no request fields: sent, a server would refuse them.
+_NOT_HERE = {
+    "rate_limiter": "rxagent has no rate limiter; bound the calls yourself (batch's "
+                    "max_concurrency, an anyio.CapacityLimiter)",
+    "openai_proxy": "pass http_client=httpx.AsyncClient(proxy=...)",
+    "profile": "rxagent models have no profile",
+    "callbacks": "a model call made alone reports to no handler: read its stream",
+    "callback_manager": "a model call made alone reports to no handler: read its stream",
+    "cache": "rxagent does not cache replies",
+    "configurable_fields": "init_chat_model needs a model string: there are no configurable "
+                           "models",
+    "config_prefix": "init_chat_model needs a model string: there are no configurable models",
+}
+
+
+def _request_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The request fields among a model's extra keyword arguments, as LangChain's classes
+    take them: ``model_kwargs`` merged in, ``streaming`` dropped (every call streams unless
+    ``disable_streaming`` says otherwise), and LangChain options rxagent does not have refused.
+
+    Raises:
+        UsageError: such an option, named.
+    """
+    for name, why in _NOT_HERE.items():
+        if name in params:
+            raise UsageError(f"{name}= is a LangChain option rxagent does not have: {why}")
+    extra = params.pop("model_kwargs", None) or {}
+    if not isinstance(extra, Mapping):
+        raise UsageError(f"model_kwargs is a dict of request fields, got {extra!r}")
+    params.pop("streaming", None)
+    return {**params, **extra}
 
 
 def _env_secret(name: str) -> SecretStr | None:

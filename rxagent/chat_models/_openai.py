@@ -43,13 +43,20 @@ from .._messages import (
 from .._structured import SchemaSpec, openai_response_format
 from ._base import UNNAMED_TOOL, DisableStreaming, ToolSpec
 from ._errors import WRONG_SHAPE, error_message, expect_str, wire_failure, wrong_shape
-from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts
+from ._http import DEFAULT_TIMEOUTS, HTTPChatModel, StreamRequest, Timeouts, WireParser
 from ._json import loads, scan
 from ._reply import DeliveredReply
 from ._retry import is_transient_error
 from ._sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent
+from ._whole import WholeReplyParser, openai_events, openai_extra
 
-__all__ = ["ChatOllama", "ChatOpenAI", "OpenAIStreamParser", "to_openai_messages"]
+__all__ = [
+    "ChatOllama",
+    "ChatOpenAI",
+    "LogprobsStreamParser",
+    "OpenAIStreamParser",
+    "to_openai_messages",
+]
 
 _loads = loads  # looked up once: the parser calls it for every token
 _scan = scan
@@ -170,6 +177,20 @@ class ChatOpenAI(HTTPChatModel):
         return OpenAIStreamParser(
             message_id, model_name=self.model_name, provider=self.provider, label=self.label
         )
+
+    def _reply_parser(
+        self, message_id: str, request: StreamRequest, *, whole: bool
+    ) -> WireParser | None:
+        # A whole chat.completion (_whole.py), or a stream whose logprobs must be kept.
+        if whole:
+            return WholeReplyParser(
+                self._parser(message_id), openai_events, self.label, openai_extra
+            )
+        if request.body.get("logprobs"):
+            return LogprobsStreamParser(
+                message_id, model_name=self.model_name, provider=self.provider, label=self.label
+            )
+        return self._parser(message_id)
 
 
 class ChatOllama(ChatOpenAI):
@@ -342,6 +363,7 @@ class OpenAIStreamParser:
         "_tool_calls",
         "_usage",
         "finished",
+        "opening",
         "transient_error",
     )
 
@@ -352,6 +374,8 @@ class OpenAIStreamParser:
         self._label = label
         self.finished = False
         self.transient_error = False  # whether the error event raised for may pass
+        # The empty chunk the reply opens with, while due (see _reply.DeliveredReply.open).
+        self.opening: AIMessageChunk | None = None
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
         self._model: str | None = None  # from the first chunk that names it
@@ -384,7 +408,7 @@ class OpenAIStreamParser:
         # chunk without being used are checked where they are read (_fragments, _rich_chunk).
         try:
             if self._model is None:
-                self._read_metadata(payload)
+                return self._first_chunk_of(payload)
             return self._chunk_of(payload)
         except WRONG_SHAPE as exc:
             raise wrong_shape(self._label, data, exc) from exc
@@ -452,6 +476,9 @@ class OpenAIStreamParser:
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True
+            elif self.opening is not None:  # the first event, with nothing else in it
+                reply.open(self.opening)
+                self.opening = None
             if self.finished:
                 break
         return produced
@@ -548,6 +575,18 @@ class OpenAIStreamParser:
             content = ""
         return make_chunk(content, id=self._id, tool_call_chunks=fragments)
 
+    def _first_chunk_of(self, payload: dict[str, Any]) -> AIMessageChunk | None:
+        # Until an event names the model (Azure's first has empty fields). The one that does
+        # opens the reply: with an empty chunk when it carries nothing else (the role-only
+        # delta), as langchain-openai streams one; not when a token or tool call comes in it.
+        self._read_metadata(payload)
+        chunk = self._chunk_of(payload)
+        if chunk is None and self._model is not None:
+            self.opening = make_chunk(
+                "", id=self._id, response_metadata={"model_provider": self._provider}
+            )
+        return chunk
+
     def _read_metadata(self, payload: dict[str, Any]) -> None:
         # Read until a chunk names the model: Azure's first chunk has empty fields.
         model = payload.get("model")
@@ -628,6 +667,8 @@ class OpenAIStreamParser:
             metadata["service_tier"] = self._service_tier
         if self._refusal:
             metadata["refusal"] = "".join(self._refusal)
+        if self._usage:
+            metadata["token_usage"] = self._usage  # as the server sent it, as langchain-openai
         try:
             usage = openai_usage(self._usage) if self._usage else None
         except WRONG_SHAPE as exc:
@@ -678,3 +719,63 @@ def openai_usage(usage: Mapping[str, Any]) -> UsageMetadata:
     if output_details:
         result["output_token_details"] = output_details
     return result
+
+
+# -- logprobs, streamed ------------------------------------------------------------------------
+
+
+class LogprobsStreamParser(OpenAIStreamParser):
+    """:class:`OpenAIStreamParser` that also keeps each token's ``logprobs``, for a call that
+    asked for them: they arrive beside each token, in events the per-token fast path of
+    :meth:`OpenAIStreamParser.on_events` would pass over, so every event goes through
+    :meth:`~OpenAIStreamParser.on_event` instead; the whole list goes in the closing chunk's
+    ``response_metadata["logprobs"]``, as langchain-openai's merge of its chunks gives it."""
+
+    __slots__ = ("_logprobs", "_refusal_logprobs")
+
+    def __init__(self, message_id: str, *, model_name: str, provider: str, label: str) -> None:
+        super().__init__(message_id, model_name=model_name, provider=provider, label=label)
+        self._logprobs: list[Any] = []
+        self._refusal_logprobs: list[Any] = []
+
+    def on_events(self, events: Sequence[ServerSentEvent], reply: DeliveredReply) -> bool:
+        """Every event through :meth:`on_event` (none may skip the logprobs)."""
+        produced = False
+        for event in events:
+            try:
+                chunk = self.on_event(event)
+            except RxAgentError:
+                raise
+            except Exception as exc:
+                raise wire_failure(self._label, exc) from exc
+            if chunk is not None:
+                reply.deliver(chunk)
+                produced = True
+            elif self.opening is not None:  # the first event, with nothing else in it
+                reply.open(self.opening)
+                self.opening = None
+            if self.finished:
+                break
+        return produced
+
+    def _chunk_of(self, payload: dict[str, Any]) -> AIMessageChunk | None:
+        for choice in payload.get("choices") or ():
+            logprobs = choice.get("logprobs") if choice.get("index", 0) == 0 else None
+            if isinstance(logprobs, Mapping):
+                self._logprobs.extend(logprobs.get("content") or ())
+                self._refusal_logprobs.extend(logprobs.get("refusal") or ())
+        return super()._chunk_of(payload)
+
+    def last_chunk(self) -> AIMessageChunk:
+        last = super().last_chunk()
+        logprobs = {
+            "content": self._logprobs or None,
+            "refusal": self._refusal_logprobs or None,
+        }
+        return make_chunk(
+            "",
+            id=last.id,
+            chunk_position="last",
+            response_metadata={**last.response_metadata, "logprobs": logprobs},
+            usage_metadata=last.usage_metadata,
+        )

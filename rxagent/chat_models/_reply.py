@@ -57,7 +57,7 @@ class DeliveredReply:
         piece_id: the message id of those chunks (set by the fast path).
     """
 
-    __slots__ = ("_accumulator", "emit", "fragments", "piece_id", "texts")
+    __slots__ = ("_accumulator", "emit", "fragments", "opened", "piece_id", "texts")
 
     def __init__(self, emit: Callable[[AIMessageChunk], None]) -> None:
         self.emit = emit
@@ -65,6 +65,15 @@ class DeliveredReply:
         self.fragments: list[ToolCallChunk] = []
         self.piece_id: str | None = None
         self._accumulator = ChunkAccumulator()
+        self.opened = False
+
+    def open(self, chunk: AIMessageChunk) -> None:
+        """Hand the consumer the empty chunk a reply opens with, once per call (a retried
+        attempt opens again): it neither starts the reply (a failure may still be retried,
+        the first-token deadline still runs) nor joins the partial reply."""
+        if not self.opened:
+            self.opened = True
+            self.emit(chunk)
 
     @property
     def started(self) -> bool:
@@ -117,6 +126,9 @@ def events_reader(parser: _Parser, label: str) -> EventsReader:
             if chunk is not None:
                 reply.deliver(chunk)
                 produced = True
+            elif getattr(parser, "opening", None) is not None:  # (see WireParser.opening)
+                reply.open(parser.opening)  # type: ignore[attr-defined]
+                parser.opening = None  # type: ignore[attr-defined]
             if parser.finished:
                 break
         return produced

@@ -68,9 +68,21 @@ def model_for(url: str, **kwargs: Any) -> ChatAnthropic:
     return ChatAnthropic(ANTHROPIC_MODEL, base_url=url, **kwargs)
 
 
+def after_opening(chunks: list[AIMessageChunk]) -> list[AIMessageChunk]:
+    """The chunks after the empty one ``message_start`` opens the reply with (as
+    langchain-anthropic streams it); none when nothing came."""
+    if not chunks:
+        return chunks
+    opening = chunks[0]
+    assert opening.content == "" and opening.chunk_position is None, opening
+    assert opening.response_metadata == {"model_provider": "anthropic"}, opening
+    return chunks[1:]
+
+
 async def collect(model: ChatAnthropic, messages: Any = HI, **kwargs: Any) -> list[AIMessageChunk]:
     with anyio.fail_after(10):
-        return [chunk async for chunk in to_async_iterator(model.stream(messages, **kwargs))]
+        chunks = [chunk async for chunk in to_async_iterator(model.stream(messages, **kwargs))]
+    return after_opening(chunks)
 
 
 async def collect_until_error(
@@ -82,7 +94,7 @@ async def collect_until_error(
             async for chunk in to_async_iterator(model.stream(messages)):
                 chunks.append(chunk)
         except Exception as error:
-            return chunks, error
+            return after_opening(chunks), error
     raise AssertionError("the stream did not fail")
 
 
@@ -107,6 +119,9 @@ async def test_text_then_tool_use_like_the_seed(piece: int | None) -> None:
         "model_name": ANTHROPIC_MODEL,
         "model_provider": "anthropic",
         "id": "msg_014p7gG3wDgGV9EUtLvnow3U",
+        # Both names of the model and the usage as counted, as langchain-anthropic gives them.
+        "model": ANTHROPIC_MODEL,
+        "usage": {"input_tokens": 472, "output_tokens": 89},
     }
     assert last.usage_metadata == {"input_tokens": 472, "output_tokens": 89,
                                    "total_tokens": 561}
@@ -270,6 +285,7 @@ async def test_leaving_early_closes_the_connection() -> None:
     async with serve(Reply(body)) as server:
         iterator = to_async_iterator(model_for(server.url).stream(HI))
         with anyio.fail_after(10):
+            assert after_opening([await iterator.__anext__()]) == []
             assert (await iterator.__anext__()).content == "It's"
             await iterator.aclose()
             await server.wait_disconnects(1)

@@ -221,6 +221,14 @@ class _EventAtATime:
     def finished(self) -> bool:
         return self._parser.finished
 
+    @property
+    def opening(self) -> Any:
+        return self._parser.opening
+
+    @opening.setter
+    def opening(self, chunk: Any) -> None:
+        self._parser.opening = chunk
+
 
 def _read(
     parser: Any, events: list[ServerSentEvent], cuts: list[int]
@@ -291,7 +299,10 @@ def test_the_streams_take_the_fast_path() -> None:
         reply = DeliveredReply(chunks.append)
         assert parser.on_events(events, reply)
         assert len(seen) == len(events) - tokens
-        assert reply.snapshot() == _delivered_one_by_one(chunks)
+        # The empty opening chunk goes out, but is no part of the partial reply.
+        opening, *rest = chunks
+        assert opening.content == "" and not opening.tool_call_chunks
+        assert reply.snapshot() == _delivered_one_by_one(rest)
 
 
 def _delivered_one_by_one(chunks: list[AIMessageChunk]) -> AIMessageChunk:

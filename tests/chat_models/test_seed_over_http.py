@@ -43,9 +43,9 @@ ANSWER_WORDS = ["Here", "'s", " what", " I", " got", ":", ' "', "It's", " always
 ANSWER = "".join(ANSWER_WORDS)
 
 OPENAI_CALL_ID = "call_KTNQIftMrl9vgNwEfAJMVu7r"
-OPENAI_TOOL_TURN = sse(
-    openai_chunk({"role": "assistant", "content": None}),
-    openai_chunk({"tool_calls": [openai_call(0, id=OPENAI_CALL_ID, name="get_weather",
+OPENAI_TOOL_TURN = sse(  # the role comes with the call's head, as OpenAI sends it
+    openai_chunk({"role": "assistant", "content": None,
+                  "tool_calls": [openai_call(0, id=OPENAI_CALL_ID, name="get_weather",
                                              args="")]}),
     *[openai_chunk({"tool_calls": [openai_call(0, args=piece)]}) for piece in ARGUMENT_PIECES],
     openai_chunk(finish="tool_calls"),
@@ -203,11 +203,18 @@ def test_llm_tokens(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
         return {"type": "tool_call_chunk", "id": served.call_id if head else None,
                 "name": "get_weather" if head else None, "args": args, "index": 0}
 
+    # A reply opens with an empty chunk when its first event holds nothing else: the docs
+    # print one before 'Here' (OpenAI's role-only delta), none before the tool call's head
+    # (which comes with the role). Anthropic's message_start always opens one, as
+    # langchain-anthropic streams it.
+    opens_tool_turn = [("model", [])] if served.provider == "anthropic" else []
     expected_blocks: list[tuple[str, list[dict[str, Any]]]] = [
+        *opens_tool_turn,
         ("model", [call_chunk("", head=True)]),
         *[("model", [call_chunk(piece)]) for piece in ARGUMENT_PIECES],
         ("model", []),  # each model turn ends with an empty last chunk
         ("tools", [{"type": "text", "text": "It's always sunny in San Francisco!"}]),
+        ("model", []),
         *[("model", [{"type": "text", "text": word}]) for word in ANSWER_WORDS],
         ("model", []),
     ]
