@@ -1,0 +1,182 @@
+"""The chat page at ``/`` in a real Chromium: a question's tokens arrive in order, tool calls
+form and report progress, sub-agents are labelled, runs stop, interrupted tool calls are
+reviewed, threads are kept, and a stream cut by the network goes on without a lost or repeated
+token."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from rxagent._demo import weather_script
+
+from .agents import counted_words
+
+RECORD = """() => {
+  const log = document.getElementById("log");
+  window.seen = [];
+  new MutationObserver(() => {
+    const texts = {};
+    for (const node of log.querySelectorAll(".run .msg.ai > .text")) {
+      texts[node.parentElement.dataset.id] = node.textContent;
+    }
+    for (const node of log.querySelectorAll(".run .call .args")) {
+      texts["args:" + node.closest(".call").dataset.call] = node.textContent;
+    }
+    window.seen.push(texts);
+  }).observe(log, { subtree: true, childList: true, characterData: true });
+}"""
+
+
+def open_agent(page: Page, url: str, agent: str) -> None:
+    page.goto(url + "/")
+    expect(page.get_by_label("Agent")).to_be_enabled()
+    page.get_by_label("Agent").select_option(agent)
+    page.get_by_role("button", name="New thread").click()
+
+
+def ask(page: Page, question: str) -> None:
+    box = page.get_by_label("Message")
+    box.fill(question)
+    box.press("Enter")  # the keyboard sends
+
+
+def runs_ended(page: Page, count: int, timeout: float = 30_000) -> None:
+    page.wait_for_function(
+        "n => document.querySelectorAll('.run[data-status]').length >= n", arg=count,
+        timeout=timeout)
+
+
+def growth(seen: list[dict[str, str]], key: str) -> list[str]:
+    """The successive texts of one message (or a call's arguments) as the page showed them."""
+    texts: list[str] = []
+    for snapshot in seen:
+        text = snapshot.get(key)
+        if text is not None and (not texts or texts[-1] != text):
+            texts.append(text)
+    return texts
+
+
+def assert_grew_in_order(texts: list[str], final: str) -> None:
+    assert texts[-1] == final
+    for before, after in pairwise(texts):
+        assert after.startswith(before), (before, after)  # only ever appended to, in order
+
+
+def answer_of(page: Page, run: int = -1) -> str:
+    texts = page.locator(".run").nth(run).locator(":scope > .items > .msg.ai > .text")
+    return str(texts.last.text_content())
+
+
+def thread_of(page: Page) -> str:
+    hash_ = page.evaluate("location.hash")
+    return dict(part.split("=", 1) for part in hash_[1:].split("&"))["thread"]
+
+
+def test_a_question_streams_its_tool_call_progress_and_tokens_in_order(
+    page: Page, url: str
+) -> None:
+    open_agent(page, url, "demo")
+    page.evaluate(RECORD)
+    ask(page, "What is the weather in SF?")
+    runs_ended(page, 1)
+    call = page.locator(".call")
+    expect(call.locator(".name")).to_have_text("get_weather")
+    expect(call.locator(".progress li")).to_have_text([
+        "Looking up data for city: San Francisco", "Acquired data for city: San Francisco"])
+    expect(call.locator(".result .text")).to_have_text("It's always sunny in San Francisco!")
+    expect(page.locator(".run .steps li")).to_have_text(["model", "tools", "model"])
+    seen: list[dict[str, str]] = page.evaluate("window.seen")
+    # The call's arguments were shown as they formed, fragment by fragment.
+    arguments = growth(seen, "args:call_weather_1")
+    assert_grew_in_order(arguments, '{"city":"San Francisco"}')
+    assert len(arguments) >= 3, arguments
+    # The answer's tokens arrived in order, over several updates.
+    answer_id = page.locator(".run .msg.ai").last.get_attribute("data-id")
+    tokens = growth(seen, str(answer_id))
+    expected = weather_script()[1]
+    assert_grew_in_order(tokens, str(expected))
+    assert len(tokens) >= 3, tokens
+    expect(page.get_by_role("status")).to_have_text("Done.")
+    expect(page.locator("#log")).to_have_attribute("aria-live", "polite")
+
+
+def test_a_sub_agent_streams_under_its_tool_call_labelled_by_namespace(
+    page: Page, url: str
+) -> None:
+    open_agent(page, url, "team")
+    ask(page, "hello")
+    runs_ended(page, 1)
+    nested = page.locator('.call[data-call="call_help_1"] .nested .msg.sub')
+    expect(nested.locator(".who")).to_have_text("helper · tools:call_help_1")
+    expect(nested.locator(".text")).to_have_text("Helper heard: hello")
+    expect(page.locator(".run .steps li")).to_have_text(
+        ["model", "helper \u203a model", "tools", "model"])
+    assert answer_of(page) == "The helper says: Helper heard: hello"
+
+
+def test_stop_cancels_the_run(page: Page, url: str) -> None:
+    open_agent(page, url, "counter")
+    ask(page, "count 3000")
+    page.wait_for_function(
+        "() => (document.querySelector('.run .msg.ai .text')?.textContent || '').length > 20")
+    page.get_by_role("button", name="Stop").click()
+    runs_ended(page, 1)
+    expect(page.locator(".run")).to_have_attribute("data-status", "interrupted")
+    expect(page.get_by_role("status")).to_have_text("Stopped.")
+    full = "".join(counted_words(3000))
+    shown = answer_of(page)
+    assert full.startswith(shown) and len(shown) < len(full)
+    runs = httpx.get(f"{url}/threads/{thread_of(page)}/runs").json()
+    assert [run["status"] for run in runs] == ["interrupted"]
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+
+
+def review(page: Page) -> Any:
+    form = page.get_by_role("form", name="Review")
+    expect(form).to_be_visible()
+    return form
+
+
+def test_approve_an_interrupted_tool_call(page: Page, url: str) -> None:
+    open_agent(page, url, "mail")
+    ask(page, "hello")
+    form = review(page)
+    expect(page.get_by_role("status")).to_have_text("Waiting for your review.")
+    expect(form.get_by_role("group", name="Tool call: send_email")).to_be_visible()
+    assert json.loads(form.get_by_label("Arguments (JSON)").input_value()) == {
+        "to": "ann@example.com", "body": "hello"}
+    expect(form.get_by_role("radio", name="Approve")).to_be_checked()
+    form.get_by_role("button", name="Send decision").click()
+    runs_ended(page, 2)
+    expect(page.locator(".call .result .text")).to_have_text("sent to ann@example.com: hello")
+    assert answer_of(page) == "Result: sent to ann@example.com: hello"
+    expect(form).to_have_count(0)
+
+
+def test_edit_or_reject_an_interrupted_tool_call(page: Page, url: str) -> None:
+    open_agent(page, url, "mail")
+    ask(page, "first")
+    form = review(page)
+    edited = '{"to": "bob@example.com", "body": "edited"}'
+    form.get_by_label("Arguments (JSON)").fill(edited)
+    # Editing the arguments chooses Edit.
+    expect(form.get_by_role("radio", name="Edit")).to_be_checked()
+    form.get_by_role("button", name="Send decision").click()
+    runs_ended(page, 2)
+    expect(page.locator(".call .result .text")).to_contain_text(
+        "sent to bob@example.com: edited")
+
+    ask(page, "second")
+    form = review(page)
+    form.get_by_role("radio", name="Reject").check()
+    form.get_by_label("Message to the agent").fill("not now")
+    form.get_by_role("button", name="Send decision").click()
+    runs_ended(page, 4)
+    expect(page.locator(".call .result .text").last).to_have_text(
+        "User rejected the tool call for `send_email` with reason: not now")
+    expect(page.locator(".call").last).to_have_class("call failed")
