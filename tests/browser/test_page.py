@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from rxagent._demo import weather_script
 
 from .agents import counted_words
+from .conftest import ProxyThread
 
 RECORD = """() => {
   const log = document.getElementById("log");
@@ -150,8 +151,14 @@ def test_approve_an_interrupted_tool_call(page: Page, url: str) -> None:
     expect(form.get_by_role("group", name="Tool call: send_email")).to_be_visible()
     assert json.loads(form.get_by_label("Arguments (JSON)").input_value()) == {
         "to": "ann@example.com", "body": "hello"}
-    expect(form.get_by_role("radio", name="Approve")).to_be_checked()
-    form.get_by_role("button", name="Send decision").click()
+    approve = form.get_by_role("radio", name="Approve")
+    expect(approve).to_be_checked()
+    # By keyboard: the review takes the focus, on its decision; Tab, Tab, Enter sends it.
+    expect(approve).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(form.get_by_role("button", name="Send decision")).to_be_focused()
+    page.keyboard.press("Enter")
     runs_ended(page, 2)
     expect(page.locator(".call .result .text")).to_have_text("sent to ann@example.com: hello")
     assert answer_of(page) == "Result: sent to ann@example.com: hello"
@@ -180,3 +187,142 @@ def test_edit_or_reject_an_interrupted_tool_call(page: Page, url: str) -> None:
     expect(page.locator(".call .result .text").last).to_have_text(
         "User rejected the tool call for `send_email` with reason: not now")
     expect(page.locator(".call").last).to_have_class("call failed")
+
+
+def test_a_dropped_connection_resumes_without_a_lost_or_repeated_token(
+    page: Page, url: str
+) -> None:
+    question = "count 300"
+    open_agent(page, url, "counter")
+    ask(page, question)
+    runs_ended(page, 1)
+    uncut = answer_of(page)
+    assert uncut == "".join(counted_words(300))
+
+    # A token's frame is about 800 bytes: every stream (the run's, then each join) is cut after
+    # 20,000 bytes, mid-frame, a dozen times over the run.
+    with ProxyThread(url, 20_000) as proxy:
+        open_agent(page, proxy.url, "counter")
+        page.evaluate("""() => {
+          window.statuses = [];
+          new MutationObserver(() => window.statuses.push(
+            document.getElementById("status").textContent
+          )).observe(document.getElementById("status"), { childList: true, subtree: true });
+        }""")
+        ask(page, question)
+        runs_ended(page, 1, timeout=60_000)
+    assert proxy.proxy.cuts >= 5, proxy.proxy.cuts
+    assert "Connection lost: reconnecting…" in page.evaluate("window.statuses")
+    expect(page.locator(".run")).to_have_attribute("data-status", "success")
+    assert answer_of(page) == uncut
+
+
+def test_a_100000_token_answer_is_written_to_the_page_once_per_frame(
+    page: Page, url: str
+) -> None:
+    tokens = 100_000
+    open_agent(page, url, "flood")
+    # Every write to the answer's text is a mutation record: count them.
+    page.evaluate("""() => {
+      window.writes = 0;
+      new MutationObserver((records) => { window.writes += records.length; })
+        .observe(document.getElementById("log"), { subtree: true, characterData: true });
+    }""")
+    ask(page, f"count {tokens}")
+    runs_ended(page, 1, timeout=240_000)
+    expect(page.locator(".run")).to_have_attribute("data-status", "success")
+    assert answer_of(page) == "".join(counted_words(tokens))
+    writes = page.evaluate("window.writes")
+    assert 0 < writes < tokens / 20, writes  # coalesced, not a write per token
+
+
+def last_answer(page: Page) -> str:
+    return str(page.locator("#log .msg.ai > .text").last.text_content())
+
+
+def test_threads_are_kept_listed_switched_and_rejoined_mid_run(page: Page, url: str) -> None:
+    open_agent(page, url, "counter")
+    ask(page, "count 5")
+    runs_ended(page, 1)
+    first = thread_of(page)
+    page.get_by_role("button", name="New thread").click()
+    expect(page.locator("#log")).to_be_empty()
+    ask(page, "count 7")
+    runs_ended(page, 1)
+    threads = page.get_by_role("navigation", name="Threads").get_by_role("listitem")
+    expect(threads.first).to_have_text("count 7")  # the latest first
+    expect(threads.filter(has_text="count 5")).to_have_count(1)
+
+    threads.filter(has_text="count 5").get_by_role("button").click()
+    expect(page.locator("#log .msg.human .text")).to_have_text(["count 5"])
+    assert last_answer(page) == "".join(counted_words(5))
+    assert thread_of(page) == first
+    expect(threads.filter(has_text="count 5").get_by_role("button")).to_have_attribute(
+        "aria-current", "true")
+    page.reload()  # the address keeps the thread
+    expect(page.locator("#log .msg.human .text")).to_have_text(["count 5"])
+
+    # Away from a thread while its run goes on, and back: the page joins the run from its
+    # first event, and the text already in the thread's state is not shown twice.
+    ask(page, "count 150")
+    page.wait_for_function(
+        "() => (document.querySelector('.run .msg.ai .text')?.textContent || '').length > 30")
+    threads.filter(has_text="count 7").get_by_role("button").click()
+    expect(page.locator("#log .msg.human .text")).to_have_text(["count 7"])
+    threads.filter(has_text="count 5").get_by_role("button").click()
+    runs_ended(page, 1)
+    expect(page.locator("#log .msg.human .text")).to_have_text(["count 5", "count 150"])
+    assert last_answer(page) == "".join(counted_words(150))
+
+
+def test_on_a_phone_the_page_fits_and_the_threads_fold_away(browser: Any, url: str) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    try:
+        page = context.new_page()
+        open_agent(page, url, "demo")
+        ask(page, "What is the weather in SF?")
+        runs_ended(page, 1)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        threads = page.get_by_role("navigation", name="Threads")
+        expect(threads).to_be_hidden()
+        toggle = page.get_by_role("button", name="Threads")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        expect(threads).to_be_visible()
+        for control in ("Message", "Agent"):
+            box = page.get_by_label(control).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    finally:
+        context.close()
+
+
+def test_the_event_parser_gives_the_same_events_however_the_bytes_are_split(
+    page: Page, url: str
+) -> None:
+    page.goto(url + "/")
+    events = page.evaluate("""async () => {
+      const { SSEDecoder } = await import("./_page/sse.js");
+      const text = "event: metadata\\r\\ndata: {\\"run_id\\":\\"r\\"}\\r\\nid: 1\\r\\n\\r\\n"
+        + ": heartbeat\\r\\n\\r\\n"
+        + "event: messages\\r\\ndata: [\\"a\\u00e9\\u6f22\\"]\\r\\nid: 2\\r\\n\\r\\n"
+        + "event: custom\\ndata: line one\\ndata: line two\\nid: 3\\n\\n"
+        + "event: updates\\rdata:{}\\rid: 4\\r\\r"
+        + "event: messages\\r\\ndata: [\\"cut\\"]\\r\\nid: 5\\r\\n";  // never ended: no event
+      const whole = new SSEDecoder().push(text);
+      const runs = [];
+      for (let at = 0; at <= text.length; at++) {
+        const decoder = new SSEDecoder();
+        runs.push([...decoder.push(text.slice(0, at)), ...decoder.push(text.slice(at))]);
+      }
+      const decoder = new SSEDecoder();
+      runs.push([...text].flatMap((c) => decoder.push(c)));
+      return { whole, same: runs.every((r) => JSON.stringify(r) === JSON.stringify(whole)) };
+    }""")
+    assert events["same"]
+    assert events["whole"] == [
+        {"event": "metadata", "data": '{"run_id":"r"}', "id": "1"},
+        {"event": "messages", "data": '["a\u00e9\u6f22"]', "id": "2"},
+        {"event": "custom", "data": "line one\nline two", "id": "3"},
+        {"event": "updates", "data": "{}", "id": "4"},
+    ]

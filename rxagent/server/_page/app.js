@@ -345,8 +345,9 @@ function hitlForm(value, index) {
 function actionFieldset(action, allowed, key) {
   const argsId = `args-${key}`;
   const messageId = `message-${key}`;
-  const args = el("textarea", { id: argsId, rows: 3, spellcheck: "false" });
+  const args = el("textarea", { id: argsId, spellcheck: "false" });
   args.value = JSON.stringify(action.args ?? {}, null, 2);
+  args.rows = Math.min(12, Math.max(3, args.value.split("\n").length));
   const message = el("input", { id: messageId, type: "text" });
   const choices = el("div", { class: "choices", role: "radiogroup", "aria-label": `Decision for ${action.name}` });
   allowed.forEach((kind, position) => {
@@ -596,7 +597,7 @@ class Page {
       this.showReview(interrupts);
     }
     this.refreshThreads();
-    $("prompt").focus();
+    if (!this.review) $("prompt").focus();
   }
 
   refreshThreads() {
@@ -642,7 +643,7 @@ class Page {
     this.review = form;
     this.transcript.node.append(form);
     this.transcript.node.scrollTop = this.transcript.node.scrollHeight;
-    form.querySelector("input, textarea, button")?.focus();
+    (form.querySelector("input[type=radio]:checked") || form.querySelector("input, textarea, button"))?.focus();
   }
 }
 
