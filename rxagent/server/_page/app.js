@@ -54,14 +54,25 @@ function callOf(ns) {
 
 // -- the transcript ---------------------------------------------------------------------------
 
+// A long answer is laid out in blocks of about this many characters, each a box of its own:
+// appending to the last block then lays out that block only, not the whole answer again.
+const BLOCK = 4096;
+
 /** A text that grows: appended to in memory at once, in the DOM at the next frame. */
 class Growing {
-  constructor(transcript, node) {
+  constructor(transcript, node, blocks = false) {
     this.transcript = transcript;
-    this.text = document.createTextNode("");
-    node.append(this.text);
+    this.node = node;
+    this.blocks = blocks;
     this.pending = "";
     this.length = 0;
+    this.text = this.open();
+  }
+
+  open() {
+    const text = document.createTextNode("");
+    this.node.append(this.blocks ? el("span", { class: "block" }, text) : text);
+    return text;
   }
 
   append(text) {
@@ -75,14 +86,32 @@ class Growing {
   set(text) {
     this.pending = "";
     this.transcript.dirty.delete(this);
-    this.text.data = text;
+    this.node.replaceChildren();
+    this.text = this.open();
+    this.length = 0;
+    this.pending = text;
+    this.flush();
     this.length = text.length;
   }
 
   flush() {
-    // appendData costs the new text only: the node is never rebuilt.
-    this.text.appendData(this.pending);
+    // appendData costs the new text only: nothing already shown is rebuilt.
+    let text = this.pending;
     this.pending = "";
+    while (this.blocks && this.text.length + text.length > BLOCK) {
+      // The block is full: the next starts after a line's end, or after a space when no line
+      // ends soon, where a line may end anyway.
+      const from = Math.max(0, BLOCK - this.text.length);
+      const line = text.indexOf("\n", from);
+      const space = text.indexOf(" ", from);
+      const cut = (line >= 0 && line - from < 2 * BLOCK ? line : space) + 1;
+      if (!cut) break;
+      this.text.appendData(text.slice(0, cut));
+      text = text.slice(cut);
+      if (!text) break;
+      this.text = this.open();
+    }
+    if (text) this.text.appendData(text);
   }
 }
 
@@ -122,7 +151,7 @@ class MessageView {
     this.node = el("article", { class: `msg ${kind}`, "data-id": message.id || "" },
       el("h3", { class: "who", text: label || (kind === "human" ? "You" : kind === "system" ? "System" : "Agent") }),
       this.body, this.calls);
-    this.text = new Growing(transcript, this.body);
+    this.text = new Growing(transcript, this.body, true);
     this.byIndex = new Map();
   }
 
@@ -442,10 +471,13 @@ class Page {
     if (agent) await this.pickAgent(agent, wanted.get("thread"));
   }
 
+  /** Follows an address edited by hand or a link: ``#agent=ID&thread=ID``. */
   fromHash() {
     const wanted = new URLSearchParams(location.hash.slice(1));
-    if (wanted.get("thread") && wanted.get("thread") !== this.threadId) {
-      this.pickAgent(wanted.get("agent") || this.agent, wanted.get("thread")).catch((error) => this.status(error.message, "error"));
+    const agent = wanted.get("agent") || this.agent;
+    const threadId = wanted.get("thread");
+    if (agent !== this.agent || (threadId && threadId !== this.threadId)) {
+      this.pickAgent(agent, threadId).catch((error) => this.status(error.message, "error"));
     }
   }
 
@@ -456,6 +488,7 @@ class Page {
   }
 
   async pickAgent(agent, threadId = null) {
+    if (![...$("agent").options].some((option) => option.value === agent)) return;
     this.agent = agent;
     $("agent").value = agent;
     const threads = await this.listThreads();
@@ -642,8 +675,9 @@ class Page {
     });
     this.review = form;
     this.transcript.node.append(form);
-    this.transcript.node.scrollTop = this.transcript.node.scrollHeight;
-    (form.querySelector("input[type=radio]:checked") || form.querySelector("input, textarea, button"))?.focus();
+    (form.querySelector("input[type=radio]:checked") || form.querySelector("input, textarea, button"))
+      ?.focus({ preventScroll: true });
+    form.scrollIntoView({ block: "start" }); // the review's heading and the call, not its end
   }
 }
 

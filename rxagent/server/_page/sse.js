@@ -204,8 +204,15 @@ export class RunStream {
   async read(body) {
     const reader = body.pipeThrough(new TextDecoderStream()).getReader();
     const decoder = new SSEDecoder();
+    let slice = performance.now();
     try {
       for (;;) {
+        // A body that arrives faster than the page reads it resolves every read at once: give
+        // the page its frames and its input every few milliseconds.
+        if (performance.now() - slice > 25) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          slice = performance.now();
+        }
         const { value, done } = await reader.read();
         if (done) return;
         for (const { event, data, id } of decoder.push(value)) {
