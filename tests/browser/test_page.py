@@ -73,6 +73,10 @@ def answer_of(page: Page, run: int = -1) -> str:
     return str(texts.last.text_content())
 
 
+def last_answer(page: Page) -> str:
+    return str(page.locator("#log .msg.ai > .text").last.text_content())
+
+
 def thread_of(page: Page) -> str:
     hash_ = page.evaluate("location.hash")
     return dict(part.split("=", 1) for part in hash_[1:].split("&"))["thread"]
@@ -234,10 +238,9 @@ def test_a_100000_token_answer_is_written_to_the_page_once_per_frame(
     assert answer_of(page) == "".join(counted_words(tokens))
     writes = page.evaluate("window.writes")
     assert 0 < writes < tokens / 20, writes  # coalesced, not a write per token
-
-
-def last_answer(page: Page) -> str:
-    return str(page.locator("#log .msg.ai > .text").last.text_content())
+    page.reload()  # and from the thread's state, whole
+    expect(page.locator("#log .msg.human .text")).to_have_text([f"count {tokens}"])
+    assert last_answer(page) == "".join(counted_words(tokens))
 
 
 def test_threads_are_kept_listed_switched_and_rejoined_mid_run(page: Page, url: str) -> None:
