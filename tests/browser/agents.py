@@ -17,8 +17,9 @@ from rxagent import create_agent
 from rxagent._demo import get_weather, weather_script
 from rxagent.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from rxagent.middleware import HumanInTheLoopMiddleware
-from rxagent.testing import FunctionChatModel
+from rxagent.testing import FunctionChatModel, ScriptedChatModel
 from rxagent.tools import tool
+from rxagent.types import interrupt
 
 # Seconds between tokens of the slow agents; the tests make it small, a person watching large.
 PAUSE = float(os.environ.get("RXAGENT_PAGE_PAUSE", "0.02"))
@@ -110,3 +111,34 @@ _helper = create_agent(FunctionChatModel(_helper_reply, delay=PAUSE), [], name="
 team = create_agent(FunctionChatModel(_lead_reply, delay=PAUSE),
                     [_helper.as_tool("helper", "Answers a request.")])
 """Asks a sub-agent (an agent as a tool), whose tokens stream under its own namespace."""
+
+
+mail_each = create_agent(
+    FunctionChatModel(_mail_reply, delay=PAUSE), [send_email],
+    middleware=[HumanInTheLoopMiddleware(
+        interrupt_on={"send_email": {"allowed_decisions": ["approve", "reject"]}},
+        interrupt_mode="per_call")],
+)
+"""As :data:`mail`, reviewed per call: approve or reject only."""
+
+
+@tool
+def book_flight(to: str) -> str:
+    """Book a flight, once a person says yes."""
+    answer = interrupt({"question": f"Book a flight to {to}?"})
+    return f"booked to {to}" if answer == "yes" else "not booked"
+
+
+def _booking_reply(messages: Sequence[BaseMessage], tools: Any) -> Any:
+    last = messages[-1]
+    if isinstance(last, HumanMessage):
+        return AIMessage(content="", tool_calls=[{
+            "name": "book_flight", "args": {"to": "Paris"}, "id": f"call_book_{len(messages)}"}])
+    return f"Done: {last.text}"
+
+
+booking = create_agent(FunctionChatModel(_booking_reply, delay=PAUSE), [book_flight])
+"""Asks a question of its own (``interrupt``) before booking."""
+
+broken = create_agent(ScriptedChatModel([]), [])
+"""Its model has no reply: every run fails with ``ScriptExhaustedError``."""

@@ -329,3 +329,35 @@ def test_the_event_parser_gives_the_same_events_however_the_bytes_are_split(
         {"event": "custom", "data": "line one\nline two", "id": "3"},
         {"event": "updates", "data": "{}", "id": "4"},
     ]
+
+
+def test_a_per_call_review_and_an_interrupt_of_a_tools_own(page: Page, url: str) -> None:
+    open_agent(page, url, "mail_each")
+    ask(page, "hi")
+    form = review(page)
+    # The decisions this tool allows, read from the interrupt's response schema.
+    expect(form.get_by_role("radio")).to_have_count(2)
+    form.get_by_role("radio", name="Reject").check()
+    form.get_by_role("button", name="Send decision").click()
+    runs_ended(page, 2)
+    expect(page.locator(".call .result .text")).to_contain_text(
+        "User rejected the tool call for `send_email`")
+
+    open_agent(page, url, "booking")
+    ask(page, "a trip")
+    form = review(page)
+    expect(form.locator("pre")).to_contain_text('"question": "Book a flight to Paris?"')
+    form.get_by_label("Your answer").fill("yes")
+    form.get_by_role("button", name="Send decision").click()
+    runs_ended(page, 2)
+    assert answer_of(page) == "Done: booked to Paris"
+
+
+def test_a_failed_run_shows_its_error(page: Page, url: str) -> None:
+    open_agent(page, url, "broken")
+    ask(page, "hello")
+    runs_ended(page, 1)
+    expect(page.locator(".run")).to_have_attribute("data-status", "error")
+    expect(page.locator(".run .run-status").get_by_role("alert")).to_contain_text(
+        "ScriptExhaustedError")
+    expect(page.get_by_role("status")).to_have_text("The run failed.")

@@ -330,21 +330,21 @@ class Transcript {
 
 // -- interrupts -------------------------------------------------------------------------------
 
-/** The form for one pending interrupt; ``answer()`` is its part of the resume value. */
+/** The form for one pending interrupt: ``answer()`` is what it resumes with; ``byId`` when
+ * that answer must go in a map by interrupt id (a per-call review), as several answers do. */
 function reviewForm(interrupt, index) {
   const value = interrupt.value;
-  if (value && Array.isArray(value.action_requests)) return hitlForm(value, index);
+  if (value && Array.isArray(value.action_requests)) return { ...hitlForm(value, index), id: interrupt.id };
   if (value && value.type === "tool_approval") {
-    const allowed = allowedBySchema(interrupt.response_schema);
-    const form = actionFieldset(value, allowed, `${index}-0`);
-    return { node: form.node, answer: () => ({ [interrupt.id]: form.decision() }), byId: true };
+    const form = actionFieldset(value, allowedBySchema(interrupt.response_schema), `${index}-0`);
+    return { node: form.node, answer: form.decision, id: interrupt.id, byId: true };
   }
   const id = `answer-${index}`;
-  const input = el("input", { id, type: "text", required: true });
+  const input = el("input", { id, type: "text" });
   const node = el("div", { class: "ask" },
     el("pre", { text: typeof value === "string" ? value : JSON.stringify(value, null, 2) }),
     el("label", { for: id, text: "Your answer" }), input);
-  return { node, answer: () => ({ [interrupt.id]: input.value }), byId: true };
+  return { node, answer: () => input.value, id: interrupt.id, byId: false };
 }
 
 function allowedBySchema(schema) {
@@ -660,10 +660,10 @@ class Page {
       event.preventDefault();
       let resume;
       try {
-        const parts = forms.map((f) => f.answer());
-        // LangChain's batched review takes its decisions as the whole resume value; an answer
-        // by interrupt id takes a map of them.
-        resume = forms.length === 1 && !forms[0].byId ? parts[0] : Object.assign({}, ...parts);
+        // One interrupt takes its answer as the resume value (LangChain's batched review, its
+        // decisions); a per-call review, or several interrupts, a map by interrupt id.
+        resume = forms.length === 1 && !forms[0].byId ? forms[0].answer()
+          : Object.fromEntries(forms.map((f) => [f.id, f.answer()]));
       } catch (problem) {
         error.textContent = problem.message;
         return;
