@@ -166,6 +166,9 @@ def test_approve_an_interrupted_tool_call(page: Page, url: str) -> None:
     runs_ended(page, 2)
     expect(page.locator(".call .result .text")).to_have_text("sent to ann@example.com: hello")
     assert answer_of(page) == "Result: sent to ann@example.com: hello"
+    # The decision shows in the conversation, as what the person said.
+    expect(page.locator(".run").nth(1).locator(".msg.human .text")).to_have_text(
+        "Approve: send_email")
     expect(form).to_have_count(0)
 
 

@@ -149,7 +149,7 @@ class MessageView {
     this.body = el("div", { class: "text" });
     this.calls = el("ul", { class: "calls" });
     this.node = el("article", { class: `msg ${kind}`, "data-id": message.id || "" },
-      el("h3", { class: "who", text: label || (kind === "human" ? "You" : kind === "system" ? "System" : "Agent") }),
+      el("h2", { class: "who", text: label || (kind === "human" ? "You" : kind === "system" ? "System" : "Agent") }),
       this.body, this.calls);
     this.text = new Growing(transcript, this.body, true);
     this.byIndex = new Map();
@@ -188,8 +188,9 @@ class MessageView {
 
 /** The conversation on screen: messages by id, tool calls by id, and the DOM writes queued. */
 class Transcript {
-  constructor(node) {
+  constructor(node, onInterrupt) {
     this.node = node;
+    this.onInterrupt = onInterrupt;
     this.dirty = new Set();
     this.frame = 0;
     this.clear();
@@ -235,7 +236,7 @@ class Transcript {
   message(message, ns = "", metadata = {}) {
     let view = message.id != null ? this.messages.get(message.id) : null;
     if (view) return view;
-    const label = ns ? `${metadata.lc_agent_name || "sub-agent"} · ${ns}` : null;
+    const label = ns ? `${metadata.lc_agent_name || this.names.get(ns) || "sub-agent"} · ${ns}` : null;
     view = new MessageView(this, message, label);
     if (ns) view.node.classList.add("sub");
     if (message.id != null) this.messages.set(message.id, view);
@@ -299,7 +300,7 @@ class Transcript {
   onUpdate(update, ns) {
     for (const [node, values] of Object.entries(update || {})) {
       if (node === "__interrupt__") {
-        page.interrupted(values);
+        this.onInterrupt(values);
         continue;
       }
       const messages = values && values.messages;
@@ -337,14 +338,14 @@ function reviewForm(interrupt, index) {
   if (value && Array.isArray(value.action_requests)) return { ...hitlForm(value, index), id: interrupt.id };
   if (value && value.type === "tool_approval") {
     const form = actionFieldset(value, allowedBySchema(interrupt.response_schema), `${index}-0`);
-    return { node: form.node, answer: form.decision, id: interrupt.id, byId: true };
+    return { node: form.node, answer: form.decision, summary: form.summary, id: interrupt.id, byId: true };
   }
   const id = `answer-${index}`;
   const input = el("input", { id, type: "text" });
   const node = el("div", { class: "ask" },
     el("pre", { text: typeof value === "string" ? value : JSON.stringify(value, null, 2) }),
     el("label", { for: id, text: "Your answer" }), input);
-  return { node, answer: () => input.value, id: interrupt.id, byId: false };
+  return { node, answer: () => input.value, summary: () => `Answered: ${input.value}`, id: interrupt.id, byId: false };
 }
 
 function allowedBySchema(schema) {
@@ -366,6 +367,7 @@ function hitlForm(value, index) {
   return {
     node: el("div", {}, ...sets.map((set) => set.node)),
     answer: () => ({ decisions: sets.map((set) => set.decision()) }),
+    summary: () => sets.map((set) => set.summary()).join("; "),
     byId: false,
   };
 }
@@ -410,7 +412,13 @@ function actionFieldset(action, allowed, key) {
     if (kind === "respond") return { type: "respond", message: message.value };
     return { type: kind };
   };
-  return { node, decision };
+  const summary = () => {
+    const chosen = decision();
+    const said = chosen.message ? ` (${chosen.message})` : "";
+    const edited = chosen.type === "edit" ? ` with ${JSON.stringify(chosen.edited_action.args)}` : "";
+    return `${LABELS[chosen.type] || chosen.type}: ${action.name}${edited}${said}`;
+  };
+  return { node, decision, summary };
 }
 
 // -- the page ---------------------------------------------------------------------------------
@@ -421,8 +429,7 @@ class Page {
     this.threadId = null;
     this.stream = null;
     this.review = null;
-    this.transcript = new Transcript($("log"));
-    this.pendingInterrupts = [];
+    this.transcript = new Transcript($("log"), (interrupts) => this.interrupted(interrupts));
   }
 
   status(text, kind = "") {
@@ -516,8 +523,8 @@ class Page {
 
   markCurrent() {
     for (const button of $("thread-list").querySelectorAll("button")) {
-      button.toggleAttribute("aria-current", button.dataset.thread === this.threadId);
       if (button.dataset.thread === this.threadId) button.setAttribute("aria-current", "true");
+      else button.removeAttribute("aria-current");
     }
   }
 
@@ -562,10 +569,15 @@ class Page {
   async send() {
     const prompt = $("prompt");
     const text = prompt.value.trim();
-    if (!text || this.stream) return;
+    if (!text || this.stream || $("send").disabled) return;
     if (this.threadId == null) {
-      const created = await api("POST", "threads", { metadata: { graph_id: this.agent, title: text.slice(0, 80) } });
-      this.threadId = created.thread_id;
+      $("send").disabled = true; // a second Enter must not make a second thread
+      try {
+        const created = await api("POST", "threads", { metadata: { graph_id: this.agent, title: text.slice(0, 80) } });
+        this.threadId = created.thread_id;
+      } finally {
+        $("send").disabled = false;
+      }
       this.remember();
     }
     prompt.value = "";
@@ -579,13 +591,15 @@ class Page {
     return { assistant_id: this.agent, stream_mode: MODES, stream_subgraphs: true, stream_resumable: true, ...fields };
   }
 
-  /** Runs ``begin(stream)`` and shows the run's events until it ends. */
+  /** Runs ``begin(stream)`` and shows the run's events until it ends, after what the person
+   * said to start it (a question, or the decisions of a review). */
   async follow(begin, question = null) {
     const threadId = this.threadId;
     const run = this.transcript.startRun();
     if (question != null) {
-      run.items.append(new MessageView(this.transcript, { type: "human" }).node);
-      run.items.lastChild.querySelector(".text").textContent = question;
+      const asked = new MessageView(this.transcript, { type: "human" });
+      asked.text.set(question);
+      run.items.append(asked.node);
     }
     const stream = new RunStream({
       base: BASE,
@@ -608,27 +622,23 @@ class Page {
       run.status.replaceChildren(el("span", { class: "error", role: "alert", text: error.message }));
     }
     if (this.stream !== stream) return; // the page went to another thread meanwhile
+    const final = stream.runId ? await stream.status() : null;
+    if (this.stream !== stream) return;
     this.transcript.flush();
     this.stream = null;
     this.busy(false);
     if (outcome === "lost") {
       run.status.replaceChildren(el("span", { class: "error", role: "alert", text: "The connection was lost." }));
     }
-    const final = stream.runId ? await stream.status() : null;
-    if (this.threadId !== threadId) return;
     const said = { success: "Done.", interrupted: "Stopped.", error: "The run failed." };
-    const waiting = this.pendingInterrupts.length > 0;
+    const waiting = stream.interrupts.length > 0;
     this.status(waiting ? "Waiting for your review." : said[final] || (outcome === "failed" ? "Not started." : ""),
       final === "error" ? "error" : "");
     run.node.dataset.status = final || outcome;
     if (stream.stopping && final === "interrupted") {
       run.status.append(el("span", { class: "stopped", text: "Stopped." }));
     }
-    if (this.pendingInterrupts.length) {
-      const interrupts = this.pendingInterrupts;
-      this.pendingInterrupts = [];
-      this.showReview(interrupts);
-    }
+    if (waiting) this.showReview(stream.interrupts);
     this.refreshThreads();
     if (!this.review) $("prompt").focus();
   }
@@ -645,7 +655,7 @@ class Page {
 
   /** An interrupt arrived: shown for review once its run has ended. */
   interrupted(interrupts) {
-    if (this.stream) this.pendingInterrupts.push(...interrupts);
+    if (this.stream) this.stream.interrupts.push(...interrupts); // shown once its run ends
     else this.showReview(interrupts);
   }
 
@@ -659,7 +669,9 @@ class Page {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       let resume;
+      let summary;
       try {
+        summary = forms.map((f) => f.summary()).join("; ");
         // One interrupt takes its answer as the resume value (LangChain's batched review, its
         // decisions); a per-call review, or several interrupts, a map by interrupt id.
         resume = forms.length === 1 && !forms[0].byId ? forms[0].answer()
@@ -670,7 +682,7 @@ class Page {
       }
       form.remove();
       this.review = null;
-      this.follow((stream) => stream.start(this.runBody({ command: { resume } })))
+      this.follow((stream) => stream.start(this.runBody({ command: { resume } })), summary)
         .catch((problem) => this.status(problem.message, "error"));
     });
     this.review = form;

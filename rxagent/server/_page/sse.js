@@ -97,6 +97,7 @@ export class RunStream {
     this.reconnects = 0;
     this.delivered = 0;
     this.state = "";
+    this.interrupts = []; // what the run stopped to ask: the page shows it once the run ends
   }
 
   tell(state) {
