@@ -175,6 +175,7 @@ export class RunStream {
         cut = true;
       }
       if (this.delivered > before) failures = 0;
+      if (this.runId == null) this.learn(await this.activeRun());
       if (this.runId == null) throw new Error("the connection dropped before the run started");
       if (!cut) {
         // The body ended: the run is over, unless a proxy closed it cleanly mid-run.
@@ -188,6 +189,18 @@ export class RunStream {
       await sleep(Math.min(250 * 2 ** (failures - 1), 4000), this.controller.signal);
       if (this.controller.signal.aborted) return "detached";
       open = () => this.rejoin();
+    }
+  }
+
+  /** The run going on the thread, if one is: the request that dropped before its answer may
+   * have made it, and a thread runs one at a time (the page does not ask for more). */
+  async activeRun() {
+    try {
+      const response = await fetch(this.url(`threads/${encodeURIComponent(this.threadId)}/runs`));
+      const runs = response.ok ? await response.json() : [];
+      return runs.find((run) => run.status === "pending" || run.status === "running")?.run_id;
+    } catch {
+      return undefined;
     }
   }
 
