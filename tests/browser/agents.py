@@ -15,7 +15,7 @@ import anyio
 
 from rxagent import create_agent
 from rxagent._demo import get_weather, weather_script
-from rxagent.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from rxagent.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from rxagent.middleware import HumanInTheLoopMiddleware
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
 from rxagent.tools import tool
@@ -142,3 +142,13 @@ booking = create_agent(FunctionChatModel(_booking_reply, delay=PAUSE), [book_fli
 
 broken = create_agent(ScriptedChatModel([]), [])
 """Its model has no reply: every run fails with ``ScriptExhaustedError``."""
+
+
+def _thinker_reply(messages: Sequence[BaseMessage], tools: Any) -> Any:
+    for thought in ["Let me ", "think."]:
+        yield AIMessageChunk(content=[{"type": "thinking", "thinking": thought, "index": 0}])
+    yield from ["It ", "is ", "four."]
+
+
+thinker = create_agent(FunctionChatModel(_thinker_reply, delay=PAUSE), [])
+"""Streams its reasoning (Anthropic's ``thinking`` blocks), then its answer."""

@@ -20,7 +20,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 AGENTS = Path(__file__).parent / "agents.py"
-GRAPHS = ["demo", "counter", "flood", "mail", "mail_each", "booking", "team", "broken"]
+GRAPHS = ["demo", "counter", "flood", "mail", "mail_each", "booking", "team", "broken",
+          "thinker"]
 PAUSE = "0.03"  # seconds between the slow agents' tokens: several animation frames apart
 
 

@@ -364,3 +364,15 @@ def test_a_failed_run_shows_its_error(page: Page, url: str) -> None:
     expect(page.locator(".run .run-status").get_by_role("alert")).to_contain_text(
         "ScriptExhaustedError")
     expect(page.get_by_role("status")).to_have_text("The run failed.")
+
+
+def test_reasoning_streams_folded_before_the_answer(page: Page, url: str) -> None:
+    open_agent(page, url, "thinker")
+    ask(page, "2 + 2?")
+    runs_ended(page, 1)
+    thinking = page.locator(".run .msg.ai details.thinking")
+    expect(thinking.locator(".thought")).to_have_text("Let me think.")
+    expect(thinking).not_to_have_attribute("open", "")
+    assert answer_of(page) == "It is four."
+    page.reload()  # from the thread's state too
+    expect(page.locator("#log .msg.ai details.thinking .thought")).to_have_text("Let me think.")

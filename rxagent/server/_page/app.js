@@ -45,6 +45,23 @@ function textOf(content) {
     : block && block.type === "text" ? block.text || "" : "")).join("");
 }
 
+/** A message's reasoning, as providers stream it: Anthropic's ``thinking`` blocks, LangChain's
+ * ``reasoning`` blocks (text or summary parts), or ``reasoning_content`` beside the content. */
+function reasoningOf(message) {
+  let text = message.additional_kwargs?.reasoning_content || "";
+  if (typeof text !== "string") text = "";
+  if (!Array.isArray(message.content)) return text;
+  for (const block of message.content) {
+    if (!block || typeof block !== "object") continue;
+    if (block.type === "thinking") text += block.thinking || "";
+    else if (block.type === "reasoning") {
+      text += typeof block.reasoning === "string" ? block.reasoning
+        : (block.summary || []).map((part) => part?.text || "").join("");
+    }
+  }
+  return text;
+}
+
 /** The tool call id a namespace segment names (``tools:<id>``), or null. */
 function callOf(ns) {
   if (!ns) return null;
@@ -153,10 +170,23 @@ class MessageView {
       this.body, this.calls);
     this.text = new Growing(transcript, this.body, true);
     this.byIndex = new Map();
+    this.thinking = null;
+  }
+
+  /** Reasoning goes in a folded box before the text, made when the first of it arrives. */
+  think(text) {
+    if (!text) return;
+    if (!this.thinking) {
+      const body = el("div", { class: "thought" });
+      this.node.insertBefore(el("details", { class: "thinking" }, el("summary", { text: "Thinking" }), body), this.body);
+      this.thinking = new Growing(this.transcript, body, true);
+    }
+    this.thinking.append(text);
   }
 
   /** A streamed chunk: its text and its tool calls' fragments. */
   chunk(message, ns) {
+    this.think(reasoningOf(message));
     this.text.append(textOf(message.content));
     for (const fragment of message.tool_call_chunks || []) {
       const key = fragment.index ?? fragment.id;
@@ -174,6 +204,7 @@ class MessageView {
   /** The whole message: fills in what did not stream (the text the tokens made stays). */
   complete(message, ns) {
     if (!this.text.length) this.text.set(textOf(message.content));
+    if (!this.thinking) this.think(reasoningOf(message));
     (message.tool_calls || []).forEach((toolCall, position) => {
       let call = this.transcript.calls.get(toolCall.id) || this.byIndex.get(position);
       if (!call) {
