@@ -296,6 +296,9 @@ def test_on_a_phone_the_page_fits_and_the_threads_fold_away(browser: Any, url: s
         toggle.click()
         expect(toggle).to_have_attribute("aria-expanded", "true")
         expect(threads).to_be_visible()
+        threads.get_by_role("button").first.click()  # picking a thread folds the list again
+        expect(threads).to_be_hidden()
+        expect(toggle).to_have_attribute("aria-expanded", "false")
         for control in ("Message", "Agent"):
             box = page.get_by_label(control).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390

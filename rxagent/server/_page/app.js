@@ -491,11 +491,11 @@ class Page {
       if (event.key === "Escape" && this.stream) this.stop();
     });
     $("new-thread").addEventListener("click", () => this.newThread());
-    $("agent").addEventListener("change", () => this.pickAgent($("agent").value));
+    $("agent").addEventListener("change", () => {
+      this.pickAgent($("agent").value).catch((error) => this.status(error.message, "error"));
+    });
     $("threads-toggle").addEventListener("click", () => {
-      const open = $("threads-toggle").getAttribute("aria-expanded") !== "true";
-      $("threads-toggle").setAttribute("aria-expanded", String(open));
-      $("threads").classList.toggle("open", open);
+      this.fold($("threads-toggle").getAttribute("aria-expanded") !== "true");
     });
     window.addEventListener("hashchange", () => this.fromHash());
     const assistants = await api("POST", "assistants/search", { limit: 100 });
@@ -517,6 +517,12 @@ class Page {
     if (agent !== this.agent || (threadId && threadId !== this.threadId)) {
       this.pickAgent(agent, threadId).catch((error) => this.status(error.message, "error"));
     }
+  }
+
+  /** Unfolds or folds the thread list (a phone's narrow layout folds it behind a button). */
+  fold(open) {
+    $("threads-toggle").setAttribute("aria-expanded", String(open));
+    $("threads").classList.toggle("open", open);
   }
 
   remember() {
@@ -544,7 +550,10 @@ class Page {
       const title = record.metadata?.title || (first && textOf(first.content)) || "New thread";
       const button = el("button", { type: "button", "data-thread": record.thread_id, title,
         "aria-current": record.thread_id === this.threadId ? "true" : false,
-        onclick: () => this.open(record.thread_id).catch((error) => this.status(error.message, "error")) },
+        onclick: () => {
+          this.fold(false);
+          this.open(record.thread_id).catch((error) => this.status(error.message, "error"));
+        } },
       el("span", { class: "title", text: title.slice(0, 80) }),
       record.status !== "idle" ? el("span", { class: `thread-status ${record.status}`, text: record.status }) : null);
       return el("li", {}, button);
