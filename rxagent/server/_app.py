@@ -18,6 +18,7 @@ from .._agent import Agent
 from .._exceptions import UsageError
 from ..checkpoint import BaseCheckpointSaver, InMemorySaver
 from ._agui import agui_route
+from ._page import page_routes
 from ._routes import Server, json_response
 from ._runs import MemoryRunRegistry, RunRegistry
 from ._threads import MemoryThreadStore, ThreadStore
@@ -139,7 +140,7 @@ def create_app(
         return json_response({"detail": error.detail}, error.status_code)
 
     return Starlette(
-        routes=[*server.routes(), agui_route(server)],
+        routes=[*server.routes(), agui_route(server), *page_routes()],  # the chat page at /
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found},
     )

@@ -3,10 +3,7 @@ stream's ``Location`` with ``Last-Event-ID``) end with every event exactly once,
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,76 +13,11 @@ from rxagent.checkpoint import InMemorySaver
 from rxagent.server._sse import jsonable
 
 from .agents import token_agent
+from .proxy import CuttingProxy
 from .test_streams import normalized, without_run_ids
 
 SAY = {"messages": [{"role": "user", "content": "count"}]}
 MODES = ["values", "updates", "messages-tuple"]
-
-class CuttingProxy:
-    """A TCP proxy on loopback that closes each connection once ``limit`` bytes have gone from
-    the server to the client, wherever that falls (mid-frame, mid-chunk)."""
-
-    def __init__(self, upstream_port: int, limit: int) -> None:
-        self.upstream_port = upstream_port
-        self.limit = limit
-        self.connections = 0
-        self.cuts = 0
-        self.port = 0
-        self.handlers: set[asyncio.Task[None]] = set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    budget: int | None) -> None:
-        sent = 0
-        try:
-            while data := await reader.read(4096):
-                if budget is not None and sent + len(data) >= budget:
-                    writer.write(data[: budget - sent])
-                    await writer.drain()
-                    self.cuts += 1
-                    return
-                sent += len(data)
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-
-    async def _serve(self, client_reader: asyncio.StreamReader,
-                     client_writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self.handlers.add(asyncio.current_task())  # type: ignore[arg-type]
-        writers = [client_writer]
-        try:
-            up_reader, up_writer = await asyncio.open_connection(
-                "127.0.0.1", self.upstream_port)
-            writers.append(up_writer)
-            down = asyncio.ensure_future(self._pipe(up_reader, client_writer, self.limit))
-            up = asyncio.ensure_future(self._pipe(client_reader, up_writer, None))
-            try:
-                await asyncio.wait([down, up], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (down, up):
-                    task.cancel()
-                await asyncio.gather(down, up, return_exceptions=True)
-        finally:
-            for writer in writers:
-                writer.close()
-            for writer in writers:
-                with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                    await writer.wait_closed()
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[CuttingProxy]:
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        try:
-            async with server:
-                yield self
-        finally:
-            # Connections the client keeps alive in its pool are closed here, not by the loop.
-            for handler in self.handlers:
-                handler.cancel()
-            await asyncio.gather(*self.handlers, return_exceptions=True)
-
 
 def local_events() -> list[tuple[str, Any]]:
     """The same agent's stream, run locally, named as the server names its events."""

@@ -1,0 +1,86 @@
+"""A TCP proxy on loopback that cuts connections mid-stream, for the tests of reconnects (the
+SDK's, in ``test_reconnect.py``, and the chat page's, in ``tests/browser/``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback that closes each connection once ``limit`` bytes have gone from
+    the server to the client, wherever that falls (mid-frame, mid-chunk).
+
+    With ``streams_only``, the count starts where the server starts an event stream
+    (``text/event-stream`` in its bytes), so that a browser's other requests on a kept-alive
+    connection (the page, its scripts, JSON) pass whole and every stream is cut.
+    """
+
+    def __init__(self, upstream_port: int, limit: int, *, streams_only: bool = False) -> None:
+        self.upstream_port = upstream_port
+        self.limit = limit
+        self.streams_only = streams_only
+        self.connections = 0
+        self.cuts = 0
+        self.port = 0
+        self.handlers: set[asyncio.Task[None]] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    budget: int | None) -> None:
+        sent = 0
+        counting = not self.streams_only
+        try:
+            while data := await reader.read(4096):
+                if budget is not None and not counting:
+                    start = data.find(b"text/event-stream")
+                    if start >= 0:
+                        counting = True
+                        sent = -start  # count from the stream's headers on
+                if budget is not None and counting and sent + len(data) >= budget:
+                    writer.write(data[: budget - sent])
+                    await writer.drain()
+                    self.cuts += 1
+                    return
+                sent += len(data)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+
+    async def _serve(self, client_reader: asyncio.StreamReader,
+                     client_writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        writers = [client_writer]
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", self.upstream_port)
+            writers.append(up_writer)
+            down = asyncio.ensure_future(self._pipe(up_reader, client_writer, self.limit))
+            up = asyncio.ensure_future(self._pipe(client_reader, up_writer, None))
+            try:
+                await asyncio.wait([down, up], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (down, up):
+                    task.cancel()
+                await asyncio.gather(down, up, return_exceptions=True)
+        finally:
+            for writer in writers:
+                writer.close()
+            for writer in writers:
+                with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                    await writer.wait_closed()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[CuttingProxy]:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        try:
+            async with server:
+                yield self
+        finally:
+            # Connections the client keeps alive in its pool are closed here, not by the loop.
+            for handler in self.handlers:
+                handler.cancel()
+            await asyncio.gather(*self.handlers, return_exceptions=True)
