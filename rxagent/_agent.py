@@ -17,7 +17,7 @@ from reactivex import abc
 
 from . import operators
 from ._agent_graph import AgentGraph, check_middleware, middleware_state_keys, middleware_tools
-from ._agent_loop import returns_directly, run_agent, run_nested
+from ._agent_loop import returns_directly, run_nested
 from ._bridges import (
     DEFAULT_MAX_BUFFER,
     AsyncIteratorBridge,
@@ -27,6 +27,8 @@ from ._bridges import (
     to_async_iterator,
     to_iterator,
 )
+from ._callbacks import handlers_of
+from ._callbacks_run import run_agent_told
 from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._demand import Demand
 from ._exceptions import ModelSpecError, RunCancelledError, UsageError
@@ -179,7 +181,7 @@ class Agent:
                              extra_modes=extra_modes, config=config, context=context,
                              store=self.store)
             try:
-                await run_agent(self, input, config, run, thread)
+                await run_agent_told(self, input, config, run, thread)
             finally:
                 sink.close()
 
@@ -600,7 +602,7 @@ async def _run_joined(
         withdraw_close = parent.sink.when_closed(stop)
         withdraw_cancel = when_cancelled(stop)  # a sync tool in a thread, given up on
         try:
-            await run_agent(agent, input, config, run, thread)
+            await run_agent_told(agent, input, config, run, thread)
         finally:
             sink.close()
             withdraw_close()
@@ -666,7 +668,8 @@ class _Asker:
 
 
 _CONFIG_KEYS = frozenset({
-    "configurable", "max_concurrency", "metadata", "recursion_limit", "run_id", "run_name", "tags",
+    "callbacks", "configurable", "max_concurrency", "metadata", "recursion_limit", "run_id",
+    "run_name", "tags",
 })
 
 
@@ -678,11 +681,6 @@ def _check_config(config: dict[str, Any] | None) -> None:
     if not isinstance(config, dict):
         raise UsageError(f"config is a dict, got {type(config).__name__}")
     unknown = sorted(str(key) for key in config if key not in _CONFIG_KEYS)
-    if "callbacks" in unknown:
-        raise UsageError(
-            "config['callbacks'] is not supported yet: rxagent would not call the handlers; "
-            "read the run's events from stream() or observe() instead"
-        )
     if unknown:
         raise UsageError(
             f"config has key(s) {unknown} that rxagent does not know; it takes "
@@ -703,6 +701,7 @@ def _check_config(config: dict[str, Any] | None) -> None:
         not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata)
     ):
         raise UsageError(f"config['metadata'] is a dict with str keys, got {metadata!r}")
+    handlers_of(config)  # a list of handlers or a callback manager
 
 
 def _route(

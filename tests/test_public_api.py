@@ -12,6 +12,7 @@ import rxagent
 
 PUBLIC_MODULES = [
     "rxagent",
+    "rxagent.callbacks",
     "rxagent.chat_models",
     "rxagent.messages",
     "rxagent.notebook",
@@ -41,7 +42,7 @@ def test_every_exception_descends_from_the_root() -> None:
 def test_private_modules_are_not_reexported_as_modules() -> None:
     public = {n for n in dir(rxagent) if not n.startswith("_")}
     leaked = {n for n in public if n not in rxagent.__all__ and n not in {
-        "chat_models", "checkpoint", "messages", "middleware", "notebook", "operators",
+        "callbacks", "chat_models", "checkpoint", "messages", "middleware", "notebook", "operators",
         "runtime", "server", "store", "testing", "tools", "types",
     }}
     assert not leaked, f"public names outside __all__: {sorted(leaked)}"
