@@ -314,3 +314,24 @@ def test_usage_is_counted_by_model() -> None:
     agent.invoke(QUESTION, {"callbacks": [handler]})
     assert counted.usage_metadata["fake-model"] == usage
     assert handler.usage_metadata["fake-model"]["output_tokens"] == 1
+
+
+def test_an_interrupt_and_its_resume_are_told_as_in_langchain() -> None:
+    from .test_threads_parity import CONFIG as THREAD
+    from .test_threads_parity import booking_agent
+
+    got = []
+    for name, base in (("langgraph", LcHandler), ("rxagent", BaseCallbackHandler)):
+        agent, command = booking_agent(name)
+        turns = []
+        for input in ({"messages": [("user", "Weather in Paris?")]},
+                      {"messages": [("user", "Book the Ritz")]}, command(resume="yes")):
+            handler = recorder(base)
+            for _ in agent.stream(input, {**THREAD, "callbacks": [handler]},
+                                  stream_mode="messages"):
+                pass
+            turns.append([(call[0], call[1:], type(args[0]).__name__ if call[0].endswith(
+                "_error") else None) for call, (_, args, _) in zip(
+                    shape(handler.calls), handler.calls, strict=True)])
+        got.append(turns)
+    assert got[1] == got[0]
