@@ -13,8 +13,9 @@ on LangChain:
 - each tool call: ``on_tool_start``, ``on_tool_end``, ``on_tool_error``;
 - :func:`dispatch_custom_event`: ``on_custom_event``.
 
-An :class:`AsyncCallbackHandler`'s methods are awaited, in order; the run ends once they have
-all been. A handler that raises is logged and the run goes on, unless its ``raise_error`` is
+An :class:`AsyncCallbackHandler`'s methods are awaited, in order, by a task on the loop they
+were called on; an agent run ends once they have all been, a model called on its own does not
+wait for them. A handler that raises is logged and the run goes on, unless its ``raise_error`` is
 true. Models always stream here, so ``on_llm_new_token`` comes under ``invoke()`` too (in
 LangChain only when something consumes the stream).
 """
@@ -208,6 +209,11 @@ def dispatch_custom_event(name: str, data: Any, *, config: Mapping[str, Any] | N
     """Send ``on_custom_event(name, data)`` to the handlers of the run this code is in (a tool
     of an agent run): ``astream_events(version="v2")`` shows it as an ``on_custom_event``
     event under the tool. Inside a run nobody listens to, nothing happens.
+
+    Args:
+        name: the event's name.
+        data: what it carries.
+        config: kept for LangChain's signature: the run is found from the context.
 
     Raises:
         UsageError: called outside any run.
