@@ -17,7 +17,7 @@ from reactivex import abc
 
 from . import operators
 from ._agent_graph import AgentGraph, check_middleware, middleware_state_keys, middleware_tools
-from ._agent_loop import returns_directly, run_agent, run_nested
+from ._agent_loop import returns_directly, run_nested
 from ._bridges import (
     DEFAULT_MAX_BUFFER,
     AsyncIteratorBridge,
@@ -27,8 +27,11 @@ from ._bridges import (
     to_async_iterator,
     to_iterator,
 )
+from ._callbacks import handlers_of
+from ._callbacks_run import run_agent_told
 from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._demand import Demand
+from ._events_v2 import EventFilter, check_events_version, observe_events
 from ._exceptions import ModelSpecError, RunCancelledError, UsageError
 from ._fast_rx import observable_from_task
 from ._interrupts import Command, GraphOutput
@@ -184,7 +187,7 @@ class Agent:
                              extra_modes=extra_modes, config=config, context=context,
                              store=self.store)
             try:
-                await run_agent(self, input, config, run, thread)
+                await run_agent_told(self, input, config, run, thread)
             finally:
                 sink.close()
 
@@ -269,47 +272,136 @@ class Agent:
         partial = operators.partial_output_parts(self.output_format.initial.schema)
         return lambda source: source.pipe(partial, shape)
 
+    def observe_events(
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None = None,
+        *,
+        version: Literal["v2"] = "v2",
+        durability: Durability | None = None,
+        context: Any = None,
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+    ) -> IterableObservable[dict[str, Any]]:
+        """A cold Observable of the run's events as LangChain's ``astream_events(version="v2")``
+        gives them; each subscription is one run.
+
+        Each event is ``{"event", "data", "name", "tags", "run_id", "metadata",
+        "parent_ids"}``: ``on_chain_start``/``_stream``/``_end`` for the agent (named after it,
+        or ``"LangGraph"``) and each node, ``on_chat_model_start``/``_stream``/``_end``,
+        ``on_tool_start``/``_end``/``_error``, ``on_custom_event``
+        (:func:`~rxagent.callbacks.dispatch_custom_event`). Disposing cancels the run; an error
+        ends the stream after the events before it.
+
+        Args:
+            input: as for :meth:`stream`.
+            config: as for :meth:`stream`; its ``callbacks`` are called too.
+            version: ``"v2"``.
+            durability: as for :meth:`stream`.
+            context: as for :meth:`stream`.
+            include_names: keep only events of runs with these names (or the types or tags
+                below).
+            include_types: ... of these types (``"chain"``, ``"chat_model"``, ``"tool"``).
+            include_tags: ... with one of these tags.
+            exclude_names: leave out events of runs with these names.
+            exclude_types: ... of these types.
+            exclude_tags: ... with one of these tags.
+
+        Raises:
+            UsageError: ``version`` is not ``"v2"`` (``"v1"`` is deprecated in LangChain).
+        """
+        check_events_version(version)
+        _check_config(config)
+        wanted = EventFilter(include_names, include_types, include_tags, exclude_names,
+                             exclude_types, exclude_tags)
+        return iterable(observe_events(
+            lambda told: self._observe(input, told, subgraphs=False, durability=durability,
+                                       context=context),
+            config, wanted))
+
+    @overload
+    def stream_events(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        version: Literal["v2"] = "v2", durability: Durability | None = None,
+        context: Any = None, **filters: Sequence[str] | None,
+    ) -> SyncIterator[dict[str, Any]]: ...
+    @overload
+    def stream_events(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        version: Literal["v3"], durability: Durability | None = None, context: Any = None,
+    ) -> RunStream: ...
+
     def stream_events(
         self,
         input: AgentInput,
         config: dict[str, Any] | None = None,
         *,
-        version: Literal["v3"] = "v3",
+        version: Literal["v1", "v2", "v3"] = "v2",
         durability: Durability | None = None,
         context: Any = None,
-    ) -> RunStream:
-        """The run as LangGraph's (experimental) v3 event stream: projections the caller
-        drives by iterating, ``for message in run.messages: for token in message.text``,
-        ``run.values``, and ``run.output``, ``run.interrupted``, ``run.interrupts`` (which run
-        it to its end). Only ``version="v3"``; its ``messages``, ``values``, ``output`` and
-        interrupt projections.
+        **filters: Sequence[str] | None,
+    ) -> SyncIterator[dict[str, Any]] | RunStream:
+        """The run's events, from sync code.
+
+        ``version="v2"`` (the default, as in LangGraph) iterates LangChain's event dicts (see
+        :meth:`observe_events`, which also takes ``include_*``/``exclude_*`` filters).
+        ``version="v3"`` gives LangGraph's experimental v3 event stream: projections the
+        caller drives by iterating, ``for message in run.messages: for token in
+        message.text``, ``run.values``, and ``run.output``, ``run.interrupted``,
+        ``run.interrupts`` (which run it to its end).
 
         Raises:
-            UsageError: another ``version``.
+            UsageError: another ``version`` (``"v1"`` is deprecated in LangChain).
         """
-        _check_events_version(version)
-        return RunStream(self.stream(input, config, stream_mode=["messages", "values"],
-                                     version="v2", durability=durability, context=context))
+        if version == "v3":
+            _check_no_filters(filters)
+            return RunStream(self.stream(input, config, stream_mode=["messages", "values"],
+                                         version="v2", durability=durability, context=context))
+        return to_iterator(self.observe_events(input, config, version=version,  # type: ignore[arg-type]
+                                               durability=durability, context=context,
+                                               **filters))
+
+    @overload
+    def astream_events(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        version: Literal["v2"] = "v2", durability: Durability | None = None,
+        context: Any = None, **filters: Sequence[str] | None,
+    ) -> AsyncIteratorBridge[dict[str, Any]]: ...
+    @overload
+    def astream_events(
+        self, input: AgentInput, config: dict[str, Any] | None = None, *,
+        version: Literal["v3"], durability: Durability | None = None, context: Any = None,
+    ) -> AsyncRunStream: ...
 
     def astream_events(
         self,
         input: AgentInput,
         config: dict[str, Any] | None = None,
         *,
-        version: Literal["v3"] = "v3",
+        version: Literal["v1", "v2", "v3"] = "v2",
         durability: Durability | None = None,
         context: Any = None,
-    ) -> AsyncRunStream:
-        """:meth:`stream_events` for asyncio and trio: ``async for`` over the projections,
+        **filters: Sequence[str] | None,
+    ) -> AsyncIteratorBridge[dict[str, Any]] | AsyncRunStream:
+        """:meth:`stream_events` for asyncio and trio: ``async for event in
+        agent.astream_events(...)``; for ``version="v3"``, ``async for`` over the projections,
         ``await run.output()``, ``await run.interrupted()``, ``await run.interrupts()``.
 
         Raises:
-            UsageError: another ``version``.
+            UsageError: another ``version`` (``"v1"`` is deprecated in LangChain).
         """
-        _check_events_version(version)
-        return AsyncRunStream(self.astream(input, config, stream_mode=["messages", "values"],
-                                           version="v2", durability=durability,
-                                           context=context))
+        if version == "v3":
+            _check_no_filters(filters)
+            return AsyncRunStream(self.astream(input, config, stream_mode=["messages", "values"],
+                                               version="v2", durability=durability,
+                                               context=context))
+        return to_async_iterator(self.observe_events(
+            input, config, version=version, durability=durability,  # type: ignore[arg-type]
+            context=context, **filters))
 
     @overload
     def invoke(
@@ -622,7 +714,7 @@ async def _run_joined(
         withdraw_close = parent.sink.when_closed(stop)
         withdraw_cancel = when_cancelled(stop)  # a sync tool in a thread, given up on
         try:
-            await run_agent(agent, input, config, run, thread)
+            await run_agent_told(agent, input, config, run, thread)
         finally:
             sink.close()
             withdraw_close()
@@ -688,7 +780,8 @@ class _Asker:
 
 
 _CONFIG_KEYS = frozenset({
-    "configurable", "max_concurrency", "metadata", "recursion_limit", "run_id", "run_name", "tags",
+    "callbacks", "configurable", "max_concurrency", "metadata", "recursion_limit", "run_id",
+    "run_name", "tags",
 })
 
 
@@ -700,11 +793,6 @@ def _check_config(config: dict[str, Any] | None) -> None:
     if not isinstance(config, dict):
         raise UsageError(f"config is a dict, got {type(config).__name__}")
     unknown = sorted(str(key) for key in config if key not in _CONFIG_KEYS)
-    if "callbacks" in unknown:
-        raise UsageError(
-            "config['callbacks'] is not supported yet: rxagent would not call the handlers; "
-            "read the run's events from stream() or observe() instead"
-        )
     if unknown:
         raise UsageError(
             f"config has key(s) {unknown} that rxagent does not know; it takes "
@@ -725,6 +813,7 @@ def _check_config(config: dict[str, Any] | None) -> None:
         not isinstance(metadata, dict) or not all(isinstance(key, str) for key in metadata)
     ):
         raise UsageError(f"config['metadata'] is a dict with str keys, got {metadata!r}")
+    handlers_of(config)  # a list of handlers or a callback manager
 
 
 def _route(
@@ -749,10 +838,9 @@ def _gather(state: dict[str, Any], asked: list[Any]) -> dict[str, Any]:
     return state
 
 
-def _check_events_version(version: str) -> None:
-    if version != "v3":
-        raise UsageError(f"stream_events() gives LangGraph's v3 event stream: version='v3', got "
-                         f"{version!r} (the v1/v2 callback events are not supported)")
+def _check_no_filters(filters: dict[str, Any]) -> None:
+    if filters:
+        raise UsageError(f"{sorted(filters)} filter version='v2' events; v3 takes none")
 
 
 def _check_version(version: str) -> None:

@@ -495,7 +495,7 @@ async def _tools_node(
             finish(position, restored, cached=True)
             return
         task = steps.interrupts_of(task_ids[position])
-        steps.task_started(task_ids[position], "tools", [calls[position]])
+        steps.task_started(task_ids[position], "tools", [calls[position]], position)
         token = current_tool_task.set(ToolTask(run, position, f"tools:{task_ids[position]}"))
         asking = current_task_interrupts.set(task)
         try:

@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 import reactivex
 from reactivex import abc
 
+from ._callbacks import ModelCallback, model_scope
 from ._fast_rx import FastObservable
-from ._messages import AIMessageChunk
+from ._messages import AIMessageChunk, BaseMessage
 from ._scheduler import note_reaches_run
 from ._sink import RunSink
 from ._types import ModelInfo, StreamPart
@@ -214,9 +215,14 @@ current_tool_task: ContextVar[ToolTask | None] = ContextVar("rxagent_tool_task",
 
 
 def report_model_calls(
-    source: reactivex.Observable[AIMessageChunk], model: ModelInfo
+    source: reactivex.Observable[AIMessageChunk],
+    model: ModelInfo,
+    messages: list[BaseMessage] | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> reactivex.Observable[AIMessageChunk]:
-    """Report a model call's chunks to the run it is made in (if any), as they pass."""
+    """Report a model call's chunks to the run it is made in (if any), as they pass, and to
+    the callback handlers of the run or of ``config`` (if any; the call's ``messages`` go to
+    their ``on_chat_model_start``)."""
 
     def subscribe(
         observer: abc.ObserverBase[AIMessageChunk], scheduler: abc.SchedulerBase | None = None
@@ -224,6 +230,14 @@ def report_model_calls(
         run = current_run.get()
         note_reaches_run()  # a tool that calls models stays in a worker thread
         reporting = run.model_call(model, observer) if run is not None else None
-        return source.subscribe(reporting or observer, scheduler=scheduler)
+        target = reporting or observer
+        told = model_scope(config)  # None, at no cost per chunk, when nobody listens
+        if told is not None:
+            metadata = run.call_metadata(model) if run is not None else {
+                "ls_provider": model.provider, "ls_model_type": "chat",
+                "ls_model_name": model.model_name}
+            metadata.pop("tags", None)
+            target = ModelCallback(told, model, messages or [], metadata, target)
+        return source.subscribe(target, scheduler=scheduler)
 
     return FastObservable(subscribe)

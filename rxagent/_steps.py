@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from ._callbacks import current_agent
 from ._context import RunContext
 from ._convert import to_messages
 from ._exceptions import InvalidMessageError, InvalidUpdateError, UsageError
@@ -209,8 +210,15 @@ class RunSteps:
         if extra and ("checkpoints" in extra or "debug" in extra):
             self._announce("checkpoints", "checkpoint", head.step, checkpoint_payload(head))
 
-    def task_started(self, task_id: str, name: str, input: Any) -> None:
-        """A task starts: ``tasks`` and ``debug`` (when asked for) say so."""
+    def task_started(self, task_id: str, name: str, input: Any, position: int = 0) -> None:
+        """A task starts (the ``position``-th of its step): ``tasks`` and ``debug`` (when
+        asked for) and callback handlers (when configured) hear of it."""
+        told = current_agent.get()
+        if told is not None:
+            run = self.run
+            metadata = (run.tool_metadata(position, f"tools:{task_id}") if name == "tools"
+                        else run.node_metadata())
+            told.node_started(task_id, name, input, run.step, metadata)
         if self.run.extra_modes:
             self._announce("tasks", "task", self.run.step, {
                 "id": task_id, "name": name, "input": input,
@@ -221,6 +229,9 @@ class RunSteps:
     def task_finished(
         self, task_id: str, name: str, result: Any, interrupts: Sequence[Interrupt] = ()
     ) -> None:
+        told = current_agent.get()
+        if told is not None:
+            told.node_finished(task_id, result, interrupts)
         if self.run.extra_modes:
             self._announce("tasks", "task_result", self.run.step, {
                 "id": task_id, "name": name, "error": None, "result": result,

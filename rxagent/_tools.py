@@ -34,6 +34,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 from typing_extensions import TypeVar
 
+from ._callbacks import start_tool
 from ._exceptions import InvalidToolArgumentsError, ToolDefinitionError
 from ._interrupts import Command, GraphInterrupt
 from ._messages import ToolCall, ToolMessage
@@ -288,6 +289,20 @@ class BaseTool:
             runtime: what a ``runtime: ToolRuntime`` parameter gets (the state, the context...);
                 by default an empty one.
         """
+        told = start_tool(self.name, self.description, call)  # None: nobody listens
+        if told is None:
+            return await self._arun(call, writer, runtime)
+        try:
+            result = await self._arun(call, writer, runtime)
+        except BaseException as error:  # cancelled, or interrupt(): the tool did not answer
+            told.failed(error)
+            raise
+        told.end(result, self.name)
+        return result
+
+    async def _arun(
+        self, call: ToolCall, writer: StreamWriter | None, runtime: ToolRuntime[Any, Any] | None
+    ) -> ToolMessage | Command:
         call_id = call.get("id") or ""
         try:
             try:

@@ -93,7 +93,7 @@ def test_the_default_recursion_limit_is_langgraphs() -> None:
 
 
 @pytest.mark.parametrize(("config", "match"), [
-    ({"callbacks": [object()]}, "callbacks.*not supported"),
+    ({"callbacks": "handler"}, r"config\['callbacks'\] is a list of callback handlers"),
     ({"recursionlimit": 5}, r"\['recursionlimit'\]"),
     ({"max_concurrency": 0}, "max_concurrency"),
     ({"metadata": ["user"]}, "metadata"),

@@ -13,6 +13,7 @@ import rxagent
 PUBLIC_MODULES = [
     "rxagent",
     "rxagent.agui",
+    "rxagent.callbacks",
     "rxagent.chat_models",
     "rxagent.messages",
     "rxagent.notebook",
@@ -43,7 +44,8 @@ def test_every_exception_descends_from_the_root() -> None:
 def test_private_modules_are_not_reexported_as_modules() -> None:
     public = {n for n in dir(rxagent) if not n.startswith("_")}
     leaked = {n for n in public if n not in rxagent.__all__ and n not in {
-        "agui", "chat_models", "checkpoint", "messages", "middleware", "notebook", "operators",
-        "runtime", "server", "store", "structured_output", "testing", "tools", "types",
+        "agui", "callbacks", "chat_models", "checkpoint", "messages", "middleware", "notebook",
+        "operators", "runtime", "server", "store", "structured_output", "testing", "tools",
+        "types",
     }}
     assert not leaked, f"public names outside __all__: {sorted(leaked)}"

@@ -136,13 +136,14 @@ class BaseChatModel(RunnableMethods["BaseChatModel"], ABC):
         """:meth:`stream` for callers that already hold message objects and tool specs (the
         agent loop, once per step): nothing converted or copied, so a call costs the same
         however long the conversation. Neither list may change while the call runs."""
+        config = kwargs.pop("config", None)  # LangChain's RunnableConfig: its callbacks
         chunks = self._raw(messages, specs, kwargs)
         if self.disable_streaming is True:
             chunks = chunks.pipe(whole_message())
         elif self.disable_streaming == "tool_calling":
             chunks = chunks.pipe(whole_tool_calls())
         # Inside a run, the chunks also go to the run's ``messages`` mode, as delivered.
-        return report_model_calls(chunks, self)
+        return report_model_calls(chunks, self, messages, config)
 
     def stream(
         self,

@@ -392,20 +392,21 @@ def test_streaming_with_human_in_the_loop_as_the_docs_do() -> None:
 async def test_the_async_event_stream_gives_the_same_projections() -> None:
     agent = docs_agent(model_calling(("execute_sql", {"query": "x"})))
     config = {"configurable": {"thread_id": "1"}}
-    async with agent.astream_events({"messages": [("user", "go")]}, config) as run:
+    async with agent.astream_events({"messages": [("user", "go")]}, config, version="v3") as run:
         tokens = [token async for message in run.messages async for token in message.text]
         assert await run.interrupted()
         (pending,) = await run.interrupts()
         assert pending.value["action_requests"][0]["name"] == "execute_sql"
         assert (await run.output())["messages"][-1].tool_calls[0]["name"] == "execute_sql"
     assert tokens == []  # the reply was a tool call, no text
-    run = agent.astream_events(Command(resume={"decisions": [{"type": "reject"}]}), config)
+    run = agent.astream_events(Command(resume={"decisions": [{"type": "reject"}]}), config,
+                               version="v3")
     states = [state async for state in run.values]
     assert not await run.interrupted()
     assert states[-1]["messages"][-1].content.startswith("User rejected")
-    with pytest.raises(rxagent.UsageError, match="v3"):
+    with pytest.raises(rxagent.UsageError, match="v2"):
         agent.stream_events({"messages": [("user", "go")]}, config,
-                            version="v2")  # type: ignore[arg-type]
+                            version="v1")  # type: ignore[call-overload]
 
 
 def test_an_edit_may_send_the_call_to_another_of_the_agents_tools() -> None:
