@@ -161,12 +161,19 @@ class BaseChatModel(RunnableMethods["BaseChatModel"], ABC):
         Args:
             messages: the conversation: message objects, dicts, ``(role, text)`` or strings.
             config: LangChain's ``RunnableConfig``: ``tags`` and ``metadata`` reach the
-                call's stream metadata in a run; a key a model call cannot honour raises
+                call's stream metadata in a run, ``callbacks`` hear of the call (as
+                LangChain's handlers do: ``on_chat_model_start``, ``on_llm_new_token``...);
+                a key a model call cannot honour raises
                 :class:`~rxagent.UsageError` (see ``_runnable.py``).
             tools: tools the model may call: tool objects, functions or spec dicts.
             **kwargs: provider parameters for this call (``temperature``, ``stop``...).
         """
         model = self._configured(config)
+        if config and config.get("callbacks"):
+            # stream_prepared tells them of the call; the tags and metadata are the
+            # configured model's already.
+            kwargs["config"] = {key: value for key, value in config.items()
+                                if key not in ("tags", "metadata")}
         return iterable(model.stream_prepared(to_messages(messages), tool_specs(tools), **kwargs))
 
     def astream(

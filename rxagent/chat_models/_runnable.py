@@ -46,7 +46,7 @@ class ExponentialJitterParams(TypedDict, total=False):
 
 _TAKEN = frozenset(
     {"tags", "metadata", "max_concurrency", "run_name", "run_id", "recursion_limit",
-     "configurable"}
+     "configurable", "callbacks"}
 )
 
 
@@ -68,24 +68,16 @@ def read_config(config: Mapping[str, Any] | None) -> ModelConfig:
     """Check a model call's ``config`` and keep what it honours.
 
     Raises:
-        UsageError: a key a model call cannot honour (``callbacks`` among them: pass handlers
-            to an agent run), or a value of the wrong type.
+        UsageError: a key a model call cannot honour, or a value of the wrong type.
     """
     if config is None:
         return ModelConfig()
     if not isinstance(config, Mapping):
         raise UsageError(f"config is a dict (LangChain's RunnableConfig), got {config!r}")
-    for key, value in config.items():
-        if key == "callbacks" and not value:
-            continue
+    for key in config:
         if key not in _TAKEN:
-            hint = (
-                "; a model call made alone reports to no handler: pass callbacks to an "
-                "agent run, or read the stream"
-                if key == "callbacks"
-                else f"; a model call takes {sorted(_TAKEN)}"
-            )
-            raise UsageError(f"config key {key!r} cannot be honoured on a model call{hint}")
+            raise UsageError(f"config key {key!r} cannot be honoured on a model call; a model "
+                             f"call takes {sorted(_TAKEN)}")
     tags = config.get("tags") or ()
     if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags):
         raise UsageError(f"config['tags'] is a list of str, got {tags!r}")
@@ -157,9 +149,14 @@ class RunnableMethods(Generic[_M]):
         that metadata).
 
         Raises:
-            UsageError: a config key a model call cannot honour.
+            UsageError: a config key a model call cannot honour; ``callbacks``, which a model
+                does not keep (give them to each call's or run's config).
         """
-        read = read_config({**(config or {}), **kwargs})
+        merged = {**(config or {}), **kwargs}
+        if merged.get("callbacks"):
+            raise UsageError("with_config(callbacks=...): a model does not keep handlers; pass "
+                             "config={'callbacks': [...]} to each call, or to the agent's run")
+        read = read_config(merged)
         return cast(_M, self._wrappers["bound"](self, tags=read.tags, metadata=read.metadata))
 
     def with_retry(

@@ -127,10 +127,15 @@ def test_batch_over_http_with_one_config_per_input() -> None:
 # -- config ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["callbacks", "no_such_key"])
+@pytest.mark.parametrize("key", ["no_such_key", "recursion"])
 def test_a_config_key_a_model_call_cannot_honour_is_named(key: str) -> None:
     with pytest.raises(UsageError, match=key):
         Echo().invoke("hi", config={key: [object()]})
+
+
+def test_with_config_refuses_callbacks_rather_than_dropping_them() -> None:
+    with pytest.raises(UsageError, match="callbacks"):
+        Echo().with_config(callbacks=[object()])
 
 
 def test_config_tags_and_metadata_reach_the_stream_metadata_in_a_run() -> None:
