@@ -26,6 +26,7 @@ from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._threads import run_sync
 from .._types import DisableStreaming, ToolSpec
 from ..messages import MessageLike
+from ._profiles import known_profile
 from ._runnable import RunnableMethods, read_config
 
 if TYPE_CHECKING:
@@ -93,6 +94,25 @@ class BaseChatModel(RunnableMethods["BaseChatModel"], ABC):
         self.model_name = model_name
         self.disable_streaming: DisableStreaming = disable_streaming
         self.tags = list(tags)
+
+    _profile: dict[str, Any] | None = None  # what profile= or an assignment gave
+
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        """What the model can do, as LangChain's ``model.profile`` gives it:
+        ``max_input_tokens``, ``max_output_tokens``, ``tool_calling``, ``structured_output``,
+        ``image_inputs``... The figures of a well-known model (by its exact name), or what
+        ``profile=`` (or assigning this) gave; ``None`` for a model nothing is known of.
+        ``SummarizationMiddleware``'s fractional triggers read ``max_input_tokens``."""
+        if self._profile is not None:
+            return dict(self._profile)
+        return known_profile(self.provider, self.model_name)
+
+    @profile.setter
+    def profile(self, value: Mapping[str, Any] | None) -> None:
+        if value is not None and not isinstance(value, Mapping):
+            raise UsageError(f"a model's profile is a dict, got {value!r}")
+        self._profile = dict(value) if value is not None else None
 
     @abstractmethod
     async def _produce(

@@ -631,6 +631,8 @@ class HTTPChatModel(BaseChatModel):
         max_event_size: the most characters one server-sent event may hold (16 MiB by
             default; ``None`` for no limit); a larger one fails the call with
             :class:`~rxagent.StreamProtocolError`.
+        profile: what the model can do (``{"max_input_tokens": ...}``), for a model whose
+            figures rxagent does not know or to correct them (see ``BaseChatModel.profile``).
         **params: more request fields, kept in :attr:`params` for :meth:`_request`.
 
     Attributes:
@@ -665,6 +667,7 @@ class HTTPChatModel(BaseChatModel):
         disable_streaming: DisableStreaming = False,
         tags: Sequence[str] = (),
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
+        profile: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> None:
         _check_arguments(model, max_retries, http_client)
@@ -692,6 +695,8 @@ class HTTPChatModel(BaseChatModel):
         self.default_headers = dict(default_headers or {})
         self.max_event_size = max_event_size
         self.params: dict[str, Any] = _request_params(params)
+        if profile is not None:
+            self.profile = profile
 
     @property
     def key_required(self) -> bool:
@@ -855,7 +860,6 @@ _NOT_HERE = {
     "rate_limiter": "rxagent has no rate limiter; bound the calls yourself (batch's "
                     "max_concurrency, an anyio.CapacityLimiter)",
     "openai_proxy": "pass http_client=httpx.AsyncClient(proxy=...)",
-    "profile": "rxagent models have no profile",
     "callbacks": "a model call made alone reports to no handler: read its stream",
     "callback_manager": "a model call made alone reports to no handler: read its stream",
     "cache": "rxagent does not cache replies",

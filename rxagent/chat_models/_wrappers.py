@@ -56,6 +56,15 @@ class WrappedChatModel(BaseChatModel):
         self.provider = bound.provider
         self.config_metadata = {**bound.config_metadata, **(metadata or {})}
 
+    @property
+    def profile(self) -> dict[str, Any] | None:
+        """The wrapped model's profile."""
+        return self.bound.profile
+
+    @profile.setter
+    def profile(self, value: Mapping[str, Any] | None) -> None:
+        self.bound.profile = value
+
     def __getattr__(self, name: str) -> Any:
         # Only for names the wrapper lacks; "bound" itself is missing while unpickling.
         if name == "bound":

@@ -4,7 +4,8 @@ imports changed, against loopback servers speaking OpenAI's and Anthropic's wire
 ``model`` is what the page's provider tabs make (``init_chat_model("gpt-...")``), reading
 OPENAI_BASE_URL and OPENAI_API_KEY. Left out, each for a reason docs/langchain.md gives:
 ``bind_tools``/``with_structured_output`` (tested with structured output), ``astream_events``
-and ``config={"callbacks": ...}`` (callbacks and events), ``model.profile``, configurable
+and ``config={"callbacks": ...}`` (callbacks and events), ``model.profile`` (tests of its
+own, ``test_profiles.py``), configurable
 models (``init_chat_model()`` without a model), ``rate_limiter``, ``openai_proxy``, and image
 output. Where an example prints a provider's made-up reply, the test checks what the reply
 sent over the wire makes instead.

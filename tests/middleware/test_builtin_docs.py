@@ -710,3 +710,41 @@ def test_context_editing_clears_old_tool_results_past_the_trigger(
     assert all(r.startswith("result ") for r in results[3:])
     first = server.requests[1].json["messages"]
     assert [m["content"] for m in first if m["role"] == "tool"] == ["result " * 300]
+
+
+def test_summarization_with_fractional_limits_reads_the_models_profile(
+        server: LoopbackServer) -> None:
+    # Using fractional limits (the docs' third agent): as written, the fractions are of the
+    # summarisation model's window, as in LangChain (gpt-5.4-mini's 400,000 tokens), so 0.8 of
+    # it is far off and nothing is summarised.
+    agent3 = create_agent(
+        model="gpt-5.4",
+        tools=[your_weather_tool, your_calculator_tool],
+        middleware=[
+            SummarizationMiddleware(
+                model="gpt-5.4-mini",
+                trigger=("fraction", 0.8),
+                keep=("fraction", 0.3),
+            ),
+        ],
+    )
+    server.add(text("Long ago."))
+    agent3.invoke({"messages": long_history(15, 100)})
+    assert sent_models(server) == ["gpt-5.4"]
+
+    # With the docs' tip, a profile of 5,000 tokens: 0.8 is 4,000, which 6,000 tokens of
+    # history pass; what is kept fits in 0.3 of it (1,500 tokens).
+    custom_profile = {
+        "max_input_tokens": 5_000,
+        # ...
+    }
+    model = init_chat_model("gpt-5.4-mini", profile=custom_profile)
+    small = create_agent(model="gpt-5.4", tools=[],
+                         middleware=[SummarizationMiddleware(
+                             model=model, trigger=("fraction", 0.8), keep=("fraction", 0.3))])
+    server.add(text("Fifteen questions about lorem."), text("Done."))
+    small.invoke({"messages": long_history(15, 100)})
+    assert sent_models(server)[1:] == ["gpt-5.4-mini", "gpt-5.4"]
+    kept = server.requests[-1].json["messages"][1:]
+    assert 1 <= len(kept) < 30
+    assert sum(len(m["content"]) for m in kept) / 4 <= 1_500  # the default count: 4 chars
