@@ -775,6 +775,7 @@ class HTTPChatModel(BaseChatModel):
         keep: ChunkAccumulator | None,
         kwargs: dict[str, Any],
     ) -> None:
+        # One call through stream_reply; ``keep``: where the reply is kept (see stream_reply).
         api_key = self._key()
         request = self._request(messages, tools, api_key, kwargs)
         message_id = f"lc_run--{uuid.uuid4()}"
