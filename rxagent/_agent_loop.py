@@ -21,8 +21,7 @@ import anyio
 from ._agent_graph import AgentGraph, hook_update
 from ._context import RunContext, ToolTask, current_run, current_tool_task
 from ._convert import to_messages
-from ._exceptions import ModelCallError, RecursionLimitError, UsageError
-from ._fast_rx import consume
+from ._exceptions import RecursionLimitError, UsageError
 from ._interrupts import (
     Command,
     GraphInterrupt,
@@ -34,7 +33,6 @@ from ._loops import land_cancellation
 from ._messages import (
     AIMessage,
     BaseMessage,
-    ChunkAccumulator,
     HumanMessage,
     SystemMessage,
     ToolCall,
@@ -431,15 +429,7 @@ def _same_tools(tools: Sequence[Any], agent_tools: Sequence[BaseTool]) -> bool:
 async def _call_model(
     model: BaseChatModel, prompt: list[BaseMessage], specs: list[ToolSpec], kwargs: dict[str, Any]
 ) -> AIMessage:
-    accumulator = ChunkAccumulator()
-    try:
-        call = model.stream_prepared(prompt, specs, **kwargs)
-        await consume(call, accumulator.add)
-    except ModelCallError as error:
-        if error.partial is None and not accumulator.empty:
-            error.partial = accumulator.snapshot()
-        raise
-    return accumulator.to_message()
+    return await model._reply_prepared(prompt, specs, kwargs)
 
 
 def _named(agent: AgentDefinition, reply: AIMessage) -> AIMessage:

@@ -46,6 +46,7 @@ from typing import Any, Protocol, Self
 
 import anyio
 import httpx
+import reactivex
 from pydantic import SecretStr
 
 from .._demand import Demand
@@ -59,8 +60,9 @@ from .._exceptions import (
     StreamProtocolError,
     UsageError,
 )
+from .._fast_rx import observable_from_async
 from .._loops import land_cancellation
-from .._messages import AIMessageChunk, BaseMessage
+from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._per_loop import PerLoop
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._errors import connection_error, error_message, scrub_error, status_error, wire_failure
@@ -238,6 +240,7 @@ class _Call:
         new_decoder: Callable[[], EventDecoder],
         emit: Callable[[AIMessageChunk], None],
         demand: Demand,
+        keep: ChunkAccumulator | None,
     ) -> None:
         self.request = request
         self.content = json.dumps(request.body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -245,7 +248,7 @@ class _Call:
         self.new_parser = new_parser
         self.new_decoder = new_decoder
         self.demand = demand
-        self.reply = DeliveredReply(emit)
+        self.reply = DeliveredReply(emit, keep)
 
     @property
     def started(self) -> bool:
@@ -339,13 +342,15 @@ async def stream_reply(
     emit: Callable[[AIMessageChunk], None],
     demand: Demand,
     settings: _CallSettings,
+    keep: ChunkAccumulator | None = None,
 ) -> None:
     """Make one streaming call, retrying while nothing has been delivered; see the module doc.
 
     With ``client=None`` a client is created for the call and closed after it (a model
-    passes its pooled client of the running loop instead).
+    passes its pooled client of the running loop instead). ``keep``: the accumulator the
+    reply delivered is kept in, for a caller that reads it there at the end.
     """
-    call = _Call(request, settings, new_parser, new_decoder, emit, demand)
+    call = _Call(request, settings, new_parser, new_decoder, emit, demand, keep)
     try:
         async with _client_for_call(client, settings.timeouts) as http:
             await _with_retries(http, call)
@@ -766,6 +771,33 @@ class HTTPChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> None:
         """Make the call with :func:`stream_reply`, from this model's hooks and settings."""
+        await self._call(messages, tools, emit, demand, None, kwargs)
+
+    def _raw_keeping(
+        self,
+        messages: list[BaseMessage],
+        specs: list[ToolSpec],
+        kwargs: dict[str, Any],
+        keep: ChunkAccumulator,
+    ) -> reactivex.Observable[AIMessageChunk] | None:
+        if type(self)._produce is not HTTPChatModel._produce:
+            return None  # a subclass's own _produce sees every call
+
+        async def produce(emit: Callable[[AIMessageChunk], None], demand: Demand) -> None:
+            await self._call(messages, specs, emit, demand, keep, kwargs)
+
+        return observable_from_async(produce)
+
+    async def _call(
+        self,
+        messages: list[BaseMessage],
+        tools: list[ToolSpec],
+        emit: Callable[[AIMessageChunk], None],
+        demand: Demand,
+        keep: ChunkAccumulator | None,
+        kwargs: dict[str, Any],
+    ) -> None:
+        # One call through stream_reply; ``keep``: where the reply is kept (see stream_reply).
         api_key = self._key()
         if "stop" in kwargs:  # LangChain's stop=[...]; stop=None is no stop at all
             stop = kwargs.pop("stop")
@@ -815,6 +847,7 @@ class HTTPChatModel(BaseChatModel):
                 secret=api_key,
                 policy=self.retry_policy,
             ),
+            keep=keep,
         )
 
     def close(self) -> None:

@@ -50,6 +50,12 @@ class _Parser(Protocol):
 class DeliveredReply:
     """A call's chunks on their way out, and the partial reply they add up to.
 
+    Args:
+        emit: hands a chunk to the consumer.
+        keep: the accumulator to keep the reply in (a fresh one if ``None``): a caller that
+            wants the whole reply reads it there once the call has ended, and adds up no
+            chunk itself (``BaseChatModel._reply_prepared``).
+
     Attributes:
         emit: hands a chunk to the consumer.
         texts: the text tokens a fast path emitted since the last :meth:`settle`.
@@ -59,12 +65,15 @@ class DeliveredReply:
 
     __slots__ = ("_accumulator", "emit", "fragments", "opened", "piece_id", "texts")
 
-    def __init__(self, emit: Callable[[AIMessageChunk], None]) -> None:
+    def __init__(
+        self, emit: Callable[[AIMessageChunk], None], keep: ChunkAccumulator | None = None
+    ) -> None:
         self.emit = emit
         self.texts: list[str] = []
         self.fragments: list[ToolCallChunk] = []
         self.piece_id: str | None = None
-        self._accumulator = ChunkAccumulator()
+        # ``keep``: the caller's own, which then needs no chunk of its own (an agent's step).
+        self._accumulator = ChunkAccumulator() if keep is None else keep
         self.opened = False
 
     def open(self, chunk: AIMessageChunk) -> None:

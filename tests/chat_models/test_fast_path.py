@@ -409,3 +409,77 @@ async def test_a_large_read_is_handed_over_in_parts_async() -> None:
         texts.append(chunk.content)
     assert "".join(texts) == "".join(f"{i:04d}" for i in range(400))
     assert most <= 2 * 32  # (_HAND_OVER, and one more slice the loop runs before it stops)
+
+
+# -- an agent's model step reads the reply the model kept -------------------------------------
+
+
+def _replies_client(*bodies: str) -> httpx.AsyncClient:
+    # Each request gets the next body.
+    left = [body.encode() for body in bodies]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=left.pop(0)
+        )
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def _double(x: int) -> str:
+    """Double x."""
+    return str(2 * x)
+
+
+_CALLING = sse(
+    openai_chunk({"role": "assistant", "content": ""}),
+    openai_chunk({"content": "Let me "}),
+    openai_chunk({"content": "see."}),
+    openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="_double", args="")]}),
+    openai_chunk({"tool_calls": [openai_call(0, args='{"x"')]}),
+    openai_chunk({"tool_calls": [openai_call(0, args=": 21}")]}),
+    openai_chunk(finish="tool_calls"),
+)
+_ANSWER = sse(openai_chunk({"content": "It is "}), openai_chunk({"content": "42."}),
+              openai_chunk(finish="stop"))
+
+
+@pytest.mark.anyio
+async def test_an_agent_step_has_the_reply_its_chunks_add_up_to() -> None:
+    # The model step takes the reply the HTTP model kept as it delivered it (no second
+    # accumulator, BaseChatModel._reply_prepared); it must be what the streamed chunks add
+    # up to, tool call and all, and the loop must act on it.
+    import rxagent
+
+    model = ChatOpenAI("m", api_key="k", http_client=_replies_client(_CALLING, _ANSWER))
+    agent = rxagent.create_agent(model, [_double])
+    streamed: dict[str, AIMessageChunk] = {}
+    replies = []
+    async for mode, data in agent.astream({"messages": ["hi"]}, stream_mode=["messages",
+                                                                             "updates"]):
+        if mode == "messages" and isinstance(data[0], AIMessageChunk):
+            chunk = data[0]
+            assert chunk.id is not None
+            streamed[chunk.id] = streamed[chunk.id] + chunk if chunk.id in streamed else chunk
+        elif mode == "updates" and "model" in data:
+            replies += data["model"]["messages"]
+    assert [reply.text for reply in replies] == ["Let me see.", "It is 42."]
+    assert replies[0].tool_calls == [
+        {"name": "_double", "args": {"x": 21}, "id": "call_1", "type": "tool_call"}
+    ]
+    for reply in replies:
+        whole = streamed[reply.id].to_message()
+        assert reply.model_dump() == whole.model_dump()
+
+
+def test_an_agent_step_that_fails_keeps_what_was_delivered() -> None:
+    import rxagent
+    from rxagent import ModelCallError
+
+    broken = sse(openai_chunk({"content": "Half "}), openai_chunk({"content": "an"}),
+                 '{"error": {"message": "boom", "type": "server_error"}}', done=False)
+    model = ChatOpenAI("m", api_key="k", max_retries=0, http_client=_replies_client(broken))
+    agent = rxagent.create_agent(model, [_double])
+    with pytest.raises(ModelCallError) as caught:
+        agent.invoke({"messages": ["hi"]})
+    assert caught.value.partial is not None and caught.value.partial.text == "Half an"
