@@ -378,8 +378,8 @@ async def execute(run: Run) -> None:
             async for part in parts:
                 if part["type"] == "values" and not part["ns"]:
                     run.values = part["data"]
-                for name, data in namer.events(part):
-                    await log.append(name, frame(name, data))
+                for name, body in namer.frames(part):
+                    await log.append(name, body)
     except Exception as error:
         if isinstance(error, RxAgentError):
             message = str(error)
