@@ -78,10 +78,26 @@ class Run:
     status: RunStatus = "pending"
     values: Any = None  # the last ``values`` payload, for ``runs.wait``
     error: dict[str, str] | None = None
-    done: anyio.Event = field(default_factory=anyio.Event)
+    ended: bool = False  # set once, by end(), when the run is over
     cancel_requested: bool = False
     scope: anyio.CancelScope | None = None
     ended_at: float | None = None
+    # Made only for a waiter (runs.wait, the next run on the thread): an idle event is most of
+    # a kilobyte, on every open stream.
+    _done: anyio.Event | None = None
+
+    async def wait_ended(self) -> None:
+        """Return once the run is over."""
+        if not self.ended:
+            if self._done is None:
+                self._done = anyio.Event()
+            await self._done.wait()
+
+    def end(self) -> None:
+        """The run is over: wake whoever waits for it."""
+        self.ended = True
+        if self._done is not None:
+            self._done.set()
 
     @property
     def active(self) -> bool:
@@ -237,7 +253,7 @@ class LocalRunner(RunRegistry):
                 logger.exception("run %s: its event log could not be closed", run.run_id)
         finally:
             run.ended_at = anyio.current_time()
-            run.done.set()
+            run.end()
             try:
                 await self._ended(run)
             except Exception:  # the run has ended, whatever its store could record
@@ -327,7 +343,7 @@ class MemoryRunRegistry(LocalRunner):
         run.cancel()
 
     async def wait(self, run: Run) -> Run:
-        await run.done.wait()
+        await run.wait_ended()
         return run
 
     async def forget_thread(self, thread_id: str) -> None:
@@ -345,7 +361,7 @@ class MemoryRunRegistry(LocalRunner):
 
     async def _take_turn(self, run: Run, previous: Run | None) -> None:
         if previous is not None:
-            await previous.done.wait()
+            await previous.wait_ended()
 
 
 _BRIDGE_BUFFER = 16
