@@ -406,7 +406,7 @@ def _request_json(request: RunRequest) -> str:
         run_input = {"__command__": {"resume": run_input.resume, "update": run_input.update}}
     return json.dumps({
         "input": run_input, "config": request.config, "durability": request.durability,
-        "temporary": request.temporary,
+        "temporary": request.temporary, "context": request.context,
     })
 
 
@@ -419,7 +419,7 @@ def _request_from(record: Mapping[str, Any], queued: Mapping[str, Any], agent: A
     return RunRequest(record["graph_id"], record["assistant_id"], agent,
                       None if resume else run_input, queued["config"], record["modes"],
                       record["subgraphs"], record["resumable"], queued["durability"],
-                      queued["temporary"])
+                      queued["temporary"], queued.get("context"))
 
 
 def _record(run: Run) -> str:

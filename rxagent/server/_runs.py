@@ -15,6 +15,7 @@ to the log, is :func:`execute`, which knows nothing of where runs are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import anyio
+from pydantic import BaseModel
 
 from .._agent import Agent, AgentInput, StreamMode
 from .._exceptions import RxAgentError
@@ -40,6 +42,7 @@ __all__ = [
     "RunStatus",
     "ThreadBusy",
     "execute",
+    "run_context",
 ]
 
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
@@ -61,6 +64,26 @@ class RunRequest:
     resumable: bool
     durability: Durability | None = None
     temporary: bool = False  # a stateless run's thread, deleted at the end
+    context: dict[str, Any] | None = None  # the body's, as JSON: run_context() makes it
+
+
+def run_context(agent: Agent, context: dict[str, Any] | None) -> Any:
+    """The ``context`` a run's tools get: the body's JSON object made into the agent's
+    ``context_schema`` when that is a dataclass or a pydantic model (as LangGraph's server
+    does), the object itself otherwise (a ``TypedDict``, no schema).
+
+    Raises:
+        TypeError, ValueError: the object does not fit the schema (pydantic's
+            ``ValidationError`` is a ``ValueError``).
+    """
+    schema = agent.context_schema
+    if context is None or schema is None or not isinstance(schema, type):
+        return context
+    if issubclass(schema, BaseModel):
+        return schema.model_validate(context)
+    if dataclasses.is_dataclass(schema):
+        return schema(**context)
+    return context
 
 
 @dataclass(slots=True)
@@ -387,6 +410,7 @@ async def execute(run: Run) -> None:
         async with request.agent.astream(
             request.input, request.config, stream_mode=modes,
             subgraphs=request.subgraphs, version="v2", durability=request.durability,
+            context=run_context(request.agent, request.context),
             # The run's log is the buffer that matters here (bounded in bytes, shared by its
             # clients); a deep bridge in front of it would hold a held stream's parts twice.
             max_buffer=_BRIDGE_BUFFER,
