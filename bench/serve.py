@@ -17,8 +17,9 @@ Figures (median over ``--repeat`` repetitions, min-max beside it):
                       wall time and p99 time to the first token event; also at N/5, so that
                       "5x the streams at equal latency" reads as rxagent's p99 at N against
                       the reference's at N/5
-    memory / stream   ``--held`` clients open a stream of a ``--tokens``-token run, read its
-                      first token, then stop reading: the server's RSS (with its children)
+    memory / stream   on a fresh server of its own, ``--held`` clients open a stream of a
+                      ``--tokens``-token run, read its first token, then stop reading: the
+                      server's RSS (with its children)
                       once it stops growing (at most ``--settle`` seconds later) minus its
                       idle RSS, per stream
     resume            a finished resumable run of ``--short`` tokens is joined with the id of
@@ -336,35 +337,13 @@ async def memory_per_stream(
     return (rss - idle) / args.held, held
 
 
-async def quiet(server: Server, most: float = 60.0) -> None:
-    """Wait (at most ``most`` seconds) until the server and its children use under 5% of a
-    core over half a second: done with what the last figure left it."""
-    try:
-        root = psutil.Process(server.process.pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    deadline = time.monotonic() + most
-    while time.monotonic() < deadline:
-        before = sum(sum(p.cpu_times()[:2]) for p in processes)
-        await asyncio.sleep(0.5)
-        if sum(sum(p.cpu_times()[:2]) for p in processes) - before < 0.025:
-            return
-
-
 async def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
     async with new_client() as client:  # a warm-up run: imports, first-call caches
         await read_stream(client, "POST", f"{server.url}/runs/stream",
                           start=time.perf_counter(), json=body("short"))
     await asyncio.sleep(0.5)
     idle = server.rss()
-    # Memory first, on a heap that no other figure has grown yet: a process keeps much of what
-    # it once used (1,000 streams' worth, after the streams figure), and that residue, counted
-    # per held stream, was the larger part of the figure with fewer held streams.
-    figures: dict[str, float] = {}
-    figures["memory"], figures["held"] = await memory_per_stream(server, args, idle)
-    await quiet(server)  # the held streams' runs are cancelled and cleaned up
-    figures["events/s"] = await events_per_second(server, args)
+    figures: dict[str, float] = {"events/s": await events_per_second(server, args)}
     figures["resume"], figures["resume wrong"] = await resume_cost(server, args)
     few = max(1, args.streams // 5)
     for count, key in ((few, "few"), (args.streams, "many")):
@@ -373,6 +352,20 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
         figures[f"{key} p99"] = result["p99"]
     figures["idle"] = idle
     return figures
+
+
+async def measure_memory(server: Server, args: argparse.Namespace) -> dict[str, float]:
+    """Memory per open stream, on a server of its own: on the heap of a server that has run
+    the other figures, the held streams would reuse memory the process kept (1,000 streams'
+    worth, after the streams figure) and be undercounted; and a server whose held runs go on
+    after their clients leave (the reference's) would slow the figures after them."""
+    async with new_client() as client:  # the same warm-up
+        await read_stream(client, "POST", f"{server.url}/runs/stream",
+                          start=time.perf_counter(), json=body("short"))
+    await asyncio.sleep(0.5)
+    idle = server.rss()
+    memory, held = await memory_per_stream(server, args, idle)
+    return {"memory": memory, "held": held}
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -488,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 print(f"repetition {repetition + 1}/{args.repeat}: {name}", file=sys.stderr)
                 with serving(name, args, Path(tmp)) as server:
-                    results[name].append(asyncio.run(measure(server, args)))
+                    figures = asyncio.run(measure(server, args))
+                with serving(name, args, Path(tmp)) as server:
+                    figures.update(asyncio.run(measure_memory(server, args)))
+                results[name].append(figures)
                 print(json.dumps({name: results[name][-1]}), file=sys.stderr)
     if args.json:
         print(json.dumps({"results": results, "skipped": skipped}, indent=1))
