@@ -101,8 +101,12 @@ class Server:
 
 @contextlib.contextmanager
 def serving(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[Server]:
-    """A fresh server process serving the agents ``long``, ``short`` and ``held``."""
+    """A fresh server process serving the agents ``long``, ``short`` and ``held``, in a folder
+    of its own: ``langgraph dev`` keeps its in-memory state in ``.langgraph_api`` under its
+    working folder and loads it again at start, so a server started where another one ran would
+    begin with that one's runs (held runs and all)."""
     port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
     module = HERE / ("_serve_rxagent.py" if name == "rxagent" else "_serve_langgraph.py")
     config = workdir / f"{name}.json"
     config.write_text(json.dumps({
