@@ -11,13 +11,15 @@ benchmark fails (a resume is checked the same way, against the suffix after its
 
 Figures (median over ``--repeat`` repetitions, min-max beside it):
 
-    events/s          one client reads one run of ``--tokens`` tokens: frames per second
+    events/s          one client reads one run of ``--tokens`` tokens: frames per second, from
+                      the request to the stream's last byte
     N streams         ``--streams`` clients stream a ``--short``-token run each, all at once:
                       wall time and p99 time to the first token event; also at N/5, so that
                       "5x the streams at equal latency" reads as rxagent's p99 at N against
                       the reference's at N/5
-    memory / stream   ``--held`` clients open a stream of a ``--tokens``-token run, read its
-                      first token, then stop reading: the server's RSS (with its children)
+    memory / stream   on a fresh server of its own, ``--held`` clients open a stream of a
+                      ``--tokens``-token run, read its first token, then stop reading: the
+                      server's RSS (with its children)
                       once it stops growing (at most ``--settle`` seconds later) minus its
                       idle RSS, per stream
     resume            a finished resumable run of ``--short`` tokens is joined with the id of
@@ -99,8 +101,12 @@ class Server:
 
 @contextlib.contextmanager
 def serving(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[Server]:
-    """A fresh server process serving the agents ``long``, ``short`` and ``held``."""
+    """A fresh server process serving the agents ``long``, ``short`` and ``held``, in a folder
+    of its own: ``langgraph dev`` keeps its in-memory state in ``.langgraph_api`` under its
+    working folder and loads it again at start, so a server started where another one ran would
+    begin with that one's runs (held runs and all)."""
     port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
     module = HERE / ("_serve_rxagent.py" if name == "rxagent" else "_serve_langgraph.py")
     config = workdir / f"{name}.json"
     config.write_text(json.dumps({
@@ -197,6 +203,7 @@ def body(graph: str, **extra: Any) -> dict[str, Any]:
 class Stream:
     raw: bytes = b""
     first_token: float = 0.0
+    last_byte: float = 0.0  # when its last bytes came, from ``start`` (before they are parsed)
     frames: list[Frame] = field(default_factory=list)
 
 
@@ -220,6 +227,7 @@ async def read_stream(client: httpx.AsyncClient, method: str, url: str, *, start
                     arrived.append(stream.first_token)
                     await hold.wait()
                     return stream
+    stream.last_byte = time.perf_counter() - start
     stream.raw = b"".join(chunks)
     stream.frames = parse(stream.raw)
     return stream
@@ -235,12 +243,12 @@ def new_client() -> httpx.AsyncClient:
 
 async def events_per_second(server: Server, args: argparse.Namespace) -> float:
     async with new_client() as client:
-        start = time.perf_counter()
-        stream = await read_stream(client, "POST", f"{server.url}/runs/stream", start=start,
-                                   json=body("long"))
-        elapsed = time.perf_counter() - start
+        stream = await read_stream(client, "POST", f"{server.url}/runs/stream",
+                                   start=time.perf_counter(), json=body("long"))
     check(server.name, "one stream", tokens_of(stream.frames), make_tokens(args.tokens))
-    return len(stream.frames) / elapsed
+    # Up to the last byte: the client's parsing of the whole stream afterwards is not the
+    # server's time.
+    return len(stream.frames) / stream.last_byte
 
 
 async def many_streams(server: Server, count: int, args: argparse.Namespace) -> dict[str, float]:
@@ -346,9 +354,22 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
         result = await many_streams(server, count, args)
         figures[f"{key} wall"] = result["wall"]
         figures[f"{key} p99"] = result["p99"]
-    figures["memory"], figures["held"] = await memory_per_stream(server, args, idle)
     figures["idle"] = idle
     return figures
+
+
+async def measure_memory(server: Server, args: argparse.Namespace) -> dict[str, float]:
+    """Memory per open stream, on a server of its own: on the heap of a server that has run
+    the other figures, the held streams would reuse memory the process kept (1,000 streams'
+    worth, after the streams figure) and be undercounted; and a server whose held runs go on
+    after their clients leave (the reference's) would slow the figures after them."""
+    async with new_client() as client:  # the same warm-up
+        await read_stream(client, "POST", f"{server.url}/runs/stream",
+                          start=time.perf_counter(), json=body("short"))
+    await asyncio.sleep(0.5)
+    idle = server.rss()
+    memory, held = await memory_per_stream(server, args, idle)
+    return {"memory": memory, "held": held}
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -464,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 print(f"repetition {repetition + 1}/{args.repeat}: {name}", file=sys.stderr)
                 with serving(name, args, Path(tmp)) as server:
-                    results[name].append(asyncio.run(measure(server, args)))
+                    figures = asyncio.run(measure(server, args))
+                with serving(name, args, Path(tmp)) as server:
+                    figures.update(asyncio.run(measure_memory(server, args)))
+                results[name].append(figures)
                 print(json.dumps({name: results[name][-1]}), file=sys.stderr)
     if args.json:
         print(json.dumps({"results": results, "skipped": skipped}, indent=1))

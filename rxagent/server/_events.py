@@ -14,8 +14,14 @@ Memory: a log that is not kept for resuming drops what all its readers have read
 writer waits while the slowest reader is ``max_lag`` events or ``max_lag_bytes`` bytes of frames
 behind, so a slow HTTP client holds the run back instead of growing a buffer (by bytes too: a
 token's frame is close to a kilobyte, and a thousand held streams each a thousand events behind
-would be a gigabyte). A kept log (``stream_resumable``) holds every event
-until the registry forgets the run.
+would be a gigabyte). A reader's bytes count as behind until it reads again, which its response
+does once the write of the batch before has returned: so the frames a held stream keeps in this
+process, in the log and in the write its response waits on together, stay under
+``max_lag_bytes`` (plus one frame), instead of twice that. A kept log (``stream_resumable``)
+holds every event until the registry forgets the run.
+
+The events the writer and the readers wait on are made only when one of them waits, not one per
+event: an idle ``anyio.Event`` is most of a kilobyte, and a held stream would keep two.
 """
 
 from __future__ import annotations
@@ -101,8 +107,8 @@ class MemoryEventLog(EventLog):
         self._last = start
         self._closed = False
         self._readers: set[_MemoryReader] = set()
-        self._changed = anyio.Event()
-        self._room = anyio.Event()
+        self._changed: anyio.Event | None = None  # set at the next append, if a reader waits
+        self._room: anyio.Event | None = None  # set when a reader moves, if the writer waits
 
     @property
     def last_id(self) -> int:
@@ -120,7 +126,8 @@ class MemoryEventLog(EventLog):
         events may have been trimmed: ids may jump, never go back)."""
         while self._readers and (self._last - self._slowest() >= self.max_lag
                                  or self._bytes - self._slowest_bytes() >= self.max_lag_bytes):
-            self._room = anyio.Event() if self._room.is_set() else self._room
+            if self._room is None:
+                self._room = anyio.Event()
             await self._room.wait()
         if event_id <= self._last:
             raise ValueError(f"event {event_id} comes after {self._last}")
@@ -160,8 +167,15 @@ class MemoryEventLog(EventLog):
     # -- for the readers ---------------------------------------------------------------------
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def _change(self) -> anyio.Event:
+        """The event the next append sets."""
+        if self._changed is None:
+            self._changed = anyio.Event()
+        return self._changed
 
     def _slowest(self) -> int:
         return min(reader.cursor for reader in self._readers)
@@ -175,7 +189,9 @@ class MemoryEventLog(EventLog):
 
     def _moved(self) -> None:
         """A reader read or left: let the writer on, and drop what nobody needs."""
-        self._room.set()
+        if self._room is not None:
+            self._room.set()
+            self._room = None
         if self.keep:
             return
         upto = self._slowest() if self._readers else self._last
@@ -193,18 +209,23 @@ class _MemoryReader(LogReader):
     def __init__(self, log: MemoryEventLog, cursor: int, position: int) -> None:
         self.log = log
         self.cursor = cursor
-        self.position = position  # the bytes of frames up to the cursor
+        self.position = position  # the bytes of frames up to the cursor, less the last batch's
+        self._unsent = 0  # the last batch's bytes: being written until the next read
 
     async def read(self, timeout: float) -> ReadBatch:
         log = self.log
+        if self._unsent:  # the batch read last time has been written
+            self.position += self._unsent
+            self._unsent = 0
+            log._moved()
         if self.cursor >= log.last_id and not log.closed:
-            changed = log._changed
+            changed = log._change()
             with anyio.move_on_after(timeout):
                 await changed.wait()
         entries = log._after(self.cursor)
         if entries:
             self.cursor = entries[-1].id
-            self.position += sum(len(entry.body) for entry in entries)
+            self._unsent = sum(len(entry.body) for entry in entries)
             log._moved()
         return ReadBatch(entries, log.closed and self.cursor >= log.last_id)
 

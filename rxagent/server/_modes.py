@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._messages import AIMessageChunk, ChunkAccumulator
+from ._sse import dumps, frame, pair_frame
 
 __all__ = ["API_MODES", "EventNamer", "check_stream_modes", "event_filter", "rxagent_modes"]
 
@@ -84,12 +85,38 @@ class EventNamer:
         self.run_metadata = dict(run_metadata)
         self._replies: dict[str, ChunkAccumulator] = {}
         self._announced: set[str] = set()
+        self._metadata_of: object = None  # the metadata dict _metadata_json was last made from
+        self._metadata_json = b""
+
+    def frames(self, part: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+        """The events of one part as ``(name, frame)`` (``_sse.frame``), in order: the bytes
+        of :meth:`events`, each frame encoded once for all the run's clients."""
+        if part["type"] != "messages" or "messages" in self.modes:
+            return [(name, frame(name, data)) for name, data in self.events(part)]
+        if "messages-tuple" not in self.modes:
+            return []
+        # A token's frame: its metadata, most of the frame, is the same for every token.
+        message, metadata = part["data"]
+        name = "messages" + self._suffix(part)
+        return [(name, pair_frame(name, message, self._metadata_bytes(metadata)))]
+
+    def _metadata_bytes(self, metadata: Mapping[str, Any]) -> bytes:
+        """The JSON of a message's metadata with the run's keys added. A model call's chunks
+        share one metadata dict, built once and never changed (``_context.call_metadata``):
+        so it is encoded once per model call, not once per token."""
+        if metadata is not self._metadata_of:
+            self._metadata_json = dumps({**metadata, **self.run_metadata})
+            self._metadata_of = metadata
+        return self._metadata_json
+
+    def _suffix(self, part: Mapping[str, Any]) -> str:
+        ns = part.get("ns")
+        return "|" + "|".join(ns) if self.subgraphs and ns else ""
 
     def events(self, part: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """The events of one part ``{"type", "ns", "data"}``, in order."""
         kind: str = part["type"]
-        ns: tuple[str, ...] = tuple(part.get("ns") or ())
-        suffix = "|" + "|".join(ns) if self.subgraphs and ns else ""
+        suffix = self._suffix(part)
         if kind != "messages":
             return [(kind + suffix, part["data"])] if kind in self.modes else []
         message, metadata = part["data"]

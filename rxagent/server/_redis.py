@@ -406,7 +406,7 @@ def _request_json(request: RunRequest) -> str:
         run_input = {"__command__": {"resume": run_input.resume, "update": run_input.update}}
     return json.dumps({
         "input": run_input, "config": request.config, "durability": request.durability,
-        "temporary": request.temporary,
+        "temporary": request.temporary, "context": request.context,
     })
 
 
@@ -419,7 +419,7 @@ def _request_from(record: Mapping[str, Any], queued: Mapping[str, Any], agent: A
     return RunRequest(record["graph_id"], record["assistant_id"], agent,
                       None if resume else run_input, queued["config"], record["modes"],
                       record["subgraphs"], record["resumable"], queued["durability"],
-                      queued["temporary"])
+                      queued["temporary"], queued.get("context"))
 
 
 def _record(run: Run) -> str:
@@ -619,7 +619,7 @@ class RedisRunRegistry(LocalRunner):
     async def wait(self, run: Run) -> Run:
         local = self._local.get(run.run_id)
         if local is not None:
-            await local.done.wait()
+            await local.wait_ended()
             return local
         latest: Run | None = run
         while latest is not None and latest.active:
@@ -644,7 +644,7 @@ class RedisRunRegistry(LocalRunner):
 
     async def _take_turn(self, run: Run, previous: Run | None) -> None:
         if previous is not None:
-            await previous.done.wait()
+            await previous.wait_ended()
         while run.run_id not in self._holding:
             if not await self._earlier_active(run) and await self._lock(run.thread_id,
                                                                           run.run_id):
@@ -691,7 +691,7 @@ class RedisRunRegistry(LocalRunner):
             self._local.pop(run.run_id, None)
             entry = self._queued.pop(run.run_id)
             self._holding.discard(run.run_id)
-            run.done.set()
+            run.end()
             try:
                 # Marked idle for a whole lease already, and its lease over: the next worker
                 # to look claims it at once rather than a lease from now.

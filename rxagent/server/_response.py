@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from ._events import LogReader
+from ._events import Entry, LogReader
 from ._sse import HEARTBEAT, with_id
 
 __all__ = ["EventStreamResponse", "WaitResponse", "heartbeat_seconds"]
@@ -86,22 +86,27 @@ class EventStreamResponse:
         last_sent = anyio.current_time()
         while True:
             batch = await self.reader.read(max(period - (anyio.current_time() - last_sent), 0))
-            entries = batch.entries
-            if self.wanted is not None:
-                entries = [entry for entry in entries if self.wanted(entry.event)]
-            if entries:
-                body = b"".join(
-                    with_id(entry.body, entry.id if self.with_ids else None)
-                    for entry in entries
-                )
+            done = batch.done
+            body = self._frames(batch.entries)
+            # Nothing of the batch outlives its write: while the next read waits (a held
+            # stream's usual state), this process keeps only what is still in the log.
+            del batch
+            if body:
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 last_sent = anyio.current_time()
-            elif not batch.done and anyio.current_time() - last_sent >= period:
+            elif not done and anyio.current_time() - last_sent >= period:
                 # Silence on this stream (events this client did not ask for are silence too).
                 await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
                 last_sent = anyio.current_time()
-            if batch.done:
+            del body
+            if done:
                 return
+
+    def _frames(self, entries: list[Entry]) -> bytes:
+        """The bytes of a batch's frames, those this client asked for, in one write."""
+        wanted, with_ids = self.wanted, self.with_ids
+        return b"".join(with_id(entry.body, entry.id if with_ids else None) for entry in entries
+                        if wanted is None or wanted(entry.event))
 
 
 async def _unless_disconnected(receive: Receive, work: Awaitable[None]) -> bool:

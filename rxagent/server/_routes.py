@@ -24,7 +24,7 @@ from ..checkpoint import BaseCheckpointSaver
 from ._events import LogReader
 from ._modes import check_stream_modes, event_filter
 from ._response import EventStreamResponse, WaitResponse
-from ._runs import Run, RunRegistry, RunRequest, ThreadBusy
+from ._runs import Run, RunRegistry, RunRequest, ThreadBusy, run_context
 from ._sse import dumps
 from ._threads import ThreadRecord, ThreadStore, now, state_json
 
@@ -375,6 +375,12 @@ class Server:
         if checkpoint_id is not None:
             checkpoint["checkpoint_id"] = checkpoint_id
         run_input = self._input(body)
+        context = _field(body, "context", dict, None)
+        try:
+            run_context(self.graphs[graph_id], context)
+        except (TypeError, ValueError) as error:
+            raise ApiError(422, f"context does not fit the graph's context_schema: {error}"
+                           ) from None
 
         temporary = thread_id is None
         if thread_id is None:
@@ -400,7 +406,7 @@ class Server:
             "graph_id": graph_id, "assistant_id": self.assistant_ids[graph_id]})
         run_request = RunRequest(
             graph_id, self.assistant_ids[graph_id], self.graphs[graph_id], run_input, config,
-            modes, subgraphs, resumable, durability, temporary,
+            modes, subgraphs, resumable, durability, temporary, context,
         )
         try:
             run, reader = await self.runs.create(

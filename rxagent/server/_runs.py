@@ -15,6 +15,7 @@ to the log, is :func:`execute`, which knows nothing of where runs are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import anyio
+from pydantic import BaseModel
 
 from .._agent import Agent, AgentInput, StreamMode
 from .._exceptions import RxAgentError
@@ -40,6 +42,7 @@ __all__ = [
     "RunStatus",
     "ThreadBusy",
     "execute",
+    "run_context",
 ]
 
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
@@ -61,6 +64,26 @@ class RunRequest:
     resumable: bool
     durability: Durability | None = None
     temporary: bool = False  # a stateless run's thread, deleted at the end
+    context: dict[str, Any] | None = None  # the body's, as JSON: run_context() makes it
+
+
+def run_context(agent: Agent, context: dict[str, Any] | None) -> Any:
+    """The ``context`` a run's tools get: the body's JSON object made into the agent's
+    ``context_schema`` when that is a dataclass or a pydantic model (as LangGraph's server
+    does), the object itself otherwise (a ``TypedDict``, no schema).
+
+    Raises:
+        TypeError, ValueError: the object does not fit the schema (pydantic's
+            ``ValidationError`` is a ``ValueError``).
+    """
+    schema = agent.context_schema
+    if context is None or schema is None or not isinstance(schema, type):
+        return context
+    if issubclass(schema, BaseModel):
+        return schema.model_validate(context)
+    if dataclasses.is_dataclass(schema):
+        return schema(**context)
+    return context
 
 
 @dataclass(slots=True)
@@ -78,10 +101,26 @@ class Run:
     status: RunStatus = "pending"
     values: Any = None  # the last ``values`` payload, for ``runs.wait``
     error: dict[str, str] | None = None
-    done: anyio.Event = field(default_factory=anyio.Event)
+    ended: bool = False  # set once, by end(), when the run is over
     cancel_requested: bool = False
     scope: anyio.CancelScope | None = None
     ended_at: float | None = None
+    # Made only for a waiter (runs.wait, the next run on the thread): an idle event is most of
+    # a kilobyte, on every open stream.
+    _done: anyio.Event | None = None
+
+    async def wait_ended(self) -> None:
+        """Return once the run is over."""
+        if not self.ended:
+            if self._done is None:
+                self._done = anyio.Event()
+            await self._done.wait()
+
+    def end(self) -> None:
+        """The run is over: wake whoever waits for it."""
+        self.ended = True
+        if self._done is not None:
+            self._done.set()
 
     @property
     def active(self) -> bool:
@@ -237,7 +276,7 @@ class LocalRunner(RunRegistry):
                 logger.exception("run %s: its event log could not be closed", run.run_id)
         finally:
             run.ended_at = anyio.current_time()
-            run.done.set()
+            run.end()
             try:
                 await self._ended(run)
             except Exception:  # the run has ended, whatever its store could record
@@ -327,7 +366,7 @@ class MemoryRunRegistry(LocalRunner):
         run.cancel()
 
     async def wait(self, run: Run) -> Run:
-        await run.done.wait()
+        await run.wait_ended()
         return run
 
     async def forget_thread(self, thread_id: str) -> None:
@@ -345,7 +384,7 @@ class MemoryRunRegistry(LocalRunner):
 
     async def _take_turn(self, run: Run, previous: Run | None) -> None:
         if previous is not None:
-            await previous.done.wait()
+            await previous.wait_ended()
 
 
 _BRIDGE_BUFFER = 16
@@ -371,6 +410,7 @@ async def execute(run: Run) -> None:
         async with request.agent.astream(
             request.input, request.config, stream_mode=modes,
             subgraphs=request.subgraphs, version="v2", durability=request.durability,
+            context=run_context(request.agent, request.context),
             # The run's log is the buffer that matters here (bounded in bytes, shared by its
             # clients); a deep bridge in front of it would hold a held stream's parts twice.
             max_buffer=_BRIDGE_BUFFER,
@@ -378,8 +418,8 @@ async def execute(run: Run) -> None:
             async for part in parts:
                 if part["type"] == "values" and not part["ns"]:
                     run.values = part["data"]
-                for name, data in namer.events(part):
-                    await log.append(name, frame(name, data))
+                for name, body in namer.frames(part):
+                    await log.append(name, body)
     except Exception as error:
         if isinstance(error, RxAgentError):
             message = str(error)

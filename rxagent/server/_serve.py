@@ -7,6 +7,7 @@ attribute's name, or ``name=...`` chooses it. ``--config langgraph.json`` reads 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import json
@@ -18,7 +19,7 @@ from typing import Any
 from .._agent import Agent
 from .._exceptions import UsageError
 
-__all__ = ["load_config", "load_target", "serve", "work"]
+__all__ = ["http_protocol", "load_config", "load_target", "serve", "work"]
 
 
 def _module_from_file(path: Path) -> Any:
@@ -112,7 +113,29 @@ def serve(
                      redis_url=redis_url, retention=retention, lease=lease)
     # asyncio, not uvloop: the Redis client is asyncio's, and one loop behaves the same
     # everywhere.
-    uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio")
+    uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio",
+                http=http_protocol())
+
+
+# The bytes a connection's asyncio transport may hold before uvicorn stops sending to it. Its
+# default, 64 KiB, is what a stream whose client does not read keeps here once the socket's
+# own buffers are full, on top of the run's log; a stream's writes are batches of at most the
+# log's max_lag_bytes (16 KiB), so one batch is all this buffer needs to hold.
+WRITE_BUFFER_HIGH = 16384
+
+
+def http_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools or h11), with a transport write buffer of at most
+    :data:`WRITE_BUFFER_HIGH` bytes."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class Protocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+            super().connection_made(transport)
+
+    return Protocol
 
 
 def work(

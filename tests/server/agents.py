@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -12,7 +13,7 @@ import anyio
 from rxagent import Agent, create_agent, get_stream_writer
 from rxagent.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from rxagent.testing import FunctionChatModel, ScriptedChatModel
-from rxagent.tools import tool
+from rxagent.tools import ToolRuntime, tool
 from rxagent.types import interrupt
 
 
@@ -164,3 +165,28 @@ def nested_agent() -> Agent:
     """Calls an agent as a tool, whose run streams under the call's namespace."""
     helper = create_agent(FunctionChatModel(_echo_reply), [], name="helper")
     return create_agent(FunctionChatModel(_outer_reply), [helper.as_tool("helper", "Helps.")])
+
+
+@dataclasses.dataclass
+class Caller:
+    """The ``context_schema`` of :func:`context_agent`."""
+
+    user: str
+
+
+@tool
+def whoami(runtime: ToolRuntime[Caller]) -> str:
+    """Who is calling."""
+    return f"{type(runtime.context).__name__}: {runtime.context.user}"
+
+
+def _whoami_reply(messages: Sequence[BaseMessage], tools: Any) -> Any:
+    last = messages[-1]
+    if isinstance(last, ToolMessage):
+        return f"You are {last.text}"
+    return AIMessage(content="", tool_calls=[{"name": "whoami", "args": {}, "id": "call_1"}])
+
+
+def context_agent() -> Agent:
+    """Asks its tool who calls: the tool answers from the run's context (a :class:`Caller`)."""
+    return create_agent(FunctionChatModel(_whoami_reply), [whoami], context_schema=Caller)

@@ -16,6 +16,7 @@ from rxagent.server import create_app
 from .agents import (
     booking_agent,
     broken_agent,
+    context_agent,
     crashing_agent,
     echo_agent,
     flood_agent,
@@ -70,6 +71,7 @@ def server() -> Iterator[ServerThread]:
         "crashing": crashing_agent(),
         "flood": flood_agent(FLOOD_TOKENS),
         "nested": nested_agent(),
+        "context": context_agent(),
     }, retention=60)
     with ServerThread(app) as running:
         yield running

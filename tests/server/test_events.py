@@ -97,6 +97,33 @@ async def test_the_writer_also_waits_for_a_reader_bytes_behind() -> None:
         assert [e.id for e in (await late.read(0)).entries] == [2, 3]
 
 
+async def test_a_batch_counts_as_behind_until_its_reader_reads_again() -> None:
+    # The response reads again only once the write of the last batch has returned: until then
+    # that batch is still in this process (in the write), so it counts against max_lag_bytes.
+    log = MemoryEventLog(keep=False, max_lag_bytes=8)
+    reader = log.reader(0)
+    await log.append("e", b"1234")
+    await log.append("e", b"5678")
+    assert len((await reader.read(0)).entries) == 2
+    assert log._entries == []  # the batch is the write's now, not the log's
+    appended = anyio.Event()
+
+    async def one_more() -> None:
+        await log.append("e", b"more")
+        appended.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(one_more)
+        await anyio.wait_all_tasks_blocked()
+        assert not appended.is_set()  # the batch being written is 8 bytes behind
+        # Reading again says the batch was written: the writer goes on.
+        got = (await reader.read(0)).entries
+        with anyio.fail_after(5):
+            await appended.wait()
+    got += (await reader.read(0)).entries
+    assert [e.body for e in got] == [b"more"]
+
+
 async def test_a_read_waits_until_its_timeout_then_returns_nothing() -> None:
     log = MemoryEventLog(keep=True)
     reader = log.reader(None)

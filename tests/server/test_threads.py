@@ -80,7 +80,7 @@ def test_assistants_and_info(client: SyncLangGraphClient, url: str) -> None:
     found = client.assistants.search(limit=100)
     assert sorted(a["graph_id"] for a in found) == sorted(
         ["weather", "echo", "tokens", "gated", "booking", "broken", "crashing", "flood",
-         "nested"])
+         "nested", "context"])
     echo = client.assistants.search(graph_id="echo")
     assert [a["graph_id"] for a in echo] == ["echo"]
     by_id = client.assistants.get(echo[0]["assistant_id"])
