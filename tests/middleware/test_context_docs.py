@@ -8,10 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NotRequired
 
+from langchain.tools import tool as lc_tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
 from rxagent import AgentState, create_agent
 from rxagent.middleware import ModelRequest, ModelResponse, dynamic_prompt, wrap_model_call
 from rxagent.store import InMemoryStore
 from rxagent.testing import FunctionChatModel
+from rxagent.tools import tool
+
+from ..chat_models.loopback import LoopbackServer
+from .over_the_wire import calls, sent_models, text
 
 
 def recording() -> tuple[FunctionChatModel, list[list[Any]]]:
@@ -188,3 +195,212 @@ Reference these files when answering questions."""
     agent.invoke({"messages": [("user", "draft an email")]}, context=StoreContext(user_id="u1"))
     assert prompts[-1][-1][1].startswith("Your writing style:\n- Tone: warm\n- Typical "
                                          'greeting: "Hello"')
+
+
+# --- Model context: Tools ----------------------------------------------------------------------
+# These examples name a model string ("openai:gpt-4o"): they run as written against the
+# loopback server of the ``server`` fixture, which records what each request offered.
+
+
+def offered(server: LoopbackServer, index: int = -1) -> list[str]:
+    """The names of the tools request ``index`` offered the model."""
+    return [spec["function"]["name"] for spec in server.requests[index].json.get("tools", [])]
+
+
+def public_search(query: str) -> str:
+    """Search public documents."""
+    return "public results"
+
+
+def private_search(query: str) -> str:
+    """Search private documents."""
+    return "private results"
+
+
+def advanced_search(query: str) -> str:
+    """Search with filters."""
+    return "advanced results"
+
+
+def test_a_tool_defined_with_parse_docstring_describes_itself_and_its_arguments() -> None:
+    @tool(parse_docstring=True)
+    def search_orders(
+        user_id: str,
+        status: str,
+        limit: int = 10
+    ) -> str:
+        """Search for user orders by status.
+
+        Use this when the user asks about order history or wants to check
+        order status. Always filter by the provided status.
+
+        Args:
+            user_id: Unique identifier for the user
+            status: Order status: 'pending', 'shipped', or 'delivered'
+            limit: Maximum number of results to return
+        """
+        # Implementation here
+        pass
+
+    # As LangChain's @tool(parse_docstring=True) offers the same function, but for two
+    # details (docs/middleware.md): rxagent keeps the paragraph break LangChain's parser
+    # turns into a space, and closes the object (additionalProperties false).
+    theirs = convert_to_openai_tool(lc_tool(parse_docstring=True)(search_orders.func))
+    ours = search_orders.tool_spec()
+    assert ours["name"] == theirs["function"]["name"] == "search_orders"
+    assert ours["description"] == theirs["function"]["description"].replace(
+        "status. Use", "status.\n\nUse")
+    assert ours["parameters"] == {**theirs["function"]["parameters"],
+                                  "additionalProperties": False}
+    assert ours["parameters"]["properties"]["status"]["description"] == (
+        "Order status: 'pending', 'shipped', or 'delivered'")
+
+
+def test_tools_chosen_from_the_state(server: LoopbackServer) -> None:
+    @wrap_model_call
+    def state_based_tools(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Filter tools based on conversation State."""
+        # Read from State: check if user has authenticated
+        state = request.state
+        is_authenticated = state.get("authenticated", False)
+        message_count = len(state["messages"])
+
+        # Only enable sensitive tools after authentication
+        if not is_authenticated:
+            tools = [t for t in request.tools if t.name.startswith("public_")]
+            request = request.override(tools=tools)
+        elif message_count < 5:
+            # Limit tools early in conversation
+            tools = [t for t in request.tools if t.name != "advanced_search"]
+            request = request.override(tools=tools)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[public_search, private_search, advanced_search],
+        middleware=[state_based_tools]
+    )
+    server.add(calls(("public_search", {"query": "refunds"})), text("Found it."))
+    result = agent.invoke({"messages": [("user", "find the refund policy")]})
+    assert result["messages"][-1].content == "Found it."
+    # Neither call was offered more than the public tool: nothing in the state says
+    # "authenticated" (the agent's state has no such key, as LangChain's has none).
+    assert [offered(server, 0), offered(server, 1)] == [["public_search"]] * 2
+    assert sent_models(server) == ["gpt-4o", "gpt-4o"]
+
+
+@dataclass
+class UserContext:
+    user_id: str
+
+
+def test_tools_chosen_from_the_store(server: LoopbackServer) -> None:
+    @wrap_model_call
+    def store_based_tools(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Filter tools based on Store preferences."""
+        user_id = request.runtime.context.user_id
+
+        # Read from Store: get user's enabled features
+        store = request.runtime.store
+        feature_flags = store.get(("features",), user_id)
+
+        if feature_flags:
+            enabled_features = feature_flags.value.get("enabled_tools", [])
+            # Only include tools that are enabled for this user
+            tools = [t for t in request.tools if t.name in enabled_features]
+            request = request.override(tools=tools)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[search_tool, analysis_tool, export_tool],
+        middleware=[store_based_tools],
+        context_schema=UserContext,
+        store=InMemoryStore()
+    )
+    agent.store.put(("features",), "u1", {"enabled_tools": ["search_tool", "export_tool"]})
+    server.add(text("ok"), text("ok"))
+    agent.invoke({"messages": [("user", "hi")]}, context=UserContext(user_id="u1"))
+    agent.invoke({"messages": [("user", "hi")]}, context=UserContext(user_id="u2"))
+    assert offered(server, 0) == ["search_tool", "export_tool"]
+    assert offered(server, 1) == ["search_tool", "analysis_tool", "export_tool"]  # no flags
+
+
+def search_tool(query: str) -> str:
+    """Search."""
+    return "results"
+
+
+def analysis_tool(data: str) -> str:
+    """Analyse data."""
+    return "analysis"
+
+
+def export_tool(data: str) -> str:
+    """Export data."""
+    return "exported"
+
+
+@dataclass
+class RoleOnlyContext:
+    user_role: str
+
+
+def read_data(key: str) -> str:
+    """Read a record."""
+    return "record"
+
+
+def write_data(key: str, value: str) -> str:
+    """Write a record."""
+    return "written"
+
+
+def delete_data(key: str) -> str:
+    """Delete a record."""
+    return "deleted"
+
+
+def test_tools_chosen_from_the_runtime_context(server: LoopbackServer) -> None:
+    @wrap_model_call
+    def context_based_tools(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Filter tools based on Runtime Context permissions."""
+        # Read from Runtime Context: get user role
+        user_role = request.runtime.context.user_role
+
+        if user_role == "admin":
+            # Admins get all tools
+            pass
+        elif user_role == "editor":
+            # Editors can't delete
+            tools = [t for t in request.tools if t.name != "delete_data"]
+            request = request.override(tools=tools)
+        else:
+            # Viewers get read-only tools
+            tools = [t for t in request.tools if t.name.startswith("read_")]
+            request = request.override(tools=tools)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[read_data, write_data, delete_data],
+        middleware=[context_based_tools],
+        context_schema=RoleOnlyContext
+    )
+    server.add(text("ok"), text("ok"), text("ok"))
+    for role in ("admin", "editor", "viewer"):
+        agent.invoke({"messages": [("user", "hi")]}, context=RoleOnlyContext(user_role=role))
+    assert [offered(server, n) for n in range(3)] == [
+        ["read_data", "write_data", "delete_data"], ["read_data", "write_data"], ["read_data"]]
