@@ -12,13 +12,14 @@ from langchain.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from rxagent import AgentState, create_agent
+from rxagent.chat_models import init_chat_model
 from rxagent.middleware import ModelRequest, ModelResponse, dynamic_prompt, wrap_model_call
 from rxagent.store import InMemoryStore
 from rxagent.testing import FunctionChatModel
 from rxagent.tools import tool
 
 from ..chat_models.loopback import LoopbackServer
-from .over_the_wire import calls, sent_models, text
+from .over_the_wire import calls, claude_text, sent_models, text
 
 
 def recording() -> tuple[FunctionChatModel, list[list[Any]]]:
@@ -404,3 +405,145 @@ def test_tools_chosen_from_the_runtime_context(server: LoopbackServer) -> None:
         agent.invoke({"messages": [("user", "hi")]}, context=RoleOnlyContext(user_role=role))
     assert [offered(server, n) for n in range(3)] == [
         ["read_data", "write_data", "delete_data"], ["read_data", "write_data"], ["read_data"]]
+
+
+# --- Model context: Model (dynamic model selection) -------------------------------------------
+# ``tools=[...]`` in the docs stands for the agent's tools: none are needed here.
+
+
+def history(count: int) -> dict[str, Any]:
+    return {"messages": [("user", f"message {n}") for n in range(count)]}
+
+
+def test_the_model_chosen_from_the_state(server: LoopbackServer) -> None:
+    # Initialize models once outside the middleware
+    large_model = init_chat_model("anthropic:claude-sonnet-4-5")
+    standard_model = init_chat_model("openai:gpt-4o")
+    efficient_model = init_chat_model("openai:gpt-4o-mini")
+
+    @wrap_model_call
+    def state_based_model(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Select model based on State conversation length."""
+        # request.messages is a shortcut for request.state["messages"]
+        message_count = len(request.messages)
+
+        if message_count > 20:
+            # Long conversation - use model with larger context window
+            model = large_model
+        elif message_count > 10:
+            # Medium conversation
+            model = standard_model
+        else:
+            # Short conversation - use efficient model
+            model = efficient_model
+
+        request = request.override(model=model)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o-mini",
+        tools=[],
+        middleware=[state_based_model]
+    )
+    server.add(text("short"), text("medium"), claude_text("long"))
+    answers = [agent.invoke(history(count))["messages"][-1].content for count in (3, 11, 21)]
+    assert answers == ["short", "medium", "long"]
+    assert sent_models(server) == ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]
+    assert server.requests[2].path.endswith("/messages")  # Anthropic's endpoint
+
+
+def test_the_model_chosen_from_the_store(server: LoopbackServer) -> None:
+    # Initialize available models once
+    MODEL_MAP = {
+        "gpt-4o": init_chat_model("openai:gpt-4o"),
+        "gpt-4o-mini": init_chat_model("openai:gpt-4o-mini"),
+        "claude-sonnet": init_chat_model("anthropic:claude-sonnet-4-5"),
+    }
+
+    @wrap_model_call
+    def store_based_model(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Select model based on Store preferences."""
+        user_id = request.runtime.context.user_id
+
+        # Read from Store: get user's preferred model
+        store = request.runtime.store
+        user_prefs = store.get(("preferences",), user_id)
+
+        if user_prefs:
+            preferred_model = user_prefs.value.get("preferred_model")
+            if preferred_model and preferred_model in MODEL_MAP:
+                request = request.override(model=MODEL_MAP[preferred_model])
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[],
+        middleware=[store_based_model],
+        context_schema=UserContext,
+        store=InMemoryStore()
+    )
+    agent.store.put(("preferences",), "fan", {"preferred_model": "claude-sonnet"})
+    agent.store.put(("preferences",), "thrifty", {"preferred_model": "gpt-4o-mini"})
+    agent.store.put(("preferences",), "odd", {"preferred_model": "gpt-2"})
+    server.add(claude_text("ok"), text("ok"), text("ok"), text("ok"))
+    for user in ("fan", "thrifty", "odd", "new"):
+        agent.invoke({"messages": [("user", "hi")]}, context=UserContext(user_id=user))
+    assert sent_models(server) == ["claude-sonnet-4-5", "gpt-4o-mini", "gpt-4o", "gpt-4o"]
+
+
+@dataclass
+class CostContext:
+    cost_tier: str
+    environment: str
+
+
+def test_the_model_chosen_from_the_runtime_context(server: LoopbackServer) -> None:
+    # Initialize models once outside the middleware
+    premium_model = init_chat_model("anthropic:claude-sonnet-4-5")
+    standard_model = init_chat_model("openai:gpt-4o")
+    budget_model = init_chat_model("openai:gpt-4o-mini")
+
+    @wrap_model_call
+    def context_based_model(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Select model based on Runtime Context."""
+        # Read from Runtime Context: cost tier and environment
+        cost_tier = request.runtime.context.cost_tier
+        environment = request.runtime.context.environment
+
+        if environment == "production" and cost_tier == "premium":
+            # Production premium users get best model
+            model = premium_model
+        elif cost_tier == "budget":
+            # Budget tier gets efficient model
+            model = budget_model
+        else:
+            # Standard tier
+            model = standard_model
+
+        request = request.override(model=model)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[],
+        middleware=[context_based_model],
+        context_schema=CostContext
+    )
+    server.add(claude_text("ok"), text("ok"), text("ok"))
+    for tier, env in (("premium", "production"), ("budget", "production"),
+                      ("premium", "staging")):
+        agent.invoke({"messages": [("user", "hi")]},
+                     context=CostContext(cost_tier=tier, environment=env))
+    assert sent_models(server) == ["claude-sonnet-4-5", "gpt-4o-mini", "gpt-4o"]
