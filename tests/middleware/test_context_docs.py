@@ -4,12 +4,18 @@ the store and the runtime context."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NotRequired
 
+import langchain.agents.middleware as lc_middleware
+import pytest
+from langchain.agents import create_agent as lc_create_agent
+from langchain.agents.structured_output import ProviderStrategy as LcProviderStrategy
 from langchain.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, Field
 
 from rxagent import AgentState, create_agent
 from rxagent.chat_models import init_chat_model
@@ -19,6 +25,7 @@ from rxagent.testing import FunctionChatModel
 from rxagent.tools import tool
 
 from ..chat_models.loopback import LoopbackServer
+from ..test_langgraph_parity import ChatFake
 from .over_the_wire import calls, claude_text, sent_models, text
 
 
@@ -547,3 +554,226 @@ def test_the_model_chosen_from_the_runtime_context(server: LoopbackServer) -> No
         agent.invoke({"messages": [("user", "hi")]},
                      context=CostContext(cost_tier=tier, environment=env))
     assert sent_models(server) == ["claude-sonnet-4-5", "gpt-4o-mini", "gpt-4o"]
+
+
+# --- Model context: Response Format ------------------------------------------------------------
+
+
+class CustomerSupportTicket(BaseModel):
+    """Structured ticket information extracted from customer message."""
+
+    category: str = Field(
+        description="Issue category: 'billing', 'technical', 'account', or 'product'"
+    )
+    priority: str = Field(
+        description="Urgency level: 'low', 'medium', 'high', or 'critical'"
+    )
+    summary: str = Field(
+        description="One-sentence summary of the customer's issue"
+    )
+    customer_sentiment: str = Field(
+        description="Customer's emotional tone: 'frustrated', 'neutral', or 'satisfied'"
+    )
+
+
+def sent_format(server: LoopbackServer, index: int = -1) -> Any:
+    """The ``response_format`` request ``index`` carried (OpenAI's native structured output)."""
+    return server.requests[index].json.get("response_format")
+
+
+def test_a_defined_format_is_what_the_model_is_asked_for(server: LoopbackServer) -> None:
+    agent = create_agent(model="openai:gpt-4o", tools=[],
+                         response_format=CustomerSupportTicket)
+    ticket = {"category": "billing", "priority": "high", "summary": "Charged twice.",
+              "customer_sentiment": "frustrated"}
+    server.add(text(json.dumps(ticket)))
+    result = agent.invoke({"messages": [("user", "You charged me twice!")]})
+    assert result["structured_response"] == CustomerSupportTicket(**ticket)
+    # The schema sent, descriptions and all, is the one LangChain gives for the same class.
+    theirs = LcProviderStrategy(CustomerSupportTicket).to_model_kwargs()["response_format"]
+    assert sent_format(server)["json_schema"]["name"] == theirs["json_schema"]["name"]
+    assert sent_format(server)["json_schema"]["schema"] == theirs["json_schema"]["schema"]
+    assert sent_format(server)["json_schema"]["schema"]["properties"]["priority"][
+        "description"] == "Urgency level: 'low', 'medium', 'high', or 'critical'"
+
+
+class SimpleResponse(BaseModel):
+    """Simple response for early conversation."""
+    answer: str = Field(description="A brief answer")
+
+
+class DetailedResponse(BaseModel):
+    """Detailed response for established conversation."""
+    answer: str = Field(description="A detailed answer")
+    reasoning: str = Field(description="Explanation of reasoning")
+    confidence: float = Field(description="Confidence score 0-1")
+
+
+def test_the_format_chosen_from_the_state(server: LoopbackServer) -> None:
+    @wrap_model_call
+    def state_based_output(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Select output format based on State."""
+        # request.messages is a shortcut for request.state["messages"]
+        message_count = len(request.messages)
+
+        if message_count < 3:
+            # Early conversation - use simple format
+            request = request.override(response_format=SimpleResponse)
+        else:
+            # Established conversation - use detailed format
+            request = request.override(response_format=DetailedResponse)
+
+        return handler(request)
+
+    # The agent has no response_format of its own: the middleware's is used, as in LangChain.
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[],
+        middleware=[state_based_output]
+    )
+    server.add(text('{"answer": "Yes."}'),
+               text('{"answer": "Yes, because...", "reasoning": "It is.", "confidence": 0.9}'))
+    early = agent.invoke(history(1))
+    later = agent.invoke(history(3))
+    assert early["structured_response"] == SimpleResponse(answer="Yes.")
+    assert later["structured_response"] == DetailedResponse(
+        answer="Yes, because...", reasoning="It is.", confidence=0.9)
+    assert [sent_format(server, n)["json_schema"]["name"] for n in range(2)] == [
+        "SimpleResponse", "DetailedResponse"]
+
+
+class VerboseResponse(BaseModel):
+    """Verbose response with details."""
+    answer: str = Field(description="Detailed answer")
+    sources: list[str] = Field(description="Sources used")
+
+
+class ConciseResponse(BaseModel):
+    """Concise response."""
+    answer: str = Field(description="Brief answer")
+
+
+def test_the_format_chosen_from_the_store(server: LoopbackServer) -> None:
+    @wrap_model_call
+    def store_based_output(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Select output format based on Store preferences."""
+        user_id = request.runtime.context.user_id
+
+        # Read from Store: get user's preferred response style
+        store = request.runtime.store
+        user_prefs = store.get(("preferences",), user_id)
+
+        if user_prefs:
+            style = user_prefs.value.get("response_style", "concise")
+            if style == "verbose":
+                request = request.override(response_format=VerboseResponse)
+            else:
+                request = request.override(response_format=ConciseResponse)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[],
+        middleware=[store_based_output],
+        context_schema=UserContext,
+        store=InMemoryStore()
+    )
+    agent.store.put(("preferences",), "reader", {"response_style": "verbose"})
+    agent.store.put(("preferences",), "skimmer", {})
+    server.add(text('{"answer": "Long.", "sources": ["a", "b"]}'), text('{"answer": "Short."}'),
+               text("Plain text."))
+    answers = [agent.invoke({"messages": [("user", "hi")]}, context=UserContext(user_id=user))
+               for user in ("reader", "skimmer", "stranger")]
+    assert answers[0]["structured_response"] == VerboseResponse(answer="Long.",
+                                                                sources=["a", "b"])
+    assert answers[1]["structured_response"] == ConciseResponse(answer="Short.")
+    # No preferences: no format, a plain answer and no structured response.
+    assert "structured_response" not in answers[2]
+    assert sent_format(server, 2) is None
+    assert answers[2]["messages"][-1].content == "Plain text."
+
+
+@dataclass
+class OutputContext:
+    user_role: str
+    environment: str
+
+
+class AdminResponse(BaseModel):
+    """Response with technical details for admins."""
+    answer: str = Field(description="Answer")
+    debug_info: dict = Field(description="Debug information")  # type: ignore[type-arg]
+    system_status: str = Field(description="System status")
+
+
+class UserResponse(BaseModel):
+    """Simple response for regular users."""
+    answer: str = Field(description="Answer")
+
+
+def test_the_format_chosen_from_the_runtime_context(server: LoopbackServer) -> None:
+    @wrap_model_call
+    def context_based_output(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Select output format based on Runtime Context."""
+        # Read from Runtime Context: user role and environment
+        user_role = request.runtime.context.user_role
+        environment = request.runtime.context.environment
+
+        if user_role == "admin" and environment == "production":
+            # Admins in production get detailed output
+            request = request.override(response_format=AdminResponse)
+        else:
+            # Regular users get simple output
+            request = request.override(response_format=UserResponse)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[],
+        middleware=[context_based_output],
+        context_schema=OutputContext
+    )
+    server.add(text('{"answer": "Up.", "debug_info": {"load": 1}, "system_status": "green"}'),
+               text('{"answer": "All good."}'))
+    admin = agent.invoke({"messages": [("user", "status?")]},
+                         context=OutputContext(user_role="admin", environment="production"))
+    user = agent.invoke({"messages": [("user", "status?")]},
+                        context=OutputContext(user_role="admin", environment="staging"))
+    assert admin["structured_response"] == AdminResponse(
+        answer="Up.", debug_info={"load": 1}, system_status="green")
+    assert user["structured_response"] == UserResponse(answer="All good.")
+
+
+def test_a_format_given_by_middleware_needs_the_native_form_as_in_langchain() -> None:
+    # Without a response_format at create_agent no output tool is declared, so a model with no
+    # native structured output cannot answer in the format: both libraries refuse the call.
+    def answering(messages: Any, tools: Any) -> str:
+        return '{"answer": "Yes."}'
+
+    @wrap_model_call
+    def simple(request: ModelRequest,
+               handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
+        return handler(request.override(response_format=SimpleResponse))
+
+    agent = create_agent(model=FunctionChatModel(answering), tools=[], middleware=[simple])
+    with pytest.raises(ValueError, match="wasn't declared in the original response format"):
+        agent.invoke(history(1))
+
+    @lc_middleware.wrap_model_call
+    def lc_simple(request: Any, handler: Any) -> Any:
+        return handler(request.override(response_format=SimpleResponse))
+
+    lc_agent = lc_create_agent(model=ChatFake(replies=["{}"]), tools=[], middleware=[lc_simple])
+    with pytest.raises(ValueError, match="wasn't declared in the original response format"):
+        lc_agent.invoke(history(1))
