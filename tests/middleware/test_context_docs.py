@@ -13,8 +13,10 @@ import langchain.agents.middleware as lc_middleware
 import pytest
 from langchain.agents import create_agent as lc_create_agent
 from langchain.agents.structured_output import ProviderStrategy as LcProviderStrategy
+from langchain.tools import ToolRuntime as LcToolRuntime
 from langchain.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langgraph.types import Command as LcCommand
 from pydantic import BaseModel, Field
 
 from rxagent import AgentState, create_agent
@@ -22,11 +24,15 @@ from rxagent.chat_models import init_chat_model
 from rxagent.middleware import ModelRequest, ModelResponse, dynamic_prompt, wrap_model_call
 from rxagent.store import InMemoryStore
 from rxagent.testing import FunctionChatModel
-from rxagent.tools import tool
+from rxagent.tools import ToolRuntime, tool
+from rxagent.types import Command
 
 from ..chat_models.loopback import LoopbackServer
 from ..test_langgraph_parity import ChatFake
+from ..test_threads_parity import Ids
 from .over_the_wire import calls, claude_text, sent_models, text
+from .test_parity import LIBS, QUESTION, prompts, stream
+from .test_parity import model as parity_model
 
 
 def recording() -> tuple[FunctionChatModel, list[list[Any]]]:
@@ -777,3 +783,267 @@ def test_a_format_given_by_middleware_needs_the_native_form_as_in_langchain() ->
     lc_agent = lc_create_agent(model=ChatFake(replies=["{}"]), tools=[], middleware=[lc_simple])
     with pytest.raises(ValueError, match="wasn't declared in the original response format"):
         lc_agent.invoke(history(1))
+
+
+# --- Tool Context: reads ------------------------------------------------------------------------
+
+
+def tool_answers(result: dict[str, Any]) -> list[str]:
+    return [m.content for m in result["messages"] if m.type == "tool"]
+
+
+def test_a_tool_reads_the_state(server: LoopbackServer) -> None:
+    @tool
+    def check_authentication(
+        runtime: ToolRuntime
+    ) -> str:
+        """Check if user is authenticated."""
+        # Read from State: check current auth status
+        current_state = runtime.state
+        is_authenticated = current_state.get("authenticated", False)
+
+        if is_authenticated:
+            return "User is authenticated"
+        else:
+            return "User is not authenticated"
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[check_authentication]
+    )
+    server.add(calls(("check_authentication", {})), text("You are not signed in."))
+    result = agent.invoke({"messages": [("user", "am I signed in?")]})
+    assert tool_answers(result) == ["User is not authenticated"]
+    # The runtime parameter is not offered to the model.
+    offered_tool = server.requests[0].json["tools"][0]["function"]
+    assert offered_tool["parameters"]["properties"] == {}
+
+
+def test_a_tool_reads_the_store(server: LoopbackServer) -> None:
+    @tool
+    def get_preference(
+        preference_key: str,
+        runtime: ToolRuntime[UserContext]
+    ) -> str:
+        """Get user preference from Store."""
+        user_id = runtime.context.user_id
+
+        # Read from Store: get existing preferences
+        store = runtime.store
+        existing_prefs = store.get(("preferences",), user_id)
+
+        if existing_prefs:
+            value = existing_prefs.value.get(preference_key)
+            return (f"{preference_key}: {value}" if value
+                    else f"No preference set for {preference_key}")
+        else:
+            return "No preferences found"
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[get_preference],
+        context_schema=UserContext,
+        store=InMemoryStore()
+    )
+    agent.store.put(("preferences",), "u1", {"language": "French"})
+    server.add(calls(("get_preference", {"preference_key": "language"}),
+                     ("get_preference", {"preference_key": "units"})), text("French."),
+               calls(("get_preference", {"preference_key": "language"})), text("None."))
+    first = agent.invoke({"messages": [("user", "my language?")]},
+                         context=UserContext(user_id="u1"))
+    second = agent.invoke({"messages": [("user", "my language?")]},
+                          context=UserContext(user_id="u2"))
+    assert tool_answers(first) == ["language: French", "No preference set for units"]
+    assert tool_answers(second) == ["No preferences found"]
+
+
+@dataclass
+class ConnectionContext:
+    user_id: str
+    api_key: str
+    db_connection: str
+
+
+def test_a_tool_reads_the_runtime_context(server: LoopbackServer) -> None:
+    queries: list[tuple[str, str, str]] = []
+
+    def perform_database_query(db_connection: str, query: str, api_key: str) -> list[str]:
+        queries.append((db_connection, query, api_key))
+        return ["row 1", "row 2"]
+
+    @tool
+    def fetch_user_data(
+        query: str,
+        runtime: ToolRuntime[ConnectionContext]
+    ) -> str:
+        """Fetch data using Runtime Context configuration."""
+        # Read from Runtime Context: get API key and DB connection
+        user_id = runtime.context.user_id
+        api_key = runtime.context.api_key
+        db_connection = runtime.context.db_connection
+
+        # Use configuration to fetch data
+        results = perform_database_query(db_connection, query, api_key)
+
+        return f"Found {len(results)} results for user {user_id}"
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[fetch_user_data],
+        context_schema=ConnectionContext
+    )
+
+    server.add(calls(("fetch_user_data", {"query": "orders"})), text("You have 2 orders."))
+    # Invoke with runtime context
+    result = agent.invoke(
+        {"messages": [{"role": "user", "content": "Get my data"}]},
+        context=ConnectionContext(
+            user_id="user_123",
+            api_key="sk-...",
+            db_connection="postgresql://..."
+        )
+    )
+    assert queries == [("postgresql://...", "orders", "sk-...")]
+    assert tool_answers(result) == ["Found 2 results for user user_123"]
+    # Nothing of the context reaches the model.
+    assert "sk-..." not in json.dumps([r.json for r in server.requests])
+
+
+# --- Tool Context: writes -----------------------------------------------------------------------
+
+
+def test_a_tool_writing_the_state_as_the_docs_write_it_is_refused(server: LoopbackServer) -> None:
+    @tool
+    def authenticate_user(
+        password: str,
+        runtime: ToolRuntime
+    ) -> Command:
+        """Authenticate user and update State."""
+        # Perform authentication (simplified)
+        if password == "correct":
+            # Write to State: mark as authenticated using Command
+            return Command(
+                update={"authenticated": True},
+            )
+        else:
+            return Command(update={"authenticated": False})
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[authenticate_user]
+    )
+    # The Command answers no tool call (and "authenticated" is no key of the state): LangChain
+    # ends the run with a ValueError; rxagent answers the call with an error, as it does for
+    # any tool that raises (docs/middleware.md), and the run goes on.
+    server.add(calls(("authenticate_user", {"password": "correct"})), text("Sorry."))
+    result = agent.invoke({"messages": [("user", "my password is 'correct'")]})
+    [answer] = [m for m in result["messages"] if m.type == "tool"]
+    assert answer.status == "error"
+    assert "updates the state without answering its call" in answer.content
+    assert "authenticated" not in result
+
+    @lc_tool
+    def lc_authenticate_user(password: str, runtime: LcToolRuntime) -> LcCommand:
+        """Authenticate user and update State."""
+        return LcCommand(update={"authenticated": password == "correct"})
+
+    lc_agent = lc_create_agent(model=ChatFake(replies=[[{
+        "name": "lc_authenticate_user", "args": {"password": "correct"}, "id": "c1"}], "Sorry."]),
+        tools=[lc_authenticate_user])
+    with pytest.raises(ValueError, match="Expected to have a matching ToolMessage"):
+        lc_agent.invoke({"messages": [("user", "my password is 'correct'")]})
+
+
+def authenticating(name: str) -> tuple[Any, Any]:
+    """The docs' state write made whole (the Command answers its call, the state has the key),
+    and their state read after it, in one run under ``name``'s library."""
+    lib = LIBS[name]
+    runtime_type = {"langchain": LcToolRuntime, "rxagent": ToolRuntime}[name]
+
+    class AuthState(lib.mw.AgentState):
+        authenticated: NotRequired[bool]
+
+    def authenticate_user(password: str, runtime: Any) -> Any:
+        """Authenticate user and update State."""
+        return lib.types.Command(update={
+            "authenticated": password == "correct",
+            "messages": [lib.messages.ToolMessage("Checked.", tool_call_id=runtime.tool_call_id)],
+        })
+
+    def check_authentication(runtime: Any) -> str:
+        """Check if user is authenticated."""
+        if runtime.state.get("authenticated", False):
+            return "User is authenticated"
+        return "User is not authenticated"
+
+    tools = []
+    for function in (authenticate_user, check_authentication):
+        # Each library finds the runtime parameter by its annotation: its own ToolRuntime.
+        function.__annotations__["runtime"] = runtime_type
+        tools.append(lib.base.tool(function))
+    fake = parity_model(name, [
+        [{"name": "authenticate_user", "args": {"password": "correct"}, "id": "a1"}],
+        [{"name": "check_authentication", "args": {}, "id": "c1"}],
+        "Signed in."])
+    agent = lib.agents.create_agent(fake, tools=tools, state_schema=AuthState)
+    return agent, fake
+
+
+def test_a_tool_writes_the_state_as_in_langchain() -> None:
+    results = {}
+    for name in LIBS:
+        agent, fake = authenticating(name)
+        number = Ids()
+        results[name] = (stream(agent, QUESTION, ["updates", "values"], number),
+                         prompts(fake.seen, number))
+    ours, theirs = results["rxagent"], results["langchain"]
+    assert [list(e[1]) for e in ours[0] if e[0] == "updates"] == [
+        ["model"], ["tools"], ["model"], ["tools"], ["model"]]
+    assert ours == theirs
+    final = ours[0][-1][1]
+    assert final["authenticated"] is True
+    assert [m[1] for m in final["messages"] if m[0] == "ToolMessage"] == [
+        "Checked.", "User is authenticated"]
+
+
+def test_a_tool_writes_the_store(server: LoopbackServer) -> None:
+    @tool
+    def save_preference(
+        preference_key: str,
+        preference_value: str,
+        runtime: ToolRuntime[UserContext]
+    ) -> str:
+        """Save user preference to Store."""
+        user_id = runtime.context.user_id
+
+        # Read existing preferences
+        store = runtime.store
+        existing_prefs = store.get(("preferences",), user_id)
+
+        # Merge with new preference
+        prefs = existing_prefs.value if existing_prefs else {}
+        prefs[preference_key] = preference_value
+
+        # Write to Store: save updated preferences
+        store.put(("preferences",), user_id, prefs)
+
+        return f"Saved preference: {preference_key} = {preference_value}"
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[save_preference],
+        context_schema=UserContext,
+        store=InMemoryStore()
+    )
+    server.add(calls(("save_preference", {"preference_key": "language",
+                                          "preference_value": "French"})), text("Saved."),
+               calls(("save_preference", {"preference_key": "units",
+                                          "preference_value": "metric"})), text("Saved."))
+    first = agent.invoke({"messages": [("user", "I speak French")]},
+                         context=UserContext(user_id="u1"))
+    agent.invoke({"messages": [("user", "use metric")]}, context=UserContext(user_id="u1"))
+    assert tool_answers(first) == ["Saved preference: language = French"]
+    # The second session's write merged with the first's, in the store the agent was given.
+    assert agent.store.get(("preferences",), "u1").value == {"language": "French",
+                                                             "units": "metric"}
+    assert agent.store.get(("preferences",), "u2") is None
