@@ -19,9 +19,16 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.types import Command as LcCommand
 from pydantic import BaseModel, Field
 
+import rxagent.messages as rx_messages
 from rxagent import AgentState, create_agent
 from rxagent.chat_models import init_chat_model
-from rxagent.middleware import ModelRequest, ModelResponse, dynamic_prompt, wrap_model_call
+from rxagent.middleware import (
+    ModelRequest,
+    ModelResponse,
+    SummarizationMiddleware,
+    dynamic_prompt,
+    wrap_model_call,
+)
 from rxagent.store import InMemoryStore
 from rxagent.testing import FunctionChatModel
 from rxagent.tools import ToolRuntime, tool
@@ -1047,3 +1054,66 @@ def test_a_tool_writes_the_store(server: LoopbackServer) -> None:
     assert agent.store.get(("preferences",), "u1").value == {"language": "French",
                                                              "units": "metric"}
     assert agent.store.get(("preferences",), "u2") is None
+
+
+# --- Life-cycle Context: summarization ----------------------------------------------------------
+
+
+def long_talk(lib: Any, turns: int = 15, words: int = 100) -> dict[str, Any]:
+    """``turns`` questions and answers of about ``words`` words each, then a question."""
+    messages: list[Any] = []
+    for turn in range(turns):
+        messages.append(lib.HumanMessage(content=f"question {turn}: " + "lorem " * words))
+        messages.append(lib.AIMessage(content=f"answer {turn}: " + "ipsum " * words))
+    return {"messages": [*messages, lib.HumanMessage(content="and now?")]}
+
+
+def test_summarization_replaces_older_messages_in_the_state(server: LoopbackServer) -> None:
+    with pytest.warns(DeprecationWarning) as warned:
+        agent = create_agent(
+            model="openai:gpt-4o",
+            tools=[],
+            middleware=[
+                SummarizationMiddleware(
+                    model="openai:gpt-4o-mini",
+                    max_tokens_before_summary=4000,  # Trigger summarization at 4000 tokens
+                    messages_to_keep=20,  # Keep last 20 messages after summary
+                ),
+            ],
+        )
+    assert [str(w.message).split(" is ")[0] for w in warned] == [
+        "max_tokens_before_summary", "messages_to_keep"]
+    server.add(text("The user asked 15 questions about lorem."), text("Done."))
+    result = agent.invoke(long_talk(rx_messages))  # 31 messages, about 6,000 tokens
+
+    assert sent_models(server) == ["gpt-4o-mini", "gpt-4o"]
+    assert "question 0:" in json.dumps(server.requests[0].json["messages"])
+    # Persistently: the state itself now holds the summary and the 20 most recent messages
+    # (the question just asked among them), then the reply; nothing older.
+    messages = result["messages"]
+    assert len(messages) == 1 + 20 + 1
+    assert messages[0].type == "human"
+    assert "The user asked 15 questions about lorem." in messages[0].content
+    assert messages[-2].content == "and now?"
+    assert messages[-1].content == "Done."
+    assert not any("question 0:" in m.content for m in messages)
+    assert len(server.requests[1].json["messages"]) == 1 + 20
+
+
+def test_summarization_steps_as_in_langchain() -> None:
+    steps = {}
+    for name, lib in LIBS.items():
+        summariser = parity_model(name, ["The user asked 15 questions."])
+        with pytest.warns(DeprecationWarning):
+            middleware = lib.mw.SummarizationMiddleware(
+                model=summariser, max_tokens_before_summary=4000, messages_to_keep=6)
+        agent = lib.agents.create_agent(parity_model(name, ["Done."]), tools=[],
+                                        middleware=[middleware])
+        steps[name] = [
+            (node, len(update.get("messages", [])))
+            for part in agent.stream(long_talk(lib.messages), stream_mode="updates")
+            for node, update in part.items()]
+    # The summary step removes every message and writes the summary and the 6 kept (not the
+    # default 20: the deprecated name is read).
+    assert steps["rxagent"] == steps["langchain"] == [
+        ("SummarizationMiddleware.before_model", 1 + 1 + 6), ("model", 1)]
