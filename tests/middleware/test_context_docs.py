@@ -1,6 +1,12 @@
-"""LangChain's context engineering docs' model-context programs, with only their imports (and
-the model, one that records its prompts) changed: prompts and messages drawn from the state,
-the store and the runtime context."""
+"""LangChain's context engineering page, its Python examples run with only their imports
+changed: model context (system prompts, messages, tools, the model, the response format), tool
+context (tools reading and writing the state, the store and the runtime context) and life-cycle
+context (summarization). Examples naming a model string run as written against the loopback
+server of the ``server`` fixture, which records each request; the others get a function model
+that records its prompts. What the docs leave undefined (``public_search``...) is defined here,
+and ``tools=[...]`` is ``tools=[]``. Where an example streams steps, they are compared with
+LangChain's for the same program and scripted model (docs/middleware.md lists the
+differences)."""
 
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from langgraph.types import Command as LcCommand
 from pydantic import BaseModel, Field
 
 import rxagent.messages as rx_messages
-from rxagent import AgentState, create_agent
+from rxagent import AgentState, InvalidUpdateError, create_agent
 from rxagent.chat_models import init_chat_model
 from rxagent.middleware import (
     ModelRequest,
@@ -218,6 +224,68 @@ Reference these files when answering questions."""
                                          'greeting: "Hello"')
 
 
+
+@dataclass
+class ComplianceContext:
+    user_jurisdiction: str
+    industry: str
+    compliance_frameworks: list[str]
+
+
+def test_messages_injected_from_the_runtime_context(server: LoopbackServer) -> None:
+    @wrap_model_call
+    def inject_compliance_rules(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Inject compliance constraints from Runtime Context."""
+        # Read from Runtime Context: get compliance requirements
+        jurisdiction = request.runtime.context.user_jurisdiction
+        industry = request.runtime.context.industry
+        frameworks = request.runtime.context.compliance_frameworks
+
+        # Build compliance constraints
+        rules = []
+        if "GDPR" in frameworks:
+            rules.append("- Must obtain explicit consent before processing personal data")
+            rules.append("- Users have right to data deletion")
+        if "HIPAA" in frameworks:
+            rules.append("- Cannot share patient health information without authorization")
+            rules.append("- Must use secure, encrypted communication")
+        if industry == "finance":
+            rules.append("- Cannot provide financial advice without proper disclaimers")
+
+        if rules:
+            compliance_context = f"""Compliance requirements for {jurisdiction}:
+{chr(10).join(rules)}"""
+
+            # Append at end - models pay more attention to final messages
+            messages = [
+                *request.messages,
+                {"role": "user", "content": compliance_context}
+            ]
+            request = request.override(messages=messages)
+
+        return handler(request)
+
+    agent = create_agent(
+        model="openai:gpt-4o",
+        tools=[],
+        middleware=[inject_compliance_rules],
+        context_schema=ComplianceContext
+    )
+    server.add(text("ok"), text("ok"))
+    result = agent.invoke({"messages": [("user", "can I invest?")]}, context=ComplianceContext(
+        user_jurisdiction="EU", industry="finance", compliance_frameworks=["GDPR"]))
+    agent.invoke({"messages": [("user", "hi")]}, context=ComplianceContext(
+        user_jurisdiction="US", industry="retail", compliance_frameworks=[]))
+    assert server.requests[0].json["messages"][-1] == {
+        "role": "user", "content": "Compliance requirements for EU:\n- Must obtain explicit "
+        "consent before processing personal data\n- Users have right to data deletion\n- "
+        "Cannot provide financial advice without proper disclaimers"}
+    assert [m["content"] for m in server.requests[1].json["messages"]] == ["hi"]  # no rules
+    assert [m.content for m in result["messages"]] == ["can I invest?", "ok"]  # transient
+
 # --- Model context: Tools ----------------------------------------------------------------------
 # These examples name a model string ("openai:gpt-4o"): they run as written against the
 # loopback server of the ``server`` fixture, which records what each request offered.
@@ -312,6 +380,25 @@ def test_tools_chosen_from_the_state(server: LoopbackServer) -> None:
     # "authenticated" (the agent's state has no such key, as LangChain's has none).
     assert [offered(server, 0), offered(server, 1)] == [["public_search"]] * 2
     assert sent_models(server) == ["gpt-4o", "gpt-4o"]
+
+    # Given in the input, the key is refused, where LangChain drops it without a word (and so
+    # still offers only the public tool); docs/middleware.md.
+    with pytest.raises(InvalidUpdateError, match=r"\['authenticated'\]"):
+        agent.invoke({"messages": [("user", "hi")], "authenticated": True})
+
+    # Declared in the agent's state, it opens the other tools: all but the advanced one
+    # early in the conversation, all of them from the fifth message on.
+    class AuthState(AgentState):
+        authenticated: NotRequired[bool]
+
+    agent = create_agent(model="openai:gpt-4o",
+                         tools=[public_search, private_search, advanced_search],
+                         middleware=[state_based_tools], state_schema=AuthState)
+    server.add(text("ok"), text("ok"))
+    agent.invoke({"messages": [("user", "hi")], "authenticated": True})
+    agent.invoke({**history(5), "authenticated": True})
+    assert offered(server, 2) == ["public_search", "private_search"]
+    assert offered(server, 3) == ["public_search", "private_search", "advanced_search"]
 
 
 @dataclass
