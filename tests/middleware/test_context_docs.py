@@ -11,7 +11,7 @@ differences)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NotRequired
 
@@ -744,6 +744,26 @@ def test_the_format_chosen_from_the_state(server: LoopbackServer) -> None:
     assert [sent_format(server, n)["json_schema"]["name"] for n in range(2)] == [
         "SimpleResponse", "DetailedResponse"]
 
+
+
+@pytest.mark.anyio
+async def test_a_format_given_by_an_async_wrapper_under_asyncio_and_trio(
+        server: LoopbackServer) -> None:
+    # The docs' state-based format, written as an async wrapper and streamed with astream.
+    @wrap_model_call
+    async def state_based_output(
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]]
+    ) -> ModelResponse:
+        chosen = SimpleResponse if len(request.messages) < 3 else DetailedResponse
+        return await handler(request.override(response_format=chosen))
+
+    agent = create_agent(model="openai:gpt-4o", tools=[], middleware=[state_based_output])
+    server.add(text('{"answer": "Yes."}'))
+    parts = [part async for part in agent.astream(history(1), stream_mode="updates")]
+    assert parts == [{"model": {"messages": [parts[0]["model"]["messages"][0]],
+                                "structured_response": SimpleResponse(answer="Yes.")}}]
+    assert sent_format(server)["json_schema"]["name"] == "SimpleResponse"
 
 class VerboseResponse(BaseModel):
     """Verbose response with details."""
