@@ -515,7 +515,8 @@ def tool(
         parse_docstring: accepted for LangChain's ``@tool(parse_docstring=True)``, which is
             what rxagent always does (the prose before ``Args:`` describes the tool, each
             argument's entry describes it). ``False``, LangChain's default, describes the tool
-            by its whole docstring, as LangChain does; arguments keep their entries.
+            by its whole docstring (without its indentation), as LangChain does; arguments keep
+            their entries.
 
     A tool may also return ``Command(update={"messages": [ToolMessage(..., tool_call_id=...)],
     ...})`` (:mod:`rxagent.types`) to update the agent's state; a parameter annotated

@@ -10,6 +10,7 @@ differences)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -344,6 +345,22 @@ def test_a_tool_defined_with_parse_docstring_describes_itself_and_its_arguments(
     assert ours["parameters"]["properties"]["status"]["description"] == (
         "Order status: 'pending', 'shipped', or 'delivered'")
 
+
+
+def test_parse_docstring_false_describes_the_tool_by_its_whole_docstring() -> None:
+    def lookup(key: str) -> str:
+        """Look a key up.
+
+        Args:
+            key: the key
+        """
+        return key
+
+    theirs = lc_tool(parse_docstring=False)(lookup).description
+    ours = tool(parse_docstring=False)(lookup)
+    assert ours.description == inspect.cleandoc(theirs) == (
+        "Look a key up.\n\nArgs:\n    key: the key")
+    assert tool(lookup).description == "Look a key up."
 
 def test_tools_chosen_from_the_state(server: LoopbackServer) -> None:
     @wrap_model_call
