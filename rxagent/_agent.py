@@ -51,7 +51,7 @@ from ._types import StreamPart
 from ._writer import StreamWriter
 from .chat_models._base import BaseChatModel
 from .checkpoint import BaseCheckpointSaver
-from .middleware._types import AgentMiddleware
+from .middleware._types import AgentMiddleware, overrides
 from .operators._modes import ON_REQUEST, check_modes, select
 
 __all__ = ["Agent", "AgentState", "StreamMode", "create_agent"]
@@ -964,7 +964,9 @@ def create_agent(
             raise UsageError(f"the response format's output tool(s) {clash} share a name with "
                              "the agent's tools")
     # The answer's key: never in the input, as LangChain's input schema leaves it out.
-    answer_key = [StateKey("structured_response", in_input=False)] if output else []
+    # Also when a wrap_model_call middleware may give the call a format of its own.
+    wraps = any(any(overrides(m, "wrap_model_call")) for m in chosen)
+    answer_key = [StateKey("structured_response", in_input=False)] if output or wraps else []
     agent = Agent(
         model, converted, system_prompt=system_prompt, name=name, checkpointer=checkpointer,
         interrupt_before=interrupt_before or (), interrupt_after=interrupt_after or (),

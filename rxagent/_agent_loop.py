@@ -384,18 +384,24 @@ async def _model_node(
         kwargs = dict(request.model_settings)
         if request.tool_choice is not None:
             kwargs["tool_choice"] = request.tool_choice
-        if output is None:
+        chosen = output
+        if chosen is None and request.response_format is not None:
+            # A wrapper gave an agent without a format one (the context engineering docs'
+            # dynamic formats): used as LangChain uses it, in the native form; the tool form
+            # needs output tools declared at create_agent, so call_options refuses it.
+            chosen = OutputFormat.undeclared(request.response_format)
+        if chosen is None:
             reply = await _call_model(request.model, prompt, specs, kwargs)
             if reply.id:
                 streamed.add(reply.id)
             return ModelResponse(result=[reply])
         # Inside the innermost handler, as LangChain reads it: wrappers see the answer.
-        strategy = output.strategy(request.response_format, request.model)
-        specs, kwargs = output.call_options(strategy, specs, kwargs)
+        strategy = chosen.strategy(request.response_format, request.model)
+        specs, kwargs = chosen.call_options(strategy, specs, kwargs)
         reply = _named(agent, await _call_model(request.model, prompt, specs, kwargs))
         if reply.id:
             streamed.add(reply.id)
-        messages, answer = output.read(reply, strategy)
+        messages, answer = chosen.read(reply, strategy)
         return ModelResponse(result=messages, structured_response=answer)
 
     system = SystemMessage(content=agent.system_prompt) if agent.system_prompt else None

@@ -59,6 +59,14 @@ class OutputFormat:
         self.tools: dict[str, SchemaSpec] = (
             {spec.name: spec for spec in setup.schema_specs} if setup is not None else {})
 
+    @classmethod
+    def undeclared(cls, response_format: Any) -> OutputFormat:
+        """The format a ``wrap_model_call`` middleware gave an agent created without one: no
+        output tools are declared, so only the native form can answer (LangChain's rule)."""
+        made = cls(response_format)
+        made.tools = {}
+        return made
+
     def strategy(self, requested: Any, model: BaseChatModel) -> Strategy | None:
         """The strategy of one call: ``requested`` is the request's ``response_format`` (a
         middleware may have changed it)."""

@@ -444,6 +444,7 @@ def tool(
     args_schema: type[BaseModel] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
+    parse_docstring: bool = True,
 ) -> BaseTool: ...
 
 
@@ -457,6 +458,7 @@ def tool(
     args_schema: type[BaseModel] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
+    parse_docstring: bool = True,
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
@@ -469,6 +471,7 @@ def tool(
     args_schema: type[BaseModel] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
+    parse_docstring: bool = True,
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
@@ -482,6 +485,7 @@ def tool(
     args_schema: type[BaseModel] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
+    parse_docstring: bool = True,
 ) -> BaseTool | Callable[[Callable[..., Any]], BaseTool]:
     """Make a function (sync or async) into a :class:`BaseTool`.
 
@@ -508,6 +512,11 @@ def tool(
         return_direct: the tool's result ends the agent's run (no model call after it).
         response_format: ``"content_and_artifact"``: the function returns ``(content,
             artifact)``, the artifact kept on the ToolMessage and never shown to the model.
+        parse_docstring: accepted for LangChain's ``@tool(parse_docstring=True)``, which is
+            what rxagent always does (the prose before ``Args:`` describes the tool, each
+            argument's entry describes it). ``False``, LangChain's default, describes the tool
+            by its whole docstring (without its indentation), as LangChain does; arguments keep
+            their entries.
 
     A tool may also return ``Command(update={"messages": [ToolMessage(..., tool_call_id=...)],
     ...})`` (:mod:`rxagent.types`) to update the agent's state; a parameter annotated
@@ -535,7 +544,9 @@ def tool(
         name = name_or_func
 
     def decorate(func: Callable[..., Any]) -> BaseTool:
-        return BaseTool(func, name=name, description=description, **options)
+        whole = None if parse_docstring or description is not None else _docstring(func)
+        return BaseTool(func, name=name, description=description if whole is None else whole,
+                        **options)
 
     return decorate
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from html import escape
 from json import dumps
@@ -91,6 +92,10 @@ class SummarizationMiddleware(AgentMiddleware[Any, Any]):
         summarizer: writes the summary instead of ``model``: another chat model (or model
             string), prompted with ``summary_prompt``; or a function (sync or async) given the
             messages and returning the summary text.
+        max_tokens_before_summary: deprecated (as in LangChain): ``trigger=("tokens", n)``
+            when no trigger is given.
+        messages_to_keep: deprecated (as in LangChain): ``keep=("messages", n)`` when keep is
+            the default.
 
     Raises:
         UsageError: a trigger or keep that is not one of the forms above, a threshold that is
@@ -108,7 +113,21 @@ class SummarizationMiddleware(AgentMiddleware[Any, Any]):
         summary_prompt: str = DEFAULT_SUMMARY_PROMPT,
         trim_tokens_to_summarize: int | None = _TRIM_DEFAULT,
         summarizer: Summarizer | None = None,
+        max_tokens_before_summary: int | None = None,
+        messages_to_keep: int | None = None,
     ) -> None:
+        # LangChain's deprecated spellings, still used by its context engineering page;
+        # accepted with LangChain's warnings and meanings.
+        if max_tokens_before_summary is not None:
+            warnings.warn("max_tokens_before_summary is deprecated. Use trigger=('tokens', "
+                          "value) instead.", DeprecationWarning, stacklevel=2)
+            if trigger is None:
+                trigger = ("tokens", max_tokens_before_summary)
+        if messages_to_keep is not None:
+            warnings.warn("messages_to_keep is deprecated. Use keep=('messages', value) "
+                          "instead.", DeprecationWarning, stacklevel=2)
+            if keep == ("messages", _KEEP_DEFAULT):
+                keep = ("messages", messages_to_keep)
         self.model = init_chat_model(model) if isinstance(model, str) else model
         self.clauses = _clauses(trigger)
         self.keep = _checked_size(keep, "keep")
