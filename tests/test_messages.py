@@ -144,7 +144,7 @@ def test_list_content_blocks_of_every_kind() -> None:
         {"type": "text", "text": "plain"},
         {"type": "text", "text": "cited", "annotations": [{"url": "u"}]},
         {"type": "reasoning", "reasoning": "because", "id": "rs_1"},
-        {"type": "reasoning", "reasoning": "hmm", "signature": "sig"},
+        {"type": "reasoning", "reasoning": "hmm", "extras": {"signature": "sig"}},
         image,
     ]
     assert [list(block)[:2] for block in blocks[:4]] == [
