@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from rxagent.middleware import (
     ModelResponse,
     ToolCallRequest,
     wrap_model_call,
+    wrap_tool_call,
 )
 from rxagent.store import InMemoryStore
 from rxagent.testing import ScriptedChatModel
@@ -61,7 +63,11 @@ class UserContext:
     user_id: str
 
 
-# (The two classes above are the examples' own, kept at module level: this file's
+class LanguageState(AgentState):
+    preferred_language: str
+
+
+# (The classes above are the examples' own, kept at module level: this file's
 # ``from __future__ import annotations`` makes hints strings, resolved in the module.)
 
 
@@ -446,6 +452,56 @@ def test_previous_and_recommended_injection_patterns() -> None:
 # -- Tool execution -----------------------------------------------------------------------
 
 
+def test_return_a_string() -> None:
+    @tool
+    def get_weather(city: str) -> str:
+        """Get weather for a city."""
+        return f"It is currently sunny in {city}."
+
+    agent = create_agent(calling("get_weather", {"city": "Lima"}), tools=[get_weather])
+    assert tool_result(agent.invoke(ask("Weather?"))).content == (
+        "It is currently sunny in Lima.")
+
+
+def test_return_an_object() -> None:
+    @tool
+    def get_weather_data(city: str) -> dict:  # type: ignore[type-arg]
+        """Get structured weather data for a city."""
+        return {
+            "city": city,
+            "temperature_c": 22,
+            "conditions": "sunny",
+        }
+
+    model = calling("get_weather_data", {"city": "Lima"})
+    agent = create_agent(model, tools=[get_weather_data])
+    content = tool_result(agent.invoke(ask("Weather?"))).content
+    # Serialized as JSON, which the model reads on its next call.
+    assert json.loads(content) == {"city": "Lima", "temperature_c": 22, "conditions": "sunny"}
+    assert model.calls[1].messages[-1].content == content
+
+
+def test_return_a_command() -> None:
+    @tool
+    def set_language(language: str, runtime: ToolRuntime) -> Command:
+        """Set the preferred response language."""
+        return Command(update={
+            "preferred_language": language,
+            "messages": [
+                ToolMessage(
+                    content=f"Language set to {language}.",
+                    tool_call_id=runtime.tool_call_id,
+                )
+            ],
+        })
+
+    agent = create_agent(calling("set_language", {"language": "French"}),
+                         tools=[set_language], state_schema=LanguageState)
+    result = agent.invoke(ask("Réponds en français"))
+    assert result["preferred_language"] == "French"
+    assert tool_result(result).content == "Language set to French."
+
+
 def test_return_multimodal_content() -> None:
     @tool
     def capture_screenshot() -> list[dict]:  # type: ignore[type-arg]
@@ -514,6 +570,45 @@ def test_return_a_command_with_return_direct() -> None:
     assert result["last_order_status"] == status
     assert result["messages"][-1].content == status
     assert len(model.calls) == 1  # no model call after the tool
+
+
+def test_error_handling(server: LoopbackServer) -> None:
+    @wrap_tool_call
+    def handle_tool_errors(
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolMessage],
+    ) -> ToolMessage:
+        """Convert tool exceptions into ToolMessages the model can handle."""
+        try:
+            return handler(request)
+        except Exception as e:
+            return ToolMessage(
+                content=f"Tool error: Please check your input and try again. ({e})",
+                tool_call_id=request.tool_call["id"],
+            )
+
+    agent = create_agent(
+        model="openai:gpt-5.4",
+        tools=[],
+        middleware=[handle_tool_errors],
+    )
+    server.add(text("Hello!"))
+    assert agent.invoke(ask("Hi"))["messages"][-1].text == "Hello!"
+    assert server.requests[0].json["model"] == "gpt-5.4"
+
+    # The page's point, with a tool that fails: the model gets the error as the result.
+    @tool
+    def divide(a: int, b: int) -> str:
+        """Divide a by b."""
+        return str(a / b)
+
+    agent = create_agent(model="openai:gpt-5.4", tools=[divide],
+                         middleware=[handle_tool_errors])
+    server.add(calls(("divide", {"a": 1, "b": 0})), text("You cannot divide by zero."))
+    result = agent.invoke(ask("1 / 0?"))
+    assert tool_result(result).content == (
+        "Tool error: Please check your input and try again. (division by zero)")
+    assert server.requests[2].json["messages"][-1]["content"] == tool_result(result).content
 
 
 def test_state_injection() -> None:
