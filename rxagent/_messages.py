@@ -587,8 +587,10 @@ def _content_to_blocks(content: Content) -> list[dict[str, Any]]:
         elif kind == "thinking":
             # As LangChain's Anthropic translation: the signature and the like go to extras.
             block: dict[str, Any] = {"type": "reasoning", "reasoning": item.get("thinking", "")}
-            if extras := _rest(item, "thinking"):
-                block["extras"] = extras
+            rest = _rest(item, "thinking")
+            block.update({key: rest.pop(key) for key in ("id", "index") if key in rest})
+            if rest:
+                block["extras"] = rest
             blocks.append(block)
         else:
             blocks.append(clone(item))

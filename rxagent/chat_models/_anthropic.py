@@ -374,7 +374,11 @@ def _assistant_block(item: dict[str, Any]) -> dict[str, Any] | None:
         return _text_block(item.get("text"))
     if kind in ("thinking", "reasoning"):
         # Only a signed thinking block may go back; the API refuses the others.
-        signature = item.get("signature")
+        extras = item.get("extras")
+        # Top level in Anthropic's own blocks, under extras in the standard ones.
+        signature = item.get("signature") or (
+            extras.get("signature") if isinstance(extras, dict) else None
+        )
         if not signature:
             return None
         thought = item.get("thinking", item.get("reasoning", ""))
