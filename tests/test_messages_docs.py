@@ -404,8 +404,84 @@ def test_multimodal_image_inputs_reach_the_model(server: LoopbackServer) -> None
         "url": "data:image/jpeg;base64,AAAAIGZ0eXBtcDQyAAAAAGlzb21tcDQyAAACAGlzb2..."}}]
 
 
-# Left out: the image by file_id, the PDF, audio and video blocks (docs/langchain.md, the
-# "standard file, audio and video blocks" row: they reach the provider untranslated).
+def test_multimodal_documents_audio_and_video(server: LoopbackServer) -> None:
+    model = init_chat_model("gpt-5-nano")
+
+    def parts(message: dict[str, Any]) -> Any:
+        server.add(text("Seen."))
+        model.invoke([message])
+        return sent(server)[0]["content"][1]
+
+    # From provider-managed File ID (an image): Chat Completions has no part for it
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Describe the content of this image."},
+            {"type": "image", "file_id": "file-abc123"},
+        ]
+    }
+    assert parts(message) == {"type": "image", "file_id": "file-abc123"}
+
+    # PDF document input, from URL: no Chat Completions part either (docs/langchain.md, the
+    # "standard blocks a provider has no part for" row)
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Describe the content of this document."},
+            {"type": "file", "url": "https://example.com/path/to/document.pdf"},
+        ]
+    }
+    assert parts(message) == {"type": "file", "url": "https://example.com/path/to/document.pdf"}
+
+    # From base64 data
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Describe the content of this document."},
+            {
+                "type": "file",
+                "base64": "AAAAIGZ0eXBtcDQyAAAAAGlzb21tcDQyAAACAGlzb2...",
+                "mime_type": "application/pdf",
+            },
+        ]
+    }
+    assert parts(message) == {"type": "file", "file": {
+        "file_data": "data:application/pdf;base64,AAAAIGZ0eXBtcDQyAAAAAGlzb21tcDQyAAACAGlzb2..."}}
+
+    # From provider-managed File ID
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Describe the content of this document."},
+            {"type": "file", "file_id": "file-abc123"},
+        ]
+    }
+    assert parts(message) == {"type": "file", "file": {"file_id": "file-abc123"}}
+
+    # Audio input, from base64 data
+    message = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Describe the content of this audio."},
+            {
+                "type": "audio",
+                "base64": "AAAAIGZ0eXBtcDQyAAAAAGlzb21tcDQyAAACAGlzb2...",
+                "mime_type": "audio/wav",
+            },
+        ]
+    }
+    assert parts(message) == {"type": "input_audio", "input_audio": {
+        "data": "AAAAIGZ0eXBtcDQyAAAAAGlzb21tcDQyAAACAGlzb2...", "format": "wav"}}
+
+    # Audio and video by file id, and video inline: Chat Completions has no part for them
+    # (the same row); they reach it as written.
+    for block in ({"type": "audio", "file_id": "file-abc123"},
+                  {"type": "video", "base64": "AAAAIGZ0eXBtcDQyAAAAAGlzb21tcDQyAAACAGlzb2...",
+                   "mime_type": "video/mp4"},
+                  {"type": "video", "file_id": "file-abc123"}):
+        message = {"role": "user", "content": [
+            {"type": "text", "text": "Describe the content of this media."}, block]}
+        assert parts(message) == block
 
 
 def test_serialization() -> None:
