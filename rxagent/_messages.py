@@ -144,6 +144,11 @@ class BaseMessage(BaseModel):
             if "content" in data:
                 raise TypeError("content was given both positionally and by keyword")
             data["content"] = content
+        if "content_blocks" in data:
+            # LangChain's typed way to give the content: standard blocks become the content.
+            if "content" in data:
+                raise TypeError("content and content_blocks were both given")
+            data["content"] = data.pop("content_blocks")
         try:  # free until it raises (Python 3.11's zero-cost try)
             super().__init__(**data)
         except ValidationError as exc:
@@ -184,8 +189,9 @@ class BaseMessage(BaseModel):
 
         - a string gives one ``{"type": "text", "text": ...}`` block, none when empty;
         - list items: strings become text blocks, ``reasoning`` blocks are kept and Anthropic's
-          ``thinking`` blocks become ``{"type": "reasoning", "reasoning": ...}``; any other
-          block passes through as it is.
+          ``thinking`` blocks become ``{"type": "reasoning", "reasoning": ...}`` (the signature
+          under ``extras``), OpenAI's reasoning items one reasoning block per summary part;
+          any other block passes through as it is.
         """
         return _content_to_blocks(self.content)
 
@@ -568,6 +574,8 @@ def _content_to_blocks(content: Content) -> list[dict[str, Any]]:
         kind = item.get("type")
         if kind == "text":
             blocks.append({"type": "text", "text": item.get("text", ""), **_rest(item, "text")})
+        elif kind == "reasoning" and "summary" in item and "reasoning" not in item:
+            blocks.extend(_summary_blocks(item))
         elif kind == "reasoning":
             blocks.append(
                 {
@@ -577,15 +585,30 @@ def _content_to_blocks(content: Content) -> list[dict[str, Any]]:
                 }
             )
         elif kind == "thinking":
-            blocks.append(
-                {
-                    "type": "reasoning",
-                    "reasoning": item.get("thinking", ""),
-                    **_rest(item, "thinking"),
-                }
-            )
+            # As LangChain's Anthropic translation: the signature and the like go to extras.
+            block: dict[str, Any] = {"type": "reasoning", "reasoning": item.get("thinking", "")}
+            rest = _rest(item, "thinking")
+            block.update({key: rest.pop(key) for key in ("id", "index") if key in rest})
+            if rest:
+                block["extras"] = rest
+            blocks.append(block)
         else:
             blocks.append(clone(item))
+    return blocks
+
+
+def _summary_blocks(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """OpenAI's Responses reasoning item: one reasoning block per summary part, as LangChain's
+    OpenAI translation gives them (an empty summary still gives one block, for its id)."""
+    head: dict[str, Any] = {"type": "reasoning"}
+    if item.get("id") is not None:
+        head["id"] = item["id"]
+    extras = {k: clone(v) for k, v in item.items() if k not in ("type", "id", "summary")}
+    parts = [part for part in item["summary"] or [] if isinstance(part, dict)]
+    blocks = [{**head, "reasoning": part.get("text", "")} for part in parts] or [dict(head)]
+    if extras:
+        for block in blocks:
+            block["extras"] = clone(extras)
     return blocks
 
 

@@ -119,7 +119,7 @@ class BaseTool:
         name: str | None = None,
         description: str | None = None,
         thread: bool | None = None,
-        args_schema: type[BaseModel] | None = None,
+        args_schema: type[BaseModel] | dict[str, Any] | None = None,
         return_direct: bool = False,
         response_format: ResponseFormat = "content",
     ) -> None:
@@ -148,9 +148,22 @@ class BaseTool:
         # A tool that takes its writer as a parameter reaches for the run on every call.
         self._placement = SyncToolPlacement(thread, reaches_run=bool(self._writer_params))
 
-    def _use_schema(self, func: Callable[..., Any], schema: type[BaseModel]) -> None:
+    def _use_schema(
+        self, func: Callable[..., Any], schema: type[BaseModel] | dict[str, Any]
+    ) -> None:
         """Arguments described and checked by ``schema`` instead of the signature: each of its
         fields is passed as the keyword argument of that name."""
+        if isinstance(schema, dict):
+            # A JSON schema, as LangChain takes it: the model sees it as written; the call is
+            # still checked against the signature, since its arguments go to the function.
+            if schema.get("type", "object") != "object" or not isinstance(
+                schema.get("properties", {}), dict
+            ):
+                raise ToolDefinitionError(
+                    f"{self.name}'s args_schema is a JSON schema of an object, got {schema!r}"
+                )
+            self._parameters = _copy_json(schema)
+            return
         if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
             raise ToolDefinitionError(
                 f"args_schema is a pydantic model class, got {schema!r}"
@@ -326,14 +339,14 @@ class BaseTool:
                         f"(content, artifact) pair, got {type(result).__name__}"
                     )
                 content, artifact = result
-                return ToolMessage(content=_to_text(content), artifact=artifact,
+                return ToolMessage(content=_to_content(content), artifact=artifact,
                                    name=self.name, tool_call_id=call_id)
             if isinstance(result, ToolMessage):
                 update: dict[str, Any] = {"tool_call_id": call_id}
                 if result.name is None:
                     update["name"] = self.name
                 return result.model_copy(update=update)
-            return ToolMessage(content=_to_text(result), name=self.name, tool_call_id=call_id)
+            return ToolMessage(content=_to_content(result), name=self.name, tool_call_id=call_id)
         except GraphInterrupt:  # interrupt(): the run stops to ask a human
             raise
         except Exception as exc:  # only Exception: cancellation and interrupts propagate
@@ -441,7 +454,7 @@ def tool(
     /,
     *,
     thread: bool | None = None,
-    args_schema: type[BaseModel] | None = None,
+    args_schema: type[BaseModel] | dict[str, Any] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
     parse_docstring: bool = True,
@@ -455,7 +468,7 @@ def tool(
     *,
     description: str | None = None,
     thread: bool | None = None,
-    args_schema: type[BaseModel] | None = None,
+    args_schema: type[BaseModel] | dict[str, Any] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
     parse_docstring: bool = True,
@@ -468,7 +481,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     thread: bool | None = None,
-    args_schema: type[BaseModel] | None = None,
+    args_schema: type[BaseModel] | dict[str, Any] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
     parse_docstring: bool = True,
@@ -482,7 +495,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     thread: bool | None = None,
-    args_schema: type[BaseModel] | None = None,
+    args_schema: type[BaseModel] | dict[str, Any] | None = None,
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
     parse_docstring: bool = True,
@@ -508,7 +521,8 @@ def tool(
         thread: where a sync function runs: learned from its calls by default (see
             :class:`BaseTool`); ``True`` always in a worker thread, ``False`` always in place.
         args_schema: a pydantic model that describes and checks the arguments instead of the
-            signature; each field is passed as the keyword argument of its name.
+            signature, each field passed as the keyword argument of its name; or a JSON schema
+            (a dict) that the model sees as written, the arguments checked by the signature.
         return_direct: the tool's result ends the agent's run (no model call after it).
         response_format: ``"content_and_artifact"``: the function returns ``(content,
             artifact)``, the artifact kept on the ToolMessage and never shown to the model.
@@ -821,6 +835,11 @@ def _injected_kind(annotation: Any) -> str | None:
     """``"state"``, ``"state:<key>"``, ``"store"`` or ``"config"`` for a parameter marked so."""
     if annotation is RunnableConfig:
         return "config"
+    # The bare marker as the hint (``state: InjectedState``), as LangGraph also takes it.
+    if annotation is InjectedState:
+        return "state"
+    if annotation is InjectedStore:
+        return "store"
     if typing.get_origin(annotation) is not Annotated:
         return None
     for meta in annotation.__metadata__:
@@ -1050,6 +1069,25 @@ def _copy_json(value: Any) -> Any:
 
 
 # -- running helpers ----------------------------------------------------------------------
+
+
+# The content blocks a tool may return as they are (LangChain's list): text, media, documents.
+_TOOL_BLOCK_TYPES = frozenset(
+    {"text", "image_url", "image", "json", "search_result", "custom_tool_call_output",
+     "document", "file"}
+)
+
+
+def _to_content(value: Any) -> str | list[str | dict[str, Any]]:
+    """A tool's result as ToolMessage content: a list of content blocks (multimodal results)
+    is kept as the content, as LangChain keeps it; anything else becomes text."""
+    if isinstance(value, list) and value and all(
+        isinstance(item, str)
+        or (isinstance(item, dict) and item.get("type") in _TOOL_BLOCK_TYPES)
+        for item in value
+    ):
+        return [_copy_json(item) for item in value]
+    return _to_text(value)
 
 
 def _to_text(value: Any) -> str:

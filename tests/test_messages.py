@@ -144,7 +144,7 @@ def test_list_content_blocks_of_every_kind() -> None:
         {"type": "text", "text": "plain"},
         {"type": "text", "text": "cited", "annotations": [{"url": "u"}]},
         {"type": "reasoning", "reasoning": "because", "id": "rs_1"},
-        {"type": "reasoning", "reasoning": "hmm", "signature": "sig"},
+        {"type": "reasoning", "reasoning": "hmm", "extras": {"signature": "sig"}},
         image,
     ]
     assert [list(block)[:2] for block in blocks[:4]] == [
@@ -502,3 +502,17 @@ def test_make_chunks_share_no_mutable_defaults() -> None:
     assert second.tool_call_chunks == []
     first.name = "set later"
     assert "name" in first.model_fields_set and "name" not in second.model_fields_set
+
+
+def test_content_blocks_given_at_construction_become_the_content() -> None:
+    blocks = [{"type": "text", "text": "hi"}, {"type": "image", "url": "https://x/i.png"}]
+    assert HumanMessage(content_blocks=blocks).content == blocks
+    with pytest.raises(TypeError, match="both"):
+        HumanMessage("hi", content_blocks=blocks)
+
+
+def test_openai_reasoning_items_give_one_block_per_summary_part() -> None:
+    empty = AIMessage(content=[{"type": "reasoning", "id": "rs_1", "summary": [],
+                                "encrypted_content": "x"}])
+    assert empty.content_blocks == [
+        {"type": "reasoning", "id": "rs_1", "extras": {"encrypted_content": "x"}}]

@@ -13,8 +13,9 @@ import rxagent
 from rxagent import create_agent
 from rxagent.checkpoint import InMemorySaver
 from rxagent.messages import AIMessage, ToolMessage
+from rxagent.store import InMemoryStore
 from rxagent.testing import ScriptedChatModel
-from rxagent.tools import InjectedToolCallId, tool
+from rxagent.tools import InjectedState, InjectedStore, InjectedToolCallId, tool
 from rxagent.types import Command
 
 CONFIG = {"configurable": {"thread_id": "1"}}
@@ -130,3 +131,63 @@ def test_a_command_that_does_not_answer_its_call_is_the_tools_error() -> None:
         {"messages": [("user", "go")]})
     assert final["messages"][2].status == "error"
     assert "without answering its call" in final["messages"][2].content
+
+
+def test_a_json_schema_args_schema_is_shown_as_written_and_the_call_still_checked() -> None:
+    schema = {"type": "object", "properties": {"query": {"type": "string"}},
+              "required": ["query"]}
+
+    @tool(args_schema=schema)
+    def search(query: str) -> str:
+        """Search."""
+        return query
+
+    schema["properties"]["query"]["type"] = "number"  # the tool kept its own copy
+    assert search.tool_spec()["parameters"] == {
+        "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
+    assert search.invoke({"query": "q"}) == "q"
+    with pytest.raises(rxagent.InvalidToolArgumentsError):
+        search.invoke({"query": "q", "page": 2})
+
+
+def test_a_json_schema_args_schema_must_describe_an_object() -> None:
+    with pytest.raises(rxagent.ToolDefinitionError, match="JSON schema of an object"):
+        tool("search", args_schema={"type": "string"})(lambda query: query)
+
+
+def test_a_list_of_content_blocks_stays_the_tool_messages_content() -> None:
+    blocks = [{"type": "text", "text": "Screenshot:"}, {"type": "image", "url": "https://x/p.png"}]
+
+    @tool
+    def shoot() -> list[dict[str, str]]:
+        """Shoot."""
+        return blocks
+
+    @tool
+    def rows() -> list[dict[str, int]]:
+        """Rows."""
+        return [{"id": 1}]
+
+    model = ScriptedChatModel([AIMessage("", tool_calls=[
+        {"name": "shoot", "args": {}, "id": "c1"}, {"name": "rows", "args": {}, "id": "c2"}]),
+        "Done."])
+    result = create_agent(model, tools=[shoot, rows]).invoke(
+        {"messages": [{"role": "user", "content": "go"}]})
+    contents = {m.tool_call_id: m.content for m in result["messages"]
+                if isinstance(m, ToolMessage)}
+    assert contents == {"c1": blocks, "c2": '[{"id": 1}]'}  # other lists stay JSON text
+
+
+def test_the_bare_injection_markers_as_hints() -> None:
+    @tool
+    def count(state: InjectedState, store: InjectedStore) -> str:
+        """Count."""
+        return f"{len(state['messages'])} {store.get(('k',), 'v').value['n']}"
+
+    assert count.tool_spec()["parameters"]["properties"] == {}
+    store = InMemoryStore()
+    store.put(("k",), "v", {"n": 7})
+    model = ScriptedChatModel([calling("count", {}), "Done."])
+    result = create_agent(model, tools=[count], store=store).invoke(
+        {"messages": [{"role": "user", "content": "go"}]})
+    assert result["messages"][2].content == "2 7"

@@ -309,6 +309,10 @@ def _user_block(item: dict[str, Any]) -> dict[str, Any] | None:
         if block is not None and "cache_control" in item:
             block["cache_control"] = item["cache_control"]
         return block
+    if kind == "image" and "source" not in item and "file_id" in item:
+        return {"type": "image", "source": {"type": "file", "file_id": item["file_id"]}}
+    if kind in ("file", "text-plain") and "source" not in item:
+        return _document(item)
     if kind == "image" and "source" not in item:
         source = _image_source(item.get("url"), item.get("base64"), item.get("mime_type"))
     elif kind == "image_url":
@@ -319,6 +323,25 @@ def _user_block(item: dict[str, Any]) -> dict[str, Any] | None:
         # Already in Anthropic's shape (an image with a source, a document...).
         return {key: value for key, value in item.items() if key != "index"}
     return {"type": "image", "source": source} if source is not None else None
+
+
+def _document(item: dict[str, Any]) -> dict[str, Any]:
+    """A standard file block as a ``document`` block (by URL, inline, by Files API id), or a
+    ``text-plain`` block as a text document, as langchain-anthropic sends them."""
+    if item.get("type") == "text-plain":
+        source: dict[str, Any] = {"type": "text", "media_type": "text/plain",
+                                  "data": item.get("text", "")}
+    elif "file_id" in item:
+        source = {"type": "file", "file_id": item["file_id"]}
+    elif "base64" in item:
+        source = {"type": "base64", "media_type": item.get("mime_type", "application/pdf"),
+                  "data": item["base64"]}
+    else:
+        source = {"type": "url", "url": item.get("url")}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if "title" in item:
+        block["title"] = item["title"]
+    return block
 
 
 def _image_source(
@@ -374,7 +397,11 @@ def _assistant_block(item: dict[str, Any]) -> dict[str, Any] | None:
         return _text_block(item.get("text"))
     if kind in ("thinking", "reasoning"):
         # Only a signed thinking block may go back; the API refuses the others.
-        signature = item.get("signature")
+        extras = item.get("extras")
+        # Top level in Anthropic's own blocks, under extras in the standard ones.
+        signature = item.get("signature") or (
+            extras.get("signature") if isinstance(extras, dict) else None
+        )
         if not signature:
             return None
         thought = item.get("thinking", item.get("reasoning", ""))

@@ -301,9 +301,38 @@ def _user_content(
                 f"data:{item.get('mime_type', 'image/png')};base64,{item['base64']}"
             )
             parts.append({"type": "image_url", "image_url": {"url": url}})
+        elif (part := _standard_part(item)) is not None:
+            parts.append(part)
         else:
-            parts.append(dict(item))  # already in OpenAI's shape (image_url, input_audio, file)
+            # Already in OpenAI's shape (image_url, input_audio, file), or a block it does not
+            # take (a video, a file by URL), which it then refuses by name rather than unseen.
+            parts.append(dict(item))
     return parts
+
+
+def _standard_part(item: dict[str, Any]) -> dict[str, Any] | None:
+    """A standard file or audio block as Chat Completions takes it, as langchain-openai
+    sends it: a PDF inline or by id as a ``file`` part, base64 audio as ``input_audio``."""
+    kind = item.get("type")
+    if kind == "file" and "file" not in item:
+        if "file_id" in item:
+            return {"type": "file", "file": {"file_id": item["file_id"]}}
+        if "base64" in item:
+            mime = item.get("mime_type", "application/pdf")
+            extras = item.get("extras")
+            filename = item.get("filename") or (
+                extras.get("filename") if isinstance(extras, dict) else None
+            )
+            file: dict[str, Any] = {"file_data": f"data:{mime};base64,{item['base64']}"}
+            if filename:
+                file["filename"] = filename
+            return {"type": "file", "file": file}
+    if kind == "audio" and "base64" in item:
+        mime = str(item.get("mime_type", "audio/wav"))
+        audio_format = {"audio/mpeg": "mp3", "audio/mp3": "mp3"}.get(mime, mime.split("/")[-1])
+        return {"type": "input_audio",
+                "input_audio": {"data": item["base64"], "format": audio_format}}
+    return None
 
 
 def _assistant(message: AIMessage) -> dict[str, Any]:

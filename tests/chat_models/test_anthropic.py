@@ -180,7 +180,7 @@ async def test_thinking_streams_and_goes_back_with_its_signature(piece: int | No
     assert reply.text == "Sunny."
     assert reply.content_blocks[0] == {"type": "reasoning",
                                        "reasoning": "The user wants the weather.", "index": 0,
-                                       "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"}
+                                       "extras": {"signature": "EqQBCgIYAhIM1gbcDa9GJwZA"}}
     assert reply.response_metadata["finish_reason"] == "stop"
     first, second = server.requests
     assert first.json["thinking"] == {"type": "enabled", "budget_tokens": 1024}
@@ -350,12 +350,15 @@ def test_unsigned_reasoning_is_not_sent_back_and_system_blocks_stay_blocks() -> 
         HumanMessage(content="Hi"),
         AIMessage(content=[{"type": "reasoning", "reasoning": "unsigned"},
                            {"type": "reasoning", "reasoning": "signed", "signature": "s1"},
+                           {"type": "reasoning", "reasoning": "standard",
+                            "extras": {"signature": "s2"}},
                            "Hello"]),
     ])
     assert system == [{"type": "text", "text": "Be brief.",
                        "cache_control": {"type": "ephemeral"}}]
     assert turns[1] == {"role": "assistant", "content": [
         {"type": "thinking", "thinking": "signed", "signature": "s1"},
+        {"type": "thinking", "thinking": "standard", "signature": "s2"},
         {"type": "text", "text": "Hello"},
     ]}
 
