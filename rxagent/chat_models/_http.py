@@ -896,6 +896,8 @@ _NOT_HERE = {
     "callbacks": "a model call made alone reports to no handler: read its stream",
     "callback_manager": "a model call made alone reports to no handler: read its stream",
     "cache": "rxagent does not cache replies",
+    "output_version": "rxagent's messages keep the provider's content; read "
+                      "message.content_blocks for the standard blocks",
     "configurable_fields": "init_chat_model needs a model string: there are no configurable "
                            "models",
     "config_prefix": "init_chat_model needs a model string: there are no configurable models",
