@@ -67,16 +67,16 @@ def test_instructions_workloads_run_and_the_counting_works() -> None:
     assert per_event > 0
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pydantic_ai") is None,
-                    reason="PydanticAI (the bench extra) is not installed")
 def test_structured_runs_every_row_and_checks_the_last_object() -> None:
+    # CI installs the test extra only: then rxagent's three rows run, and PydanticAI's two
+    # only where the bench extra put it.
     out = subprocess.run(
         [sys.executable, str(BENCH / "structured.py"), "--tokens", "20", "--repeat", "1",
          "--json"],
         check=True, capture_output=True, text=True, timeout=300,
     ).stdout
     figures = json.loads(out)["20"]
-    assert len(figures) == 5
+    assert len(figures) == (5 if importlib.util.find_spec("pydantic_ai") else 3)
     assert all(seconds > 0 and objects > 0 for seconds, objects in figures.values())
 
 
