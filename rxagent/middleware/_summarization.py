@@ -21,16 +21,15 @@ from typing import Any, Literal, TypeAlias
 from xml.sax.saxutils import quoteattr
 
 from .._exceptions import APIStatusError, ScriptExhaustedError, UsageError
-from .._fast_rx import consume
 from .._message_utils import count_tokens_approximately, trim_messages
-from .._messages import AIMessage, BaseMessage, ChunkAccumulator, HumanMessage, ToolMessage
+from .._messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from .._removal import REMOVE_ALL_MESSAGES, RemoveMessage
 from .._threads import run_sync
 from ..chat_models._base import BaseChatModel
 from ..chat_models._init import init_chat_model
 from ..chat_models._retry import status_is_retryable
 from ..runtime import Runtime
-from ._types import AgentMiddleware
+from ._types import AgentMiddleware, unreported_reply
 
 __all__ = ["DEFAULT_SUMMARY_PROMPT", "ContextSize", "SummarizationMiddleware"]
 
@@ -284,15 +283,13 @@ async def _call(model: BaseChatModel, prompt: str) -> str:
     """The summary: one call, tried up to three times while its failure may be transient
     (HTTP models also retry inside each attempt), kept out of ``messages`` mode."""
     for attempt in range(_ATTEMPTS):
-        accumulator = ChunkAccumulator()
         try:
-            # stream_raw is not reported to the run: the summary is no part of the reply.
-            await consume(model.stream_raw([HumanMessage(content=prompt)]), accumulator.add)
+            reply = await unreported_reply(model, [HumanMessage(content=prompt)])
         except Exception as error:
             if attempt == _ATTEMPTS - 1 or not _worth_retrying(error):
                 raise
             continue
-        return accumulator.to_message().text.strip()
+        return reply.text.strip()
     raise AssertionError("unreachable")  # pragma: no cover
 
 

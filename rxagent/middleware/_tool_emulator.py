@@ -11,14 +11,13 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .._fast_rx import consume
 from .._interrupts import Command
-from .._messages import ChunkAccumulator, HumanMessage, ToolMessage
+from .._messages import HumanMessage, ToolMessage
 from .._threads import run_sync
 from .._tools import BaseTool
 from ..chat_models._base import BaseChatModel
 from ..chat_models._init import init_chat_model
-from ._types import AgentMiddleware, ToolCallRequest
+from ._types import AgentMiddleware, ToolCallRequest, unreported_reply
 
 __all__ = ["LLMToolEmulator"]
 
@@ -86,10 +85,8 @@ class LLMToolEmulator(AgentMiddleware[Any, Any]):
             "Reply with the output this tool would return for these arguments, and nothing "
             "else: no explanation, no preamble. Vary your replies."
         )
-        accumulator = ChunkAccumulator()
-        # stream_raw is not reported to the run: the emulation is no part of the reply.
-        await consume(self.model.stream_raw([HumanMessage(content=prompt)]), accumulator.add)
-        return ToolMessage(content=accumulator.to_message().content,
+        reply = await unreported_reply(self.model, [HumanMessage(content=prompt)])
+        return ToolMessage(content=reply.content,
                            tool_call_id=call["id"] or "", name=call["name"])
 
     def __repr__(self) -> str:

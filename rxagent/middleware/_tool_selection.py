@@ -14,15 +14,20 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from .._exceptions import ToolSelectionError, UsageError
-from .._fast_rx import consume
-from .._messages import BaseMessage, ChunkAccumulator, HumanMessage, SystemMessage
+from .._messages import BaseMessage, HumanMessage, SystemMessage
 from .._threads import run_sync
 from .._tools import BaseTool
 from ..chat_models._anthropic import ChatAnthropic
 from ..chat_models._base import BaseChatModel
 from ..chat_models._init import init_chat_model
 from ..chat_models._openai import ChatOpenAI
-from ._types import AgentMiddleware, ModelCallResult, ModelRequest, ModelResponse
+from ._types import (
+    AgentMiddleware,
+    ModelCallResult,
+    ModelRequest,
+    ModelResponse,
+    unreported_reply,
+)
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "LLMToolSelectorMiddleware"]
 
@@ -183,13 +188,9 @@ class LLMToolSelectorMiddleware(AgentMiddleware[Any, Any]):
 
 async def _choice(selection: _Selection) -> Any:
     """One selection call: the arguments of its ``ToolSelectionResponse`` call, or ``None``."""
-    accumulator = ChunkAccumulator()
     spec = _selection_spec(selection.choices)
-    # stream_raw is not reported to the run: the selection is no part of the reply.
-    chunks = selection.model.stream_raw(selection.messages, tools=[spec],
-                                        **_forced(selection.model))
-    await consume(chunks, accumulator.add)
-    reply = accumulator.to_message()
+    reply = await unreported_reply(selection.model, selection.messages, tools=[spec],
+                                   **_forced(selection.model))
     return next((call["args"] for call in reply.tool_calls if call["name"] == SELECTION_TOOL),
                 None)
 

@@ -13,7 +13,15 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from .._messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage
+from .._fast_rx import consume
+from .._messages import (
+    AIMessage,
+    BaseMessage,
+    ChunkAccumulator,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from .._state_schema import AgentState, JumpTo
 from .._tools import BaseTool, ToolRuntime
 from ..chat_models._base import BaseChatModel
@@ -276,3 +284,13 @@ def fails_run(exc: Exception) -> Exception:
 def meant_to_fail_run(exc: BaseException) -> bool:
     """Whether ``exc`` went through :func:`fails_run`."""
     return bool(getattr(exc, _FAILS_RUN, False))
+
+
+async def unreported_reply(model: BaseChatModel, messages: Sequence[Any],
+                           **kwargs: Any) -> AIMessage:
+    """The whole reply of a model call a middleware makes for itself (a summary, a tool
+    selection, an emulated tool result): ``stream_raw`` keeps it out of the run's ``messages``
+    mode, as LangChain tags such calls ``nostream``, since it is no part of the agent's reply."""
+    accumulator = ChunkAccumulator()
+    await consume(model.stream_raw(messages, **kwargs), accumulator.add)
+    return accumulator.to_message()
