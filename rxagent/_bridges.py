@@ -36,7 +36,7 @@ from ._loops import (
     current_loop,
     inside_spawned_work,
 )
-from ._per_loop import thread_loop
+from ._per_loop import signals_wake, thread_loop
 from ._scheduler import note_reaches_run
 from ._threads import sync_code_in_place
 
@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+# How often a sync wait that no loop wakes looks for a signal (Ctrl-C) to raise, in seconds.
+_SIGNAL_CHECK = 0.25
 
 DEFAULT_MAX_BUFFER = 256
 """Items an iterator buffers before it holds its producers back."""
@@ -182,6 +185,7 @@ class SyncIterator(Iterator[_T]):
     # Class-level, so that __del__ is safe on an instance whose __init__ raised.
     _started = False
     _closed = True
+    _unwake: Callable[[], None] | None = None  # undoes signals_wake(), while we own the loop
 
     def __init__(self, source: reactivex.Observable[_T], max_buffer: int) -> None:
         _check_max_buffer(max_buffer)
@@ -220,6 +224,7 @@ class SyncIterator(Iterator[_T]):
         if current_loop() is None:
             self._loop = thread_loop()
             self._loop_thread = get_ident()
+            self._unwake = signals_wake(self._loop)
             self._loop.run_until_complete(self._subscribe_here())
         else:
             if inside_spawned_work() and not sync_code_in_place.get():
@@ -281,7 +286,10 @@ class SyncIterator(Iterator[_T]):
                 event = threading.Event()
                 sink.notify = event.set
                 if not sink.buffer and not sink.done:
-                    event.wait()
+                    # Timed: a Ctrl-C that the kernel gave another thread would not wake an
+                    # untimed wait, and Python raises it here only once this thread runs.
+                    while not event.wait(_SIGNAL_CHECK):
+                        pass
                 sink.notify = None
         return sink.take()
 
@@ -303,8 +311,12 @@ class SyncIterator(Iterator[_T]):
         if loop is not None and not loop.is_closed():
             if get_ident() != self._loop_thread:  # pragma: no cover - GC elsewhere
                 return
-            if not loop.is_running():  # (closed from inside a callback: the loop goes on)
-                loop.run_until_complete(_all_done(self._spawned, or_parked))
+            try:
+                if not loop.is_running():  # (closed from inside a callback: the loop goes on)
+                    loop.run_until_complete(_all_done(self._spawned, or_parked))
+            finally:
+                if self._unwake is not None:
+                    self._unwake()
         else:
             for handle in self._spawned:
                 handle.wait_done_blocking(5.0, or_parked=or_parked)

@@ -304,15 +304,24 @@ def spawn(
     context = contextvars.copy_context()
     if isinstance(loop, _AsyncioLoop):
         if loop.thread_id == threading.get_ident():
-            loop.loop.create_task(guarded(), context=context)
+            loop.loop.create_task(guarded(), context=context).add_done_callback(_seen)
         else:
             claim_for_asyncio(context)
-            loop.call_soon_threadsafe(lambda: loop.loop.create_task(guarded(), context=context))
+            loop.call_soon_threadsafe(
+                lambda: loop.loop.create_task(guarded(), context=context).add_done_callback(_seen)
+            )
     else:
         import trio
 
         trio.lowlevel.spawn_system_task(guarded, context=context)
     return handle
+
+
+def _seen(task: asyncio.Task[None]) -> None:
+    # Only Ctrl-C (KeyboardInterrupt) or SystemExit gets out of guarded(): raised to whoever
+    # drove the loop, it must not be logged again as "never retrieved" when the task is freed.
+    if not task.cancelled():
+        task.exception()
 
 
 def inside_spawned_work() -> bool:

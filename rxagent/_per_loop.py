@@ -14,6 +14,8 @@ import atexit
 import contextlib
 import contextvars
 import os
+import signal
+import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -21,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from ._exceptions import UsageError
 
-__all__ = ["PerLoop", "thread_loop"]
+__all__ = ["PerLoop", "signals_wake", "thread_loop"]
 
 _V = TypeVar("_V")
 
@@ -38,11 +40,12 @@ class _ThreadLoop:
     """A thread's event loop for sync code, ended when the thread ends (its thread-local
     storage is released) or, for the main thread, at exit."""
 
-    __slots__ = ("loop", "pid")
+    __slots__ = ("loop", "pid", "wake")
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.pid = os.getpid()
+        self.wake: tuple[socket.socket, socket.socket] | None = None  # see signals_wake()
 
     def end(self) -> None:
         if os.getpid() != self.pid:
@@ -52,6 +55,9 @@ class _ThreadLoop:
             return
         with contextlib.suppress(Exception):  # best effort: the thread or process is ending
             _end_loop(self.loop)
+        if self.wake is not None:
+            for end in self.wake:
+                end.close()
 
     def __del__(self) -> None:
         self.end()
@@ -76,6 +82,54 @@ def thread_loop() -> asyncio.AbstractEventLoop:
             # for a loop to run.
             atexit.register(holder.end)
     return holder.loop
+
+
+def _noop() -> None:
+    pass
+
+
+def signals_wake(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Make a signal wake ``loop`` (this thread's own, see :func:`thread_loop`) while it waits,
+    until the returned function is called.
+
+    Python runs a signal's handler (Ctrl-C's ``KeyboardInterrupt``) in the main thread, but
+    the kernel may deliver the signal to any thread: to a sync tool's, say, while the main
+    thread sleeps in the loop's selector waiting for that tool. Nothing then woke the main
+    thread, and Ctrl-C did nothing. Python writes each signal to a "wakeup fd" from whatever
+    thread gets it; ours is read by the loop, which wakes and lets the handler run.
+
+    Only on the main thread (the only one Python runs handlers in), and only when no wakeup fd
+    is set already: an outer stream's, or someone else's (asyncio's own signal handling), stays.
+    """
+    holder: _ThreadLoop | None = getattr(_thread_loops, "holder", None)
+    if holder is None or holder.loop is not loop:
+        return _noop
+    if threading.current_thread() is not threading.main_thread():
+        return _noop
+    if holder.wake is None:
+        holder.wake = reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+
+        def drain() -> None:
+            with contextlib.suppress(OSError):
+                while reader.recv(4096):
+                    pass
+
+        loop.add_reader(reader.fileno(), drain)
+    ours = holder.wake[1].fileno()
+    previous = signal.set_wakeup_fd(ours, warn_on_full_buffer=False)
+    if previous != -1:  # not ours to replace
+        signal.set_wakeup_fd(previous)
+        return _noop
+
+    def restore() -> None:
+        with contextlib.suppress(ValueError):  # (a garbage collection on another thread)
+            current = signal.set_wakeup_fd(-1)
+            if current != ours:  # replaced meanwhile: theirs stays
+                signal.set_wakeup_fd(current)
+
+    return restore
 
 
 def _end_loop(loop: asyncio.AbstractEventLoop) -> None:

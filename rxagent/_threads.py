@@ -25,7 +25,7 @@ from ._loops import (
     inside_spawned_work,
     parked_on_thread,
 )
-from ._per_loop import thread_loop
+from ._per_loop import signals_wake, thread_loop
 
 __all__ = ["run_in_thread", "run_sync", "sync_code_in_place"]
 
@@ -85,6 +85,7 @@ def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
 def _run_on_thread_loop(work: Callable[[], Awaitable[_T]]) -> _T:
     loop = thread_loop()
     task = loop.create_task(_call(work))
+    unwake = signals_wake(loop)
     try:
         return loop.run_until_complete(task)
     except BaseException:
@@ -94,6 +95,8 @@ def _run_on_thread_loop(work: Callable[[], Awaitable[_T]]) -> _T:
             with contextlib.suppress(BaseException):
                 loop.run_until_complete(asyncio.wait([task], timeout=1.0))
         raise
+    finally:
+        unwake()
 
 
 async def _call(work: Callable[[], Awaitable[_T]]) -> _T:

@@ -296,6 +296,9 @@ from rxagent.testing import ScriptedChatModel
 def wait_forever(city: str) -> str:
     \"\"\"A tool that never returns.\"\"\"
     print("\\ntool started", flush=True)
+    if TO_TOOL_THREAD:  # the kernel's choice of thread for a process's signal, made here
+        threading.Event().wait(0.3)  # (once the main thread waits for us, most likely)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
     threading.Event().wait()
     return "never"
 
@@ -303,7 +306,17 @@ call = {"name": "wait_forever", "args": {"city": "SF"}, "id": "call_1"}
 model = ScriptedChatModel([AIMessage(content="", tool_calls=[call]), "done"])
 agent = create_agent(model, tools=[wait_forever])
 try:
-    if HOW == "with":
+    if HOW == "invoke":
+        agent.invoke({"messages": ["hi"]})
+    elif HOW == "in a loop":  # as in a notebook: this thread runs a loop, the run another
+        import asyncio
+
+        async def cell():
+            for part in agent.stream({"messages": ["hi"]}, stream_mode="updates"):
+                print(part, flush=True)
+
+        asyncio.new_event_loop().run_until_complete(cell())
+    elif HOW == "with":
         with agent.stream({"messages": ["hi"]}, stream_mode="updates") as stream:
             for part in stream:
                 print(part, flush=True)
@@ -326,7 +339,8 @@ def test_ctrl_c_during_a_sync_tool_ends_the_iteration_without_waiting_for_the_to
     # The interrupt must leave the loop at once, and neither the iterator's end nor the
     # process's may then wait for a tool that no cancellation can stop (both waited forever).
     with subprocess.Popen(
-        [sys.executable, "-c", f"HOW = {how!r}\n" + _STUCK_TOOL_RUN], stdout=subprocess.PIPE,
+        [sys.executable, "-c", f"HOW = {how!r}\nTO_TOOL_THREAD = False\n" + _STUCK_TOOL_RUN],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     ) as process:
         try:
@@ -346,3 +360,17 @@ def test_ctrl_c_during_a_sync_tool_ends_the_iteration_without_waiting_for_the_to
     else:
         assert "KeyboardInterrupt" in stderr
         assert process.returncode == -signal.SIGINT
+
+
+@pytest.mark.parametrize("how", ["caught", "with", "invoke", "in a loop"])
+def test_ctrl_c_delivered_to_the_tools_thread_still_interrupts_the_main_thread(how: str) -> None:
+    # The kernel gives a process's SIGINT to any of its threads. Python's handler runs in the
+    # main thread, which slept in the loop's selector waiting for the tool: nothing woke it,
+    # and Ctrl-C did nothing (seen in CI, once in a few hundred runs).
+    completed = subprocess.run(
+        [sys.executable, "-c", f"HOW = {how!r}\nTO_TOOL_THREAD = True\n" + _STUCK_TOOL_RUN],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split()[-2:] == ["interrupted", "after"], completed.stdout
+    assert completed.stderr == ""  # nor a task's KeyboardInterrupt logged as never retrieved
