@@ -45,7 +45,8 @@ def test_private_modules_are_not_reexported_as_modules() -> None:
     public = {n for n in dir(rxagent) if not n.startswith("_")}
     leaked = {n for n in public if n not in rxagent.__all__ and n not in {
         "agui", "callbacks", "chat_models", "checkpoint", "messages", "middleware", "notebook",
-        "operators", "runtime", "server", "store", "structured_output", "testing", "tools",
+        "operators", "rate_limiters", "runtime", "server", "store", "structured_output",
+        "testing", "tools",
         "types",
     }}
     assert not leaked, f"public names outside __all__: {sorted(leaked)}"

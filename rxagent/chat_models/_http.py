@@ -64,8 +64,10 @@ from .._fast_rx import observable_from_async
 from .._loops import land_cancellation
 from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._per_loop import PerLoop
+from ..rate_limiters import BaseRateLimiter
 from ._base import BaseChatModel, DisableStreaming, ToolSpec
 from ._errors import connection_error, error_message, scrub_error, status_error, wire_failure
+from ._rate_limit import check_rate_limiter, wait_for_token
 from ._reply import DeliveredReply, events_reader
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after, status_is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
@@ -638,6 +640,9 @@ class HTTPChatModel(BaseChatModel):
             :class:`~rxagent.StreamProtocolError`.
         profile: what the model can do (``{"max_input_tokens": ...}``), for a model whose
             figures rxagent does not know or to correct them (see ``BaseChatModel.profile``).
+        rate_limiter: waited for before each call's request, once per call however many
+            retries it makes (:class:`~rxagent.rate_limiters.InMemoryRateLimiter`, or
+            LangChain's).
         **params: more request fields, kept in :attr:`params` for :meth:`_request`.
 
     Attributes:
@@ -673,9 +678,11 @@ class HTTPChatModel(BaseChatModel):
         tags: Sequence[str] = (),
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
         profile: Mapping[str, Any] | None = None,
+        rate_limiter: BaseRateLimiter | Any | None = None,
         **params: Any,
     ) -> None:
         _check_arguments(model, max_retries, http_client)
+        check_rate_limiter(rate_limiter)
         SSEDecoder(max_event_size=max_event_size)  # checks the value now, not at the first call
         super().__init__(model_name=model, disable_streaming=disable_streaming, tags=tags)
         if isinstance(api_key, str):
@@ -699,6 +706,7 @@ class HTTPChatModel(BaseChatModel):
         self.max_retries = max_retries
         self.default_headers = dict(default_headers or {})
         self.max_event_size = max_event_size
+        self.rate_limiter = rate_limiter
         self.params: dict[str, Any] = _request_params(params)
         if profile is not None:
             self.profile = profile
@@ -830,6 +838,8 @@ class HTTPChatModel(BaseChatModel):
             assert parser is not None
             return parser
 
+        if self.rate_limiter is not None:  # once per call, whatever its retries
+            await wait_for_token(self.rate_limiter)
         await stream_reply(
             client=client,
             request=request,
@@ -890,8 +900,6 @@ def _check_arguments(model: object, max_retries: object, http_client: object) ->
 
 # LangChain constructor options that are no request fields: sent, a server would refuse them.
 _NOT_HERE = {
-    "rate_limiter": "rxagent has no rate limiter; bound the calls yourself (batch's "
-                    "max_concurrency, an anyio.CapacityLimiter)",
     "openai_proxy": "pass http_client=httpx.AsyncClient(proxy=...)",
     "callbacks": "a model call made alone reports to no handler: read its stream",
     "callback_manager": "a model call made alone reports to no handler: read its stream",

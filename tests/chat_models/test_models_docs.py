@@ -6,8 +6,8 @@ OPENAI_BASE_URL and OPENAI_API_KEY. Left out, each for a reason docs/langchain.m
 ``bind_tools``/``with_structured_output`` (tested with structured output), ``astream_events``
 and ``config={"callbacks": ...}`` (callbacks and events), ``model.profile`` (tests of its
 own, ``test_profiles.py``), configurable
-models (``init_chat_model()`` without a model), ``rate_limiter``, ``openai_proxy``, and image
-output. Where an example prints a provider's made-up reply, the test checks what the reply
+models (``init_chat_model()`` without a model), ``openai_proxy``, and image output; the rate
+limiter's behaviour is tested in ``tests/test_rate_limiters.py``. Where an example prints a provider's made-up reply, the test checks what the reply
 sent over the wire makes instead.
 """
 
@@ -332,6 +332,25 @@ def test_invocation_with_config(openai_server: LoopbackServer) -> None:
     assert response.text == OPENAI_TEXT_ANSWER
     body = openai_server.requests[0].json
     assert not {"config", "run_name", "tags", "metadata"} & set(body)  # none reached the body
+
+
+def test_rate_limiting(openai_server: LoopbackServer) -> None:
+    from rxagent.rate_limiters import InMemoryRateLimiter
+
+    rate_limiter = InMemoryRateLimiter(
+        requests_per_second=0.1,  # 1 request every 10s
+        check_every_n_seconds=0.1,  # Check every 100ms whether allowed to make a request
+        max_bucket_size=10,  # Controls the maximum burst size.
+    )
+
+    model = init_chat_model(
+        model="gpt-5.5",
+        model_provider="openai",
+        rate_limiter=rate_limiter  # [!code highlight]
+    )
+    # (Calling it would wait the limiter's first ten seconds: its calls are tested there.)
+    assert model.rate_limiter is rate_limiter  # type: ignore[attr-defined]
+    assert not rate_limiter.acquire(blocking=False)  # the bucket starts empty
 
 
 def test_dynamic_model_selection(monkeypatch: pytest.MonkeyPatch) -> None:
