@@ -40,7 +40,8 @@ class Clock:
 
 def on_clock(limiter: InMemoryRateLimiter, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     limiter._clock = clock
-    monkeypatch.setattr(rate_limiters, "time", types.SimpleNamespace(sleep=clock.sleep, monotonic=clock))
+    monkeypatch.setattr(rate_limiters, "time",
+                        types.SimpleNamespace(sleep=clock.sleep, monotonic=clock))
     monkeypatch.setattr(rate_limiters, "anyio", types.SimpleNamespace(sleep=clock.asleep))
 
 
