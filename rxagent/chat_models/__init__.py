@@ -40,6 +40,7 @@ from ._compatible import (
     ChatVLLM,
     ChatXAI,
 )
+from ._configurable import ConfigurableChatModel
 from ._http import EventDecoder, HTTPChatModel, StreamRequest, Timeouts, WireParser
 from ._init import init_chat_model
 from ._openai import ChatOllama, ChatOpenAI
@@ -65,6 +66,7 @@ __all__ = [
     "ChatTogether",
     "ChatVLLM",
     "ChatXAI",
+    "ConfigurableChatModel",
     "Demand",
     "DisableStreaming",
     "EventDecoder",

@@ -8,13 +8,16 @@ streaming) is built on it here.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import reactivex
+from pydantic import BaseModel as PydanticModel
 from reactivex import abc
+from typing_extensions import is_typeddict
 
 from .._bridges import IterableObservable, iterable
 from .._context import report_model_calls
@@ -23,6 +26,7 @@ from .._demand import Demand
 from .._exceptions import ModelCallError, UsageError
 from .._fast_rx import consume, observable_from_async
 from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator
+from .._structured import SchemaSpec
 from .._threads import run_sync
 from .._types import DisableStreaming, ToolSpec
 from ..messages import MessageLike
@@ -40,7 +44,9 @@ named its tool (fragments cut short, out of order): the APIs want a non-empty na
 call, and the call must go back, or the error result answering it has nothing to answer."""
 
 def tool_specs(tools: Sequence[Any] | None) -> list[ToolSpec]:
-    """Describe tools for a model: tool objects, plain functions, or ready-made spec dicts."""
+    """Describe tools for a model: tool objects, plain functions, ready-made spec dicts, or
+    schema classes (a pydantic model, dataclass or TypedDict: a tool whose arguments are its
+    fields, as LangChain's ``bind_tools`` takes them)."""
     if not tools:
         return []
     from .._tools import as_tool
@@ -49,9 +55,16 @@ def tool_specs(tools: Sequence[Any] | None) -> list[ToolSpec]:
     for item in tools:
         if isinstance(item, Mapping):
             specs.append(dict(item))
+        elif _is_schema_class(item):
+            specs.append(SchemaSpec(item).tool_spec())
         else:
             specs.append(as_tool(item).tool_spec())
     return specs
+
+
+def _is_schema_class(item: object) -> bool:
+    return isinstance(item, type) and (
+        issubclass(item, PydanticModel) or dataclasses.is_dataclass(item) or is_typeddict(item))
 
 
 class BaseChatModel(RunnableMethods["BaseChatModel"], ABC):

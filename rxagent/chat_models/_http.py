@@ -906,9 +906,10 @@ _NOT_HERE = {
     "cache": "rxagent does not cache replies",
     "output_version": "rxagent's messages keep the provider's content; read "
                       "message.content_blocks for the standard blocks",
-    "configurable_fields": "init_chat_model needs a model string: there are no configurable "
-                           "models",
-    "config_prefix": "init_chat_model needs a model string: there are no configurable models",
+    "configurable_fields": "configurable models are made by init_chat_model(configurable_fields="
+                           "...), not by a model class",
+    "config_prefix": "configurable models are made by init_chat_model(config_prefix=...), not "
+                     "by a model class",
 }
 
 
@@ -922,7 +923,7 @@ def _request_params(params: dict[str, Any]) -> dict[str, Any]:
     """
     for name, why in _NOT_HERE.items():
         if name in params:
-            raise UsageError(f"{name}= is a LangChain option rxagent does not have: {why}")
+            raise UsageError(f"{name}= is a LangChain option this model does not take: {why}")
     extra = params.pop("model_kwargs", None) or {}
     if not isinstance(extra, Mapping):
         raise UsageError(f"model_kwargs is a dict of request fields, got {extra!r}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from .._exceptions import ModelSpecError
+from .._exceptions import ModelSpecError, UsageError
 from ._anthropic import ChatAnthropic
 from ._base import BaseChatModel
 from ._compatible import COMPATIBLE
+from ._configurable import ConfigurableChatModel
 from ._http import HTTPChatModel
 from ._openai import ChatOllama, ChatOpenAI
 
@@ -50,7 +53,12 @@ def infer_provider(model: str) -> str | None:
 
 
 def init_chat_model(
-    model: str, *, model_provider: str | None = None, **kwargs: Any
+    model: str | None = None,
+    *,
+    model_provider: str | None = None,
+    configurable_fields: Literal["any"] | Sequence[str] | None = None,
+    config_prefix: str | None = None,
+    **kwargs: Any,
 ) -> BaseChatModel:
     """A chat model from a model string.
 
@@ -64,28 +72,52 @@ def init_chat_model(
     touches the network and no key is needed yet: a missing key shows when the model is
     called.
 
+    Without a model, or with ``configurable_fields``, the result is a
+    :class:`~rxagent.chat_models.ConfigurableChatModel`: each call chooses its model (and the
+    other fields) from ``config["configurable"]``, as LangChain's configurable models do.
+
     Example::
 
         model = init_chat_model("gpt-5-nano")                      # ChatOpenAI
         model = init_chat_model("anthropic:claude-sonnet-4-5-20250929", max_tokens=1024)
         model = init_chat_model("ollama:llama3.2")                 # localhost:11434, no key
         model = init_chat_model("openai:qwen3", base_url="http://gpu-box:8000/v1")
+        model = init_chat_model(temperature=0)  # config={"configurable": {"model": ...}}
 
     Args:
-        model: the model string.
+        model: the model string; without one, each call chooses it.
         model_provider: the provider, for a bare name that does not tell.
+        configurable_fields: the parameters a call's config may set (``"any"``: all, the
+            API key and base URL too, so never with configs from users); by default
+            ``("model", "model_provider")`` without a model, and none with one.
+        config_prefix: the prefix of their keys in ``configurable`` (``"first"`` reads
+            ``first_model``...), for a program with several configurable models.
         **kwargs: passed to the model's constructor (``temperature``, ``api_key``,
-            ``base_url``, ``http_client``, ``timeout``...).
+            ``base_url``, ``http_client``, ``timeout``, ``rate_limiter``...).
 
     Raises:
         ModelSpecError: no supported provider matches; the message lists the supported forms.
     """
-    if not isinstance(model, str) or not model.strip():
+    if model is not None and (not isinstance(model, str) or not model.strip()):
         raise ModelSpecError(f"a model string is needed, got {model!r}; use {SUPPORTED_FORMS}")
-    provider, name = _provider_and_name(model, model_provider)
-    if not name:
-        raise ModelSpecError(f"{model!r} names no model; use {SUPPORTED_FORMS}")
-    return _PROVIDERS[provider](name, **kwargs)
+    if not model and not configurable_fields:
+        configurable_fields = ("model", "model_provider")
+    if config_prefix is not None and not isinstance(config_prefix, str):
+        raise UsageError(f"config_prefix is a str, got {config_prefix!r}")
+    if config_prefix and not configurable_fields:
+        warnings.warn(f"config_prefix={config_prefix!r} is set but no field is configurable: "
+                      "set configurable_fields=(...)", stacklevel=2)
+    if model:  # (a configurable model's default too: a bad one fails now, not at a call)
+        provider, name = _provider_and_name(model, model_provider)
+        if not name:
+            raise ModelSpecError(f"{model!r} names no model; use {SUPPORTED_FORMS}")
+        if not configurable_fields:
+            return _PROVIDERS[provider](name, **kwargs)
+        kwargs["model"] = model
+    if model_provider:
+        kwargs["model_provider"] = model_provider
+    return ConfigurableChatModel(defaults=kwargs, configurable_fields=configurable_fields or (),
+                                 config_prefix=config_prefix or "")
 
 
 def _provider_and_name(model: str, model_provider: str | None) -> tuple[str, str]:
@@ -105,3 +137,6 @@ def _provider_and_name(model: str, model_provider: str | None) -> tuple[str, str
         what = f"the provider {model_provider!r}" if model_provider else f"the model {model!r}"
         raise ModelSpecError(f"cannot tell who serves {what}; use {SUPPORTED_FORMS}")
     return provider, name
+
+
+ConfigurableChatModel._init_chat_model = staticmethod(init_chat_model)

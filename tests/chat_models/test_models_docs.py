@@ -5,10 +5,10 @@ imports changed, against loopback servers speaking OpenAI's and Anthropic's wire
 OPENAI_BASE_URL and OPENAI_API_KEY. Left out, each for a reason docs/langchain.md gives:
 ``bind_tools``/``with_structured_output`` (tested with structured output), ``astream_events``
 and ``config={"callbacks": ...}`` (callbacks and events), ``model.profile`` (tests of its
-own, ``test_profiles.py``), configurable
-models (``init_chat_model()`` without a model), ``openai_proxy``, and image output; the rate
-limiter's behaviour is tested in ``tests/test_rate_limiters.py``. Where an example prints a
-provider's made-up reply, the test checks what the reply sent over the wire makes instead.
+own, ``test_profiles.py``), configurable models (``test_configurable.py``), ``openai_proxy``,
+and image output; the rate limiter's behaviour is tested in ``tests/test_rate_limiters.py``.
+Where an example prints a provider's made-up reply, the test checks what the reply sent over
+the wire makes instead.
 """
 
 from __future__ import annotations

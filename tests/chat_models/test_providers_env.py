@@ -115,7 +115,7 @@ def test_azure_names_what_is_missing_when_called() -> None:
         AzureChatOpenAI()
 
 
-@pytest.mark.parametrize("option", ["openai_proxy", "configurable_fields",
+@pytest.mark.parametrize("option", ["openai_proxy",
                                     "output_version"])
 def test_a_langchain_option_rxagent_lacks_is_named_not_sent(option: str) -> None:
     with pytest.raises(UsageError, match=option):
