@@ -640,6 +640,15 @@ class RedisRunRegistry(LocalRunner):
         await self._redis.delete(*keys)
         self._last_on_thread.pop(thread_id, None)
 
+    async def delete(self, run: Run) -> None:
+        self._local.pop(run.run_id, None)
+        if self._last_on_thread.get(run.thread_id) is run:
+            del self._last_on_thread[run.thread_id]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.run(run.run_id), self.keys.events(run.run_id))
+            pipe.zrem(self.keys.thread_runs(run.thread_id), run.run_id)
+            await pipe.execute()
+
     # -- executing here -----------------------------------------------------------------------
 
     async def _take_turn(self, run: Run, previous: Run | None) -> None:

@@ -212,6 +212,10 @@ class RunRegistry(ABC):
     async def forget_thread(self, thread_id: str) -> None:
         """Forget a deleted thread's runs (cancelling those still active)."""
 
+    @abstractmethod
+    async def delete(self, run: Run) -> None:
+        """Forget an ended run at once: its record and its events (a rollback)."""
+
 
 class LocalRunner(RunRegistry):
     """Executing runs in this process: the part of a registry that does not depend on where
@@ -374,6 +378,11 @@ class MemoryRunRegistry(LocalRunner):
             run.cancel()
             del self._runs[run.run_id]
         self._last_on_thread.pop(thread_id, None)
+
+    async def delete(self, run: Run) -> None:
+        self._runs.pop(run.run_id, None)
+        if self._last_on_thread.get(run.thread_id) is run:
+            del self._last_on_thread[run.thread_id]
 
     def _expire(self) -> None:
         horizon = anyio.current_time() - self.retention

@@ -184,6 +184,48 @@ def test_a_busy_thread_is_refused_by_the_other_process_and_a_queued_run_waits(
     assert a.runs.get(thread, queued["run_id"])["status"] == "success"
 
 
+def run_ids_in_history(client: SyncLangGraphClient, thread: str) -> set[str]:
+    return {state["metadata"]["run_id"]
+            for state in client.threads.get_history(thread, limit=100)}
+
+
+@pytest.mark.parametrize("how", ["strategy", "cancel"])
+def test_a_rollback_through_the_other_process_leaves_the_thread_as_before_the_run(
+    clients: list[SyncLangGraphClient], gate: Path, how: str,
+) -> None:
+    a, b = clients
+    thread = a.threads.create()["thread_id"]
+    a.runs.wait(thread, "echo", input=say("first"))
+    before = [m["content"] for m in b.threads.get_state(thread)["values"]["messages"]]
+    held = a.runs.create(thread, "paced", input=say(f"5 {gate}"), stream_mode="messages-tuple")
+    seen = []
+    for part in b.runs.join_stream(thread, held["run_id"]):  # until it waits at the gate
+        seen.append((part.id, part.event, part.data))
+        if tokens(seen):
+            break
+    deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+    while held["run_id"] not in run_ids_in_history(b, thread):  # its input checkpoint, saved
+        assert time.monotonic() < deadline, "the run never saved a checkpoint"
+        time.sleep(0.02)
+    try:
+        if how == "strategy":
+            result = b.runs.wait(thread, "echo", input=say("now"),
+                                 multitask_strategy="rollback")
+            assert result["messages"][-1]["content"] == "You said: first | now"  # type: ignore[index]
+        else:
+            b.runs.cancel(thread, held["run_id"], action="rollback")
+            after = [m["content"] for m in a.threads.get_state(thread)["values"]["messages"]]
+            assert after == before
+            assert a.threads.get(thread)["status"] == "idle"
+    finally:
+        gate.touch()
+    for client in (a, b):
+        with pytest.raises(httpx.HTTPStatusError) as gone:
+            client.runs.get(thread, held["run_id"])
+        assert gone.value.response.status_code == 404
+        assert held["run_id"] not in run_ids_in_history(client, thread)
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
 def test_a_background_run_whose_process_is_killed_or_stopped_is_finished_by_another(
     redis_url: str, tmp_path: Path, gate: Path, how: signal.Signals,
