@@ -94,6 +94,32 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
 else return 0 end
 """
+# A worker takes a queued run (KEYS[1], its hash) if it is still to run: names itself in it and
+# counts the attempt (returned); 0 if it has ended (cancelled while queued, say) or is forgotten.
+_TAKE_QUEUED = """
+local status = redis.call('hget', KEYS[1], 'status')
+if status ~= 'pending' and status ~= 'running' then return 0 end
+redis.call('hset', KEYS[1], 'worker', ARGV[1])
+return redis.call('hincrby', KEYS[1], 'attempt', 1)
+"""
+# Cancel a background run that no worker has taken yet: it ends here, ``interrupted``, its
+# stream closed (KEYS[2], after its last event) and its thread's lock (KEYS[3]) let go if it
+# held it. 0 if a worker has it (then the worker cancels it) or it is not a queued pending run.
+# ARGV: updated_at, outcome, retention (ms), run id.
+_CANCEL_QUEUED = """
+if redis.call('hget', KEYS[1], 'status') ~= 'pending'
+    or redis.call('hexists', KEYS[1], 'queued') == 0
+    or redis.call('hexists', KEYS[1], 'worker') == 1 then return 0 end
+redis.call('hset', KEYS[1], 'status', 'interrupted', 'updated_at', ARGV[1], 'outcome', ARGV[2])
+redis.call('pexpire', KEYS[1], ARGV[3])
+local top = redis.call('xrevrange', KEYS[2], '+', '-', 'COUNT', 1)
+if #top > 0 then
+    redis.call('xadd', KEYS[2], string.match(top[1][1], '^(%d+)-') .. '-1', 'end', '1')
+    redis.call('pexpire', KEYS[2], ARGV[3])
+end
+if redis.call('get', KEYS[3]) == ARGV[4] then redis.call('del', KEYS[3]) end
+return 1
+"""
 
 
 def _ms() -> int:
@@ -470,6 +496,8 @@ class RedisRunRegistry(LocalRunner):
         graphs: the agents, by graph id, to run background runs with: a registry given them
             takes background runs from the queue (:meth:`serve`), any process's.
         consumer: this process's name in the queue's consumer group.
+        jobs_per_worker: how many background runs this process takes from the queue at once;
+            the others wait there, ``pending``, for this worker or another.
     """
 
     def __init__(
@@ -484,8 +512,12 @@ class RedisRunRegistry(LocalRunner):
         max_events: int = 100_000,
         graphs: Mapping[str, Agent] | None = None,
         consumer: str | None = None,
+        jobs_per_worker: int = 10,
     ) -> None:
         super().__init__(threads)
+        self.jobs_per_worker = jobs_per_worker
+        self._freed = anyio.Event()  # set when a run taken from the queue ends here
+        self._taking: anyio.Lock | None = None  # the queue's readers take turns (made lazily)
         self.graphs = dict(graphs or {})
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
         self._queued: dict[str, str] = {}  # run id -> its queue entry, for runs taken here
@@ -503,6 +535,8 @@ class RedisRunRegistry(LocalRunner):
         self._renew = redis.register_script(_RENEW)
         self._take = redis.register_script(_TAKE)
         self._release = redis.register_script(_RELEASE)
+        self._take_queued_run = redis.register_script(_TAKE_QUEUED)
+        self._cancel_queued = redis.register_script(_CANCEL_QUEUED)
 
     @property
     def _lease_ms(self) -> int:
@@ -613,6 +647,13 @@ class RedisRunRegistry(LocalRunner):
             local.cancel()
         # Also recorded, for a run that has not yet taken its turn when the message passes.
         await self._redis.hset(self.keys.run(run.run_id), "cancel", "1")
+        if local is None and await self._cancel_queued(
+            keys=[self.keys.run(run.run_id), self.keys.events(run.run_id),
+                  self.keys.thread_lock(run.thread_id)],
+            args=[now(), dumps({"values": None, "error": None}),
+                  int(self.retention * 1000), run.run_id],
+        ):
+            return  # still in the queue: no worker has to stop it
         if local is None:
             await self._redis.publish(self.keys.cancel, run.run_id)
 
@@ -699,6 +740,7 @@ class RedisRunRegistry(LocalRunner):
             logger.info("run %s is left for another worker", run.run_id)
             self._local.pop(run.run_id, None)
             entry = self._queued.pop(run.run_id)
+            self._free_a_slot()
             self._holding.discard(run.run_id)
             run.end()
             try:
@@ -716,6 +758,7 @@ class RedisRunRegistry(LocalRunner):
         self._local.pop(run.run_id, None)
         entry = self._queued.pop(run.run_id, None)
         if entry is not None:
+            self._free_a_slot()
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.xack(self.keys.queue, _GROUP, entry)
                 pipe.xdel(self.keys.queue, entry)
@@ -768,6 +811,21 @@ class RedisRunRegistry(LocalRunner):
 
     # -- background runs: the queue -----------------------------------------------------------
 
+    def _free_a_slot(self) -> None:
+        self._freed.set()
+        self._freed = anyio.Event()
+
+    @property
+    def _free_slots(self) -> int:
+        return self.jobs_per_worker - len(self._queued)
+
+    def _turns(self) -> anyio.Lock:
+        # The two readers of the queue (new entries, orphans) take one at a time, each as many
+        # as this process has room for: together they never take more.
+        if self._taking is None:
+            self._taking = anyio.Lock()
+        return self._taking
+
     async def _take_queued(self) -> None:
         """Take background runs from the queue, as one consumer of the group, and run them."""
         try:
@@ -776,12 +834,15 @@ class RedisRunRegistry(LocalRunner):
             if "BUSYGROUP" not in str(error):
                 raise
         while True:
+            while self._free_slots <= 0:  # the runs beyond wait in the queue, for any worker
+                await self._freed.wait()
             try:
-                reply = await self._redis.xreadgroup(_GROUP, self.consumer,
-                                                     {self.keys.queue: ">"}, count=1,
-                                                     block=_BLOCK_MS)
-                for entry_id, fields in reply[0][1] if reply else []:
-                    await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+                async with self._turns():
+                    reply = await self._redis.xreadgroup(_GROUP, self.consumer,
+                                                         {self.keys.queue: ">"}, count=1,
+                                                         block=_BLOCK_MS)
+                    for entry_id, fields in reply[0][1] if reply else []:
+                        await self._start_queued(_text(fields[b"run"]), _text(entry_id))
             except RedisError:
                 logger.exception("taking runs from the queue failed; trying again")
                 await anyio.sleep(1)
@@ -792,11 +853,15 @@ class RedisRunRegistry(LocalRunner):
         while True:
             await anyio.sleep(self.lease / 3)
             try:
-                reply = await self._redis.xautoclaim(self.keys.queue, _GROUP, self.consumer,
-                                                     self._lease_ms, "0-0", count=16)
-                for entry_id, fields in reply[1]:
-                    if fields:  # deleted entries come back empty
-                        await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+                async with self._turns():
+                    if self._free_slots <= 0:
+                        continue  # left for a worker with room, or for later
+                    reply = await self._redis.xautoclaim(
+                        self.keys.queue, _GROUP, self.consumer, self._lease_ms, "0-0",
+                        count=min(16, self._free_slots))
+                    for entry_id, fields in reply[1]:
+                        if fields:  # deleted entries come back empty
+                            await self._start_queued(_text(fields[b"run"]), _text(entry_id))
             except RedisError:
                 logger.exception("claiming orphaned runs failed; trying again")
 
@@ -805,17 +870,21 @@ class RedisRunRegistry(LocalRunner):
             self._queued[run_id] = entry_id
             return
         fields = await self._redis.hgetall(self.keys.run(run_id))
-        if not fields or _text(fields.get(b"status", b"")) not in _ACTIVE:
-            # Forgotten, or ended before its worker could acknowledge it.
-            await self._redis.xack(self.keys.queue, _GROUP, entry_id)
-            return
-        record = json.loads(fields[b"record"])
-        agent = self.graphs.get(record["graph_id"])
-        if agent is None:
+        record = json.loads(fields[b"record"]) if fields else None
+        if record is not None and record["graph_id"] not in self.graphs:
             logger.error("run %s is of graph %r, which this worker does not serve", run_id,
                          record["graph_id"])
             return  # left pending: a worker that serves it claims it after the lease
-        attempt = await self._redis.hincrby(self.keys.run(run_id), "attempt", 1) - 1
+        # Taken only if still to run, atomically with a cancel of a queued run (_CANCEL_QUEUED).
+        taken = record is not None and await self._take_queued_run(
+            keys=[self.keys.run(run_id)], args=[self.consumer])
+        if not taken:
+            # Forgotten, cancelled while queued, or ended before its worker acknowledged it.
+            await self._redis.xack(self.keys.queue, _GROUP, entry_id)
+            return
+        assert record is not None
+        agent = self.graphs[record["graph_id"]]
+        attempt = int(taken) - 1
         run = _run_from(fields)
         run.request = _request_from(record, json.loads(fields[b"queued"]), agent,
                                     resume=attempt > 1)
@@ -825,7 +894,6 @@ class RedisRunRegistry(LocalRunner):
         run.log = log
         self._local[run_id] = run
         self._queued[run_id] = entry_id
-        await self._redis.hset(self.keys.run(run_id), "worker", self.consumer)
         await self._save(run)
         # The stream has the creator's metadata frame, and a killed attempt's events.
         top = await self._redis.xrevrange(self.keys.events(run_id), count=1)

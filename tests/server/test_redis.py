@@ -197,7 +197,8 @@ def test_a_rollback_through_the_other_process_leaves_the_thread_as_before_the_ru
     thread = a.threads.create()["thread_id"]
     a.runs.wait(thread, "echo", input=say("first"))
     before = [m["content"] for m in b.threads.get_state(thread)["values"]["messages"]]
-    held = a.runs.create(thread, "paced", input=say(f"5 {gate}"), stream_mode="messages-tuple")
+    held = a.runs.create(thread, "paced", input=say(f"5 {gate}"), stream_mode="messages-tuple",
+                         stream_resumable=True)
     seen = []
     for part in b.runs.join_stream(thread, held["run_id"]):  # until it waits at the gate
         seen.append((part.id, part.event, part.data))
@@ -301,6 +302,54 @@ def test_serve_workers_starts_worker_processes_that_take_from_the_queue_and_stop
     for pid in pids:  # the server and its workers are gone
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    store.close()
+
+
+def test_a_worker_takes_at_most_jobs_per_worker_runs_and_leaves_the_rest_to_others(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/5"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    gates = [tmp_path / f"gate{i}" for i in range(2)]
+    with ExitStack() as stack:
+        first = stack.enter_context(serving(url, tmp_path / "a.log", "--jobs-per-worker", "1"))
+        a = stack.enter_context(get_sync_client(url=first, timeout=30))
+        runs = []
+        for gate in gates:
+            thread = a.threads.create()["thread_id"]
+            runs.append(a.runs.create(thread, "paced", input=say(f"5 {gate}"),
+                                      stream_mode="messages-tuple", stream_resumable=True))
+        held = []
+        for part in a.runs.join_stream(runs[0]["thread_id"], runs[0]["run_id"]):
+            held.append((part.id, part.event, part.data))
+            if tokens(held):
+                break  # the first run waits at its gate, holding the process's one slot
+        key = f"rxagent:server:run:{runs[1]['run_id']}"
+        assert store.hget(key, "worker") is None  # no worker has taken the second
+        assert a.runs.get(runs[1]["thread_id"], runs[1]["run_id"])["status"] == "pending"
+        # A run cancelled while it waits in the queue ends at once, its stream closed.
+        thread = a.threads.create()["thread_id"]
+        queued = a.runs.create(thread, "paced", input=say("3"), stream_resumable=True)
+        a.runs.cancel(thread, queued["run_id"])
+        assert a.runs.get(thread, queued["run_id"])["status"] == "interrupted"
+        assert [part.event for part in a.runs.join_stream(thread, queued["run_id"])] == [
+            "metadata"]
+        # Another worker, with a slot free, takes the second run.
+        second = stack.enter_context(serving(url, tmp_path / "b.log", "--jobs-per-worker", "1"))
+        b = stack.enter_context(get_sync_client(url=second, timeout=30))
+        deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+        while store.hget(key, "worker") is None:
+            assert time.monotonic() < deadline, "no worker took the second run"
+            time.sleep(0.02)
+        workers = {store.hget(f"rxagent:server:run:{run['run_id']}", "worker") for run in runs}
+        assert len(workers) == 2  # one run each
+        for gate in gates:
+            gate.touch()
+        for run in runs:
+            b.runs.join(run["thread_id"], run["run_id"])
+            assert b.runs.get(run["thread_id"], run["run_id"])["status"] == "success"
+        assert store.hget(f"rxagent:server:run:{queued['run_id']}", "worker") is None
     store.close()
 
 
