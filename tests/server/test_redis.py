@@ -28,7 +28,7 @@ from rxagent import Agent, create_agent
 from rxagent.checkpoint import InMemorySaver
 from rxagent.checkpoint.redis import RedisSaver
 from rxagent.server._events import LogReader
-from rxagent.server._redis import RedisRunRegistry, RedisThreadStore
+from rxagent.server._redis import RedisEventLog, RedisRunRegistry, RedisThreadStore
 from rxagent.server._runs import Run, RunRequest, ThreadBusy
 from rxagent.testing import FunctionChatModel
 
@@ -495,3 +495,48 @@ async def test_a_run_whose_events_cannot_be_written_ends_in_error(
         run, _ = await runs.create("r", "t", request(held_agent(gate), "t"), metadata={},
                                    multitask_strategy="reject", follow=False)
         assert (await runs.wait(run)).status == "error"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["paging", "tail"])
+async def test_a_slow_reader_holds_the_run_back_instead_of_losing_trimmed_events(
+    redis_client: aredis.Redis, where: str,
+) -> None:
+    # A client stops reading while it still reads the stream in pages, or once it has gone
+    # over to the process's tail of the run.
+    async def reply(messages: Any, tools: Any) -> AsyncIterator[str]:
+        for i in range(2000):
+            yield f"f{i} "
+
+    agent = create_agent(FunctionChatModel(reply), []).with_checkpointer(InMemorySaver())
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, max_events=40)
+        await threads.create("t", {})
+        run, reader = await runs.create("r", "t", request(agent, "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None and isinstance(run.log, RedisEventLog)
+        seen = [entry.id for entry in (await reader.read(1)).entries]
+        if where == "tail":
+            with anyio.fail_after(10):
+                while not runs.tails.attached("r"):
+                    seen += [entry.id for entry in (await reader.read(0.01)).entries]
+        with anyio.fail_after(10):  # the bound only keeps a run never held back from passing
+            while not run.log.waiting_for_readers:  # the reader stopped reading: the run waits
+                await anyio.sleep(0.01)
+        assert run.status == "running"
+        # It has not gone more than max_events past where the reader is.
+        readers = await redis_client.hgetall(runs.keys.readers("r"))
+        slowest = min(int(value.split(b":")[0]) for value in readers.values())
+        assert slowest >= seen[-1]  # a tail reads ahead of its clients, a little
+        newest = (await redis_client.xrevrange(runs.keys.events("r"), count=1))[0][0]
+        assert int(newest.split(b"-")[0]) - slowest <= 40
+        # Nothing it has not read was trimmed away: every event comes, once, in order.
+        seen += await read_all(reader)
+        reader.close()
+        assert seen == list(range(1, len(seen) + 1))
+        assert (await runs.wait(run)).status == "success"
+        assert len(seen) > 2000  # metadata, 2000 tokens, values
+        with anyio.fail_after(10):
+            while await redis_client.hlen(runs.keys.readers("r")):  # its readers have left
+                await anyio.sleep(0.01)
