@@ -60,7 +60,8 @@ def create_app(
             ``redis`` package, and an asyncio event loop: uvicorn's).
         redis_prefix: put before the server's keys in Redis.
         lease: with Redis, seconds a run and its thread's lock outlive a process that died.
-        max_events: with Redis, a run's stream is trimmed to about this many events.
+        max_events: with Redis, a run's stream is trimmed to about this many events, and the
+            run waits while its slowest live reader is this many events behind.
         jobs_per_worker: how many background runs (``POST /threads/{t}/runs``) this process
             runs at once (LangGraph's ``N_JOBS_PER_WORKER``); the others wait, ``pending``,
             in the order they were made (on Redis, in the queue, for any worker). Streamed

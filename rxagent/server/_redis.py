@@ -601,7 +601,8 @@ class RedisRunRegistry(LocalRunner):
         prefix: put before every key.
         retention: seconds a finished run's record and events are kept for joins.
         lease: seconds a run (and its thread's lock) outlives its process.
-        max_events: a run's stream is trimmed to about this many events.
+        max_events: a run's stream is trimmed to about this many events, and the run waits
+            while its slowest live reader is this many events behind.
         graphs: the agents, by graph id, to run background runs with: a registry given them
             takes background runs from the queue (:meth:`serve`), any process's.
         consumer: this process's name in the queue's consumer group.
