@@ -172,9 +172,12 @@ class Agent:
             assert loop is not None
             thread = None
             if self.checkpointer is not None and thread_id is not None:
+                configurable = (config or {}).get("configurable") or {}
+                run_id = (config or {}).get("run_id") or configurable.get("run_id")
                 thread = ThreadRun(
                     self.checkpointer, thread_id, checkpoint_id=checkpoint_id,
                     durability=durability or "async",
+                    run_id=None if run_id is None else str(run_id),
                 )
             task = current_tool_task.get()
             if task is not None:

@@ -138,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--lease", type=float, default=10.0, metavar="SECONDS",
                        help="with --redis-url, how long a run outlives a process that died "
                        "before another takes it over or it reads as failed (default: 10)")
+    serve.add_argument("--jobs-per-worker", type=int, default=10, metavar="N",
+                       help="how many background runs this process (and each of --workers) "
+                       "runs at once; the others wait in the queue (default: 10)")
     worker = commands.add_parser(
         "worker",
         help="run background runs from a Redis queue that 'rxagent serve --redis-url' fills",
@@ -156,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="how long a finished run's events are kept (default: 600)")
     worker.add_argument("--lease", type=float, default=10.0, metavar="SECONDS",
                         help="how long a run outlives a worker that died (default: 10)")
+    worker.add_argument("--jobs-per-worker", type=int, default=10, metavar="N",
+                        help="how many runs this worker runs at once; the others wait in the "
+                        "queue for it or another worker (default: 10)")
     return parser
 
 
@@ -225,6 +231,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--workers takes runs from a queue on Redis: give --redis-url too")
     if args.command == "serve" and args.workers < 0:
         parser.error("--workers must not be negative")
+    if args.jobs_per_worker < 1:
+        parser.error("--jobs-per-worker must be at least 1")
     try:
         from .server._serve import load_config, load_target, serve, work
     except ImportError as error:
@@ -242,11 +250,13 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                  f"name={target}")
                 graphs[graph_id] = agent
         if args.command == "worker":
-            work(graphs, redis_url=args.redis_url, retention=args.retention, lease=args.lease)
+            work(graphs, redis_url=args.redis_url, retention=args.retention, lease=args.lease,
+                 jobs_per_worker=args.jobs_per_worker)
             return 0
         with _workers(args):
             serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite,
-                  redis_url=args.redis_url, retention=args.retention, lease=args.lease)
+                  redis_url=args.redis_url, retention=args.retention, lease=args.lease,
+                  jobs_per_worker=args.jobs_per_worker)
     except RxAgentError as error:
         print(f"rxagent: error: {error}", file=sys.stderr)
         return 1
@@ -273,7 +283,7 @@ def _workers(args: argparse.Namespace) -> Iterator[None]:
     processes = [
         subprocess.Popen([sys.executable, "-m", "rxagent", "worker", *what, "--redis-url",
                           args.redis_url, "--retention", str(args.retention), "--lease",
-                          str(args.lease)])
+                          str(args.lease), "--jobs-per-worker", str(args.jobs_per_worker)])
         for _ in range(args.workers)
     ]
     try:

@@ -76,6 +76,11 @@ def current_loop() -> LoopHandle | None:
     except RuntimeError:
         pass
     else:
+        # trio as a guest of this loop (trio.lowlevel.start_guest_run) runs its tasks inside
+        # the loop's callbacks: code in a trio task is trio's, and so is the work it spawns.
+        trio = sys.modules.get("trio")
+        if trio is not None and hasattr(trio, "lowlevel") and trio.lowlevel.in_trio_task():
+            return _TrioLoop(trio.lowlevel.current_trio_token(), threading.get_ident())
         # One handle per loop, kept on the loop: this is asked on every subscription.
         handle: _AsyncioLoop | None = getattr(loop, "_rxagent_handle", None)
         if handle is None:
@@ -304,6 +309,12 @@ def spawn(
     context = contextvars.copy_context()
     if isinstance(loop, _AsyncioLoop):
         if loop.thread_id == threading.get_ident():
+            # Subscribed from trio code on another thread (a sync stream handing its
+            # subscription to the background loop), the context may still say "trio".
+            sniffio = sys.modules.get("sniffio")
+            if sniffio is not None and context.get(sniffio.current_async_library_cvar) not in (
+                    None, "asyncio"):
+                claim_for_asyncio(context)
             loop.loop.create_task(guarded(), context=context).add_done_callback(_seen)
         else:
             claim_for_asyncio(context)

@@ -267,6 +267,7 @@ class ThreadRun:
         ns: str = "",
         checkpoint_id: str | None = None,
         durability: Durability = "async",
+        run_id: str | None = None,
     ) -> None:
         if durability not in DURABILITIES:
             raise UsageError(f"durability is one of {DURABILITIES}, got {durability!r}")
@@ -275,7 +276,9 @@ class ThreadRun:
         self.ns = ns
         self.start_id = checkpoint_id
         self.durability = durability
-        self.run_id = str(uuid.uuid4())
+        # The checkpoints' metadata run_id: the caller's (a server's run), so that
+        # delete_for_runs finds what the run wrote (the server's rollback).
+        self.run_id = run_id or str(uuid.uuid4())
         self.head: Head | None = None
         self._saved_id: str | None = None  # the newest checkpoint written: the next one's parent
         self._unsaved: list[Write] = []  # the writes made since

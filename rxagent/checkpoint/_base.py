@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Self
 
 import anyio.to_thread
 
+from .._exceptions import UsageError
+
 __all__ = [
     "BaseCheckpointSaver",
     "Checkpoint",
@@ -136,6 +138,18 @@ class BaseCheckpointSaver(ABC):
     def delete_thread(self, thread_id: str) -> None:
         """Forget the thread: its checkpoints and writes in every namespace."""
 
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Forget the checkpoints whose metadata ``run_id`` is one of ``run_ids`` (in every
+        thread and namespace), with their writes: what those runs stored, so that their threads
+        are as they were before them. LangGraph's name and signature; the server's ``rollback``
+        uses it. Optional: a saver that does not offer it keeps this default.
+
+        Raises:
+            UsageError: the saver cannot do it (this default).
+        """
+        raise UsageError(f"{type(self).__name__} cannot delete a run's checkpoints "
+                         "(delete_for_runs)")
+
     def close(self) -> None:
         """Let go of what the saver holds (a connection, a client); by default nothing. A saver
         is also a context manager that closes it: ``with SqliteSaver(path) as saver:``."""
@@ -218,6 +232,10 @@ class BaseCheckpointSaver(ABC):
     async def adelete_thread(self, thread_id: str) -> None:
         """:meth:`delete_thread`, awaited."""
         await anyio.to_thread.run_sync(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """:meth:`delete_for_runs`, awaited."""
+        await anyio.to_thread.run_sync(self.delete_for_runs, list(run_ids))
 
 
 _id_lock = threading.Lock()

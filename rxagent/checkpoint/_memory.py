@@ -107,6 +107,21 @@ class InMemorySaver(BaseCheckpointSaver):
             for write_key in [key for key in self._writes if key[0] == thread_id]:
                 del self._writes[write_key]
 
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        wanted = set(run_ids)
+        with self._lock:
+            for key, rows in self._rows.items():
+                gone = [checkpoint_id for checkpoint_id, row in rows.items()
+                        if json.loads(row[3]).get("run_id") in wanted]
+                for checkpoint_id in gone:
+                    del rows[checkpoint_id]
+                    self._writes.pop((*key, checkpoint_id), None)
+                if gone and self._latest.get(key) in gone:
+                    if rows:
+                        self._latest[key] = max(rows)
+                    else:
+                        del self._latest[key]
+
     def _tuple(self, thread_id: str, ns: str, checkpoint_id: str, row: _Row) -> CheckpointTuple:
         parent_id, created_at, state, metadata = row
         writes = self._writes.get((thread_id, ns, checkpoint_id), {})
@@ -157,6 +172,9 @@ class InMemorySaver(BaseCheckpointSaver):
 
     async def adelete_thread(self, thread_id: str) -> None:
         self.delete_thread(thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self.delete_for_runs(run_ids)
 
 
 _MISSING = object()

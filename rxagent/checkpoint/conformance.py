@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 import pytest
 
+from .._exceptions import UsageError
 from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, PendingWrite, new_checkpoint_id
 
 __all__ = ["SaverConformance", "make_checkpoint"]
@@ -492,6 +493,78 @@ class SaverConformance:
             writer.join()
         saver.delete_thread("busy")
         assert [ns for ns in finished if saver.get("busy", ns) is not None] == []
+
+    # -- delete_for_runs (optional: a saver without it raises UsageError) ----------------------
+
+    def _put_runs(self, saver: BaseCheckpointSaver) -> dict[str, list[Checkpoint]]:
+        """Run "before" then run "rolled" on two threads, "rolled" in two namespaces, each
+        checkpoint with writes; and "other" on a third thread."""
+        made: dict[str, list[Checkpoint]] = {"before": [], "rolled": [], "other": []}
+        for run_id, thread_id, ns in [
+            ("before", "thread-1", ""), ("before", "thread-1", ""), ("rolled", "thread-1", ""),
+            ("rolled", "thread-1", "child"), ("rolled", "thread-2", ""), ("other", "thread-3", ""),
+        ]:
+            checkpoint = make_checkpoint(thread_id, ns, metadata={"source": "loop", "step": 0,
+                                                                  "run_id": run_id})
+            saver.put(checkpoint)
+            saver.put_writes(thread_id, ns, checkpoint.checkpoint_id, "t", [("c", run_id)])
+            made[run_id].append(checkpoint)
+        return made
+
+    def _delete_for_runs(self, saver: BaseCheckpointSaver, run_ids: list[str]) -> None:
+        try:
+            saver.delete_for_runs(run_ids)
+        except UsageError:
+            pytest.skip(f"{type(saver).__name__} does not offer delete_for_runs")
+
+    def test_delete_for_runs_leaves_the_threads_as_before_the_runs(
+        self, saver: BaseCheckpointSaver
+    ) -> None:
+        made = self._put_runs(saver)
+        self._delete_for_runs(saver, ["rolled"])
+        before = made["before"]
+        got = saver.get("thread-1")
+        assert got is not None and got.checkpoint == before[-1]
+        assert got.pending_writes == (PendingWrite("t", "c", "before"),)
+        assert _ids(saver.list("thread-1")) == [c.checkpoint_id for c in reversed(before)]
+        assert saver.get("thread-1", "child") is None and saver.get("thread-2") is None
+        assert list(saver.list("thread-1", "child")) == [] and list(saver.list("thread-2")) == []
+        got = saver.get("thread-3")
+        assert got is not None and got.checkpoint == made["other"][0]
+        # Nothing left to come back: a rolled-back checkpoint put again has no writes.
+        saver.put(made["rolled"][0])
+        again = saver.get("thread-1")
+        assert again is not None and again.pending_writes == ()
+
+    def test_delete_for_runs_of_several_or_unknown_runs(self, saver: BaseCheckpointSaver) -> None:
+        made = self._put_runs(saver)
+        self._delete_for_runs(saver, ["no-such-run", "rolled", "other"])
+        assert saver.get("thread-2") is None and saver.get("thread-3") is None
+        assert _ids(saver.list("thread-1")) == [c.checkpoint_id for c in reversed(made["before"])]
+        saver.delete_for_runs([])
+
+    def test_a_run_goes_on_writing_after_its_checkpoints_were_deleted(
+        self, saver: BaseCheckpointSaver
+    ) -> None:
+        self._put_runs(saver)
+        self._delete_for_runs(saver, ["rolled"])
+        later = make_checkpoint("thread-2", metadata={"run_id": "rolled"})
+        saver.put(later)
+        self._delete_for_runs(saver, ["rolled"])
+        assert saver.get("thread-2") is None
+        saver.delete_thread("thread-1")
+        assert saver.get("thread-1") is None
+
+    @pytest.mark.anyio
+    async def test_adelete_for_runs_agrees(self, saver: BaseCheckpointSaver) -> None:
+        made = self._put_runs(saver)
+        try:
+            await saver.adelete_for_runs(["rolled"])
+        except UsageError:
+            pytest.skip(f"{type(saver).__name__} does not offer delete_for_runs")
+        got = saver.get("thread-1")
+        assert got is not None and got.checkpoint == made["before"][-1]
+        assert saver.get("thread-2") is None
 
     # -- no aliasing ---------------------------------------------------------------------------
 

@@ -14,16 +14,24 @@ are percent-encoded in key names, so that no choice of them can make two keys on
     {prefix}{thread}:{ns}:checkpoint:{id}     hash: parent_id, created_at, state, metadata
     {prefix}{thread}:{ns}:writes:{id}         string: the checkpoint's writes, task by task
     {prefix}{thread}:{ns}:written             set: the ids that have writes (for delete_thread)
+    {prefix}{thread}:runs                     set: the run ids of the thread's checkpoints
+    {prefix}{thread}:run:{run}                set: the run's checkpoints, as JSON [ns, id]
+    {prefix}run-threads:{run}                 set: the threads the run wrote to; with the two
+                                              above, what delete_for_runs reads
 
 Values are JSON text, never pickle. A put and a put_writes change their keys in one MULTI
-transaction; put_writes and delete_thread read first under WATCH and start again if another
-client changed what they read. Metadata filters are checked here, not in Redis: a filtered
-listing reads the metadata of each checkpoint it passes (and the rest only of those it keeps).
+transaction; put_writes, delete_thread and delete_for_runs read first under WATCH and start
+again if another client changed what they read. Metadata filters are checked here, not in
+Redis: a filtered listing reads the metadata of each checkpoint it passes (and the rest only of
+those it keeps). A put whose metadata names a ``run_id`` also indexes the checkpoint by run
+(one more round trip the first time this saver sees the run on the thread); checkpoints
+written before rxagent had ``delete_for_runs`` are not indexed, so it does not find them.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
@@ -73,6 +81,9 @@ class RedisSaver(BaseCheckpointSaver):
     def __init__(self, client: str | redis.Redis, *, prefix: str = "rxagent:") -> None:
         self.prefix = prefix
         self._closed = False
+        # (run, thread) pairs whose run-threads entry this saver has written: one round trip
+        # per run and thread, not per checkpoint. Bounded: forgetting one costs a round trip.
+        self._indexed: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._owns_client = isinstance(client, str)
         # redis-py types each reply as "awaitable or not" (one annotation for both clients);
         # this one is the sync client, whose replies are plain values.
@@ -129,6 +140,12 @@ class RedisSaver(BaseCheckpointSaver):
     def _ns_key(self, thread_id: str, checkpoint_ns: str) -> str:
         return f"{self._thread_key(thread_id)}:{quote(checkpoint_ns, safe='')}"
 
+    def _run_key(self, thread_id: str, run_id: str) -> str:
+        return f"{self._thread_key(thread_id)}:run:{quote(run_id, safe='')}"
+
+    def _run_threads_key(self, run_id: str) -> str:
+        return f"{self.prefix}run-threads:{quote(run_id, safe='')}"
+
     # -- the five methods ----------------------------------------------------------------------
 
     def put(self, checkpoint: Checkpoint) -> None:
@@ -139,13 +156,33 @@ class RedisSaver(BaseCheckpointSaver):
             "state": _dumps(checkpoint.state),
             "metadata": _dumps(checkpoint.metadata),
         }
+        thread_key = self._thread_key(checkpoint.thread_id)
+        run_id = checkpoint.metadata.get("run_id")
+        if isinstance(run_id, str):
+            self._index_run(run_id, checkpoint.thread_id)
         with self._errors("store a checkpoint"), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"{base}:checkpoint:{quote(checkpoint.checkpoint_id, safe='')}",
                       mapping=fields)
             pipe.zadd(f"{base}:ids", {checkpoint.checkpoint_id: 0})
-            pipe.sadd(f"{self._thread_key(checkpoint.thread_id)}:namespaces",
-                      checkpoint.checkpoint_ns)
+            pipe.sadd(f"{thread_key}:namespaces", checkpoint.checkpoint_ns)
+            if isinstance(run_id, str):
+                pipe.sadd(f"{thread_key}:runs", run_id)
+                pipe.sadd(self._run_key(checkpoint.thread_id, run_id),
+                          _dumps([checkpoint.checkpoint_ns, checkpoint.checkpoint_id]))
             pipe.execute()
+
+    def _index_run(self, run_id: str, thread_id: str) -> None:
+        """Record that the run writes to the thread (before its first checkpoint there), in a
+        key of its own: it is not in the thread's Redis Cluster slot, so not in its MULTI."""
+        pair = (run_id, thread_id)
+        if pair in self._indexed:
+            self._indexed.move_to_end(pair)
+            return
+        with self._errors("store a checkpoint"):
+            self._redis.sadd(self._run_threads_key(run_id), thread_id)
+        self._indexed[pair] = None
+        if len(self._indexed) > 1024:
+            self._indexed.popitem(last=False)
 
     def put_writes(
         self,
@@ -235,19 +272,22 @@ class RedisSaver(BaseCheckpointSaver):
 
     def delete_thread(self, thread_id: str) -> None:
         namespaces_key = f"{self._thread_key(thread_id)}:namespaces"
+        runs_key = f"{self._thread_key(thread_id)}:runs"
         with self._errors("delete a thread"), self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     # Read what there is under WATCH: a put in between makes EXEC fail, and
                     # the loop reads again, so nothing written meanwhile is left half-deleted.
-                    pipe.watch(namespaces_key)
+                    pipe.watch(namespaces_key, runs_key)
+                    runs = [_text(run_id) for run_id in pipe.smembers(runs_key)]
                     bases = [
                         self._ns_key(thread_id, _text(ns))
                         for ns in pipe.smembers(namespaces_key)
                     ]
                     if bases:
                         pipe.watch(*[f"{b}:{part}" for b in bases for part in ("ids", "written")])
-                    keys = [namespaces_key]
+                    keys = [namespaces_key, runs_key]
+                    keys += [self._run_key(thread_id, run_id) for run_id in runs]
                     for b in bases:
                         keys += [f"{b}:ids", f"{b}:written"]
                         keys += [
@@ -261,6 +301,40 @@ class RedisSaver(BaseCheckpointSaver):
                     pipe.multi()
                     for start in range(0, len(keys), 1000):
                         pipe.unlink(*keys[start : start + 1000])
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+            for run_id in runs:  # the runs' own keys, in other slots: after the thread's
+                self._redis.srem(self._run_threads_key(run_id), thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        for run_id in run_ids:
+            with self._errors("delete runs' checkpoints"):
+                threads = [_text(t) for t in self._redis.smembers(self._run_threads_key(run_id))]
+            for thread_id in threads:
+                self._delete_run_in_thread(run_id, thread_id)
+            with self._errors("delete runs' checkpoints"):
+                self._redis.unlink(self._run_threads_key(run_id))
+        self._indexed.clear()
+
+    def _delete_run_in_thread(self, run_id: str, thread_id: str) -> None:
+        run_key = self._run_key(thread_id, run_id)
+        with self._errors("delete runs' checkpoints"), \
+                self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(run_key)  # a put of the run in between: read again
+                    found = [json.loads(member) for member in pipe.smembers(run_key)]
+                    pipe.multi()
+                    for ns, checkpoint_id in found:
+                        base = self._ns_key(thread_id, ns)
+                        quoted = quote(checkpoint_id, safe="")
+                        pipe.unlink(f"{base}:checkpoint:{quoted}", f"{base}:writes:{quoted}")
+                        pipe.zrem(f"{base}:ids", checkpoint_id)
+                        pipe.srem(f"{base}:written", checkpoint_id)
+                    pipe.unlink(run_key)
+                    pipe.srem(f"{self._thread_key(thread_id)}:runs", run_id)
                     pipe.execute()
                     return
                 except redis.WatchError:

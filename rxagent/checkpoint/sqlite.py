@@ -318,6 +318,27 @@ class SqliteSaver(BaseCheckpointSaver):
             connection.execute("DELETE FROM rxagent_writes WHERE thread_id = ?", (thread_id,))
             self._wrote(connection, thread_id)
 
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        # No index on the metadata: this reads every checkpoint's run_id (a rollback's cost,
+        # not a run's).
+        ids = list(run_ids)
+        with self._transaction("delete runs' checkpoints", "BEGIN IMMEDIATE") as connection:
+            for start in range(0, len(ids), 500):  # under SQLite's limit on parameters
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = connection.execute(
+                    "SELECT thread_id, checkpoint_ns, checkpoint_id FROM rxagent_checkpoints"
+                    f" WHERE json_extract(metadata, '$.run_id') IN ({marks})", chunk,
+                ).fetchall()
+                connection.executemany(
+                    "DELETE FROM rxagent_checkpoints"
+                    " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?", rows)
+                connection.executemany(
+                    "DELETE FROM rxagent_writes"
+                    " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?", rows)
+                for thread_id in {row[0] for row in rows}:
+                    self._wrote(connection, thread_id)
+
     # -- what has changed ----------------------------------------------------------------------
 
     def _wrote(self, connection: sqlite3.Connection, thread_id: str) -> None:

@@ -39,6 +39,7 @@ def create_app(
     redis_prefix: str = "rxagent:server:",
     lease: float = 10.0,
     max_events: int = 100_000,
+    jobs_per_worker: int = 10,
 ) -> Starlette:
     """The ASGI app that serves ``graphs`` over LangGraph Server's HTTP API.
 
@@ -59,16 +60,23 @@ def create_app(
             ``redis`` package, and an asyncio event loop: uvicorn's).
         redis_prefix: put before the server's keys in Redis.
         lease: with Redis, seconds a run and its thread's lock outlive a process that died.
-        max_events: with Redis, a run's stream is trimmed to about this many events.
+        max_events: with Redis, a run's stream is trimmed to about this many events, and the
+            run waits while its slowest live reader is this many events behind.
+        jobs_per_worker: how many background runs (``POST /threads/{t}/runs``) this process
+            runs at once (LangGraph's ``N_JOBS_PER_WORKER``); the others wait, ``pending``,
+            in the order they were made (on Redis, in the queue, for any worker). Streamed
+            and awaited runs start at once and do not count.
 
     Returns:
         A Starlette app. It runs its runs in a task group its lifespan opens: an app mounted
         in another one needs that lifespan run (``lifespan=app.router.lifespan_context``).
 
     Raises:
-        UsageError: no graphs, a graph that is not an rxagent ``Agent``, or ``redis_url``
-            without the ``redis`` package.
+        UsageError: no graphs, a graph that is not an rxagent ``Agent``, ``redis_url``
+            without the ``redis`` package, or ``jobs_per_worker`` below 1.
     """
+    if jobs_per_worker < 1:
+        raise UsageError(f"jobs_per_worker is at least 1, got {jobs_per_worker!r}")
     if not graphs:
         raise UsageError("create_app needs at least one graph: {'agent': agent}")
     for graph_id, agent in graphs.items():
@@ -93,7 +101,8 @@ def create_app(
         saver = checkpointer if checkpointer is not None else InMemorySaver()
         served = _served(graphs, saver)
         threads = MemoryThreadStore()
-        runs = MemoryRunRegistry(spawn, threads, retention=retention)
+        runs = MemoryRunRegistry(spawn, threads, retention=retention,
+                                 jobs_per_worker=jobs_per_worker)
     else:
         from ._redis import RedisRunRegistry, RedisThreadStore, aredis
 
@@ -114,7 +123,7 @@ def create_app(
         threads = RedisThreadStore(client, prefix=redis_prefix)
         redis_runs = RedisRunRegistry(
             client, spawn, threads, prefix=redis_prefix, retention=retention, lease=lease,
-            max_events=max_events, graphs=served)
+            max_events=max_events, graphs=served, jobs_per_worker=jobs_per_worker)
         background, stop = redis_runs.serve, redis_runs.stop
         runs = redis_runs
     server = Server(served, saver, threads, runs, __version__)

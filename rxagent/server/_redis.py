@@ -20,6 +20,9 @@ streams it, joins it, cancels it or waits for it. Layout, every key under a pref
                           from the queue, while it lives
     {p}queue              stream: background runs, one entry per run ({run: id}), taken by
                           the consumer group "workers"
+    {p}readers:{r}        hash: each live tail of the run (any process's) and how far it has
+                          read, "{id}:{ms}" (renewed every third of the lease); the run's
+                          writer waits while the slowest is max_events behind
 
 Each process follows a run's stream with one tail (a blocking XREAD) shared by all its clients
 of that run: the tail feeds a :class:`~rxagent.server._events.MemoryEventLog` that starts where
@@ -28,9 +31,12 @@ goes over to the tail. The tail stops when its last client leaves. While a run l
 process running it renews its lease, its keys' time to live and its thread's lock every third of
 the lease; a run whose lease has run out (its process died) reads as ``error``.
 
-Costs: one round trip per batch of events written (pipelined XADDs), and a client that joins
-late reads the stream from Redis in pages. The writer does not wait for slow clients in other
-processes (the stream is the buffer, trimmed to ``max_events``).
+Costs: one round trip per batch of events written (pipelined XADDs, with a read of the run's
+readers), and a client that joins late reads the stream from Redis in pages. The writer waits
+while the slowest live tail of the run, in any process, is ``max_events`` behind (each tail
+waits in turn for its slowest client), so that trimming the stream to ``max_events`` never
+takes away what a live client has not read; a tail reports how far it has read with one HSET
+per batch it reads.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
 import anyio
@@ -71,6 +77,7 @@ Spawn = Callable[[Callable[[], Any]], None]
 _END = 1  # the sequence part of the entry that closes a run's stream (events are N-0)
 _PAGE = 256  # entries per XRANGE or XREAD round trip
 _BLOCK_MS = 1000  # a tail's XREAD waits this long before it checks that the run still lives
+_READERS_POLL = 0.05  # seconds between a held-back writer's reads of how far readers are
 _ACTIVE = ("pending", "running")
 # _ANY: redis-py types each reply as "awaitable or not" (one annotation for the sync and async
 # clients), and its mappings narrowly; the clients here are kept as ``Any`` and the replies
@@ -93,6 +100,32 @@ return 0
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
 else return 0 end
+"""
+# A worker takes a queued run (KEYS[1], its hash) if it is still to run: names itself in it and
+# counts the attempt (returned); 0 if it has ended (cancelled while queued, say) or is forgotten.
+_TAKE_QUEUED = """
+local status = redis.call('hget', KEYS[1], 'status')
+if status ~= 'pending' and status ~= 'running' then return 0 end
+redis.call('hset', KEYS[1], 'worker', ARGV[1])
+return redis.call('hincrby', KEYS[1], 'attempt', 1)
+"""
+# Cancel a background run that no worker has taken yet: it ends here, ``interrupted``, its
+# stream closed (KEYS[2], after its last event) and its thread's lock (KEYS[3]) let go if it
+# held it. 0 if a worker has it (then the worker cancels it) or it is not a queued pending run.
+# ARGV: updated_at, outcome, retention (ms), run id.
+_CANCEL_QUEUED = """
+if redis.call('hget', KEYS[1], 'status') ~= 'pending'
+    or redis.call('hexists', KEYS[1], 'queued') == 0
+    or redis.call('hexists', KEYS[1], 'worker') == 1 then return 0 end
+redis.call('hset', KEYS[1], 'status', 'interrupted', 'updated_at', ARGV[1], 'outcome', ARGV[2])
+redis.call('pexpire', KEYS[1], ARGV[3])
+local top = redis.call('xrevrange', KEYS[2], '+', '-', 'COUNT', 1)
+if #top > 0 then
+    redis.call('xadd', KEYS[2], string.match(top[1][1], '^(%d+)-') .. '-1', 'end', '1')
+    redis.call('pexpire', KEYS[2], ARGV[3])
+end
+if redis.call('get', KEYS[3]) == ARGV[4] then redis.call('del', KEYS[3]) end
+return 1
 """
 
 
@@ -136,6 +169,9 @@ class Keys:
     def worker(self, consumer: str) -> str:
         return f"{self.prefix}worker:{consumer}"
 
+    def readers(self, run_id: str) -> str:
+        return f"{self.prefix}readers:{run_id}"
+
 
 # -- events -----------------------------------------------------------------------------------
 
@@ -157,17 +193,25 @@ class RedisEventLog(EventLog):
         tails: this process's tails, for :meth:`reader`.
         run_id: the run.
         spawn: starts the writing task.
-        max_events: the stream is trimmed (approximately) to this many entries.
+        max_events: the stream is trimmed (approximately) to this many entries, and
+            ``append`` waits while the slowest live reader (a tail, in any process) is this
+            many events behind.
         retention: seconds the stream is kept once closed.
         max_pending: ``append`` waits while this many events are not yet written.
+        lease: a reader that has not said how far it is for this long is not waited for
+            (its process died).
     """
 
     def __init__(
         self, redis: aredis.Redis, keys: Keys, tails: Tails, run_id: str, spawn: Spawn, *,
-        max_events: int, retention: float, max_pending: int = 1024,
+        max_events: int, retention: float, max_pending: int = 1024, lease: float = 10.0,
     ) -> None:
         self._redis: Any = redis  # see _ANY
         self._key = keys.events(run_id)
+        self._readers_key = keys.readers(run_id)
+        self._lease_ms = int(lease * 1000)
+        self._slowest: int | None = None  # how far the slowest live reader is, last we read
+        self.waiting_for_readers = False  # append() is held back by a slow reader now
         self._tails = tails
         self._run_id = run_id
         self._spawn = spawn
@@ -184,6 +228,13 @@ class RedisEventLog(EventLog):
     async def append(self, event: str, body: bytes) -> int:
         while len(self._pending) >= self._max_pending and self._error is None:
             await self._room.wait()
+        while (self._slowest is not None and self._last - self._slowest >= self._max_events
+               and self._error is None):
+            # Trimming would take away what that reader has not read: wait for it instead.
+            self.waiting_for_readers = True
+            await anyio.sleep(_READERS_POLL)
+            self._note_readers(await self._redis.hgetall(self._readers_key))
+        self.waiting_for_readers = False
         if self._error is not None:
             raise self._error
         self._last += 1
@@ -204,7 +255,9 @@ class RedisEventLog(EventLog):
                     for event_id, event, body in batch:
                         pipe.xadd(self._key, {"e": event, "b": body}, id=f"{event_id}-0",
                                   maxlen=self._max_events, approximate=True)
-                    await pipe.execute()
+                    pipe.hgetall(self._readers_key)  # in the same round trip
+                    replies = await pipe.execute()
+                self._note_readers(replies[-1])
         except Exception as error:  # the run's next append raises it
             logger.exception("run %s: its events could not be written", self._run_id)
             self._error = error
@@ -213,6 +266,15 @@ class RedisEventLog(EventLog):
             self._writing = False
             self._room.set()
             self._written.set()
+
+    def _note_readers(self, fields: Mapping[bytes, bytes]) -> None:
+        horizon = _ms() - self._lease_ms
+        positions = []
+        for value in fields.values():
+            position, _, stamp = _text(value).partition(":")
+            if int(stamp or 0) >= horizon:
+                positions.append(int(position))
+        self._slowest = min(positions) if positions else None
 
     async def flush(self) -> None:
         """Wait until every event appended so far is written (or failed to be)."""
@@ -243,14 +305,50 @@ class Tails:
         spawn: starts a task in the app's task group (a tail's XREAD loop).
     """
 
-    def __init__(self, redis: aredis.Redis, keys: Keys, spawn: Spawn) -> None:
+    def __init__(
+        self, redis: aredis.Redis, keys: Keys, spawn: Spawn, *, name: str = "tails",
+        lease: float = 10.0,
+    ) -> None:
         self._redis: Any = redis  # see _ANY
         self._keys = keys
         self._spawn = spawn
         self._tails: dict[str, _Tail] = {}
+        self._name = name  # tails report how far they are under "{name}:{n}"
+        self._made = 0
+        self._lease_ms = int(lease * 1000)
+
+        # Clients still reading the stream in pages (before they go over to a tail), by their
+        # reader id: they report how far they are themselves.
+        self.paging: dict[str, _RedisReader] = {}
+
+    def __iter__(self) -> Iterator[_Tail]:
+        return iter(list(self._tails.values()))
+
+    def new_reader_id(self) -> str:
+        self._made += 1
+        return f"{self._name}:{self._made}"
+
+    async def report(self, run_id: str, reader_id: str, position: int) -> None:
+        """Say how far a reader of the run has read, for its writer (wherever it runs)."""
+        key = self._keys.readers(run_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, reader_id, f"{position}:{_ms()}")
+            pipe.pexpire(key, 3 * self._lease_ms)
+            await pipe.execute()
+
+    async def leave(self, run_id: str, reader_id: str) -> None:
+        """The reader is gone: the run's writer no longer waits for it."""
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self._redis.hdel(self._keys.readers(run_id), reader_id)
+        except RedisError:  # then it goes stale after the lease
+            logger.exception("a reader of run %s could not leave", run_id)
 
     def __len__(self) -> int:
         return len(self._tails)
+
+    def spawn(self, work: Callable[[], Any]) -> None:
+        self._spawn(work)
 
     def attached(self, run_id: str) -> int:
         """How many clients here read the run from its tail."""
@@ -282,7 +380,8 @@ class Tails:
             start, sequence = _entry_id(top[0][0]) if top else (0, 0)
             tail = self._tails.get(run_id)  # another client may have made it meanwhile
             if tail is None:
-                tail = _Tail(self._redis, self._keys, run_id, start, closed=sequence == _END)
+                tail = _Tail(self, run_id, start, closed=sequence == _END,
+                             reader_id=self.new_reader_id())
                 self._tails[run_id] = tail
                 if not tail.log.closed:
                     self._spawn(tail.follow)
@@ -299,14 +398,17 @@ class Tails:
 
 class _Tail:
     """One blocking XREAD loop on a run's stream, feeding a log that this process's clients of
-    the run read; it waits while its slowest client is far behind (the log's ``max_lag``)."""
+    the run read; it waits while its slowest client is far behind (the log's ``max_lag``), and
+    says how far it has read (the run's writer waits for it in turn)."""
 
     def __init__(
-        self, redis: aredis.Redis, keys: Keys, run_id: str, start: int, *, closed: bool
+        self, tails: Tails, run_id: str, start: int, *, closed: bool, reader_id: str
     ) -> None:
-        self._redis: Any = redis  # see _ANY
-        self._keys = keys
+        self._tails = tails
+        self._redis: Any = tails._redis  # see _ANY
+        self._keys = tails._keys
         self.run_id = run_id
+        self.reader_id = reader_id
         self.users = 0
         self.log = MemoryEventLog(keep=False, start=start)
         if closed:
@@ -319,11 +421,13 @@ class _Tail:
     async def follow(self) -> None:
         with self._scope:
             try:
+                await self._tails.report(self.run_id, self.reader_id, self.log.last_id)
                 await self._follow()
             except Exception:  # Redis went away: the clients' streams end, and they ask again
                 logger.exception("the tail of run %s failed", self.run_id)
             finally:
                 self.log.close()
+        await self._tails.leave(self.run_id, self.reader_id)
 
     async def _follow(self) -> None:
         key = self._keys.events(self.run_id)
@@ -344,6 +448,8 @@ class _Tail:
                 last = _text(entry_id)
             if not reply[0][1] and not await self._lives():
                 return
+            if reply[0][1]:
+                await self._tails.report(self.run_id, self.reader_id, self.log.last_id)
 
     async def _lives(self) -> bool:
         status, lease, queued = await self._redis.hmget(self._keys.run(self.run_id),
@@ -364,14 +470,40 @@ class _RedisReader(LogReader):
         self._tail: _Tail | None = None
         self._local: LogReader | None = None
         self._closed = False
+        self.reader_id = tails.new_reader_id()
+        self.reported = False  # how far it is, while it reads in pages
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor or 0
+
+    async def _report(self) -> None:
+        # While it reads the stream in pages, the run's writer waits for it too: trimming the
+        # stream would take what it has not read yet.
+        self._tails.paging[self.reader_id] = self
+        self.reported = True
+        await self._tails.report(self._run_id, self.reader_id, self.cursor)
+
+    async def _unreport(self) -> None:
+        if self.reported:
+            self.reported = False
+            self._tails.paging.pop(self.reader_id, None)
+            await self._tails.leave(self._run_id, self.reader_id)
 
     async def read(self, timeout: float) -> ReadBatch:
         while self._local is None:
             if self._cursor is not None:
+                if not self.reported:  # the writer knows of it from its first read
+                    await self._report()
                 entries, done = await self._tails.page(self._run_id, self._cursor)
                 if entries or done:
                     if entries:
                         self._cursor = entries[-1].id
+                        await self._report()
                     return ReadBatch(entries, done)
             tail = await self._tails.attach(self._run_id)
             cursor = tail.log.last_id if self._cursor is None else self._cursor
@@ -385,6 +517,7 @@ class _RedisReader(LogReader):
                 continue
             self._tail = tail
             self._local = tail.log.reader(cursor)
+            await self._unreport()  # the tail it reads from says how far it is now
         return await self._local.read(timeout)
 
     def close(self) -> None:
@@ -394,6 +527,8 @@ class _RedisReader(LogReader):
         if self._tail is not None:
             self._tails.detach(self._tail)
             self._tail = None
+        if self.reported:
+            self._tails.spawn(self._unreport)
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -466,10 +601,13 @@ class RedisRunRegistry(LocalRunner):
         prefix: put before every key.
         retention: seconds a finished run's record and events are kept for joins.
         lease: seconds a run (and its thread's lock) outlives its process.
-        max_events: a run's stream is trimmed to about this many events.
+        max_events: a run's stream is trimmed to about this many events, and the run waits
+            while its slowest live reader is this many events behind.
         graphs: the agents, by graph id, to run background runs with: a registry given them
             takes background runs from the queue (:meth:`serve`), any process's.
         consumer: this process's name in the queue's consumer group.
+        jobs_per_worker: how many background runs this process takes from the queue at once;
+            the others wait there, ``pending``, for this worker or another.
     """
 
     def __init__(
@@ -484,8 +622,12 @@ class RedisRunRegistry(LocalRunner):
         max_events: int = 100_000,
         graphs: Mapping[str, Agent] | None = None,
         consumer: str | None = None,
+        jobs_per_worker: int = 10,
     ) -> None:
         super().__init__(threads)
+        self.jobs_per_worker = jobs_per_worker
+        self._freed = anyio.Event()  # set when a run taken from the queue ends here
+        self._taking: anyio.Lock | None = None  # the queue's readers take turns (made lazily)
         self.graphs = dict(graphs or {})
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
         self._queued: dict[str, str] = {}  # run id -> its queue entry, for runs taken here
@@ -496,13 +638,15 @@ class RedisRunRegistry(LocalRunner):
         self.retention = retention
         self.lease = lease
         self.max_events = max_events
-        self.tails = Tails(redis, self.keys, spawn)
+        self.tails = Tails(redis, self.keys, spawn, name=self.consumer, lease=lease)
         self._local: dict[str, Run] = {}  # the runs executing here
         self._last_on_thread: dict[str, Run] = {}
         self._holding: set[str] = set()  # runs here that hold their thread's lock
         self._renew = redis.register_script(_RENEW)
         self._take = redis.register_script(_TAKE)
         self._release = redis.register_script(_RELEASE)
+        self._take_queued_run = redis.register_script(_TAKE_QUEUED)
+        self._cancel_queued = redis.register_script(_CANCEL_QUEUED)
 
     @property
     def _lease_ms(self) -> int:
@@ -541,7 +685,8 @@ class RedisRunRegistry(LocalRunner):
                 holder = await self._redis.get(self.keys.thread_lock(thread_id))
                 raise ThreadBusy(thread_id, None if holder is None else _text(holder))
         log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
-                            max_events=self.max_events, retention=self.retention)
+                            max_events=self.max_events, retention=self.retention,
+                            lease=self.lease)
         run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy, log)
         previous = self._last_on_thread.get(thread_id)
         if not background:
@@ -613,6 +758,13 @@ class RedisRunRegistry(LocalRunner):
             local.cancel()
         # Also recorded, for a run that has not yet taken its turn when the message passes.
         await self._redis.hset(self.keys.run(run.run_id), "cancel", "1")
+        if local is None and await self._cancel_queued(
+            keys=[self.keys.run(run.run_id), self.keys.events(run.run_id),
+                  self.keys.thread_lock(run.thread_id)],
+            args=[now(), dumps({"values": None, "error": None}),
+                  int(self.retention * 1000), run.run_id],
+        ):
+            return  # still in the queue: no worker has to stop it
         if local is None:
             await self._redis.publish(self.keys.cancel, run.run_id)
 
@@ -639,6 +791,15 @@ class RedisRunRegistry(LocalRunner):
             keys += [self.keys.run(run.run_id), self.keys.events(run.run_id)]
         await self._redis.delete(*keys)
         self._last_on_thread.pop(thread_id, None)
+
+    async def delete(self, run: Run) -> None:
+        self._local.pop(run.run_id, None)
+        if self._last_on_thread.get(run.thread_id) is run:
+            del self._last_on_thread[run.thread_id]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.run(run.run_id), self.keys.events(run.run_id))
+            pipe.zrem(self.keys.thread_runs(run.thread_id), run.run_id)
+            await pipe.execute()
 
     # -- executing here -----------------------------------------------------------------------
 
@@ -690,6 +851,7 @@ class RedisRunRegistry(LocalRunner):
             logger.info("run %s is left for another worker", run.run_id)
             self._local.pop(run.run_id, None)
             entry = self._queued.pop(run.run_id)
+            self._free_a_slot()
             self._holding.discard(run.run_id)
             run.end()
             try:
@@ -707,6 +869,7 @@ class RedisRunRegistry(LocalRunner):
         self._local.pop(run.run_id, None)
         entry = self._queued.pop(run.run_id, None)
         if entry is not None:
+            self._free_a_slot()
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.xack(self.keys.queue, _GROUP, entry)
                 pipe.xdel(self.keys.queue, entry)
@@ -746,6 +909,13 @@ class RedisRunRegistry(LocalRunner):
                 pipe.hset(self.keys.run(run.run_id), "lease", _ms() + self._lease_ms)
                 pipe.pexpire(self.keys.run(run.run_id), self._alive_ttl_ms)
                 pipe.pexpire(self.keys.events(run.run_id), self._alive_ttl_ms)
+            # Readers held up by a slow client still read: the run's writer waits for them.
+            readers = [(tail.run_id, tail.reader_id, tail.log.last_id) for tail in self.tails]
+            readers += [(reader.run_id, reader.reader_id, reader.cursor)
+                        for reader in list(self.tails.paging.values())]
+            for run_id, reader_id, position in readers:
+                pipe.hset(self.keys.readers(run_id), reader_id, f"{position}:{_ms()}")
+                pipe.pexpire(self.keys.readers(run_id), 3 * self._lease_ms)
             await pipe.execute()
         for run in runs:
             if run.run_id in self._holding:
@@ -759,6 +929,21 @@ class RedisRunRegistry(LocalRunner):
 
     # -- background runs: the queue -----------------------------------------------------------
 
+    def _free_a_slot(self) -> None:
+        self._freed.set()
+        self._freed = anyio.Event()
+
+    @property
+    def _free_slots(self) -> int:
+        return self.jobs_per_worker - len(self._queued)
+
+    def _turns(self) -> anyio.Lock:
+        # The two readers of the queue (new entries, orphans) take one at a time, each as many
+        # as this process has room for: together they never take more.
+        if self._taking is None:
+            self._taking = anyio.Lock()
+        return self._taking
+
     async def _take_queued(self) -> None:
         """Take background runs from the queue, as one consumer of the group, and run them."""
         try:
@@ -767,12 +952,15 @@ class RedisRunRegistry(LocalRunner):
             if "BUSYGROUP" not in str(error):
                 raise
         while True:
+            while self._free_slots <= 0:  # the runs beyond wait in the queue, for any worker
+                await self._freed.wait()
             try:
-                reply = await self._redis.xreadgroup(_GROUP, self.consumer,
-                                                     {self.keys.queue: ">"}, count=1,
-                                                     block=_BLOCK_MS)
-                for entry_id, fields in reply[0][1] if reply else []:
-                    await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+                async with self._turns():
+                    reply = await self._redis.xreadgroup(_GROUP, self.consumer,
+                                                         {self.keys.queue: ">"}, count=1,
+                                                         block=_BLOCK_MS)
+                    for entry_id, fields in reply[0][1] if reply else []:
+                        await self._start_queued(_text(fields[b"run"]), _text(entry_id))
             except RedisError:
                 logger.exception("taking runs from the queue failed; trying again")
                 await anyio.sleep(1)
@@ -783,11 +971,15 @@ class RedisRunRegistry(LocalRunner):
         while True:
             await anyio.sleep(self.lease / 3)
             try:
-                reply = await self._redis.xautoclaim(self.keys.queue, _GROUP, self.consumer,
-                                                     self._lease_ms, "0-0", count=16)
-                for entry_id, fields in reply[1]:
-                    if fields:  # deleted entries come back empty
-                        await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+                async with self._turns():
+                    if self._free_slots <= 0:
+                        continue  # left for a worker with room, or for later
+                    reply = await self._redis.xautoclaim(
+                        self.keys.queue, _GROUP, self.consumer, self._lease_ms, "0-0",
+                        count=min(16, self._free_slots))
+                    for entry_id, fields in reply[1]:
+                        if fields:  # deleted entries come back empty
+                            await self._start_queued(_text(fields[b"run"]), _text(entry_id))
             except RedisError:
                 logger.exception("claiming orphaned runs failed; trying again")
 
@@ -796,27 +988,31 @@ class RedisRunRegistry(LocalRunner):
             self._queued[run_id] = entry_id
             return
         fields = await self._redis.hgetall(self.keys.run(run_id))
-        if not fields or _text(fields.get(b"status", b"")) not in _ACTIVE:
-            # Forgotten, or ended before its worker could acknowledge it.
-            await self._redis.xack(self.keys.queue, _GROUP, entry_id)
-            return
-        record = json.loads(fields[b"record"])
-        agent = self.graphs.get(record["graph_id"])
-        if agent is None:
+        record = json.loads(fields[b"record"]) if fields else None
+        if record is not None and record["graph_id"] not in self.graphs:
             logger.error("run %s is of graph %r, which this worker does not serve", run_id,
                          record["graph_id"])
             return  # left pending: a worker that serves it claims it after the lease
-        attempt = await self._redis.hincrby(self.keys.run(run_id), "attempt", 1) - 1
+        # Taken only if still to run, atomically with a cancel of a queued run (_CANCEL_QUEUED).
+        taken = record is not None and await self._take_queued_run(
+            keys=[self.keys.run(run_id)], args=[self.consumer])
+        if not taken:
+            # Forgotten, cancelled while queued, or ended before its worker acknowledged it.
+            await self._redis.xack(self.keys.queue, _GROUP, entry_id)
+            return
+        assert record is not None
+        agent = self.graphs[record["graph_id"]]
+        attempt = int(taken) - 1
         run = _run_from(fields)
         run.request = _request_from(record, json.loads(fields[b"queued"]), agent,
                                     resume=attempt > 1)
         run.status = "pending"
         log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
-                            max_events=self.max_events, retention=self.retention)
+                            max_events=self.max_events, retention=self.retention,
+                            lease=self.lease)
         run.log = log
         self._local[run_id] = run
         self._queued[run_id] = entry_id
-        await self._redis.hset(self.keys.run(run_id), "worker", self.consumer)
         await self._save(run)
         # The stream has the creator's metadata frame, and a killed attempt's events.
         top = await self._redis.xrevrange(self.keys.events(run_id), count=1)

@@ -30,7 +30,7 @@ from ._threads import ThreadRecord, ThreadStore, now, state_json
 
 __all__ = ["ApiError", "Server"]
 
-_MULTITASK = ("reject", "enqueue", "interrupt")
+_MULTITASK = ("reject", "enqueue", "interrupt", "rollback")
 _DURABILITY = ("sync", "async", "exit")
 # Body fields a run request may carry that this server does not act on yet: refused rather than
 # silently ignored, so that a client does not believe they took effect.
@@ -391,13 +391,23 @@ class Server:
             if if_not_exists == "reject":
                 raise ApiError(404, f"no thread {thread_id!r}")
             await self.threads.create(thread_id, {})
-        if strategy == "interrupt":
-            for run in await self.runs.on_thread(thread_id):
-                if run.active:
-                    await self.runs.cancel(run)
+        if strategy == "rollback":
+            self._check_rollback()
+        if strategy in ("interrupt", "rollback"):
+            active = [run for run in await self.runs.on_thread(thread_id) if run.active]
+            for run in active:
+                await self.runs.cancel(run)
+            if strategy == "rollback":
+                for run in active:
+                    await self._roll_back(run)
+        run_id = str(uuid.uuid4())
         configurable = dict(config.get("configurable") or {})
         configurable.update(checkpoint)
         configurable["thread_id"] = thread_id
+        # The run's checkpoints carry its id in their metadata, for a rollback to find them
+        # (delete_for_runs); nested agents' runs inherit it from the configurable.
+        configurable["run_id"] = run_id
+        config.pop("run_id", None)
         # As the reference server does: code in the run reads them as runtime.server_info.
         configurable.setdefault("assistant_id", self.assistant_ids[graph_id])
         configurable.setdefault("graph_id", graph_id)
@@ -410,7 +420,7 @@ class Server:
         )
         try:
             run, reader = await self.runs.create(
-                str(uuid.uuid4()), thread_id, run_request, metadata=metadata,
+                run_id, thread_id, run_request, metadata=metadata,
                 multitask_strategy=strategy, follow=follow, background=background,
             )
         except ThreadBusy as busy:
@@ -533,11 +543,44 @@ class Server:
     async def cancel_run(self, request: Request) -> Response:
         run = await self._run(request, request.path_params["thread_id"])
         action = request.query_params.get("action", "interrupt")
-        if action != "interrupt":
-            raise ApiError(422, f"action={action!r} is not supported; cancel with 'interrupt'")
+        if action not in ("interrupt", "rollback"):
+            raise ApiError(422, f"action is 'interrupt' or 'rollback', got {action!r}")
+        if action == "rollback":
+            self._check_rollback()
         if not run.active:
             raise ApiError(409, f"run {run.run_id} has ended ({run.status})")
         await self.runs.cancel(run)
-        if request.query_params.get("wait", "").lower() in ("1", "true"):
+        if action == "rollback":
+            # The run's checkpoints can only go once it has stopped writing them: a rollback
+            # is answered when the run is gone, whatever ``wait`` says.
+            await self._roll_back(run)
+            await self._settle_after_rollback(run.thread_id)
+        elif request.query_params.get("wait", "").lower() in ("1", "true"):
             await self.runs.wait(run)
         return Response(status_code=204)
+
+    # -- rollback -----------------------------------------------------------------------------
+
+    def _check_rollback(self) -> None:
+        if type(self.saver).delete_for_runs is BaseCheckpointSaver.delete_for_runs:
+            raise ApiError(422, f"rollback needs a checkpointer that deletes a run's "
+                                f"checkpoints (delete_for_runs); {type(self.saver).__name__} "
+                                "does not")
+
+    async def _roll_back(self, run: Run) -> None:
+        """Once the cancelled run has ended, forget it and the checkpoints it wrote, so that its
+        thread is as it was before it."""
+        await self.runs.wait(run)
+        await self.runs.delete(run)
+        await self.saver.adelete_for_runs([run.run_id])
+
+    async def _settle_after_rollback(self, thread_id: str) -> None:
+        """The thread's status once a rollback has taken its run's state away."""
+        if any(other.active for other in await self.runs.on_thread(thread_id)):
+            return
+        record = await self.threads.get(thread_id)
+        agent = None if record is None else self._agent_of(record)
+        if agent is None:
+            return
+        state = await agent.aget_state({"configurable": {"thread_id": thread_id}})
+        await self.threads.touch(thread_id, status="interrupted" if state.interrupts else "idle")

@@ -15,6 +15,7 @@ to the log, is :func:`execute`, which knows nothing of where runs are kept.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from abc import ABC, abstractmethod
@@ -212,6 +213,10 @@ class RunRegistry(ABC):
     async def forget_thread(self, thread_id: str) -> None:
         """Forget a deleted thread's runs (cancelling those still active)."""
 
+    @abstractmethod
+    async def delete(self, run: Run) -> None:
+        """Forget an ended run at once: its record and its events (a rollback)."""
+
 
 class LocalRunner(RunRegistry):
     """Executing runs in this process: the part of a registry that does not depend on where
@@ -237,17 +242,22 @@ class LocalRunner(RunRegistry):
     async def _ended(self, run: Run) -> None:
         """The run has ended and its log is closed."""
 
-    async def _execute(self, run: Run, previous: Run | None) -> None:
+    async def _execute(
+        self, run: Run, previous: Run | None, slots: anyio.Semaphore | None = None
+    ) -> None:
+        """Run ``run`` to its end; with ``slots``, only once it has one of them (a background
+        run waits, ``pending``, while this process runs as many as it takes at once)."""
         try:
             with anyio.CancelScope() as scope:
                 run.scope = scope
                 if run.cancel_requested:
                     scope.cancel()
-                await self._take_turn(run, previous)
-                await self._threads.touch(run.thread_id, status="busy")
-                run.set_status("running")
-                await self._save(run)
-                await execute(run)
+                async with slots if slots is not None else contextlib.nullcontext():
+                    await self._take_turn(run, previous)
+                    await self._threads.touch(run.thread_id, status="busy")
+                    run.set_status("running")
+                    await self._save(run)
+                    await execute(run)
         except Exception:  # a bug of ours: it must not take the app's other runs down with it
             logger.exception("run %s failed in the server", run.run_id)
             run.set_status("error")
@@ -308,6 +318,9 @@ class MemoryRunRegistry(LocalRunner):
         spawn: starts a task in the app's task group.
         threads: the thread records, whose status the runs keep up to date.
         retention: seconds a finished run's record and events are kept for joins.
+        jobs_per_worker: how many background runs execute at once; the others wait,
+            ``pending``, in the order they were made. Streamed and awaited runs do not wait
+            and do not count.
     """
 
     def __init__(
@@ -316,10 +329,13 @@ class MemoryRunRegistry(LocalRunner):
         threads: ThreadStore,
         *,
         retention: float = 600.0,
+        jobs_per_worker: int = 10,
     ) -> None:
         super().__init__(threads)
         self._spawn = spawn
         self.retention = retention
+        self.jobs_per_worker = jobs_per_worker
+        self._slots: anyio.Semaphore | None = None  # made on the loop, by the first to wait
         self._runs: dict[str, Run] = {}
         self._last_on_thread: dict[str, Run] = {}
 
@@ -347,7 +363,13 @@ class MemoryRunRegistry(LocalRunner):
         reader = log.reader(0) if follow else None
         # The first frame, written now so that a client sees it before the run's turn comes.
         await log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
-        self._spawn(lambda: self._execute(run, previous))
+        slots = None
+        if background:
+            if self._slots is None:
+                # FIFO: anyio's semaphore wakes its waiters in the order they came.
+                self._slots = anyio.Semaphore(self.jobs_per_worker)
+            slots = self._slots
+        self._spawn(lambda: self._execute(run, previous, slots))
         return run, reader
 
     async def get(self, run_id: str) -> Run | None:
@@ -374,6 +396,11 @@ class MemoryRunRegistry(LocalRunner):
             run.cancel()
             del self._runs[run.run_id]
         self._last_on_thread.pop(thread_id, None)
+
+    async def delete(self, run: Run) -> None:
+        self._runs.pop(run.run_id, None)
+        if self._last_on_thread.get(run.thread_id) is run:
+            del self._last_on_thread[run.thread_id]
 
     def _expire(self) -> None:
         horizon = anyio.current_time() - self.retention

@@ -102,6 +102,7 @@ def serve(
     redis_url: str | None = None,
     retention: float = 600.0,
     lease: float = 10.0,
+    jobs_per_worker: int = 10,
 ) -> None:
     """Serve ``graphs`` with uvicorn until interrupted (on Redis with ``redis_url``)."""
     import uvicorn
@@ -110,7 +111,8 @@ def serve(
     from ._app import create_app
 
     app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None,
-                     redis_url=redis_url, retention=retention, lease=lease)
+                     redis_url=redis_url, retention=retention, lease=lease,
+                     jobs_per_worker=jobs_per_worker)
     # asyncio, not uvloop: the Redis client is asyncio's, and one loop behaves the same
     # everywhere.
     uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio",
@@ -145,16 +147,18 @@ def work(
     retention: float = 600.0,
     lease: float = 10.0,
     prefix: str = "rxagent:server:",
+    jobs_per_worker: int = 10,
 ) -> None:
     """Run background runs from the queue on Redis until SIGTERM or SIGINT
     (``rxagent worker``); the runs it is running then are left to other workers."""
     import asyncio
 
-    asyncio.run(_work(graphs, redis_url, retention, lease, prefix))
+    asyncio.run(_work(graphs, redis_url, retention, lease, prefix, jobs_per_worker))
 
 
 async def _work(
-    graphs: dict[str, Agent], redis_url: str, retention: float, lease: float, prefix: str
+    graphs: dict[str, Agent], redis_url: str, retention: float, lease: float, prefix: str,
+    jobs_per_worker: int,
 ) -> None:
     import signal
 
@@ -175,7 +179,8 @@ async def _work(
             runs = RedisRunRegistry(
                 client, spawn, threads, prefix=prefix, retention=retention,
                 lease=lease, graphs={key: agent.with_checkpointer(saver)
-                                     for key, agent in graphs.items()})
+                                     for key, agent in graphs.items()},
+                jobs_per_worker=jobs_per_worker)
             group.start_soon(runs.serve)
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:

@@ -47,11 +47,11 @@ def test_the_redis_keys_are_the_ones_drawn(redis_url: str, redis_client: redis.R
     (block,) = [b for b in text_blocks() if "{prefix}{thread}" in b]
     drawn = sorted(
         line.split()[0].replace("{prefix}", "rxagent:").replace("{thread}", "{t}")
-        .replace("{ns}", "n").replace("{id}", "I")
+        .replace("{ns}", "n").replace("{id}", "I").replace("{run}", "R")
         for line in block.splitlines() if line.startswith("{prefix}")
     )
     with RedisSaver(redis_url) as saver:
-        saver.put(make_checkpoint("t", "n", checkpoint_id="I"))
+        saver.put(make_checkpoint("t", "n", checkpoint_id="I", metadata={"run_id": "R"}))
         saver.put_writes("t", "n", "I", "task", [("c", 1)])
     stored = sorted(key.decode() for key in redis_client.keys("*"))
     assert stored == drawn

@@ -85,3 +85,14 @@ def test_serve_needs_targets_or_a_config(capsys: pytest.CaptureFixture[str]) -> 
     assert exit_.value.code == 2
     assert main(["serve", "bad-target"]) == 1
     assert "path/to/file.py:attr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_jobs_per_worker_is_at_least_one(
+    capsys: pytest.CaptureFixture[str], command: str,
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "agent.py:agent", "--redis-url", "redis://127.0.0.1:1/0",
+              "--jobs-per-worker", "0"])
+    assert exit_.value.code == 2
+    assert "--jobs-per-worker must be at least 1" in capsys.readouterr().err

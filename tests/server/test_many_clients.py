@@ -102,10 +102,8 @@ def agent(agent_dir: Path) -> Agent:
 
 @pytest.fixture(scope="module")
 def expected(agent: Agent) -> list[list[tuple[str, Any]]]:
-    """Each client's local stream, normalized, made before any event loop runs: the sync
-    ``stream`` blocks its thread until the run ends, and under anyio's trio test runner (trio as
-    a guest of an asyncio loop) the run would be scheduled on the very loop that thread is
-    blocking, and never end."""
+    """Each client's local stream, normalized, made once for the module (outside the test's
+    event loop, which the sync ``stream`` would hold up meanwhile)."""
     return [normalized(local_events(agent, index)) for index in range(CLIENTS)]
 
 

@@ -28,7 +28,7 @@ from rxagent import Agent, create_agent
 from rxagent.checkpoint import InMemorySaver
 from rxagent.checkpoint.redis import RedisSaver
 from rxagent.server._events import LogReader
-from rxagent.server._redis import RedisRunRegistry, RedisThreadStore
+from rxagent.server._redis import RedisEventLog, RedisRunRegistry, RedisThreadStore
 from rxagent.server._runs import Run, RunRequest, ThreadBusy
 from rxagent.testing import FunctionChatModel
 
@@ -184,6 +184,49 @@ def test_a_busy_thread_is_refused_by_the_other_process_and_a_queued_run_waits(
     assert a.runs.get(thread, queued["run_id"])["status"] == "success"
 
 
+def run_ids_in_history(client: SyncLangGraphClient, thread: str) -> set[str]:
+    return {state["metadata"]["run_id"]
+            for state in client.threads.get_history(thread, limit=100)}
+
+
+@pytest.mark.parametrize("how", ["strategy", "cancel"])
+def test_a_rollback_through_the_other_process_leaves_the_thread_as_before_the_run(
+    clients: list[SyncLangGraphClient], gate: Path, how: str,
+) -> None:
+    a, b = clients
+    thread = a.threads.create()["thread_id"]
+    a.runs.wait(thread, "echo", input=say("first"))
+    before = [m["content"] for m in b.threads.get_state(thread)["values"]["messages"]]
+    held = a.runs.create(thread, "paced", input=say(f"5 {gate}"), stream_mode="messages-tuple",
+                         stream_resumable=True)
+    seen = []
+    for part in b.runs.join_stream(thread, held["run_id"]):  # until it waits at the gate
+        seen.append((part.id, part.event, part.data))
+        if tokens(seen):
+            break
+    deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+    while held["run_id"] not in run_ids_in_history(b, thread):  # its input checkpoint, saved
+        assert time.monotonic() < deadline, "the run never saved a checkpoint"
+        time.sleep(0.02)
+    try:
+        if how == "strategy":
+            result = b.runs.wait(thread, "echo", input=say("now"),
+                                 multitask_strategy="rollback")
+            assert result["messages"][-1]["content"] == "You said: first | now"  # type: ignore[index]
+        else:
+            b.runs.cancel(thread, held["run_id"], action="rollback")
+            after = [m["content"] for m in a.threads.get_state(thread)["values"]["messages"]]
+            assert after == before
+            assert a.threads.get(thread)["status"] == "idle"
+    finally:
+        gate.touch()
+    for client in (a, b):
+        with pytest.raises(httpx.HTTPStatusError) as gone:
+            client.runs.get(thread, held["run_id"])
+        assert gone.value.response.status_code == 404
+        assert held["run_id"] not in run_ids_in_history(client, thread)
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
 def test_a_background_run_whose_process_is_killed_or_stopped_is_finished_by_another(
     redis_url: str, tmp_path: Path, gate: Path, how: signal.Signals,
@@ -259,6 +302,54 @@ def test_serve_workers_starts_worker_processes_that_take_from_the_queue_and_stop
     for pid in pids:  # the server and its workers are gone
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    store.close()
+
+
+def test_a_worker_takes_at_most_jobs_per_worker_runs_and_leaves_the_rest_to_others(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/5"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    gates = [tmp_path / f"gate{i}" for i in range(2)]
+    with ExitStack() as stack:
+        first = stack.enter_context(serving(url, tmp_path / "a.log", "--jobs-per-worker", "1"))
+        a = stack.enter_context(get_sync_client(url=first, timeout=30))
+        runs = []
+        for gate in gates:
+            thread = a.threads.create()["thread_id"]
+            runs.append(a.runs.create(thread, "paced", input=say(f"5 {gate}"),
+                                      stream_mode="messages-tuple", stream_resumable=True))
+        held = []
+        for part in a.runs.join_stream(runs[0]["thread_id"], runs[0]["run_id"]):
+            held.append((part.id, part.event, part.data))
+            if tokens(held):
+                break  # the first run waits at its gate, holding the process's one slot
+        key = f"rxagent:server:run:{runs[1]['run_id']}"
+        assert store.hget(key, "worker") is None  # no worker has taken the second
+        assert a.runs.get(runs[1]["thread_id"], runs[1]["run_id"])["status"] == "pending"
+        # A run cancelled while it waits in the queue ends at once, its stream closed.
+        thread = a.threads.create()["thread_id"]
+        queued = a.runs.create(thread, "paced", input=say("3"), stream_resumable=True)
+        a.runs.cancel(thread, queued["run_id"])
+        assert a.runs.get(thread, queued["run_id"])["status"] == "interrupted"
+        assert [part.event for part in a.runs.join_stream(thread, queued["run_id"])] == [
+            "metadata"]
+        # Another worker, with a slot free, takes the second run.
+        second = stack.enter_context(serving(url, tmp_path / "b.log", "--jobs-per-worker", "1"))
+        b = stack.enter_context(get_sync_client(url=second, timeout=30))
+        deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+        while store.hget(key, "worker") is None:
+            assert time.monotonic() < deadline, "no worker took the second run"
+            time.sleep(0.02)
+        workers = {store.hget(f"rxagent:server:run:{run['run_id']}", "worker") for run in runs}
+        assert len(workers) == 2  # one run each
+        for gate in gates:
+            gate.touch()
+        for run in runs:
+            b.runs.join(run["thread_id"], run["run_id"])
+            assert b.runs.get(run["thread_id"], run["run_id"])["status"] == "success"
+        assert store.hget(f"rxagent:server:run:{queued['run_id']}", "worker") is None
     store.close()
 
 
@@ -404,3 +495,48 @@ async def test_a_run_whose_events_cannot_be_written_ends_in_error(
         run, _ = await runs.create("r", "t", request(held_agent(gate), "t"), metadata={},
                                    multitask_strategy="reject", follow=False)
         assert (await runs.wait(run)).status == "error"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["paging", "tail"])
+async def test_a_slow_reader_holds_the_run_back_instead_of_losing_trimmed_events(
+    redis_client: aredis.Redis, where: str,
+) -> None:
+    # A client stops reading while it still reads the stream in pages, or once it has gone
+    # over to the process's tail of the run.
+    async def reply(messages: Any, tools: Any) -> AsyncIterator[str]:
+        for i in range(2000):
+            yield f"f{i} "
+
+    agent = create_agent(FunctionChatModel(reply), []).with_checkpointer(InMemorySaver())
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, max_events=40)
+        await threads.create("t", {})
+        run, reader = await runs.create("r", "t", request(agent, "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None and isinstance(run.log, RedisEventLog)
+        seen = [entry.id for entry in (await reader.read(1)).entries]
+        if where == "tail":
+            with anyio.fail_after(10):
+                while not runs.tails.attached("r"):
+                    seen += [entry.id for entry in (await reader.read(0.01)).entries]
+        with anyio.fail_after(10):  # the bound only keeps a run never held back from passing
+            while not run.log.waiting_for_readers:  # the reader stopped reading: the run waits
+                await anyio.sleep(0.01)
+        assert run.status == "running"
+        # It has not gone more than max_events past where the reader is.
+        readers = await redis_client.hgetall(runs.keys.readers("r"))
+        slowest = min(int(value.split(b":")[0]) for value in readers.values())
+        assert slowest >= seen[-1]  # a tail reads ahead of its clients, a little
+        newest = (await redis_client.xrevrange(runs.keys.events("r"), count=1))[0][0]
+        assert int(newest.split(b"-")[0]) - slowest <= 40
+        # Nothing it has not read was trimmed away: every event comes, once, in order.
+        seen += await read_all(reader)
+        reader.close()
+        assert seen == list(range(1, len(seen) + 1))
+        assert (await runs.wait(run)).status == "success"
+        assert len(seen) > 2000  # metadata, 2000 tokens, values
+        with anyio.fail_after(10):
+            while await redis_client.hlen(runs.keys.readers("r")):  # its readers have left
+                await anyio.sleep(0.01)
