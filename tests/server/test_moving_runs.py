@@ -1,0 +1,149 @@
+"""Runs streamed or awaited by the request that made them survive their process on Redis: two
+``rxagent serve --redis-url`` processes behind a load balancer (a failover proxy), the process
+running the run killed with SIGKILL mid-run, and the other continues it from its last
+checkpoint; the SDK's client, through the proxy, ends with every event exactly once.
+
+The servers are real subprocesses, the redis-server is the session's (``tests/conftest.py``),
+and a run is held mid-way by a gate (a file the test creates: ``redis_agents.paced``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
+
+from rxagent.checkpoint.redis import RedisSaver
+
+from .proxy import FailoverProxy
+from .test_redis import ids, say, serving, tokens
+
+KEYS = "rxagent:server:"
+
+
+class Cluster:
+    """Two processes on one Redis database, with a 1 s lease, behind a failover proxy."""
+
+    def __init__(self, store: redis.Redis, saver: RedisSaver, sdk: SyncLangGraphClient,
+                 direct: list[SyncLangGraphClient]) -> None:
+        self.store = store
+        self.saver = saver
+        self.sdk = sdk  # through the proxy: to the first process while it lives
+        self.direct = direct  # one client on each process
+
+    def kill_runner(self, run_id: str) -> int:
+        """SIGKILL the process running the run; its pid."""
+        worker = self.store.hget(f"{KEYS}run:{run_id}", "worker")
+        assert worker is not None, "the run is not recorded as taken by its process"
+        pid = int(worker.decode().rsplit(":", 1)[1])
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+
+@pytest.fixture
+def cluster(redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    url = redis_url.rsplit("/", 1)[0] + "/6"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    with ExitStack() as stack:
+        # Heartbeats slower than the clients' timeout, so that a run never finished fails the
+        # test rather than keeping its stream open.
+        urls = [stack.enter_context(serving(url, tmp_path / f"s{i}.log", "--lease", "1",
+                                            RXAGENT_HEARTBEAT_S="60"))
+                for i in range(2)]
+        proxy = stack.enter_context(FailoverProxy([int(u.rsplit(":", 1)[1]) for u in urls]))
+        sdk = stack.enter_context(get_sync_client(url=f"http://127.0.0.1:{proxy.port}",
+                                                  timeout=10))
+        direct = [stack.enter_context(get_sync_client(url=u, timeout=30)) for u in urls]
+        saver = stack.enter_context(RedisSaver(url))
+        yield Cluster(store, saver, sdk, direct)
+    store.close()
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Path:
+    """A gate for a ``paced`` run: it holds the run after its first token until it exists."""
+    return tmp_path / "open"
+
+
+def test_a_streamed_run_whose_process_is_killed_is_finished_by_the_other_and_the_sdk_gets_every_event_once(  # noqa: E501
+    cluster: Cluster, gate: Path,
+) -> None:
+    thread = cluster.sdk.threads.create()["thread_id"]
+    parts: list[tuple[str | None, str, Any]] = []
+    killed = None
+    for part in cluster.sdk.runs.stream(thread, "paced", input=say(f"5 {gate}"),
+                                        stream_mode="messages-tuple", stream_resumable=True):
+        parts.append((part.id, part.event, part.data))
+        if killed is None and tokens(parts) == ["p0 "]:
+            # Held by the gate after its first token; killed once its input checkpoint is
+            # saved.
+            deadline = time.monotonic() + 30  # only keeps a broken server from hanging it
+            while cluster.saver.get(thread) is None:
+                assert time.monotonic() < deadline, "the run's checkpoint was never saved"
+                time.sleep(0.02)
+            killed = cluster.kill_runner(parts[0][2]["run_id"])
+        if part.event == "metadata" and part.data["attempt"] == 2:
+            gate.touch()  # the new attempt is running, in the other process: let it end
+    run_id = parts[0][2]["run_id"]
+    assert killed is not None
+    assert ids(parts) == list(range(1, len(parts) + 1))  # each event once, none missing
+    assert [data["attempt"] for _, event, data in parts if event == "metadata"] == [1, 2]
+    second = [event == "metadata" for _, event, _ in parts].index(True, 1)
+    assert tokens(parts[:second]) == ["p0 "]  # the first attempt, killed at its gate
+    assert tokens(parts[second:]) == [f"p{i} " for i in range(5)]  # from the checkpoint
+    survivor = cluster.direct[1]
+    assert survivor.runs.get(thread, run_id)["status"] == "success"
+    worker = cluster.store.hget(f"{KEYS}run:{run_id}", "worker")
+    assert worker is not None and int(worker.decode().rsplit(":", 1)[1]) != killed
+    messages = survivor.threads.get_state(thread)["values"]["messages"]
+    assert [m["type"] for m in messages] == ["human", "ai"]
+    assert messages[-1]["content"] == "p0 p1 p2 p3 p4 "
+
+
+def test_a_waited_run_whose_process_is_killed_answers_the_rejoining_client_with_the_final_state(
+    cluster: Cluster, gate: Path,
+) -> None:
+    thread = cluster.sdk.threads.create()["thread_id"]
+    failed: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            cluster.sdk.runs.wait(thread, "paced", input=say(f"5 {gate}"))
+        except BaseException as error:  # its process dies under it
+            failed.append(error)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+    runs_key = f"{KEYS}thread-runs:{thread}"
+    while not (cluster.store.zcard(runs_key) and cluster.saver.get(thread) is not None
+               and cluster.store.xlen(f"{KEYS}events:{run_id(cluster, runs_key)}") >= 2):
+        assert time.monotonic() < deadline, "the run never reached its gate"
+        time.sleep(0.02)
+    run = run_id(cluster, runs_key)
+    cluster.kill_runner(run)
+    waiter.join(30)
+    assert failed, "the wait was answered by a killed process"
+    gate.touch()
+    # The SDK's client, through the proxy, now on the other process.
+    final = cluster.sdk.runs.join(thread, run)
+    assert [m["type"] for m in final["messages"]] == ["human", "ai"]
+    assert final["messages"][-1]["content"] == "p0 p1 p2 p3 p4 "
+    assert cluster.direct[1].runs.get(thread, run)["status"] == "success"
+    assert cluster.store.hget(f"{KEYS}run:{run}", "attempt") == b"3"  # taken twice
+
+
+def run_id(cluster: Cluster, runs_key: str) -> str:
+    found = cluster.store.zrange(runs_key, 0, 0)
+    return found[0].decode() if found else "none"
