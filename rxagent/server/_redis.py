@@ -1074,7 +1074,7 @@ class RedisRunRegistry(LocalRunner):
         attempt = int(taken) - 1
         run = _run_from(fields)
         run.request = _request_from(record, json.loads(fields[b"queued"]), agent,
-                                    resume=attempt > 1)
+                                    resume=attempt > 1 and await self._started(agent, run))
         run.status = "pending"
         log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
                             max_events=self.max_events, retention=self.retention,
@@ -1090,6 +1090,14 @@ class RedisRunRegistry(LocalRunner):
             await log.append("metadata", frame("metadata", {"run_id": run_id,
                                                              "attempt": attempt}))
         self._spawn(lambda: self._execute(run, None))
+
+    @staticmethod
+    async def _started(agent: Agent, run: Run) -> bool:
+        """Whether the run has saved a checkpoint on its thread: it goes on from there; if not
+        (its process died before its turn came, or before its first step), it starts again
+        from its input."""
+        state = await agent.aget_state({"configurable": {"thread_id": run.thread_id}})
+        return bool(state.metadata and state.metadata.get("run_id") == run.run_id)
 
     async def _listen_for_cancels(self) -> None:
         while True:

@@ -9,6 +9,7 @@ and a run is held mid-way by a gate (a file the test creates: ``redis_agents.pac
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -40,6 +41,11 @@ class Cluster:
         self.saver = saver
         self.sdk = sdk  # through the proxy: to the first process while it lives
         self.direct = direct  # one client on each process
+
+    def record(self, run_id: str) -> dict[str, Any]:
+        found = self.store.hget(f"{KEYS}run:{run_id}", "record")
+        assert found is not None
+        return json.loads(found)  # type: ignore[no-any-return]
 
     def kill_runner(self, run_id: str) -> int:
         """SIGKILL the process running the run; its pid."""
@@ -76,10 +82,11 @@ def gate(tmp_path: Path) -> Path:
     return tmp_path / "open"
 
 
+@pytest.mark.parametrize("stateless", [False, True], ids=["on-a-thread", "stateless"])
 def test_a_streamed_run_whose_process_is_killed_is_finished_by_the_other_and_the_sdk_gets_every_event_once(  # noqa: E501
-    cluster: Cluster, gate: Path,
+    cluster: Cluster, gate: Path, stateless: bool,
 ) -> None:
-    thread = cluster.sdk.threads.create()["thread_id"]
+    thread = None if stateless else cluster.sdk.threads.create()["thread_id"]
     parts: list[tuple[str | None, str, Any]] = []
     killed = None
     for part in cluster.sdk.runs.stream(thread, "paced", input=say(f"5 {gate}"),
@@ -88,8 +95,9 @@ def test_a_streamed_run_whose_process_is_killed_is_finished_by_the_other_and_the
         if killed is None and tokens(parts) == ["p0 "]:
             # Held by the gate after its first token; killed once its input checkpoint is
             # saved.
+            record = cluster.record(parts[0][2]["run_id"])
             deadline = time.monotonic() + 30  # only keeps a broken server from hanging it
-            while cluster.saver.get(thread) is None:
+            while cluster.saver.get(record["thread_id"]) is None:
                 assert time.monotonic() < deadline, "the run's checkpoint was never saved"
                 time.sleep(0.02)
             killed = cluster.kill_runner(parts[0][2]["run_id"])
@@ -102,11 +110,18 @@ def test_a_streamed_run_whose_process_is_killed_is_finished_by_the_other_and_the
     second = [event == "metadata" for _, event, _ in parts].index(True, 1)
     assert tokens(parts[:second]) == ["p0 "]  # the first attempt, killed at its gate
     assert tokens(parts[second:]) == [f"p{i} " for i in range(5)]  # from the checkpoint
-    survivor = cluster.direct[1]
-    assert survivor.runs.get(thread, run_id)["status"] == "success"
-    worker = cluster.store.hget(f"{KEYS}run:{run_id}", "worker")
+    run_key = f"{KEYS}run:{run_id}"
+    assert cluster.store.hget(run_key, "status") == b"success"
+    worker = cluster.store.hget(run_key, "worker")
     assert worker is not None and int(worker.decode().rsplit(":", 1)[1]) != killed
-    messages = survivor.threads.get_state(thread)["values"]["messages"]
+    thread_id = cluster.record(run_id)["thread_id"]
+    if stateless:  # its thread is gone with it, as when it ends in its own process
+        assert not cluster.store.exists(f"{KEYS}thread:{thread_id}")
+        assert cluster.saver.get(thread_id) is None
+        return
+    survivor = cluster.direct[1]
+    assert survivor.runs.get(thread_id, run_id)["status"] == "success"
+    messages = survivor.threads.get_state(thread_id)["values"]["messages"]
     assert [m["type"] for m in messages] == ["human", "ai"]
     assert messages[-1]["content"] == "p0 p1 p2 p3 p4 "
 
@@ -147,3 +162,43 @@ def test_a_waited_run_whose_process_is_killed_answers_the_rejoining_client_with_
 def run_id(cluster: Cluster, runs_key: str) -> str:
     found = cluster.store.zrange(runs_key, 0, 0)
     return found[0].decode() if found else "none"
+
+
+def test_a_run_whose_process_dies_before_its_turn_starts_again_from_its_input(
+    cluster: Cluster, gate: Path,
+) -> None:
+    # The second run on the thread waits for the first, in the same process, when that dies:
+    # it has saved no checkpoint yet, so the worker that claims it runs it with its own input
+    # (going on from the thread's last checkpoint would answer the first run's message again).
+    thread = cluster.sdk.threads.create()["thread_id"]
+    first: list[tuple[str | None, str, Any]] = []
+    for part in cluster.sdk.runs.stream(thread, "paced", input=say(f"5 {gate}"),
+                                        stream_mode="messages-tuple", stream_resumable=True):
+        first.append((part.id, part.event, part.data))
+        if tokens(first) == ["p0 "]:
+            break  # held at its gate; it goes on without this client
+    failed: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            cluster.sdk.runs.wait(thread, "paced", input=say("3"), multitask_strategy="enqueue")
+        except BaseException as error:  # its process dies under it
+            failed.append(error)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    runs_key = f"{KEYS}thread-runs:{thread}"
+    deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+    while not (cluster.store.zcard(runs_key) == 2 and cluster.saver.get(thread) is not None):
+        assert time.monotonic() < deadline, "the second run was never made"
+        time.sleep(0.02)
+    second = cluster.store.zrange(runs_key, 1, 1)[0].decode()
+    assert cluster.direct[0].runs.get(thread, second)["status"] == "pending"  # waiting its turn
+    cluster.kill_runner(second)
+    waiter.join(30)
+    assert failed, "the wait was answered by a killed process"
+    gate.touch()
+    final = cluster.sdk.runs.join(thread, second)
+    assert [m["type"] for m in final["messages"]] == ["human", "ai", "human", "ai"]
+    assert [m["content"] for m in final["messages"][1::2]] == ["p0 p1 p2 p3 p4 ", "p0 p1 p2 "]
+    assert cluster.direct[1].runs.get(thread, second)["status"] == "success"
