@@ -202,3 +202,34 @@ def test_a_run_whose_process_dies_before_its_turn_starts_again_from_its_input(
     assert [m["type"] for m in final["messages"]] == ["human", "ai", "human", "ai"]
     assert [m["content"] for m in final["messages"][1::2]] == ["p0 p1 p2 p3 p4 ", "p0 p1 p2 "]
     assert cluster.direct[1].runs.get(thread, second)["status"] == "success"
+
+
+def test_a_streamed_run_left_by_its_client_is_handed_over_by_a_process_that_stops(
+    cluster: Cluster, gate: Path,
+) -> None:
+    thread = cluster.sdk.threads.create()["thread_id"]
+    first: list[tuple[str | None, str, Any]] = []
+    for part in cluster.sdk.runs.stream(thread, "paced", input=say(f"5 {gate}"),
+                                        stream_mode="messages-tuple", stream_resumable=True):
+        first.append((part.id, part.event, part.data))
+        if tokens(first) == ["p0 "]:
+            break  # held at its gate; it goes on without this client
+    run = first[0][2]["run_id"]
+    deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+    while cluster.saver.get(thread) is None:
+        assert time.monotonic() < deadline, "the run's checkpoint was never saved"
+        time.sleep(0.02)
+    worker = cluster.store.hget(f"{KEYS}run:{run}", "worker")
+    assert worker is not None
+    os.kill(int(worker.decode().rsplit(":", 1)[1]), signal.SIGTERM)  # a clean stop
+    joined = []
+    for part in cluster.direct[1].runs.join_stream(thread, run, last_event_id="-1"):
+        joined.append((part.id, part.event, part.data))
+        if part.event == "metadata" and part.data["attempt"] == 2:
+            gate.touch()
+    assert joined[:len(first)] == first
+    assert ids(joined) == list(range(1, len(joined) + 1))
+    assert [data["attempt"] for _, event, data in joined if event == "metadata"] == [1, 2]
+    assert cluster.direct[1].runs.get(thread, run)["status"] == "success"
+    messages = cluster.direct[1].threads.get_state(thread)["values"]["messages"]
+    assert messages[-1]["content"] == "p0 p1 p2 p3 p4 "
