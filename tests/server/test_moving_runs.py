@@ -233,3 +233,22 @@ def test_a_streamed_run_left_by_its_client_is_handed_over_by_a_process_that_stop
     assert cluster.direct[1].runs.get(thread, run)["status"] == "success"
     messages = cluster.direct[1].threads.get_state(thread)["values"]["messages"]
     assert messages[-1]["content"] == "p0 p1 p2 p3 p4 "
+
+
+def test_no_move_streamed_keeps_a_streamed_run_with_its_process(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    url = redis_url.rsplit("/", 1)[0] + "/7"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    with serving(url, tmp_path / "s.log", "--no-move-streamed") as server, get_sync_client(
+            url=server, timeout=30) as sdk:
+        thread = sdk.threads.create()["thread_id"]
+        parts = list(sdk.runs.stream(thread, "paced", input=say("2"),
+                                     stream_mode="messages-tuple"))
+        fields = store.hgetall(f"{KEYS}run:{parts[0].data['run_id']}")
+        assert fields[b"status"] == b"success"
+        # Not recorded for another worker to take: its request is not kept, nor is it held.
+        assert b"queued" not in fields and b"worker" not in fields
+        assert store.xlen(f"{KEYS}held") == 0
+    store.close()
