@@ -35,7 +35,9 @@ of that run: the tail feeds a :class:`~rxagent.server._events.MemoryEventLog` th
 it started, and each client first reads what came before from the stream itself (XRANGE), then
 goes over to the tail. The tail stops when its last client leaves. While a run lives, the
 process running it renews its lease, its keys' time to live and its thread's lock every third of
-the lease; a run whose lease has run out (its process died) reads as ``error``.
+the lease; a run whose lease has run out (its process died) reads as ``pending`` until another
+worker claims it from the queue or the held stream (as ``error``, ``RunLost``, if it was kept
+out of them: ``move_streamed=False``).
 
 Costs: one round trip per batch of events written (pipelined XADDs, with a read of the run's
 readers), and a client that joins late reads the stream from Redis in pages. The writer waits
