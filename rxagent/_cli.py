@@ -141,6 +141,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--jobs-per-worker", type=int, default=10, metavar="N",
                        help="how many background runs this process (and each of --workers) "
                        "runs at once; the others wait in the queue (default: 10)")
+    serve.add_argument("--no-move-streamed", dest="move_streamed", action="store_false",
+                       help="with --redis-url, a run streamed or awaited by the request that "
+                       "made it fails if this process dies, rather than being continued by "
+                       "another from its last checkpoint (for agents whose steps must not run "
+                       "twice)")
     worker = commands.add_parser(
         "worker",
         help="run background runs from a Redis queue that 'rxagent serve --redis-url' fills",
@@ -256,7 +261,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with _workers(args):
             serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite,
                   redis_url=args.redis_url, retention=args.retention, lease=args.lease,
-                  jobs_per_worker=args.jobs_per_worker)
+                  jobs_per_worker=args.jobs_per_worker, move_streamed=args.move_streamed)
     except RxAgentError as error:
         print(f"rxagent: error: {error}", file=sys.stderr)
         return 1

@@ -40,6 +40,7 @@ def create_app(
     lease: float = 10.0,
     max_events: int = 100_000,
     jobs_per_worker: int = 10,
+    move_streamed: bool = True,
 ) -> Starlette:
     """The ASGI app that serves ``graphs`` over LangGraph Server's HTTP API.
 
@@ -66,6 +67,10 @@ def create_app(
             runs at once (LangGraph's ``N_JOBS_PER_WORKER``); the others wait, ``pending``,
             in the order they were made (on Redis, in the queue, for any worker). Streamed
             and awaited runs start at once and do not count.
+        move_streamed: with Redis, a run streamed or awaited by the request that made it is
+            continued by another process, from its last checkpoint, should this one die (as
+            background runs are); ``False``: it ends ``error`` (``RunLost``) then, for agents
+            whose steps must not run twice.
 
     Returns:
         A Starlette app. It runs its runs in a task group its lifespan opens: an app mounted
@@ -123,7 +128,8 @@ def create_app(
         threads = RedisThreadStore(client, prefix=redis_prefix)
         redis_runs = RedisRunRegistry(
             client, spawn, threads, prefix=redis_prefix, retention=retention, lease=lease,
-            max_events=max_events, graphs=served, jobs_per_worker=jobs_per_worker)
+            max_events=max_events, graphs=served, jobs_per_worker=jobs_per_worker,
+            move_streamed=move_streamed)
         background, stop = redis_runs.serve, redis_runs.stop
         runs = redis_runs
     server = Server(served, saver, threads, runs, __version__)

@@ -1,8 +1,10 @@
 """Many processes on Redis: runs' events in Redis Streams, run and thread records in hashes,
 cancelling over pub/sub, and a lock per thread with a lease.
 
-Any process serves any request: a run executes in the process that created it, and any process
-streams it, joins it, cancels it or waits for it. Layout, every key under a prefix
+Any process serves any request: a run executes in the process that created it (a background
+run: in whichever worker takes it from the queue), and any process streams it, joins it,
+cancels it or waits for it; should that process die, another worker continues the run from its
+last checkpoint once its lease has run out. Layout, every key under a prefix
 (``rxagent:server:`` by default)::
 
     {p}run:{r}            hash: record (JSON: ids, metadata, stream options), status,
@@ -20,6 +22,10 @@ streams it, joins it, cancels it or waits for it. Layout, every key under a pref
                           from the queue, while it lives
     {p}queue              stream: background runs, one entry per run ({run: id}), taken by
                           the consumer group "workers"
+    {p}held               stream: runs streamed or awaited by the request that made them, one
+                          entry per run, in the pending list of their creator (in the group
+                          "workers") from the start: nobody else takes them while it lives,
+                          and any worker claims them once it stops renewing them
     {p}readers:{r}        hash: each live tail of the run (any process's) and how far it has
                           read, "{id}:{ms}" (renewed every third of the lease); the run's
                           writer waits while the slowest is max_events behind
@@ -29,7 +35,9 @@ of that run: the tail feeds a :class:`~rxagent.server._events.MemoryEventLog` th
 it started, and each client first reads what came before from the stream itself (XRANGE), then
 goes over to the tail. The tail stops when its last client leaves. While a run lives, the
 process running it renews its lease, its keys' time to live and its thread's lock every third of
-the lease; a run whose lease has run out (its process died) reads as ``error``.
+the lease; a run whose lease has run out (its process died) reads as ``pending`` until another
+worker claims it from the queue or the held stream (as ``error``, ``RunLost``, if it was kept
+out of them: ``move_streamed=False``).
 
 Costs: one round trip per batch of events written (pipelined XADDs, with a read of the run's
 readers), and a client that joins late reads the stream from Redis in pages. The writer waits
@@ -97,6 +105,16 @@ if holder == false then return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]
 if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
+# A streamed or awaited run, made here and run here at once: its entry (KEYS[1]: the held
+# stream) goes straight into this process's pending list (ARGV[1]: the group, ARGV[2]: this
+# consumer), as if this process had taken it from a queue. Only this script adds to the held
+# stream, so the entry it reads is the one it added. ARGV[3]: the run id. The entry's id.
+_HOLD = """
+pcall(redis.call, 'xgroup', 'create', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local id = redis.call('xadd', KEYS[1], '*', 'run', ARGV[3])
+redis.call('xreadgroup', 'GROUP', ARGV[1], ARGV[2], 'STREAMS', KEYS[1], '>')
+return id
+"""
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
 else return 0 end
@@ -150,6 +168,7 @@ class Keys:
         self.threads = f"{prefix}threads"
         self.cancel = f"{prefix}cancel"
         self.queue = f"{prefix}queue"
+        self.held = f"{prefix}held"
 
     def run(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}"
@@ -594,6 +613,14 @@ def _run_from(fields: Mapping[bytes, bytes]) -> Run:
 class RedisRunRegistry(LocalRunner):
     """Runs kept in Redis: created and executed in this process, seen from every process.
 
+    A run streamed or awaited by the request that made it executes here at once, with no trip
+    through the queue; with ``graphs`` (and ``move_streamed``) it is also recorded as taken by
+    this process (an entry of the held stream in its pending list, and its request in its
+    hash), so that another worker claims it and continues it from its last checkpoint should
+    this process stop renewing it. What that costs at the start: one ``EVAL`` in the
+    transaction that writes the run's record (no round trip of its own), and the request's
+    JSON in the record.
+
     Args:
         redis: the client (asyncio).
         spawn: starts a task in the app's task group.
@@ -608,6 +635,8 @@ class RedisRunRegistry(LocalRunner):
         consumer: this process's name in the queue's consumer group.
         jobs_per_worker: how many background runs this process takes from the queue at once;
             the others wait there, ``pending``, for this worker or another.
+        move_streamed: with ``graphs``, streamed and awaited runs are continued by another
+            worker if this process dies; ``False``: they end ``error`` (``RunLost``) then.
     """
 
     def __init__(
@@ -623,14 +652,17 @@ class RedisRunRegistry(LocalRunner):
         graphs: Mapping[str, Agent] | None = None,
         consumer: str | None = None,
         jobs_per_worker: int = 10,
+        move_streamed: bool = True,
     ) -> None:
         super().__init__(threads)
         self.jobs_per_worker = jobs_per_worker
+        self.move_streamed = move_streamed
         self._freed = anyio.Event()  # set when a run taken from the queue ends here
         self._taking: anyio.Lock | None = None  # the queue's readers take turns (made lazily)
         self.graphs = dict(graphs or {})
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
         self._queued: dict[str, str] = {}  # run id -> its queue entry, for runs taken here
+        self._held: dict[str, str] = {}  # run id -> its held stream entry, for runs held here
         self._stopping = False
         self._redis: Any = redis  # see _ANY
         self._spawn = spawn
@@ -692,16 +724,25 @@ class RedisRunRegistry(LocalRunner):
         if not background:
             self._local[run_id] = run
             self._last_on_thread[thread_id] = run
+        moves = not background and self.move_streamed and request.graph_id in self.graphs
         fields = {"record": _record(run), "status": run.status, "updated_at": run.created_at,
                   "lease": _ms() + self._lease_ms, "attempt": 1}
-        if background:
+        if background or moves:
             fields |= {"queued": _request_json(request)}
+        if moves:
+            # Taken by this process, its first attempt ("attempt" counts the takes from 2 on,
+            # as a queued run's first taker leaves it).
+            fields |= {"worker": self.consumer, "attempt": 2}
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(self.keys.run(run_id), mapping=fields)
                 pipe.pexpire(self.keys.run(run_id), self._alive_ttl_ms)
                 pipe.zadd(self.keys.thread_runs(thread_id), {run_id: time.time()})
-                await pipe.execute()
+                if moves:
+                    pipe.eval(_HOLD, 1, self.keys.held, _GROUP, self.consumer, run_id)
+                replies = await pipe.execute()
+            if moves:
+                self._held[run_id] = _text(replies[-1])
             # The first frame, written now so that a client sees it before the run's turn.
             await log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
             await log.flush()  # in the stream before the stream's TTL is set, or a worker runs it
@@ -775,9 +816,11 @@ class RedisRunRegistry(LocalRunner):
             return local
         latest: Run | None = run
         while latest is not None and latest.active:
+            local = self._local.get(run.run_id)
+            if local is not None:  # claimed here meanwhile: its process died
+                await local.wait_ended()
+                return local
             await anyio.sleep(0.05)
-            if run.run_id in self._local:  # cannot happen: runs stay where they were made
-                break
             latest = await self.get(run.run_id)
         return latest or run
 
@@ -847,17 +890,21 @@ class RedisRunRegistry(LocalRunner):
         self._stopping = True
 
     async def _finish(self, run: Run) -> None:
-        if self._stopping and run.run_id in self._queued and not run.cancel_requested:
+        taken = run.run_id in self._queued or run.run_id in self._held
+        if self._stopping and taken and not run.cancel_requested:
             logger.info("run %s is left for another worker", run.run_id)
             self._local.pop(run.run_id, None)
-            entry = self._queued.pop(run.run_id)
-            self._free_a_slot()
+            if run.run_id in self._queued:
+                stream, entry = self.keys.queue, self._queued.pop(run.run_id)
+                self._free_a_slot()
+            else:
+                stream, entry = self.keys.held, self._held.pop(run.run_id)
             self._holding.discard(run.run_id)
             run.end()
             try:
                 # Marked idle for a whole lease already, and its lease over: the next worker
                 # to look claims it at once rather than a lease from now.
-                await self._redis.xclaim(self.keys.queue, _GROUP, self.consumer, 0, [entry],
+                await self._redis.xclaim(stream, _GROUP, self.consumer, 0, [entry],
                                          idle=self._lease_ms, justid=True)
                 await self._redis.hset(self.keys.run(run.run_id), "lease", 0)
             except RedisError:  # then it is claimed after the lease, as if this one had died
@@ -867,12 +914,19 @@ class RedisRunRegistry(LocalRunner):
 
     async def _ended(self, run: Run) -> None:
         self._local.pop(run.run_id, None)
+        entries = []
         entry = self._queued.pop(run.run_id, None)
         if entry is not None:
             self._free_a_slot()
+            entries.append((self.keys.queue, entry))
+        entry = self._held.pop(run.run_id, None)
+        if entry is not None:
+            entries.append((self.keys.held, entry))
+        if entries:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.xack(self.keys.queue, _GROUP, entry)
-                pipe.xdel(self.keys.queue, entry)
+                for stream, entry in entries:
+                    pipe.xack(stream, _GROUP, entry)
+                    pipe.xdel(stream, entry)
                 await pipe.execute()
         if self._last_on_thread.get(run.thread_id) is run:
             del self._last_on_thread[run.thread_id]
@@ -885,6 +939,13 @@ class RedisRunRegistry(LocalRunner):
     async def serve(self) -> None:
         """Renew this process's runs' leases, and cancel its runs when another process asks;
         until cancelled (the app's lifespan runs it)."""
+        if self.graphs:
+            for stream in (self.keys.queue, self.keys.held):
+                try:
+                    await self._redis.xgroup_create(stream, _GROUP, id="0", mkstream=True)
+                except RedisError as error:
+                    if "BUSYGROUP" not in str(error):
+                        raise
         async with anyio.create_task_group() as group:
             group.start_soon(self._renew_leases)
             group.start_soon(self._listen_for_cancels)
@@ -921,11 +982,12 @@ class RedisRunRegistry(LocalRunner):
             if run.run_id in self._holding:
                 await self._renew(keys=[self.keys.thread_lock(run.thread_id)],
                                   args=[run.run_id, self._lease_ms])
-        if self._queued:
-            # Claiming its entries again resets their idle time: no other worker claims them
-            # while this one lives.
-            await self._redis.xclaim(self.keys.queue, _GROUP, self.consumer, 0,
-                                     list(self._queued.values()), justid=True)
+        for stream, taken in ((self.keys.queue, self._queued), (self.keys.held, self._held)):
+            if taken:
+                # Claiming its entries again resets their idle time: no other worker claims
+                # them while this one lives.
+                await self._redis.xclaim(stream, _GROUP, self.consumer, 0, list(taken.values()),
+                                         justid=True)
 
     # -- background runs: the queue -----------------------------------------------------------
 
@@ -946,11 +1008,6 @@ class RedisRunRegistry(LocalRunner):
 
     async def _take_queued(self) -> None:
         """Take background runs from the queue, as one consumer of the group, and run them."""
-        try:
-            await self._redis.xgroup_create(self.keys.queue, _GROUP, id="0", mkstream=True)
-        except RedisError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
         while True:
             while self._free_slots <= 0:  # the runs beyond wait in the queue, for any worker
                 await self._freed.wait()
@@ -960,17 +1017,25 @@ class RedisRunRegistry(LocalRunner):
                                                          {self.keys.queue: ">"}, count=1,
                                                          block=_BLOCK_MS)
                     for entry_id, fields in reply[0][1] if reply else []:
-                        await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+                        await self._start_queued(_text(fields[b"run"]), _text(entry_id),
+                                                 held=False)
             except RedisError:
                 logger.exception("taking runs from the queue failed; trying again")
                 await anyio.sleep(1)
 
     async def _claim_orphans(self) -> None:
-        """Claim the queued runs whose worker stopped renewing them (it died): they go on from
-        their thread's last checkpoint, as their next attempt."""
+        """Claim the queued and held runs whose worker stopped renewing them (it died): they go
+        on from their thread's last checkpoint, as their next attempt. Held runs (streamed or
+        awaited ones) are claimed whatever this process runs already: they never wait."""
         while True:
             await anyio.sleep(self.lease / 3)
             try:
+                reply = await self._redis.xautoclaim(
+                    self.keys.held, _GROUP, self.consumer, self._lease_ms, "0-0", count=16)
+                for entry_id, fields in reply[1]:
+                    if fields:  # deleted entries come back empty
+                        await self._start_queued(_text(fields[b"run"]), _text(entry_id),
+                                                 held=True)
                 async with self._turns():
                     if self._free_slots <= 0:
                         continue  # left for a worker with room, or for later
@@ -978,14 +1043,17 @@ class RedisRunRegistry(LocalRunner):
                         self.keys.queue, _GROUP, self.consumer, self._lease_ms, "0-0",
                         count=min(16, self._free_slots))
                     for entry_id, fields in reply[1]:
-                        if fields:  # deleted entries come back empty
-                            await self._start_queued(_text(fields[b"run"]), _text(entry_id))
+                        if fields:
+                            await self._start_queued(_text(fields[b"run"]), _text(entry_id),
+                                                     held=False)
             except RedisError:
                 logger.exception("claiming orphaned runs failed; trying again")
 
-    async def _start_queued(self, run_id: str, entry_id: str) -> None:
+    async def _start_queued(self, run_id: str, entry_id: str, *, held: bool) -> None:
+        mine = self._held if held else self._queued
+        stream = self.keys.held if held else self.keys.queue
         if run_id in self._local:  # claimed back from ourselves (renewing it came late)
-            self._queued[run_id] = entry_id
+            mine[run_id] = entry_id
             return
         fields = await self._redis.hgetall(self.keys.run(run_id))
         record = json.loads(fields[b"record"]) if fields else None
@@ -998,21 +1066,24 @@ class RedisRunRegistry(LocalRunner):
             keys=[self.keys.run(run_id)], args=[self.consumer])
         if not taken:
             # Forgotten, cancelled while queued, or ended before its worker acknowledged it.
-            await self._redis.xack(self.keys.queue, _GROUP, entry_id)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xack(stream, _GROUP, entry_id)
+                pipe.xdel(stream, entry_id)
+                await pipe.execute()
             return
         assert record is not None
         agent = self.graphs[record["graph_id"]]
         attempt = int(taken) - 1
         run = _run_from(fields)
         run.request = _request_from(record, json.loads(fields[b"queued"]), agent,
-                                    resume=attempt > 1)
+                                    resume=attempt > 1 and await self._started(agent, run))
         run.status = "pending"
         log = RedisEventLog(self._redis, self.keys, self.tails, run_id, self._spawn,
                             max_events=self.max_events, retention=self.retention,
                             lease=self.lease)
         run.log = log
         self._local[run_id] = run
-        self._queued[run_id] = entry_id
+        mine[run_id] = entry_id
         await self._save(run)
         # The stream has the creator's metadata frame, and a killed attempt's events.
         top = await self._redis.xrevrange(self.keys.events(run_id), count=1)
@@ -1021,6 +1092,14 @@ class RedisRunRegistry(LocalRunner):
             await log.append("metadata", frame("metadata", {"run_id": run_id,
                                                              "attempt": attempt}))
         self._spawn(lambda: self._execute(run, None))
+
+    @staticmethod
+    async def _started(agent: Agent, run: Run) -> bool:
+        """Whether the run has saved a checkpoint on its thread: it goes on from there; if not
+        (its process died before its turn came, or before its first step), it starts again
+        from its input."""
+        state = await agent.aget_state({"configurable": {"thread_id": run.thread_id}})
+        return bool(state.metadata and state.metadata.get("run_id") == run.run_id)
 
     async def _listen_for_cancels(self) -> None:
         while True:

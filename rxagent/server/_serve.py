@@ -103,6 +103,7 @@ def serve(
     retention: float = 600.0,
     lease: float = 10.0,
     jobs_per_worker: int = 10,
+    move_streamed: bool = True,
 ) -> None:
     """Serve ``graphs`` with uvicorn until interrupted (on Redis with ``redis_url``)."""
     import uvicorn
@@ -112,7 +113,7 @@ def serve(
 
     app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None,
                      redis_url=redis_url, retention=retention, lease=lease,
-                     jobs_per_worker=jobs_per_worker)
+                     jobs_per_worker=jobs_per_worker, move_streamed=move_streamed)
     # asyncio, not uvloop: the Redis client is asyncio's, and one loop behaves the same
     # everywhere.
     uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio",
