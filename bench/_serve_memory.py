@@ -141,11 +141,12 @@ def _holders(path: str) -> None:
     everything = gc.get_objects()
     frames = [obj for obj in gc.get_referents(*everything)
               if type(obj) is bytes and obj.startswith(b"event:")]
+    frames += [obj for obj in everything if type(obj).__name__ == "Entry"]
     del everything
     found: collections.Counter[str] = collections.Counter()
     sizes: collections.Counter[str] = collections.Counter()
     for body in frames:
-        chain, obj = [], body
+        chain, obj = [type(body).__name__], body
         for _ in range(4):
             referrers = [r for r in gc.get_referrers(obj) if r is not frames and r is not chain
                          and type(r) is not types.FrameType]
@@ -157,9 +158,11 @@ def _holders(path: str) -> None:
                 label = f"coroutine {obj.cr_code.co_qualname}"
             elif isinstance(obj, (list, tuple, dict)):
                 label += f"[{len(obj)}]"
+            elif isinstance(obj, types.FunctionType):
+                label += f" {obj.__qualname__}"
             chain.append(label)
         found[" < ".join(chain)] += 1
-        sizes[" < ".join(chain)] += len(body)
+        sizes[" < ".join(chain)] += len(body) if type(body) is bytes else 0
     Path(path).write_text(json.dumps({"count": found, "bytes": sizes}))
 
 
