@@ -178,7 +178,7 @@ def _commands(loop: list[asyncio.AbstractEventLoop]) -> None:
         print("done", flush=True)
 
 
-def child(port: int, tokens: int, trace: bool) -> None:
+def child(port: int, tokens: int, trace: bool, sndbuf: int) -> None:
     import uvicorn
 
     os.environ.update({f"SERVE_BENCH_{name}": str(tokens) for name in ("LONG", "SHORT", "HELD")})
@@ -191,8 +191,17 @@ def child(port: int, tokens: int, trace: bool) -> None:
     if trace:
         tracemalloc.start(40)
     app = create_app({"held": _serve_rxagent.held, "short": _serve_rxagent.short})
+    protocol = http_protocol()
+    if sndbuf:
+        class Protocol(protocol):  # type: ignore[misc,valid-type]
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+                super().connection_made(transport)
+
+        protocol = Protocol
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none",
-                            loop="asyncio", http=http_protocol())
+                            loop="asyncio", http=protocol)
     server = uvicorn.Server(config)
     loops: list[asyncio.AbstractEventLoop] = []
 
@@ -233,9 +242,10 @@ async def hold(port: int, count: int, held: list[asyncio.StreamWriter], rcvbuf: 
 
 
 class Child:
-    def __init__(self, port: int, tokens: int, trace: bool, where: str) -> None:
+    def __init__(self, port: int, tokens: int, trace: bool, where: str, sndbuf: int = 0) -> None:
         command = [sys.executable, __file__, "--child", "--port", str(port),
-                   "--tokens", str(tokens)] + (["--tracemalloc"] if trace else [])
+                   "--tokens", str(tokens), "--sndbuf", str(sndbuf)]
+        command += ["--tracemalloc"] if trace else []
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, env={**os.environ, "SERVE_MEMORY_WHERE": where})
         self.port = port
@@ -280,7 +290,7 @@ def _diff(before: dict[str, int], after: dict[str, int], per: int) -> list[tuple
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    child = Child(_free_port(), args.tokens, args.tracemalloc, args.where or "")
+    child = Child(_free_port(), args.tokens, args.tracemalloc, args.where or "", args.sndbuf)
     held: list[asyncio.StreamWriter] = []
     try:
         deadline = time.monotonic() + 60
@@ -365,6 +375,10 @@ def main() -> int:
                         help="the clients' SO_RCVBUF: small, and every held run reaches its "
                         "pause at once; 0 (the default, as bench/serve.py's clients) leaves it "
                         "to the kernel, which takes megabytes on loopback first")
+    parser.add_argument("--sndbuf", type=int, default=0,
+                        help="the server's SO_SNDBUF on each connection, with --rcvbuf: every held "
+                        "run then pauses after the same few tokens, so that runs compare (the "
+                        "reply a run has accumulated grows with how far it got)")
     parser.add_argument("--tasks", action="store_true",
                         help="list the server's tasks at the end by what they wait in")
     parser.add_argument("--json", type=Path, help="also write every figure here")
@@ -372,7 +386,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.port, args.tokens, args.tracemalloc)
+        child(args.port, args.tokens, args.tracemalloc, args.sndbuf)
         return 0
     import tempfile
 
