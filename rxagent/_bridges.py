@@ -31,6 +31,7 @@ from ._fast_rx import FastObservable, Trusted, observable_from_async
 from ._loops import (
     LoopHandle,
     Spawned,
+    Wakeup,
     background_loop,
     collect_spawned,
     current_loop,
@@ -397,7 +398,7 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
                         del error  # as in SyncIterator._next_slow
                 raise StopAsyncIteration
             sink.release()
-            event = anyio.Event()
+            event = Wakeup()
             sink.notify = event.set
             if not sink.buffer and not sink.done:
                 await event.wait()

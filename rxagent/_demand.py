@@ -16,9 +16,7 @@ import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 
-import anyio
-
-from ._loops import current_loop, waker
+from ._loops import Wakeup, current_loop, waker
 
 __all__ = ["Demand", "subscription_demand"]
 
@@ -135,7 +133,7 @@ class Demand:
         loop = current_loop()
         if loop is None:  # pragma: no cover - wait() is only awaited inside a loop
             raise RuntimeError("Demand.wait() must be awaited inside an event loop")
-        event = anyio.Event()
+        event = Wakeup()
         wake = waker(loop, event.set)
         with self._lock:
             if self.ready or (self._stopped and loop.thread_id != self._kept_thread):

@@ -14,12 +14,11 @@ from collections.abc import Awaitable, Callable
 from threading import get_ident
 from typing import Any, TypeVar
 
-import anyio
 import reactivex
 from reactivex import abc
 
 from ._demand import Demand, subscription_demand
-from ._loops import LoopHandle, current_loop, spawn
+from ._loops import LoopHandle, Wakeup, current_loop, spawn
 
 __all__ = [
     "FastObservable",
@@ -165,7 +164,7 @@ class _Consumer(Trusted[Any]):
     def __init__(self, on_next: Callable[[Any], None], loop: LoopHandle) -> None:
         self.on_next = on_next  # type: ignore[method-assign, assignment]
         self._loop = loop
-        self.finished = anyio.Event()
+        self.finished = Wakeup()
         self.failure: Exception | None = None
 
     def on_error(self, error: Exception) -> None:

@@ -27,6 +27,7 @@ from ._exceptions import UsageError
 __all__ = [
     "LoopHandle",
     "Spawned",
+    "Wakeup",
     "background_loop",
     "claim_for_asyncio",
     "collect_spawned",
@@ -111,6 +112,66 @@ def waker(loop: LoopHandle, fn: Callable[[], None]) -> Callable[[], None]:
 
     return wake
 
+
+class Wakeup:
+    """A one-shot wake-up for one waiting task: ``anyio.Event`` for a single waiter, in a
+    fraction of its memory.
+
+    On asyncio an ``anyio.Event`` is an ``asyncio.Event`` with a deque of waiters, about
+    0.75 KiB, and a paused run waits in several places at once (its model for demand, its
+    reader for items, its model call for its end): across a thousand held streams that was
+    megabytes. This is a future of the running loop, made only when the task waits (on trio,
+    a ``trio.Event``). ``set`` must be called on the loop's own thread (:func:`waker` gets
+    there from others) and may come before ``wait``. Cancelling the waiting task ends the wait,
+    as for any await.
+    """
+
+    __slots__ = ("_is_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiter: Any = None  # the asyncio future or trio event, once a task waits
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        if self._is_set:
+            return
+        self._is_set = True
+        waiter = self._waiter
+        if waiter is not None:
+            if isinstance(waiter, asyncio.Future):
+                if not waiter.done():  # a cancelled wait's future is done already
+                    waiter.set_result(None)
+            else:
+                waiter.set()
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        if _in_trio():
+            import trio
+
+            self._waiter = event = trio.Event()
+            await event.wait()
+        else:
+            self._waiter = future = asyncio.get_running_loop().create_future()
+            await future
+
+
+def _in_trio() -> bool:
+    """Whether a trio task is running here. Asked of trio itself rather than of
+    ``asyncio.get_running_loop()``: in trio's guest mode an asyncio loop runs as the host, and
+    trio's tasks run inside it."""
+    trio = sys.modules.get("trio")
+    if trio is None or not hasattr(trio, "lowlevel"):
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 # Where producers spawned on a given loop (its thread id) are collected, if anywhere.

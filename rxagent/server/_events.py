@@ -20,8 +20,9 @@ process, in the log and in the write its response waits on together, stay under
 ``max_lag_bytes`` (plus one frame), instead of twice that. A kept log (``stream_resumable``)
 holds every event until the registry forgets the run.
 
-The events the writer and the readers wait on are made only when one of them waits, not one per
-event: an idle ``anyio.Event`` is most of a kilobyte, and a held stream would keep two.
+What the writer and the readers wait on is made only when one of them waits, not one per event,
+and is a :class:`~rxagent._loops.Wakeup` per waiting task rather than an ``anyio.Event``: an idle
+``anyio.Event`` is most of a kilobyte on asyncio, and a held stream's reader waits all the time.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import anyio
+
+from .._loops import Wakeup
 
 __all__ = ["Entry", "EventLog", "LogReader", "MemoryEventLog", "ReadBatch"]
 
@@ -107,8 +110,8 @@ class MemoryEventLog(EventLog):
         self._last = start
         self._closed = False
         self._readers: set[_MemoryReader] = set()
-        self._changed: anyio.Event | None = None  # set at the next append, if a reader waits
-        self._room: anyio.Event | None = None  # set when a reader moves, if the writer waits
+        self._changed: list[Wakeup] = []  # the readers waiting for the next append
+        self._room: Wakeup | None = None  # set when a reader moves, if the writer waits
 
     @property
     def last_id(self) -> int:
@@ -127,7 +130,7 @@ class MemoryEventLog(EventLog):
         while self._readers and (self._last - self._slowest() >= self.max_lag
                                  or self._bytes - self._slowest_bytes() >= self.max_lag_bytes):
             if self._room is None:
-                self._room = anyio.Event()
+                self._room = Wakeup()
             await self._room.wait()
         if event_id <= self._last:
             raise ValueError(f"event {event_id} comes after {self._last}")
@@ -167,15 +170,16 @@ class MemoryEventLog(EventLog):
     # -- for the readers ---------------------------------------------------------------------
 
     def _wake(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
+        if self._changed:
+            waiting, self._changed = self._changed, []
+            for wakeup in waiting:
+                wakeup.set()
 
-    def _change(self) -> anyio.Event:
-        """The event the next append sets."""
-        if self._changed is None:
-            self._changed = anyio.Event()
-        return self._changed
+    def _change(self) -> Wakeup:
+        """A wake-up the next append (or the log's end) sets."""
+        wakeup = Wakeup()
+        self._changed.append(wakeup)
+        return wakeup
 
     def _slowest(self) -> int:
         return min(reader.cursor for reader in self._readers)
@@ -220,8 +224,12 @@ class _MemoryReader(LogReader):
             log._moved()
         if self.cursor >= log.last_id and not log.closed:
             changed = log._change()
-            with anyio.move_on_after(timeout):
-                await changed.wait()
+            try:
+                with anyio.move_on_after(timeout):
+                    await changed.wait()
+            finally:
+                if not changed.is_set():  # timed out or cancelled: not woken, not kept
+                    log._changed.remove(changed)
         entries = log._after(self.cursor)
         if entries:
             self.cursor = entries[-1].id
