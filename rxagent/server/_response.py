@@ -130,6 +130,12 @@ async def _unless_disconnected(receive: Receive, work: Awaitable[None]) -> bool:
 class WaitResponse:
     """An ASGI response that answers with the JSON ``outcome()`` gives once the run has ended.
 
+    Its headers go out at once, and a newline after each ``RXAGENT_HEARTBEAT_S`` seconds of
+    waiting (JSON allows whitespace before a value), as the reference server answers: a proxy
+    does not cut a long wait as idle, and a client whose connection drops has the
+    ``Location`` header already, so the SDK's ``runs.wait`` rejoins the run there (when the
+    process serving it died, on another that took the run over) instead of failing.
+
     Args:
         outcome: waits for the run's end; the answer's JSON bytes.
         headers: the answer's headers besides its content type.
@@ -149,21 +155,33 @@ class WaitResponse:
         self.on_disconnect = on_disconnect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()],
+        })
         body = b""
 
         async def wait() -> None:
             nonlocal body
-            body = await self.outcome()
+            async with anyio.create_task_group() as beats:
+                beats.start_soon(self._heartbeats, send)
+                body = await self.outcome()
+                beats.cancel_scope.cancel()
 
         if await _unless_disconnected(receive, wait()):
             if self.on_disconnect is not None:
                 with anyio.CancelScope(shield=True):
                     await self.on_disconnect()
             return
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(k.encode(), v.encode()) for k, v in
-                        {**self.headers, "content-length": str(len(body))}.items()],
-        })
         await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _heartbeats(send: Send) -> None:
+        interval = heartbeat_seconds()
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await send({"type": "http.response.body", "body": b"\n", "more_body": True})
+            except OSError:  # the client is gone: the disconnect watcher ends the wait
+                return

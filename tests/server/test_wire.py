@@ -73,6 +73,36 @@ async def test_heartbeats_while_a_run_is_quiet(
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 @pytest.mark.anyio
+async def test_a_wait_sends_its_headers_at_once_and_newlines_while_the_run_is_quiet(
+    url: str, monkeypatch: pytest.MonkeyPatch, anyio_backend: str,
+) -> None:
+    # As the reference answers: a proxy does not cut the wait, and a client whose connection
+    # drops already holds the Location to rejoin the run at (the SDK's runs.wait does).
+    monkeypatch.setenv("RXAGENT_HEARTBEAT_S", "0.05")
+    gate = new_gate()
+    received = b""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as raw:
+        thread = (await raw.post("/threads", json={})).json()["thread_id"]
+        async with raw.stream("POST", f"/threads/{thread}/runs/wait", json={
+            "assistant_id": "gated", "input": {"messages": [gate.key]},
+        }) as response:
+            assert not gate.opened.is_set()  # the headers came before the run's end
+            location = response.headers["location"]
+            assert location.startswith(f"/threads/{thread}/runs/")
+            assert location.endswith("/join")
+            assert response.headers["content-type"] == "application/json"
+            chunks = response.aiter_raw()
+            while received.count(b"\n") < 2:
+                received += await chunks.__anext__()
+            gate.open()
+            async for chunk in chunks:
+                received += chunk
+    assert received.startswith(b"\n\n")
+    assert json.loads(received)["messages"][-1]["content"].startswith("g0 g1 ")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@pytest.mark.anyio
 async def test_raw_httpx_reads_every_token_once(url: str, anyio_backend: str) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as raw:
         response = await raw.post("/runs/stream", json={
