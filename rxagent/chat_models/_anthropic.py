@@ -487,7 +487,15 @@ class AnthropicStreamParser:
         return None
 
     def on_events(self, events: Sequence[ServerSentEvent], reply: DeliveredReply) -> bool:
-        """:meth:`on_event` over one read's events, delivering into ``reply`` up to the end
+        """:meth:`on_columns` over one read's events."""
+        return self.on_columns([event[0] for event in events], [event[1] for event in events],
+                               reply)
+
+    def on_columns(
+        self, names: Sequence[str], datas: Sequence[str], reply: DeliveredReply
+    ) -> bool:
+        """:meth:`on_event` over one read's events (their names and data, as
+        ``SSEDecoder.feed_columns`` gives them), delivering into ``reply`` up to the end
         marker; whether a chunk went out.
 
         The per-token fast path (``chat_models/_reply.py``): a ``content_block_delta`` of
@@ -498,12 +506,11 @@ class AnthropicStreamParser:
         texts, fragments, emit = reply.texts, reply.fragments, reply.emit
         message_id = reply.piece_id = self._id
         produced = False
-        for event in events:
+        for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
             try:
                 fast = None
-                data = event[1]
                 try:
                     payload, end = _scan(data, 0)
                 except (StopIteration, ValueError):  # no JSON: on_event's business
@@ -534,7 +541,7 @@ class AnthropicStreamParser:
                                 }
                                 fragments.append(fragment)
                                 fast = fragment_chunk([fragment], message_id)
-                chunk = self.on_event(event) if fast is None else None
+                chunk = self.on_event(ServerSentEvent(name, data)) if fast is None else None
             except RxAgentError:
                 raise
             except Exception as exc:
