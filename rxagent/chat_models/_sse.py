@@ -18,6 +18,11 @@ re-splitting the unfinished line on every read made one 10 MB line cost seconds;
 default), so a server that never ends a line cannot fill the memory: past it the decoder raises
 :class:`~rxagent.StreamProtocolError`.
 
+A reader that needs only each event's name and data (the wire parsers) calls
+:meth:`SSEDecoder.feed_columns` instead of :meth:`SSEDecoder.feed`: the same events as two
+lists of strings, cut whole from a read of usual events (a data line, alone or after an event
+line) with no object made per event.
+
 Example::
 
     decoder = SSEDecoder()
