@@ -57,6 +57,21 @@ __all__ = [
 _loads = loads  # looked up once: the parser calls it for every token
 _scan = scan
 
+# A content_block_delta as the API writes it (no spaces, its keys in this order), up to its
+# index, then up to its text or its piece of a tool call's input:
+# {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}.
+# An event that starts so is exactly that object when the rest is two JSON values where
+# these leave off and "}}" after them; reading the values with json's scanner where they
+# stand, instead of the whole event, skips building its two dicts and five keys: about a
+# fifth of a token's cost on this wire (bench/instructions.py, the Anthropic workloads).
+# tests/chat_models/test_fast_path.py reads these events, and their near misses, both ways.
+_DELTA = '{"type":"content_block_delta","index":'
+_TEXT_DELTA = ',"delta":{"type":"text_delta","text":'
+_INPUT_DELTA = ',"delta":{"type":"input_json_delta","partial_json":'
+_DELTA_LENGTH = len(_DELTA)
+_TEXT_DELTA_LENGTH = len(_TEXT_DELTA)
+_INPUT_DELTA_LENGTH = len(_INPUT_DELTA)
+
 ANTHROPIC_VERSION = "2023-06-01"
 """The ``anthropic-version`` header sent with every request."""
 
@@ -487,7 +502,15 @@ class AnthropicStreamParser:
         return None
 
     def on_events(self, events: Sequence[ServerSentEvent], reply: DeliveredReply) -> bool:
-        """:meth:`on_event` over one read's events, delivering into ``reply`` up to the end
+        """:meth:`on_columns` over one read's events."""
+        return self.on_columns([event[0] for event in events], [event[1] for event in events],
+                               reply)
+
+    def on_columns(
+        self, names: Sequence[str], datas: Sequence[str], reply: DeliveredReply
+    ) -> bool:
+        """:meth:`on_event` over one read's events (their names and data, as
+        ``SSEDecoder.feed_columns`` gives them), delivering into ``reply`` up to the end
         marker; whether a chunk went out.
 
         The per-token fast path (``chat_models/_reply.py``): a ``content_block_delta`` of
@@ -498,43 +521,63 @@ class AnthropicStreamParser:
         texts, fragments, emit = reply.texts, reply.fragments, reply.emit
         message_id = reply.piece_id = self._id
         produced = False
-        for event in events:
+        for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
             try:
                 fast = None
-                data = event[1]
-                try:
-                    payload, end = _scan(data, 0)
-                except (StopIteration, ValueError):  # no JSON: on_event's business
-                    end = -1
-                if (
-                    end == len(data)
-                    and type(payload) is dict
-                    and payload.get("type") == "content_block_delta"
+                kind = value = index = None
+                if data[:_DELTA_LENGTH] == _DELTA:
+                    # The usual delta, in the API's own spelling: its values read where they
+                    # stand (see _DELTA), and any other text as JSON below.
+                    try:
+                        index, at = _scan(data, _DELTA_LENGTH)
+                        if data.startswith(_TEXT_DELTA, at):
+                            value, end = _scan(data, at + _TEXT_DELTA_LENGTH)
+                            kind = "text_delta"
+                        elif data.startswith(_INPUT_DELTA, at):
+                            value, end = _scan(data, at + _INPUT_DELTA_LENGTH)
+                            kind = "input_json_delta"
+                        if kind is not None and data[end:] != "}}":
+                            kind = None
+                    except (StopIteration, ValueError):
+                        kind = None
+                if kind is None:
+                    try:
+                        payload, end = _scan(data, 0)
+                    except (StopIteration, ValueError):  # no JSON: on_event's business
+                        end = -1
+                    if (
+                        end == len(data)
+                        and type(payload) is dict
+                        and payload.get("type") == "content_block_delta"
+                    ):
+                        delta = payload.get("delta")
+                        if type(delta) is dict:
+                            kind = delta.get("type")
+                            if kind == "text_delta":
+                                value = delta.get("text")
+                            elif kind == "input_json_delta":
+                                value = delta.get("partial_json")
+                                index = payload.get("index")
+                if kind == "text_delta":
+                    if type(value) is str and value:
+                        texts.append(value)
+                        fast = text_chunk(value, message_id)
+                elif (
+                    kind == "input_json_delta" and type(value) is str and value
+                    and type(index) is int
                 ):
-                    delta = payload.get("delta")
-                    if type(delta) is dict:
-                        kind = delta.get("type")
-                        if kind == "text_delta":
-                            text = delta.get("text")
-                            if type(text) is str and text:
-                                texts.append(text)
-                                fast = text_chunk(text, message_id)
-                        elif kind == "input_json_delta":
-                            partial = delta.get("partial_json")
-                            index = payload.get("index")
-                            if type(partial) is str and partial and type(index) is int:
-                                fragment: ToolCallChunk = {
-                                    "name": None,
-                                    "args": partial,
-                                    "id": None,
-                                    "index": index,
-                                    "type": "tool_call_chunk",
-                                }
-                                fragments.append(fragment)
-                                fast = fragment_chunk([fragment], message_id)
-                chunk = self.on_event(event) if fast is None else None
+                    fragment: ToolCallChunk = {
+                        "name": None,
+                        "args": value,
+                        "id": None,
+                        "index": index,
+                        "type": "tool_call_chunk",
+                    }
+                    fragments.append(fragment)
+                    fast = fragment_chunk([fragment], message_id)
+                chunk = self.on_event(ServerSentEvent(name, data)) if fast is None else None
             except RxAgentError:
                 raise
             except Exception as exc:

@@ -496,6 +496,13 @@ async def _read_events(
     # A whole read's events in one call; from the first chunk delivered, an error, even one
     # later in the same read, is not retried.
     read_events = events_reader(parser, call.settings.label)
+    # A wire parser over server-sent events reads each event's name and data as two columns
+    # (SSEDecoder.feed_columns: no object per event; see _reply.py for the fast path).
+    read_columns: Any = getattr(parser, "on_columns", None)  # (names, datas, reply) -> bool
+    sse = decoder if isinstance(decoder, SSEDecoder) and read_columns is not None else None
+    names: list[str] = []
+    datas: list[str] = []
+    events: Sequence[Any] = ()
     while True:
         if not demand.ready:
             # The consumer is full: stop reading, and stop the clock with it.
@@ -504,17 +511,26 @@ async def _read_events(
             deadline.restart(call.started)
         data = await body.read()
         try:  # (free in Python 3.11 when nothing is raised)
-            events = decoder.flush() if data is None else decoder.feed(data)
+            if sse is not None:
+                names, datas = sse.flush_columns() if data is None else sse.feed_columns(data)
+                count = len(datas)
+            else:
+                events = decoder.flush() if data is None else decoder.feed(data)
+                count = len(events)
         except RxAgentError:
             raise
         except Exception as exc:
             raise wire_failure(call.settings.label, exc) from exc
         produced = False
-        for start in range(0, len(events), _HAND_OVER):
+        for start in range(0, count, _HAND_OVER):
             if start:
                 # Let the consumer take what this read made so far (see _HAND_OVER).
                 await anyio.lowlevel.checkpoint()
-            produced = read_events(events[start:start + _HAND_OVER], reply) or produced
+            stop = start + _HAND_OVER
+            if sse is not None:
+                produced = read_columns(names[start:stop], datas[start:stop], reply) or produced
+            else:
+                produced = read_events(events[start:stop], reply) or produced
             if parser.finished:
                 break
         reply.settle()

@@ -443,7 +443,15 @@ class OpenAIStreamParser:
             raise wrong_shape(self._label, data, exc) from exc
 
     def on_events(self, events: Sequence[ServerSentEvent], reply: DeliveredReply) -> bool:
-        """:meth:`on_event` over one read's events, delivering into ``reply`` up to the end
+        """:meth:`on_columns` over one read's events."""
+        return self.on_columns([event[0] for event in events], [event[1] for event in events],
+                               reply)
+
+    def on_columns(
+        self, names: Sequence[str], datas: Sequence[str], reply: DeliveredReply
+    ) -> bool:
+        """:meth:`on_event` over one read's events (their names and data, as
+        ``SSEDecoder.feed_columns`` gives them), delivering into ``reply`` up to the end
         marker; whether a chunk went out.
 
         The per-token fast path (``chat_models/_reply.py``): an event whose only choice has a
@@ -455,12 +463,11 @@ class OpenAIStreamParser:
         texts, fragments, emit = reply.texts, reply.fragments, reply.emit
         message_id = reply.piece_id = self._id
         produced = False
-        for event in events:
+        for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
             try:
                 fast = None
-                data = event[1]
                 try:
                     payload, end = _scan(data, 0)
                 except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's business
@@ -468,7 +475,7 @@ class OpenAIStreamParser:
                 if (
                     end == len(data)
                     and type(payload) is dict
-                    and event[0] == "message"
+                    and name == "message"
                     and self._model is not None  # the metadata is read
                     and payload.get("error") is None
                     and not payload.get("usage")
@@ -493,7 +500,7 @@ class OpenAIStreamParser:
                                     if fragment is not None:
                                         fragments.append(fragment)
                                         fast = fragment_chunk([fragment], message_id)
-                chunk = self.on_event(event) if fast is None else None
+                chunk = self.on_event(ServerSentEvent(name, data)) if fast is None else None
             except RxAgentError:
                 raise
             except Exception as exc:
@@ -769,10 +776,17 @@ class LogprobsStreamParser(OpenAIStreamParser):
 
     def on_events(self, events: Sequence[ServerSentEvent], reply: DeliveredReply) -> bool:
         """Every event through :meth:`on_event` (none may skip the logprobs)."""
+        return self.on_columns([event[0] for event in events], [event[1] for event in events],
+                               reply)
+
+    def on_columns(
+        self, names: Sequence[str], datas: Sequence[str], reply: DeliveredReply
+    ) -> bool:
+        """:meth:`on_events` over the events' names and data."""
         produced = False
-        for event in events:
+        for name, data in zip(names, datas, strict=True):
             try:
-                chunk = self.on_event(event)
+                chunk = self.on_event(ServerSentEvent(name, data))
             except RxAgentError:
                 raise
             except Exception as exc:

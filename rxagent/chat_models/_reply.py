@@ -8,7 +8,9 @@ through it, so it alone knows whether the reply has started (then no retry) and 
 text or a piece of a tool call's arguments, and a call per event for parsing it, one for
 delivering it and one for adding it to the partial reply cost more than the JSON itself
 (``bench/instructions.py``, the wire workloads). So a wire parser may take a whole read's
-events in one loop (``on_events``; both of ours do) and, for those two kinds of event:
+events in one loop (``on_events``; both of ours do, and take them as two columns of names
+and data with ``on_columns``, as ``SSEDecoder.feed_columns`` cuts them, so that no object is
+made per event) and, for those two kinds of event:
 
 - emit the chunk :func:`~rxagent._chunks.text_chunk` or :func:`~rxagent._chunks.fragment_chunk`
   builds, itself, with :attr:`DeliveredReply.emit`;

@@ -18,6 +18,11 @@ re-splitting the unfinished line on every read made one 10 MB line cost seconds;
 default), so a server that never ends a line cannot fill the memory: past it the decoder raises
 :class:`~rxagent.StreamProtocolError`.
 
+A reader that needs only each event's name and data (the wire parsers) calls
+:meth:`SSEDecoder.feed_columns` instead of :meth:`SSEDecoder.feed`: the same events as two
+lists of strings, cut whole from a read of usual events (a data line, alone or after an event
+line) with no object made per event.
+
 Example::
 
     decoder = SSEDecoder()
@@ -30,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import codecs
+import operator
 from typing import NamedTuple
 
 from .._exceptions import StreamProtocolError, UsageError
@@ -58,6 +64,9 @@ class ServerSentEvent(NamedTuple):
 
 # A NamedTuple's own __new__ is a Python function: building the tuple directly skips its frame.
 _new_event = tuple.__new__
+# A line's value after "event: " and after "data: ", mapped over a column of lines in C.
+_after_event = operator.itemgetter(slice(7, None))
+_after_data = operator.itemgetter(slice(6, None))
 
 
 class SSEDecoder:
@@ -104,11 +113,44 @@ class SSEDecoder:
         Raises:
             StreamProtocolError: an event (or a line) is larger than ``max_event_size``.
         """
-        return self._feed_text(self._decoder.decode(data))
+        events: list[ServerSentEvent] = []
+        text = self._open_event(self._text(self._decoder.decode(data)), events)
+        if text:
+            self._blocks(text, events)
+        return events
+
+    def feed_columns(self, data: bytes) -> tuple[list[str], list[str]]:
+        """:meth:`feed`, as two lists: the events' names and their data, in order (each
+        event's id and retry left out), with no object made per event.
+
+        For a reader that needs nothing else of an event, as the wire parsers do: a read
+        whose events all have the usual shape (a data line, alone or after an event line)
+        is cut into these lists by a few whole-text operations, where :meth:`feed` reads each
+        event in Python (its per-event cost about halves, ``bench/instructions.py``, the wire
+        workloads), and no event tuple is kept alive for the collector to walk. The lists are
+        exactly :meth:`feed`'s events' names and data, for any split of the bytes
+        (``tests/chat_models/test_sse.py`` checks every case both ways).
+
+        Raises:
+            StreamProtocolError: an event (or a line) is larger than ``max_event_size``.
+        """
+        events: list[ServerSentEvent] = []
+        text = self._open_event(self._text(self._decoder.decode(data)), events)
+        names = [event[0] for event in events]
+        datas = [event[1] for event in events]
+        if text and not self._columns(text, names, datas):
+            events = []
+            self._blocks(text, events)
+            names += [event[0] for event in events]
+            datas += [event[1] for event in events]
+        return names, datas
 
     def flush(self) -> list[ServerSentEvent]:
         """End the stream: the events still pending (an unterminated last line or event)."""
-        events = self._feed_text(self._decoder.decode(b"", final=True))
+        events: list[ServerSentEvent] = []
+        text = self._open_event(self._text(self._decoder.decode(b"", final=True)), events)
+        if text:
+            self._blocks(text, events)
         if self._pending:
             tail = "".join(self._pending)
             self._pending = []
@@ -118,37 +160,82 @@ class SSEDecoder:
         self._dispatch(events)
         return events
 
-    def _feed_text(self, text: str) -> list[ServerSentEvent]:
-        events: list[ServerSentEvent] = []
+    def flush_columns(self) -> tuple[list[str], list[str]]:
+        """:meth:`flush`, as :meth:`feed_columns` gives the events."""
+        events = self.flush()
+        return [event[0] for event in events], [event[1] for event in events]
+
+    def _text(self, text: str) -> str:
+        # The new text with its line ends made LF, less a CRLF's LF and a leading BOM.
         if not text:
-            return events
+            return text
         if self._skip_lf:
             self._skip_lf = False
             if text[0] == "\n":
                 text = text[1:]
                 if not text:
-                    return events
+                    return text
         if not self._started:
             self._started = True
             if text[0] == "\ufeff":
                 text = text[1:]
                 if not text:
-                    return events
+                    return text
         if "\r" in text:
             # Only the new text: a CRLF split between two reads is _skip_lf's business.
             self._skip_lf = text[-1] == "\r"
             # The same line ends as splitting on CRLF|CR|LF, at str.split's speed.
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if self._pending or self._data or self._event or self._retry is not None:
-            # Inside a line or an event: up to its end (a blank line) the general way.
+        return text
+
+    def _open_event(self, text: str, events: list[ServerSentEvent]) -> str:
+        # Inside a line or an event: up to its end (a blank line) the general way. The rest,
+        # which starts an event with nothing pending.
+        if text and (self._pending or self._data or self._event or self._retry is not None):
             end = text.find("\n\n") + 2
             if end == 1:
                 self._lines(text, events)
-                return events
+                return ""
             self._lines(text[:end], events)
-            text = text[end:]
-        self._blocks(text, events)
-        return events
+            return text[end:]
+        return text
+
+    def _columns(self, text: str, names: list[str], datas: list[str]) -> bool:
+        # From the start of an event, with nothing pending: the whole events, when every one
+        # is a data line after an event line (Anthropic's) or a data line alone (OpenAI's),
+        # appended as columns; False, with nothing read, for any other text. A line holds no
+        # LF, so joining a column's lines with LF and counting LF + a field's prefix counts
+        # the lines that start with it, at C speed.
+        end = text.rfind("\n\n") + 2
+        if end < 2:
+            return self._keep_tail(text)  # no event ends here
+        if self._limit is not None and end > self._limit:
+            return False  # the general way checks each event's size
+        lines = text[:end - 1].split("\n")  # [..., "event: a", "data: x", ""] per event
+        step = 3 if lines[0][:7] == "event: " else 2
+        count = len(lines) // step
+        if len(lines) != count * step or lines[step - 1::step].count("") != count:
+            return False
+        data_lines = lines[step - 2::step]
+        if ("\n" + "\n".join(data_lines)).count("\ndata: ") != count:
+            return False
+        if step == 3:
+            name_lines = lines[0::3]
+            if ("\n" + "\n".join(name_lines)).count("\nevent: ") != count or (
+                "event: " in name_lines  # an empty name, "message": the general way
+            ):
+                return False
+            names += map(_after_event, name_lines)
+        else:
+            names += ["message"] * count
+        datas += map(_after_data, data_lines)
+        return self._keep_tail(text[end:])
+
+    def _keep_tail(self, tail: str) -> bool:
+        # The start of an event that has not ended: nothing in it dispatches yet.
+        if tail:
+            self._lines(tail, [])
+        return True
 
     def _blocks(self, text: str, events: list[ServerSentEvent]) -> None:
         # From the start of an event, with nothing pending: whole events at a time. The usual

@@ -147,6 +147,20 @@ OPENAI_STREAMS = {
 _WORDS = text_delta(0, "a")
 _ARGS = json_delta(1, '"x": 1')
 
+
+def _as_the_api_writes(*events: dict[str, Any] | str) -> str:
+    # Deltas spelt as Anthropic's API does (no spaces, its key order), which the parser reads
+    # without parsing the whole event; strings go as they are (near misses of that spelling).
+    return "".join(
+        "event: content_block_delta\ndata: "
+        + (event if isinstance(event, str) else json.dumps(event, separators=(",", ":")))
+        + "\n\n"
+        for event in events
+    )
+
+
+_DELTA = '{"type":"content_block_delta","index":'
+
 ANTHROPIC_STREAMS = {
     "tool use": ANTHROPIC_TOOL_USE,
     "thinking, text and calls mixed": anthropic_events(
@@ -192,6 +206,42 @@ ANTHROPIC_STREAMS = {
     ),
     "a piece of the wrong shape": anthropic_events(
         message_start(), _ARGS, block_delta(1, {"type": "input_json_delta", "partial_json": 5}),
+    ),
+    "deltas spelt as the API writes them, and near misses": (
+        anthropic_events(
+            message_start(),
+            block_start(0, {"type": "text", "text": ""}),
+            block_start(1, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        )
+        + _as_the_api_writes(
+            text_delta(0, "Hi"),
+            text_delta(0, 'é "quoted" \\ \n and \u2028'),
+            text_delta(0, ""),
+            json_delta(1, '{"x":'),
+            json_delta(1, ""),
+            json_delta(1, ' "\\u00e9"}'),
+            _DELTA + '"1","delta":{"type":"input_json_delta","partial_json":"a"}}',
+            _DELTA + '1.0,"delta":{"type":"input_json_delta","partial_json":"b"}}',
+            _DELTA + ' 1,"delta":{"type":"input_json_delta","partial_json":"c"}}',
+            _DELTA + 'null,"delta":{"type":"text_delta","text":"d"}}',
+            _DELTA + '0,"delta":{"type":"text_delta","text":5}}',
+            _DELTA + '0,"delta":{"type":"text_delta","text":"e","more":1}}',
+            _DELTA + '0,"delta":{"type":"text_delta","text":"f"},"more":1}',
+            _DELTA + '0,"delta":{"type":"text_delta","text": "g"}}',
+            _DELTA + '0,"delta":{"type":"citations_delta","citation":{}}}',
+            _DELTA + '0,"delta":{"type":"text_delta","text":"h"}} ',
+        )
+        + anthropic_events(message_delta("tool_use", 9), MESSAGE_STOP)
+    ),
+    "a delta spelt as the API writes it, cut short": (
+        anthropic_events(message_start(), block_start(0, {"type": "text", "text": ""}))
+        + _as_the_api_writes(text_delta(0, "Hi"), _DELTA + '0,"delta":{"type":"text_delta",'
+                             '"text":"unterminated}}')
+    ),
+    "a delta spelt as the API writes it, its object not closed": (
+        anthropic_events(message_start(), block_start(0, {"type": "text", "text": ""}))
+        + _as_the_api_writes(text_delta(0, "Hi"), _DELTA + '0,"delta":{"type":"text_delta",'
+                             '"text":"open"}')
     ),
     "an event type only in the event line": (
         anthropic_events(message_start(), _WORDS)
@@ -303,6 +353,32 @@ def test_the_streams_take_the_fast_path() -> None:
         opening, *rest = chunks
         assert opening.content == "" and not opening.tool_call_chunks
         assert reply.snapshot() == _delivered_one_by_one(rest)
+
+
+def test_deltas_spelt_as_the_api_writes_them_are_not_parsed_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Guard against the reading of the API's own spelling never being taken: no delta so
+    # spelt goes to json's scanner whole.
+    from rxagent.chat_models import _anthropic as module
+
+    whole: list[str] = []
+    scan = module._scan
+
+    def counting(text: str, start: int) -> Any:
+        if start == 0:
+            whole.append(text)
+        return scan(text, start)
+
+    monkeypatch.setattr(module, "_scan", counting)
+    stream = anthropic_events(message_start(), block_start(0, {"type": "text", "text": ""}))
+    stream += _as_the_api_writes(text_delta(0, "Hi"), json_delta(0, '{"x": 1}'))
+    chunks: list[AIMessageChunk] = []
+    assert _anthropic().on_events(SSEDecoder().feed(stream.encode()),
+                                         DeliveredReply(chunks.append))
+    assert [chunk.content for chunk in chunks] == ["", "Hi", ""]
+    assert chunks[2].tool_call_chunks[0]["args"] == '{"x": 1}'
+    assert not [text for text in whole if text.startswith(_DELTA)]
 
 
 def _delivered_one_by_one(chunks: list[AIMessageChunk]) -> AIMessageChunk:

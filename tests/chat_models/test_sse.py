@@ -13,11 +13,23 @@ from .loopback import Reply, serve
 
 
 def decode(*pieces: bytes, max_event_size: int | None = 2**24) -> list[ServerSentEvent]:
+    # Every case also checks feed_columns: the same events' names and data, fed alike.
     decoder = SSEDecoder(max_event_size=max_event_size)
+    by_columns = SSEDecoder(max_event_size=max_event_size)
     events: list[ServerSentEvent] = []
+    names: list[str] = []
+    datas: list[str] = []
     for piece in pieces:
         events += decoder.feed(piece)
-    return events + decoder.flush()
+        more_names, more_datas = by_columns.feed_columns(piece)
+        names += more_names
+        datas += more_datas
+    events += decoder.flush()
+    more_names, more_datas = by_columns.flush_columns()
+    assert ([e.event for e in events], [e.data for e in events]) == (
+        names + more_names, datas + more_datas
+    )
+    return events
 
 
 def test_data_events_with_and_without_the_space() -> None:
@@ -264,3 +276,44 @@ def test_a_bad_max_event_size_fails_when_the_model_is_made() -> None:
     with pytest.raises(UsageError):
         ChatOpenAI("m", api_key="k", max_event_size=0)
     assert ChatAnthropic("m", api_key="k", max_event_size=None).max_event_size is None
+
+
+# Reads made of the usual events (a data line, alone or after an event line), which
+# feed_columns cuts whole, with a near miss mixed in or an unfinished event at the end.
+_usual_events = st.lists(
+    st.one_of(
+        st.builds(lambda name, value: f"event: {name}\ndata: {value}\n\n", _values, _values),
+        st.builds(lambda value: f"data: {value}\n\n", _values),
+    ),
+    min_size=1,
+    max_size=12,
+)
+_near_misses = st.sampled_from(
+    ["", "event: \ndata: x\n\n", "data: a\ndata: b\n\n", ": c\n\n", "id: 7\n\n", "\n",
+     "data:x\n\n", "event: a\n\n", "retry: 5\ndata: r\n\n", "event: a\ndata: x\n", "data: y"]
+)
+
+
+@given(_usual_events, _near_misses, st.integers(0, 12), _endings)
+def test_reads_of_usual_events_give_the_same_columns_as_events(
+    events: list[str], miss: str, where: int, ending: str
+) -> None:
+    text = "".join([*events[:where], miss, *events[where:]]).replace("\n", ending)
+    raw = text.encode()
+    whole = decode(raw)  # decode() compares feed_columns with feed
+    assert decode(*[raw[i:i + 7] for i in range(0, len(raw), 7)]) == whole
+
+
+def test_a_read_of_usual_events_is_cut_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Guard against a column path that is never taken: no event goes the general way.
+    def general(*args: object) -> None:
+        raise AssertionError("read event by event")
+
+    monkeypatch.setattr(SSEDecoder, "_blocks", general)
+    decoder = SSEDecoder()
+    assert decoder.feed_columns(b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: c\nda") == (
+        ["a", "b"], ["1", "2"]
+    )
+    assert SSEDecoder().feed_columns(b"data: 1\n\ndata: 2\n\ndata: 3") == (
+        ["message", "message"], ["1", "2"]
+    )
