@@ -34,7 +34,11 @@ KEYS = "rxagent:server:"
 
 
 class Cluster:
-    """Two processes on one Redis database, with a 1 s lease, behind a failover proxy."""
+    """Two processes on one Redis database, with a 3 s lease, behind a failover proxy.
+
+    (Renewed every second. With a 1 s lease a process stalled for a second on a loaded
+    machine could have its live run claimed by the other; a full run on this loaded machine
+    failed once that way, probably.)"""
 
     def __init__(self, store: redis.Redis, saver: RedisSaver, sdk: SyncLangGraphClient,
                  direct: list[SyncLangGraphClient]) -> None:
@@ -65,7 +69,7 @@ def cluster(redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
     with ExitStack() as stack:
         # Heartbeats slower than the clients' timeout, so that a run never finished fails the
         # test rather than keeping its stream open.
-        urls = [stack.enter_context(serving(url, tmp_path / f"s{i}.log", "--lease", "1",
+        urls = [stack.enter_context(serving(url, tmp_path / f"s{i}.log", "--lease", "3",
                                             RXAGENT_HEARTBEAT_S="60"))
                 for i in range(2)]
         proxy = stack.enter_context(FailoverProxy([int(u.rsplit(":", 1)[1]) for u in urls]))
