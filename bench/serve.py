@@ -14,7 +14,8 @@ Figures (median over ``--repeat`` repetitions, min-max beside it):
     events/s          one client reads one run of ``--tokens`` tokens: frames per second, from
                       the request to the stream's last byte
     N streams         ``--streams`` clients stream a ``--short``-token run each, all at once:
-                      wall time and p99 time to the first token event; also at N/5, so that
+                      wall time, p99 time to the first token event, and the server's CPU
+                      time per run (the process's and its children's); also at N/5, so that
                       "5x the streams at equal latency" reads as rxagent's p99 at N against
                       the reference's at N/5
     memory / stream   on a fresh server of its own, ``--held`` clients open a stream of a
@@ -54,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,15 @@ class Server:
             return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
         except psutil.NoSuchProcess:
             return 0
+
+    def cpu(self) -> float:
+        """The CPU seconds (user and system) the server and its children have used so far."""
+        try:
+            root = psutil.Process(self.process.pid)
+            times = [p.cpu_times() for p in [root, *root.children(recursive=True)]]
+        except psutil.NoSuchProcess:
+            return 0.0
+        return sum(t.user + t.system for t in times)
 
 
 @contextlib.contextmanager
@@ -238,6 +248,22 @@ def new_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600, connect=60))
 
 
+# Streams per client. httpx's connection pool looks at every connection it holds (a
+# getpeername and a poll each) whenever a request starts or ends, so one client for 1,000
+# streams did a million socket calls: 70% of the client process's CPU, which on two cores
+# delayed every stream's first token by seconds, whichever server it read from.
+STREAMS_PER_CLIENT = 25
+
+
+@contextlib.asynccontextmanager
+async def clients_for(count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Enough clients for ``count`` streams, made before the clock starts; stream ``i`` uses
+    ``clients[i % len(clients)]``."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(new_client())
+               for _ in range(-(-count // STREAMS_PER_CLIENT))]
+
+
 # -- the figures -------------------------------------------------------------------------------
 
 
@@ -253,16 +279,19 @@ async def events_per_second(server: Server, args: argparse.Namespace) -> float:
 
 async def many_streams(server: Server, count: int, args: argparse.Namespace) -> dict[str, float]:
     expected = make_tokens(args.short)
-    async with new_client() as client:
+    async with clients_for(count) as clients:
+        cpu = server.cpu()
         start = time.perf_counter()
         streams = await asyncio.gather(*(
-            read_stream(client, "POST", f"{server.url}/runs/stream", start=start,
-                        json=body("short")) for _ in range(count)))
+            read_stream(clients[i % len(clients)], "POST", f"{server.url}/runs/stream",
+                        start=start, json=body("short")) for i in range(count)))
         wall = time.perf_counter() - start
+        cpu = server.cpu() - cpu
     for stream in streams:
         check(server.name, f"{count} streams", tokens_of(stream.frames), expected)
     firsts = sorted(stream.first_token for stream in streams)
-    return {"wall": wall, "p99": firsts[min(len(firsts) - 1, int(len(firsts) * 0.99))]}
+    return {"wall": wall, "p99": firsts[min(len(firsts) - 1, int(len(firsts) * 0.99))],
+            "cpu": cpu / count}
 
 
 async def resume_cost(server: Server, args: argparse.Namespace) -> tuple[float, int]:
@@ -318,11 +347,11 @@ async def memory_per_stream(
     read."""
     hold = asyncio.Event()
     arrived: list[float] = []
-    async with new_client() as client:
+    async with clients_for(args.held) as clients:
         start = time.perf_counter()
         tasks = [asyncio.ensure_future(read_stream(
-            client, "POST", f"{server.url}/runs/stream", start=start, hold=hold,
-            arrived=arrived, json=body("held"))) for _ in range(args.held)]
+            clients[i % len(clients)], "POST", f"{server.url}/runs/stream", start=start, hold=hold,
+            arrived=arrived, json=body("held"))) for i in range(args.held)]
         deadline = time.monotonic() + args.arrival
         while len(arrived) < args.held and time.monotonic() < deadline:
             failed = [task for task in tasks if task.done()]
@@ -354,6 +383,7 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, float]:
         result = await many_streams(server, count, args)
         figures[f"{key} wall"] = result["wall"]
         figures[f"{key} p99"] = result["p99"]
+        figures[f"{key} cpu"] = result["cpu"]
     figures["idle"] = idle
     return figures
 
@@ -408,6 +438,7 @@ def table(results: dict[str, list[dict[str, float]]], args: argparse.Namespace,
         (f"{args.streams} streams: p99 first token (ms)", "many p99", 1000, 0, False, ""),
         (f"{few} streams: wall (s)", "few wall", 1, 2, False, ""),
         (f"{few} streams: p99 first token (ms)", "few p99", 1000, 0, False, ""),
+        (f"{args.streams} streams: server CPU per run (ms)", "many cpu", 1000, 2, False, ""),
         (f"memory per open stream (KiB, {args.held} held)", "memory", 1 / 1024, 1, False,
          "<= 50 KiB"),
         (f"resume: replay half of a {args.short}-token run (ms)", "resume", 1000, 1, False, ""),

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -336,8 +337,13 @@ class MemoryRunRegistry(LocalRunner):
         self.retention = retention
         self.jobs_per_worker = jobs_per_worker
         self._slots: anyio.Semaphore | None = None  # made on the loop, by the first to wait
+        # Every lookup goes through an index, never a scan of all runs: with ``retention``
+        # the registry holds every run of the last minutes (a busy server's thousands), and a
+        # scan per request made each new run slower than the one before.
         self._runs: dict[str, Run] = {}
+        self._on_thread: dict[str, dict[str, Run]] = {}  # each thread's runs, oldest first
         self._last_on_thread: dict[str, Run] = {}
+        self._ended_runs: deque[Run] = deque()  # in the order they ended: expiry pops the left
 
     async def create(
         self,
@@ -359,6 +365,7 @@ class MemoryRunRegistry(LocalRunner):
         run = Run(run_id, thread_id, request, dict(metadata), multitask_strategy, log)
         previous = self._last_on_thread.get(thread_id)
         self._runs[run_id] = run
+        self._on_thread.setdefault(thread_id, {})[run_id] = run
         self._last_on_thread[thread_id] = run
         reader = log.reader(0) if follow else None
         # The first frame, written now so that a client sees it before the run's turn comes.
@@ -377,8 +384,8 @@ class MemoryRunRegistry(LocalRunner):
         return self._runs.get(run_id)
 
     async def on_thread(self, thread_id: str) -> list[Run]:
-        runs = [run for run in self._runs.values() if run.thread_id == thread_id]
-        return runs[::-1]
+        runs = self._on_thread.get(thread_id)
+        return [*reversed(runs.values())] if runs else []
 
     def reader(self, run: Run, after: int | None) -> LogReader:
         assert run.log is not None
@@ -395,19 +402,33 @@ class MemoryRunRegistry(LocalRunner):
         for run in await self.on_thread(thread_id):
             run.cancel()
             del self._runs[run.run_id]
+        self._on_thread.pop(thread_id, None)
         self._last_on_thread.pop(thread_id, None)
 
     async def delete(self, run: Run) -> None:
-        self._runs.pop(run.run_id, None)
+        self._forget(run)
+
+    def _forget(self, run: Run) -> None:
+        if self._runs.get(run.run_id) is not run:
+            return  # forgotten already (its thread was deleted)
+        del self._runs[run.run_id]
+        runs = self._on_thread.get(run.thread_id)
+        if runs is not None:
+            runs.pop(run.run_id, None)
+            if not runs:
+                del self._on_thread[run.thread_id]
         if self._last_on_thread.get(run.thread_id) is run:
             del self._last_on_thread[run.thread_id]
 
     def _expire(self) -> None:
         horizon = anyio.current_time() - self.retention
-        for run in [r for r in self._runs.values() if r.ended_at and r.ended_at < horizon]:
-            del self._runs[run.run_id]
-            if self._last_on_thread.get(run.thread_id) is run:
-                del self._last_on_thread[run.thread_id]
+        ended = self._ended_runs
+        while ended and (ended[0].ended_at or 0.0) < horizon:
+            self._forget(ended.popleft())
+
+    async def _ended(self, run: Run) -> None:
+        # ended_at is set just before this, from a monotonic clock: the deque stays in order.
+        self._ended_runs.append(run)
 
     async def _take_turn(self, run: Run, previous: Run | None) -> None:
         if previous is not None:

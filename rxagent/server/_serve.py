@@ -8,6 +8,7 @@ attribute's name, or ``name=...`` chooses it. ``--config langgraph.json`` reads 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import importlib.util
 import json
@@ -19,7 +20,16 @@ from typing import Any
 from .._agent import Agent
 from .._exceptions import UsageError
 
-__all__ = ["http_protocol", "load_config", "load_target", "serve", "work"]
+__all__ = ["GC_YOUNG_THRESHOLD", "http_protocol", "load_config", "load_target", "serve", "tune_gc",
+           "work"]
+
+# Allocations between two collections of the youngest generation (Python's default is 700).
+# With a thousand streams open, the cyclic collector was most of the server's CPU: at 700,
+# every few events a collection promoted the objects of the runs in flight, and those
+# survivors set off a full collection (every object in the process, the libraries' included)
+# every second or so: 4.9 s of 6.4 s of server CPU for 1,000 concurrent 100-token streams
+# (docs/benchmarks.md, serving).
+GC_YOUNG_THRESHOLD = 50_000
 
 
 def _module_from_file(path: Path) -> Any:
@@ -114,6 +124,7 @@ def serve(
     app = create_app(graphs, checkpointer=SqliteSaver(sqlite) if sqlite else None,
                      redis_url=redis_url, retention=retention, lease=lease,
                      jobs_per_worker=jobs_per_worker, move_streamed=move_streamed)
+    tune_gc()
     # asyncio, not uvloop: the Redis client is asyncio's, and one loop behaves the same
     # everywhere.
     uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio",
@@ -127,6 +138,20 @@ def serve(
 # socket's own buffers are the ones that matter, and a fast client never fills them. 16 KiB
 # cost a held stream 13 KiB more RSS than 4 KiB (bench/_serve_memory.py) and no CPU.
 WRITE_BUFFER_HIGH = 4096
+
+
+def tune_gc() -> None:
+    """Set the cyclic collector up for a server process, once its code is loaded: what is
+    alive now (modules, the agents, the app) is moved out of the collector's sight
+    (``gc.freeze``), and the youngest generation is collected every
+    :data:`GC_YOUNG_THRESHOLD` allocations instead of 700, so that the objects of the runs in
+    flight are not promoted, and full collections are rare and do not walk the libraries'
+    objects. Only the processes ``rxagent serve`` and ``rxagent worker`` start do this; an app
+    from ``create_app`` mounted elsewhere leaves its process's collector alone."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def http_protocol() -> type[asyncio.Protocol]:
@@ -154,8 +179,7 @@ def work(
 ) -> None:
     """Run background runs from the queue on Redis until SIGTERM or SIGINT
     (``rxagent worker``); the runs it is running then are left to other workers."""
-    import asyncio
-
+    tune_gc()
     asyncio.run(_work(graphs, redis_url, retention, lease, prefix, jobs_per_worker))
 
 
