@@ -56,6 +56,12 @@ class _ThreadLoop:
         with contextlib.suppress(Exception):  # best effort: the thread or process is ending
             _end_loop(self.loop)
         if self.wake is not None:
+            # Never leave the process's wakeup fd naming a closed descriptor, whose number a
+            # later file could take.
+            with contextlib.suppress(ValueError):  # (not the main thread)
+                current = signal.set_wakeup_fd(-1)
+                if current != self.wake[1].fileno():  # someone else's: it stays
+                    signal.set_wakeup_fd(current)
             for end in self.wake:
                 end.close()
 
