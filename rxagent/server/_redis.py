@@ -230,6 +230,7 @@ class RedisEventLog(EventLog):
         self._readers_key = keys.readers(run_id)
         self._lease_ms = int(lease * 1000)
         self._slowest: int | None = None  # how far the slowest live reader is, last we read
+        self._expected_until = 0  # until then (ms), a reader yet to report counts, at 0
         self.waiting_for_readers = False  # append() is held back by a slow reader now
         self._tails = tails
         self._run_id = run_id
@@ -286,13 +287,25 @@ class RedisEventLog(EventLog):
             self._room.set()
             self._written.set()
 
+    def expect_reader(self) -> None:
+        """A reader made with the run (its request's) reports only at its first read: until
+        then (at most a lease) it counts as a reader at the start, or the run, on a slow
+        machine, could go ``max_events`` past it and have what it has not read trimmed."""
+        self._expected_until = _ms() + self._lease_ms
+        self._slowest = 0
+
     def _note_readers(self, fields: Mapping[bytes, bytes]) -> None:
-        horizon = _ms() - self._lease_ms
+        now = _ms()
+        horizon = now - self._lease_ms
         positions = []
         for value in fields.values():
             position, _, stamp = _text(value).partition(":")
             if int(stamp or 0) >= horizon:
                 positions.append(int(position))
+        if positions:
+            self._expected_until = 0
+        elif now < self._expected_until:
+            positions.append(0)
         self._slowest = min(positions) if positions else None
 
     async def flush(self) -> None:
@@ -743,6 +756,8 @@ class RedisRunRegistry(LocalRunner):
                 replies = await pipe.execute()
             if moves:
                 self._held[run_id] = _text(replies[-1])
+            if follow:
+                log.expect_reader()
             # The first frame, written now so that a client sees it before the run's turn.
             await log.append("metadata", frame("metadata", {"run_id": run_id, "attempt": 1}))
             await log.flush()  # in the stream before the stream's TTL is set, or a worker runs it
