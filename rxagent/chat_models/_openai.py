@@ -61,6 +61,59 @@ __all__ = [
 _loads = loads  # looked up once: the parser calls it for every token
 _scan = scan
 
+# A usual token, as OpenAI writes it: what follows the fields every event of a reply repeats
+# (see OpenAIStreamParser._learn_head), up to the token's value, and what must follow that.
+# An event spelt otherwise (spaces, other keys, another order) is parsed whole instead.
+_TEXT = '"choices":[{"index":0,"delta":{"content":'
+_ARGUMENTS = '"choices":[{"index":0,"delta":{"tool_calls":[{"index":'
+_ARGUMENTS_VALUE = ',"function":{"arguments":'
+_TEXT_CLOSE = '},"logprobs":null,"finish_reason":null}]'
+_ARGUMENTS_CLOSE = '}}]' + _TEXT_CLOSE
+_ENDS = ("}", ',"usage":null}')  # what may close the event, besides an obfuscation padding:
+_PADDING = (',"obfuscation":', ',"usage":null,"obfuscation":')
+_CHOICES = '"choices":['
+_LEARNS = 4  # heads tried per reply: a server whose head changes every event gives up soon
+
+
+def _usual_token(data: str, at: int, last_index: int) -> str | ToolCallChunk | None:
+    """The token of an event whose head was seen before, read where it stands from ``at``:
+    its text, or its piece of a begun call's arguments; ``None`` unless the rest is exactly
+    ``_TEXT`` or ``_ARGUMENTS``'s shape, which is what the whole event would have parsed to
+    on the fast path of :meth:`OpenAIStreamParser.on_columns`."""
+    try:
+        if data.startswith(_TEXT, at):
+            value, end = _scan(data, at + len(_TEXT))
+            if type(value) is not str or not value or not data.startswith(_TEXT_CLOSE, end):
+                return None
+            token: str | ToolCallChunk = value
+            end += len(_TEXT_CLOSE)
+        elif data.startswith(_ARGUMENTS, at):
+            index, end = _scan(data, at + len(_ARGUMENTS))
+            if (
+                type(index) is not int
+                or not 0 <= index <= last_index
+                or not data.startswith(_ARGUMENTS_VALUE, end)
+            ):
+                return None
+            value, end = _scan(data, end + len(_ARGUMENTS_VALUE))
+            if type(value) is not str or not data.startswith(_ARGUMENTS_CLOSE, end):
+                return None
+            token = {"name": None, "args": value, "id": None, "index": index,
+                     "type": "tool_call_chunk"}
+            end += len(_ARGUMENTS_CLOSE)
+        else:
+            return None
+        rest = data[end:]
+        if rest in _ENDS:
+            return token
+        for padding in _PADDING:
+            if rest.startswith(padding):
+                end = _scan(rest, len(padding))[1]  # (its value means nothing)
+                return token if rest[end:] == "}" else None
+    except (StopIteration, ValueError):
+        pass
+    return None
+
 
 class ChatOpenAI(HTTPChatModel):
     """A chat model speaking OpenAI's Chat Completions API, streamed.
@@ -378,10 +431,12 @@ class OpenAIStreamParser:
 
     __slots__ = (
         "_finish_reason",
+        "_head",
         "_id",
         "_ids",
         "_label",
         "_last_index",
+        "_learns",
         "_model",
         "_model_name",
         "_provider",
@@ -416,6 +471,10 @@ class OpenAIStreamParser:
         # For tool-call fragments without an index: where each id went, and the latest call.
         self._ids: dict[str, int] = {}
         self._last_index = -1
+        # The text before "choices" that every usual event of this reply repeats (the id,
+        # model, created...), once an event has shown it: see _learn_head.
+        self._head: str | None = None
+        self._learns = _LEARNS
 
     def on_event(self, event: ServerSentEvent) -> AIMessageChunk | None:
         """The chunk this event makes, if any; raises on an error event."""
@@ -457,17 +516,33 @@ class OpenAIStreamParser:
         The per-token fast path (``chat_models/_reply.py``): an event whose only choice has a
         delta of nothing but text, or of nothing but a further piece of a begun tool call's
         arguments, with no finish reason, usage or error, is read here, without the calls of
-        :meth:`on_event`, and what it makes is what :meth:`_chunk_of` makes. Any other event
-        takes :meth:`on_event`.
+        :meth:`on_event`, and what it makes is what :meth:`_chunk_of` makes. Once such an
+        event has shown the fields that every event repeats (:meth:`_learn_head`), an event
+        spelt as OpenAI spells it that starts with them has only its token read, where it
+        stands (``_usual_token``). Any other event takes :meth:`on_event`.
         """
         texts, fragments, emit = reply.texts, reply.fragments, reply.emit
         message_id = reply.piece_id = self._id
+        head = self._head
         produced = False
         for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
             try:
                 fast = None
+                if head is not None and data.startswith(head) and name == "message":
+                    # A head seen before: only the token is read (see _learn_head).
+                    token = _usual_token(data, len(head), self._last_index)
+                    if isinstance(token, str):
+                        texts.append(token)
+                        fast = text_chunk(token, message_id)
+                    elif token is not None:
+                        fragments.append(token)
+                        fast = fragment_chunk([token], message_id)
+                    if fast is not None:
+                        emit(fast)
+                        produced = True
+                        continue
                 try:
                     payload, end = _scan(data, 0)
                 except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's business
@@ -500,6 +575,8 @@ class OpenAIStreamParser:
                                     if fragment is not None:
                                         fragments.append(fragment)
                                         fast = fragment_chunk([fragment], message_id)
+                                if fast is not None and head is None and self._learns:
+                                    head = self._learn_head(data)
                 chunk = self.on_event(ServerSentEvent(name, data)) if fast is None else None
             except RxAgentError:
                 raise
@@ -518,6 +595,26 @@ class OpenAIStreamParser:
             if self.finished:
                 break
         return produced
+
+    def _learn_head(self, data: str) -> str | None:
+        # OpenAI repeats its id, object, created, model, service tier and fingerprint in
+        # every event, before "choices", spelt the same each time. Once a usual token's event
+        # (parsed whole, and found usual: no error, usage or x_groq in it) shows that text to
+        # be whole members of the object, an event that starts with the same text needs only
+        # its token read (_usual_token): its head was parsed and found harmless already. Some
+        # servers change it every event (a counter): after a few tries the parser stops
+        # looking.
+        self._learns -= 1
+        at = data.find(_CHOICES)
+        if at < 0:
+            return None
+        head = data[:at]
+        try:
+            _scan(head[:-1] + "}", 0)  # whole members, then the comma before "choices"
+        except (StopIteration, ValueError):
+            return None  # that '"choices":[' was inside another field (or came first)
+        self._head = head
+        return head
 
     def _malformed(self, data: str, what: str) -> StreamProtocolError:
         return StreamProtocolError(

@@ -20,6 +20,8 @@ import pytest
 
 from rxagent import StreamProtocolError
 from rxagent.chat_models import ChatOpenAI
+from rxagent.chat_models import _anthropic as anthropic_module
+from rxagent.chat_models import _openai as openai_module
 from rxagent.chat_models._anthropic import AnthropicStreamParser
 from rxagent.chat_models._openai import OpenAIStreamParser
 from rxagent.chat_models._reply import DeliveredReply, events_reader
@@ -143,6 +145,132 @@ OPENAI_STREAMS = {
         openai_chunk({"content": "early"}) | {"model": ""}, _TOKEN
     ),
 }
+
+def _compact(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"))
+
+
+# Events spelt as OpenAI writes them (no spaces, its key order): after the first usual token
+# the parser reads only the token of an event that starts with the same head (the fields
+# before "choices"). The strings after _HEAD are near misses of that spelling.
+_HEAD = _compact(openai_chunk()).split('"choices"')[0]
+_CHOICE = '"choices":[{"index":0,"delta":'
+_USUAL = ',"logprobs":null,"finish_reason":null}]'
+_BEGUN = openai_chunk({"tool_calls": [openai_call(0, id="call_1", name="f", args="")]})
+
+
+def _spelt(*events: dict[str, Any] | str, done: bool = True) -> str:
+    return sse(*(event if isinstance(event, str) else _compact(event) for event in events),
+               done=done)
+
+
+def _token(delta: str, tail: str = ',"usage":null}', choice: str = _USUAL) -> str:
+    return _HEAD + _CHOICE + delta + choice + tail
+
+
+OPENAI_SPELT = {
+    "events spelt as the API writes them, and near misses": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),  # the head is learned here
+        _BEGUN,
+        _token('{"content":"é \\"quoted\\" \\\\ \\n and \\u2028"}'),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"{\\"x"}}]}'),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":""}}]}'),
+        _token('{"content":"padded"}', ',"usage":null,"obfuscation":"aB3"}'),
+        _token('{"content":"padded, no usage"}', ',"obfuscation":"aB3"}'),
+        _token('{"content":"no usage"}', "}"),
+        _token('{"content":"padding of the wrong shape"}', ',"obfuscation":5}'),
+        _token('{"content":"more after the padding"}', ',"obfuscation":"a","x":1}'),
+        _token('{"content":"usage"}', ',"usage":{"prompt_tokens":1,"completion_tokens":2,'
+                                      '"total_tokens":3}}'),
+        _token('{"content":"groq"}', ',"x_groq":{"usage":{"prompt_tokens":1,'
+                                     '"completion_tokens":2,"total_tokens":3}}}'),
+        _token('{"content":"another key"}', ',"usage":null,"x":1}'),
+        _token('{"content":"trailing space"}', ',"usage":null} '),
+        _token('{"content":""}'),
+        _token('{"content":null}'),
+        _token('{"content":5}'),
+        _token('{"content": "a space"}'),
+        _token('{"content":"a role","role":"assistant"}'),
+        _token('{"content":"finished"}', choice=',"logprobs":null,"finish_reason":"stop"}]'),
+        _token('{"content":"logprobs"}', choice=',"logprobs":{"content":[]},'
+                                                '"finish_reason":null}]'),
+        _token('{"content":"two choices"}', choice=_USUAL[:-1] + ',{"index":1,"delta":{}}]'),
+        _token('{"tool_calls":[{"index":"0","function":{"arguments":"a"}}]}'),
+        _token('{"tool_calls":[{"index":0.0,"function":{"arguments":"b"}}]}'),
+        _token('{"tool_calls":[{"index":true,"function":{"arguments":"c"}}]}'),
+        _token('{"tool_calls":[{"index":-1,"function":{"arguments":"d"}}]}'),
+        _token('{"tool_calls":[{"index":3,"function":{"arguments":"not begun"}}]}'),
+        openai_chunk({"tool_calls": [openai_call(None, args="no index: the latest call")]}),
+        _token('{"tool_calls":[{"index":0,"function":{"argumentz":"j"}}]}'),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":5}}]}'),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"e","name":"g"}}]}'),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"f"},"id":"call_9"}]}'),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"g"}},'
+               '{"index":0,"function":{"arguments":"h"}}]}'),
+        _token('{"tool_calls":[{"index":0 ,"function":{"arguments":"i"}}]}'),
+        _HEAD.replace('"created":1756425601', '"created":1756425602') + _CHOICE
+        + '{"content":"another head"}' + _USUAL + ',"usage":null}',
+        openai_chunk(finish="tool_calls"),
+    ),
+    "a finish reason as long as null, after text": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _token('{"content":"a reason"}', choice=',"logprobs":null,"finish_reason":"ok"}]'),
+    ),
+    "a finish reason as long as null, after a piece of a call": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _BEGUN,
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"k"}}]}',
+               choice=',"logprobs":null,"finish_reason":"ok"}]'),
+    ),
+    "usage after the padding": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _token('{"content":"usage"}', ',"obfuscation":"a","usage":{"prompt_tokens":1,'
+                                      '"completion_tokens":2,"total_tokens":3}}'),
+        openai_chunk(finish="stop"),
+    ),
+    "an error riding on an event spelt as the API writes it": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _token('{"content":"boom"}', ',"usage":null,"error":{"type":"server_error",'
+                                     '"message":"boom"}}'),
+    ),
+    "a token cut short after its head": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _token('{"content":"unterminated}'),
+    ),
+    "a token's choice not closed": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _HEAD + '"choices":[{"index":0,"delta":{"content":"Hi"}}',
+    ),
+    "choices first": _spelt(
+        '{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"model":"m"}',
+        '{"choices":[{"index":0,"delta":{"content":"a"},"logprobs":null,'
+        '"finish_reason":null}],"model":"m"}',
+        '{"choices":[{"index":0,"delta":{"content":"b"},"logprobs":null,'
+        '"finish_reason":null}]}',
+        '{"choices":[{"index":0,"delta":{"content":"c"},"logprobs":null,'
+        '"finish_reason":null}],"model":"m"}',
+    ),
+    "choices inside a field before the choices": _spelt(
+        '{"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}',
+        '{"model":"m","a":{"x":1,"choices":[]},"choices":[{"index":0,"delta":{"content":"a"},'
+        '"logprobs":null,"finish_reason":null}]}',
+        '{"model":"m","a":{"x":1,"choices":[{"index":0,"delta":{"content":"b"},'
+        '"logprobs":null,"finish_reason":null}],"obfuscation":"z"}',  # not closed: not JSON
+    ),
+    "an error event spelt as the API writes a token": (
+        _spelt(openai_chunk({"role": "assistant", "content": ""}),
+               openai_chunk({"content": "Hi"}), done=False)
+        + "event: error\n" + _spelt(_token('{"content":"boom"}'))
+    ),
+}
+OPENAI_STREAMS.update(OPENAI_SPELT)
 
 _WORDS = text_delta(0, "a")
 _ARGS = json_delta(1, '"x": 1')
@@ -355,13 +483,8 @@ def test_the_streams_take_the_fast_path() -> None:
         assert reply.snapshot() == _delivered_one_by_one(rest)
 
 
-def test_deltas_spelt_as_the_api_writes_them_are_not_parsed_whole(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Guard against the reading of the API's own spelling never being taken: no delta so
-    # spelt goes to json's scanner whole.
-    from rxagent.chat_models import _anthropic as module
-
+def _whole_parses(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[str]:
+    # The texts the parser's module gives json's scanner from their start: whole events.
     whole: list[str] = []
     scan = module._scan
 
@@ -371,6 +494,15 @@ def test_deltas_spelt_as_the_api_writes_them_are_not_parsed_whole(
         return scan(text, start)
 
     monkeypatch.setattr(module, "_scan", counting)
+    return whole
+
+
+def test_deltas_spelt_as_the_api_writes_them_are_not_parsed_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Guard against the reading of the API's own spelling never being taken: no delta so
+    # spelt goes to json's scanner whole.
+    whole = _whole_parses(monkeypatch, anthropic_module)
     stream = anthropic_events(message_start(), block_start(0, {"type": "text", "text": ""}))
     stream += _as_the_api_writes(text_delta(0, "Hi"), json_delta(0, '{"x": 1}'))
     chunks: list[AIMessageChunk] = []
@@ -379,6 +511,30 @@ def test_deltas_spelt_as_the_api_writes_them_are_not_parsed_whole(
     assert [chunk.content for chunk in chunks] == ["", "Hi", ""]
     assert chunks[2].tool_call_chunks[0]["args"] == '{"x": 1}'
     assert not [text for text in whole if text.startswith(_DELTA)]
+
+
+def test_openai_events_spelt_as_the_api_writes_them_are_not_parsed_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Guard against the head never being learned or used: after the first usual token, no
+    # usual token with the same head goes to json's scanner whole.
+    whole = _whole_parses(monkeypatch, openai_module)
+    stream = _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _BEGUN,
+        _token('{"content":" there"}'),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}', "}"),
+        _token('{"content":"!"}', ',"usage":null,"obfuscation":"xY"}'),
+    )
+    chunks: list[AIMessageChunk] = []
+    parser, reply = _openai(), DeliveredReply(chunks.append)
+    for event in SSEDecoder().feed(stream.encode()):  # a read each: the head is kept
+        parser.on_events([event], reply)
+    assert [chunk.content for chunk in chunks] == ["", "Hi", "", " there", "", "!"]
+    assert chunks[4].tool_call_chunks[0]["args"] == "{}"
+    parsed_tokens = [text for text in whole if text.startswith(_HEAD) and _CHOICE in text]
+    assert len(parsed_tokens) == 3  # the opening, the first token, the call's start
 
 
 def _delivered_one_by_one(chunks: list[AIMessageChunk]) -> AIMessageChunk:
