@@ -194,25 +194,29 @@ class _Calls:
                 call[1].append(args)
 
     def add_all(self, fragments: list[Mapping[str, Any]]) -> None:
-        """:meth:`add` each fragment. The usual one, a further piece of the arguments of the
-        latest call of its index, with no name or id of its own, is appended here without a
-        call: what :meth:`add` does with it (``tests/chat_models/test_fast_path.py`` compares
-        the two on every kind of fragment)."""
+        """:meth:`add` each fragment, each a whole ``ToolCallChunk`` (all five keys). The
+        usual one, a further piece of the arguments of the latest call of its index, with no
+        name or id of its own, is appended here without a call: what :meth:`add` does with it
+        (``tests/chat_models/test_fast_path.py`` compares the two on every kind of
+        fragment)."""
         by_index = self.by_index
+        index = call = None  # a read's pieces mostly continue one call: look it up once
         for fragment in fragments:
-            index = fragment.get("index")
-            call = by_index.get(index) if index is not None else None
-            args = fragment.get("args")
+            if fragment["index"] != index or call is None:
+                index = fragment["index"]
+                call = by_index.get(index) if index is not None else None
+            args = fragment["args"]
             if (
                 call is not None
                 and call[1] is not None
                 and args is not None
-                and fragment.get("id") is None
-                and fragment.get("name") is None
+                and fragment["id"] is None
+                and fragment["name"] is None
             ):
                 call[1].append(args)
             else:
                 self.add(fragment)
+                call = None  # (it may have begun another call of that index)
 
     def result(self) -> list[dict[str, Any]]:
         # The merged fragments, one per call, as ToolCallChunk dicts.
@@ -325,7 +329,8 @@ class ChunkMerger(Generic[_C]):
         self, texts: list[str], fragments: list[Mapping[str, Any]], id: str | None
     ) -> None:
         """:meth:`add` over chunks that each carry one piece and nothing else, all with ``id``:
-        a token of text (``texts``) or one tool-call fragment (``fragments``), each in order.
+        a token of text (``texts``) or one tool-call fragment (``fragments``, each a whole
+        ``ToolCallChunk``), each in order.
 
         Text and tool-call fragments merge into fields of their own, so how the two kinds
         interleaved does not matter. A wire parser's per-token fast path hands its pieces over

@@ -554,6 +554,8 @@ def _delivered_one_by_one(chunks: list[AIMessageChunk]) -> AIMessageChunk:
         [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "id": "b", "name": "g", "args": "}"}],
         [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "id": "b", "args": "}"},
          {"index": 0, "id": "b", "args": "!"}],
+        [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "id": "b", "args": "{"},
+         {"index": 0, "args": "}"}],
         [{"index": 0, "id": "a", "args": "{"}, {"index": 0, "args": None}, {"index": None,
                                                                           "args": "x"}],
         [{"index": None, "id": "a", "args": "{"}, {"index": None, "id": "a", "args": "}"}],
