@@ -69,7 +69,7 @@ _ARGUMENTS = '"choices":[{"index":0,"delta":{"tool_calls":[{"index":'
 _ARGUMENTS_VALUE = ',"function":{"arguments":'
 _TEXT_CLOSE = '},"logprobs":null,"finish_reason":null}]'
 _ARGUMENTS_CLOSE = '}}]' + _TEXT_CLOSE
-_ENDS = ("}", ',"usage":null}')  # what may close the event, besides an obfuscation padding:
+_ENDS = ("}", ',"usage":null}')  # what may close the event, before or after a padding:
 _PADDING = (',"obfuscation":', ',"usage":null,"obfuscation":')
 _CHOICES = '"choices":['
 _LEARNS = 4  # heads tried per reply: a server whose head changes every event gives up soon
@@ -109,7 +109,7 @@ def _usual_token(data: str, at: int, last_index: int) -> str | ToolCallChunk | N
         for padding in _PADDING:
             if rest.startswith(padding):
                 end = _scan(rest, len(padding))[1]  # (its value means nothing)
-                return token if rest[end:] == "}" else None
+                return token if rest[end:] in _ENDS else None
     except (StopIteration, ValueError):
         pass
     return None

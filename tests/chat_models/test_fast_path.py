@@ -178,6 +178,9 @@ OPENAI_SPELT = {
         _token('{"tool_calls":[{"index":0,"function":{"arguments":""}}]}'),
         _token('{"content":"padded"}', ',"usage":null,"obfuscation":"aB3"}'),
         _token('{"content":"padded, no usage"}', ',"obfuscation":"aB3"}'),
+        _token('{"content":"padded, then usage"}', ',"obfuscation":"aB3","usage":null}'),
+        _token('{"content":"padded twice"}', ',"usage":null,"obfuscation":"a","usage":null,'
+                                             '"obfuscation":"b"}'),
         _token('{"content":"no usage"}', "}"),
         _token('{"content":"padding of the wrong shape"}', ',"obfuscation":5}'),
         _token('{"content":"more after the padding"}', ',"obfuscation":"a","x":1}'),
@@ -526,12 +529,13 @@ def test_openai_events_spelt_as_the_api_writes_them_are_not_parsed_whole(
         _token('{"content":" there"}'),
         _token('{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}', "}"),
         _token('{"content":"!"}', ',"usage":null,"obfuscation":"xY"}'),
+        _token('{"content":"?"}', ',"obfuscation":"xY","usage":null}'),
     )
     chunks: list[AIMessageChunk] = []
     parser, reply = _openai(), DeliveredReply(chunks.append)
     for event in SSEDecoder().feed(stream.encode()):  # a read each: the head is kept
         parser.on_events([event], reply)
-    assert [chunk.content for chunk in chunks] == ["", "Hi", "", " there", "", "!"]
+    assert [chunk.content for chunk in chunks] == ["", "Hi", "", " there", "", "!", "?"]
     assert chunks[4].tool_call_chunks[0]["args"] == "{}"
     parsed_tokens = [text for text in whole if text.startswith(_HEAD) and _CHOICE in text]
     assert len(parsed_tokens) == 3  # the opening, the first token, the call's start
