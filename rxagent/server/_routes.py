@@ -578,7 +578,8 @@ class Server:
         thread is as it was before it."""
         await self.runs.wait(run)
         await self.runs.delete(run)
-        await self.saver.adelete_for_runs([run.run_id])
+        # Its thread too: where a saver whose run index may miss old checkpoints looks.
+        await self.saver.adelete_for_runs([run.run_id], threads=[run.thread_id])
 
     async def _settle_after_rollback(self, thread_id: str) -> None:
         """The thread's status once a rollback has taken its run's state away."""
