@@ -86,6 +86,9 @@ _END = 1  # the sequence part of the entry that closes a run's stream (events ar
 _PAGE = 256  # entries per XRANGE or XREAD round trip
 _BLOCK_MS = 1000  # a tail's XREAD waits this long before it checks that the run still lives
 _READERS_POLL = 0.05  # seconds between a held-back writer's reads of how far readers are
+# Runs a worker takes from the queue that wait for their turn on a busy thread, per job slot:
+# they hold no slot, but each polls its thread's lock; beyond this the rest stay in the queue.
+_WAITING_PER_JOB = 10
 _ACTIVE = ("pending", "running")
 # _ANY: redis-py types each reply as "awaitable or not" (one annotation for the sync and async
 # clients), and its mappings narrowly; the clients here are kept as ``Any`` and the replies
@@ -646,8 +649,10 @@ class RedisRunRegistry(LocalRunner):
         graphs: the agents, by graph id, to run background runs with: a registry given them
             takes background runs from the queue (:meth:`serve`), any process's.
         consumer: this process's name in the queue's consumer group.
-        jobs_per_worker: how many background runs this process takes from the queue at once;
-            the others wait there, ``pending``, for this worker or another.
+        jobs_per_worker: how many background runs this process runs at once; it takes runs
+            from the queue while it runs fewer, and the others wait there, ``pending``, for
+            this worker or another. A run taken that must wait for its turn on a busy thread
+            does not count meanwhile (up to ten times as many such runs per worker).
         move_streamed: with ``graphs``, streamed and awaited runs are continued by another
             worker if this process dies; ``False``: they end ``error`` (``RunLost``) then.
     """
@@ -670,7 +675,13 @@ class RedisRunRegistry(LocalRunner):
         super().__init__(threads)
         self.jobs_per_worker = jobs_per_worker
         self.move_streamed = move_streamed
-        self._freed = anyio.Event()  # set when a run taken from the queue ends here
+        self._freed = anyio.Event()  # set when a run taken from the queue leaves room here
+        # Runs taken from the queue that found they must wait for their turn on their thread:
+        # they hold no slot meanwhile (at most _max_waiting of them), and take one when their
+        # turn comes (_slots: at most jobs_per_worker run at once).
+        self._waiting_turn: set[str] = set()
+        self._max_waiting = _WAITING_PER_JOB * jobs_per_worker
+        self._job_slots: anyio.Semaphore | None = None  # made on the loop, when first needed
         self._taking: anyio.Lock | None = None  # the queue's readers take turns (made lazily)
         self.graphs = dict(graphs or {})
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
@@ -864,11 +875,23 @@ class RedisRunRegistry(LocalRunner):
     async def _take_turn(self, run: Run, previous: Run | None) -> None:
         if previous is not None:
             await previous.wait_ended()
-        while run.run_id not in self._holding:
-            if not await self._earlier_active(run) and await self._lock(run.thread_id,
-                                                                          run.run_id):
-                break
-            await anyio.sleep(0.05)
+        lock = self.keys.thread_lock(run.thread_id)
+        try:
+            while run.run_id not in self._holding:
+                # The lock first, one GET: while another run has it, this one's turn has not
+                # come, and the earlier runs need not be read.
+                holder = await self._redis.get(lock)
+                if (holder is None or _text(holder) == run.run_id) and not (
+                        await self._earlier_active(run)) and await self._lock(run.thread_id,
+                                                                               run.run_id):
+                    break
+                if run.run_id in self._queued and run.run_id not in self._waiting_turn:
+                    # Not its turn: it leaves its slot to runs of other threads meanwhile.
+                    self._waiting_turn.add(run.run_id)
+                    self._free_a_slot()
+                await anyio.sleep(0.05)
+        finally:
+            self._waiting_turn.discard(run.run_id)
         if await self._redis.hget(self.keys.run(run.run_id), "cancel"):
             run.cancel()
 
@@ -1012,7 +1035,16 @@ class RedisRunRegistry(LocalRunner):
 
     @property
     def _free_slots(self) -> int:
-        return self.jobs_per_worker - len(self._queued)
+        """How many more runs this process takes from the queue now: each may need a slot (a
+        run waiting for its turn does not count), and may have to wait for its turn."""
+        taking = self.jobs_per_worker - (len(self._queued) - len(self._waiting_turn))
+        return min(taking, self._max_waiting - len(self._waiting_turn))
+
+    def _slots(self) -> anyio.Semaphore:
+        if self._job_slots is None:
+            # FIFO: anyio's semaphore wakes its waiters in the order they came.
+            self._job_slots = anyio.Semaphore(self.jobs_per_worker)
+        return self._job_slots
 
     def _turns(self) -> anyio.Lock:
         # The two readers of the queue (new entries, orphans) take one at a time, each as many
@@ -1106,7 +1138,8 @@ class RedisRunRegistry(LocalRunner):
         if attempt > 1:
             await log.append("metadata", frame("metadata", {"run_id": run_id,
                                                              "attempt": attempt}))
-        self._spawn(lambda: self._execute(run, None))
+        slots = None if held else self._slots()  # held runs never wait for one
+        self._spawn(lambda: self._execute(run, None, slots))
 
     @staticmethod
     async def _started(agent: Agent, run: Run) -> bool:

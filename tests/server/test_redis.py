@@ -353,6 +353,46 @@ def test_a_worker_takes_at_most_jobs_per_worker_runs_and_leaves_the_rest_to_othe
     store.close()
 
 
+def test_runs_waiting_for_their_turn_on_a_busy_thread_leave_the_workers_slots_to_others(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    # Two slots: the run on the busy thread holds one; the two queued after it there wait for
+    # their turn without one, so a run on another thread is taken and run at once.
+    url = redis_url.rsplit("/", 1)[0] + "/8"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    gate = tmp_path / "gate"
+    with serving(url, tmp_path / "a.log", "--jobs-per-worker", "2") as server, \
+            get_sync_client(url=server, timeout=30) as sdk:
+        busy = sdk.threads.create()["thread_id"]
+        queued = [sdk.runs.create(busy, "paced", input=say(f"3 {gate}"),
+                                  multitask_strategy="enqueue", stream_resumable=True,
+                                  stream_mode="messages-tuple")
+                  for _ in range(3)]
+        for part in sdk.runs.join_stream(busy, queued[0]["run_id"], last_event_id="-1"):
+            if part.event == "messages":
+                break  # the first is running, held at its gate
+        deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+        while not all(store.hget(f"rxagent:server:run:{run['run_id']}", "worker")
+                      for run in queued):
+            assert time.monotonic() < deadline, "the worker did not take the waiting runs"
+            time.sleep(0.02)
+        other = sdk.threads.create()["thread_id"]
+        done = sdk.runs.create(other, "paced", input=say("2"))
+        while sdk.runs.get(other, done["run_id"])["status"] != "success":
+            assert time.monotonic() < deadline, "the other thread's run never ran"
+            time.sleep(0.02)
+        assert [sdk.runs.get(busy, run["run_id"])["status"] for run in queued] == [
+            "running", "pending", "pending"]
+        gate.touch()
+        for run in queued:
+            assert sdk.runs.join(busy, run["run_id"])["messages"][-1][  # type: ignore[index]
+                "content"] == "p0 p1 p2 "
+        assert [sdk.runs.get(busy, run["run_id"])["status"] for run in queued] == [
+            "success"] * 3
+    store.close()
+
+
 def consumers(store: redis.Redis) -> list[str]:
     """The processes taking runs from the queue, by the names they give themselves."""
     prefix = "rxagent:server:worker:"
