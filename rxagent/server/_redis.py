@@ -28,7 +28,9 @@ last checkpoint once its lease has run out. Layout, every key under a prefix
                           and any worker claims them once it stops renewing them
     {p}readers:{r}        hash: each live tail of the run (any process's) and how far it has
                           read, "{id}:{ms}" (renewed every third of the lease); the run's
-                          writer waits while the slowest is max_events behind
+                          writer waits while the slowest is max_events behind; "left:{id}":
+                          where a client that left mid-run was, kept (not renewed) for its
+                          join, which takes it over
 
 Each process follows a run's stream with one tail (a blocking XREAD) shared by all its clients
 of that run: the tail feeds a :class:`~rxagent.server._events.MemoryEventLog` that starts where
@@ -117,6 +119,28 @@ pcall(redis.call, 'xgroup', 'create', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local id = redis.call('xadd', KEYS[1], '*', 'run', ARGV[3])
 redis.call('xreadgroup', 'GROUP', ARGV[1], ARGV[2], 'STREAMS', KEYS[1], '>')
 return id
+"""
+# A reader's first report (KEYS[1]: the run's readers; ARGV: its id, its position, now in ms,
+# the hash's time to live, the oldest stamp still counted). A reader that starts at N takes over
+# the place kept for a client that left at N or after (the nearest such: a client that rejoins
+# with Last-Event-ID N had been handed events up to there, some maybe lost in transit).
+_REJOIN = """
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+redis.call('pexpire', KEYS[1], ARGV[4])
+local fields = redis.call('hgetall', KEYS[1])
+local best, best_at = false, nil
+for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 5) == 'left:' then
+        local at, stamp = string.match(fields[i + 1], '^(%d+):(%d+)$')
+        at, stamp = tonumber(at), tonumber(stamp)
+        if at >= tonumber(ARGV[2]) and stamp >= tonumber(ARGV[5])
+                and (best_at == nil or at < best_at) then
+            best, best_at = fields[i], at
+        end
+    end
+end
+if best then redis.call('hdel', KEYS[1], best) end
+return best
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
@@ -355,6 +379,7 @@ class Tails:
         # Clients still reading the stream in pages (before they go over to a tail), by their
         # reader id: they report how far they are themselves.
         self.paging: dict[str, _RedisReader] = {}
+        self._rejoin = self._redis.register_script(_REJOIN)
 
     def __iter__(self) -> Iterator[_Tail]:
         return iter(list(self._tails.values()))
@@ -370,6 +395,28 @@ class Tails:
             pipe.hset(key, reader_id, f"{position}:{_ms()}")
             pipe.pexpire(key, 3 * self._lease_ms)
             await pipe.execute()
+
+    async def rejoin(self, run_id: str, reader_id: str, position: int) -> None:
+        """:meth:`report` for a reader's first time, taking over the place kept for the client
+        it may be (:meth:`keep_place`)."""
+        await self._rejoin(keys=[self._keys.readers(run_id)],
+                           args=[reader_id, position, _ms(), 3 * self._lease_ms,
+                                 _ms() - self._lease_ms])
+
+    async def keep_place(self, run_id: str, reader_id: str, position: int) -> None:
+        """A client left before the run's end: its place stays, under ``left:{id}``, so that
+        the run does not trim what it has not read before it rejoins. Not renewed: the writer
+        stops waiting for it a lease after it left, as for a reader whose process died."""
+        key = self._keys.readers(run_id)
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hset(key, f"left:{reader_id}", f"{position}:{_ms()}")
+                    pipe.hdel(key, reader_id)
+                    pipe.pexpire(key, 3 * self._lease_ms)
+                    await pipe.execute()
+        except RedisError:  # then it is no reader between connections, as before
+            logger.exception("a reader of run %s could not keep its place", run_id)
 
     async def leave(self, run_id: str, reader_id: str) -> None:
         """The reader is gone: the run's writer no longer waits for it."""
@@ -496,7 +543,8 @@ class _Tail:
 
 class _RedisReader(LogReader):
     """A client's reader: from the stream in pages until it has caught up, then from the
-    process's tail of the run."""
+    process's tail of the run. A client that leaves before the run's end keeps its place for a
+    lease (:meth:`Tails.keep_place`), for the join it may come back with."""
 
     def __init__(self, tails: Tails, run_id: str, after: int | None) -> None:
         self._tails = tails
@@ -505,6 +553,7 @@ class _RedisReader(LogReader):
         self._tail: _Tail | None = None
         self._local: LogReader | None = None
         self._closed = False
+        self._done = False  # it has read the run's end
         self.reader_id = tails.new_reader_id()
         self.reported = False  # how far it is, while it reads in pages
 
@@ -520,8 +569,12 @@ class _RedisReader(LogReader):
         # While it reads the stream in pages, the run's writer waits for it too: trimming the
         # stream would take what it has not read yet.
         self._tails.paging[self.reader_id] = self
+        first = not self.reported
         self.reported = True
-        await self._tails.report(self._run_id, self.reader_id, self.cursor)
+        if first:
+            await self._tails.rejoin(self._run_id, self.reader_id, self.cursor)
+        else:
+            await self._tails.report(self._run_id, self.reader_id, self.cursor)
 
     async def _unreport(self) -> None:
         if self.reported:
@@ -530,6 +583,13 @@ class _RedisReader(LogReader):
             await self._tails.leave(self._run_id, self.reader_id)
 
     async def read(self, timeout: float) -> ReadBatch:
+        batch = await self._read(timeout)
+        if batch.entries:
+            self._cursor = batch.entries[-1].id
+        self._done = batch.done
+        return batch
+
+    async def _read(self, timeout: float) -> ReadBatch:
         while self._local is None:
             if self._cursor is not None:
                 if not self.reported:  # the writer knows of it from its first read
@@ -551,6 +611,7 @@ class _RedisReader(LogReader):
                 self._tails.detach(tail)
                 continue
             self._tail = tail
+            self._cursor = cursor
             self._local = tail.log.reader(cursor)
             await self._unreport()  # the tail it reads from says how far it is now
         return await self._local.read(timeout)
@@ -559,11 +620,28 @@ class _RedisReader(LogReader):
         self._closed = True
         if self._local is not None:
             self._local.close()
+        if not self._done and self._cursor is not None:
+            # Left before the run's end: its place is kept before its tail may stop (and
+            # take the tail's place away).
+            self._tails.spawn(self._leave_keeping_place)
+            return
+        self._detach()
+        if self.reported:
+            self._tails.spawn(self._unreport)
+
+    def _detach(self) -> None:
         if self._tail is not None:
             self._tails.detach(self._tail)
             self._tail = None
-        if self.reported:
-            self._tails.spawn(self._unreport)
+
+    async def _leave_keeping_place(self) -> None:
+        # Out of the renewals first: they would write its live entry again after this.
+        self._tails.paging.pop(self.reader_id, None)
+        self.reported = False
+        try:
+            await self._tails.keep_place(self._run_id, self.reader_id, self.cursor)
+        finally:
+            self._detach()
 
 
 # -- runs -------------------------------------------------------------------------------------

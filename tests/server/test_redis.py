@@ -585,3 +585,83 @@ async def test_a_slow_reader_holds_the_run_back_instead_of_losing_trimmed_events
         with anyio.fail_after(10):
             while await redis_client.hlen(runs.keys.readers("r")):  # its readers have left
                 await anyio.sleep(0.01)
+
+
+def flood_agent(count: int) -> Agent:
+    async def reply(messages: Any, tools: Any) -> AsyncIterator[str]:
+        for i in range(count):
+            yield f"f{i} "
+
+    return create_agent(FunctionChatModel(reply), []).with_checkpointer(InMemorySaver())
+
+
+@pytest.mark.anyio
+async def test_a_client_between_connections_keeps_its_place_and_its_join_gets_every_event(
+    redis_client: aredis.Redis,
+) -> None:
+    # The client leaves mid-run (its connection dropped) and joins again with the last id it
+    # got: the run does not go max_events past where it left, so nothing it has not read is
+    # trimmed, and the join takes over the place kept for it.
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, max_events=40)
+        await threads.create("t", {})
+        run, reader = await runs.create("r", "t", request(flood_agent(2000), "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None and isinstance(run.log, RedisEventLog)
+        seen: list[int] = []
+        while len(seen) < 3:
+            seen += [entry.id for entry in (await reader.read(1)).entries]
+        with anyio.fail_after(10):
+            while not runs.tails.attached("r"):  # gone over to the process's tail
+                seen += [entry.id for entry in (await reader.read(0.01)).entries]
+        reader.close()  # the connection drops
+        key = runs.keys.readers("r")
+        with anyio.fail_after(10):  # only keeps a place never kept from hanging the test
+            while not (kept := [value for name, value in (await redis_client.hgetall(key)).items()
+                                if name.startswith(b"left:")]):
+                await anyio.sleep(0.01)
+        assert [int(value.split(b":")[0]) for value in kept] == [seen[-1]]
+        with anyio.fail_after(10):
+            while not (run.log.waiting_for_readers and len(await redis_client.hkeys(key)) == 1):
+                await anyio.sleep(0.01)  # held back by the place kept alone
+        newest = (await redis_client.xrevrange(runs.keys.events("r"), count=1))[0][0]
+        assert int(newest.split(b"-")[0]) - seen[-1] <= 40
+        # Back, having got one event less than was sent (lost in transit).
+        rejoined = runs.reader(run, seen[-2])
+        seen = seen[:-1] + await read_all(rejoined)
+        rejoined.close()
+        assert seen == list(range(1, len(seen) + 1))
+        assert len(seen) > 2000  # metadata, 2000 tokens, values
+        assert not [name for name in await redis_client.hkeys(runs.keys.readers("r"))
+                    if name.startswith(b"left:")]  # taken over by the join
+        assert (await runs.wait(run)).status == "success"
+
+
+@pytest.mark.anyio
+async def test_a_client_that_never_comes_back_holds_the_run_back_for_a_lease_at_most(
+    redis_client: aredis.Redis,
+) -> None:
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, max_events=40,
+                                lease=1)
+        await threads.create("t", {})
+        run, reader = await runs.create("r", "t", request(flood_agent(500), "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None and isinstance(run.log, RedisEventLog)
+        await reader.read(1)
+        reader.close()
+        with anyio.fail_after(10):  # only keeps a run never held back from passing
+            while not run.log.waiting_for_readers:
+                await anyio.sleep(0.01)
+        with anyio.fail_after(10):  # the place kept goes stale after the lease: the run ends
+            assert (await runs.wait(run)).status == "success"
+        # A client that had read the run's end keeps no place.
+        run, reader = await runs.create("r2", "t", request(flood_agent(3), "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None
+        await read_all(reader)
+        reader.close()
+        await anyio.sleep(0.1)
+        assert not await redis_client.hkeys(runs.keys.readers("r2"))
