@@ -665,3 +665,35 @@ async def test_a_client_that_never_comes_back_holds_the_run_back_for_a_lease_at_
         reader.close()
         await anyio.sleep(0.1)
         assert not await redis_client.hkeys(runs.keys.readers("r2"))
+
+
+@pytest.mark.anyio
+async def test_a_worker_holds_at_most_ten_runs_per_slot_waiting_for_their_turn(
+    redis_client: aredis.Redis,
+) -> None:
+    # Two slots: the run on the thread holds one; the worker takes more while the other is
+    # free, each of which must wait for its turn there and so holds none, up to twenty (they
+    # each poll); the rest stay in the queue for any worker.
+    gate = anyio.Event()
+    agent = held_agent(gate)
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, graphs={"held": agent},
+                                jobs_per_worker=2)
+        group.start_soon(runs.serve)
+        await threads.create("t", {})
+        made = [(await runs.create(f"r{i:02}", "t", request(agent, "t"), metadata={},
+                                   multitask_strategy="enqueue", follow=False,
+                                   background=True))[0] for i in range(23)]
+        with anyio.fail_after(10):  # only keeps a worker that never takes them from hanging
+            while len(runs._waiting_turn) < 20 or (await runs.get("r00")).status != "running":
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.3)  # time to take more, were it to
+        workers = [await redis_client.hget(runs.keys.run(run.run_id), "worker") for run in made]
+        assert [worker is not None for worker in workers] == [True] * 21 + [False] * 2
+        assert len(runs._waiting_turn) == 20
+        gate.set()
+        for run in made:
+            with anyio.fail_after(10):
+                assert (await runs.wait(run)).status == "success"
+        group.cancel_scope.cancel()
