@@ -34,6 +34,12 @@ from ._render import (
 __all__ = ["TerminalRenderer", "main", "use_color"]
 
 _MODES = ("all", "updates", "messages", "custom", "values")
+# uvicorn's default is 5 s, the same as httpx's keepalive_expiry: a client that sends its next
+# request on a connection idle for just under 5 s can meet the server closing it (an
+# httpx.ReadError: a socket closed with a request unread in it is reset). Kept open
+# longer than the clients keep them, the client always lets go first. 75 s, as nginx's
+# keepalive_timeout, outlasts a load balancer's usual 60 s idle timeout too.
+KEEP_ALIVE_S = 75
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--jobs-per-worker", type=int, default=10, metavar="N",
                        help="how many background runs this process (and each of --workers) "
                        "runs at once; the others wait in the queue (default: 10)")
+    serve.add_argument("--timeout-keep-alive", type=int, default=KEEP_ALIVE_S,
+                       metavar="SECONDS",
+                       help="how long an idle HTTP/1.1 connection is kept open for the "
+                       "client's next request; above clients' own idle limits (httpx's and "
+                       "the langgraph-sdk's 5 s, a load balancer's 60 s), so that a client "
+                       f"never reuses one as the server closes it (default: {KEEP_ALIVE_S})")
     serve.add_argument("--no-move-streamed", dest="move_streamed", action="store_false",
                        help="with --redis-url, a run streamed or awaited by the request that "
                        "made it fails if this process dies, rather than being continued by "
@@ -238,6 +250,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--workers must not be negative")
     if args.jobs_per_worker < 1:
         parser.error("--jobs-per-worker must be at least 1")
+    if args.command == "serve" and args.timeout_keep_alive < 1:
+        parser.error("--timeout-keep-alive must be at least 1")
     try:
         from .server._serve import load_config, load_target, serve, work
     except ImportError as error:
@@ -261,7 +275,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with _workers(args):
             serve(graphs, host=args.host, port=args.port, sqlite=args.sqlite,
                   redis_url=args.redis_url, retention=args.retention, lease=args.lease,
-                  jobs_per_worker=args.jobs_per_worker, move_streamed=args.move_streamed)
+                  jobs_per_worker=args.jobs_per_worker, move_streamed=args.move_streamed,
+                  timeout_keep_alive=args.timeout_keep_alive)
     except RxAgentError as error:
         print(f"rxagent: error: {error}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ What a record means (the state a step added, the steps still to run) is the agen
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -138,11 +139,18 @@ class BaseCheckpointSaver(ABC):
     def delete_thread(self, thread_id: str) -> None:
         """Forget the thread: its checkpoints and writes in every namespace."""
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+    def delete_for_runs(self, run_ids: Sequence[str], *, threads: Sequence[str] = ()) -> None:
         """Forget the checkpoints whose metadata ``run_id`` is one of ``run_ids`` (in every
         thread and namespace), with their writes: what those runs stored, so that their threads
         are as they were before them. LangGraph's name and signature; the server's ``rollback``
         uses it. Optional: a saver that does not offer it keeps this default.
+
+        Args:
+            run_ids: the runs.
+            threads: threads the caller knows the runs wrote to (the server's rollback passes
+                the run's thread). A saver whose own index of runs may miss some checkpoints
+                (``RedisSaver``'s, for those put before it kept one) also looks there; the
+                others need not.
 
         Raises:
             UsageError: the saver cannot do it (this default).
@@ -233,9 +241,12 @@ class BaseCheckpointSaver(ABC):
         """:meth:`delete_thread`, awaited."""
         await anyio.to_thread.run_sync(self.delete_thread, thread_id)
 
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+    async def adelete_for_runs(
+        self, run_ids: Sequence[str], *, threads: Sequence[str] = ()
+    ) -> None:
         """:meth:`delete_for_runs`, awaited."""
-        await anyio.to_thread.run_sync(self.delete_for_runs, list(run_ids))
+        await anyio.to_thread.run_sync(
+            functools.partial(self.delete_for_runs, list(run_ids), threads=list(threads)))
 
 
 _id_lock = threading.Lock()

@@ -107,7 +107,7 @@ class InMemorySaver(BaseCheckpointSaver):
             for write_key in [key for key in self._writes if key[0] == thread_id]:
                 del self._writes[write_key]
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+    def delete_for_runs(self, run_ids: Sequence[str], *, threads: Sequence[str] = ()) -> None:
         wanted = set(run_ids)
         with self._lock:
             for key, rows in self._rows.items():
@@ -173,8 +173,10 @@ class InMemorySaver(BaseCheckpointSaver):
     async def adelete_thread(self, thread_id: str) -> None:
         self.delete_thread(thread_id)
 
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self.delete_for_runs(run_ids)
+    async def adelete_for_runs(
+        self, run_ids: Sequence[str], *, threads: Sequence[str] = ()
+    ) -> None:
+        self.delete_for_runs(run_ids, threads=threads)
 
 
 _MISSING = object()

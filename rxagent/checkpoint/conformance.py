@@ -566,6 +566,22 @@ class SaverConformance:
         assert got is not None and got.checkpoint == made["before"][-1]
         assert saver.get("thread-2") is None
 
+    @pytest.mark.anyio
+    async def test_delete_for_runs_takes_the_threads_the_runs_wrote_to(
+        self, saver: BaseCheckpointSaver
+    ) -> None:
+        # The server's rollback names the run's thread: a hint, the same result with or
+        # without it (a thread not named is still cleared through the saver's own means).
+        made = self._put_runs(saver)
+        try:
+            saver.delete_for_runs(["rolled"], threads=["thread-1", "no-such-thread"])
+        except UsageError:
+            pytest.skip(f"{type(saver).__name__} does not offer delete_for_runs")
+        assert _ids(saver.list("thread-1")) == [c.checkpoint_id for c in reversed(made["before"])]
+        assert saver.get("thread-1", "child") is None and saver.get("thread-2") is None
+        await saver.adelete_for_runs(["other"], threads=["thread-3"])
+        assert saver.get("thread-3") is None
+
     # -- no aliasing ---------------------------------------------------------------------------
 
     def test_values_handed_back_are_copies(self, saver: BaseCheckpointSaver) -> None:

@@ -24,8 +24,9 @@ transaction; put_writes, delete_thread and delete_for_runs read first under WATC
 again if another client changed what they read. Metadata filters are checked here, not in
 Redis: a filtered listing reads the metadata of each checkpoint it passes (and the rest only of
 those it keeps). A put whose metadata names a ``run_id`` also indexes the checkpoint by run
-(one more round trip the first time this saver sees the run on the thread); checkpoints
-written before rxagent had ``delete_for_runs`` are not indexed, so it does not find them.
+(one more round trip the first time this saver sees the run on the thread). Checkpoints put
+before rxagent kept that index are not in it: ``delete_for_runs`` finds those only in the
+``threads`` it is given, and there only while they are the newest of their namespace (below).
 """
 
 from __future__ import annotations
@@ -308,15 +309,63 @@ class RedisSaver(BaseCheckpointSaver):
             for run_id in runs:  # the runs' own keys, in other slots: after the thread's
                 self._redis.srem(self._run_threads_key(run_id), thread_id)
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+    def delete_for_runs(self, run_ids: Sequence[str], *, threads: Sequence[str] = ()) -> None:
+        """Forget the runs' checkpoints, found through the per-run index; and in ``threads``,
+        also those put before this saver kept that index (by an older rxagent, say a run that
+        was going on across an upgrade).
+
+        That second look is bounded rather than a scan of the database: in each namespace of
+        each thread given it reads checkpoints newest first, and stops at the first that is not
+        of these runs. A run being rolled back wrote the thread's newest checkpoints, so it
+        finds them, for the cost of one page per namespace when there is nothing to find. An
+        unindexed checkpoint under a newer one of another run stays.
+        """
         for run_id in run_ids:
             with self._errors("delete runs' checkpoints"):
-                threads = [_text(t) for t in self._redis.smembers(self._run_threads_key(run_id))]
-            for thread_id in threads:
+                indexed = [_text(t) for t in self._redis.smembers(self._run_threads_key(run_id))]
+            for thread_id in indexed:
                 self._delete_run_in_thread(run_id, thread_id)
             with self._errors("delete runs' checkpoints"):
                 self._redis.unlink(self._run_threads_key(run_id))
+        if run_ids:
+            for thread_id in dict.fromkeys(threads):
+                self._delete_newest_of_runs(set(run_ids), thread_id)
         self._indexed.clear()
+
+    def _delete_newest_of_runs(self, run_ids: set[str], thread_id: str) -> None:
+        """In each namespace of the thread, the newest checkpoints while they are the runs'."""
+        with self._errors("delete runs' checkpoints"):
+            namespaces = [_text(ns) for ns in
+                          self._redis.smembers(f"{self._thread_key(thread_id)}:namespaces")]
+            for ns in namespaces:
+                base = self._ns_key(thread_id, ns)
+                doomed: list[str] = []
+                upper, page = "+", 4  # a few first: mostly the newest is another run's
+                while True:
+                    ids = [_text(raw) for raw in self._redis.zrevrangebylex(
+                        f"{base}:ids", upper, "-", start=0, num=page)]
+                    with self._redis.pipeline(transaction=False) as pipe:
+                        for checkpoint_id in ids:
+                            pipe.hget(f"{base}:checkpoint:{quote(checkpoint_id, safe='')}",
+                                      "metadata")
+                        metadatas = pipe.execute() if ids else []
+                    mine = 0
+                    for checkpoint_id, metadata in zip(ids, metadatas, strict=True):
+                        if metadata is None or json.loads(metadata).get("run_id") not in run_ids:
+                            break
+                        doomed.append(checkpoint_id)
+                        mine += 1
+                    if mine < len(ids) or len(ids) < page:
+                        break
+                    upper, page = f"({ids[-1]}", min(page * 4, _PAGE)
+                if doomed:
+                    with self._redis.pipeline(transaction=True) as pipe:
+                        for checkpoint_id in doomed:
+                            quoted = quote(checkpoint_id, safe="")
+                            pipe.unlink(f"{base}:checkpoint:{quoted}", f"{base}:writes:{quoted}")
+                        pipe.zrem(f"{base}:ids", *doomed)
+                        pipe.srem(f"{base}:written", *doomed)
+                        pipe.execute()
 
     def _delete_run_in_thread(self, run_id: str, thread_id: str) -> None:
         run_key = self._run_key(thread_id, run_id)

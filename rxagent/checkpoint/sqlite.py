@@ -13,10 +13,16 @@ Layout (schema version 1, kept in ``rxagent_meta``)::
                          state, metadata               primary key (thread, ns, id)
     rxagent_writes       thread_id, checkpoint_ns, checkpoint_id, task_id, idx,
                          task_order, channel, value    primary key (thread, ns, id, task, idx)
+    rxagent_checkpoints_run   index on json_extract(metadata, '$.run_id')
 
 Values are JSON text, never pickle. The primary keys are the indexes: the latest checkpoint, one
-checkpoint, a page of a listing and a checkpoint's writes are each a walk down one of them.
-Tables are prefixed so the file can be shared with other tables of one's own.
+checkpoint, a page of a listing and a checkpoint's writes are each a walk down one of them;
+``delete_for_runs`` (a rollback) walks the index on the metadata's ``run_id``. Tables are
+prefixed so the file can be shared with other tables of one's own.
+
+The run index came after the tables, within schema version 1: a file made before it gets it the
+first time a saver opens the file (one scan of the checkpoints, once), and the version stays 1,
+so an older rxagent still opens the file (SQLite keeps the index up to date on its writes too).
 
 Durability: ``synchronous=NORMAL`` in WAL mode, so a process killed at any point loses nothing
 it committed; a power cut may lose the last commits (``synchronous=FULL`` would not, for a sync
@@ -71,6 +77,14 @@ CREATE TABLE IF NOT EXISTS rxagent_writes (
 );
 """
 
+# Added to files made before it when a saver opens them: additive, so no new schema version
+# (an older rxagent would refuse a file of a newer one).
+_RUN_INDEX = "rxagent_checkpoints_run"
+_RUN_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {_RUN_INDEX}"
+    " ON rxagent_checkpoints (json_extract(metadata, '$.run_id'))"
+)
+
 _COLUMNS = "checkpoint_id, parent_id, created_at, state, metadata"
 _PAGE = 100  # checkpoints read per query while a listing is iterated
 
@@ -123,6 +137,7 @@ class SqliteSaver(BaseCheckpointSaver):
             with _storage_errors(f"set up {self._where}"):
                 set_up(connection, schema=_SCHEMA, version_key="schema_version",
                        version=SCHEMA_VERSION, too_new=self._too_new)
+                _add_run_index(connection)
                 self._busy_ms = int(connection.execute("PRAGMA busy_timeout").fetchone()[0])
                 self._changes = connection.total_changes  # made on it outside this saver: none
         except BaseException:
@@ -318,9 +333,8 @@ class SqliteSaver(BaseCheckpointSaver):
             connection.execute("DELETE FROM rxagent_writes WHERE thread_id = ?", (thread_id,))
             self._wrote(connection, thread_id)
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        # No index on the metadata: this reads every checkpoint's run_id (a rollback's cost,
-        # not a run's).
+    def delete_for_runs(self, run_ids: Sequence[str], *, threads: Sequence[str] = ()) -> None:
+        # The expression is the run index's, word for word: SQLite walks the index only then.
         ids = list(run_ids)
         with self._transaction("delete runs' checkpoints", "BEGIN IMMEDIATE") as connection:
             for start in range(0, len(ids), 500):  # under SQLite's limit on parameters
@@ -374,6 +388,17 @@ class SqliteSaver(BaseCheckpointSaver):
             return self._epoch, self._written.get(thread_id, 0)
         finally:
             self._lock.release()
+
+
+def _add_run_index(connection: sqlite3.Connection) -> None:
+    """Make the run index in a file made before it (once: a look at the schema otherwise, with
+    no write lock taken)."""
+    found = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_RUN_INDEX,)
+    ).fetchone()
+    if found is None:
+        # IF NOT EXISTS: another process opening the file may have made it meanwhile.
+        connection.execute(_RUN_INDEX_SQL)
 
 
 def _tuples(

@@ -28,7 +28,9 @@ last checkpoint once its lease has run out. Layout, every key under a prefix
                           and any worker claims them once it stops renewing them
     {p}readers:{r}        hash: each live tail of the run (any process's) and how far it has
                           read, "{id}:{ms}" (renewed every third of the lease); the run's
-                          writer waits while the slowest is max_events behind
+                          writer waits while the slowest is max_events behind; "left:{id}":
+                          where a client that left mid-run was, kept (not renewed) for its
+                          join, which takes it over
 
 Each process follows a run's stream with one tail (a blocking XREAD) shared by all its clients
 of that run: the tail feeds a :class:`~rxagent.server._events.MemoryEventLog` that starts where
@@ -86,6 +88,9 @@ _END = 1  # the sequence part of the entry that closes a run's stream (events ar
 _PAGE = 256  # entries per XRANGE or XREAD round trip
 _BLOCK_MS = 1000  # a tail's XREAD waits this long before it checks that the run still lives
 _READERS_POLL = 0.05  # seconds between a held-back writer's reads of how far readers are
+# Runs a worker takes from the queue that wait for their turn on a busy thread, per job slot:
+# they hold no slot, but each polls its thread's lock; beyond this the rest stay in the queue.
+_WAITING_PER_JOB = 10
 _ACTIVE = ("pending", "running")
 # _ANY: redis-py types each reply as "awaitable or not" (one annotation for the sync and async
 # clients), and its mappings narrowly; the clients here are kept as ``Any`` and the replies
@@ -114,6 +119,28 @@ pcall(redis.call, 'xgroup', 'create', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local id = redis.call('xadd', KEYS[1], '*', 'run', ARGV[3])
 redis.call('xreadgroup', 'GROUP', ARGV[1], ARGV[2], 'STREAMS', KEYS[1], '>')
 return id
+"""
+# A reader's first report (KEYS[1]: the run's readers; ARGV: its id, its position, now in ms,
+# the hash's time to live, the oldest stamp still counted). A reader that starts at N takes over
+# the place kept for a client that left at N or after (the nearest such: a client that rejoins
+# with Last-Event-ID N had been handed events up to there, some maybe lost in transit).
+_REJOIN = """
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+redis.call('pexpire', KEYS[1], ARGV[4])
+local fields = redis.call('hgetall', KEYS[1])
+local best, best_at = false, nil
+for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 5) == 'left:' then
+        local at, stamp = string.match(fields[i + 1], '^(%d+):(%d+)$')
+        at, stamp = tonumber(at), tonumber(stamp)
+        if at >= tonumber(ARGV[2]) and stamp >= tonumber(ARGV[5])
+                and (best_at == nil or at < best_at) then
+            best, best_at = fields[i], at
+        end
+    end
+end
+if best then redis.call('hdel', KEYS[1], best) end
+return best
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
@@ -352,6 +379,7 @@ class Tails:
         # Clients still reading the stream in pages (before they go over to a tail), by their
         # reader id: they report how far they are themselves.
         self.paging: dict[str, _RedisReader] = {}
+        self._rejoin = self._redis.register_script(_REJOIN)
 
     def __iter__(self) -> Iterator[_Tail]:
         return iter(list(self._tails.values()))
@@ -367,6 +395,28 @@ class Tails:
             pipe.hset(key, reader_id, f"{position}:{_ms()}")
             pipe.pexpire(key, 3 * self._lease_ms)
             await pipe.execute()
+
+    async def rejoin(self, run_id: str, reader_id: str, position: int) -> None:
+        """:meth:`report` for a reader's first time, taking over the place kept for the client
+        it may be (:meth:`keep_place`)."""
+        await self._rejoin(keys=[self._keys.readers(run_id)],
+                           args=[reader_id, position, _ms(), 3 * self._lease_ms,
+                                 _ms() - self._lease_ms])
+
+    async def keep_place(self, run_id: str, reader_id: str, position: int) -> None:
+        """A client left before the run's end: its place stays, under ``left:{id}``, so that
+        the run does not trim what it has not read before it rejoins. Not renewed: the writer
+        stops waiting for it a lease after it left, as for a reader whose process died."""
+        key = self._keys.readers(run_id)
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hset(key, f"left:{reader_id}", f"{position}:{_ms()}")
+                    pipe.hdel(key, reader_id)
+                    pipe.pexpire(key, 3 * self._lease_ms)
+                    await pipe.execute()
+        except RedisError:  # then it is no reader between connections, as before
+            logger.exception("a reader of run %s could not keep its place", run_id)
 
     async def leave(self, run_id: str, reader_id: str) -> None:
         """The reader is gone: the run's writer no longer waits for it."""
@@ -493,7 +543,8 @@ class _Tail:
 
 class _RedisReader(LogReader):
     """A client's reader: from the stream in pages until it has caught up, then from the
-    process's tail of the run."""
+    process's tail of the run. A client that leaves before the run's end keeps its place for a
+    lease (:meth:`Tails.keep_place`), for the join it may come back with."""
 
     def __init__(self, tails: Tails, run_id: str, after: int | None) -> None:
         self._tails = tails
@@ -502,6 +553,7 @@ class _RedisReader(LogReader):
         self._tail: _Tail | None = None
         self._local: LogReader | None = None
         self._closed = False
+        self._done = False  # it has read the run's end
         self.reader_id = tails.new_reader_id()
         self.reported = False  # how far it is, while it reads in pages
 
@@ -517,8 +569,12 @@ class _RedisReader(LogReader):
         # While it reads the stream in pages, the run's writer waits for it too: trimming the
         # stream would take what it has not read yet.
         self._tails.paging[self.reader_id] = self
+        first = not self.reported
         self.reported = True
-        await self._tails.report(self._run_id, self.reader_id, self.cursor)
+        if first:
+            await self._tails.rejoin(self._run_id, self.reader_id, self.cursor)
+        else:
+            await self._tails.report(self._run_id, self.reader_id, self.cursor)
 
     async def _unreport(self) -> None:
         if self.reported:
@@ -527,6 +583,13 @@ class _RedisReader(LogReader):
             await self._tails.leave(self._run_id, self.reader_id)
 
     async def read(self, timeout: float) -> ReadBatch:
+        batch = await self._read(timeout)
+        if batch.entries:
+            self._cursor = batch.entries[-1].id
+        self._done = batch.done
+        return batch
+
+    async def _read(self, timeout: float) -> ReadBatch:
         while self._local is None:
             if self._cursor is not None:
                 if not self.reported:  # the writer knows of it from its first read
@@ -548,6 +611,7 @@ class _RedisReader(LogReader):
                 self._tails.detach(tail)
                 continue
             self._tail = tail
+            self._cursor = cursor
             self._local = tail.log.reader(cursor)
             await self._unreport()  # the tail it reads from says how far it is now
         return await self._local.read(timeout)
@@ -556,11 +620,28 @@ class _RedisReader(LogReader):
         self._closed = True
         if self._local is not None:
             self._local.close()
+        if not self._done and self._cursor is not None:
+            # Left before the run's end: its place is kept before its tail may stop (and
+            # take the tail's place away).
+            self._tails.spawn(self._leave_keeping_place)
+            return
+        self._detach()
+        if self.reported:
+            self._tails.spawn(self._unreport)
+
+    def _detach(self) -> None:
         if self._tail is not None:
             self._tails.detach(self._tail)
             self._tail = None
-        if self.reported:
-            self._tails.spawn(self._unreport)
+
+    async def _leave_keeping_place(self) -> None:
+        # Out of the renewals first: they would write its live entry again after this.
+        self._tails.paging.pop(self.reader_id, None)
+        self.reported = False
+        try:
+            await self._tails.keep_place(self._run_id, self.reader_id, self.cursor)
+        finally:
+            self._detach()
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -646,8 +727,10 @@ class RedisRunRegistry(LocalRunner):
         graphs: the agents, by graph id, to run background runs with: a registry given them
             takes background runs from the queue (:meth:`serve`), any process's.
         consumer: this process's name in the queue's consumer group.
-        jobs_per_worker: how many background runs this process takes from the queue at once;
-            the others wait there, ``pending``, for this worker or another.
+        jobs_per_worker: how many background runs this process runs at once; it takes runs
+            from the queue while it runs fewer, and the others wait there, ``pending``, for
+            this worker or another. A run taken that must wait for its turn on a busy thread
+            does not count meanwhile (up to ten times as many such runs per worker).
         move_streamed: with ``graphs``, streamed and awaited runs are continued by another
             worker if this process dies; ``False``: they end ``error`` (``RunLost``) then.
     """
@@ -670,7 +753,13 @@ class RedisRunRegistry(LocalRunner):
         super().__init__(threads)
         self.jobs_per_worker = jobs_per_worker
         self.move_streamed = move_streamed
-        self._freed = anyio.Event()  # set when a run taken from the queue ends here
+        self._freed = anyio.Event()  # set when a run taken from the queue leaves room here
+        # Runs taken from the queue that found they must wait for their turn on their thread:
+        # they hold no slot meanwhile (at most _max_waiting of them), and take one when their
+        # turn comes (_slots: at most jobs_per_worker run at once).
+        self._waiting_turn: set[str] = set()
+        self._max_waiting = _WAITING_PER_JOB * jobs_per_worker
+        self._job_slots: anyio.Semaphore | None = None  # made on the loop, when first needed
         self._taking: anyio.Lock | None = None  # the queue's readers take turns (made lazily)
         self.graphs = dict(graphs or {})
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}"
@@ -864,11 +953,23 @@ class RedisRunRegistry(LocalRunner):
     async def _take_turn(self, run: Run, previous: Run | None) -> None:
         if previous is not None:
             await previous.wait_ended()
-        while run.run_id not in self._holding:
-            if not await self._earlier_active(run) and await self._lock(run.thread_id,
-                                                                          run.run_id):
-                break
-            await anyio.sleep(0.05)
+        lock = self.keys.thread_lock(run.thread_id)
+        try:
+            while run.run_id not in self._holding:
+                # The lock first, one GET: while another run has it, this one's turn has not
+                # come, and the earlier runs need not be read.
+                holder = await self._redis.get(lock)
+                if (holder is None or _text(holder) == run.run_id) and not (
+                        await self._earlier_active(run)) and await self._lock(run.thread_id,
+                                                                               run.run_id):
+                    break
+                if run.run_id in self._queued and run.run_id not in self._waiting_turn:
+                    # Not its turn: it leaves its slot to runs of other threads meanwhile.
+                    self._waiting_turn.add(run.run_id)
+                    self._free_a_slot()
+                await anyio.sleep(0.05)
+        finally:
+            self._waiting_turn.discard(run.run_id)
         if await self._redis.hget(self.keys.run(run.run_id), "cancel"):
             run.cancel()
 
@@ -1012,7 +1113,16 @@ class RedisRunRegistry(LocalRunner):
 
     @property
     def _free_slots(self) -> int:
-        return self.jobs_per_worker - len(self._queued)
+        """How many more runs this process takes from the queue now: each may need a slot (a
+        run waiting for its turn does not count), and may have to wait for its turn."""
+        taking = self.jobs_per_worker - (len(self._queued) - len(self._waiting_turn))
+        return min(taking, self._max_waiting - len(self._waiting_turn))
+
+    def _slots(self) -> anyio.Semaphore:
+        if self._job_slots is None:
+            # FIFO: anyio's semaphore wakes its waiters in the order they came.
+            self._job_slots = anyio.Semaphore(self.jobs_per_worker)
+        return self._job_slots
 
     def _turns(self) -> anyio.Lock:
         # The two readers of the queue (new entries, orphans) take one at a time, each as many
@@ -1106,7 +1216,8 @@ class RedisRunRegistry(LocalRunner):
         if attempt > 1:
             await log.append("metadata", frame("metadata", {"run_id": run_id,
                                                              "attempt": attempt}))
-        self._spawn(lambda: self._execute(run, None))
+        slots = None if held else self._slots()  # held runs never wait for one
+        self._spawn(lambda: self._execute(run, None, slots))
 
     @staticmethod
     async def _started(agent: Agent, run: Run) -> bool:

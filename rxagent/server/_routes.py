@@ -471,15 +471,21 @@ class Server:
         return WaitResponse(outcome, headers=headers,
                             on_disconnect=self._canceller(run) if cancel else None)
 
-    async def wait_run(self, request: Request) -> WaitResponse:
-        run, _, body = await self._start(request, request.path_params["thread_id"],
-                                         follow=False)
+    def _wait_started(self, run: Run, body: Mapping[str, Any]) -> WaitResponse:
+        # A stateless run's too: the join of its thread of its own, as the reference sends,
+        # so that a client cut off (its process died, a proxy dropped it) rejoins there. The
+        # join answers after that thread is deleted, for as long as the run is kept.
         base = f"/threads/{run.thread_id}/runs/{run.run_id}"
         return self._wait(run, body, {"location": f"{base}/join", "content-location": base})
 
+    async def wait_run(self, request: Request) -> WaitResponse:
+        run, _, body = await self._start(request, request.path_params["thread_id"],
+                                         follow=False)
+        return self._wait_started(run, body)
+
     async def wait_stateless(self, request: Request) -> WaitResponse:
         run, _, body = await self._start(request, None, follow=False)
-        return self._wait(run, body, {})
+        return self._wait_started(run, body)
 
     async def background_run(self, request: Request) -> Response:
         run, _, _ = await self._start(request, request.path_params["thread_id"], follow=False,
@@ -572,7 +578,8 @@ class Server:
         thread is as it was before it."""
         await self.runs.wait(run)
         await self.runs.delete(run)
-        await self.saver.adelete_for_runs([run.run_id])
+        # Its thread too: where a saver whose run index may miss old checkpoints looks.
+        await self.saver.adelete_for_runs([run.run_id], threads=[run.thread_id])
 
     async def _settle_after_rollback(self, thread_id: str) -> None:
         """The thread's status once a rollback has taken its run's state away."""

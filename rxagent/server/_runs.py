@@ -247,14 +247,16 @@ class LocalRunner(RunRegistry):
         self, run: Run, previous: Run | None, slots: anyio.Semaphore | None = None
     ) -> None:
         """Run ``run`` to its end; with ``slots``, only once it has one of them (a background
-        run waits, ``pending``, while this process runs as many as it takes at once)."""
+        run waits, ``pending``, while this process runs as many as it takes at once). It waits
+        for its turn on its thread first, without a slot: runs queued on a busy thread would
+        otherwise fill the slots and keep other threads' runs waiting."""
         try:
             with anyio.CancelScope() as scope:
                 run.scope = scope
                 if run.cancel_requested:
                     scope.cancel()
+                await self._take_turn(run, previous)
                 async with slots if slots is not None else contextlib.nullcontext():
-                    await self._take_turn(run, previous)
                     await self._threads.touch(run.thread_id, status="busy")
                     run.set_status("running")
                     await self._save(run)
@@ -320,8 +322,9 @@ class MemoryRunRegistry(LocalRunner):
         threads: the thread records, whose status the runs keep up to date.
         retention: seconds a finished run's record and events are kept for joins.
         jobs_per_worker: how many background runs execute at once; the others wait,
-            ``pending``, in the order they were made. Streamed and awaited runs do not wait
-            and do not count.
+            ``pending``, in the order they were made (those whose turn on their thread has
+            come). Streamed and awaited runs do not wait and do not count, nor do runs waiting
+            for their turn on their thread.
     """
 
     def __init__(

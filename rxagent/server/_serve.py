@@ -114,6 +114,7 @@ def serve(
     lease: float = 10.0,
     jobs_per_worker: int = 10,
     move_streamed: bool = True,
+    timeout_keep_alive: int = 5,
 ) -> None:
     """Serve ``graphs`` with uvicorn until interrupted (on Redis with ``redis_url``)."""
     import uvicorn
@@ -128,7 +129,7 @@ def serve(
     # asyncio, not uvloop: the Redis client is asyncio's, and one loop behaves the same
     # everywhere.
     uvicorn.run(app, host=host, port=port, log_level="info", ws="none", loop="asyncio",
-                http=http_protocol())
+                http=http_protocol(), timeout_keep_alive=timeout_keep_alive)
 
 
 # The bytes a connection's asyncio transport may hold before uvicorn stops sending to it. Its

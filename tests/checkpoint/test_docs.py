@@ -22,9 +22,13 @@ def text_blocks() -> list[str]:
 def test_the_sqlite_tables_and_columns_are_the_ones_drawn(tmp_path: Path) -> None:
     (block,) = [b for b in text_blocks() if "rxagent_checkpoints" in b]
     drawn: dict[str, list[str]] = {}
+    indexes: dict[str, str] = {}  # drawn "name   index on <expression>"
     table = ""
     for line in block.splitlines():
         name, _, rest = line.partition("  ")
+        if rest.strip().startswith("index on "):
+            indexes[name.strip()] = rest.strip().removeprefix("index on ")
+            continue
         if name.strip():
             table = name.strip()
             drawn[table] = []
@@ -38,9 +42,16 @@ def test_the_sqlite_tables_and_columns_are_the_ones_drawn(tmp_path: Path) -> Non
             "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
         )]
         stored = {t: [row[1] for row in raw.execute(f"PRAGMA table_info({t})")] for t in tables}
+        made = {name: sql for name, sql in raw.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
     finally:
         raw.close()
     assert stored == drawn
+    # The indexes beyond the primary keys: each drawn with the expression it is made on.
+    assert sorted(made) == sorted(indexes)
+    for name, expression in indexes.items():
+        assert made[name].replace(" ", "").endswith(f"({expression})".replace(" ", "")), (
+            made[name], expression)
 
 
 def test_the_redis_keys_are_the_ones_drawn(redis_url: str, redis_client: redis.Redis) -> None:

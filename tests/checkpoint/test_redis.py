@@ -143,3 +143,63 @@ def test_a_closed_saver_says_so(redis_url: str) -> None:
     saver.close()  # closing again is fine
     with pytest.raises(UsageError, match="closed"):
         saver.get("thread-1")
+
+
+def _unindex(client: redis.Redis, run_id: str) -> None:
+    """Take the run out of the per-run index, as checkpoints put before it existed are."""
+    for key in client.keys(f"rxagent:*run*{run_id}*"):
+        client.delete(key)
+    for key in client.keys("rxagent:*:runs"):
+        client.srem(key, run_id)
+
+
+def _put(saver: RedisSaver, run_id: str, thread_id: str, ns: str = "") -> str:
+    checkpoint = make_checkpoint(thread_id, ns, metadata={"run_id": run_id})
+    saver.put(checkpoint)
+    saver.put_writes(thread_id, ns, checkpoint.checkpoint_id, "t", [("c", run_id)])
+    return checkpoint.checkpoint_id
+
+
+def _runs(saver: RedisSaver, thread_id: str, ns: str = "") -> list[str]:
+    return [item.checkpoint.metadata["run_id"] for item in saver.list(thread_id, ns)]
+
+
+def test_delete_for_runs_finds_checkpoints_put_before_the_run_index_in_the_threads_given(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    with RedisSaver(redis_url) as older:  # an older rxagent's, in effect
+        for run_id in ("before", "before", "rolled", "rolled"):
+            _put(older, run_id, "thread-1")
+        _put(older, "rolled", "thread-1", "child")  # the run's first attempt
+    _unindex(redis_client, "before")
+    _unindex(redis_client, "rolled")
+    with RedisSaver(redis_url) as saver:
+        _put(saver, "rolled", "thread-1")  # its second attempt, by this one: indexed
+        saver.delete_for_runs(["rolled"])  # the index alone misses the older ones
+        assert _runs(saver, "thread-1") == ["rolled", "rolled", "before", "before"]
+        saver.delete_for_runs(["rolled"], threads=["thread-1"])
+        assert _runs(saver, "thread-1") == ["before", "before"]
+        assert _runs(saver, "thread-1", "child") == []
+        got = saver.get("thread-1")
+        assert got is not None and [w.value for w in got.pending_writes] == ["before"]
+    # Nothing of the rolled-back checkpoints is left: no ids, no hashes, no writes.
+    assert not [key for key in redis_client.keys("rxagent:*")
+                if b"checkpoint:" in key and redis_client.hget(key, "metadata")
+                and b"rolled" in redis_client.hget(key, "metadata")]
+    assert len(redis_client.smembers("rxagent:{thread-1}::written")) == 2
+
+
+def test_the_look_in_the_threads_given_stops_at_the_first_checkpoint_of_another_run(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    with RedisSaver(redis_url) as saver:
+        _put(saver, "rolled", "thread-1")
+        for _ in range(50):
+            _put(saver, "later", "thread-1")
+        _unindex(redis_client, "rolled")
+        redis_client.config_resetstat()
+        saver.delete_for_runs(["rolled"], threads=["thread-1", "thread-1", "no-such-thread"])
+        stats = redis_client.info("commandstats")
+        # A page of four checkpoints read, not the thread's 51: the newest is another run's.
+        assert stats["cmdstat_hget"]["calls"] <= 4
+        assert _runs(saver, "thread-1") == ["later"] * 50 + ["rolled"]  # under a newer one

@@ -325,3 +325,74 @@ def test_the_write_mark_never_waits_and_leaves_the_busy_timeout_alone(tmp_path: 
             holder.join()
         saver.close()
         assert saver._write_mark("thread-1") is None
+
+
+def _plans(connection: sqlite3.Connection, statements: list[str]) -> list[tuple[str, str]]:
+    return [
+        (statement, " ".join(row[-1] for row in
+                             connection.execute("EXPLAIN QUERY PLAN " + statement)))
+        for statement in statements
+        if statement.lstrip().upper().startswith(("SELECT", "DELETE"))
+    ]
+
+
+def _put_run(saver: SqliteSaver, run_id: str, thread_id: str, count: int) -> None:
+    for n in range(count):
+        checkpoint = make_checkpoint(thread_id, metadata={"run_id": run_id, "step": n})
+        saver.put(checkpoint)
+        saver.put_writes(thread_id, "", checkpoint.checkpoint_id, "t", [("c", n)])
+
+
+def test_delete_for_runs_walks_the_run_index(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "threads.db") as saver:
+        for run in range(20):
+            _put_run(saver, f"run-{run}", f"thread-{run % 3}", 3)
+        connection = saver._connection
+        assert connection is not None
+        statements: list[str] = []
+        connection.set_trace_callback(statements.append)
+        saver.delete_for_runs(["run-4"])
+        connection.set_trace_callback(None)
+        plans = _plans(connection, statements)
+        assert plans
+        for statement, plan in plans:
+            assert "USING INDEX" in plan and "SCAN" not in plan, (statement, plan)
+        assert any("rxagent_checkpoints_run" in plan for _, plan in plans)
+        assert [c.checkpoint.metadata["run_id"] for c in saver.list("thread-1")] == [
+            f"run-{run}" for run in (19, 16, 13, 10, 7, 1) for _ in range(3)]
+
+
+def test_a_file_made_before_the_run_index_gets_it_and_still_opens_in_an_older_rxagent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "threads.db"
+    with SqliteSaver(path) as saver:
+        _put_run(saver, "before", "thread-1", 2)
+        _put_run(saver, "rolled", "thread-1", 2)
+    # The file as the previous schema left it: the same tables, no run index.
+    with sqlite3.connect(path) as old:
+        old.execute("DROP INDEX rxagent_checkpoints_run")
+        assert old.execute("SELECT value FROM rxagent_meta WHERE key = 'schema_version'"
+                           ).fetchone() == ("1",)
+    with SqliteSaver(path) as saver:
+        connection = saver._connection
+        assert connection is not None
+        assert connection.execute("SELECT sql FROM sqlite_master WHERE name = ?",
+                                  ("rxagent_checkpoints_run",)).fetchone() is not None
+        saver.delete_for_runs(["rolled"])
+        kept = [c.checkpoint.metadata["run_id"] for c in saver.list("thread-1")]
+        assert kept == ["before", "before"]
+        got = saver.get("thread-1")
+        assert got is not None and got.pending_writes == (PendingWrite("t", "c", 1),)
+    with sqlite3.connect(path) as after:
+        # Still version 1: an older rxagent, which refuses newer versions, opens it.
+        assert after.execute("SELECT value FROM rxagent_meta WHERE key = 'schema_version'"
+                             ).fetchone() == ("1",)
+        # And its writes, which know nothing of the index, keep it up to date.
+        after.execute(
+            "INSERT INTO rxagent_checkpoints VALUES ('thread-2', '', 'x', NULL, 'now', '{}',"
+            " '{\"run_id\": \"old-writer\"}')")
+        assert after.execute(
+            "SELECT thread_id FROM rxagent_checkpoints INDEXED BY rxagent_checkpoints_run"
+            " WHERE json_extract(metadata, '$.run_id') = 'old-writer'").fetchall() == [
+                ("thread-2",)]

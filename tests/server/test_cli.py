@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,3 +98,32 @@ def test_jobs_per_worker_is_at_least_one(
               "--jobs-per-worker", "0"])
     assert exit_.value.code == 2
     assert "--jobs-per-worker must be at least 1" in capsys.readouterr().err
+
+
+def _get_ok(sock: socket.socket) -> bytes:
+    sock.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+    received = b""
+    while not received.endswith(b'{"ok":true}'):
+        chunk = sock.recv(4096)
+        if not chunk:
+            return received  # the server closed the connection
+        received += chunk
+    return received
+
+
+def test_an_idle_connection_outlasts_the_clients_own_keep_alive(tmp_path: Path) -> None:
+    # httpx (and so the langgraph-sdk) keeps an idle connection 5 s, uvicorn's own default: a
+    # request sent on it just before then could meet the server closing it. The server keeps
+    # it longer, so the client lets go first.
+    (tmp_path / "agent.py").write_text(AGENT_FILE)
+    with serving("agent.py:agent", cwd=tmp_path) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            assert _get_ok(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(5.5)  # past httpx's keepalive_expiry (and uvicorn's default)
+            assert _get_ok(sock).startswith(b"HTTP/1.1 200")
+    with serving("agent.py:agent", "--timeout-keep-alive", "1", cwd=tmp_path) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            assert _get_ok(sock).startswith(b"HTTP/1.1 200")
+            assert sock.recv(1) == b""  # closed by the server after a second idle

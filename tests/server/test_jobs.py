@@ -60,6 +60,29 @@ def test_background_runs_beyond_the_limit_wait_for_a_free_slot_in_order(
                    == "success", "the run finishes")
 
 
+def test_runs_waiting_for_their_turn_on_a_busy_thread_leave_the_slots_to_other_threads(
+    client: SyncLangGraphClient,
+) -> None:
+    # Two slots: one run on the busy thread holds one; the two queued after it on that thread
+    # wait for their turn without one, so a run on another thread gets the other at once.
+    gates = [new_gate() for _ in range(3)]
+    busy = client.threads.create()["thread_id"]
+    queued = [client.runs.create(busy, "gated", input=say(gate.key),
+                                 multitask_strategy="enqueue") for gate in gates]
+    assert gates[0].started.wait(10)
+    other = client.threads.create()["thread_id"]
+    done = client.runs.create(other, "echo", input=say("hi"))
+    eventually(lambda: client.runs.get(other, done["run_id"])["status"] == "success",
+               "the run on the other thread ends while the busy thread's runs wait")
+    assert [client.runs.get(busy, run["run_id"])["status"] for run in queued] == [
+        "running", "pending", "pending"]
+    for gate in gates:
+        gate.open()
+    assert [client.runs.join(busy, run["run_id"])["messages"][-1][  # type: ignore[index]
+        "content"] for run in queued] == ["g0 g1 g2 "] * 3
+    assert [gate.produced for gate in gates] == [3, 3, 3]
+
+
 def test_jobs_per_worker_is_at_least_one() -> None:
     with pytest.raises(UsageError, match="jobs_per_worker"):
         create_app({"echo": echo_agent()}, jobs_per_worker=0)

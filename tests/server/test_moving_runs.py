@@ -131,12 +131,14 @@ def test_a_streamed_run_whose_process_is_killed_is_finished_by_the_other_and_the
     assert messages[-1]["content"] == "p0 p1 p2 p3 p4 "
 
 
+@pytest.mark.parametrize("stateless", [False, True], ids=["on-a-thread", "stateless"])
 def test_a_waited_run_whose_process_is_killed_is_answered_by_the_sdks_own_rejoin(
-    cluster: Cluster, gate: Path,
+    cluster: Cluster, gate: Path, stateless: bool,
 ) -> None:
     # The wait's headers went out at once: the SDK's runs.wait, cut off by the kill, follows
     # their Location (through the proxy, now to the other process) and gets the final state.
-    thread = cluster.sdk.threads.create()["thread_id"]
+    # A stateless wait's Location is the join of its thread of its own, as the reference's.
+    thread = None if stateless else cluster.sdk.threads.create()["thread_id"]
     answers: list[Any] = []
     failed: list[BaseException] = []
     warned: list[str] = []
@@ -153,12 +155,16 @@ def test_a_waited_run_whose_process_is_killed_is_answered_by_the_sdks_own_rejoin
     waiter = threading.Thread(target=wait)
     waiter.start()
     deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
-    runs_key = f"{KEYS}thread-runs:{thread}"
-    while not (cluster.store.zcard(runs_key) and cluster.saver.get(thread) is not None
-               and cluster.store.xlen(f"{KEYS}events:{run_id(cluster, runs_key)}") >= 2):
+    while True:
+        run = only_run(cluster)
+        if run is not None:
+            run_thread = cluster.record(run)["thread_id"]
+            if (cluster.saver.get(run_thread) is not None
+                    and cluster.store.xlen(f"{KEYS}events:{run}") >= 2):
+                break
         assert time.monotonic() < deadline, "the run never reached its gate"
         time.sleep(0.02)
-    run = run_id(cluster, runs_key)
+    assert stateless or run_thread == thread
     cluster.kill_runner(run)
     gate.touch()
     waiter.join(60)
@@ -167,12 +173,17 @@ def test_a_waited_run_whose_process_is_killed_is_answered_by_the_sdks_own_rejoin
     (final,) = answers
     assert [m["type"] for m in final["messages"]] == ["human", "ai"]
     assert final["messages"][-1]["content"] == "p0 p1 p2 p3 p4 "
-    assert cluster.direct[1].runs.get(thread, run)["status"] == "success"
+    assert cluster.direct[1].runs.get(run_thread, run)["status"] == "success"
+    if stateless:  # its thread is gone with it, as when it ends in its own process
+        assert not cluster.store.exists(f"{KEYS}thread:{run_thread}")
+        assert cluster.saver.get(run_thread) is None
 
 
-def run_id(cluster: Cluster, runs_key: str) -> str:
-    found = cluster.store.zrange(runs_key, 0, 0)
-    return found[0].decode() if found else "none"
+def only_run(cluster: Cluster) -> str | None:
+    """The one run in the cluster's database, once it is made."""
+    found = [key.decode() for key in cluster.store.scan_iter(match=f"{KEYS}run:*")]
+    assert len(found) <= 1, found
+    return found[0].rsplit(":", 1)[1] if found else None
 
 
 def test_a_run_whose_process_dies_before_its_turn_starts_again_from_its_input(

@@ -353,6 +353,46 @@ def test_a_worker_takes_at_most_jobs_per_worker_runs_and_leaves_the_rest_to_othe
     store.close()
 
 
+def test_runs_waiting_for_their_turn_on_a_busy_thread_leave_the_workers_slots_to_others(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    # Two slots: the run on the busy thread holds one; the two queued after it there wait for
+    # their turn without one, so a run on another thread is taken and run at once.
+    url = redis_url.rsplit("/", 1)[0] + "/8"
+    store = redis.Redis.from_url(url)
+    store.flushdb()
+    gate = tmp_path / "gate"
+    with serving(url, tmp_path / "a.log", "--jobs-per-worker", "2") as server, \
+            get_sync_client(url=server, timeout=30) as sdk:
+        busy = sdk.threads.create()["thread_id"]
+        queued = [sdk.runs.create(busy, "paced", input=say(f"3 {gate}"),
+                                  multitask_strategy="enqueue", stream_resumable=True,
+                                  stream_mode="messages-tuple")
+                  for _ in range(3)]
+        for part in sdk.runs.join_stream(busy, queued[0]["run_id"], last_event_id="-1"):
+            if part.event == "messages":
+                break  # the first is running, held at its gate
+        deadline = time.monotonic() + 30  # only keeps a broken server from hanging the test
+        while not all(store.hget(f"rxagent:server:run:{run['run_id']}", "worker")
+                      for run in queued):
+            assert time.monotonic() < deadline, "the worker did not take the waiting runs"
+            time.sleep(0.02)
+        other = sdk.threads.create()["thread_id"]
+        done = sdk.runs.create(other, "paced", input=say("2"))
+        while sdk.runs.get(other, done["run_id"])["status"] != "success":
+            assert time.monotonic() < deadline, "the other thread's run never ran"
+            time.sleep(0.02)
+        assert [sdk.runs.get(busy, run["run_id"])["status"] for run in queued] == [
+            "running", "pending", "pending"]
+        gate.touch()
+        for run in queued:
+            assert sdk.runs.join(busy, run["run_id"])["messages"][-1][  # type: ignore[index]
+                "content"] == "p0 p1 p2 "
+        assert [sdk.runs.get(busy, run["run_id"])["status"] for run in queued] == [
+            "success"] * 3
+    store.close()
+
+
 def consumers(store: redis.Redis) -> list[str]:
     """The processes taking runs from the queue, by the names they give themselves."""
     prefix = "rxagent:server:worker:"
@@ -545,3 +585,115 @@ async def test_a_slow_reader_holds_the_run_back_instead_of_losing_trimmed_events
         with anyio.fail_after(10):
             while await redis_client.hlen(runs.keys.readers("r")):  # its readers have left
                 await anyio.sleep(0.01)
+
+
+def flood_agent(count: int) -> Agent:
+    async def reply(messages: Any, tools: Any) -> AsyncIterator[str]:
+        for i in range(count):
+            yield f"f{i} "
+
+    return create_agent(FunctionChatModel(reply), []).with_checkpointer(InMemorySaver())
+
+
+@pytest.mark.anyio
+async def test_a_client_between_connections_keeps_its_place_and_its_join_gets_every_event(
+    redis_client: aredis.Redis,
+) -> None:
+    # The client leaves mid-run (its connection dropped) and joins again with the last id it
+    # got: the run does not go max_events past where it left, so nothing it has not read is
+    # trimmed, and the join takes over the place kept for it.
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, max_events=40)
+        await threads.create("t", {})
+        run, reader = await runs.create("r", "t", request(flood_agent(2000), "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None and isinstance(run.log, RedisEventLog)
+        seen: list[int] = []
+        while len(seen) < 3:
+            seen += [entry.id for entry in (await reader.read(1)).entries]
+        with anyio.fail_after(10):
+            while not runs.tails.attached("r"):  # gone over to the process's tail
+                seen += [entry.id for entry in (await reader.read(0.01)).entries]
+        reader.close()  # the connection drops
+        key = runs.keys.readers("r")
+        with anyio.fail_after(10):  # only keeps a place never kept from hanging the test
+            while not (kept := [value for name, value in (await redis_client.hgetall(key)).items()
+                                if name.startswith(b"left:")]):
+                await anyio.sleep(0.01)
+        assert [int(value.split(b":")[0]) for value in kept] == [seen[-1]]
+        with anyio.fail_after(10):
+            while not (run.log.waiting_for_readers and len(await redis_client.hkeys(key)) == 1):
+                await anyio.sleep(0.01)  # held back by the place kept alone
+        newest = (await redis_client.xrevrange(runs.keys.events("r"), count=1))[0][0]
+        assert int(newest.split(b"-")[0]) - seen[-1] <= 40
+        # Back, having got one event less than was sent (lost in transit).
+        rejoined = runs.reader(run, seen[-2])
+        seen = seen[:-1] + await read_all(rejoined)
+        rejoined.close()
+        assert seen == list(range(1, len(seen) + 1))
+        assert len(seen) > 2000  # metadata, 2000 tokens, values
+        assert not [name for name in await redis_client.hkeys(runs.keys.readers("r"))
+                    if name.startswith(b"left:")]  # taken over by the join
+        assert (await runs.wait(run)).status == "success"
+
+
+@pytest.mark.anyio
+async def test_a_client_that_never_comes_back_holds_the_run_back_for_a_lease_at_most(
+    redis_client: aredis.Redis,
+) -> None:
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, max_events=40,
+                                lease=1)
+        await threads.create("t", {})
+        run, reader = await runs.create("r", "t", request(flood_agent(500), "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None and isinstance(run.log, RedisEventLog)
+        await reader.read(1)
+        reader.close()
+        with anyio.fail_after(10):  # only keeps a run never held back from passing
+            while not run.log.waiting_for_readers:
+                await anyio.sleep(0.01)
+        with anyio.fail_after(10):  # the place kept goes stale after the lease: the run ends
+            assert (await runs.wait(run)).status == "success"
+        # A client that had read the run's end keeps no place.
+        run, reader = await runs.create("r2", "t", request(flood_agent(3), "t"), metadata={},
+                                        multitask_strategy="reject", follow=True)
+        assert reader is not None
+        await read_all(reader)
+        reader.close()
+        await anyio.sleep(0.1)
+        assert not await redis_client.hkeys(runs.keys.readers("r2"))
+
+
+@pytest.mark.anyio
+async def test_a_worker_holds_at_most_ten_runs_per_slot_waiting_for_their_turn(
+    redis_client: aredis.Redis,
+) -> None:
+    # Two slots: the run on the thread holds one; the worker takes more while the other is
+    # free, each of which must wait for its turn there and so holds none, up to twenty (they
+    # each poll); the rest stay in the queue for any worker.
+    gate = anyio.Event()
+    agent = held_agent(gate)
+    async with anyio.create_task_group() as group:
+        threads = RedisThreadStore(redis_client)
+        runs = RedisRunRegistry(redis_client, group.start_soon, threads, graphs={"held": agent},
+                                jobs_per_worker=2)
+        group.start_soon(runs.serve)
+        await threads.create("t", {})
+        made = [(await runs.create(f"r{i:02}", "t", request(agent, "t"), metadata={},
+                                   multitask_strategy="enqueue", follow=False,
+                                   background=True))[0] for i in range(23)]
+        with anyio.fail_after(10):  # only keeps a worker that never takes them from hanging
+            while len(runs._waiting_turn) < 20 or (await runs.get("r00")).status != "running":
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.3)  # time to take more, were it to
+        workers = [await redis_client.hget(runs.keys.run(run.run_id), "worker") for run in made]
+        assert [worker is not None for worker in workers] == [True] * 21 + [False] * 2
+        assert len(runs._waiting_turn) == 20
+        gate.set()
+        for run in made:
+            with anyio.fail_after(10):
+                assert (await runs.wait(run)).status == "success"
+        group.cancel_scope.cancel()

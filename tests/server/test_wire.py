@@ -101,6 +101,22 @@ async def test_a_wait_sends_its_headers_at_once_and_newlines_while_the_run_is_qu
     assert json.loads(received)["messages"][-1]["content"].startswith("g0 g1 ")
 
 
+def test_a_stateless_wait_names_where_to_rejoin_it_as_the_reference_does(url: str) -> None:
+    # The join of the run's own thread, answered after that thread is gone with the run.
+    done = httpx.post(f"{url}/runs/wait", timeout=10, json={"assistant_id": "echo",
+                                                            "input": SAY})
+    base = done.headers["content-location"]
+    assert base.startswith("/threads/") and "/runs/" in base
+    assert done.headers["location"] == f"{base}/join"
+    thread = base.split("/")[2]
+    assert httpx.get(f"{url}/threads/{thread}", timeout=10).status_code == 404  # deleted
+    again = httpx.get(f"{url}{done.headers['location']}", timeout=10)
+    assert again.status_code == 200
+    assert json.loads(again.content) == json.loads(done.content)
+    assert json.loads(done.content)["messages"][-1]["type"] == "ai"
+    assert httpx.get(f"{url}{base}", timeout=10).json()["status"] == "success"
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 @pytest.mark.anyio
 async def test_raw_httpx_reads_every_token_once(url: str, anyio_backend: str) -> None:
