@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -246,7 +247,32 @@ class BaseCheckpointSaver(ABC):
     ) -> None:
         """:meth:`delete_for_runs`, awaited."""
         await anyio.to_thread.run_sync(
-            functools.partial(self.delete_for_runs, list(run_ids), threads=list(threads)))
+            functools.partial(delete_runs_now, self, list(run_ids), threads=list(threads)))
+
+
+def delete_runs_now(
+    saver: BaseCheckpointSaver, run_ids: Sequence[str], *, threads: Sequence[str]
+) -> None:
+    """``saver.delete_for_runs``, naming ``threads`` only to a saver that takes them: one
+    written to LangGraph's signature (``run_ids`` alone) is called with that alone."""
+    if _takes_threads(saver.delete_for_runs):
+        saver.delete_for_runs(run_ids, threads=threads)
+    else:
+        saver.delete_for_runs(run_ids)
+
+
+async def delete_runs(
+    saver: BaseCheckpointSaver, run_ids: Sequence[str], *, threads: Sequence[str]
+) -> None:
+    """``saver.adelete_for_runs``, as :func:`delete_runs_now` calls its sync twin."""
+    if _takes_threads(saver.adelete_for_runs):
+        await saver.adelete_for_runs(run_ids, threads=threads)
+    else:
+        await saver.adelete_for_runs(run_ids)
+
+
+def _takes_threads(method: Callable[..., Any]) -> bool:
+    return "threads" in inspect.signature(method).parameters
 
 
 _id_lock = threading.Lock()

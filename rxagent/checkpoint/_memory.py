@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, PendingWrite
+from ._base import BaseCheckpointSaver, Checkpoint, CheckpointTuple, PendingWrite, delete_runs_now
 
 __all__ = ["InMemorySaver"]
 
@@ -176,7 +176,7 @@ class InMemorySaver(BaseCheckpointSaver):
     async def adelete_for_runs(
         self, run_ids: Sequence[str], *, threads: Sequence[str] = ()
     ) -> None:
-        self.delete_for_runs(run_ids, threads=threads)
+        delete_runs_now(self, run_ids, threads=threads)  # (a subclass may take no threads)
 
 
 _MISSING = object()

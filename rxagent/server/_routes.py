@@ -21,6 +21,7 @@ from .._agent import Agent, AgentInput
 from .._interrupts import Command
 from .._thread_state import Durability
 from ..checkpoint import BaseCheckpointSaver
+from ..checkpoint._base import delete_runs
 from ._events import LogReader
 from ._modes import check_stream_modes, event_filter
 from ._response import EventStreamResponse, WaitResponse
@@ -579,7 +580,7 @@ class Server:
         await self.runs.wait(run)
         await self.runs.delete(run)
         # Its thread too: where a saver whose run index may miss old checkpoints looks.
-        await self.saver.adelete_for_runs([run.run_id], threads=[run.thread_id])
+        await delete_runs(self.saver, [run.run_id], threads=[run.thread_id])
 
     async def _settle_after_rollback(self, thread_id: str) -> None:
         """The thread's status once a rollback has taken its run's state away."""

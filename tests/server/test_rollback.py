@@ -4,7 +4,7 @@ was before it; in memory and in SQLite (on Redis: ``test_redis.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -28,12 +28,23 @@ def texts(state: Any) -> list[str]:
     return [message["content"] for message in state["values"]["messages"]]
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+class _LangGraphSignature(InMemorySaver):
+    """A saver of one's own written to LangGraph's signatures, which have no ``threads``."""
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:  # type: ignore[override]
+        super().delete_for_runs(run_ids)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:  # type: ignore[override]
+        self.delete_for_runs(run_ids)
+
+
+@pytest.fixture(scope="module", params=["memory", "sqlite", "LangGraph's signature"])
 def client(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SyncLangGraphClient]:
     saver: BaseCheckpointSaver = (
         InMemorySaver() if request.param == "memory"
+        else _LangGraphSignature() if request.param == "LangGraph's signature"
         else SqliteSaver(tmp_path_factory.mktemp("rollback") / "threads.db"))
     app = create_app({"echo": echo_agent(), "gated": gated_agent()}, checkpointer=saver)
     with saver, ServerThread(app) as server, get_sync_client(url=server.url,
@@ -122,3 +133,27 @@ def test_rollback_with_a_saver_that_cannot_delete_runs_is_refused() -> None:
             "assistant_id": "echo", "input": say("hi"), "multitask_strategy": "rollback"})
         assert refused.status_code == 422
         assert "delete_for_runs" in refused.json()["detail"]
+
+
+class _RecordingThreads(InMemorySaver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def delete_for_runs(self, run_ids: Sequence[str], *, threads: Sequence[str] = ()) -> None:
+        self.threads.extend(threads)
+        super().delete_for_runs(run_ids)
+
+
+def test_a_rollback_names_the_runs_thread_to_the_saver() -> None:
+    # Where RedisSaver looks for checkpoints put before its run index (checkpoints.md).
+    saver = _RecordingThreads()
+    app = create_app({"echo": echo_agent(), "gated": gated_agent()}, checkpointer=saver)
+    with ServerThread(app) as server, get_sync_client(url=server.url, timeout=30) as sdk:
+        thread, held, before, gate = started_gated_run(sdk)
+        try:
+            sdk.runs.cancel(thread, held, action="rollback")
+        finally:
+            gate.open()
+        assert texts(sdk.threads.get_state(thread)) == before
+    assert saver.threads == [thread]
