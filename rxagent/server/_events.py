@@ -20,6 +20,15 @@ process, in the log and in the write its response waits on together, stay under
 ``max_lag_bytes`` (plus one frame), instead of twice that. A kept log (``stream_resumable``)
 holds every event until the registry forgets the run.
 
+A log that can hold its producer back (``hold_while_waiting``, the server's run holds its
+bridge from the agent) does so the moment a reader falls behind, writes what the producer had
+already made (frames are smaller than the message chunks and parts they come from, and the
+reader takes them in the same batch), and only then waits: a paused stream keeps
+``HELD_LAG_BYTES`` plus at most a bridge of frames here, and next to nothing upstream, where it
+kept a full bridge of parts (16, about 19 KiB) on top of the log before. A fast reader never
+makes the writer wait halfway through one of the producer's bursts, so the lower bound costs
+no wake-ups. A log fed by a tail has no producer to hold and waits before appending, as before.
+
 What the writer and the readers wait on is made only when one of them waits, not one per event,
 and is a :class:`~rxagent._loops.Wakeup` per waiting task rather than an ``anyio.Event``: an idle
 ``anyio.Event`` is most of a kilobyte on asyncio, and a held stream's reader waits all the time.
@@ -30,12 +39,13 @@ from __future__ import annotations
 import bisect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
 from .._loops import Wakeup
 
-__all__ = ["Entry", "EventLog", "LogReader", "MemoryEventLog", "ReadBatch"]
+__all__ = ["Entry", "EventLog", "Holdable", "LogReader", "MemoryEventLog", "ReadBatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,27 @@ class LogReader(ABC):
         """Stop reading (the writer no longer waits for this reader)."""
 
 
+# The bytes a reader may be behind once the log can hold its producer back
+# (MemoryEventLog.hold_while_waiting). A paused stream then keeps this, plus what the producer
+# had made when the reader fell behind (at most a bridge of frames), plus the write in flight;
+# a fast reader is never this far behind at the end of a burst of the producer's, so it costs
+# no wake-ups. It must stay well above one frame: below that the reader is behind after every
+# event, and each event is a burst of its own (5x the CPU per event, bench/_serve_memory.py
+# --cpu).
+HELD_LAG_BYTES = 8192
+
+
+class Holdable(Protocol):
+    """What produces a log's events, and can be told to stop for a while
+    (``AsyncIteratorBridge.hold``/``release``)."""
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def pending(self) -> int: ...
+
+
 class EventLog(ABC):
     """The events of one run, in order, with consecutive ids from 1."""
 
@@ -76,6 +107,13 @@ class EventLog(ABC):
     async def append(self, event: str, body: bytes) -> int:
         """Add an event named ``event``; its id. May wait while the readers are too far
         behind."""
+
+    def hold_while_waiting(self, producer: Holdable) -> None:
+        """Hold ``producer`` back while a reader is too far behind: what it has made is still
+        written, and :meth:`append` waits once nothing made is left, so that a paused stream
+        keeps frames here rather than the larger parts they come from upstream as well (a log
+        that never waits ignores it)."""
+        return None
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -112,6 +150,8 @@ class MemoryEventLog(EventLog):
         self._readers: set[_MemoryReader] = set()
         self._changed: list[Wakeup] = []  # the readers waiting for the next append
         self._room: Wakeup | None = None  # set when a reader moves, if the writer waits
+        self._producer: Holdable | None = None  # held back while a reader is behind
+        self._holding = False
 
     @property
     def last_id(self) -> int:
@@ -124,14 +164,22 @@ class MemoryEventLog(EventLog):
     async def append(self, event: str, body: bytes) -> int:
         return await self.append_at(self._last + 1, event, body)
 
+    def hold_while_waiting(
+        self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES
+    ) -> None:
+        """See :meth:`EventLog.hold_while_waiting`; the bytes a reader may be behind become
+        ``max_lag_bytes`` (by default less than without a producer: the writer then overshoots
+        by what the producer had made, instead of waiting in the middle of it, so a smaller
+        bound costs no more wake-ups)."""
+        self._producer = producer
+        self.max_lag_bytes = max_lag_bytes
+
     async def append_at(self, event_id: int, event: str, body: bytes) -> int:
         """Add an event with the id it has elsewhere (a tail of a Redis Stream, whose oldest
         events may have been trimmed: ids may jump, never go back)."""
-        while self._readers and (self._last - self._slowest() >= self.max_lag
-                                 or self._bytes - self._slowest_bytes() >= self.max_lag_bytes):
-            if self._room is None:
-                self._room = Wakeup()
-            await self._room.wait()
+        producer = self._producer
+        if producer is None and self._readers and self._behind():
+            await self._wait_for_room()
         if event_id <= self._last:
             raise ValueError(f"event {event_id} comes after {self._last}")
         if not self._entries:
@@ -144,6 +192,16 @@ class MemoryEventLog(EventLog):
         else:  # nobody reads it, and nobody will: a later reader starts live
             self._entries.clear()
             self._first = self._last + 1
+        if producer is not None and self._readers and self._behind():
+            if not self._holding:
+                # The run stops at the part it is on: what it would make while the reader is
+                # behind (a bridge's worth of message chunks) would only wait here too.
+                self._holding = True
+                producer.hold()
+            if not producer.pending():
+                # What was made is all written, as frames (smaller than the parts they came
+                # from, and read by the reader in the same batch): now wait for the reader.
+                await self._wait_for_room()
         return self._last
 
     def close(self) -> None:
@@ -166,6 +224,17 @@ class MemoryEventLog(EventLog):
         reader = _MemoryReader(self, start, position)
         self._readers.add(reader)
         return reader
+
+    def _behind(self) -> bool:
+        """Whether the slowest reader is too far behind for the writer to go on."""
+        return (self._last - self._slowest() >= self.max_lag
+                or self._bytes - self._slowest_bytes() >= self.max_lag_bytes)
+
+    async def _wait_for_room(self) -> None:
+        while self._readers and self._behind():
+            if self._room is None:
+                self._room = Wakeup()
+            await self._room.wait()
 
     # -- for the readers ---------------------------------------------------------------------
 
@@ -196,6 +265,10 @@ class MemoryEventLog(EventLog):
         if self._room is not None:
             self._room.set()
             self._room = None
+        if self._holding and not (self._readers and self._behind()):
+            self._holding = False
+            assert self._producer is not None
+            self._producer.release()
         if self.keep:
             return
         upto = self._slowest() if self._readers else self._last
