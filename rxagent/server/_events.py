@@ -20,14 +20,15 @@ process, in the log and in the write its response waits on together, stay under
 ``max_lag_bytes`` (plus one frame), instead of twice that. A kept log (``stream_resumable``)
 holds every event until the registry forgets the run.
 
-A log that can hold its producer back (``hold_while_waiting``, the server's run holds its
-bridge from the agent) does so the moment a reader falls behind, writes what the producer had
-already made (frames are smaller than the message chunks and parts they come from, and the
-reader takes them in the same batch), and only then waits: a paused stream keeps
-``HELD_LAG_BYTES`` plus at most a bridge of frames here, and next to nothing upstream, where it
-kept a full bridge of parts (16, about 19 KiB) on top of the log before. A fast reader never
-makes the writer wait halfway through one of the producer's bursts, so the lower bound costs
-no wake-ups. A log fed by a tail has no producer to hold and waits before appending, as before.
+A log that can hold its producer back (``hold_while_waiting``: the server's run gives it the
+bridge its parts come through) does so the moment a reader falls behind, instead of making the
+writer wait: the writer writes what the producer had already made (frames are smaller than the
+message chunks and parts they come from, and the reader takes them in the same batch) and then
+waits for the producer's next part, which comes once the reader has caught up. A paused stream
+keeps ``HELD_LAG_BYTES`` plus at most a bridge of frames here and next to nothing upstream,
+where it kept a full bridge of parts (16, about 19 KiB) on top of the log's 16 KiB before; and
+since the writer waits in one place, not two, the lower bound costs no wake-ups. A log fed by a
+tail has no producer to hold and waits before appending, as before.
 
 What the writer and the readers wait on is made only when one of them waits, not one per event,
 and is a :class:`~rxagent._loops.Wakeup` per waiting task rather than an ``anyio.Event``: an idle
@@ -80,13 +81,15 @@ class LogReader(ABC):
 
 
 # The bytes a reader may be behind once the log can hold its producer back
-# (MemoryEventLog.hold_while_waiting). A paused stream then keeps this, plus what the producer
-# had made when the reader fell behind (at most a bridge of frames), plus the write in flight;
-# a fast reader is never this far behind at the end of a burst of the producer's, so it costs
-# no wake-ups. It must stay well above one frame: below that the reader is behind after every
-# event, and each event is a burst of its own (5x the CPU per event, bench/_serve_memory.py
-# --cpu).
-HELD_LAG_BYTES = 8192
+# (MemoryEventLog.hold_while_waiting). A paused stream keeps this, plus what the producer had
+# made when the reader fell behind (at most a bridge of frames), plus the write in flight. The
+# writer then never waits in the log (it waits for the producer's next part, as it does
+# anyway), so the bound costs a fast reader no wake-ups, down to about one frame (a token's is
+# about 830 bytes in messages-tuple mode): below that the reader is behind after every event
+# and each event becomes a burst of its own, 70-80 us per event instead of 15-16
+# (bench/_serve_memory.py --cpu). 4 KiB measured best on bench/serve.py's held streams
+# (docs/benchmarks.md, serving).
+HELD_LAG_BYTES = 4096
 
 
 class Holdable(Protocol):
@@ -109,10 +112,10 @@ class EventLog(ABC):
         behind."""
 
     def hold_while_waiting(self, producer: Holdable) -> None:
-        """Hold ``producer`` back while a reader is too far behind: what it has made is still
-        written, and :meth:`append` waits once nothing made is left, so that a paused stream
-        keeps frames here rather than the larger parts they come from upstream as well (a log
-        that never waits ignores it)."""
+        """Hold ``producer`` back while a reader is too far behind, instead of waiting in
+        :meth:`append`: what it had made is still written, so that a paused stream keeps
+        frames here rather than the larger parts they come from upstream as well (a log that
+        never waits ignores it)."""
         return None
 
     @abstractmethod
@@ -168,9 +171,8 @@ class MemoryEventLog(EventLog):
         self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES
     ) -> None:
         """See :meth:`EventLog.hold_while_waiting`; the bytes a reader may be behind become
-        ``max_lag_bytes`` (by default less than without a producer: the writer then overshoots
-        by what the producer had made, instead of waiting in the middle of it, so a smaller
-        bound costs no more wake-ups)."""
+        ``max_lag_bytes`` (by default less than without a producer: the writer no longer
+        waits here, so a smaller bound costs no wake-ups)."""
         self._producer = producer
         self.max_lag_bytes = max_lag_bytes
 
@@ -192,16 +194,13 @@ class MemoryEventLog(EventLog):
         else:  # nobody reads it, and nobody will: a later reader starts live
             self._entries.clear()
             self._first = self._last + 1
-        if producer is not None and self._readers and self._behind():
-            if not self._holding:
-                # The run stops at the part it is on: what it would make while the reader is
-                # behind (a bridge's worth of message chunks) would only wait here too.
-                self._holding = True
-                producer.hold()
-            if not producer.pending():
-                # What was made is all written, as frames (smaller than the parts they came
-                # from, and read by the reader in the same batch): now wait for the reader.
-                await self._wait_for_room()
+        if producer is not None and not self._holding and self._readers and self._behind():
+            # The run stops at the part it is on, until the reader has caught up (_moved).
+            # The writer does not wait: it writes what was made already, as frames (smaller
+            # than the parts they come from, and read in the same batch), then waits where
+            # it waits anyway, for the producer's next part.
+            self._holding = True
+            producer.hold()
         return self._last
 
     def close(self) -> None:
