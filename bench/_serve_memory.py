@@ -21,6 +21,11 @@ but the connection.
 
     python bench/_serve_memory.py --held 300                  # RSS only
     python bench/_serve_memory.py --held 300 --tracemalloc    # where it goes
+    python bench/_serve_memory.py --cpu 5                     # the server's CPU per event
+
+``--cpu N`` holds nothing: it reads N whole runs one after another, each as fast as a raw socket
+can, and divides the server process's CPU time over each by its events: what a change to the
+per-event path costs, which a smaller bound on a held stream must not raise.
 """
 
 from __future__ import annotations
@@ -235,6 +240,37 @@ async def hold_one(port: int, rcvbuf: int) -> asyncio.StreamWriter:
     return writer
 
 
+async def read_whole(port: int) -> int:
+    """One stream read to its end as fast as the client can: the events it had."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
+    writer.write(b"POST /runs/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(REQUEST_BODY), REQUEST_BODY))
+    events = 0
+    tail = b""
+    while data := await reader.read(2**18):
+        events += (tail + data).count(b"\r\nevent: ") - tail.count(b"\r\nevent: ")
+        tail = data[-16:]
+    writer.close()
+    return events
+
+
+async def cpu_per_event(child: Child, streams: int) -> list[float]:
+    """The server's CPU time per event over one stream to a fast reader, for each of
+    ``streams`` streams in turn: what the per-token path costs the server."""
+    import psutil
+
+    process = psutil.Process(child.process.pid)
+    figures = []
+    for _ in range(streams):
+        before = process.cpu_times()
+        events = await read_whole(child.port)
+        after = process.cpu_times()
+        used = after.user + after.system - before.user - before.system
+        figures.append(used / max(events, 1))
+    return figures
+
+
 async def hold(port: int, count: int, held: list[asyncio.StreamWriter], rcvbuf: int) -> None:
     for start in range(0, count, 50):  # in waves, as a server's accept backlog would take them
         held.extend(await asyncio.gather(*(hold_one(port, rcvbuf)
@@ -309,6 +345,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         await asyncio.sleep(1)
         loop = asyncio.get_running_loop()
         idle = await loop.run_in_executor(None, child.snap, tmp / "idle.json")
+        if args.cpu:
+            cpu = await cpu_per_event(child, args.cpu)
+            return {"cpu": cpu}
         await hold(child.port, args.held, held, args.rcvbuf)
         first = await loop.run_in_executor(None, settle, child, tmp / "first.json", args.settle)
         await hold(child.port, args.held, held, args.rcvbuf)
@@ -326,6 +365,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def report(found: dict[str, Any], args: argparse.Namespace) -> None:
+    if "cpu" in found:
+        figures = sorted(found["cpu"])
+        print("server CPU per event, one stream at a time to a fast reader (us): "
+              + ", ".join(f"{f * 1e6:.1f}" for f in found["cpu"])
+              + f"; median {figures[len(figures) // 2] * 1e6:.1f}")
+        return
     idle, first, second = found["idle"], found["first"], found["second"]
     n = args.held
     kib = 1024
@@ -381,6 +426,9 @@ def main() -> int:
                         "reply a run has accumulated grows with how far it got)")
     parser.add_argument("--tasks", action="store_true",
                         help="list the server's tasks at the end by what they wait in")
+    parser.add_argument("--cpu", type=int, default=0, metavar="STREAMS",
+                        help="instead of holding streams, read STREAMS whole runs one after "
+                        "another as fast as possible and give the server's CPU per event")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

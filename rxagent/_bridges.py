@@ -405,6 +405,20 @@ class AsyncIteratorBridge(AsyncIterator[_T], Generic[_T]):
             sink.notify = None
         return sink.take()
 
+    def hold(self) -> None:
+        """Hold the producers back as a full buffer does, until :meth:`release`: for a consumer
+        about to wait on something downstream (a slow client), so that the run stops at the
+        item it is on instead of filling the buffer it will not read for a while."""
+        self._sink.demand.hold()
+
+    def release(self) -> None:
+        """Undo :meth:`hold`."""
+        self._sink.demand.release()
+
+    def pending(self) -> int:
+        """How many items are buffered, made and not yet taken."""
+        return len(self._sink.buffer)
+
     async def aclose(self) -> None:
         """Stop the run behind the iterator and wait until it has let go of everything."""
         if self._closed:

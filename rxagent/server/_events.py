@@ -20,6 +20,16 @@ process, in the log and in the write its response waits on together, stay under
 ``max_lag_bytes`` (plus one frame), instead of twice that. A kept log (``stream_resumable``)
 holds every event until the registry forgets the run.
 
+A log that can hold its producer back (``hold_while_waiting``: the server's run gives it the
+bridge its parts come through) does so the moment a reader falls behind, instead of making the
+writer wait: the writer writes what the producer had already made (frames are smaller than the
+message chunks and parts they come from, and the reader takes them in the same batch) and then
+waits for the producer's next part, which comes once the reader has caught up. A paused stream
+keeps ``HELD_LAG_BYTES`` plus at most a bridge of frames here and next to nothing upstream,
+where it kept a full bridge of parts (16, about 19 KiB) on top of the log's 16 KiB before; and
+since the writer waits in one place, not two, the lower bound costs no wake-ups. A log fed by a
+tail has no producer to hold and waits before appending, as before.
+
 What the writer and the readers wait on is made only when one of them waits, not one per event,
 and is a :class:`~rxagent._loops.Wakeup` per waiting task rather than an ``anyio.Event``: an idle
 ``anyio.Event`` is most of a kilobyte on asyncio, and a held stream's reader waits all the time.
@@ -30,12 +40,13 @@ from __future__ import annotations
 import bisect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
 from .._loops import Wakeup
 
-__all__ = ["Entry", "EventLog", "LogReader", "MemoryEventLog", "ReadBatch"]
+__all__ = ["Entry", "EventLog", "Holdable", "LogReader", "MemoryEventLog", "ReadBatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,29 @@ class LogReader(ABC):
         """Stop reading (the writer no longer waits for this reader)."""
 
 
+# The bytes a reader may be behind once the log can hold its producer back
+# (MemoryEventLog.hold_while_waiting). A paused stream keeps this, plus what the producer had
+# made when the reader fell behind (at most a bridge of frames), plus the write in flight. The
+# writer then never waits in the log (it waits for the producer's next part, as it does
+# anyway), so the bound costs a fast reader no wake-ups, down to about one frame (a token's is
+# about 830 bytes in messages-tuple mode): below that the reader is behind after every event
+# and each event becomes a burst of its own, 70-80 us per event instead of 15-16
+# (bench/_serve_memory.py --cpu). 4 KiB measured best on bench/serve.py's held streams
+# (docs/benchmarks.md, serving).
+HELD_LAG_BYTES = 4096
+
+
+class Holdable(Protocol):
+    """What produces a log's events, and can be told to stop for a while
+    (``AsyncIteratorBridge.hold``/``release``)."""
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def pending(self) -> int: ...
+
+
 class EventLog(ABC):
     """The events of one run, in order, with consecutive ids from 1."""
 
@@ -76,6 +110,13 @@ class EventLog(ABC):
     async def append(self, event: str, body: bytes) -> int:
         """Add an event named ``event``; its id. May wait while the readers are too far
         behind."""
+
+    def hold_while_waiting(self, producer: Holdable) -> None:
+        """Hold ``producer`` back while a reader is too far behind, instead of waiting in
+        :meth:`append`: what it had made is still written, so that a paused stream keeps
+        frames here rather than the larger parts they come from upstream as well (a log that
+        never waits ignores it)."""
+        return None
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -112,6 +153,8 @@ class MemoryEventLog(EventLog):
         self._readers: set[_MemoryReader] = set()
         self._changed: list[Wakeup] = []  # the readers waiting for the next append
         self._room: Wakeup | None = None  # set when a reader moves, if the writer waits
+        self._producer: Holdable | None = None  # held back while a reader is behind
+        self._holding = False
 
     @property
     def last_id(self) -> int:
@@ -124,14 +167,21 @@ class MemoryEventLog(EventLog):
     async def append(self, event: str, body: bytes) -> int:
         return await self.append_at(self._last + 1, event, body)
 
+    def hold_while_waiting(
+        self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES
+    ) -> None:
+        """See :meth:`EventLog.hold_while_waiting`; the bytes a reader may be behind become
+        ``max_lag_bytes`` (by default less than without a producer: the writer no longer
+        waits here, so a smaller bound costs no wake-ups)."""
+        self._producer = producer
+        self.max_lag_bytes = max_lag_bytes
+
     async def append_at(self, event_id: int, event: str, body: bytes) -> int:
         """Add an event with the id it has elsewhere (a tail of a Redis Stream, whose oldest
         events may have been trimmed: ids may jump, never go back)."""
-        while self._readers and (self._last - self._slowest() >= self.max_lag
-                                 or self._bytes - self._slowest_bytes() >= self.max_lag_bytes):
-            if self._room is None:
-                self._room = Wakeup()
-            await self._room.wait()
+        producer = self._producer
+        if producer is None and self._readers and self._behind():
+            await self._wait_for_room()
         if event_id <= self._last:
             raise ValueError(f"event {event_id} comes after {self._last}")
         if not self._entries:
@@ -144,6 +194,13 @@ class MemoryEventLog(EventLog):
         else:  # nobody reads it, and nobody will: a later reader starts live
             self._entries.clear()
             self._first = self._last + 1
+        if producer is not None and not self._holding and self._readers and self._behind():
+            # The run stops at the part it is on, until the reader has caught up (_moved).
+            # The writer does not wait: it writes what was made already, as frames (smaller
+            # than the parts they come from, and read in the same batch), then waits where
+            # it waits anyway, for the producer's next part.
+            self._holding = True
+            producer.hold()
         return self._last
 
     def close(self) -> None:
@@ -166,6 +223,17 @@ class MemoryEventLog(EventLog):
         reader = _MemoryReader(self, start, position)
         self._readers.add(reader)
         return reader
+
+    def _behind(self) -> bool:
+        """Whether the slowest reader is too far behind for the writer to go on."""
+        return (self._last - self._slowest() >= self.max_lag
+                or self._bytes - self._slowest_bytes() >= self.max_lag_bytes)
+
+    async def _wait_for_room(self) -> None:
+        while self._readers and self._behind():
+            if self._room is None:
+                self._room = Wakeup()
+            await self._room.wait()
 
     # -- for the readers ---------------------------------------------------------------------
 
@@ -196,6 +264,10 @@ class MemoryEventLog(EventLog):
         if self._room is not None:
             self._room.set()
             self._room = None
+        if self._holding and not (self._readers and self._behind()):
+            self._holding = False
+            assert self._producer is not None
+            self._producer.release()
         if self.keep:
             return
         upto = self._slowest() if self._readers else self._last

@@ -466,6 +466,7 @@ async def execute(run: Run) -> None:
             # clients); a deep bridge in front of it would hold a held stream's parts twice.
             max_buffer=_BRIDGE_BUFFER,
         ) as parts:
+            log.hold_while_waiting(parts)
             async for part in parts:
                 if part["type"] == "values" and not part["ns"]:
                     run.values = part["data"]
