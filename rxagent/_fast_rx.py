@@ -135,6 +135,12 @@ def _blocking_run(scheduler: abc.SchedulerBase | None) -> bool:
     return scheduler is not None and scheduler is getattr(run_module, "_default_scheduler", None)
 
 
+def discard(item: Any) -> None:
+    """An ``on_next`` for :func:`consume` that keeps nothing: a caller that only needs the
+    source to run (the chunks go elsewhere as they pass). Who passes items on may skip calling
+    it (``_sink._Reporting``: one call less per token of an agent's model step)."""
+
+
 async def consume(source: reactivex.Observable[Any], on_next: Callable[[Any], None]) -> None:
     """Subscribe to ``source`` from inside a task and wait for it to end; errors are raised,
     and leaving (cancellation) disposes the subscription."""

@@ -30,7 +30,7 @@ from typing import Any
 from reactivex import abc
 
 from ._demand import Demand
-from ._fast_rx import Trusted
+from ._fast_rx import Trusted, discard
 from ._loops import LoopHandle
 from ._messages import AIMessage, AIMessageChunk
 from ._scheduler import holds_the_loop
@@ -288,7 +288,8 @@ class _Reporting(Trusted[AIMessageChunk]):
         self._ns = ns
         self._metadata = metadata  # built once per call, shared by all its chunks
         self._observer = observer
-        self._forward = observer.on_next
+        forward = observer.on_next
+        self._forward = None if forward is discard else forward
         # A call subscribed on the run's loop thread produces there too (it is spawned on the
         # subscriber's loop), so its chunks skip emit()'s thread check: the per-token path.
         self._on_loop = get_ident() == sink.loop.thread_id
@@ -309,7 +310,9 @@ class _Reporting(Trusted[AIMessageChunk]):
                 sink.emit(part)
             elif not sink.closed:
                 sink.deliver(part)
-        self._forward(chunk)
+        forward = self._forward
+        if forward is not None:
+            forward(chunk)
 
     def _report(self, payload: AIMessage) -> None:
         sink = self._sink
@@ -337,4 +340,5 @@ class _ReportingWhole(_Reporting):
 
     def on_next(self, chunk: AIMessageChunk) -> None:
         self._report(chunk.to_message())
-        self._forward(chunk)
+        if self._forward is not None:
+            self._forward(chunk)

@@ -527,20 +527,21 @@ class AnthropicStreamParser:
             try:
                 fast = None
                 kind = value = index = None
-                if data[:_DELTA_LENGTH] == _DELTA:
+                if data.startswith(_DELTA):
                     # The usual delta, in the API's own spelling: its values read where they
                     # stand (see _DELTA), and any other text as JSON below.
                     try:
                         index, at = _scan(data, _DELTA_LENGTH)
-                        if data.startswith(_TEXT_DELTA, at):
-                            value, end = _scan(data, at + _TEXT_DELTA_LENGTH)
-                            kind = "text_delta"
-                        elif data.startswith(_INPUT_DELTA, at):
+                        # The two spellings part at their 19th character ("t" or "i").
+                        if data[at + 18] == "i" and data.startswith(_INPUT_DELTA, at):
                             value, end = _scan(data, at + _INPUT_DELTA_LENGTH)
                             kind = "input_json_delta"
-                        if kind is not None and data[end:] != "}}":
+                        elif data.startswith(_TEXT_DELTA, at):
+                            value, end = _scan(data, at + _TEXT_DELTA_LENGTH)
+                            kind = "text_delta"
+                        if kind is not None and (end + 2 != len(data) or not data.endswith("}}")):
                             kind = None
-                    except (StopIteration, ValueError):
+                    except (StopIteration, ValueError, IndexError):
                         kind = None
                 if kind is None:
                     try:

@@ -24,7 +24,7 @@ from .._context import report_model_calls
 from .._convert import to_messages
 from .._demand import Demand
 from .._exceptions import ModelCallError, UsageError
-from .._fast_rx import consume, observable_from_async
+from .._fast_rx import consume, discard, observable_from_async
 from .._messages import AIMessage, AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._structured import SchemaSpec
 from .._threads import run_sync
@@ -199,7 +199,7 @@ class BaseChatModel(RunnableMethods["BaseChatModel"], ABC):
                 await consume(self.stream_prepared(messages, specs, config=config, **kwargs),
                               reply.add)
             else:
-                await consume(report_model_calls(kept, self, messages, config), _ignore)
+                await consume(report_model_calls(kept, self, messages, config), discard)
         except ModelCallError as error:
             if error.partial is None and not reply.empty:
                 error.partial = reply.snapshot()
@@ -362,10 +362,6 @@ class BaseChatModel(RunnableMethods["BaseChatModel"], ABC):
             f", disable_streaming={self.disable_streaming!r}" if self.disable_streaming else ""
         )
         return f"{type(self).__name__}(model_name={self.model_name!r}{extra})"
-
-
-def _ignore(chunk: AIMessageChunk) -> None:
-    pass
 
 
 def whole_message() -> Callable[
