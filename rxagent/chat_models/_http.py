@@ -61,7 +61,7 @@ from .._exceptions import (
     UsageError,
 )
 from .._fast_rx import observable_from_async
-from .._loops import land_cancellation
+from .._loops import current_loop, land_cancellation
 from .._messages import AIMessageChunk, BaseMessage, ChunkAccumulator
 from .._per_loop import PerLoop
 from ..rate_limiters import BaseRateLimiter
@@ -503,6 +503,8 @@ async def _read_events(
     names: list[str] = []
     datas: list[str] = []
     events: Sequence[Any] = ()
+    loop = current_loop()
+    pause = anyio.lowlevel.checkpoint if loop is None else loop.pause
     while True:
         if not demand.ready:
             # The consumer is full: stop reading, and stop the clock with it.
@@ -525,7 +527,7 @@ async def _read_events(
         for start in range(0, count, _HAND_OVER):
             if start:
                 # Let the consumer take what this read made so far (see _HAND_OVER).
-                await anyio.lowlevel.checkpoint()
+                await pause()
             stop = start + _HAND_OVER
             if sse is not None:
                 produced = read_columns(names[start:stop], datas[start:stop], reply) or produced
