@@ -70,8 +70,11 @@ _ARGUMENTS_VALUE = ',"function":{"arguments":'
 _TEXT_CLOSE = '},"logprobs":null,"finish_reason":null}]'
 _ARGUMENTS_CLOSE = '}}]' + _TEXT_CLOSE
 _ENDS = ("}", ',"usage":null}')  # what may close the event, before or after a padding:
-_PADDING = (',"obfuscation":', ',"usage":null,"obfuscation":')
+_PADDING = tuple((text, len(text)) for text in (',"obfuscation":', ',"usage":null,"obfuscation":'))
 _CHOICES = '"choices":['
+_TEXT_LENGTH, _ARGUMENTS_LENGTH = len(_TEXT), len(_ARGUMENTS)  # (per token: no len() calls)
+_ARGUMENTS_VALUE_LENGTH = len(_ARGUMENTS_VALUE)
+_TEXT_CLOSE_LENGTH, _ARGUMENTS_CLOSE_LENGTH = len(_TEXT_CLOSE), len(_ARGUMENTS_CLOSE)
 _LEARNS = 4  # heads tried per reply: a server whose head changes every event gives up soon
 
 
@@ -82,33 +85,33 @@ def _usual_token(data: str, at: int, last_index: int) -> str | ToolCallChunk | N
     on the fast path of :meth:`OpenAIStreamParser.on_columns`."""
     try:
         if data.startswith(_TEXT, at):
-            value, end = _scan(data, at + len(_TEXT))
+            value, end = _scan(data, at + _TEXT_LENGTH)
             if type(value) is not str or not value or not data.startswith(_TEXT_CLOSE, end):
                 return None
             token: str | ToolCallChunk = value
-            end += len(_TEXT_CLOSE)
+            end += _TEXT_CLOSE_LENGTH
         elif data.startswith(_ARGUMENTS, at):
-            index, end = _scan(data, at + len(_ARGUMENTS))
+            index, end = _scan(data, at + _ARGUMENTS_LENGTH)
             if (
                 type(index) is not int
                 or not 0 <= index <= last_index
                 or not data.startswith(_ARGUMENTS_VALUE, end)
             ):
                 return None
-            value, end = _scan(data, end + len(_ARGUMENTS_VALUE))
+            value, end = _scan(data, end + _ARGUMENTS_VALUE_LENGTH)
             if type(value) is not str or not data.startswith(_ARGUMENTS_CLOSE, end):
                 return None
             token = {"name": None, "args": value, "id": None, "index": index,
                      "type": "tool_call_chunk"}
-            end += len(_ARGUMENTS_CLOSE)
+            end += _ARGUMENTS_CLOSE_LENGTH
         else:
             return None
         rest = data[end:]
         if rest in _ENDS:
             return token
-        for padding in _PADDING:
+        for padding, length in _PADDING:
             if rest.startswith(padding):
-                end = _scan(rest, len(padding))[1]  # (its value means nothing)
+                end = _scan(rest, length)[1]  # (its value means nothing)
                 return token if rest[end:] in _ENDS else None
     except (StopIteration, ValueError):
         pass

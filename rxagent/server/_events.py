@@ -100,8 +100,6 @@ class Holdable(Protocol):
 
     def release(self) -> None: ...
 
-    def pending(self) -> int: ...
-
 
 class EventLog(ABC):
     """The events of one run, in order, with consecutive ids from 1."""
