@@ -14,10 +14,14 @@ class CuttingProxy:
     """A TCP proxy on loopback that closes each connection once ``limit`` bytes have gone from
     the server to the client, wherever that falls (mid-frame, mid-chunk).
 
-    With ``streams_only``, the count starts where the server starts an event stream
-    (``text/event-stream`` in its bytes), so that a browser's other requests on a kept-alive
-    connection (the page, its scripts, JSON) pass whole and every stream is cut.
+    With ``streams_only``, the count starts where the server starts an event stream (its
+    ``content-type: text/event-stream`` header), so that a browser's other requests on a
+    kept-alive connection (the page, its scripts, JSON) pass whole and every stream is cut. The
+    header is looked for, not the bare media type: the page's own script names that in its
+    requests' ``Accept``, and counting from there cut the next response on its connection.
     """
+
+    STREAM_HEADER = b"\r\ncontent-type: text/event-stream"
 
     def __init__(self, upstream_port: int, limit: int, *, streams_only: bool = False) -> None:
         self.upstream_port = upstream_port
@@ -32,13 +36,16 @@ class CuttingProxy:
                     budget: int | None) -> None:
         sent = 0
         counting = not self.streams_only
+        tail = b""  # the end of the bytes before, lowered: a header may span two reads
         try:
             while data := await reader.read(4096):
                 if budget is not None and not counting:
-                    start = data.find(b"text/event-stream")
+                    seen = tail + data.lower()
+                    start = seen.find(self.STREAM_HEADER)
                     if start >= 0:
                         counting = True
-                        sent = -start  # count from the stream's headers on
+                        sent = len(tail) - start  # count from the stream's headers on
+                    tail = seen[-len(self.STREAM_HEADER):]
                 if budget is not None and counting and sent + len(data) >= budget:
                     writer.write(data[: budget - sent])
                     await writer.drain()
