@@ -9,16 +9,19 @@ reactivex's full treatment. This module is the one place that bypasses reactivex
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from threading import get_ident
 from typing import Any, TypeVar
 
+import anyio
 import reactivex
 from reactivex import abc
 
 from ._demand import Demand, subscription_demand
-from ._loops import LoopHandle, Wakeup, current_loop, spawn
+from ._loops import LoopHandle, Wakeup, current_loop, land_cancellation, spawn
 
 __all__ = [
     "FastObservable",
@@ -27,6 +30,7 @@ __all__ = [
     "consume",
     "observable_from_async",
     "observable_from_task",
+    "producers_elsewhere",
 ]
 
 _T = TypeVar("_T")
@@ -110,6 +114,12 @@ def observable_from_task(
         observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         demand = subscription_demand.get() or Demand()
+        claims = _run_here.get()
+        if claims is not None and not claims and scheduler is None:
+            # The subscriber (consume) waits for this producer anyway: it runs it itself.
+            claim = _InPlace(produce, observer, demand)
+            claims.append(claim)
+            return claim
         # Producers spawned from inside this one (nested model calls) inherit its demand.
         token = subscription_demand.set(demand)
         try:
@@ -141,15 +151,104 @@ def discard(item: Any) -> None:
     it (``_sink._Reporting``: one call less per token of an agent's model step)."""
 
 
+# While consume() subscribes: the first producer of observable_from_task that the subscription
+# reaches (the source itself, or the source behind operators that subscribe to it at once) is
+# run by consume() in its own task instead of a task of its own, since consume() would only
+# wait for it. A model call inside an agent's step, or a served run, is then one task less:
+# its task, context copy and wake-ups were most of what a paused stream keeps in memory
+# besides its data. Operators that share a producer among subscribers (``share``) close the
+# window: their producer must outlive any one subscriber.
+_run_here: ContextVar[list[_InPlace] | None] = ContextVar("rxagent_run_here", default=None)
+
+
+@contextlib.contextmanager
+def producers_elsewhere() -> Iterator[None]:
+    """Subscriptions made inside the block run their producers in tasks of their own, even
+    under :func:`consume`: for an operator whose producer outlives any one subscriber."""
+    token = _run_here.set(None)
+    try:
+        yield
+    finally:
+        _run_here.reset(token)
+
+
+class _InPlace(abc.DisposableBase):
+    """A producer that :func:`consume` runs in its own task; disposing it cancels the
+    producer, as disposing a spawned producer cancels its task."""
+
+    __slots__ = ("demand", "disposed", "loop", "observer", "produce", "scope")
+
+    def __init__(
+        self,
+        produce: Callable[[abc.ObserverBase[Any], Demand], Awaitable[None]],
+        observer: abc.ObserverBase[Any],
+        demand: Demand,
+    ) -> None:
+        self.produce = produce
+        self.observer = observer
+        self.demand = demand
+        self.disposed = False
+        self.scope: anyio.CancelScope | None = None
+        self.loop = current_loop()  # the consumer's: consume() runs it there
+
+    async def run(self) -> None:
+        """Run the producer here; its end or failure goes to the observer, as spawn() sends
+        it (a disposed producer sends neither)."""
+        if self.disposed:
+            return
+        # As spawn() does before starting work: a cancellation another thread asked for, not
+        # yet on the loop, lands now rather than after the producer has begun (a request).
+        await land_cancellation()
+        observer = self.observer
+        # Producers subscribed from inside this one (nested model calls) inherit its demand.
+        token = subscription_demand.set(self.demand)
+        try:
+            with anyio.CancelScope() as self.scope:
+                try:
+                    await self.produce(observer, self.demand)
+                except Exception as error:
+                    if not self.disposed:
+                        observer.on_error(error)
+                    return
+            if not self.disposed:
+                observer.on_completed()
+        finally:
+            self.scope = None
+            subscription_demand.reset(token)
+
+    def dispose(self) -> None:
+        if self.disposed:
+            return
+        self.disposed = True
+        scope = self.scope
+        if scope is not None:
+            loop = self.loop
+            if loop is None or get_ident() == loop.thread_id:
+                scope.cancel()
+            else:  # disposed from another thread than the consumer's
+                loop.call_soon_threadsafe(scope.cancel)
+
+
 async def consume(source: reactivex.Observable[Any], on_next: Callable[[Any], None]) -> None:
     """Subscribe to ``source`` from inside a task and wait for it to end; errors are raised,
-    and leaving (cancellation) disposes the subscription."""
+    and leaving (cancellation) disposes the subscription.
+
+    The producer behind ``source``, if :func:`observable_from_task` made it and the
+    subscription reaches it at once, runs in this task rather than one of its own."""
     loop = current_loop()
     assert loop is not None
     sink = _Consumer(on_next, loop)  # type: ignore[abstract]  # on_next is a slot
-    subscription = source.subscribe(sink)
+    claims: list[_InPlace] = []
+    token = _run_here.set(claims)
     try:
-        await sink.finished.wait()
+        subscription = source.subscribe(sink)
+    finally:
+        _run_here.reset(token)
+    try:
+        if claims:
+            await claims[0].run()
+        if not sink.finished.is_set():  # other producers of the source still run
+            await sink.finished.wait()
     finally:
         subscription.dispose()
     if sink.failure is not None:

@@ -978,15 +978,16 @@ def test_sync_tools_run_in_worker_threads_and_write_from_there() -> None:
     assert threads and threads[0] != threading.get_ident()
 
 
-def _switching_tool(writes: list[int], threads: list[int]) -> Any:
-    """A sync tool that is quick and quiet until ``writes[0]`` says how much to write."""
+def _switching_tool(threads: list[int]) -> Any:
+    """A sync tool that is quick and quiet for two calls (it then runs in place), and writes
+    1,000 items from its third on."""
 
     def work() -> str:
         """Works, and may report."""
         threads.append(threading.get_ident())
-        if writes[0]:
+        if len(threads) >= 3:
             writer = get_stream_writer()
-            for i in range(writes[0]):
+            for i in range(1000):
                 writer(i)
         return "done"
 
@@ -996,17 +997,13 @@ def _switching_tool(writes: list[int], threads: list[int]) -> Any:
 def test_a_tool_in_place_that_starts_writing_loses_nothing_and_goes_back_to_a_thread(
     clock: FakeClock,
 ) -> None:
-    writes, threads = [0], []
+    threads: list[int] = []
     script: list[Any] = [call("work", f"c{i}") for i in range(4)] + ["ok"]
-    agent = create_agent(ScriptedChatModel(script), tools=[_switching_tool(writes, threads)])
+    agent = create_agent(ScriptedChatModel(script), tools=[_switching_tool(threads)])
 
     def consume() -> tuple[int, list[Any]]:
-        parts = []
-        for mode, data in agent.stream(QUESTION, stream_mode=["custom", "updates"],
-                                       max_buffer=4):
-            parts.append((mode, data))
-            if mode == "updates" and "tools" in data and len(threads) == 2:
-                writes[0] = 1000  # the third call runs in place, with a buffer of 4
+        # The third call runs in place and writes more than the buffer of 4 holds.
+        parts = list(agent.stream(QUESTION, stream_mode=["custom", "updates"], max_buffer=4))
         return threading.get_ident(), parts
 
     # Were its writer to wait for room, it would wait for the loop it holds: a deadlock.
@@ -1023,12 +1020,14 @@ def test_a_tool_in_place_that_starts_calling_a_model_does_not_wait_for_the_loop_
 ) -> None:
     tokens = 3000  # more than the run's queue for other threads and the consumer's buffer
     inner = ScriptedChatModel([" ".join(["w"] * tokens)] * 2)
-    asks, threads = [False], []
+    threads: list[int] = []
 
     def work() -> str:
-        """Quick and quiet, until it asks another model."""
+        """Quick and quiet, until it asks another model (its third call: in place, after two
+        quick ones)."""
         threads.append(threading.get_ident())
-        return inner.invoke([{"role": "user", "content": "q"}]).text if asks[0] else "quiet"
+        asks = len(threads) == 3
+        return inner.invoke([{"role": "user", "content": "q"}]).text if asks else "quiet"
 
     script: list[Any] = [call("work", f"c{i}") for i in range(4)] + ["ok"]
     agent = create_agent(ScriptedChatModel(script), tools=[work])
@@ -1038,8 +1037,6 @@ def test_a_tool_in_place_that_starts_calling_a_model_does_not_wait_for_the_loop_
         for mode, data in agent.stream(QUESTION, stream_mode=["messages", "updates"],
                                        max_buffer=8):
             parts.append((mode, data))
-            if mode == "updates" and "tools" in data and len(threads) == 2:
-                asks[0] = True  # the third call runs in place
         return threading.get_ident(), parts
 
     here, parts = _without_hanging(consume)

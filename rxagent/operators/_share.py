@@ -19,6 +19,7 @@ from reactivex.disposable import Disposable
 
 from .._demand import Demand, subscription_demand
 from .._exceptions import UsageError
+from .._fast_rx import producers_elsewhere
 
 __all__ = ["replay", "share"]
 
@@ -105,9 +106,11 @@ class _Shared(Generic[_T]):
         if connect:
             token = subscription_demand.set(demand)
             try:
-                connection = self._source.subscribe(
-                    self._on_next, self._on_error, self._on_completed, scheduler=scheduler
-                )
+                # The shared producer outlives this subscriber: it runs in a task of its own.
+                with producers_elsewhere():
+                    connection = self._source.subscribe(
+                        self._on_next, self._on_error, self._on_completed, scheduler=scheduler
+                    )
             finally:
                 subscription_demand.reset(token)
             with self._lock:
