@@ -235,10 +235,10 @@ class Agent:
         ``with agent.stream(...) as stream:`` does it at once). An error is raised after every
         part that came before it.
         """
-        shape = self._shape(stream_mode, subgraphs, version)
-        source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
-                               extra_modes=_requested(stream_mode), context=context)
-        return to_iterator(source.pipe(shape), max_buffer=max_buffer)
+        return to_iterator(
+            self._parts(input, config, stream_mode=stream_mode, subgraphs=subgraphs,
+                        version=version, durability=durability, context=context),
+            max_buffer=max_buffer)
 
     def astream(
         self,
@@ -257,10 +257,28 @@ class Agent:
         ``await stream.aclose()``, or ``async with agent.astream(...) as stream:``, cancels the
         run and waits until everything in it has stopped.
         """
+        return to_async_iterator(
+            self._parts(input, config, stream_mode=stream_mode, subgraphs=subgraphs,
+                        version=version, durability=durability, context=context),
+            max_buffer=max_buffer)
+
+    def _parts(
+        self,
+        input: AgentInput,
+        config: dict[str, Any] | None,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode],
+        subgraphs: bool,
+        version: Literal["v1", "v2"],
+        durability: Durability | None,
+        context: Any,
+    ) -> reactivex.Observable[Any]:
+        """What :meth:`stream` and :meth:`astream` iterate over, as an Observable (the server
+        consumes it in its run's own task, with no iterator in between)."""
         shape = self._shape(stream_mode, subgraphs, version)
         source = self._observe(input, config, subgraphs=subgraphs, durability=durability,
                                extra_modes=_requested(stream_mode), context=context)
-        return to_async_iterator(source.pipe(shape), max_buffer=max_buffer)
+        return source.pipe(shape)
 
     def _shape(
         self, stream_mode: StreamMode | Sequence[StreamMode], subgraphs: bool, version: str

@@ -172,6 +172,33 @@ class Wakeup:
             self._waiter = future = asyncio.get_running_loop().create_future()
             await future
 
+    async def wait_at_most(self, timeout: float) -> None:
+        """:meth:`wait`, giving up after ``timeout`` seconds (then :meth:`is_set` is False).
+
+        On asyncio, a timer on the waiting future rather than an anyio cancel scope (the
+        scope and its sets are most of a kilobyte, for a wait a held stream is always in)."""
+        if self._is_set:
+            return
+        if _in_trio():
+            import trio
+
+            self._waiter = event = trio.Event()
+            with trio.move_on_after(timeout):
+                await event.wait()
+            return
+        loop = asyncio.get_running_loop()
+        self._waiter = future = loop.create_future()
+        timer = loop.call_later(timeout, _give_up, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+
+
+def _give_up(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
 
 def _in_trio() -> bool:
     """Whether a trio task is running here. Asked of trio itself rather than of

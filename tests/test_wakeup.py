@@ -47,3 +47,30 @@ async def test_a_cancelled_wait_ends_and_a_later_set_is_harmless() -> None:
     wakeup.set()  # the cancelled wait's future is done already: no InvalidStateError
     with anyio.fail_after(5):
         await wakeup.wait()
+
+
+@pytest.mark.anyio
+async def test_a_wait_at_most_gives_up_unset_and_a_later_set_is_harmless() -> None:
+    wakeup = Wakeup()
+    with anyio.fail_after(5):
+        await wakeup.wait_at_most(0.01)
+    assert not wakeup.is_set()
+    wakeup.set()
+    with anyio.fail_after(5):
+        await wakeup.wait_at_most(60)  # set already: through at once
+    assert wakeup.is_set()
+
+
+@pytest.mark.anyio
+async def test_a_set_ends_a_wait_at_most_before_its_time() -> None:
+    wakeup = Wakeup()
+
+    async def set_soon() -> None:
+        await anyio.wait_all_tasks_blocked()
+        wakeup.set()
+
+    with anyio.fail_after(5):  # the wait is for a minute: only the set ends it in time
+        async with anyio.create_task_group() as group:
+            group.start_soon(set_soon)
+            await wakeup.wait_at_most(60)
+    assert wakeup.is_set()

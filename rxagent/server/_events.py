@@ -21,14 +21,13 @@ process, in the log and in the write its response waits on together, stay under
 holds every event until the registry forgets the run.
 
 A log that can hold its producer back (``hold_while_waiting``: the server's run gives it the
-bridge its parts come through) does so the moment a reader falls behind, instead of making the
-writer wait: the writer writes what the producer had already made (frames are smaller than the
-message chunks and parts they come from, and the reader takes them in the same batch) and then
-waits for the producer's next part, which comes once the reader has caught up. A paused stream
-keeps ``HELD_LAG_BYTES`` plus at most a bridge of frames here and next to nothing upstream,
-where it kept a full bridge of parts (16, about 19 KiB) on top of the log's 16 KiB before; and
-since the writer waits in one place, not two, the lower bound costs no wake-ups. A log fed by a
-tail has no producer to hold and waits before appending, as before.
+run's demand, and writes each part's frames as the part comes, in the run's own task) does so
+the moment a reader falls behind, instead of making the writer wait: what the run was making
+is still written, and the run stops before its next part until the reader has caught up. How
+far behind is too far depends on the reader: one still writing its last batch (a slow client)
+holds the run at ``HELD_LAG_BYTES``; while every reader waits for events, the run makes a batch
+first (``BATCH_LAG_BYTES``, or less when many runs are in flight). A log fed by a tail has no
+producer to hold and waits before appending, as before.
 
 What the writer and the readers wait on is made only when one of them waits, not one per event,
 and is a :class:`~rxagent._loops.Wakeup` per waiting task rather than an ``anyio.Event``: an idle
@@ -38,11 +37,10 @@ and is a :class:`~rxagent._loops.Wakeup` per waiting task rather than an ``anyio
 from __future__ import annotations
 
 import bisect
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
-
-import anyio
 
 from .._loops import Wakeup
 
@@ -81,20 +79,31 @@ class LogReader(ABC):
 
 
 # The bytes a reader may be behind once the log can hold its producer back
-# (MemoryEventLog.hold_while_waiting). A paused stream keeps this, plus what the producer had
-# made when the reader fell behind (at most a bridge of frames), plus the write in flight. The
-# writer then never waits in the log (it waits for the producer's next part, as it does
-# anyway), so the bound costs a fast reader no wake-ups, down to about one frame (a token's is
-# about 830 bytes in messages-tuple mode): below that the reader is behind after every event
-# and each event becomes a burst of its own, 70-80 us per event instead of 15-16
-# (bench/_serve_memory.py --cpu). 4 KiB measured best on bench/serve.py's held streams
-# (docs/benchmarks.md, serving).
+# (MemoryEventLog.hold_while_waiting), in two cases.
+#
+# While a reader is writing its last batch (its client is slow: a write waits only when the
+# connection's buffers are full), HELD_LAG_BYTES: a paused stream keeps this, plus the batch
+# in its write, plus the connection's buffer (rxagent/server/_serve.py). 4 KiB measured best
+# on bench/serve.py's held streams (docs/benchmarks.md, serving); below about one frame (a
+# token's is about 830 bytes in messages-tuple mode) each event would become a burst of its own.
+#
+# While every reader waits for the next event (it has written all it read: a fast client),
+# the run makes a batch before its readers take it: a wake-up and a socket write per batch,
+# not per few events. The write is most of a batch's cost (a loopback send does the receiving
+# side's work too): at 4 KiB a batch is about five events, and the server's CPU per event was
+# 21 us against 13.5 at 16 KiB (bench/_serve_memory.py --cpu). But a batch is memory each
+# stream holds while it flows, and many held streams flow at once (into their sockets'
+# buffers): at 1,000 held streams 16 KiB cost 23 KiB of RSS per stream more than 4 KiB. So
+# the streams share BATCH_BUDGET_BYTES: each may batch up to BATCH_LAG_BYTES while few flow,
+# down to HELD_LAG_BYTES once a thousand do.
 HELD_LAG_BYTES = 4096
+BATCH_LAG_BYTES = 16384
+BATCH_BUDGET_BYTES = 2 * 1024 * 1024
 
 
 class Holdable(Protocol):
-    """What produces a log's events, and can be told to stop for a while
-    (``AsyncIteratorBridge.hold``/``release``)."""
+    """What produces a log's events, and can be told to stop for a while (the run's
+    :class:`~rxagent._demand.Demand`)."""
 
     def hold(self) -> None: ...
 
@@ -109,12 +118,18 @@ class EventLog(ABC):
         """Add an event named ``event``; its id. May wait while the readers are too far
         behind."""
 
-    def hold_while_waiting(self, producer: Holdable) -> None:
+    def hold_while_waiting(self, producer: Holdable) -> bool:
         """Hold ``producer`` back while a reader is too far behind, instead of waiting in
         :meth:`append`: what it had made is still written, so that a paused stream keeps
-        frames here rather than the larger parts they come from upstream as well (a log that
-        never waits ignores it)."""
-        return None
+        frames here rather than the larger parts they come from upstream as well. Whether
+        the log does: then :meth:`append_now` adds events (a log that cannot returns False,
+        and its writer waits in :meth:`append`)."""
+        return False
+
+    def append_now(self, event: str, body: bytes) -> int:
+        """:meth:`append` without waiting, for the writer of a log that holds its producer
+        back (:meth:`hold_while_waiting`)."""
+        raise NotImplementedError("this log waits for room: use append()")
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -153,6 +168,8 @@ class MemoryEventLog(EventLog):
         self._room: Wakeup | None = None  # set when a reader moves, if the writer waits
         self._producer: Holdable | None = None  # held back while a reader is behind
         self._holding = False
+        self._batch_lag_bytes = max_lag_bytes  # the most while no reader is writing
+        self._writing = 0  # the readers that took a batch and have not read again since
 
     @property
     def last_id(self) -> int:
@@ -165,21 +182,39 @@ class MemoryEventLog(EventLog):
     async def append(self, event: str, body: bytes) -> int:
         return await self.append_at(self._last + 1, event, body)
 
+    # The logs of this process that hold their producers back and are not closed: the runs
+    # in flight, among which BATCH_BUDGET_BYTES is shared.
+    _in_flight: weakref.WeakSet[MemoryEventLog] = weakref.WeakSet()
+
     def hold_while_waiting(
-        self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES
-    ) -> None:
-        """See :meth:`EventLog.hold_while_waiting`; the bytes a reader may be behind become
-        ``max_lag_bytes`` (by default less than without a producer: the writer no longer
-        waits here, so a smaller bound costs no wake-ups)."""
+        self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES,
+        batch_lag_bytes: int = BATCH_LAG_BYTES,
+    ) -> bool:
+        """See :meth:`EventLog.hold_while_waiting`. The bytes a reader may be behind become
+        ``max_lag_bytes`` while a reader is writing its last batch (a slow client), and
+        while every reader waits for events, ``batch_lag_bytes`` or this log's share of
+        ``BATCH_BUDGET_BYTES``, whichever is less (but not under ``max_lag_bytes``)."""
+        if not self._closed:
+            MemoryEventLog._in_flight.add(self)
         self._producer = producer
         self.max_lag_bytes = max_lag_bytes
+        self._batch_lag_bytes = batch_lag_bytes
+        return True
+
+    def append_now(self, event: str, body: bytes) -> int:
+        if self._producer is None:
+            raise RuntimeError("append_now() is for a log that holds its producer back")
+        return self._add(self._last + 1, event, body)
 
     async def append_at(self, event_id: int, event: str, body: bytes) -> int:
         """Add an event with the id it has elsewhere (a tail of a Redis Stream, whose oldest
         events may have been trimmed: ids may jump, never go back)."""
-        producer = self._producer
-        if producer is None and self._readers and self._behind():
+        if self._producer is None and self._readers and self._behind():
             await self._wait_for_room()
+        return self._add(event_id, event, body)
+
+    def _add(self, event_id: int, event: str, body: bytes) -> int:
+        producer = self._producer
         if event_id <= self._last:
             raise ValueError(f"event {event_id} comes after {self._last}")
         if not self._entries:
@@ -203,6 +238,7 @@ class MemoryEventLog(EventLog):
 
     def close(self) -> None:
         """:meth:`aclose` without waiting (nothing to wait for in memory)."""
+        MemoryEventLog._in_flight.discard(self)
         self._closed = True
         self._wake()
 
@@ -224,8 +260,12 @@ class MemoryEventLog(EventLog):
 
     def _behind(self) -> bool:
         """Whether the slowest reader is too far behind for the writer to go on."""
+        bound = self.max_lag_bytes
+        if not self._writing and self._producer is not None:
+            share = BATCH_BUDGET_BYTES // max(len(MemoryEventLog._in_flight), 1)
+            bound = max(bound, min(self._batch_lag_bytes, share))
         return (self._last - self._slowest() >= self.max_lag
-                or self._bytes - self._slowest_bytes() >= self.max_lag_bytes)
+                or self._bytes - self._slowest_bytes() >= bound)
 
     async def _wait_for_room(self) -> None:
         while self._readers and self._behind():
@@ -291,12 +331,12 @@ class _MemoryReader(LogReader):
         if self._unsent:  # the batch read last time has been written
             self.position += self._unsent
             self._unsent = 0
+            log._writing -= 1
             log._moved()
         if self.cursor >= log.last_id and not log.closed:
             changed = log._change()
             try:
-                with anyio.move_on_after(timeout):
-                    await changed.wait()
+                await changed.wait_at_most(timeout)
             finally:
                 if not changed.is_set():  # timed out or cancelled: not woken, not kept
                     log._changed.remove(changed)
@@ -304,9 +344,14 @@ class _MemoryReader(LogReader):
         if entries:
             self.cursor = entries[-1].id
             self._unsent = sum(len(entry.body) for entry in entries)
+            log._writing += 1
             log._moved()
         return ReadBatch(entries, log.closed and self.cursor >= log.last_id)
 
     def close(self) -> None:
-        self.log._readers.discard(self)
-        self.log._moved()
+        log = self.log
+        if self in log._readers:
+            log._readers.discard(self)
+            if self._unsent:
+                log._writing -= 1
+            log._moved()

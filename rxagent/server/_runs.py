@@ -28,7 +28,10 @@ import anyio
 from pydantic import BaseModel
 
 from .._agent import Agent, AgentInput, StreamMode
+from .._bridges import to_async_iterator
+from .._demand import Demand, subscription_demand
 from .._exceptions import RxAgentError
+from .._fast_rx import consume
 from .._thread_state import Durability
 from ._events import EventLog, LogReader, MemoryEventLog
 from ._modes import EventNamer, rxagent_modes
@@ -457,21 +460,38 @@ async def execute(run: Run) -> None:
     log = run.log
     assert log is not None
     modes = cast(list[StreamMode], [*rxagent_modes(request.modes), "values"])
+
+    def frames_of(part: Any) -> list[tuple[str, bytes]]:
+        if part["type"] == "values" and not part["ns"]:
+            run.values = part["data"]
+        return namer.frames(part)
+
     try:
-        async with request.agent.astream(
-            request.input, request.config, stream_mode=modes,
-            subgraphs=request.subgraphs, version="v2", durability=request.durability,
-            context=run_context(request.agent, request.context),
-            # The run's log is the buffer that matters here (bounded in bytes, shared by its
-            # clients); a deep bridge in front of it would hold a held stream's parts twice.
-            max_buffer=_BRIDGE_BUFFER,
-        ) as parts:
-            log.hold_while_waiting(parts)
-            async for part in parts:
-                if part["type"] == "values" and not part["ns"]:
-                    run.values = part["data"]
-                for name, body in namer.frames(part):
-                    await log.append(name, body)
+        parts = request.agent._parts(
+            request.input, request.config, stream_mode=modes, subgraphs=request.subgraphs,
+            version="v2", durability=request.durability,
+            context=run_context(request.agent, request.context))
+        demand = Demand()
+        if log.hold_while_waiting(demand):
+            # The log holds the run back itself (by its demand) and never waits: the agent
+            # runs in this task and each part is written as it comes. A held stream keeps no
+            # iterator, task or buffered parts of its own here, only its frames in the log.
+            def write(part: Any) -> None:
+                for name, body in frames_of(part):
+                    log.append_now(name, body)
+
+            token = subscription_demand.set(demand)
+            try:
+                await consume(parts, write)
+            finally:
+                subscription_demand.reset(token)
+        else:
+            # A log that waits for room (Redis) is written from an iterator, which holds
+            # the run back while the log waits.
+            async with to_async_iterator(parts, max_buffer=_BRIDGE_BUFFER) as bridged:
+                async for part in bridged:
+                    for name, body in frames_of(part):
+                        await log.append(name, body)
     except Exception as error:
         if isinstance(error, RxAgentError):
             message = str(error)

@@ -4,6 +4,7 @@ in the log and next to nothing upstream."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import anyio
@@ -36,7 +37,7 @@ class Producer:
 async def test_the_log_holds_its_producer_while_a_reader_is_behind() -> None:
     log = MemoryEventLog(keep=False)
     producer = Producer()
-    log.hold_while_waiting(producer, max_lag_bytes=10)
+    log.hold_while_waiting(producer, max_lag_bytes=10, batch_lag_bytes=10)
     reader = log.reader(0)
     await log.append("e", b"12345")
     assert producer.holds == 0  # 5 bytes behind: room still
@@ -60,6 +61,65 @@ async def test_the_log_holds_its_producer_while_a_reader_is_behind() -> None:
     assert producer.holds == 1
     reader.close()
     assert producer.holds == 0
+
+
+async def test_a_reader_still_writing_its_batch_holds_the_run_sooner() -> None:
+    log = MemoryEventLog(keep=False)
+    producer = Producer()
+    log.hold_while_waiting(producer, max_lag_bytes=10, batch_lag_bytes=40)
+    reader = log.reader(0)
+    # The reader waits for events (a fast client): the run makes a batch's worth first.
+    for _ in range(39):
+        await log.append("e", b"x")
+    assert producer.holds == 0
+    await log.append("e", b"x")
+    assert producer.holds == 1
+    assert len((await reader.read(0)).entries) == 40
+    assert producer.holds == 1  # the batch counts as behind until it is written
+    assert (await reader.read(0)).entries == []  # written, and waiting for more: let go
+    assert producer.holds == 0
+    # While the reader writes a batch (a client slow to take it), the run stops at the
+    # smaller bound: the 20 bytes being written count, so one event more is too many.
+    for _ in range(20):
+        await log.append("e", b"y")
+    assert len((await reader.read(0)).entries) == 20
+    assert producer.holds == 0
+    await log.append("e", b"z")
+    assert producer.holds == 1
+    assert len((await reader.read(0)).entries) == 1  # the 20 were written: let go
+    assert producer.holds == 0
+    reader.close()
+    log.close()
+
+
+async def test_runs_in_flight_share_the_batch_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MemoryEventLog, "_in_flight", weakref.WeakSet())
+    monkeypatch.setattr("rxagent.server._events.BATCH_BUDGET_BYTES", 80)
+    logs = [MemoryEventLog(keep=False) for _ in range(9)]
+    producers = [Producer() for _ in logs]
+    readers = [log.reader(0) for log in logs]
+
+    async def batch(log: MemoryEventLog, producer: Producer) -> int:
+        """The bytes the log takes before it holds its producer back."""
+        made = 0
+        while not producer.holds:
+            await log.append("e", b"x")
+            made += 1
+        return made
+
+    logs[0].hold_while_waiting(producers[0], max_lag_bytes=10, batch_lag_bytes=40)
+    assert await batch(logs[0], producers[0]) == 40  # alone: its own bound
+    for log, producer in zip(logs[1:3], producers[1:3], strict=True):
+        log.hold_while_waiting(producer, max_lag_bytes=10, batch_lag_bytes=40)
+    assert await batch(logs[1], producers[1]) == 80 // 3  # three in flight: a third each
+    for log, producer in zip(logs[3:], producers[3:], strict=True):
+        log.hold_while_waiting(producer, max_lag_bytes=10, batch_lag_bytes=40)
+    assert await batch(logs[3], producers[3]) == 10  # never under the held bound
+    for log in logs[:8]:
+        log.close()  # ended runs leave the budget to those still in flight
+    await readers[8].read(0)
+    await readers[8].read(0)  # nothing in flight for it any more
+    assert await batch(logs[8], producers[8]) == 40
 
 
 async def test_a_paused_run_stops_its_model_at_the_part_it_is_on() -> None:
