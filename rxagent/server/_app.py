@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
-import anyio.abc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,6 +19,7 @@ from ._agui import agui_route
 from ._page import page_routes
 from ._routes import Server, json_response
 from ._runs import MemoryRunRegistry, RunRegistry
+from ._tasks import AppTasks
 from ._threads import MemoryThreadStore, ThreadStore
 
 __all__ = ["create_app"]
@@ -90,7 +89,7 @@ def create_app(
                 f"graph {graph_id!r} is a {type(agent).__name__}, not an agent from "
                 "rxagent.create_agent"
             )
-    group: anyio.abc.TaskGroup | None = None
+    group: AppTasks | None = None
 
     def spawn(work: Callable[[], Any]) -> None:
         if group is None:
@@ -138,13 +137,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal group
         try:
-            async with anyio.create_task_group() as group:
+            async with AppTasks() as group:
                 if background is not None:
                     group.start_soon(background)
                 yield
                 if stop is not None:
                     stop()
-                group.cancel_scope.cancel()
+                group.cancel()
         finally:
             group = None
             for close in closers:
