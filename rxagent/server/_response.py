@@ -8,16 +8,18 @@ a quiet run is kept alive with ``: heartbeat`` comments after ``RXAGENT_HEARTBEA
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import anyio
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._events import Entry, LogReader
 from ._sse import HEARTBEAT, with_id
 
-__all__ = ["EventStreamResponse", "WaitResponse", "heartbeat_seconds"]
+__all__ = ["EventStreamResponse", "WaitResponse", "heartbeat_seconds", "respond_outside"]
 
 SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -34,6 +36,47 @@ def heartbeat_seconds() -> float:
     except ValueError:
         seconds = 5.0
     return seconds if seconds > 0 else 5.0
+
+
+# The scope key under which ``respond_outside`` takes a held response to run once the app's
+# stack has returned (a list, empty until a response is put in it).
+_LATER = "rxagent.respond_later"
+
+
+class _Held(Protocol):
+    async def respond(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+def _respond_later(scope: Scope, response: _Held) -> bool:
+    """Leave ``response`` to ``respond_outside``, when it runs this request: whether it will."""
+    later = scope.pop(_LATER, None)
+    if later is None:
+        return False
+    later.append(response)
+    return True
+
+
+async def respond_outside(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``app`` for one request; a stream or a wait it answers with is sent once ``app`` has
+    returned, with the ``receive`` and ``send`` given here.
+
+    Why: a response is sent from inside the routing and middleware that called its endpoint
+    (Starlette's error and exception middleware, their exception wrappers, the router, the
+    route), and a held stream kept all of their frames and closures for its whole life, about
+    6 KiB of every open stream (``bench/_serve_memory.py``). Those layers have done their work
+    once the endpoint has returned its response: errors before streaming are answered inside
+    them as before, and an error while streaming only ever re-raised through them. ``app``
+    must be one whose layers do nothing with a response once it has started (the app
+    ``create_app`` makes, without user middleware: ``_app.py`` checks).
+    """
+    later: list[_Held] = []
+    scope[_LATER] = later
+    try:
+        await app(scope, receive, send)
+    finally:
+        scope.pop(_LATER, None)
+    if later:
+        await later.pop().respond(scope, receive, send)
 
 
 class EventStreamResponse:
@@ -63,6 +106,11 @@ class EventStreamResponse:
         self.on_disconnect = on_disconnect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _respond_later(scope, self):
+            await self.respond(scope, receive, send)
+
+    async def respond(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the stream until the log ends or the client leaves."""
         left = False
         try:
             await send({
@@ -110,14 +158,54 @@ class EventStreamResponse:
 
 
 async def _unless_disconnected(receive: Receive, work: Awaitable[None]) -> bool:
-    """Await ``work`` unless the client leaves first; whether it left."""
+    """Await ``work`` unless the client leaves first (``http.disconnect``); whether it left.
+
+    Something must wait on ``receive()`` beside the work, for as long as a stream is open. On
+    asyncio that is a bare task, whose end cancels the work through one cancel scope: an anyio
+    task group (its own cancel scope, a task state, the task's closure, a wake-up for its
+    end) cost every open stream about 2 KiB more (``bench/_serve_memory.py``). Elsewhere (trio,
+    under hypercorn) a task group, as anyio would have it.
+    """
+    try:
+        on_asyncio = asyncio.current_task() is not None
+    except RuntimeError:  # no asyncio loop here
+        on_asyncio = False
+    if not on_asyncio:  # trio, or trio's tasks inside an asyncio loop (its guest mode)
+        return await _unless_disconnected_in_group(receive, work)
+    left = False
+    with anyio.CancelScope() as scope:
+
+        def ended(watcher: asyncio.Task[None]) -> None:
+            nonlocal left
+            # Not cancelled (by us, below): the client left, or receive() failed, which is
+            # no way to go on either.
+            if not watcher.cancelled():
+                watcher.exception()  # retrieved: a failure is the client gone, not a log line
+                left = True
+                scope.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(_until_disconnected(receive))
+        watcher.add_done_callback(ended)
+        try:
+            await work
+        finally:
+            watcher.remove_done_callback(ended)
+            watcher.cancel()
+    return left
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected_in_group(receive: Receive, work: Awaitable[None]) -> bool:
     left = False
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
             nonlocal left
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await _until_disconnected(receive)
             left = True
             group.cancel_scope.cancel()
 
@@ -155,6 +243,11 @@ class WaitResponse:
         self.on_disconnect = on_disconnect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _respond_later(scope, self):
+            await self.respond(scope, receive, send)
+
+    async def respond(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the headers, heartbeats while the run goes on, then the outcome."""
         await send({
             "type": "http.response.start",
             "status": 200,
