@@ -4,6 +4,7 @@ within a second, whether the stream is paused or flowing; nothing else counts as
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rxagent.server import create_app
 from rxagent.server._events import Entry, LogReader, ReadBatch
-from rxagent.server._response import EventStreamResponse
+from rxagent.server._response import EventStreamResponse, _ClientWatch
 
 from .agents import token_agent
 
@@ -132,6 +133,61 @@ async def test_a_stream_cancelled_from_outside_is_not_a_client_that_left() -> No
         finished = True
     assert not scope.cancelled_caught and finished
     assert left == [] and reader.closed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_watch_keeps_a_cancellation_from_elsewhere(anyio_backend: str) -> None:
+    # On asyncio the watch cancels the response's own task and takes its cancellation back at
+    # the end of the block: only its own, never one that came from elsewhere at the same time.
+    import asyncio
+
+    host = asyncio.current_task()
+    assert host is not None
+
+    async def gone() -> Message:  # the client has left already
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(asyncio.CancelledError):
+        async with _ClientWatch(gone) as watch:
+            # Lands just before the watcher's end: both in the same pass of the loop.
+            asyncio.get_running_loop().call_soon(host.cancel)
+            await asyncio.sleep(5)
+    assert watch.left
+    assert host.uncancel() == 0  # the other cancellation, still counted
+    # Alone, the watch's cancellation ends at the block.
+    async with _ClientWatch(gone) as watch:
+        await asyncio.sleep(5)
+    assert watch.left and host.cancelling() == 0
+
+
+class SwallowingReader(FakeReader):
+    """A paused log whose read swallows a cancellation, as an anyio before 4.16 could when it
+    landed in the same loop pass as the read's own timeout."""
+
+    async def read(self, timeout: float) -> ReadBatch:
+        import asyncio
+
+        self.reads += 1
+        if self.reads > 1:  # once: a build that reads on fails the test rather than hang
+            return await super().read(timeout)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(timeout)
+        return ReadBatch([], False)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_swallowed_cancellation_still_ends_the_stream(anyio_backend: str) -> None:
+    reader, client, left = SwallowingReader(flowing=False), FakeClient(), []
+    async with anyio.create_task_group() as group:
+        group.start_soon(stream(reader, left), {"type": "http"}, client.receive, client.send)
+        await client.started.wait()
+        client.gone.set()
+        with anyio.fail_after(1):
+            while not left:
+                await anyio.sleep(0.005)
+    assert reader.reads == 1
 
 
 # -- the stream routes, past Starlette's routing ------------------------------------------------
