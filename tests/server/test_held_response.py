@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rxagent.server import create_app
 from rxagent.server._events import Entry, LogReader, ReadBatch
 from rxagent.server._response import EventStreamResponse, _ClientWatch
+from rxagent.server._serve import http_protocol, lean_event
 
 from .agents import token_agent
 
@@ -368,3 +369,77 @@ async def test_a_mounted_app_streams_and_refuses_as_before(anyio_backend: str) -
         "no assistant 'nobody'")
     assert bad_join.status == 404 and json.loads(bad_join.content) == {
         "detail": "no run 'r' on thread 't'"}
+
+
+# -- uvicorn's events, per connection ----------------------------------------------------------
+
+
+def test_a_lean_event_waits_sets_and_cancels_as_asyncios() -> None:
+    import asyncio
+
+    async def main() -> None:
+        event = asyncio.Event()
+        lean_event(event)
+        assert type(event._waiters) is list  # type: ignore[attr-defined]
+        woken: list[int] = []
+
+        async def wait(n: int) -> None:
+            await event.wait()
+            woken.append(n)
+
+        tasks = [asyncio.create_task(wait(n)) for n in range(3)]
+        await asyncio.sleep(0)
+        tasks[1].cancel()  # a cancelled waiter leaves the list
+        await asyncio.sleep(0)
+        assert len(event._waiters) == 2  # type: ignore[attr-defined]
+        event.set()
+        await asyncio.gather(tasks[0], tasks[2])
+        assert woken == [0, 2] and event._waiters == []  # type: ignore[attr-defined]
+        await asyncio.wait_for(event.wait(), 1)  # set: at once
+        event.clear()
+        later = asyncio.create_task(event.wait())
+        await asyncio.sleep(0)
+        assert not later.done()
+        event.set()
+        assert await later is True
+
+    asyncio.run(main())
+
+
+def test_rxagent_serves_connections_with_lean_events() -> None:
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main() -> list[type]:
+        config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
+        config.load()
+        protocol_class = http_protocol()
+        made: list[Any] = []
+
+        def factory() -> asyncio.Protocol:
+            protocol = protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=ServerState(), app_state={})
+            made.append(protocol)
+            return protocol
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200")
+        kinds = [type(made[0].flow._is_writable_event._waiters),
+                 type(made[0].cycle.message_event._waiters)]
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return kinds
+
+    assert asyncio.run(main()) == [list, list]
