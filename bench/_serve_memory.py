@@ -355,6 +355,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         if args.tasks:
             second["tasks"] = await loop.run_in_executor(None, child.snap, tmp / "tasks.json",
                                                          "tasks")
+        if args.holders:
             second["holders"] = await loop.run_in_executor(None, child.snap,
                                                            tmp / "holders.json", "holders")
     finally:
@@ -426,6 +427,9 @@ def main() -> int:
                         "reply a run has accumulated grows with how far it got)")
     parser.add_argument("--tasks", action="store_true",
                         help="list the server's tasks at the end by what they wait in")
+    parser.add_argument("--holders", action="store_true",
+                        help="list who holds the frames at the end (slow: minutes at 1,000 "
+                        "streams)")
     parser.add_argument("--cpu", type=int, default=0, metavar="STREAMS",
                         help="instead of holding streams, read STREAMS whole runs one after "
                         "another as fast as possible and give the server's CPU per event")

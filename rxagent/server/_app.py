@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from .._agent import Agent
@@ -17,6 +18,7 @@ from .._exceptions import UsageError
 from ..checkpoint import BaseCheckpointSaver, InMemorySaver
 from ._agui import agui_route
 from ._page import page_routes
+from ._response import respond_outside
 from ._routes import Server, json_response
 from ._runs import MemoryRunRegistry, RunRegistry
 from ._tasks import AppTasks
@@ -153,8 +155,27 @@ def create_app(
         assert isinstance(error, HTTPException)
         return json_response({"detail": error.detail}, error.status_code)
 
-    return Starlette(
+    return _App(
         routes=[*server.routes(), agui_route(server), *page_routes()],  # the chat page at /
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found},
     )
+
+
+class _App(Starlette):
+    """Starlette, sending a held stream or wait once its routing and middleware have returned
+    (``_response.respond_outside``): an open stream keeps none of their frames."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._layers_let_go():
+            await super().__call__(scope, receive, send)
+            return
+        await respond_outside(super().__call__, scope, receive, send)
+
+    def _layers_let_go(self) -> bool:
+        """Whether nothing between this app and its routes acts on a response once it has
+        started: a user's middleware may (CORS adds headers to it, GZip compresses its body),
+        and a handler for errors (500 or ``Exception``) is called even for an error while
+        streaming. Then a stream is sent from inside them, as Starlette does."""
+        handlers = self.exception_handlers
+        return not self.user_middleware and 500 not in handlers and Exception not in handlers
