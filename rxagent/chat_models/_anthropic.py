@@ -521,6 +521,10 @@ class AnthropicStreamParser:
         texts, fragments, emit = reply.texts, reply.fragments, reply.emit
         message_id = reply.piece_id = self._id
         produced = False
+        # Where the pieces of arguments of the call of pieces_index go (reply.arguments_of),
+        # until a chunk goes in through deliver (it may begin another call of that index).
+        pieces: list[str] | None = None
+        pieces_index: int | None = None
         for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
@@ -576,7 +580,13 @@ class AnthropicStreamParser:
                         "index": index,
                         "type": "tool_call_chunk",
                     }
-                    fragments.append(fragment)
+                    if index != pieces_index:
+                        pieces_index = index
+                        pieces = reply.arguments_of(index)
+                    if pieces is None:  # no such call yet: kept, the fragment may begin it
+                        fragments.append(fragment)
+                    else:
+                        pieces.append(value)
                     fast = fragment_chunk([fragment], message_id)
                 chunk = self.on_event(ServerSentEvent(name, data)) if fast is None else None
             except RxAgentError:
@@ -589,6 +599,7 @@ class AnthropicStreamParser:
                 continue
             if chunk is not None:
                 reply.deliver(chunk)
+                pieces_index = None
                 produced = True
             elif self.opening is not None:  # the first event, with nothing else in it
                 reply.open(self.opening)

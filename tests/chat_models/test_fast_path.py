@@ -374,6 +374,25 @@ ANTHROPIC_STREAMS = {
         + _as_the_api_writes(text_delta(0, "Hi"), _DELTA + '0,"delta":{"type":"text_delta",'
                              '"text":"open"}')
     ),
+    # A further piece goes straight to its call's pieces (DeliveredReply.arguments_of): to
+    # the latest call of its index, even one begun in the same read, and in order with
+    # pieces kept before their call had begun.
+    "a block index used again, and pieces before their call": anthropic_events(
+        message_start(),
+        block_start(0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        json_delta(0, '{"a"'),
+        json_delta(0, ": 1}"),
+        block_start(0, {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {}}),
+        json_delta(0, '{"b"'),
+        json_delta(1, "a call not begun"),
+        json_delta(1, ", and more"),
+        json_delta(0, ": 2}"),
+        block_start(1, {"type": "tool_use", "id": "toolu_3", "name": "h", "input": {}}),
+        json_delta(1, "{}"),
+        json_delta(1, "[]"),
+        message_delta("tool_use", 9),
+        MESSAGE_STOP,
+    ),
     "an event type only in the event line": (
         anthropic_events(message_start(), _WORDS)
         + "event: content_block_delta\n"
@@ -486,6 +505,24 @@ def test_the_streams_take_the_fast_path() -> None:
         assert reply.snapshot() == _delivered_one_by_one(rest)
 
 
+def test_a_begun_calls_pieces_are_not_kept_as_fragments() -> None:
+    # Guard against the short way for a further piece of a begun call's arguments never being
+    # taken: it goes to the call's own pieces at once, and no fragment dict is kept until the
+    # read ends (a read's worth of them set off the collector on a sync stream).
+    pieces = [json_delta(0, f"{i},") for i in range(40)]
+    stream = anthropic_events(
+        message_start(),
+        block_start(0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        *pieces, message_delta("tool_use", 9), MESSAGE_STOP)
+    kept: list[int] = []
+    reply = DeliveredReply(lambda chunk: kept.append(len(reply.fragments)))
+    parser = _anthropic()
+    assert parser.on_events(SSEDecoder().feed(stream.encode()), reply)
+    assert kept == [0] * (2 + len(pieces))  # the opening, the call's start, its pieces
+    calls = reply.snapshot().tool_call_chunks
+    assert [call["args"] for call in calls] == ["".join(f"{i}," for i in range(40))]
+
+
 def _whole_parses(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[str]:
     # The texts the parser's module gives json's scanner from their start: whole events.
     whole: list[str] = []
@@ -578,6 +615,31 @@ def test_pieces_merge_as_their_chunks_do(fragments: list[dict[str, Any]]) -> Non
     pieces.piece_id = "m"
     pieces.fragments.extend(dict(fragment) for fragment in full)  # type: ignore[misc]
     assert _fields(pieces.snapshot()) == _fields(one_by_one.snapshot())
+
+
+def test_a_calls_pieces_are_where_its_further_pieces_go() -> None:
+    # DeliveredReply.arguments_of: appending to it is adding the piece's chunk, across
+    # snapshots (which join the pieces) too; no list where the chunk must be added instead.
+    def call(index: int, call_id: str | None = None, name: str | None = None,
+             args: str | None = "") -> AIMessageChunk:
+        return AIMessageChunk(id="m", tool_call_chunks=[
+            {"name": name, "args": args, "id": call_id, "index": index}])
+
+    reply, one_by_one = DeliveredReply(lambda chunk: None), DeliveredReply(lambda chunk: None)
+    for each in (reply, one_by_one):
+        each.deliver(call(0, "a", "f", "{"))
+        each.deliver(call(1, "b", "g", None))
+    pieces = reply.arguments_of(0)
+    assert pieces is not None and reply.arguments_of(1) is None  # (no arguments yet)
+    for piece in ['"x"', ": ", "1}"]:
+        pieces.append(piece)
+        one_by_one.deliver(call(0, args=piece))
+        assert _fields(reply.snapshot()) == _fields(one_by_one.snapshot())
+    assert reply.arguments_of(2) is None
+    no_id = DeliveredReply(lambda chunk: None)
+    no_id.deliver(AIMessageChunk(tool_call_chunks=[
+        {"name": "f", "args": "{", "id": "a", "index": 0}]))
+    assert no_id.arguments_of(0) is None  # (the piece's chunk would give the reply its id)
 
 
 class _Refused(Exception):
