@@ -10,6 +10,7 @@ place with the same error, and keep the same partial reply as reading each event
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Callable
@@ -214,6 +215,19 @@ OPENAI_SPELT = {
         _token('{"tool_calls":[{"index":0 ,"function":{"arguments":"i"}}]}'),
         _HEAD.replace('"created":1756425601', '"created":1756425602') + _CHOICE
         + '{"content":"another head"}' + _USUAL + ',"usage":null}',
+        openai_chunk(finish="tool_calls"),
+    ),
+    # A further piece goes straight to its call's pieces (DeliveredReply.arguments_of): to
+    # the latest call of its index, even one begun in the same read.
+    "a call index used again": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _BEGUN,
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\""}}]}'),
+        openai_chunk({"tool_calls": [openai_call(0, args=": 1}")]}),
+        openai_chunk({"tool_calls": [openai_call(0, id="call_2", name="g", args="")]}),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"{\\"b\\""}}]}'),
+        openai_chunk({"tool_calls": [openai_call(0, args=": 2}")]}),
         openai_chunk(finish="tool_calls"),
     ),
     "a finish reason as long as null, after text": _spelt(
@@ -670,6 +684,32 @@ def test_what_the_consumer_raises_goes_on_and_what_parsing_raises_is_a_stream_er
     reader = events_reader(_EventAtATime(broken) if general else broken, "P")
     with pytest.raises(StreamProtocolError, match=r"P stream could not be read.*LookupError"):
         reader(events, DeliveredReply(lambda chunk: None))
+
+
+@pytest.mark.parametrize(("make", "stream"), [
+    (_openai, OPENAI_SPELT["events spelt as the API writes them, and near misses"]),
+    (_anthropic, ANTHROPIC_STREAMS["deltas spelt as the API writes them, and near misses"]),
+    (_anthropic, ANTHROPIC_STREAMS["a block index used again, and pieces before their call"]),
+], ids=["openai", "anthropic", "anthropic: calls"])
+def test_what_the_consumer_raises_on_any_chunk_goes_on(
+    make: Callable[[], Parser], stream: str
+) -> None:
+    # Whichever way a chunk was read (a short way, or parsed whole), what the consumer raises
+    # from it is the consumer's, not a stream error.
+    events = SSEDecoder().feed(stream.encode())
+    chunks: list[AIMessageChunk] = []
+    with contextlib.suppress(StreamProtocolError):  # (a near miss of the wrong shape, last)
+        make().on_events(events, DeliveredReply(chunks.append))
+    assert len(chunks) > 5
+    for refused in range(len(chunks)):
+        taken = iter(range(refused))
+
+        def consume(chunk: AIMessageChunk, taken: Any = taken) -> None:
+            if next(taken, None) is None:
+                raise _Refused
+
+        with pytest.raises(_Refused):
+            make().on_events(events, DeliveredReply(consume))
 
 
 def _one_read_client(tokens: int) -> httpx.AsyncClient:
