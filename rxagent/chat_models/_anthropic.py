@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import fragment_chunk, make_chunk, text_chunk
+from .._chunks import fragment_chunk, make_chunk, piece_fragment, text_chunk
 from .._exceptions import APIConnectionError, RxAgentError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -32,7 +32,6 @@ from .._messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
-    ToolCallChunk,
     ToolMessage,
     UsageMetadata,
 )
@@ -573,13 +572,9 @@ class AnthropicStreamParser:
                     kind == "input_json_delta" and type(value) is str and value
                     and type(index) is int
                 ):
-                    fragment: ToolCallChunk = {
-                        "name": None,
-                        "args": value,
-                        "id": None,
-                        "index": index,
-                        "type": "tool_call_chunk",
-                    }
+                    fragment = piece_fragment()
+                    fragment["args"] = value
+                    fragment["index"] = index
                     if index != pieces_index:
                         pieces_index = index
                         pieces = reply.arguments_of(index)

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import fragment_chunk, make_chunk, text_chunk
+from .._chunks import fragment_chunk, make_chunk, piece_fragment, text_chunk
 from .._exceptions import APIConnectionError, RxAgentError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -101,8 +101,10 @@ def _usual_token(data: str, at: int, last_index: int) -> str | ToolCallChunk | N
             value, end = _scan(data, end + _ARGUMENTS_VALUE_LENGTH)
             if type(value) is not str or not data.startswith(_ARGUMENTS_CLOSE, end):
                 return None
-            token = {"name": None, "args": value, "id": None, "index": index,
-                     "type": "tool_call_chunk"}
+            piece = piece_fragment()
+            piece["args"] = value
+            piece["index"] = index
+            token = piece
             end += _ARGUMENTS_CLOSE_LENGTH
         else:
             return None
@@ -693,8 +695,10 @@ class OpenAIStreamParser:
         arguments = function.get("arguments")
         if type(arguments) is not str:
             return None
-        return {"name": None, "args": arguments, "id": None, "index": index,
-                "type": "tool_call_chunk"}
+        piece = piece_fragment()
+        piece["args"] = arguments
+        piece["index"] = index
+        return piece
 
     def _delta_chunk(self, delta: dict[str, Any], text: Any) -> AIMessageChunk | None:
         # A delta with more fields than text, though they may be empty (a role, a null

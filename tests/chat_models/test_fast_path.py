@@ -474,7 +474,8 @@ def _read(
 
 
 def _fields(chunk: AIMessageChunk) -> Any:
-    return (chunk, chunk.model_fields_set, chunk.model_dump())
+    # (the repr: the order of the keys, as LangChain's own fragments have them, too)
+    return (chunk, chunk.model_fields_set, chunk.model_dump(), repr(chunk))
 
 
 def _cuttings(count: int) -> list[list[int]]:
