@@ -537,18 +537,22 @@ class OpenAIStreamParser:
         for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
+            piece: ToolCallChunk | None = None  # a further piece of a begun call's arguments
+            if head is not None and data.startswith(head) and name == "message":
+                # A head seen before: only the token is read (see _learn_head).
+                try:
+                    token = _usual_token(data, len(head), self._last_index)
+                except Exception as exc:
+                    raise wire_failure(self._label, exc) from exc
+                if isinstance(token, str):  # the commonest event of all: out at once
+                    texts.append(token)
+                    emit(text_chunk(token, message_id))
+                    produced = True
+                    continue
+                piece = token
             try:
                 fast = None
-                piece: ToolCallChunk | None = None  # a further piece of a begun call's arguments
-                if head is not None and data.startswith(head) and name == "message":
-                    # A head seen before: only the token is read (see _learn_head).
-                    token = _usual_token(data, len(head), self._last_index)
-                    if isinstance(token, str):
-                        texts.append(token)
-                        fast = text_chunk(token, message_id)
-                    else:
-                        piece = token
-                if fast is None and piece is None:
+                if piece is None:
                     try:
                         payload, end = _scan(data, 0)
                     except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's
