@@ -1,4 +1,5 @@
-"""The per-token builders: :func:`make_chunk`, :func:`text_chunk` and :func:`fragment_chunk`.
+"""The per-token builders: :func:`make_chunk`, :func:`text_chunk` and :func:`fragment_chunk`,
+and :func:`piece_fragment` for the fragment a piece of a tool call's arguments makes.
 
 They build an :class:`~rxagent.messages.AIMessageChunk` without pydantic validation, because
 every chunk a provider or a test model streams goes through one of them (why that matters,
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from ._construct import compile_builder
 from ._messages import AIMessageChunk, Content, ToolCallChunk, UsageMetadata, tool_calls_of
 
-__all__ = ["fragment_chunk", "make_chunk", "text_chunk"]
+__all__ = ["fragment_chunk", "make_chunk", "piece_fragment", "text_chunk"]
 
 text_chunk: Callable[[Content, str | None], AIMessageChunk] = compile_builder(
     AIMessageChunk,
@@ -29,6 +30,15 @@ fragment_chunk: Callable[[list[ToolCallChunk], str | None], AIMessageChunk] = co
     name="fragment_chunk",
     doc=":func:`make_chunk` for the commonest chunk of a tool call: fragments of it, no text.",
 )
+
+_PIECE: ToolCallChunk = {
+    "name": None, "args": None, "id": None, "index": None, "type": "tool_call_chunk"
+}
+
+piece_fragment: Callable[[], ToolCallChunk] = _PIECE.copy
+"""A new ``ToolCallChunk`` with no name, id, arguments or index, for a wire parser to set the
+``"args"`` and ``"index"`` of a further piece of a call's arguments: a copy and two stores
+cost about 80 ns where the five-key literal costs 110 (a piece's chunk costs about 700)."""
 
 # Every field make_chunk can be given, and the tool calls it derives as validation would
 # (which, being derived, never count as set).

@@ -218,6 +218,13 @@ class _Calls:
                 self.add(fragment)
                 call = None  # (it may have begun another call of that index)
 
+    def pieces_of(self, index: int) -> list[str] | None:
+        """The argument pieces of the latest call of ``index``, or ``None`` when there is no
+        such call or it has no arguments yet. Appending a string to them is what :meth:`add`
+        does with a fragment of that index that has a string ``args`` and no name or id."""
+        call = self.by_index.get(index)
+        return None if call is None else call[1]
+
     def result(self) -> list[dict[str, Any]]:
         # The merged fragments, one per call, as ToolCallChunk dicts.
         chunks: list[dict[str, Any]] = []
@@ -226,7 +233,8 @@ class _Calls:
             args = None
             if pieces is not None:
                 args = "".join(pieces)
-                call[1] = [args]
+                # Joined in place: a list that pieces_of gave out stays the call's own.
+                pieces[:] = (args,)
             chunks.append(
                 {
                     "name": call[0],
@@ -354,6 +362,20 @@ class ChunkMerger(Generic[_C]):
                     self._blocks.add(text)
         if fragments:
             self._calls.add_all(fragments)
+
+    def arguments_of(self, index: int) -> list[str] | None:
+        """Where a further piece of the arguments of the latest tool call of ``index`` goes.
+
+        Appending a string ``piece`` to the list returned is :meth:`add` of a chunk that
+        carries nothing but the fragment ``{"name": None, "args": piece, "id": None,
+        "index": index}`` and this reply's id, and need not be counted: such a call exists
+        only once a chunk was added, so the merger is not :attr:`empty`. ``None`` when no
+        call of ``index`` has arguments yet, or no chunk has given the reply an id (then the
+        chunk must be added). The list is where such pieces go until the next :meth:`add`,
+        :meth:`add_pieces` or :meth:`clear`, which may begin another call of that index. A
+        wire parser's per-token fast path appends to it (``chat_models/_reply.py``).
+        """
+        return None if self._id is None else self._calls.pieces_of(index)
 
     def _add_content(self, content: str | list[Any]) -> None:
         blocks = self._blocks

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import fragment_chunk, make_chunk, text_chunk
+from .._chunks import fragment_chunk, make_chunk, piece_fragment, text_chunk
 from .._exceptions import APIConnectionError, RxAgentError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -32,7 +32,6 @@ from .._messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
-    ToolCallChunk,
     ToolMessage,
     UsageMetadata,
 )
@@ -521,6 +520,10 @@ class AnthropicStreamParser:
         texts, fragments, emit = reply.texts, reply.fragments, reply.emit
         message_id = reply.piece_id = self._id
         produced = False
+        # Where the pieces of arguments of the call of pieces_index go (reply.arguments_of),
+        # until a chunk goes in through deliver (it may begin another call of that index).
+        pieces: list[str] | None = None
+        pieces_index: int | None = None
         for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
@@ -569,14 +572,16 @@ class AnthropicStreamParser:
                     kind == "input_json_delta" and type(value) is str and value
                     and type(index) is int
                 ):
-                    fragment: ToolCallChunk = {
-                        "name": None,
-                        "args": value,
-                        "id": None,
-                        "index": index,
-                        "type": "tool_call_chunk",
-                    }
-                    fragments.append(fragment)
+                    fragment = piece_fragment()
+                    fragment["args"] = value
+                    fragment["index"] = index
+                    if index != pieces_index:
+                        pieces_index = index
+                        pieces = reply.arguments_of(index)
+                    if pieces is None:  # no such call yet: kept, the fragment may begin it
+                        fragments.append(fragment)
+                    else:
+                        pieces.append(value)
                     fast = fragment_chunk([fragment], message_id)
                 chunk = self.on_event(ServerSentEvent(name, data)) if fast is None else None
             except RxAgentError:
@@ -589,6 +594,7 @@ class AnthropicStreamParser:
                 continue
             if chunk is not None:
                 reply.deliver(chunk)
+                pieces_index = None
                 produced = True
             elif self.opening is not None:  # the first event, with nothing else in it
                 reply.open(self.opening)

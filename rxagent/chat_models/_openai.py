@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from .._chunks import fragment_chunk, make_chunk, text_chunk
+from .._chunks import fragment_chunk, make_chunk, piece_fragment, text_chunk
 from .._exceptions import APIConnectionError, RxAgentError, StreamProtocolError
 from .._messages import (
     AIMessage,
@@ -101,8 +101,10 @@ def _usual_token(data: str, at: int, last_index: int) -> str | ToolCallChunk | N
             value, end = _scan(data, end + _ARGUMENTS_VALUE_LENGTH)
             if type(value) is not str or not data.startswith(_ARGUMENTS_CLOSE, end):
                 return None
-            token = {"name": None, "args": value, "id": None, "index": index,
-                     "type": "tool_call_chunk"}
+            piece = piece_fragment()
+            piece["args"] = value
+            piece["index"] = index
+            token = piece
             end += _ARGUMENTS_CLOSE_LENGTH
         else:
             return None
@@ -528,58 +530,73 @@ class OpenAIStreamParser:
         message_id = reply.piece_id = self._id
         head = self._head
         produced = False
+        # Where the pieces of arguments of the call of pieces_index go (reply.arguments_of),
+        # until a chunk goes in through deliver (it may begin another call of that index).
+        pieces: list[str] | None = None
+        pieces_index: int | None = None
         for name, data in zip(names, datas, strict=True):
             # Parsing raises into the tree (as _http does for on_event); what emit raises, the
             # consumer's, goes on as it is.
+            piece: ToolCallChunk | None = None  # a further piece of a begun call's arguments
+            if head is not None and data.startswith(head) and name == "message":
+                # A head seen before: only the token is read (see _learn_head).
+                try:
+                    token = _usual_token(data, len(head), self._last_index)
+                except Exception as exc:
+                    raise wire_failure(self._label, exc) from exc
+                if isinstance(token, str):  # the commonest event of all: out at once
+                    texts.append(token)
+                    emit(text_chunk(token, message_id))
+                    produced = True
+                    continue
+                piece = token
             try:
                 fast = None
-                if head is not None and data.startswith(head) and name == "message":
-                    # A head seen before: only the token is read (see _learn_head).
-                    token = _usual_token(data, len(head), self._last_index)
-                    if isinstance(token, str):
-                        texts.append(token)
-                        fast = text_chunk(token, message_id)
-                    elif token is not None:
-                        fragments.append(token)
-                        fast = fragment_chunk([token], message_id)
-                    if fast is not None:
-                        emit(fast)
-                        produced = True
-                        continue
-                try:
-                    payload, end = _scan(data, 0)
-                except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's business
-                    end = -1
-                if (
-                    end == len(data)
-                    and type(payload) is dict
-                    and name == "message"
-                    and self._model is not None  # the metadata is read
-                    and payload.get("error") is None
-                    and not payload.get("usage")
-                    and "x_groq" not in payload
-                ):
-                    choices = payload.get("choices")
-                    if type(choices) is list and choices:
-                        choice = choices[0]
-                        if (
-                            type(choice) is dict
-                            and not choice.get("finish_reason")
-                            and choice.get("index", 0) == 0
-                        ):
-                            delta = choice.get("delta")
-                            if type(delta) is dict and len(delta) == 1:
-                                text = delta.get("content")
-                                if type(text) is str and text:
-                                    texts.append(text)
-                                    fast = text_chunk(text, message_id)
-                                else:
-                                    fragment = self._arguments_piece(delta)
-                                    if fragment is not None:
-                                        fragments.append(fragment)
-                                        fast = fragment_chunk([fragment], message_id)
-                                if fast is not None and head is None and self._learns:
-                                    head = self._learn_head(data)
+                if piece is None:
+                    try:
+                        payload, end = _scan(data, 0)
+                    except (StopIteration, ValueError):  # [DONE], or no JSON: on_event's
+                        end = -1
+                    if (
+                        end == len(data)
+                        and type(payload) is dict
+                        and name == "message"
+                        and self._model is not None  # the metadata is read
+                        and payload.get("error") is None
+                        and not payload.get("usage")
+                        and "x_groq" not in payload
+                    ):
+                        choices = payload.get("choices")
+                        if type(choices) is list and choices:
+                            choice = choices[0]
+                            if (
+                                type(choice) is dict
+                                and not choice.get("finish_reason")
+                                and choice.get("index", 0) == 0
+                            ):
+                                delta = choice.get("delta")
+                                if type(delta) is dict and len(delta) == 1:
+                                    text = delta.get("content")
+                                    if type(text) is str and text:
+                                        texts.append(text)
+                                        fast = text_chunk(text, message_id)
+                                    else:
+                                        piece = self._arguments_piece(delta)
+                                    if (
+                                        (fast is not None or piece is not None)
+                                        and head is None
+                                        and self._learns
+                                    ):
+                                        head = self._learn_head(data)
+                if piece is not None:  # (its index is an int: a begun call's)
+                    if piece["index"] != pieces_index:
+                        pieces_index = piece["index"]
+                        pieces = reply.arguments_of(pieces_index)  # type: ignore[arg-type]
+                    if pieces is None:
+                        fragments.append(piece)
+                    else:
+                        pieces.append(piece["args"])  # type: ignore[arg-type]
+                    fast = fragment_chunk([piece], message_id)
                 chunk = self.on_event(ServerSentEvent(name, data)) if fast is None else None
             except RxAgentError:
                 raise
@@ -591,6 +608,7 @@ class OpenAIStreamParser:
                 continue
             if chunk is not None:
                 reply.deliver(chunk)
+                pieces_index = None
                 produced = True
             elif self.opening is not None:  # the first event, with nothing else in it
                 reply.open(self.opening)
@@ -681,8 +699,10 @@ class OpenAIStreamParser:
         arguments = function.get("arguments")
         if type(arguments) is not str:
             return None
-        return {"name": None, "args": arguments, "id": None, "index": index,
-                "type": "tool_call_chunk"}
+        piece = piece_fragment()
+        piece["args"] = arguments
+        piece["index"] = index
+        return piece
 
     def _delta_chunk(self, delta: dict[str, Any], text: Any) -> AIMessageChunk | None:
         # A delta with more fields than text, though they may be empty (a role, a null

@@ -15,12 +15,18 @@ made per event) and, for those two kinds of event:
 - emit the chunk :func:`~rxagent._chunks.text_chunk` or :func:`~rxagent._chunks.fragment_chunk`
   builds, itself, with :attr:`DeliveredReply.emit`;
 - append the text to :attr:`~DeliveredReply.texts` or the fragment to
-  :attr:`~DeliveredReply.fragments`, instead of adding the chunk to an accumulator.
+  :attr:`~DeliveredReply.fragments`, instead of adding the chunk to an accumulator;
+- or append a further piece of a begun call's arguments straight to that call's pieces
+  (:meth:`~DeliveredReply.arguments_of`, looked up once per run of pieces of one call), so
+  that a read keeps no fragment dict alive until it ends: a read's worth of them (500 and
+  more) kept the young collections busy on a sync stream, whose consumer holds up to 64
+  chunks besides (``bench/providers.py``'s Anthropic tool call through ``stream()``).
 
 This duplicates :meth:`DeliveredReply.deliver` (``ChunkAccumulator.add``, then ``emit``) for
 those two chunk shapes. The pieces are merged once per read (:meth:`~DeliveredReply.settle`),
 and always before any other chunk, through ``ChunkMerger.add_pieces``, which gives what
-``add`` on each chunk would. ``tests/chat_models/test_fast_path.py`` checks, for each wire
+``add`` on each chunk would; a piece appended to its call's pieces is merged at once, as
+``add`` would merge it. ``tests/chat_models/test_fast_path.py`` checks, for each wire
 format and every kind of event, that a stream read through the fast path delivers the same
 chunks, and keeps the same partial reply, as one read an event at a time through
 ``on_event`` and :meth:`~DeliveredReply.deliver`.
@@ -105,6 +111,15 @@ class DeliveredReply:
             self._accumulator.add_pieces(texts, fragments, self.piece_id)  # type: ignore[arg-type]
             texts.clear()
             fragments.clear()
+
+    def arguments_of(self, index: int) -> list[str] | None:
+        """Where a fast path appends a further piece of the arguments of the latest tool call
+        of ``index``, once its chunk has gone out: ``ChunkAccumulator.arguments_of``, after the
+        pieces kept so far are merged. Valid until the next :meth:`deliver` or :meth:`settle`
+        (which may begin another call of that index); ``None``: keep the fragment in
+        :attr:`fragments`."""
+        self.settle()
+        return self._accumulator.arguments_of(index)
 
     def snapshot(self) -> AIMessageChunk:
         """The reply delivered so far, as one merged chunk."""

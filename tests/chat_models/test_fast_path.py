@@ -10,6 +10,7 @@ place with the same error, and keep the same partial reply as reading each event
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Callable
@@ -216,6 +217,19 @@ OPENAI_SPELT = {
         + '{"content":"another head"}' + _USUAL + ',"usage":null}',
         openai_chunk(finish="tool_calls"),
     ),
+    # A further piece goes straight to its call's pieces (DeliveredReply.arguments_of): to
+    # the latest call of its index, even one begun in the same read.
+    "a call index used again": _spelt(
+        openai_chunk({"role": "assistant", "content": ""}),
+        openai_chunk({"content": "Hi"}),
+        _BEGUN,
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\""}}]}'),
+        openai_chunk({"tool_calls": [openai_call(0, args=": 1}")]}),
+        openai_chunk({"tool_calls": [openai_call(0, id="call_2", name="g", args="")]}),
+        _token('{"tool_calls":[{"index":0,"function":{"arguments":"{\\"b\\""}}]}'),
+        openai_chunk({"tool_calls": [openai_call(0, args=": 2}")]}),
+        openai_chunk(finish="tool_calls"),
+    ),
     "a finish reason as long as null, after text": _spelt(
         openai_chunk({"role": "assistant", "content": ""}),
         openai_chunk({"content": "Hi"}),
@@ -374,6 +388,25 @@ ANTHROPIC_STREAMS = {
         + _as_the_api_writes(text_delta(0, "Hi"), _DELTA + '0,"delta":{"type":"text_delta",'
                              '"text":"open"}')
     ),
+    # A further piece goes straight to its call's pieces (DeliveredReply.arguments_of): to
+    # the latest call of its index, even one begun in the same read, and in order with
+    # pieces kept before their call had begun.
+    "a block index used again, and pieces before their call": anthropic_events(
+        message_start(),
+        block_start(0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        json_delta(0, '{"a"'),
+        json_delta(0, ": 1}"),
+        block_start(0, {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {}}),
+        json_delta(0, '{"b"'),
+        json_delta(1, "a call not begun"),
+        json_delta(1, ", and more"),
+        json_delta(0, ": 2}"),
+        block_start(1, {"type": "tool_use", "id": "toolu_3", "name": "h", "input": {}}),
+        json_delta(1, "{}"),
+        json_delta(1, "[]"),
+        message_delta("tool_use", 9),
+        MESSAGE_STOP,
+    ),
     "an event type only in the event line": (
         anthropic_events(message_start(), _WORDS)
         + "event: content_block_delta\n"
@@ -441,7 +474,8 @@ def _read(
 
 
 def _fields(chunk: AIMessageChunk) -> Any:
-    return (chunk, chunk.model_fields_set, chunk.model_dump())
+    # (the repr: the order of the keys, as LangChain's own fragments have them, too)
+    return (chunk, chunk.model_fields_set, chunk.model_dump(), repr(chunk))
 
 
 def _cuttings(count: int) -> list[list[int]]:
@@ -484,6 +518,24 @@ def test_the_streams_take_the_fast_path() -> None:
         opening, *rest = chunks
         assert opening.content == "" and not opening.tool_call_chunks
         assert reply.snapshot() == _delivered_one_by_one(rest)
+
+
+def test_a_begun_calls_pieces_are_not_kept_as_fragments() -> None:
+    # Guard against the short way for a further piece of a begun call's arguments never being
+    # taken: it goes to the call's own pieces at once, and no fragment dict is kept until the
+    # read ends (a read's worth of them set off the collector on a sync stream).
+    pieces = [json_delta(0, f"{i},") for i in range(40)]
+    stream = anthropic_events(
+        message_start(),
+        block_start(0, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+        *pieces, message_delta("tool_use", 9), MESSAGE_STOP)
+    kept: list[int] = []
+    reply = DeliveredReply(lambda chunk: kept.append(len(reply.fragments)))
+    parser = _anthropic()
+    assert parser.on_events(SSEDecoder().feed(stream.encode()), reply)
+    assert kept == [0] * (2 + len(pieces))  # the opening, the call's start, its pieces
+    calls = reply.snapshot().tool_call_chunks
+    assert [call["args"] for call in calls] == ["".join(f"{i}," for i in range(40))]
 
 
 def _whole_parses(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[str]:
@@ -580,6 +632,31 @@ def test_pieces_merge_as_their_chunks_do(fragments: list[dict[str, Any]]) -> Non
     assert _fields(pieces.snapshot()) == _fields(one_by_one.snapshot())
 
 
+def test_a_calls_pieces_are_where_its_further_pieces_go() -> None:
+    # DeliveredReply.arguments_of: appending to it is adding the piece's chunk, across
+    # snapshots (which join the pieces) too; no list where the chunk must be added instead.
+    def call(index: int, call_id: str | None = None, name: str | None = None,
+             args: str | None = "") -> AIMessageChunk:
+        return AIMessageChunk(id="m", tool_call_chunks=[
+            {"name": name, "args": args, "id": call_id, "index": index}])
+
+    reply, one_by_one = DeliveredReply(lambda chunk: None), DeliveredReply(lambda chunk: None)
+    for each in (reply, one_by_one):
+        each.deliver(call(0, "a", "f", "{"))
+        each.deliver(call(1, "b", "g", None))
+    pieces = reply.arguments_of(0)
+    assert pieces is not None and reply.arguments_of(1) is None  # (no arguments yet)
+    for piece in ['"x"', ": ", "1}"]:
+        pieces.append(piece)
+        one_by_one.deliver(call(0, args=piece))
+        assert _fields(reply.snapshot()) == _fields(one_by_one.snapshot())
+    assert reply.arguments_of(2) is None
+    no_id = DeliveredReply(lambda chunk: None)
+    no_id.deliver(AIMessageChunk(tool_call_chunks=[
+        {"name": "f", "args": "{", "id": "a", "index": 0}]))
+    assert no_id.arguments_of(0) is None  # (the piece's chunk would give the reply its id)
+
+
 class _Refused(Exception):
     """What a consumer raises from its on_next."""
 
@@ -608,6 +685,32 @@ def test_what_the_consumer_raises_goes_on_and_what_parsing_raises_is_a_stream_er
     reader = events_reader(_EventAtATime(broken) if general else broken, "P")
     with pytest.raises(StreamProtocolError, match=r"P stream could not be read.*LookupError"):
         reader(events, DeliveredReply(lambda chunk: None))
+
+
+@pytest.mark.parametrize(("make", "stream"), [
+    (_openai, OPENAI_SPELT["events spelt as the API writes them, and near misses"]),
+    (_anthropic, ANTHROPIC_STREAMS["deltas spelt as the API writes them, and near misses"]),
+    (_anthropic, ANTHROPIC_STREAMS["a block index used again, and pieces before their call"]),
+], ids=["openai", "anthropic", "anthropic: calls"])
+def test_what_the_consumer_raises_on_any_chunk_goes_on(
+    make: Callable[[], Parser], stream: str
+) -> None:
+    # Whichever way a chunk was read (a short way, or parsed whole), what the consumer raises
+    # from it is the consumer's, not a stream error.
+    events = SSEDecoder().feed(stream.encode())
+    chunks: list[AIMessageChunk] = []
+    with contextlib.suppress(StreamProtocolError):  # (a near miss of the wrong shape, last)
+        make().on_events(events, DeliveredReply(chunks.append))
+    assert len(chunks) > 5
+    for refused in range(len(chunks)):
+        taken = iter(range(refused))
+
+        def consume(chunk: AIMessageChunk, taken: Any = taken) -> None:
+            if next(taken, None) is None:
+                raise _Refused
+
+        with pytest.raises(_Refused):
+            make().on_events(events, DeliveredReply(consume))
 
 
 def _one_read_client(tokens: int) -> httpx.AsyncClient:
