@@ -40,7 +40,7 @@ import bisect
 import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from .._loops import Wakeup
 
@@ -184,7 +184,7 @@ class MemoryEventLog(EventLog):
 
     # The logs of this process that hold their producers back and are not closed: the runs
     # in flight, among which BATCH_BUDGET_BYTES is shared.
-    _in_flight: weakref.WeakSet[MemoryEventLog] = weakref.WeakSet()
+    _in_flight: ClassVar[weakref.WeakSet[MemoryEventLog]] = weakref.WeakSet()
 
     def hold_while_waiting(
         self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES,
