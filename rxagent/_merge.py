@@ -33,7 +33,7 @@ _C = TypeVar("_C")
 _MERGE_FIELDS = {"text": "text", "reasoning": "reasoning", "thinking": "thinking"}
 
 # Text pieces are folded into one string this many at a time (see ChunkMerger.add).
-_PIECES_PER_RUN = 512
+_PIECES_PER_RUN = 64
 
 _USAGE_COUNTS = ("input_tokens", "output_tokens", "total_tokens")
 _USAGE_DETAILS = ("input_token_details", "output_token_details")
