@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from threading import get_ident
@@ -43,6 +44,9 @@ class Trusted(abc.ObserverBase[_T]):
     __slots__ = ()
 
 
+_lock_making = threading.Lock()
+
+
 class FastObservable(reactivex.Observable[_T]):
     """An Observable whose subscription by a :class:`Trusted` observer skips reactivex's
     per-subscription wrapper (an ``AutoDetachObserver`` and a trampoline check).
@@ -51,6 +55,20 @@ class FastObservable(reactivex.Observable[_T]):
     these; the wrapper costs a call and a check per item per hop. Any other observer gets the
     full reactivex treatment.
     """
+
+    def __init__(self, subscribe: abc.Subscription[_T] | None = None) -> None:
+        # Not reactivex's __init__: it gives every Observable a lock, which only a few of its
+        # operators take (``delay``, ``amb``...), and a served run's chain keeps five of them
+        # for as long as it is open. The lock is made when first asked for (``lock``).
+        self._subscribe = subscribe
+
+    @property
+    def lock(self) -> threading.RLock:  # type: ignore[override]
+        lock: threading.RLock | None = self.__dict__.get("_lock")
+        if lock is None:
+            with _lock_making:
+                lock = self.__dict__.setdefault("_lock", threading.RLock())
+        return lock
 
     def subscribe(
         self,

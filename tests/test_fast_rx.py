@@ -158,3 +158,15 @@ async def test_a_shared_producer_runs_in_a_task_of_its_own() -> None:
         await consume(observable_from_async(produce).pipe(share()), seen.append)
     assert seen == [1]
     assert tasks and tasks[0] is not _task()  # it must outlive any one subscriber
+
+
+def test_a_fast_observable_makes_its_lock_only_for_an_operator_that_takes_it() -> None:
+    async def produce(on_next: Callable[[int], None], demand: Demand) -> None:
+        for i in range(3):
+            on_next(i)
+
+    source = observable_from_async(produce)
+    assert "_lock" not in vars(source)  # a served run's chain keeps five: none made
+    # element_at_or_default takes its source's lock.
+    assert source.pipe(ops.element_at_or_default(1, -1)).run() == 1
+    assert source.lock is source.lock

@@ -37,7 +37,6 @@ and is a :class:`~rxagent._loops.Wakeup` per waiting task rather than an ``anyio
 from __future__ import annotations
 
 import bisect
-import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
@@ -94,11 +93,12 @@ class LogReader(ABC):
 # 21 us against 13.5 at 16 KiB (bench/_serve_memory.py --cpu). But a batch is memory each
 # stream holds while it flows, and many held streams flow at once (into their sockets'
 # buffers): at 1,000 held streams 16 KiB cost 23 KiB of RSS per stream more than 4 KiB. So
-# the streams share BATCH_BUDGET_BYTES: each may batch up to BATCH_LAG_BYTES while few flow,
-# down to HELD_LAG_BYTES once a thousand do.
+# the streams share BATCH_BUDGET_BYTES: each may batch up to BATCH_LAG_BYTES while up to 64
+# flow, down to HELD_LAG_BYTES from 256 on (at 200 held streams, 2 MiB gave 77 KiB per
+# stream and 1 MiB 69 KiB, bench/serve.py).
 HELD_LAG_BYTES = 4096
 BATCH_LAG_BYTES = 16384
-BATCH_BUDGET_BYTES = 2 * 1024 * 1024
+BATCH_BUDGET_BYTES = 1024 * 1024
 
 
 class Holdable(Protocol):
@@ -182,9 +182,12 @@ class MemoryEventLog(EventLog):
     async def append(self, event: str, body: bytes) -> int:
         return await self.append_at(self._last + 1, event, body)
 
-    # The logs of this process that hold their producers back and are not closed: the runs
-    # in flight, among which BATCH_BUDGET_BYTES is shared.
-    _in_flight: ClassVar[weakref.WeakSet[MemoryEventLog]] = weakref.WeakSet()
+    # How many logs of this process hold their producers back and are not closed: the runs
+    # in flight, among which BATCH_BUDGET_BYTES is shared. A count, not a set of the logs: a
+    # weak set's entry cost every open stream half a kilobyte (bench/_serve_memory.py). The
+    # server closes every run's log; one it did not would only make the others' batches
+    # smaller.
+    _in_flight: ClassVar[int] = 0
 
     def hold_while_waiting(
         self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES,
@@ -194,8 +197,8 @@ class MemoryEventLog(EventLog):
         ``max_lag_bytes`` while a reader is writing its last batch (a slow client), and
         while every reader waits for events, ``batch_lag_bytes`` or this log's share of
         ``BATCH_BUDGET_BYTES``, whichever is less (but not under ``max_lag_bytes``)."""
-        if not self._closed:
-            MemoryEventLog._in_flight.add(self)
+        if self._producer is None and not self._closed:
+            MemoryEventLog._in_flight += 1
         self._producer = producer
         self.max_lag_bytes = max_lag_bytes
         self._batch_lag_bytes = batch_lag_bytes
@@ -238,7 +241,8 @@ class MemoryEventLog(EventLog):
 
     def close(self) -> None:
         """:meth:`aclose` without waiting (nothing to wait for in memory)."""
-        MemoryEventLog._in_flight.discard(self)
+        if self._producer is not None and not self._closed:
+            MemoryEventLog._in_flight -= 1
         self._closed = True
         self._wake()
 
@@ -262,7 +266,7 @@ class MemoryEventLog(EventLog):
         """Whether the slowest reader is too far behind for the writer to go on."""
         bound = self.max_lag_bytes
         if not self._writing and self._producer is not None:
-            share = BATCH_BUDGET_BYTES // max(len(MemoryEventLog._in_flight), 1)
+            share = BATCH_BUDGET_BYTES // max(MemoryEventLog._in_flight, 1)
             bound = max(bound, min(self._batch_lag_bytes, share))
         return (self._last - self._slowest() >= self.max_lag
                 or self._bytes - self._slowest_bytes() >= bound)

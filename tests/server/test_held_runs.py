@@ -4,7 +4,6 @@ in the log and next to nothing upstream."""
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import anyio
@@ -93,7 +92,7 @@ async def test_a_reader_still_writing_its_batch_holds_the_run_sooner() -> None:
 
 
 async def test_runs_in_flight_share_the_batch_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(MemoryEventLog, "_in_flight", weakref.WeakSet())
+    monkeypatch.setattr(MemoryEventLog, "_in_flight", 0)
     monkeypatch.setattr("rxagent.server._events.BATCH_BUDGET_BYTES", 80)
     logs = [MemoryEventLog(keep=False) for _ in range(9)]
     producers = [Producer() for _ in logs]
