@@ -170,6 +170,7 @@ class MemoryEventLog(EventLog):
         self._holding = False
         self._batch_lag_bytes = max_lag_bytes  # the most while no reader is writing
         self._writing = 0  # the readers that took a batch and have not read again since
+        self._ahead = start  # the furthest a reader started past the events appended then
 
     @property
     def last_id(self) -> int:
@@ -224,6 +225,12 @@ class MemoryEventLog(EventLog):
             self._first = event_id
         self._last = event_id
         self._bytes += len(body)
+        if event_id <= self._ahead:
+            # A reader that started past this event (a tail's client that read it elsewhere)
+            # does not need it: it is not behind by it.
+            for reader in self._readers:
+                if reader.cursor >= event_id:
+                    reader.position += len(body)
         if self.keep or self._readers:
             self._entries.append(Entry(self._last, event, body))
             self._wake()
@@ -256,6 +263,7 @@ class MemoryEventLog(EventLog):
 
     def reader(self, after: int | None) -> LogReader:
         start = self._last if after is None else max(after, 0)
+        self._ahead = max(self._ahead, start)
         # Its byte position: everything held after ``start`` is still to read.
         position = self._bytes - sum(len(entry.body) for entry in self._after(start))
         reader = _MemoryReader(self, start, position)

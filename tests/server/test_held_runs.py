@@ -154,3 +154,18 @@ async def _pause_then_leave(run: Run, reader: Any, log: MemoryEventLog, pulled: 
         assert 0 < pulled() < 2000
         assert pulled() - log.last_id <= 2
         reader.close()  # the client left: the run goes on to its end
+
+
+async def test_a_reader_that_starts_past_a_tail_is_not_behind_by_what_it_had() -> None:
+    # A Redis tail's log starts at 1; its client read up to 24 in pages, elsewhere. Events 2
+    # to 24 reach the tail's log after the client has joined it: they are not what the client
+    # is behind by, or the tail would wait for it there and never say it has moved on.
+    log = MemoryEventLog(keep=False, start=1, max_lag_bytes=4096)
+    reader = log.reader(24)
+    with anyio.fail_after(5):
+        for event_id in range(2, 25):
+            await log.append_at(event_id, "e", b"x" * 1000)
+        for event_id in range(25, 29):  # 4,000 bytes it has not read: room still
+            await log.append_at(event_id, "e", b"x" * 1000)
+    assert [entry.id for entry in (await reader.read(0)).entries] == [25, 26, 27, 28]
+    reader.close()
