@@ -246,6 +246,11 @@ class MemoryEventLog(EventLog):
             producer.hold()
         return self._last
 
+    def full(self) -> bool:
+        """Whether :meth:`append_at` would wait now for a reader to move (a log with no
+        producer to hold back, fed by a Redis tail)."""
+        return self._producer is None and bool(self._readers) and self._behind()
+
     def close(self) -> None:
         """:meth:`aclose` without waiting (nothing to wait for in memory)."""
         if self._producer is not None and not self._closed:

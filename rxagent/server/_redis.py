@@ -526,6 +526,10 @@ class _Tail:
                 number, sequence = _entry_id(entry_id)
                 if sequence == _END:
                     return
+                if self.log.full():
+                    # It is about to wait for its slowest client: it says how far it has read
+                    # first, or the run's writer would wait for where the page began.
+                    await self._tails.report(self.run_id, self.reader_id, self.log.last_id)
                 await self.log.append_at(number, _text(fields[b"e"]), fields[b"b"])
                 last = _text(entry_id)
             if not reply[0][1] and not await self._lives():
