@@ -441,6 +441,8 @@ class MemoryRunRegistry(LocalRunner):
             await previous.wait_ended()
 
 
+# Parts a Redis-logged run's iterator buffers: the log is the buffer that matters (bounded in
+# bytes, shared by its clients); a deep one in front of it would hold a held stream's parts twice.
 _BRIDGE_BUFFER = 16
 
 
