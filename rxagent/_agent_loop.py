@@ -111,7 +111,7 @@ async def run_agent(
     token = current_run.set(run)
     try:
         if thread is None:
-            steps = RunSteps(None, run, agent.state_keys, set(), set(),
+            steps = RunSteps(None, run, agent.state_keys, (), (),
                              hidden=agent.hidden_keys, untracked=agent.untracked_keys,
                              entry=agent.graph.entry)
             steps.messages = with_ids(input_messages(input))  # as LangGraph's reducer does
@@ -120,8 +120,8 @@ async def run_agent(
             await _loop(agent, run, steps, agent.graph.entry, limit, parallel)
             return steps.state()
         async with thread.open():
-            steps = RunSteps(thread, run, agent.state_keys, set(agent.interrupt_before),
-                             set(agent.interrupt_after), hidden=agent.hidden_keys,
+            steps = RunSteps(thread, run, agent.state_keys, agent.interrupt_before,
+                             agent.interrupt_after, hidden=agent.hidden_keys,
                              untracked=agent.untracked_keys, entry=agent.graph.entry,
                              route=agent.route)
             node = await steps.begin(input)
@@ -152,7 +152,7 @@ async def _loop(
             _next_step(run, "model", limit)
             task_id = steps.task_id("model")
             steps.task_started(task_id, "model", {"messages": list(steps.messages)})
-            streamed: set[str] = set()
+            streamed: list[str] = []  # a reply or two: a list is a quarter of an empty set
             replies, own, commanded = await _model_node(agent, run, steps, streamed)
             # A reply a wrapper made itself was not streamed: shown as a hook's are.
             made = [not r.id or r.id not in streamed for r in replies]
@@ -318,7 +318,7 @@ def _report_new_messages(
         if message.id in there or message.id in steps.shown:
             continue
         if isinstance(message, RemoveMessage):
-            steps.shown.add(message.id or "")
+            steps.shown.append(message.id or "")
         run.part("messages", (message, run.node_metadata()))
 
 
@@ -350,7 +350,7 @@ def _next_step(run: RunContext, node: str, limit: int) -> None:
 
 
 async def _model_node(
-    agent: AgentDefinition, run: RunContext, steps: RunSteps, streamed: set[str]
+    agent: AgentDefinition, run: RunContext, steps: RunSteps, streamed: list[str]
 ) -> tuple[list[BaseMessage], TaskWrites, TaskWrites]:
     """The model step: its reply (or what ``wrap_model_call`` middleware made of it), the
     step's other writes (a structured response), and those of the commands the middleware
@@ -393,14 +393,14 @@ async def _model_node(
         if chosen is None:
             reply = await _call_model(request.model, prompt, specs, kwargs)
             if reply.id:
-                streamed.add(reply.id)
+                streamed.append(reply.id)
             return ModelResponse(result=[reply])
         # Inside the innermost handler, as LangChain reads it: wrappers see the answer.
         strategy = chosen.strategy(request.response_format, request.model)
         specs, kwargs = chosen.call_options(strategy, specs, kwargs)
         reply = _named(agent, await _call_model(request.model, prompt, specs, kwargs))
         if reply.id:
-            streamed.add(reply.id)
+            streamed.append(reply.id)
         messages, answer = chosen.read(reply, strategy)
         return ModelResponse(result=messages, structured_response=answer)
 

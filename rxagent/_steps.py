@@ -9,7 +9,7 @@ this is nothing: no checkpoint, random task ids, no interrupts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
 from ._callbacks import current_agent
@@ -72,8 +72,8 @@ class RunSteps:
         thread: ThreadRun | None,
         run: RunContext,
         state_keys: Sequence[str],
-        interrupt_before: set[str],
-        interrupt_after: set[str],
+        interrupt_before: Collection[str],
+        interrupt_after: Collection[str],
         *,
         hidden: frozenset[str] = frozenset(),
         untracked: frozenset[str] = frozenset(),
@@ -89,7 +89,9 @@ class RunSteps:
         self.route = route  # the nodes after one that an update counts as
         self.others: dict[str, Any] = {}  # the state's keys besides messages
         self.run_only: dict[str, Any] = {}  # the untracked keys' values
-        self.shown: set[str] = set()  # removals shown in ``messages`` mode already
+        # Removals shown in ``messages`` mode already: few, and a list, since a paused run
+        # keeps its steps for its whole life and an empty set is 216 bytes.
+        self.shown: list[str] = []
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
         self.messages: list[BaseMessage] = []

@@ -80,11 +80,11 @@ class EventNamer:
     def __init__(
         self, modes: Sequence[str], *, subgraphs: bool, run_metadata: Mapping[str, Any]
     ) -> None:
-        self.modes = frozenset(modes)
+        self.modes = tuple(modes)  # a few: a tuple is a third of a frozenset, on every stream
         self.subgraphs = subgraphs
         self.run_metadata = dict(run_metadata)
         self._replies: dict[str, ChunkAccumulator] = {}
-        self._announced: set[str] = set()
+        self._announced: set[str] | None = None  # made by the legacy mode, which alone needs it
         self._metadata_of: object = None  # the metadata dict _metadata_json was last made from
         self._metadata_json = b""
 
@@ -132,6 +132,8 @@ class EventNamer:
     ]:
         events: list[tuple[str, Any]] = []
         message_id = message.id or ""
+        if self._announced is None:
+            self._announced = set()
         if message_id not in self._announced:
             self._announced.add(message_id)
             events.append((
