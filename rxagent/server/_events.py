@@ -81,10 +81,12 @@ class LogReader(ABC):
 # (MemoryEventLog.hold_while_waiting), in two cases.
 #
 # While a reader is writing its last batch (its client is slow: a write waits only when the
-# connection's buffers are full), HELD_LAG_BYTES: a paused stream keeps this, plus the batch
-# in its write, plus the connection's buffer (rxagent/server/_serve.py). 4 KiB measured best
-# on bench/serve.py's held streams (docs/benchmarks.md, serving); below about one frame (a
-# token's is about 830 bytes in messages-tuple mode) each event would become a burst of its own.
+# connection's buffers are full), HELD_LAG_BYTES, none: the run stops at the part it is on,
+# and a paused stream keeps that part's frames, the batch in its write and the connection's
+# buffer (rxagent/server/_serve.py). The run goes on when the reader comes back for more, and
+# batches up to the bound below while the reader waits for it. At 4 KiB a paused stream kept
+# 2.4 KiB more of frames (tracemalloc, bench/_serve_memory.py); frames made ahead of a write
+# that waits gain a slow client nothing, since the connection's buffers are full anyway.
 #
 # While every reader waits for the next event (it has written all it read: a fast client),
 # the run makes a batch before its readers take it: a wake-up and a socket write per batch,
@@ -94,10 +96,12 @@ class LogReader(ABC):
 # stream holds while it flows, and many held streams flow at once (into their sockets'
 # buffers): at 1,000 held streams 16 KiB cost 23 KiB of RSS per stream more than 4 KiB. So
 # the streams share BATCH_BUDGET_BYTES: each may batch up to BATCH_LAG_BYTES while up to 64
-# flow, down to HELD_LAG_BYTES from 256 on (at 200 held streams, 2 MiB gave 77 KiB per
-# stream and 1 MiB 69 KiB, bench/serve.py).
-HELD_LAG_BYTES = 4096
+# flow, down to MIN_BATCH_BYTES, about a token's frame (830 bytes in messages-tuple mode),
+# from 1,024 on (at 200 held streams, 2 MiB gave 77 KiB per stream and 1 MiB 69 KiB; at
+# 1,000, a floor of 4 KiB gave 49.5 KiB and 1 KiB 46.4, bench/serve.py).
+HELD_LAG_BYTES = 0
 BATCH_LAG_BYTES = 16384
+MIN_BATCH_BYTES = 1024
 BATCH_BUDGET_BYTES = 1024 * 1024
 
 
@@ -163,12 +167,15 @@ class MemoryEventLog(EventLog):
         self._first = start + 1  # the id of _entries[0]
         self._last = start
         self._closed = False
-        self._readers: set[_MemoryReader] = set()
+        # A list: most logs have one reader, and one in a set costs four times as much, on
+        # every open stream.
+        self._readers: list[_MemoryReader] = []
         self._changed: list[Wakeup] = []  # the readers waiting for the next append
         self._room: Wakeup | None = None  # set when a reader moves, if the writer waits
         self._producer: Holdable | None = None  # held back while a reader is behind
         self._holding = False
         self._batch_lag_bytes = max_lag_bytes  # the most while no reader is writing
+        self._min_batch_bytes = 0  # ... at the least, however many runs share the budget
         self._writing = 0  # the readers that took a batch and have not read again since
         self._ahead = start  # the furthest a reader started past the events appended then
 
@@ -192,17 +199,19 @@ class MemoryEventLog(EventLog):
 
     def hold_while_waiting(
         self, producer: Holdable, *, max_lag_bytes: int = HELD_LAG_BYTES,
-        batch_lag_bytes: int = BATCH_LAG_BYTES,
+        batch_lag_bytes: int = BATCH_LAG_BYTES, min_batch_bytes: int = MIN_BATCH_BYTES,
     ) -> bool:
         """See :meth:`EventLog.hold_while_waiting`. The bytes a reader may be behind become
-        ``max_lag_bytes`` while a reader is writing its last batch (a slow client), and
-        while every reader waits for events, ``batch_lag_bytes`` or this log's share of
-        ``BATCH_BUDGET_BYTES``, whichever is less (but not under ``max_lag_bytes``)."""
+        ``max_lag_bytes`` while a reader is writing its last batch (a slow client; 0: none,
+        the run stops at the part it is on), and while every reader waits for events,
+        ``batch_lag_bytes`` or this log's share of ``BATCH_BUDGET_BYTES`` (but not under
+        ``min_batch_bytes``), whichever is less."""
         if self._producer is None and not self._closed:
             MemoryEventLog._in_flight += 1
         self._producer = producer
         self.max_lag_bytes = max_lag_bytes
         self._batch_lag_bytes = batch_lag_bytes
+        self._min_batch_bytes = min_batch_bytes
         return True
 
     def append_now(self, event: str, body: bytes) -> int:
@@ -272,7 +281,7 @@ class MemoryEventLog(EventLog):
         # Its byte position: everything held after ``start`` is still to read.
         position = self._bytes - sum(len(entry.body) for entry in self._after(start))
         reader = _MemoryReader(self, start, position)
-        self._readers.add(reader)
+        self._readers.append(reader)
         return reader
 
     def _behind(self) -> bool:
@@ -280,7 +289,7 @@ class MemoryEventLog(EventLog):
         bound = self.max_lag_bytes
         if not self._writing and self._producer is not None:
             share = BATCH_BUDGET_BYTES // max(MemoryEventLog._in_flight, 1)
-            bound = max(bound, min(self._batch_lag_bytes, share))
+            bound = min(self._batch_lag_bytes, max(share, self._min_batch_bytes))
         return (self._last - self._slowest() >= self.max_lag
                 or self._bytes - self._slowest_bytes() >= bound)
 
@@ -368,7 +377,7 @@ class _MemoryReader(LogReader):
     def close(self) -> None:
         log = self.log
         if self in log._readers:
-            log._readers.discard(self)
+            log._readers.remove(self)
             if self._unsent:
                 log._writing -= 1
             log._moved()

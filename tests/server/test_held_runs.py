@@ -91,6 +91,24 @@ async def test_a_reader_still_writing_its_batch_holds_the_run_sooner() -> None:
     log.close()
 
 
+async def test_by_default_a_reader_writing_its_batch_stops_the_run_at_once() -> None:
+    # A slow client's stream keeps no frames made ahead of its write: the run stops at the
+    # part it is on, and goes on once the reader comes back for more.
+    log = MemoryEventLog(keep=False)
+    producer = Producer()
+    log.hold_while_waiting(producer)
+    reader = log.reader(0)
+    await log.append("e", b"x")
+    assert len((await reader.read(0)).entries) == 1  # being written from now on
+    assert producer.holds == 0
+    await log.append("e", b"y")
+    assert producer.holds == 1
+    assert len((await reader.read(0)).entries) == 1  # "x" was written: let go
+    assert producer.holds == 0
+    reader.close()
+    log.close()
+
+
 async def test_runs_in_flight_share_the_batch_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(MemoryEventLog, "_in_flight", 0)
     monkeypatch.setattr("rxagent.server._events.BATCH_BUDGET_BYTES", 80)
@@ -106,14 +124,15 @@ async def test_runs_in_flight_share_the_batch_budget(monkeypatch: pytest.MonkeyP
             made += 1
         return made
 
-    logs[0].hold_while_waiting(producers[0], max_lag_bytes=10, batch_lag_bytes=40)
+    bounds = {"max_lag_bytes": 0, "batch_lag_bytes": 40, "min_batch_bytes": 10}
+    logs[0].hold_while_waiting(producers[0], **bounds)
     assert await batch(logs[0], producers[0]) == 40  # alone: its own bound
     for log, producer in zip(logs[1:3], producers[1:3], strict=True):
-        log.hold_while_waiting(producer, max_lag_bytes=10, batch_lag_bytes=40)
+        log.hold_while_waiting(producer, **bounds)
     assert await batch(logs[1], producers[1]) == 80 // 3  # three in flight: a third each
     for log, producer in zip(logs[3:], producers[3:], strict=True):
-        log.hold_while_waiting(producer, max_lag_bytes=10, batch_lag_bytes=40)
-    assert await batch(logs[3], producers[3]) == 10  # never under the held bound
+        log.hold_while_waiting(producer, **bounds)
+    assert await batch(logs[3], producers[3]) == 10  # never under the smallest batch
     for log in logs[:8]:
         log.close()  # ended runs leave the budget to those still in flight
     await readers[8].read(0)
