@@ -21,7 +21,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ._events import Entry, LogReader
 from ._sse import HEARTBEAT, with_id
 
-__all__ = ["EventStreamResponse", "WaitResponse", "heartbeat_seconds", "respond_outside"]
+__all__ = [
+    "CLIENT_LEFT",
+    "ClientLeftNotice",
+    "EventStreamResponse",
+    "WaitResponse",
+    "heartbeat_seconds",
+    "respond_outside",
+]
 
 SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -120,7 +127,7 @@ class EventStreamResponse:
         One coroutine from the headers to the end, the reads and writes in its own loop: a
         held stream waits in this frame and the log reader's, nothing between."""
         reader = self.reader
-        watch = _ClientWatch(receive)
+        watch = _ClientWatch(receive, scope)
         try:
             await send({"type": "http.response.start", "status": 200,
                         "headers": _encoded_headers(self._headers or {})})
@@ -173,29 +180,43 @@ def _encoded_headers(extra: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 # What the watch cancels its response's task with, on asyncio.
 _CLIENT_LEFT = "rxagent: the client left"
 
+# The scope key under which the server's HTTP protocol (``rxagent serve``'s, ``_serve.py``)
+# offers to tell a response that its client left: a :class:`ClientLeftNotice`.
+CLIENT_LEFT = "rxagent.client_left"
+
+
+class ClientLeftNotice(Protocol):
+    def watch_client(self, client_left: Callable[[], None] | None) -> bool:
+        """Call ``client_left`` (from the loop, not from a task) once the request's client
+        has left, instead of the function given before; ``None`` stops. False: the client has
+        left already, and nothing will be called."""
+
 
 class _ClientWatch:
     """Whether the client has left (``http.disconnect``), watched for as long as a response's
     work runs in ``async with`` it; the work is cancelled when the client leaves, and the
     cancellation ends at the ``async with``.
 
-    Something must wait on ``receive()`` beside the work, for as long as a stream is open. On
-    asyncio that is one bare task, whose end cancels the response's own task (``Task.cancel``,
+    Something must wait on ``receive()`` beside the work, for as long as a stream is open,
+    unless the server's protocol says when the client leaves (``rxagent serve``'s, through the
+    scope's :data:`CLIENT_LEFT`): then nothing waits, and the protocol calls back. Otherwise,
+    on asyncio, one bare task waits. Either cancels the response's own task (``Task.cancel``,
     taken back with ``uncancel`` at the end of the block, so that a cancellation from anywhere
     else still goes through): an anyio task group (its cancel scope, a task state, the task's
     closure and coroutine, its end's wake-up) cost every open stream about 2 KiB more, and a
-    cancel scope of our own about 0.6 KiB (``bench/_serve_memory.py``). Elsewhere (trio, under
-    hypercorn; trio's tasks inside an asyncio loop, its guest mode) a task group, as anyio has
-    it. A loop over the work should also stop once ``left`` is true: an anyio before 4.16 may
-    swallow the cancellation when it lands in the same loop pass as a timeout of its own.
+    cancel scope of our own about 0.6 KiB (``bench/_serve_memory.py``). Elsewhere (trio, under hypercorn; trio's tasks inside an
+    asyncio loop, its guest mode) a task group, as anyio has it. A loop over the work should
+    also stop once ``left`` is true: an anyio before 4.16 may swallow the cancellation when it
+    lands in the same loop pass as a timeout of its own.
     """
 
-    __slots__ = ("_cancelled", "_group", "_host", "_receive", "_watcher", "left")
+    __slots__ = ("_cancelled", "_group", "_host", "_notice", "_receive", "_watcher", "left")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, scope: Scope | None = None) -> None:
         self._receive = receive
         self.left = False
         self._host: asyncio.Task[Any] | None = None
+        self._notice: ClientLeftNotice | None = scope.get(CLIENT_LEFT) if scope else None
         self._watcher: asyncio.Task[None] | None = None
         self._cancelled = False  # whether the watch cancelled the host
         self._group: anyio.abc.TaskGroup | None = None
@@ -209,7 +230,10 @@ class _ClientWatch:
             self._group = group = anyio.create_task_group()
             await group.__aenter__()
             group.start_soon(self._watch_in_group, group)
-        else:
+        elif self._notice is None or not self._notice.watch_client(self._client_left):
+            # Nothing tells this response (or the client has left already, which the
+            # watcher's first receive() says): a task waits.
+            self._notice = None
             self._watcher = self._host.get_loop().create_task(_until_disconnected(self._receive))
             self._watcher.add_done_callback(self._ended)
         return self
@@ -218,6 +242,9 @@ class _ClientWatch:
         if watcher.cancelled():  # the loop's end: no client has left
             return
         watcher.exception()  # retrieved: a receive() that failed is a client gone too
+        self._client_left()
+
+    def _client_left(self) -> None:
         self.left = True
         assert self._host is not None
         self._cancelled = True
@@ -234,9 +261,12 @@ class _ClientWatch:
             self._group.cancel_scope.cancel()
             return bool(await self._group.__aexit__(kind, error, traceback))
         watcher, host = self._watcher, self._host
-        assert watcher is not None and host is not None
-        watcher.remove_done_callback(self._ended)
-        watcher.cancel()
+        assert host is not None
+        if watcher is not None:
+            watcher.remove_done_callback(self._ended)
+            watcher.cancel()
+        elif self._notice is not None:
+            self._notice.watch_client(None)
         if not self._cancelled:
             return False
         # Ours, if nobody else cancelled the task as well: swallowed. (Raised at an await in
@@ -289,7 +319,7 @@ class WaitResponse:
             "headers": [(k.encode(), v.encode()) for k, v in self.headers.items()],
         })
         body = b""
-        watch = _ClientWatch(receive)
+        watch = _ClientWatch(receive, scope)
         async with watch, anyio.create_task_group() as beats:
             beats.start_soon(self._heartbeats, send)
             body = await self.outcome()

@@ -20,6 +20,7 @@ from typing import Any
 
 from .._agent import Agent
 from .._exceptions import UsageError
+from ._response import CLIENT_LEFT
 
 __all__ = ["GC_YOUNG_THRESHOLD", "http_protocol", "lean_event", "load_config", "load_target",
            "serve", "tune_gc", "work"]
@@ -158,11 +159,14 @@ def tune_gc() -> None:
 
 def http_protocol() -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (httptools or h11), with a transport write buffer of at most
-    :data:`WRITE_BUFFER_HIGH` bytes, and its two events per connection kept small
-    (:func:`lean_event`)."""
+    :data:`WRITE_BUFFER_HIGH` bytes, its two events per connection kept small
+    (:func:`lean_event`), and a request's scope offering to tell a response when its client
+    leaves (``_response.CLIENT_LEFT``), so that no task of a held stream waits for it."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     class Protocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        _client_left: Callable[[], None] | None = None
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             if isinstance(transport, asyncio.WriteTransport):
                 transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
@@ -172,8 +176,29 @@ def http_protocol() -> type[asyncio.Protocol]:
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            # A request's cycle, with its event, is made while its head is parsed here.
-            lean_event(getattr(getattr(self, "cycle", None), "message_event", None))
+            # A request's cycle, with its event, is made while its head is parsed here, and
+            # its task has not started yet.
+            cycle = getattr(self, "cycle", None)
+            if cycle is not None:
+                lean_event(getattr(cycle, "message_event", None))
+                cycle.scope[CLIENT_LEFT] = self
+
+        def watch_client(self, client_left: Callable[[], None] | None) -> bool:
+            """See ``_response.ClientLeftNotice``: the call comes from connection_lost."""
+            if client_left is None:
+                self._client_left = None
+                return True
+            cycle = getattr(self, "cycle", None)
+            if cycle is None or cycle.disconnected:
+                return False
+            self._client_left = client_left
+            return True
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)  # the request's cycle is disconnected
+            client_left, self._client_left = self._client_left, None
+            if client_left is not None:
+                client_left()
 
     return Protocol
 

@@ -12,6 +12,7 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
 from rxagent.server import create_app
+from rxagent.server._serve import http_protocol
 
 from .agents import (
     booking_agent,
@@ -36,12 +37,14 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """uvicorn serving ``app`` on 127.0.0.1 from a thread; ``url`` once started."""
+    """uvicorn serving ``app`` on 127.0.0.1 from a thread, with the HTTP protocol ``rxagent
+    serve`` uses; ``url`` once started."""
 
     def __init__(self, app: object) -> None:
         self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                ws="none", lifespan="on", timeout_graceful_shutdown=1)
+                                ws="none", lifespan="on", timeout_graceful_shutdown=1,
+                                http=http_protocol())
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"

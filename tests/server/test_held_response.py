@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rxagent.server import create_app
 from rxagent.server._events import Entry, LogReader, ReadBatch
-from rxagent.server._response import EventStreamResponse, _ClientWatch
+from rxagent.server._response import CLIENT_LEFT, EventStreamResponse, _ClientWatch
 from rxagent.server._serve import http_protocol, lean_event
 
 from .agents import token_agent
@@ -443,3 +443,114 @@ def test_rxagent_serves_connections_with_lean_events() -> None:
         return kinds
 
     assert asyncio.run(main()) == [list, list]
+
+
+# -- told by rxagent serve's protocol that the client left ---------------------------------------
+
+
+async def _serve_one_stream(protocol_class: type, reader: FakeReader, left: list[str]) -> Any:
+    """A loopback server with ``protocol_class`` whose every request is answered with a stream
+    of ``reader``; started, with the protocols it made."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await stream(reader, left)(scope, receive, send)
+
+    config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
+    config.load()
+    made: list[Any] = []
+
+    def factory() -> asyncio.Protocol:
+        protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+        made.append(protocol)
+        return protocol
+
+    server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    return server, made
+
+
+def _watchers() -> list[Any]:
+    import asyncio
+
+    return [task for task in asyncio.all_tasks() if "_until_disconnected" in repr(task.get_coro())]
+
+
+@pytest.mark.parametrize("served_by", ["rxagent serve", "uvicorn"])
+def test_a_client_that_leaves_is_told_by_the_protocol_or_watched_for(served_by: str) -> None:
+    # rxagent serve's protocol tells the response that its client left: no task waits on
+    # receive(). Under another server's protocol a task does, with the same outcome.
+    import asyncio
+
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    protocol_class = http_protocol() if served_by == "rxagent serve" else AutoHTTPProtocol
+
+    async def main() -> tuple[int, list[str], bool]:
+        reader, left = FakeReader(flowing=False), []
+        server, _ = await _serve_one_stream(protocol_class, reader, left)
+        port = server.sockets[0].getsockname()[1]
+        client, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await client.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(0.05)  # the response waits in its paused read
+        watchers = len(_watchers())
+        writer.close()
+        # The paused read waits 5 s for its heartbeat: being told must end it sooner.
+        with anyio.fail_after(1):
+            while not left:
+                await asyncio.sleep(0.005)
+        server.close()
+        await server.wait_closed()
+        return watchers, left, reader.closed
+
+    watchers, left, closed = asyncio.run(main())
+    assert watchers == (0 if served_by == "rxagent serve" else 1)
+    assert left == ["left"] and closed
+
+
+def test_a_stream_that_ends_stops_the_protocol_telling_it() -> None:
+    # Once the stream has ended, the connection's end (a kept-alive client leaving later) is
+    # nothing to it: the protocol forgets the response, and no task is cancelled.
+    import asyncio
+
+    async def main() -> tuple[list[str], Any]:
+        reader, left = FakeReader(flowing=True, ends_after=2), []
+        server, made = await _serve_one_stream(http_protocol(), reader, left)
+        port = server.sockets[0].getsockname()[1]
+        client, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await client.readuntil(b"0\r\n\r\n")  # the chunked body's end
+        told = made[0]._client_left
+        writer.close()
+        await asyncio.sleep(0.1)
+        server.close()
+        await server.wait_closed()
+        return left, told
+
+    left, told = asyncio.run(main())
+    assert told is None and left == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_client_gone_before_the_watch_begins_is_watched_for(anyio_backend: str) -> None:
+    # A protocol that says the client has left already: the watch falls back to receive(),
+    # which says so at once.
+    class Gone:
+        def __init__(self) -> None:
+            self.asked: list[object] = []
+
+        def watch_client(self, client_left: object) -> bool:
+            self.asked.append(client_left)
+            return False
+
+    reader, client, left = FakeReader(flowing=False), FakeClient(), []
+    client.gone.set()
+    gone = Gone()
+    with anyio.fail_after(1):
+        await stream(reader, left)({"type": "http", CLIENT_LEFT: gone}, client.receive,
+                                   client.send)
+    assert left == ["left"] and len(gone.asked) == 1
