@@ -96,12 +96,14 @@ class LogReader(ABC):
 # stream holds while it flows, and many held streams flow at once (into their sockets'
 # buffers): at 1,000 held streams 16 KiB cost 23 KiB of RSS per stream more than 4 KiB. So
 # the streams share BATCH_BUDGET_BYTES: each may batch up to BATCH_LAG_BYTES while up to 64
-# flow, down to MIN_BATCH_BYTES, about a token's frame (830 bytes in messages-tuple mode),
-# from 1,024 on (at 200 held streams, 2 MiB gave 77 KiB per stream and 1 MiB 69 KiB; at
-# 1,000, a floor of 4 KiB gave 49.5 KiB and 1 KiB 46.4, bench/serve.py).
+# flow, down to MIN_BATCH_BYTES from 512 on (at 200 held streams, 2 MiB gave 77 KiB per
+# stream and 1 MiB 69 KiB, bench/serve.py). The floor trades the two: at 1,000 held streams,
+# 4 KiB gave 49.5 KiB per stream, 2 KiB 47.1 and 1 KiB (about a token's frame, 830 bytes in
+# messages-tuple mode) 46.4; at 1,000 streams flowing at once, the server's CPU per 100-token
+# run was 2.88, 3.43 and 4.02 ms.
 HELD_LAG_BYTES = 0
 BATCH_LAG_BYTES = 16384
-MIN_BATCH_BYTES = 1024
+MIN_BATCH_BYTES = 2048
 BATCH_BUDGET_BYTES = 1024 * 1024
 
 
