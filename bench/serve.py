@@ -467,8 +467,12 @@ def table(results: dict[str, list[dict[str, float]]], args: argparse.Namespace,
                         f"{'PASS' if float(events[:-1]) >= 10 else 'FAIL'}")
     memory = med("rxagent", "memory")
     if memory is not None:
-        verdicts.append(f"memory per open stream {memory / 1024:.1f} KiB: "
-                        f"{'PASS' if memory <= 50 * 1024 else 'FAIL'}")
+        # The target is for 1,000 open streams: with fewer, the process's one-time growth
+        # is shared by fewer streams, and the figure is not the target's.
+        verdict = "PASS" if memory <= 50 * 1024 else "FAIL"
+        if args.held < 1000:
+            verdict = f"not the target's count (1,000 held: --held 1000); {verdict} at {args.held}"
+        verdicts.append(f"memory per open stream {memory / 1024:.1f} KiB: {verdict}")
     lines.append("")
     lines.extend(f"- {verdict}" for verdict in verdicts)
     if skipped:
