@@ -406,11 +406,29 @@ def test_a_lean_event_waits_sets_and_cancels_as_asyncios() -> None:
     asyncio.run(main())
 
 
-def test_rxagent_serves_connections_with_lean_events() -> None:
+async def _serve(protocol_class: type, app: ASGIApp) -> Any:
+    """A loopback server of ``app`` with uvicorn's ``protocol_class``; started, with the
+    protocols it made."""
     import asyncio
 
     import uvicorn
     from uvicorn.server import ServerState
+
+    config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
+    config.load()
+    made: list[Any] = []
+
+    def factory() -> asyncio.Protocol:
+        protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+        made.append(protocol)
+        return protocol
+
+    server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    return server, made
+
+
+def test_rxagent_serves_connections_with_lean_events() -> None:
+    import asyncio
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
@@ -418,19 +436,7 @@ def test_rxagent_serves_connections_with_lean_events() -> None:
         await send({"type": "http.response.body", "body": b"ok"})
 
     async def main() -> list[type]:
-        config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
-        config.load()
-        protocol_class = http_protocol()
-        made: list[Any] = []
-
-        def factory() -> asyncio.Protocol:
-            protocol = protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=ServerState(), app_state={})
-            made.append(protocol)
-            return protocol
-
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(factory, "127.0.0.1", 0)
+        server, made = await _serve(http_protocol(), app)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -451,25 +457,11 @@ def test_rxagent_serves_connections_with_lean_events() -> None:
 async def _serve_one_stream(protocol_class: type, reader: FakeReader, left: list[str]) -> Any:
     """A loopback server with ``protocol_class`` whose every request is answered with a stream
     of ``reader``; started, with the protocols it made."""
-    import asyncio
-
-    import uvicorn
-    from uvicorn.server import ServerState
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await stream(reader, left)(scope, receive, send)
 
-    config = uvicorn.Config(app, ws="none", lifespan="off", log_level="warning")
-    config.load()
-    made: list[Any] = []
-
-    def factory() -> asyncio.Protocol:
-        protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
-        made.append(protocol)
-        return protocol
-
-    server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
-    return server, made
+    return await _serve(protocol_class, app)
 
 
 def _watchers() -> list[Any]:
