@@ -204,10 +204,11 @@ class _ClientWatch:
     taken back with ``uncancel`` at the end of the block, so that a cancellation from anywhere
     else still goes through): an anyio task group (its cancel scope, a task state, the task's
     closure and coroutine, its end's wake-up) cost every open stream about 2 KiB more, and a
-    cancel scope of our own about 0.6 KiB (``bench/_serve_memory.py``). Elsewhere (trio, under hypercorn; trio's tasks inside an
-    asyncio loop, its guest mode) a task group, as anyio has it. A loop over the work should
-    also stop once ``left`` is true: an anyio before 4.16 may swallow the cancellation when it
-    lands in the same loop pass as a timeout of its own.
+    cancel scope of our own about 0.6 KiB (``bench/_serve_memory.py``). Elsewhere (trio,
+    under hypercorn; trio's tasks inside an asyncio loop, its guest mode) a task group, as
+    anyio has it. A loop over the work should also stop once ``left`` is true: an anyio before
+    4.16 may swallow the cancellation when it lands in the same loop pass as a timeout of its
+    own.
     """
 
     __slots__ = ("_cancelled", "_group", "_host", "_notice", "_receive", "_watcher", "left")
