@@ -139,8 +139,10 @@ def serve(
 # own buffers are full, on top of the run's log. uvicorn waits only before a write, so a paused
 # transport holds this plus the batch written last (at most the log's max_lag_bytes): the
 # socket's own buffers are the ones that matter, and a fast client never fills them. 16 KiB
-# cost a held stream 13 KiB more RSS than 4 KiB (bench/_serve_memory.py) and no CPU.
-WRITE_BUFFER_HIGH = 4096
+# cost a held stream 13 KiB more RSS than 4 KiB, and 4 KiB 1.7 KiB more than 2 KiB once every
+# buffer is full (bench/_serve_memory.py --rcvbuf 4096 --sndbuf 4096), and no CPU (neither
+# for one fast stream nor for 1,000 streams at once).
+WRITE_BUFFER_HIGH = 2048
 
 
 def tune_gc() -> None:

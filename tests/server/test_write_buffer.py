@@ -44,5 +44,5 @@ def test_a_connection_write_buffer_is_one_batch() -> None:
         return limits  # type: ignore[no-any-return]
 
     low, high = asyncio.run(main())
-    assert high == WRITE_BUFFER_HIGH == 4096
+    assert high == WRITE_BUFFER_HIGH == 2048
     assert low < high
